@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+export DATABASE_URL ?= sqlite+aiosqlite:///./helsebro.db
+
+.PHONY: run test lint typecheck pytest migrate demo openapi bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(BIN)/alembic upgrade head
+
+demo: migrate
+	$(BIN)/python -m app.demo
+
+run: demo
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --no-access-log
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy app tests bench migrations
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+openapi: $(VENV)/.installed
+	$(BIN)/python -m app.openapi
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.crud --help
+
+clean:
+	rm -rf $(VENV) helsebro.db helsebro.db-wal helsebro.db-shm

@@ -1,0 +1,61 @@
+"""Every error leaves as a FHIR OperationOutcome; FastAPI's own 422 bodies never reach a client."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.fhir.outcome import Category, FhirError, outcome_bytes
+from app.middleware import BodyTooLarge, body_too_large_error
+
+_MEDIA = "application/fhir+json; charset=utf-8"
+_HTTP_CATEGORIES = {
+    400: Category.INVALID,
+    401: Category.UNAUTHORIZED,
+    403: Category.FORBIDDEN,
+    404: Category.NOT_FOUND,
+    405: Category.METHOD_NOT_ALLOWED,
+    406: Category.NOT_ACCEPTABLE,
+    409: Category.CONFLICT,
+    410: Category.GONE,
+    412: Category.PRECONDITION,
+    413: Category.TOO_LARGE,
+    415: Category.UNSUPPORTED_MEDIA,
+    422: Category.UNPROCESSABLE,
+    503: Category.BUSY,
+}
+
+
+def error_response(error: FhirError) -> Response:
+    return Response(outcome_bytes(error.outcome()), error.status, error.headers or None, media_type=_MEDIA)
+
+
+def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
+    @app.exception_handler(FhirError)
+    async def on_fhir_error(_request: Request, exc: FhirError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(BodyTooLarge)
+    async def on_too_large(_request: Request, _exc: BodyTooLarge) -> Response:
+        return error_response(body_too_large_error(max_body_bytes))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_request: Request, exc: RequestValidationError) -> Response:
+        details = "; ".join(str(e.get("msg", "")) for e in exc.errors()[:5])
+        return error_response(FhirError(Category.INVALID, f"Invalid request: {details}", "invalid"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        category = _HTTP_CATEGORIES.get(exc.status_code, Category.FAULT)
+        if exc.status_code == 404:
+            message = f"No FHIR endpoint at {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        error = FhirError(category, message, headers=dict(exc.headers or {}))
+        response = error_response(error)
+        response.status_code = exc.status_code
+        return response

@@ -1,0 +1,184 @@
+"""Thin FHIR REST routes: HTTP in, interaction call, HTTP out. No business rules live here."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.fhir.context import RequestContext
+from app.fhir.http import (
+    etag,
+    fhir_response,
+    http_date,
+    parse_etag_version,
+    parse_http_date,
+    prefer_return,
+    require_json_body,
+    response_media_type,
+    write_response,
+)
+from app.fhir.interactions import create as create_ix
+from app.fhir.interactions import delete as delete_ix
+from app.fhir.interactions import history as history_ix
+from app.fhir.interactions import read as read_ix
+from app.fhir.interactions import update as update_ix
+from app.fhir.interactions.delete import DeleteResult
+from app.fhir.outcome import informational, outcome_bytes
+from app.fhir.service import FhirService, WriteResult
+from app.fhir.validate import parse_json
+
+router = APIRouter()
+
+FHIR_TAGS: list[str | Enum] = ["FHIR REST"]
+
+
+def service(request: Request) -> FhirService:
+    return request.app.state.fhir  # type: ignore[no-any-return]
+
+
+def context(request: Request) -> RequestContext:
+    base = request.app.state.base_url or str(request.base_url).rstrip("/")
+    return RequestContext(base_url=base, request_id=request.headers.get("x-request-id", ""))
+
+
+async def json_body(request: Request) -> Any:
+    require_json_body(request)
+    return parse_json(await request.body())
+
+
+def _write_headers(ctx: RequestContext, result: WriteResult) -> dict[str, str]:
+    stored = result.stored
+    return {
+        "ETag": etag(stored.version),
+        "Last-Modified": http_date(stored.last_updated),
+        "Location": f"{ctx.base_url}/{stored.res_type}/{stored.res_id}/_history/{stored.version}",
+    }
+
+
+def _write_reply(request: Request, ctx: RequestContext, result: WriteResult, verb: str) -> Response:
+    stored = result.stored
+    message = f"{verb} {stored.res_type}/{stored.res_id} (version {stored.version})"
+    return write_response(request, result.status, result.content, _write_headers(ctx, result), message)
+
+
+def _delete_reply(request: Request, result: DeleteResult) -> Response:
+    headers = {"ETag": etag(result.version)} if result.version is not None else {}
+    if prefer_return(request) == "minimal":
+        return Response(status_code=204, headers=headers)
+    return fhir_response(request, outcome_bytes(informational(result.message)), 200, headers)
+
+
+@router.get("/metadata", tags=["Server"], summary="CapabilityStatement")
+async def metadata(request: Request) -> Response:
+    return fhir_response(request, request.app.state.capability_bytes)
+
+
+@router.get("/_history", tags=FHIR_TAGS, summary="System history")
+async def history_system(request: Request) -> Response:
+    response_media_type(request)
+    body = await history_ix.history(
+        service(request), context(request), None, None, dict(request.query_params)
+    )
+    return fhir_response(request, body)
+
+
+@router.get("/{res_type}/_history", tags=FHIR_TAGS, summary="Type history")
+async def history_type(res_type: str, request: Request) -> Response:
+    response_media_type(request)
+    body = await history_ix.history(
+        service(request), context(request), res_type, None, dict(request.query_params)
+    )
+    return fhir_response(request, body)
+
+
+@router.get("/{res_type}/{res_id}/_history", tags=FHIR_TAGS, summary="Instance history")
+async def history_instance(res_type: str, res_id: str, request: Request) -> Response:
+    response_media_type(request)
+    body = await history_ix.history(
+        service(request), context(request), res_type, res_id, dict(request.query_params)
+    )
+    return fhir_response(request, body)
+
+
+@router.get("/{res_type}/{res_id}/_history/{version_id}", tags=FHIR_TAGS, summary="vread")
+async def vread(res_type: str, res_id: str, version_id: str, request: Request) -> Response:
+    media = response_media_type(request)
+    row = await read_ix.vread(service(request), context(request), res_type, res_id, version_id)
+    headers = {"ETag": etag(row.version), "Last-Modified": http_date(row.last_updated)}
+    return fhir_response(request, row.content, 200, headers, media)
+
+
+@router.get("/{res_type}/{res_id}", tags=FHIR_TAGS, summary="read")
+async def read(res_type: str, res_id: str, request: Request) -> Response:
+    media = response_media_type(request)
+    stored = await read_ix.read(service(request), context(request), res_type, res_id)
+    headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
+    if _not_modified(request, stored.version, stored.last_updated.replace(microsecond=0)):
+        return Response(status_code=304, headers=headers)
+    return fhir_response(request, stored.content, 200, headers, media)
+
+
+def _not_modified(request: Request, version: int, last_modified: Any) -> bool:
+    """If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [t.strip() for t in if_none_match.split(",")]
+        return "*" in tags or any(t in (etag(version), f'"{version}"') for t in tags)
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since is not None:
+        since = parse_http_date(if_modified_since)
+        return since is not None and last_modified <= since
+    return False
+
+
+@router.post("/{res_type}", tags=FHIR_TAGS, summary="create (If-None-Exist for conditional create)")
+async def create(res_type: str, request: Request) -> Response:
+    response_media_type(request)
+    svc, ctx = service(request), context(request)
+    svc.resource_type(res_type)
+    body = await json_body(request)
+    result = await create_ix.create(svc, ctx, res_type, body, request.headers.get("if-none-exist"))
+    return _write_reply(request, ctx, result, "Created" if result.created else "Found existing")
+
+
+@router.put("/{res_type}/{res_id}", tags=FHIR_TAGS, summary="update (update-as-create with a client id)")
+async def update(res_type: str, res_id: str, request: Request) -> Response:
+    response_media_type(request)
+    svc, ctx = service(request), context(request)
+    svc.resource_type(res_type)
+    body = await json_body(request)
+    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
+    result = await update_ix.update(svc, ctx, res_type, res_id, body, if_match)
+    return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
+
+
+@router.put("/{res_type}", tags=FHIR_TAGS, summary="conditional update")
+async def conditional_update(res_type: str, request: Request) -> Response:
+    response_media_type(request)
+    svc, ctx = service(request), context(request)
+    svc.resource_type(res_type)
+    body = await json_body(request)
+    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
+    result = await update_ix.conditional_update(svc, ctx, res_type, request.url.query, body, if_match)
+    return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
+
+
+@router.delete("/{res_type}/{res_id}", tags=FHIR_TAGS, summary="delete")
+async def delete(res_type: str, res_id: str, request: Request) -> Response:
+    response_media_type(request)
+    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
+    result = await delete_ix.delete(service(request), context(request), res_type, res_id, if_match)
+    return _delete_reply(request, result)
+
+
+@router.delete("/{res_type}", tags=FHIR_TAGS, summary="conditional delete")
+async def conditional_delete(res_type: str, request: Request) -> Response:
+    response_media_type(request)
+    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
+    result = await delete_ix.conditional_delete(
+        service(request), context(request), res_type, request.url.query, if_match
+    )
+    return _delete_reply(request, result)

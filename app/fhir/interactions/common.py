@@ -1,0 +1,107 @@
+"""Pieces every write interaction shares: store a new resource or a new version with its index rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.context import RequestContext
+from app.fhir.hooks import WriteEvent
+from app.fhir.outcome import Category, FhirError
+from app.fhir.registry import ResourceType
+from app.fhir.search.criteria import Criteria
+from app.fhir.search.extract import token_rows
+from app.fhir.service import FhirService, canonical_bytes
+from app.store.repository import DuplicateKey, StoredResource
+
+# How often a unit of work that lost a race is tried again before the client gets 409.
+MAX_ATTEMPTS = 5
+
+
+def retry_exhausted(what: str) -> FhirError:
+    return FhirError(
+        Category.CONFLICT, f"{what} kept colliding with concurrent writes; try again", "transient"
+    )
+
+
+async def store_new(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    resource: dict[str, Any],
+    res_id: str,
+    at: datetime,
+    method: str,
+) -> StoredResource:
+    event = WriteEvent(ctx, conn, "create", rtype.name, res_id, resource, 1)
+    await svc.hooks.run_before_write(event)
+    stored = await svc.repo.insert(
+        conn, rtype.name, res_id, canonical_bytes(resource, res_id, 1, at), at, method
+    )
+    await svc.repo.replace_tokens(conn, stored.pk, rtype.name, token_rows(rtype, resource))
+    await svc.hooks.run_after_write(event)
+    return stored
+
+
+async def store_version(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    current: StoredResource,
+    resource: dict[str, Any] | None,
+    at: datetime,
+    method: str,
+) -> StoredResource:
+    """Next version of an existing row (resource None deletes it)."""
+    version = current.version + 1
+    event = WriteEvent(
+        ctx, conn, "delete" if resource is None else "update", rtype.name, current.res_id, resource, version
+    )
+    await svc.hooks.run_before_write(event)
+    content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
+    stored = await svc.repo.replace(conn, current, content, at, method)
+    rows = [] if resource is None else token_rows(rtype, resource)
+    await svc.repo.replace_tokens(conn, stored.pk, rtype.name, rows)
+    if resource is None:
+        await svc.repo.release_conditionals_of(conn, stored.pk)
+    await svc.hooks.run_after_write(event)
+    return stored
+
+
+async def match_one(
+    svc: FhirService, conn: AsyncConnection, criteria: Criteria, interaction: str
+) -> StoredResource | None:
+    """The single live resource matching conditional criteria, None for no match, 412 for several."""
+    pks = await svc.repo.find(conn, criteria.res_type, criteria.clauses, limit=2)
+    if len(pks) > 1:
+        raise FhirError(
+            Category.PRECONDITION,
+            f"Conditional {interaction}: more than one {criteria.res_type} matches '{criteria.canonical}'",
+            "multiple-matches",
+        )
+    if not pks:
+        return None
+    (stored,) = await svc.repo.current_by_pks(conn, pks)
+    return stored
+
+
+async def clear_stale_claim(svc: FhirService, criteria: Criteria) -> None:
+    """After losing a conditional-create race: drop the claim if its resource no longer matches."""
+    async with svc.repo.writer() as conn:
+        if not await svc.repo.find(conn, criteria.res_type, criteria.clauses, limit=1):
+            await svc.repo.release_conditional(conn, criteria.hash)
+
+
+async def claim(
+    svc: FhirService, conn: AsyncConnection, criteria: Criteria, stored: StoredResource, at: datetime
+) -> None:
+    await svc.repo.claim_conditional(
+        conn, criteria.hash, criteria.res_type, criteria.canonical, stored.pk, at
+    )
+
+
+__all__ = ["DuplicateKey", "claim", "clear_stale_claim", "match_one", "store_new", "store_version"]

@@ -1,0 +1,79 @@
+"""delete (idempotent) and conditional delete (single match)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.context import RequestContext
+from app.fhir.interactions.common import MAX_ATTEMPTS, match_one, retry_exhausted, store_version
+from app.fhir.outcome import Category, FhirError
+from app.fhir.registry import ResourceType
+from app.fhir.search.criteria import parse_criteria
+from app.fhir.service import FhirService, now_ms
+from app.store.repository import StoredResource, VersionConflict
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    message: str
+    version: int | None  # version written by the delete (or of the earlier delete); None if nothing existed
+
+
+async def _delete_current(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    current: StoredResource | None,
+    res_id: str,
+    if_match: int | None,
+) -> DeleteResult:
+    if current is None:
+        if if_match is not None:
+            raise FhirError(Category.PRECONDITION, f"If-Match given but {rtype.name}/{res_id} does not exist")
+        return DeleteResult(f"{rtype.name}/{res_id} does not exist; nothing to delete", None)
+    if if_match is not None and current.version != if_match:
+        raise FhirError(
+            Category.PRECONDITION,
+            f"Version conflict: {rtype.name}/{res_id} is at version {current.version}, If-Match says {if_match}",
+        )
+    if current.deleted:
+        return DeleteResult(f"{rtype.name}/{res_id} was already deleted", current.version)
+    stored = await store_version(svc, ctx, conn, rtype, current, None, now_ms(), "DELETE")
+    return DeleteResult(f"Deleted {rtype.name}/{res_id} (version {stored.version})", stored.version)
+
+
+async def delete(
+    svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
+) -> DeleteResult:
+    rtype = svc.resource_type(res_type)
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            async with svc.repo.writer() as conn:
+                current = await svc.repo.current(conn, res_type, res_id)
+                return await _delete_current(svc, ctx, conn, rtype, current, res_id, if_match)
+        except VersionConflict:
+            if if_match is not None:
+                raise FhirError(Category.CONFLICT, f"{res_type}/{res_id} was changed concurrently") from None
+    raise retry_exhausted("Delete")
+
+
+async def conditional_delete(
+    svc: FhirService, ctx: RequestContext, res_type: str, query: str, if_match: int | None = None
+) -> DeleteResult:
+    rtype = svc.resource_type(res_type)
+    criteria = parse_criteria(rtype, query)
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            async with svc.repo.writer() as conn:
+                match = await match_one(svc, conn, criteria, "delete")
+                if match is None:
+                    return DeleteResult(
+                        f"No {res_type} matches '{criteria.canonical}'; nothing to delete", None
+                    )
+                return await _delete_current(svc, ctx, conn, rtype, match, match.res_id, if_match)
+        except VersionConflict:
+            continue
+    raise retry_exhausted("Conditional delete")

@@ -1,0 +1,123 @@
+"""Instance, type and system _history with _count, _since and stable keyset paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
+from urllib.parse import urlencode
+
+from app.fhir.bundle import bundle_bytes, entry_bytes
+from app.fhir.context import RequestContext
+from app.fhir.hooks import ReadEvent
+from app.fhir.outcome import Category, FhirError
+from app.fhir.service import FhirService, fhir_instant
+from app.store.repository import HistoryRow
+
+CURSOR_PARAM = "_cursor"
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    count: int
+    since: datetime | None
+    cursor: int | None
+    since_text: str | None
+
+
+def parse_instant(name: str, text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise FhirError(
+            Category.INVALID, f"{name} must be a FHIR instant, got '{text[:40]}'", "value"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def parse_count(text: str | None, default: int, maximum: int) -> int:
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise FhirError(
+            Category.INVALID, f"_count must be a non-negative integer, got '{text[:20]}'", "value"
+        )
+    return min(int(text), maximum)
+
+
+def parse_history_query(svc: FhirService, params: dict[str, str]) -> HistoryQuery:
+    since_text = params.get("_since")
+    cursor = params.get(CURSOR_PARAM)
+    if cursor is not None and not cursor.isdigit():
+        raise FhirError(Category.INVALID, f"{CURSOR_PARAM} is not a valid page cursor", "value")
+    return HistoryQuery(
+        count=parse_count(params.get("_count"), svc.default_page_size, svc.max_page_size),
+        since=parse_instant("_since", since_text) if since_text else None,
+        cursor=int(cursor) if cursor else None,
+        since_text=since_text,
+    )
+
+
+def _entry(base_url: str, row: HistoryRow) -> bytes:
+    url = f"{row.res_type}/{row.res_id}"
+    if row.method == "DELETE":
+        request = {"method": "DELETE", "url": url}
+        status = "204 No Content"
+    elif row.version == 1 and row.method == "POST":
+        request = {"method": "POST", "url": row.res_type}
+        status = "201 Created"
+    else:
+        request = {"method": row.method, "url": url}
+        status = "201 Created" if row.version == 1 else "200 OK"
+    fields = {
+        "fullUrl": f"{base_url}/{url}",
+        "request": request,
+        "response": {
+            "status": status,
+            "etag": f'W/"{row.version}"',
+            "lastModified": fhir_instant(row.last_updated),
+        },
+    }
+    return entry_bytes(fields, row.content)
+
+
+async def history(
+    svc: FhirService,
+    ctx: RequestContext,
+    res_type: str | None,
+    res_id: str | None,
+    params: dict[str, str],
+) -> bytes:
+    if res_type is not None:
+        svc.resource_type(res_type)
+    query = parse_history_query(svc, params)
+    level = "history-instance" if res_id else "history-type" if res_type else "history-system"
+    if svc.hooks.before_read:
+        await svc.hooks.run_before_read(ReadEvent(ctx, level, res_type, res_id))
+    async with svc.repo.reader() as conn:
+        if res_type and res_id and await svc.repo.current(conn, res_type, res_id) is None:
+            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+        rows, total = await svc.repo.history(
+            conn, res_type, res_id, query.since, query.cursor, query.count + 1
+        )
+
+    path = "/".join(p for p in (res_type, res_id) if p)
+    base = f"{ctx.base_url}/{path}/_history" if path else f"{ctx.base_url}/_history"
+    keep = {"_count": str(query.count)}
+    if query.since_text:
+        keep["_since"] = query.since_text
+    self_params = dict(keep)
+    if query.cursor is not None:
+        self_params[CURSOR_PARAM] = str(query.cursor)
+    links = [("self", f"{base}?{urlencode(self_params)}"), ("first", f"{base}?{urlencode(keep)}")]
+    page = rows[: query.count]
+    if len(rows) > query.count and page:
+        links.append(("next", f"{base}?{urlencode({**keep, CURSOR_PARAM: str(page[-1].seq)})}"))
+    return bundle_bytes("history", (_entry(ctx.base_url, row) for row in page), links, total)
+
+
+def http_date(at: datetime) -> str:
+    return format_datetime(at.astimezone(UTC), usegmt=True)

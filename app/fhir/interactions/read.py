@@ -1,0 +1,47 @@
+"""read and vread: stored bytes straight from the store, never re-parsed."""
+
+from __future__ import annotations
+
+from app.fhir.context import RequestContext
+from app.fhir.hooks import ReadEvent
+from app.fhir.outcome import Category, FhirError
+from app.fhir.service import FhirService
+from app.store.repository import HistoryRow, StoredResource
+
+
+def gone(res_type: str, res_id: str, version: int) -> FhirError:
+    return FhirError(
+        Category.GONE,
+        f"{res_type}/{res_id} was deleted",
+        headers={"ETag": f'W/"{version}"'},
+    )
+
+
+async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str) -> StoredResource:
+    svc.resource_type(res_type)
+    if svc.hooks.before_read:
+        await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
+    async with svc.repo.reader() as conn:
+        stored = await svc.repo.current(conn, res_type, res_id)
+    if stored is None:
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+    if stored.deleted:
+        raise gone(res_type, res_id, stored.version)
+    return stored
+
+
+async def vread(
+    svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, version_id: str
+) -> HistoryRow:
+    svc.resource_type(res_type)
+    if not version_id.isdigit():
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
+    if svc.hooks.before_read:
+        await svc.hooks.run_before_read(ReadEvent(ctx, "vread", res_type, res_id))
+    async with svc.repo.reader() as conn:
+        row = await svc.repo.version(conn, res_type, res_id, int(version_id))
+    if row is None:
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version {version_id}")
+    if row.content is None:
+        raise gone(res_type, res_id, row.version)
+    return row

@@ -1,0 +1,145 @@
+"""update (PUT), update-as-create with a client id, and conditional update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.context import RequestContext
+from app.fhir.interactions.common import (
+    MAX_ATTEMPTS,
+    DuplicateKey,
+    claim,
+    clear_stale_claim,
+    match_one,
+    retry_exhausted,
+    store_new,
+    store_version,
+)
+from app.fhir.interactions.create import new_id
+from app.fhir.outcome import Category, FhirError
+from app.fhir.registry import ResourceType
+from app.fhir.search.criteria import parse_criteria, require_match
+from app.fhir.service import FhirService, WriteResult, now_ms, same_content
+from app.fhir.validate import validate_resource
+from app.store.repository import StoredResource, VersionConflict
+
+
+def _check_if_match(res_type: str, res_id: str, current: StoredResource | None, if_match: int | None) -> None:
+    if if_match is None:
+        return
+    if current is None:
+        raise FhirError(Category.PRECONDITION, f"If-Match given but {res_type}/{res_id} does not exist")
+    if current.version != if_match:
+        raise FhirError(
+            Category.PRECONDITION,
+            f"Version conflict: {res_type}/{res_id} is at version {current.version}, If-Match says {if_match}",
+            "conflict",
+        )
+
+
+async def _apply(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    res_id: str,
+    resource: dict[str, Any],
+    current: StoredResource | None,
+    if_match: int | None,
+) -> WriteResult:
+    _check_if_match(rtype.name, res_id, current, if_match)
+    if current is None:
+        if not svc.allow_update_create:
+            raise FhirError(Category.NOT_FOUND, f"{rtype.name}/{res_id} is not known; use POST to create")
+        stored = await store_new(svc, ctx, conn, rtype, resource, res_id, now_ms(), "PUT")
+        return WriteResult(201, stored, created=True)
+    if not current.deleted and current.content is not None and same_content(current.content, resource):
+        return WriteResult(200, current)  # no-op: no new version, like HAPI
+    stored = await store_version(svc, ctx, conn, rtype, current, resource, now_ms(), "PUT")
+    return WriteResult(201 if current.deleted else 200, stored, created=current.deleted)
+
+
+async def update(
+    svc: FhirService,
+    ctx: RequestContext,
+    res_type: str,
+    res_id: str,
+    body: Any,
+    if_match: int | None = None,
+) -> WriteResult:
+    rtype = svc.resource_type(res_type)
+    resource = validate_resource(svc.registry, body, res_type)
+    body_id = resource.get("id")
+    if body_id is None:
+        raise FhirError(
+            Category.INVALID, "The resource in an update must carry its id", "required", (f"{res_type}.id",)
+        )
+    if body_id != res_id:
+        raise FhirError(
+            Category.INVALID,
+            f"id '{body_id}' in the body does not match '{res_id}' in the URL",
+            "invalid",
+            (f"{res_type}.id",),
+        )
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            async with svc.repo.writer() as conn:
+                current = await svc.repo.current(conn, res_type, res_id)
+                return await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
+        except (DuplicateKey, VersionConflict):
+            if if_match is not None:
+                # The client asked for version n, and someone else has just written n+1.
+                raise FhirError(
+                    Category.CONFLICT, f"{res_type}/{res_id} was changed by a concurrent update", "conflict"
+                ) from None
+            # Without If-Match the client asked for last-writer-wins: apply on top of the winner.
+    raise retry_exhausted("Update")
+
+
+async def conditional_update(
+    svc: FhirService,
+    ctx: RequestContext,
+    res_type: str,
+    query: str,
+    body: Any,
+    if_match: int | None = None,
+) -> WriteResult:
+    rtype = svc.resource_type(res_type)
+    resource = validate_resource(svc.registry, body, res_type)
+    criteria = parse_criteria(rtype, query)
+    body_id = resource.get("id")
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            async with svc.repo.writer() as conn:
+                match = await match_one(svc, conn, criteria, "update")
+                if match is not None:
+                    if body_id is not None and body_id != match.res_id:
+                        raise FhirError(
+                            Category.INVALID,
+                            f"The criteria match {res_type}/{match.res_id} but the body has id '{body_id}'",
+                            "invalid",
+                            (f"{res_type}.id",),
+                        )
+                    return await _apply(svc, ctx, conn, rtype, match.res_id, resource, match, if_match)
+                # No match: create, at the client's id if it gave one (R4 3.1.0.4.3).
+                res_id = body_id or new_id()
+                require_match(criteria, rtype, res_id if body_id else None, resource)
+                current = await svc.repo.current(conn, res_type, res_id)
+                if current is not None and not current.deleted:
+                    raise FhirError(
+                        Category.CONFLICT,
+                        f"{res_type}/{res_id} exists but does not match the criteria '{criteria.canonical}'",
+                    )
+                result = await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
+                await claim(svc, conn, criteria, result.stored, result.stored.last_updated)
+                return result
+        except DuplicateKey:
+            await clear_stale_claim(svc, criteria)
+        except VersionConflict:
+            if if_match is not None:
+                raise FhirError(
+                    Category.CONFLICT, "The resource was changed by a concurrent update"
+                ) from None
+    raise retry_exhausted("Conditional update")

@@ -1,0 +1,129 @@
+"""Parse and validate a FHIR JSON resource once, on write.
+
+fhir.resources' R4B models check structure, cardinality, primitive formats and choice types. Two JSON
+rules they let through are checked here too: no empty objects, arrays or strings, and no nulls outside
+primitive arrays (FHIR JSON, section 2.6.2). Errors carry a FHIRPath-style `expression`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from app.fhir.outcome import Category, FhirError, Issue
+from app.fhir.registry import Registry
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_ISSUES = 50
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise FhirError(Category.INVALID, "The request body is empty; a FHIR JSON resource was expected")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FhirError(Category.INVALID, f"The request body is not valid JSON: {exc}", "structure") from None
+
+
+def check_id(resource_id: str) -> None:
+    if not ID_PATTERN.match(resource_id):
+        raise FhirError(
+            Category.INVALID,
+            f"'{resource_id[:80]}' is not a valid FHIR id (1-64 characters of A-Z, a-z, 0-9, '-' and '.')",
+            "value",
+        )
+
+
+def _expression(resource_type: str, loc: tuple[int | str, ...]) -> str:
+    parts = [resource_type]
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+        elif _FIELD_NAME.match(item):
+            parts.append(item)
+    return ".".join(parts)
+
+
+def _shape_issues(value: Any, path: str, issues: list[Issue]) -> None:
+    if len(issues) >= _MAX_ISSUES:
+        return
+    if isinstance(value, dict):
+        if not value:
+            issues.append(Issue("Objects must not be empty", "structure", (path,)))
+        for key, child in value.items():
+            child_path = f"{path}.{key}"
+            if child is None:
+                issues.append(Issue("null is not allowed here", "structure", (child_path,)))
+            elif isinstance(child, list):
+                _array_issues(value, key, child, child_path, issues)
+            else:
+                _shape_issues(child, child_path, issues)
+    elif isinstance(value, str) and not value.strip():
+        issues.append(Issue("Strings must not be empty or only whitespace", "value", (path,)))
+
+
+def _array_issues(parent: dict[str, Any], key: str, items: list[Any], path: str, issues: list[Issue]) -> None:
+    if not items:
+        issues.append(Issue("Arrays must not be empty", "structure", (path,)))
+        return
+    # Nulls are only allowed to keep a primitive array aligned with its "_name" extension twin.
+    twin_key = key[1:] if key.startswith("_") else f"_{key}"
+    twin = parent.get(twin_key)
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]"
+        if item is None:
+            aligned = isinstance(twin, list) and index < len(twin) and twin[index] is not None
+            if not aligned:
+                issues.append(Issue("null is not allowed here", "structure", (item_path,)))
+        else:
+            _shape_issues(item, item_path, issues)
+
+
+def validate_resource(registry: Registry, resource: Any, expected_type: str | None = None) -> dict[str, Any]:
+    """Validate a parsed JSON resource; return it unchanged or raise FhirError (400)."""
+    if not isinstance(resource, dict):
+        raise FhirError(Category.INVALID, "A FHIR resource must be a JSON object", "structure")
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        raise FhirError(Category.INVALID, "The resource has no resourceType", "required", ("resourceType",))
+    if expected_type is not None and resource_type != expected_type:
+        raise FhirError(
+            Category.INVALID,
+            f"resourceType '{resource_type[:64]}' does not match the endpoint type '{expected_type}'",
+            "invalid",
+            ("resourceType",),
+        )
+    rtype = registry.get(resource_type)
+    if rtype is None:
+        raise FhirError(
+            Category.NOT_FOUND,
+            f"Unknown or unsupported resource type '{resource_type[:64]}'",
+            "not-supported",
+            ("resourceType",),
+        )
+    if "id" in resource:
+        if not isinstance(resource["id"], str):
+            raise FhirError(Category.INVALID, "id must be a string", "value", (f"{resource_type}.id",))
+        check_id(resource["id"])
+
+    issues: list[Issue] = []
+    _shape_issues(resource, resource_type, issues)
+    try:
+        rtype.model.model_validate(resource)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False)[:_MAX_ISSUES]:
+            issues.append(Issue(str(error["msg"]), "invalid", (_expression(resource_type, error["loc"]),)))
+    except (KeyError, TypeError, ValueError) as exc:
+        # The models raise plain errors for some inputs, e.g. a contained resource of unknown type.
+        issues.append(
+            Issue(f"Invalid content: {type(exc).__name__} {exc}"[:300], "invalid", (resource_type,))
+        )
+    if issues:
+        first, *rest = issues
+        raise FhirError(Category.INVALID, first.diagnostics, first.code, first.expression, rest)
+    return resource

@@ -1,0 +1,75 @@
+"""create_app(settings): the one place that wires engines, registries, hooks and routers together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+import orjson
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.errors import install_error_handlers
+from app.fhir.api import router as fhir_router
+from app.fhir.capability import capability_statement
+from app.fhir.registry import Registry
+from app.fhir.service import FhirService
+from app.middleware import BodyLimitAndAccessLog
+from app.openapi import install_openapi
+from app.store.engine import Database
+from app.store.repository import Repository
+
+
+def app_version() -> str:
+    try:
+        return package_version("helsebro")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # httpx logs full URLs at INFO; query strings may carry identifiers (no patient data in logs).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    database = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    registry = Registry.standard()
+    fhir = FhirService(
+        registry=registry,
+        repo=Repository(database),
+        allow_update_create=settings.allow_update_create,
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="Helsebro FHIR R4 API",
+        version=app_version(),
+        description="FHIR R4 (4.0.1) REST API for Norwegian health and care services. "
+        "Request and response bodies are FHIR JSON (application/fhir+json); errors are OperationOutcome.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.fhir = fhir
+    app.state.base_url = settings.base_url.rstrip("/")
+    app.state.capability_bytes = orjson.dumps(
+        capability_statement(registry, settings.base_url, app_version())
+    )
+    install_error_handlers(app, settings.max_body_bytes)
+    app.include_router(fhir_router)
+    install_openapi(app)
+    app.add_middleware(BodyLimitAndAccessLog, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,126 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware overhead): body size limit and a patient-safe access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.fhir.outcome import Category, FhirError, outcome_bytes
+
+log = logging.getLogger("helsebro.access")
+error_log = logging.getLogger("helsebro.errors")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> FhirError:
+    return FhirError(
+        Category.TOO_LARGE, f"The request body is larger than the limit of {limit} bytes", "too-costly"
+    )
+
+
+class BodyLimitAndAccessLog:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 0}
+        request_id = ""
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                await self._reply_too_large(send)
+                self._log(scope, 413, started, request_id)
+                return
+            if key == b"x-request-id":
+                request_id = value.decode("latin-1")[:64]
+        if not request_id:
+            request_id = uuid.uuid4().hex
+
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except Exception as exc:
+            # Frames only, never the message: driver errors quote SQL parameters, i.e. patient data.
+            # Not re-raised, so no server logs the message either.
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            error_log.error(
+                "unhandled %s on %s %s id=%s\n%s",
+                type(exc).__name__,
+                scope["method"],
+                scope["path"],
+                request_id,
+                frames,
+            )
+            if status_holder["status"] == 0:
+                status_holder["status"] = 500
+                await self._reply(
+                    send,
+                    FhirError(
+                        Category.FAULT,
+                        f"Internal server error; the incident has been logged with id {request_id}",
+                        "exception",
+                    ),
+                    request_id,
+                )
+        finally:
+            self._log(scope, status_holder["status"], started, request_id)
+
+    async def _reply_too_large(self, send: Send) -> None:
+        await self._reply(send, _too_large(self.max_body_bytes), "")
+
+    @staticmethod
+    async def _reply(send: Send, error: FhirError, request_id: str) -> None:
+        body = outcome_bytes(error.outcome())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [
+                    (b"content-type", b"application/fhir+json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    *([(b"x-request-id", request_id.encode("latin-1"))] if request_id else []),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
+        # Method, path and status only: query strings can hold identifiers such as a fødselsnummer.
+        if log.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %.1fms id=%s", scope["method"], scope["path"], status, elapsed, request_id)
+
+
+def body_too_large_error(limit: int) -> FhirError:
+    return _too_large(limit)

@@ -1,0 +1,197 @@
+"""OpenAPI description of the FHIR REST API, and `python -m app.openapi` to write openapi/openapi.json.
+
+FastAPI cannot see FHIR bodies and headers (routes read them from the raw request for speed), so they are
+described here; FastAPI's 422 HTTPValidationError is removed because clients only ever get OperationOutcome.
+A test fails when the committed document drifts from this.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.config import Settings
+
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+FHIR_JSON = "application/fhir+json"
+
+_RESOURCE = {
+    "type": "object",
+    "description": "A FHIR R4 resource in JSON (see http://hl7.org/fhir/R4/json.html)",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string"}, "id": {"type": "string"}},
+    "additionalProperties": True,
+}
+_OUTCOME = {
+    "type": "object",
+    "description": "FHIR OperationOutcome: every error, and informational results",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+        "issue": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_BUNDLE = {
+    "type": "object",
+    "description": "FHIR Bundle",
+    "required": ["resourceType", "type"],
+    "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]}, "type": {"type": "string"}},
+    "additionalProperties": True,
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"content": {FHIR_JSON: {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": kind},
+        "description": description,
+    }
+
+
+_FORMAT = _query("_format", "Response format: json, application/json or application/fhir+json")
+_PREFER = _header("Prefer", "return=minimal | return=representation (default) | return=OperationOutcome")
+_IF_MATCH = _header("If-Match", 'W/"<versionId>": write only if the resource is still at that version (412)')
+_CRITERIA = _query("identifier", "Conditional criteria (also _id): system|value, |value, value or system|")
+_HISTORY = [
+    _query("_count", "Page size", "integer"),
+    _query("_since", "Only versions written at or after this instant"),
+    _query("_cursor", "Paging cursor, taken from the Bundle's next link"),
+    _FORMAT,
+]
+
+# (method, path) -> (extra parameters, request body schema or None, {status: (description, schema)})
+_OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[str, tuple[str, str]]]] = {
+    ("get", "/metadata"): ([_FORMAT], None, {"200": ("CapabilityStatement", "Resource")}),
+    ("get", "/_history"): (_HISTORY, None, {"200": ("history Bundle", "Bundle")}),
+    ("get", "/{res_type}/_history"): (_HISTORY, None, {"200": ("history Bundle", "Bundle")}),
+    ("get", "/{res_type}/{res_id}/_history"): (_HISTORY, None, {"200": ("history Bundle", "Bundle")}),
+    ("get", "/{res_type}/{res_id}/_history/{version_id}"): (
+        [_FORMAT],
+        None,
+        {"200": ("The version", "Resource"), "410": ("That version is a deletion", "OperationOutcome")},
+    ),
+    ("get", "/{res_type}/{res_id}"): (
+        [
+            _FORMAT,
+            _header("If-None-Match", 'W/"<versionId>": 304 when still current'),
+            _header("If-Modified-Since", "HTTP date: 304 when not modified since"),
+        ],
+        None,
+        {
+            "200": ("The current version", "Resource"),
+            "304": ("Not modified", ""),
+            "410": ("Deleted", "OperationOutcome"),
+        },
+    ),
+    ("post", "/{res_type}"): (
+        [
+            _PREFER,
+            _FORMAT,
+            _header("If-None-Exist", "Conditional create criteria, e.g. identifier=system|value"),
+        ],
+        "Resource",
+        {"201": ("Created", "Resource"), "200": ("Conditional create found an existing match", "Resource")},
+    ),
+    ("put", "/{res_type}/{res_id}"): (
+        [_PREFER, _FORMAT, _IF_MATCH],
+        "Resource",
+        {"200": ("Updated", "Resource"), "201": ("Created (update-as-create)", "Resource")},
+    ),
+    ("put", "/{res_type}"): (
+        [_PREFER, _FORMAT, _IF_MATCH, _CRITERIA],
+        "Resource",
+        {"200": ("Updated the single match", "Resource"), "201": ("Created: no match", "Resource")},
+    ),
+    ("delete", "/{res_type}/{res_id}"): (
+        [_PREFER, _IF_MATCH],
+        None,
+        {"200": ("Deleted (or nothing to delete)", "OperationOutcome"), "204": ("Deleted", "")},
+    ),
+    ("delete", "/{res_type}"): (
+        [_PREFER, _IF_MATCH, _CRITERIA],
+        None,
+        {
+            "200": ("Deleted the single match (or nothing matched)", "OperationOutcome"),
+            "204": ("Deleted", ""),
+        },
+    ),
+}
+_ERRORS = {
+    "400": "Invalid request or resource",
+    "404": "Unknown resource type or id",
+    "406": "Requested format not supported",
+    "409": "Conflict with a concurrent write",
+    "412": "Precondition failed (If-Match, multiple conditional matches)",
+    "413": "Body too large",
+    "415": "Unsupported Content-Type",
+    "500": "Internal error",
+}
+
+
+def _response(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, **(_ref(schema) if schema else {})}
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for path, methods in doc.get("paths", {}).items():
+        for method, operation in methods.items():
+            extra, body, responses = _OPERATIONS.get((method, path), ([], None, {}))
+            operation["parameters"] = [*operation.get("parameters", []), *extra]
+            if body:
+                operation["requestBody"] = {"required": True, **_ref(body)}
+            operation["responses"] = {
+                **{code: _response(d, s) for code, (d, s) in responses.items()},
+                **{code: _response(d, "OperationOutcome") for code, d in _ERRORS.items()},
+            }
+    doc["components"] = {"schemas": {"Resource": _RESOURCE, "Bundle": _BUNDLE, "OperationOutcome": _OUTCOME}}
+    return doc
+
+
+def install_openapi(app: FastAPI) -> None:
+    def cached() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = cached  # type: ignore[method-assign]
+
+
+def render() -> bytes:
+    from app.main import create_app
+
+    # An in-memory URL: generating the document never touches a real database.
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    return orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def main() -> int:
+    OPENAPI_PATH.parent.mkdir(parents=True, exist_ok=True)
+    OPENAPI_PATH.write_bytes(render())
+    print(f"wrote {OPENAPI_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

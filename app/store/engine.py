@@ -1,0 +1,68 @@
+"""Database engines: one pool, with a read flavour (no transaction round trips) and a write flavour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_MODE = "helsebro_mode"
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the driver so writers can BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_MODE)
+        if mode == "read":
+            return  # single statements in autocommit: readers never hold a snapshot open
+        # IMMEDIATE takes the write lock up front: concurrent writers queue (busy_timeout) instead of
+        # failing late on lock upgrade, which also makes read-check-write sequences race-free.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.sqlite:
+            _ensure_sqlite_dir(url)
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False)
+        self.engine = create_async_engine(url, **kwargs)
+        if self.sqlite:
+            _configure_sqlite(self.engine)
+            self.read_engine = self.engine.execution_options(**{_MODE: "read"})
+        else:
+            self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.write_engine = self.engine.execution_options(**{_MODE: "write"})
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

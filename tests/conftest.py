@@ -1,0 +1,99 @@
+"""Fixtures: every storage and API test runs once on SQLite and once on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app.config import Settings
+from app.main import create_app
+from tests.databases import (
+    BACKENDS,
+    REQUIRE_POSTGRES,
+    TestDatabase,
+    create_database,
+    drop_database,
+    postgres_unavailable_reason,
+)
+
+TABLES_CHILD_FIRST = ("conditional_create", "idx_token", "resource_version", "resource")
+BASE = "http://fhir.test"
+
+
+@pytest.fixture(scope="session")
+def postgres_reason() -> str | None:
+    reason = postgres_unavailable_reason()
+    if reason and REQUIRE_POSTGRES:
+        pytest.fail(f"HELSEBRO_REQUIRE_POSTGRES is set but {reason}")
+    return reason
+
+
+def require_backend(backend: str, postgres_reason: str | None) -> None:
+    if backend == "postgresql" and postgres_reason:
+        pytest.skip(f"{postgres_reason}; set HELSEBRO_REQUIRE_POSTGRES=1 to make this a failure")
+
+
+@pytest.fixture(scope="session")
+def session_databases(
+    tmp_path_factory: pytest.TempPathFactory, postgres_reason: str | None
+) -> Iterator[dict[str, TestDatabase]]:
+    tmp_dir: Path = tmp_path_factory.mktemp("db")
+    databases = {}
+    for backend in BACKENDS:
+        if backend == "postgresql" and postgres_reason:
+            continue
+        databases[backend] = create_database(backend, tmp_dir)
+    yield databases
+    for db in databases.values():
+        drop_database(db)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, postgres_reason: str | None) -> str:
+    name: str = request.param
+    require_backend(name, postgres_reason)
+    return name
+
+
+_apps: dict[str, FastAPI] = {}
+
+
+@pytest.fixture(scope="session")
+async def _app_registry(session_databases: dict[str, TestDatabase]) -> AsyncIterator[dict[str, FastAPI]]:
+    yield _apps
+    for app in _apps.values():
+        await app.state.database.dispose()
+    _apps.clear()
+
+
+def make_settings(url: str, **overrides: object) -> Settings:
+    return Settings(database_url=url, base_url=BASE, log_level="WARNING", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def app(
+    backend: str, session_databases: dict[str, TestDatabase], _app_registry: dict[str, FastAPI]
+) -> FastAPI:
+    """One app per backend for the whole session, with every table emptied before each test."""
+    if backend not in _app_registry:
+        _app_registry[backend] = create_app(make_settings(session_databases[backend].url))
+    application = _app_registry[backend]
+    async with application.state.database.engine.begin() as conn:
+        if backend == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES_CHILD_FIRST)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES_CHILD_FIRST:
+                await conn.execute(text(f"DELETE FROM {table}"))
+    return application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        yield http
