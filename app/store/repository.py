@@ -111,19 +111,26 @@ class Repository:
             yield conn
 
     # -- reads ---------------------------------------------------------------------------------------
-    async def current(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource | None:
-        row = (
-            await conn.execute(
-                select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
-            )
-        ).first()
+    async def current(
+        self, conn: AsyncConnection, res_type: str, res_id: str, for_update: bool = False
+    ) -> StoredResource | None:
+        """The current version. for_update locks the row (PostgreSQL) so that concurrent writers of one
+        resource queue up instead of failing; SQLite writers are already serialised by BEGIN IMMEDIATE."""
+        query = select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
         return StoredResource(*row) if row else None
 
-    async def current_by_pks(self, conn: AsyncConnection, pks: Sequence[int]) -> list[StoredResource]:
+    async def current_by_pks(
+        self, conn: AsyncConnection, pks: Sequence[int], for_update: bool = False
+    ) -> list[StoredResource]:
         if not pks:
             return []
-        rows = (await conn.execute(select(*_CURRENT_COLUMNS).where(resource.c.pk.in_(pks)))).all()
-        return [StoredResource(*row) for row in rows]
+        query = select(*_CURRENT_COLUMNS).where(resource.c.pk.in_(pks))
+        if for_update:
+            query = query.with_for_update()
+        return [StoredResource(*row) for row in (await conn.execute(query)).all()]
 
     async def version(
         self, conn: AsyncConnection, res_type: str, res_id: str, version: int

@@ -85,7 +85,7 @@ async def match_one(
         )
     if not pks:
         return None
-    (stored,) = await svc.repo.current_by_pks(conn, pks)
+    (stored,) = await svc.repo.current_by_pks(conn, pks, for_update=True)
     return stored
 
 

@@ -52,7 +52,7 @@ async def delete(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                current = await svc.repo.current(conn, res_type, res_id)
+                current = await svc.repo.current(conn, res_type, res_id, for_update=True)
                 return await _delete_current(svc, ctx, conn, rtype, current, res_id, if_match)
         except VersionConflict:
             if if_match is not None:

@@ -86,7 +86,7 @@ async def update(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                current = await svc.repo.current(conn, res_type, res_id)
+                current = await svc.repo.current(conn, res_type, res_id, for_update=True)
                 return await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
         except (DuplicateKey, VersionConflict):
             if if_match is not None:
@@ -126,7 +126,7 @@ async def conditional_update(
                 # No match: create, at the client's id if it gave one (R4 3.1.0.4.3).
                 res_id = body_id or new_id()
                 require_match(criteria, rtype, res_id if body_id else None, resource)
-                current = await svc.repo.current(conn, res_type, res_id)
+                current = await svc.repo.current(conn, res_type, res_id, for_update=True)
                 if current is not None and not current.deleted:
                     raise FhirError(
                         Category.CONFLICT,

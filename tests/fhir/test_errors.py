@@ -1,0 +1,141 @@
+"""Every error is an OperationOutcome with the right status; no stack traces or patient data leak."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from app.fhir.hooks import WriteEvent
+from app.main import create_app
+from tests.conftest import BASE, make_settings
+from tests.fhir.fixtures import FHIR_JSON, patient
+
+
+def assert_outcome(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["severity"] == "error"
+    return body  # type: ignore[no-any-return]
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    assert_outcome(await client.post("/Patient", content=b'{"resourceType": "Pat', headers=FHIR_JSON), 400)
+    assert_outcome(await client.post("/Patient", content=b"", headers=FHIR_JSON), 400)
+    assert_outcome(await client.post("/Patient", content=b"[1, 2]", headers=FHIR_JSON), 400)
+
+
+async def test_invalid_resource_says_where_and_why(client: httpx.AsyncClient) -> None:
+    body = patient()
+    body["birthDate"] = "13.09.1972"
+    body["name"] = [{"given": [42]}]
+    outcome = assert_outcome(
+        await client.post("/Patient", content=orjson.dumps(body), headers=FHIR_JSON), 400
+    )
+    expressions = {tuple(issue.get("expression", [])) for issue in outcome["issue"]}  # type: ignore[attr-defined]
+    assert ("Patient.birthDate",) in expressions
+    assert ("Patient.name[0].given[0]",) in expressions
+
+
+async def test_unknown_element_is_rejected(client: httpx.AsyncClient) -> None:
+    body = {**patient(), "favouriteColour": "blue"}
+    outcome = assert_outcome(
+        await client.post("/Patient", content=orjson.dumps(body), headers=FHIR_JSON), 400
+    )
+    assert outcome["issue"][0]["expression"] == ["Patient.favouriteColour"]  # type: ignore[index]
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    body = orjson.dumps(patient())
+    assert_outcome(await client.post("/Patient", content=body, headers={"Content-Type": "text/plain"}), 415)
+    xml = {"Content-Type": "application/fhir+xml"}
+    assert_outcome(await client.post("/Patient", content=b"<Patient/>", headers=xml), 415)
+
+
+async def test_unknown_route_is_404_and_wrong_method_is_405(client: httpx.AsyncClient) -> None:
+    assert_outcome(await client.get("/Patient/1/_history/1/extra"), 404)
+    assert_outcome(await client.post("/Patient/1"), 405)
+    assert_outcome(await client.put("/Patient/1/_history"), 405)
+    assert_outcome(await client.post("/metadata"), 404)  # POST /{type}: "metadata" is no resource type
+
+
+async def test_nothing_is_stored_on_a_rejected_write(client: httpx.AsyncClient) -> None:
+    bad = {**patient(), "id": "p1", "birthDate": "yesterday"}
+    assert_outcome(await client.put("/Patient/p1", content=orjson.dumps(bad), headers=FHIR_JSON), 400)
+    assert (await client.get("/Patient/p1")).status_code == 404
+    assert (await client.get("/_history")).json()["total"] == 0
+
+
+async def small_limit_client(url: str, limit: int) -> tuple[FastAPI, httpx.AsyncClient]:
+    app = create_app(make_settings(url, max_body_bytes=limit))
+    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+
+
+async def test_body_over_the_limit_is_413(app: FastAPI) -> None:
+    small_app, client = await small_limit_client(app.state.settings.database_url, 200)
+    try:
+        big = orjson.dumps(patient(given="x" * 500))
+        assert_outcome(await client.post("/Patient", content=big, headers=FHIR_JSON), 413)
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                yield b" " * 50  # no Content-Length: the limit is enforced while streaming
+
+        assert_outcome(await client.post("/Patient", content=chunks(), headers=FHIR_JSON), 413)
+        assert (await client.get("/_history")).json()["total"] == 0
+    finally:
+        await client.aclose()
+        await small_app.state.database.dispose()
+
+
+async def test_default_limit_is_ten_megabytes(client: httpx.AsyncClient) -> None:
+    huge = (
+        b'{"resourceType":"Patient","text":{"status":"generated","div":"' + b"x" * (10 * 1024 * 1024) + b'"}}'
+    )
+    assert_outcome(await client.post("/Patient", content=huge, headers=FHIR_JSON), 413)
+
+
+async def test_server_fault_is_500_without_stack_trace_or_patient_data(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "13097248022-Kari-Nordmann"
+
+    async def broken_hook(event: WriteEvent) -> None:
+        raise RuntimeError(f"hook failed for {secret}")
+
+    hooks = app.state.fhir.hooks
+    hooks.before_write.append(broken_hook)
+    try:
+        with caplog.at_level(logging.INFO):
+            response = await client.post("/Patient", content=orjson.dumps(patient()), headers=FHIR_JSON)
+    finally:
+        hooks.before_write.remove(broken_hook)
+    outcome = assert_outcome(response, 500)
+    text = response.text
+    assert secret not in text
+    assert "Traceback" not in text
+    assert "RuntimeError" not in text
+    assert outcome["issue"][0]["code"] == "exception"  # type: ignore[index]
+    assert secret not in caplog.text
+    assert "RuntimeError" in caplog.text  # the incident itself is logged, without the message
+    assert (await client.get("/_history")).json()["total"] == 0  # rolled back
+
+
+async def test_fastapi_validation_errors_become_operation_outcomes(app: FastAPI) -> None:
+    probe = FastAPI()
+    from app.errors import install_error_handlers
+
+    install_error_handlers(probe, 1000)
+
+    @probe.get("/typed/{number}")
+    async def typed(number: int) -> dict[str, int]:
+        return {"n": number}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=probe), base_url=BASE) as client:
+        response = await client.get("/typed/abc")
+    assert_outcome(response, 400)
