@@ -1,17 +1,19 @@
 """Parse and validate a FHIR JSON resource once, on write.
 
-fhir.resources' R4B models check structure, cardinality, primitive formats and choice types. Two JSON
-rules they let through are checked here too: no empty objects, arrays or strings, and no nulls outside
-primitive arrays (FHIR JSON, section 2.6.2). Errors carry a FHIRPath-style `expression`.
+fhir.resources' R4B models check structure, cardinality, primitive formats and choice types. What they
+let through is checked here: codes outside a required value set (the models list them as `enum_values`),
+empty objects, arrays or strings, and nulls outside primitive arrays (FHIR JSON, section 2.6.2).
+Errors carry a FHIRPath-style `expression`.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.fhir.outcome import Category, FhirError, Issue
 from app.fhir.registry import Registry
@@ -84,6 +86,41 @@ def _array_issues(parent: dict[str, Any], key: str, items: list[Any], path: str,
             _shape_issues(item, item_path, issues)
 
 
+@cache
+def _coded_fields(model: type[BaseModel]) -> tuple[tuple[str, str, frozenset[str] | None], ...]:
+    """(attribute, JSON name, allowed codes or None) per field; codes only for closed (required) bindings."""
+    fields = []
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        values = extra.get("enum_values")
+        closed = frozenset(values) if isinstance(values, list) and "+" not in values else None
+        fields.append((name, info.alias or name, closed))
+    return tuple(fields)
+
+
+def _code_issues(value: Any, path: str, issues: list[Issue]) -> None:
+    if len(issues) >= _MAX_ISSUES or not isinstance(value, BaseModel):
+        return
+    for name, json_name, allowed in _coded_fields(type(value)):
+        child = getattr(value, name, None)
+        if child is None:
+            continue
+        child_path = f"{path}.{json_name}"
+        items = child if isinstance(child, list) else [child]
+        for index, item in enumerate(items):
+            item_path = f"{child_path}[{index}]" if isinstance(child, list) else child_path
+            if allowed is not None and isinstance(item, str) and item not in allowed:
+                issues.append(
+                    Issue(
+                        f"'{item[:40]}' is not one of the codes allowed here: {', '.join(sorted(allowed))}",
+                        "code-invalid",
+                        (item_path,),
+                    )
+                )
+            elif isinstance(item, BaseModel):
+                _code_issues(item, item_path, issues)
+
+
 def validate_resource(registry: Registry, resource: Any, expected_type: str | None = None) -> dict[str, Any]:
     """Validate a parsed JSON resource; return it unchanged or raise FhirError (400)."""
     if not isinstance(resource, dict):
@@ -114,7 +151,7 @@ def validate_resource(registry: Registry, resource: Any, expected_type: str | No
     issues: list[Issue] = []
     _shape_issues(resource, resource_type, issues)
     try:
-        rtype.model.model_validate(resource)
+        _code_issues(rtype.model.model_validate(resource), resource_type, issues)
     except ValidationError as exc:
         for error in exc.errors(include_url=False)[:_MAX_ISSUES]:
             issues.append(Issue(str(error["msg"]), "invalid", (_expression(resource_type, error["loc"]),)))

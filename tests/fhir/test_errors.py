@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 import orjson
@@ -82,7 +83,7 @@ async def test_body_over_the_limit_is_413(app: FastAPI) -> None:
         big = orjson.dumps(patient(given="x" * 500))
         assert_outcome(await client.post("/Patient", content=big, headers=FHIR_JSON), 413)
 
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b" " * 50  # no Content-Length: the limit is enforced while streaming
 

@@ -87,3 +87,16 @@ def test_parse_json() -> None:
         parse_json(b"{")
     with pytest.raises(FhirError):
         parse_json(b"   ")
+
+
+def test_codes_outside_a_required_value_set_are_rejected() -> None:
+    error = rejected({**patient(), "gender": "mann"})
+    assert error.issue_code == "code-invalid"
+    assert error.expression == ("Patient.gender",)
+    nested = rejected({**patient(), "name": [{"use": "weird", "family": "X"}]})
+    assert nested.expression == ("Patient.name[0].use",)
+
+
+def test_codes_of_open_value_sets_are_left_alone() -> None:
+    # Observation.status lists "amended +": amended has child codes, so the list is not closed.
+    validate_resource(REGISTRY, {**observation(), "status": "corrected"})
