@@ -34,8 +34,13 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
         yield
         await database.dispose()
 
-    app = FastAPI(title="Helsebro bare storage benchmark", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="Helsebro bare storage benchmark",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     @app.get("/bare/{res_type}/{res_id}")
     async def read(res_type: str, res_id: str) -> Response:
@@ -56,17 +61,31 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
             pk = (
                 await conn.execute(
                     insert(resource)
-                    .values(res_type=res_type, res_id=res_id, version=1, last_updated=at, deleted=False,
-                            content=content)
+                    .values(
+                        res_type=res_type,
+                        res_id=res_id,
+                        version=1,
+                        last_updated=at,
+                        deleted=False,
+                        content=content,
+                    )
                     .returning(resource.c.pk)
                 )
             ).scalar_one()
             await conn.execute(
-                insert(resource_version).values(res_pk=pk, res_type=res_type, res_id=res_id, version=1,
-                                                last_updated=at, method="POST", content=content)
+                insert(resource_version).values(
+                    res_pk=pk,
+                    res_type=res_type,
+                    res_id=res_id,
+                    version=1,
+                    last_updated=at,
+                    method="POST",
+                    content=content,
+                )
             )
         # Location lets a client learn the id, as it does from Helsebro's create.
-        return Response(content, status_code=201, media_type=FHIR_JSON,
-                        headers={"Location": f"/bare/{res_type}/{res_id}"})
+        return Response(
+            content, status_code=201, media_type=FHIR_JSON, headers={"Location": f"/bare/{res_type}/{res_id}"}
+        )
 
     return app

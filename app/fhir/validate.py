@@ -93,7 +93,7 @@ def _coded_fields(model: type[BaseModel]) -> tuple[tuple[str, str, frozenset[str
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         values = extra.get("enum_values")
-        closed = frozenset(values) if isinstance(values, list) and "+" not in values else None
+        closed = frozenset(str(v) for v in values) if isinstance(values, list) and "+" not in values else None
         fields.append((name, info.alias or name, closed))
     return tuple(fields)
 

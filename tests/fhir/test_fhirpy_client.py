@@ -55,7 +55,7 @@ async def test_fhirpy_create_read_update_delete(server_url: str) -> None:
     await fetched.save()
     assert fetched["meta"]["versionId"] == "2"
 
-    await fetched.delete()
+    await fetched.delete()  # type: ignore[no-untyped-call]
     with pytest.raises(ResourceNotFound):
         await client.reference("Patient", kari.id).to_resource()
 
