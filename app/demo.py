@@ -232,7 +232,7 @@ def demo_resources() -> list[dict[str, Any]]:
 
 async def load(svc: FhirService) -> dict[int, int]:
     """PUT every demo resource; returns a count per HTTP status (201 new, 200 unchanged or updated)."""
-    ctx = RequestContext(base_url="", request_id="demo-loader")
+    ctx = RequestContext(base="", request_id="demo-loader")
     counts: dict[int, int] = {}
     for resource in demo_resources():
         result = await update(svc, ctx, resource["resourceType"], resource["id"], resource)

@@ -40,8 +40,9 @@ def service(request: Request) -> FhirService:
 
 
 def context(request: Request) -> RequestContext:
-    base = request.app.state.base_url or str(request.base_url).rstrip("/")
-    return RequestContext(base_url=base, request_id=request.headers.get("x-request-id", ""))
+    configured: str = request.app.state.base_url
+    base = configured or (lambda: str(request.base_url).rstrip("/"))
+    return RequestContext(base=base, request_id=request.scope.get("state", {}).get("request_id", ""))
 
 
 async def json_body(request: Request) -> Any:

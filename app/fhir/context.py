@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
 @dataclass
 class RequestContext:
-    base_url: str  # e.g. http://127.0.0.1:8080 (no trailing slash)
+    # Public base URL without trailing slash, e.g. http://127.0.0.1:8080. A callable defers deriving it from
+    # the HTTP request until something (a Location header, a Bundle link) needs it.
+    base: str | Callable[[], str]
     request_id: str = ""
     # Filled by the security layer when it is plugged in (who is asking, on whose behalf, why).
     principal: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def base_url(self) -> str:
+        return self.base if isinstance(self.base, str) else self.base()

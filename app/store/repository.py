@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -89,6 +89,31 @@ _HISTORY_COLUMNS = (
     resource_version.c.content,
 )
 
+# Built once: the read path only binds two values (no per-request statement construction).
+_CURRENT_BY_ID = select(*_CURRENT_COLUMNS).where(
+    resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id")
+)
+_CURRENT_BY_ID_FOR_UPDATE = _CURRENT_BY_ID.with_for_update()
+_VERSION_BY_ID = select(*_HISTORY_COLUMNS).where(
+    resource_version.c.res_type == bindparam("res_type"),
+    resource_version.c.res_id == bindparam("res_id"),
+    resource_version.c.version == bindparam("version"),
+)
+_INSERT_RESOURCE = insert(resource).returning(resource.c.pk)
+_INSERT_VERSION = insert(resource_version)
+_NEXT_VERSION = (
+    update(resource)
+    .where(resource.c.pk == bindparam("b_pk"), resource.c.version == bindparam("b_version"))
+    .values(
+        version=bindparam("b_new_version"),
+        last_updated=bindparam("b_at"),
+        deleted=bindparam("b_deleted"),
+        content=bindparam("b_content"),
+    )
+)
+_DELETE_TOKENS = delete(idx_token).where(idx_token.c.res_pk == bindparam("res_pk"))
+_INSERT_TOKENS = insert(idx_token)
+
 
 class Repository:
     def __init__(self, db: Database) -> None:
@@ -107,7 +132,7 @@ class Repository:
         A unique-key violation aborts the whole unit of work (no savepoints on the hot path); callers that
         lose a race retry the unit from the start.
         """
-        async with self.db.write_engine.begin() as conn:
+        async with self.db.write_slot(), self.db.write_engine.begin() as conn:
             yield conn
 
     # -- reads ---------------------------------------------------------------------------------------
@@ -116,10 +141,8 @@ class Repository:
     ) -> StoredResource | None:
         """The current version. for_update locks the row (PostgreSQL) so that concurrent writers of one
         resource queue up instead of failing; SQLite writers are already serialised by BEGIN IMMEDIATE."""
-        query = select(*_CURRENT_COLUMNS).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await conn.execute(query)).first()
+        query = _CURRENT_BY_ID_FOR_UPDATE if for_update else _CURRENT_BY_ID
+        row = (await conn.execute(query, {"res_type": res_type, "res_id": res_id})).first()
         return StoredResource(*row) if row else None
 
     async def current_by_pks(
@@ -135,15 +158,8 @@ class Repository:
     async def version(
         self, conn: AsyncConnection, res_type: str, res_id: str, version: int
     ) -> HistoryRow | None:
-        row = (
-            await conn.execute(
-                select(*_HISTORY_COLUMNS).where(
-                    resource_version.c.res_type == res_type,
-                    resource_version.c.res_id == res_id,
-                    resource_version.c.version == version,
-                )
-            )
-        ).first()
+        params = {"res_type": res_type, "res_id": res_id, "version": version}
+        row = (await conn.execute(_VERSION_BY_ID, params)).first()
         return HistoryRow(*row) if row else None
 
     async def find(
@@ -199,20 +215,15 @@ class Repository:
     ) -> StoredResource:
         """Insert version 1 of a new resource; DuplicateKey if the id is taken (also when deleted)."""
         try:
-            pk = (
-                await conn.execute(
-                    insert(resource)
-                    .values(
-                        res_type=res_type,
-                        res_id=res_id,
-                        version=1,
-                        last_updated=at,
-                        deleted=False,
-                        content=content,
-                    )
-                    .returning(resource.c.pk)
-                )
-            ).scalar_one()
+            values = {
+                "res_type": res_type,
+                "res_id": res_id,
+                "version": 1,
+                "last_updated": at,
+                "deleted": False,
+                "content": content,
+            }
+            pk = (await conn.execute(_INSERT_RESOURCE, values)).scalar_one()
         except IntegrityError as exc:
             raise DuplicateKey(f"{res_type}/{res_id} exists") from exc
         await self._insert_version(conn, pk, res_type, res_id, 1, at, method, content)
@@ -228,11 +239,15 @@ class Repository:
     ) -> StoredResource:
         """Write the next version (content None = delete). VersionConflict if someone else got there first."""
         new_version = current.version + 1
-        result = await conn.execute(
-            update(resource)
-            .where(resource.c.pk == current.pk, resource.c.version == current.version)
-            .values(version=new_version, last_updated=at, deleted=content is None, content=content)
-        )
+        params = {
+            "b_pk": current.pk,
+            "b_version": current.version,
+            "b_new_version": new_version,
+            "b_at": at,
+            "b_deleted": content is None,
+            "b_content": content,
+        }
+        result = await conn.execute(_NEXT_VERSION, params)
         if result.rowcount != 1:
             raise VersionConflict(f"{current.res_type}/{current.res_id}")
         await self._insert_version(
@@ -254,27 +269,28 @@ class Repository:
         content: bytes | None,
     ) -> None:
         try:
-            await conn.execute(
-                insert(resource_version).values(
-                    res_pk=pk,
-                    res_type=res_type,
-                    res_id=res_id,
-                    version=version,
-                    last_updated=at,
-                    method=method,
-                    content=content,
-                )
-            )
+            values = {
+                "res_pk": pk,
+                "res_type": res_type,
+                "res_id": res_id,
+                "version": version,
+                "last_updated": at,
+                "method": method,
+                "content": content,
+            }
+            await conn.execute(_INSERT_VERSION, values)
         except IntegrityError as exc:
             raise VersionConflict(f"{res_type}/{res_id}/_history/{version}") from exc
 
     async def replace_tokens(
-        self, conn: AsyncConnection, pk: int, res_type: str, rows: Sequence[TokenRow]
+        self, conn: AsyncConnection, pk: int, res_type: str, rows: Sequence[TokenRow], fresh: bool = False
     ) -> None:
-        await conn.execute(delete(idx_token).where(idx_token.c.res_pk == pk))
+        """Swap a resource's token rows for `rows` (fresh: a new resource, nothing to remove first)."""
+        if not fresh:
+            await conn.execute(_DELETE_TOKENS, {"res_pk": pk})
         if rows:
             await conn.execute(
-                insert(idx_token),
+                _INSERT_TOKENS,
                 [
                     {
                         "res_pk": pk,

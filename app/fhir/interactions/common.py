@@ -41,7 +41,7 @@ async def store_new(
     stored = await svc.repo.insert(
         conn, rtype.name, res_id, canonical_bytes(resource, res_id, 1, at), at, method
     )
-    await svc.repo.replace_tokens(conn, stored.pk, rtype.name, token_rows(rtype, resource))
+    await svc.repo.replace_tokens(conn, stored.pk, rtype.name, token_rows(rtype, resource), fresh=True)
     await svc.hooks.run_after_write(event)
     return stored
 
