@@ -45,7 +45,7 @@ openapi: $(VENV)/.installed
 	$(BIN)/python -m app.openapi
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench.crud --help
+	$(BIN)/python -m bench.crud
 
 clean:
 	rm -rf $(VENV) helsebro.db helsebro.db-wal helsebro.db-shm

@@ -66,15 +66,18 @@ class BodyLimitAndAccessLog:
                     raise BodyTooLarge()
             return message
 
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        # Only requests that carry a body need their receive channel counted.
+        has_body = scope["method"] in ("POST", "PUT", "PATCH")
         try:
-            await self.app(scope, limited_receive, send_with_id)
+            await self.app(scope, limited_receive if has_body else receive, send_with_id)
         except Exception as exc:
             # Frames only, never the message: driver errors quote SQL parameters, i.e. patient data.
             # Not re-raised, so no server logs the message either.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from app.fhir.context import RequestContext
@@ -28,7 +30,35 @@ from app.fhir.interactions import update as update_ix
 from app.fhir.interactions.delete import DeleteResult
 from app.fhir.outcome import informational, outcome_bytes
 from app.fhir.service import FhirService, WriteResult
-from app.fhir.validate import parse_json
+from app.fhir.validate import check_id, parse_json
+
+
+class _FhirTypeConvertor(Convertor[str]):
+    """Resource type names start with a capital: /metadata, /_history and /$op never match a type route."""
+
+    regex = "[A-Z][A-Za-z]{0,63}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _FhirIdConvertor(Convertor[str]):
+    """FHIR ids (R4 2.24.0.1): no underscore, so /{type}/_history never matches an id route."""
+
+    regex = r"[A-Za-z0-9\-.]{1,64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("fhirtype", _FhirTypeConvertor())
+register_url_convertor("fhirid", _FhirIdConvertor())
 
 router = APIRouter()
 
@@ -72,6 +102,30 @@ def _delete_reply(request: Request, result: DeleteResult) -> Response:
     return fhir_response(request, outcome_bytes(informational(result.message)), 200, headers)
 
 
+# read first: it is the hottest route, and the path convertors keep it from shadowing the others.
+@router.get("/{res_type:fhirtype}/{res_id:fhirid}", tags=FHIR_TAGS, summary="read")
+async def read(res_type: str, res_id: str, request: Request) -> Response:
+    media = response_media_type(request)
+    stored = await read_ix.read(service(request), context(request), res_type, res_id)
+    headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
+    if _not_modified(request, stored.version, stored.last_updated):
+        return Response(status_code=304, headers=headers)
+    return fhir_response(request, stored.content, 200, headers, media)
+
+
+def _not_modified(request: Request, version: int, last_modified: datetime) -> bool:
+    """If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [t.strip() for t in if_none_match.split(",")]
+        return "*" in tags or any(t in (etag(version), f'"{version}"') for t in tags)
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since is not None:
+        since = parse_http_date(if_modified_since)  # second precision, like Last-Modified
+        return since is not None and last_modified.replace(microsecond=0) <= since
+    return False
+
+
 @router.get("/metadata", tags=["Server"], summary="CapabilityStatement")
 async def metadata(request: Request) -> Response:
     return fhir_response(request, request.app.state.capability_bytes)
@@ -86,7 +140,7 @@ async def history_system(request: Request) -> Response:
     return fhir_response(request, body)
 
 
-@router.get("/{res_type}/_history", tags=FHIR_TAGS, summary="Type history")
+@router.get("/{res_type:fhirtype}/_history", tags=FHIR_TAGS, summary="Type history")
 async def history_type(res_type: str, request: Request) -> Response:
     response_media_type(request)
     body = await history_ix.history(
@@ -95,7 +149,7 @@ async def history_type(res_type: str, request: Request) -> Response:
     return fhir_response(request, body)
 
 
-@router.get("/{res_type}/{res_id}/_history", tags=FHIR_TAGS, summary="Instance history")
+@router.get("/{res_type:fhirtype}/{res_id:fhirid}/_history", tags=FHIR_TAGS, summary="Instance history")
 async def history_instance(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
     body = await history_ix.history(
@@ -104,7 +158,7 @@ async def history_instance(res_type: str, res_id: str, request: Request) -> Resp
     return fhir_response(request, body)
 
 
-@router.get("/{res_type}/{res_id}/_history/{version_id}", tags=FHIR_TAGS, summary="vread")
+@router.get("/{res_type:fhirtype}/{res_id:fhirid}/_history/{version_id}", tags=FHIR_TAGS, summary="vread")
 async def vread(res_type: str, res_id: str, version_id: str, request: Request) -> Response:
     media = response_media_type(request)
     row = await read_ix.vread(service(request), context(request), res_type, res_id, version_id)
@@ -112,30 +166,7 @@ async def vread(res_type: str, res_id: str, version_id: str, request: Request) -
     return fhir_response(request, row.content, 200, headers, media)
 
 
-@router.get("/{res_type}/{res_id}", tags=FHIR_TAGS, summary="read")
-async def read(res_type: str, res_id: str, request: Request) -> Response:
-    media = response_media_type(request)
-    stored = await read_ix.read(service(request), context(request), res_type, res_id)
-    headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
-    if _not_modified(request, stored.version, stored.last_updated.replace(microsecond=0)):
-        return Response(status_code=304, headers=headers)
-    return fhir_response(request, stored.content, 200, headers, media)
-
-
-def _not_modified(request: Request, version: int, last_modified: Any) -> bool:
-    """If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = [t.strip() for t in if_none_match.split(",")]
-        return "*" in tags or any(t in (etag(version), f'"{version}"') for t in tags)
-    if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since is not None:
-        since = parse_http_date(if_modified_since)
-        return since is not None and last_modified <= since
-    return False
-
-
-@router.post("/{res_type}", tags=FHIR_TAGS, summary="create (If-None-Exist for conditional create)")
+@router.post("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="create (If-None-Exist for conditional create)")
 async def create(res_type: str, request: Request) -> Response:
     response_media_type(request)
     svc, ctx = service(request), context(request)
@@ -145,7 +176,11 @@ async def create(res_type: str, request: Request) -> Response:
     return _write_reply(request, ctx, result, "Created" if result.created else "Found existing")
 
 
-@router.put("/{res_type}/{res_id}", tags=FHIR_TAGS, summary="update (update-as-create with a client id)")
+@router.put(
+    "/{res_type:fhirtype}/{res_id:fhirid}",
+    tags=FHIR_TAGS,
+    summary="update (update-as-create with a client id)",
+)
 async def update(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
     svc, ctx = service(request), context(request)
@@ -156,7 +191,7 @@ async def update(res_type: str, res_id: str, request: Request) -> Response:
     return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
 
 
-@router.put("/{res_type}", tags=FHIR_TAGS, summary="conditional update")
+@router.put("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="conditional update")
 async def conditional_update(res_type: str, request: Request) -> Response:
     response_media_type(request)
     svc, ctx = service(request), context(request)
@@ -167,7 +202,7 @@ async def conditional_update(res_type: str, request: Request) -> Response:
     return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
 
 
-@router.delete("/{res_type}/{res_id}", tags=FHIR_TAGS, summary="delete")
+@router.delete("/{res_type:fhirtype}/{res_id:fhirid}", tags=FHIR_TAGS, summary="delete")
 async def delete(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
@@ -175,7 +210,7 @@ async def delete(res_type: str, res_id: str, request: Request) -> Response:
     return _delete_reply(request, result)
 
 
-@router.delete("/{res_type}", tags=FHIR_TAGS, summary="conditional delete")
+@router.delete("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="conditional delete")
 async def conditional_delete(res_type: str, request: Request) -> Response:
     response_media_type(request)
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
@@ -183,3 +218,11 @@ async def conditional_delete(res_type: str, request: Request) -> Response:
         service(request), context(request), res_type, request.url.query, if_match
     )
     return _delete_reply(request, result)
+
+
+@router.api_route("/{res_type}/{res_id}", methods=["GET", "PUT", "DELETE"], include_in_schema=False)
+async def malformed_type_or_id(res_type: str, res_id: str, request: Request) -> Response:
+    """Reached only when the type or id does not have FHIR's shape: say which, instead of a bare 404."""
+    service(request).resource_type(res_type)
+    check_id(res_id)
+    raise AssertionError("unreachable: a well-formed type and id match the routes above")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ def _media(value: str) -> str:
 
 def response_media_type(request: Request) -> str:
     """Pick the response media type from _format (wins) or Accept; XML and other formats get 406."""
-    fmt = request.query_params.get("_format") if request.url.query else None
+    fmt = request.query_params.get("_format") if request.scope["query_string"] else None
     if fmt is not None:
         media = _FORMAT_ALIASES.get(_media(fmt).replace(" ", "+"))
         if media is None:
@@ -102,7 +103,13 @@ def parse_etag_version(header: str | None, name: str) -> int | None:
 
 
 def http_date(at: datetime) -> str:
-    return format_datetime(at.astimezone(UTC), usegmt=True)
+    return _http_date_of_second(int(at.timestamp()))
+
+
+@lru_cache(maxsize=4096)
+def _http_date_of_second(epoch_seconds: int) -> str:
+    # HTTP dates have second precision; hot resources share the few recent seconds, so cache them.
+    return format_datetime(datetime.fromtimestamp(epoch_seconds, UTC), usegmt=True)
 
 
 def parse_http_date(value: str) -> datetime | None:
@@ -121,7 +128,7 @@ def fhir_response(
     media_type: str | None = None,
 ) -> Response:
     media = media_type or response_media_type(request)
-    if body is not None and request.url.query and request.query_params.get("_pretty") == "true":
+    if body is not None and request.scope["query_string"] and request.query_params.get("_pretty") == "true":
         body = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
     return Response(body, status_code=status, headers=headers, media_type=f"{media}; charset=utf-8")
 

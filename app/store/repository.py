@@ -120,10 +120,9 @@ class Repository:
         self.db = db
 
     # -- units of work -------------------------------------------------------------------------------
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[AsyncConnection]:
-        async with self.db.read_engine.connect() as conn:
-            yield conn
+    def reader(self) -> AsyncConnection:
+        """A connection for reads, used as `async with repo.reader() as conn` (no transaction held)."""
+        return self.db.read_engine.connect()
 
     @asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncConnection]:

@@ -62,7 +62,10 @@ async def test_unknown_route_is_404_and_wrong_method_is_405(client: httpx.AsyncC
     assert_outcome(await client.get("/Patient/1/_history/1/extra"), 404)
     assert_outcome(await client.post("/Patient/1"), 405)
     assert_outcome(await client.put("/Patient/1/_history"), 405)
-    assert_outcome(await client.post("/metadata"), 404)  # POST /{type}: "metadata" is no resource type
+    assert_outcome(await client.post("/metadata"), 405)
+    assert_outcome(await client.get("/patient/1"), 404)  # types are case-sensitive
+    assert_outcome(await client.get("/Patient/bad_id"), 400)  # ids have no underscore
+    assert_outcome(await client.delete("/Patient/" + "x" * 65), 400)
 
 
 async def test_nothing_is_stored_on_a_rejected_write(client: httpx.AsyncClient) -> None:

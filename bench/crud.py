@@ -1,0 +1,728 @@
+"""CRUD load benchmark: Helsebro against the bare storage route (bench.bare_app), on SQLite and PostgreSQL.
+
+    python -m bench.crud [--databases sqlite,postgresql] [--requests 2000] [--concurrency 32]
+
+Per database: a fresh database, `alembic upgrade head`, Helsebro and the bare app as uvicorn subprocesses on
+127.0.0.1, then measured phases (each after a warm-up), one at a time so the two servers never compete for
+CPU. Prints a table and the Helsebro ÷ bare ratios, and writes bench/results/crud-<database>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import asyncpg
+import httpx
+import orjson
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HOST = "127.0.0.1"  # the only host this script ever talks to
+PG_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
+PG_URL = f"postgresql+asyncpg://postgres@{HOST}:5432/{{name}}"
+DATABASES = ("sqlite", "postgresql")
+FHIR_JSON = "application/fhir+json"
+BODY_HEADERS = {"Content-Type": FHIR_JSON}
+MAX_ERROR_SAMPLES = 5
+PHASES = 5  # helsebro create, read, update; bare create, read
+NOISE_CPU_PCT = 20  # other processes' CPU (percent of one core) above which a SQLite phase is flagged
+
+# -- synthetic patients ---------------------------------------------------------------------------------
+FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
+FAMILIES = (
+    "Nordmann",
+    "Hansen",
+    "Johansen",
+    "Olsen",
+    "Larsen",
+    "Andersen",
+    "Pedersen",
+    "Nilsen",
+    "Berg",
+    "Dahl",
+)
+GIVEN = ("Ola", "Kari", "Per", "Ingrid", "Lars", "Sigrid", "Nils", "Astrid", "Jon", "Solveig")
+CITIES = (("Oslo", "0150"), ("Bergen", "5003"), ("Trondheim", "7011"), ("Tromsø", "9008"), ("Bodø", "8006"))
+_FNR_WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+_FNR_WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def _mod11(digits: Sequence[int], weights: Sequence[int]) -> int | None:
+    check = 11 - sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
+    return 0 if check == 11 else None if check == 10 else check
+
+
+def synthetic_fnr(seed: int) -> str:
+    """A fødselsnummer with valid check digits and month + 80: the synthetic range, never a real person."""
+    day, month, year = 1 + seed % 28, 81 + (seed // 28) % 12, 40 + (seed // 336) % 60
+    for offset in range(500):
+        individual = (seed + offset) % 500  # 000-499: born 1900-1999
+        digits = [int(c) for c in f"{day:02d}{month:02d}{year:02d}{individual:03d}"]
+        first = _mod11(digits, _FNR_WEIGHTS_1)
+        second = None if first is None else _mod11([*digits, first], _FNR_WEIGHTS_2)
+        if first is not None and second is not None:
+            return "".join(map(str, digits)) + f"{first}{second}"
+    raise AssertionError("unreachable: some individual number always has valid check digits")
+
+
+def patient(seed: int) -> dict[str, Any]:
+    fnr = synthetic_fnr(seed)
+    city, postal_code = CITIES[seed % len(CITIES)]
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": FNR_SYSTEM, "value": fnr}],
+        "active": True,
+        "name": [{"use": "official", "family": FAMILIES[seed % 10], "given": [GIVEN[seed // 10 % 10]]}],
+        "gender": "male" if int(fnr[8]) % 2 else "female",  # the fødselsnummer's rule
+        "birthDate": f"19{fnr[4:6]}-{int(fnr[2:4]) - 80:02d}-{fnr[0:2]}",
+        "address": [
+            {"line": [f"Storgata {1 + seed % 200}"], "city": city, "postalCode": postal_code, "country": "NO"}
+        ],
+    }
+
+
+def updated_patient(seed: int, res_id: str) -> dict[str, Any]:
+    # A phone number unique to the seed: every update really changes the resource (no no-op updates).
+    return {
+        **patient(seed),
+        "id": res_id,
+        "telecom": [{"system": "phone", "value": f"+47 4{seed % 10_000_000:07d}", "use": "mobile"}],
+    }
+
+
+class Seeds:
+    """Hands out fresh seeds, so every created patient (warm-up included) has its own identifier."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, count: int) -> range:
+        taken = range(self.next, self.next + count)
+        self.next += count
+        return taken
+
+
+# -- load driving ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Load:
+    """One phase's requests, built before the clock starts so the client spends its CPU on HTTP only."""
+
+    method: str
+    urls: Sequence[str]
+    bodies: Sequence[bytes] | None
+    expect: int
+    # Called with every expected response; raising ValueError turns the response into an error.
+    on_ok: Callable[[int, httpx.Response], None] | None = None
+
+
+@dataclass
+class Tally:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_samples: list[str] = field(default_factory=list)
+    sent: int = 0
+    ok: int = 0
+    elapsed_s: float = 0.0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float | None = None
+    host_busy_s: float | None = None
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        if len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(f"{kind}: {detail[:300]}")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (None where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may contain spaces; fields after it do not
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def host_busy_s() -> float | None:
+    """CPU seconds all cores of the host have been busy (idle and iowait excluded), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # user..steal minus idle, iowait
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: float, pid: int) -> Tally:
+    """Send every request of `load`, one in flight per client; stop starting new ones at the deadline."""
+    tally = Tally()
+    count = len(load.urls)
+    next_index = 0
+
+    async def one(client: httpx.AsyncClient, index: int) -> None:
+        content = load.bodies[index] if load.bodies is not None else None
+        headers = BODY_HEADERS if content is not None else None
+        started = time.perf_counter()
+        try:
+            response = await client.request(load.method, load.urls[index], content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            tally.error(type(exc).__name__, str(exc))
+            return
+        tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+        if response.status_code != load.expect:
+            tally.error(
+                f"HTTP {response.status_code}", f"{load.method} {load.urls[index]} -> {response.text}"
+            )
+            return
+        try:
+            if load.on_ok is not None:
+                load.on_ok(index, response)
+        except ValueError as exc:
+            tally.error("bad response", str(exc))
+            return
+        tally.ok += 1
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index
+        while next_index < count and time.monotonic() < deadline:
+            index, next_index = next_index, next_index + 1
+            await one(client, index)
+        tally.sent = next_index
+
+    server_cpu, host_busy, client_cpu = process_cpu_s(pid), host_busy_s(), time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(client) for client in clients[:count]))
+    tally.elapsed_s = time.perf_counter() - started
+    tally.client_cpu_s = time.process_time() - client_cpu
+    tally.server_cpu_s = _delta(server_cpu, process_cpu_s(pid))
+    tally.host_busy_s = _delta(host_busy, host_busy_s())
+    return tally
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil without floats drifting
+    return sorted_values[int(rank) - 1]
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    target: str
+    phase: str
+    requested: int
+    sent: int
+    ok: int
+    errors: int
+    error_kinds: dict[str, int]
+    error_samples: list[str]
+    warmup_errors: int
+    requests_per_s: float  # expected responses per second of wall time
+    p50_ms: float
+    p99_ms: float
+    elapsed_s: float
+    client_cpu_pct: float  # of one core; near 100 means the load generator, not the server, is the limit
+    server_cpu_pct: float | None  # of one core, the uvicorn process only (not PostgreSQL's backends)
+    # Of one core: the rest of the host (PostgreSQL, and anything else running: a noisy-neighbour check).
+    other_cpu_pct: float | None
+    # Server CPU per expected response: steadier than req/s when something else competes for the cores.
+    server_cpu_ms_per_request: float | None
+    truncated: bool  # the time limit stopped the phase early
+
+
+def _pct(cpu_s: float | None, elapsed_s: float) -> float | None:
+    return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)
+
+
+def summarize(target: str, phase: str, requested: int, tally: Tally, warmup_errors: int) -> PhaseResult:
+    latencies = sorted(tally.latencies_ms)
+    other_cpu_s = None
+    if tally.host_busy_s is not None and tally.server_cpu_s is not None:
+        other_cpu_s = max(0.0, tally.host_busy_s - tally.server_cpu_s - tally.client_cpu_s)
+    elapsed = tally.elapsed_s or 1e-9
+    return PhaseResult(
+        target=target,
+        phase=phase,
+        requested=requested,
+        sent=tally.sent,
+        ok=tally.ok,
+        errors=sum(tally.errors.values()),
+        error_kinds=dict(tally.errors),
+        error_samples=tally.error_samples,
+        warmup_errors=warmup_errors,
+        requests_per_s=round(tally.ok / elapsed, 1),
+        p50_ms=round(percentile(latencies, 50), 2),
+        p99_ms=round(percentile(latencies, 99), 2),
+        elapsed_s=round(tally.elapsed_s, 3),
+        client_cpu_pct=round(100 * tally.client_cpu_s / elapsed, 1),
+        server_cpu_pct=_pct(tally.server_cpu_s, elapsed),
+        other_cpu_pct=_pct(other_cpu_s, elapsed),
+        server_cpu_ms_per_request=(
+            None
+            if tally.server_cpu_s is None or not tally.ok
+            else round(1000 * tally.server_cpu_s / tally.ok, 3)
+        ),
+        truncated=tally.sent < requested,
+    )
+
+
+# -- servers --------------------------------------------------------------------------------------------
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(name: str, factory: str, database_url: str, workdir: Path) -> Server:
+    port = free_port()
+    log_path = workdir / f"{name}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    with log_path.open("wb") as log:
+        # Own session: a Ctrl-C in the terminal reaches only this script, which then stops the server itself.
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _LIVE.add(process)
+    return Server(name, process, f"http://{HOST}:{port}", log_path)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn shuts down cleanly and disposes its pool), SIGKILL if that takes too long."""
+    _LIVE.discard(process)
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)  # its own process group (start_new_session), so only what we started
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for process in list(_LIVE):
+        stop_process(process)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def wait_ready(
+    client: httpx.AsyncClient, server: Server, path: str, expect: int | None, wait_s: float = 60.0
+) -> None:
+    """Poll until the server answers (with `expect`, when given); fail fast if it exits."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{log_tail(server.log_path)}"
+            )
+        try:
+            response = await client.get(f"{server.base_url}{path}", timeout=2.0)
+            if expect is None or response.status_code == expect:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{server.name} did not answer within {wait_s:.0f}s:\n{log_tail(server.log_path)}"
+            )
+        await asyncio.sleep(0.1)
+
+
+# -- databases ------------------------------------------------------------------------------------------
+@asynccontextmanager
+async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
+    """Yield the URL of a new, empty database; a PostgreSQL one is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / 'helsebro-bench.db'}"  # the temp dir goes away with it
+        return
+    name = f"helsebro_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield PG_URL.format(name=name)
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def migrate(database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"alembic upgrade head failed ({result.returncode}):\n{result.stderr[-3000:]}")
+
+
+# -- phases ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    databases: tuple[str, ...]
+    requests: int
+    concurrency: int
+    warmup: int
+    time_limit_s: float
+    results_dir: Path
+
+
+@dataclass
+class Target:
+    name: str
+    server: Server
+    clients: list[httpx.AsyncClient]  # one per concurrent request
+    prefix: str  # "" for Helsebro, "/bare" for the bare app
+
+
+def id_from_location(response: httpx.Response, res_type: str) -> str:
+    location: str = response.headers.get("location", "")
+    marker = f"/{res_type}/"
+    if marker not in location:
+        raise ValueError(f"no {res_type} id in Location '{location[:120]}'")
+    return location.split(marker, 1)[1].split("/", 1)[0]
+
+
+def create_load(target: Target, seeds: range, created: list[str] | None) -> Load:
+    def remember(_index: int, response: httpx.Response) -> None:
+        res_id = id_from_location(response, "Patient")
+        if created is not None:
+            created.append(res_id)
+
+    return Load(
+        "POST",
+        [f"{target.server.base_url}{target.prefix}/Patient"] * len(seeds),
+        [orjson.dumps(patient(seed)) for seed in seeds],
+        201,
+        remember,
+    )
+
+
+def read_load(target: Target, ids: Sequence[str], count: int) -> Load:
+    base = f"{target.server.base_url}{target.prefix}/Patient"
+    return Load("GET", [f"{base}/{ids[i % len(ids)]}" for i in range(count)], None, 200)
+
+
+def update_load(target: Target, ids: Sequence[str], seeds: range) -> Load:
+    base = f"{target.server.base_url}{target.prefix}/Patient"
+    pairs = [(ids[i % len(ids)], seed) for i, seed in enumerate(seeds)]
+    return Load(
+        "PUT",
+        [f"{base}/{res_id}" for res_id, _ in pairs],
+        [orjson.dumps(updated_patient(seed, res_id)) for res_id, seed in pairs],
+        200,
+    )
+
+
+async def measure(
+    target: Target, phase: str, make_load: Callable[[int], Load], opts: Options, deadline: float
+) -> PhaseResult:
+    """A warm-up (not counted: connections, pools, caches and code paths get hot), then the measured run."""
+    pid = target.server.process.pid
+    warmup = await drive(target.clients, make_load(opts.warmup), deadline, pid)
+    tally = await drive(target.clients, make_load(opts.requests), deadline, pid)
+    result = summarize(target.name, phase, opts.requests, tally, sum(warmup.errors.values()))
+    print(
+        f"  {target.name:<9} {phase:<7} {result.requests_per_s:>8.1f} req/s  p50 {result.p50_ms:.1f} ms"
+        f"  p99 {result.p99_ms:.1f} ms  errors {result.errors}",
+        flush=True,
+    )
+    return result
+
+
+async def run_phases(helsebro: Target, bare: Target, opts: Options, deadline: float) -> list[PhaseResult]:
+    seeds = Seeds()
+    created: list[str] = []  # Helsebro's ids, warm-up included: the read and update phases use them
+    # (target, phase, load factory, needs created ids). Both reads see the same ids and database state.
+    plan: list[tuple[Target, str, Callable[[int], Load], bool]] = [
+        (helsebro, "create", lambda n: create_load(helsebro, seeds.take(n), created), False),
+        (bare, "create", lambda n: create_load(bare, seeds.take(n), None), False),
+        (helsebro, "read", lambda n: read_load(helsebro, created, n), True),
+        (bare, "read", lambda n: read_load(bare, created, n), True),
+        (helsebro, "update", lambda n: update_load(helsebro, created, seeds.take(n)), True),
+    ]
+    results = []
+    for target, phase, make_load, needs_ids in plan:
+        if time.monotonic() >= deadline or (needs_ids and not created):
+            reason = "time limit reached" if time.monotonic() >= deadline else "no Patient was created"
+            print(f"  {target.name:<9} {phase:<7} skipped: {reason}", flush=True)
+            continue
+        results.append(await measure(target, phase, make_load, opts, deadline))
+    return results
+
+
+def ratio(results: Sequence[PhaseResult], phase: str) -> float | None:
+    """Helsebro req/s ÷ bare req/s for a phase."""
+    rates = {r.target: r.requests_per_s for r in results if r.phase == phase}
+    helsebro, bare = rates.get("helsebro"), rates.get("bare")
+    if helsebro is None or not bare:
+        return None
+    return round(helsebro / bare, 3)
+
+
+def cpu_ratio(results: Sequence[PhaseResult], phase: str) -> float | None:
+    """Bare ÷ Helsebro server CPU per request: the req/s ratio if the server's CPU were the only limit."""
+    costs = {r.target: r.server_cpu_ms_per_request for r in results if r.phase == phase}
+    helsebro, bare = costs.get("helsebro"), costs.get("bare")
+    if not helsebro or bare is None:
+        return None
+    return round(bare / helsebro, 3)
+
+
+async def open_clients(stack: AsyncExitStack, count: int) -> list[httpx.AsyncClient]:
+    """One single-connection client per concurrent request.
+
+    One shared client with 32 connections was itself the bottleneck (its pool costs grow with the number of
+    connections: ~450 req/s at a full core, against ~850 req/s at 60% this way). trust_env=False: no proxy
+    from the environment may ever sit between this script and 127.0.0.1.
+    """
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return [
+        await stack.enter_async_context(
+            httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0), trust_env=False)
+        )
+        for _ in range(count)
+    ]
+
+
+async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
+    print(
+        f"\n== {kind}: {opts.requests} requests per phase, concurrency {opts.concurrency}, "
+        f"warm-up {opts.warmup} ==",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
+        workdir = Path(tmp)
+        async with fresh_database(kind, workdir) as url:
+            await asyncio.to_thread(migrate, url)
+            async with AsyncExitStack() as stack:
+                servers = [
+                    start_server("helsebro", "app.main:create_app", url, workdir),
+                    start_server("bare", "bench.bare_app:create_bare_app", url, workdir),
+                ]
+                for server in servers:
+                    stack.callback(stop_process, server.process)  # runs last: after the clients close
+                helsebro = Target("helsebro", servers[0], await open_clients(stack, opts.concurrency), "")
+                bare = Target("bare", servers[1], await open_clients(stack, opts.concurrency), "/bare")
+                await wait_ready(helsebro.clients[0], helsebro.server, "/metadata", 200)
+                await wait_ready(bare.clients[0], bare.server, "/bare/Patient/ready-check", None)
+                results = await run_phases(helsebro, bare, opts, deadline)
+            # Stopped by now: the logs are complete. At WARNING level, any line is worth a look.
+            server_logs = {s.name: log_tail(s.log_path, 40) for s in servers}
+    return {
+        "database": kind,
+        "database_url": url,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "options": {"requests": opts.requests, "concurrency": opts.concurrency, "warmup": opts.warmup},
+        "host": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "phases": [asdict(r) for r in results],
+        "ratios": {"read": ratio(results, "read"), "create": ratio(results, "create")},
+        "cpu_ratios": {"read": cpu_ratio(results, "read"), "create": cpu_ratio(results, "create")},
+        "server_logs": server_logs,
+    }
+
+
+# -- reporting ------------------------------------------------------------------------------------------
+def format_report(report: dict[str, Any]) -> str:
+    header = (
+        f"{'target':<9} {'phase':<7} {'ok/sent':>11} {'errors':>6} {'req/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'client cpu':>10} {'server cpu':>10} {'other cpu':>9} {'cpu ms/req':>10}"
+    )
+    lines = [f"\n{report['database']} ({report['database_url']})", header, "-" * len(header)]
+    for p in report["phases"]:
+        flag = "  (time limit)" if p["truncated"] else ""
+        lines.append(
+            f"{p['target']:<9} {p['phase']:<7} {p['ok']:>5}/{p['sent']:<5} {p['errors']:>6} "
+            f"{p['requests_per_s']:>8.1f} {p['p50_ms']:>7.1f} {p['p99_ms']:>7.1f} "
+            f"{_fmt_pct(p['client_cpu_pct']):>10} {_fmt_pct(p['server_cpu_pct']):>10} "
+            f"{_fmt_pct(p['other_cpu_pct']):>9} {_fmt_num(p['server_cpu_ms_per_request'], 3):>10}{flag}"
+        )
+    ratios, cpu_ratios = report["ratios"], report["cpu_ratios"]
+    lines.append(
+        f"Helsebro ÷ bare: reads/s {_fmt_num(ratios['read'])} (target >= 0.8), "
+        f"creates/s {_fmt_num(ratios['create'])}"
+    )
+    lines.append(
+        f"bare ÷ Helsebro server CPU per request: reads {_fmt_num(cpu_ratios['read'])}, "
+        f"creates {_fmt_num(cpu_ratios['create'])}"
+    )
+    for p in report["phases"]:
+        if report["database"] == "sqlite" and (p["other_cpu_pct"] or 0) > NOISE_CPU_PCT:
+            # On PostgreSQL "other" is mostly the database itself; on SQLite it is someone else's work.
+            lines.append(
+                f"! {p['target']} {p['phase']}: other processes used {p['other_cpu_pct']:.0f}% CPU: noisy"
+            )
+        if p["errors"] or p["warmup_errors"]:
+            lines.append(
+                f"! {p['target']} {p['phase']}: {p['error_kinds']} (+{p['warmup_errors']} in warm-up)"
+            )
+            lines.extend(f"    {sample}" for sample in p["error_samples"])
+    for name, log in report["server_logs"].items():
+        if log.strip():
+            lines.append(f"! {name} server log (last lines):")
+            lines.extend(f"    {line}" for line in log.splitlines())
+    return "\n".join(lines)
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
+
+
+def _fmt_num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def write_report(report: dict[str, Any], results_dir: Path) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"crud-{report['database']}.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+# -- entry point ----------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.crud", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--databases", default=",".join(DATABASES), help="comma-separated: sqlite, postgresql (default: both)"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="measured requests per phase (default 2000)"
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests before each phase")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=300.0,
+        help="seconds for the whole run; phases stop early when it is reached (default 300)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    args = parser.parse_args(argv)
+    databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
+    unknown = [d for d in databases if d not in DATABASES]
+    if unknown or not databases:
+        parser.error(f"--databases takes {', '.join(DATABASES)}; got {args.databases!r}")
+    if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.time_limit <= 0:
+        parser.error("--requests and --concurrency must be >= 1, --warmup >= 0, --time-limit > 0")
+    return Options(databases, args.requests, args.concurrency, args.warmup, args.time_limit, args.results_dir)
+
+
+async def run(opts: Options) -> int:
+    deadline = time.monotonic() + opts.time_limit_s
+    failed = False
+    # Backstop beyond the phases' own deadline: server start-up, migrations and shutdown are bounded too.
+    async with asyncio.timeout(opts.time_limit_s + 120):
+        for kind in opts.databases:
+            if time.monotonic() >= deadline:
+                print(f"\n== {kind}: skipped, time limit reached ==", flush=True)
+                failed = True
+                continue
+            report = await bench_database(kind, opts, deadline)
+            print(format_report(report))
+            print(f"-> {write_report(report, opts.results_dir)}", flush=True)
+            failed |= len(report["phases"]) < PHASES or any(
+                p["errors"] or p["truncated"] for p in report["phases"]
+            )
+    return 1 if failed else 0
+
+
+def _terminate(_signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(143)  # unwinds through the finally blocks that stop the servers and drop the database
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C must interrupt even when started with SIGINT ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    try:
+        # uvloop, like the servers (uvicorn picks it): the load generator's own overhead is kept small.
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(run(opts))
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
