@@ -86,7 +86,7 @@ class BodyLimitAndAccessLog:
                 "unhandled %s on %s %s id=%s\n%s",
                 type(exc).__name__,
                 scope["method"],
-                scope["path"],
+                _loggable_path(scope),
                 request_id,
                 frames,
             )
@@ -125,10 +125,27 @@ class BodyLimitAndAccessLog:
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
-        # Method, path and status only: query strings can hold identifiers such as a fødselsnummer.
         if log.isEnabledFor(logging.INFO):
             elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %.1fms id=%s", scope["method"], scope["path"], status, elapsed, request_id)
+            log.info(
+                "%s %s %s %.1fms id=%s", scope["method"], _loggable_path(scope), status, elapsed, request_id
+            )
+
+
+def _loggable_path(scope: Scope) -> str:
+    """The matched route with only the resource type filled in, e.g. /Patient/{res_id}.
+
+    Never the query string or ids: both can carry personal identifiers (a fødselsnummer as search value,
+    or as a client-chosen id), and logs must hold no patient data.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        return "(no route)"
+    res_type = scope.get("path_params", {}).get("res_type")
+    if isinstance(res_type, str) and res_type.isalpha():
+        template = template.replace("{res_type}", res_type)
+    return template
 
 
 def body_too_large_error(limit: int) -> FhirError:

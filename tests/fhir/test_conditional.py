@@ -130,3 +130,15 @@ async def test_conditional_delete_refuses_several_matches(client: httpx.AsyncCli
         await client.post("/Patient", content=orjson.dumps(patient(fnr=FNR)), headers=FHIR_JSON)
     assert (await client.delete(f"/Patient?{BY_FNR}")).status_code == 412
     assert (await client.delete("/Patient?birthdate=1972")).status_code == 400
+
+
+async def test_conditional_update_that_would_overwrite_a_non_matching_resource_is_409(
+    client: httpx.AsyncClient,
+) -> None:
+    other = {**patient(fnr=synthetic_fnr(3, 3, 1977, 100)), "id": "taken"}
+    await client.put("/Patient/taken", content=orjson.dumps(other), headers=FHIR_JSON)
+    body = {**patient(fnr=FNR), "id": "taken"}
+    response = await client.put(f"/Patient?{BY_FNR}", content=orjson.dumps(body), headers=FHIR_JSON)
+    assert response.status_code == 409
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert (await client.get("/Patient/taken")).json()["identifier"] == other["identifier"]
