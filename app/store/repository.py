@@ -37,6 +37,16 @@ class StoredResource:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrentVersion:
+    """What a read needs: the stored bytes and the facts behind ETag and Last-Modified."""
+
+    version: int
+    last_updated: datetime
+    deleted: bool
+    content: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryRow:
     seq: int
     res_type: str
@@ -94,6 +104,9 @@ _CURRENT_BY_ID = select(*_CURRENT_COLUMNS).where(
     resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id")
 )
 _CURRENT_BY_ID_FOR_UPDATE = _CURRENT_BY_ID.with_for_update()
+_READ_BY_ID = select(
+    resource.c.version, resource.c.last_updated, resource.c.deleted, resource.c.content
+).where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
 _VERSION_BY_ID = select(*_HISTORY_COLUMNS).where(
     resource_version.c.res_type == bindparam("res_type"),
     resource_version.c.res_id == bindparam("res_id"),
@@ -143,6 +156,11 @@ class Repository:
         query = _CURRENT_BY_ID_FOR_UPDATE if for_update else _CURRENT_BY_ID
         row = (await conn.execute(query, {"res_type": res_type, "res_id": res_id})).first()
         return StoredResource(*row) if row else None
+
+    async def read_current(self, conn: AsyncConnection, res_type: str, res_id: str) -> CurrentVersion | None:
+        """The read path's lean form of current(): only the columns a read response needs."""
+        row = (await conn.execute(_READ_BY_ID, {"res_type": res_type, "res_id": res_id})).first()
+        return CurrentVersion(*row) if row else None
 
     async def current_by_pks(
         self, conn: AsyncConnection, pks: Sequence[int], for_update: bool = False

@@ -6,7 +6,7 @@ from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
-from app.store.repository import HistoryRow, StoredResource
+from app.store.repository import CurrentVersion, HistoryRow
 
 
 def gone(res_type: str, res_id: str, version: int) -> FhirError:
@@ -17,12 +17,12 @@ def gone(res_type: str, res_id: str, version: int) -> FhirError:
     )
 
 
-async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str) -> StoredResource:
+async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str) -> CurrentVersion:
     svc.resource_type(res_type)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
     async with svc.repo.reader() as conn:
-        stored = await svc.repo.current(conn, res_type, res_id)
+        stored = await svc.repo.read_current(conn, res_type, res_id)
     if stored is None:
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
     if stored.deleted:
