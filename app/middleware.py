@@ -25,7 +25,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _too_large(limit: int) -> FhirError:
+def body_too_large_error(limit: int) -> FhirError:
     return FhirError(
         Category.TOO_LARGE, f"The request body is larger than the limit of {limit} bytes", "too-costly"
     )
@@ -105,7 +105,7 @@ class BodyLimitAndAccessLog:
             self._log(scope, status_holder["status"], started, request_id)
 
     async def _reply_too_large(self, send: Send) -> None:
-        await self._reply(send, _too_large(self.max_body_bytes), "")
+        await self._reply(send, body_too_large_error(self.max_body_bytes), "")
 
     @staticmethod
     async def _reply(send: Send, error: FhirError, request_id: str) -> None:
@@ -146,7 +146,3 @@ def _loggable_path(scope: Scope) -> str:
     if isinstance(res_type, str) and res_type.isalpha():
         template = template.replace("{res_type}", res_type)
     return template
-
-
-def body_too_large_error(limit: int) -> FhirError:
-    return _too_large(limit)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import format_datetime
 from urllib.parse import urlencode
 
 from app.fhir.bundle import bundle_bytes, entry_bytes
@@ -117,7 +116,3 @@ async def history(
     if len(rows) > query.count and page:
         links.append(("next", f"{base}?{urlencode({**keep, CURSOR_PARAM: str(page[-1].seq)})}"))
     return bundle_bytes("history", (_entry(ctx.base_url, row) for row in page), links, total)
-
-
-def http_date(at: datetime) -> str:
-    return format_datetime(at.astimezone(UTC), usegmt=True)
