@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.fhir.context import RequestContext
 from app.fhir.interactions.common import (
     MAX_ATTEMPTS,
@@ -15,7 +17,8 @@ from app.fhir.interactions.common import (
     retry_exhausted,
     store_new,
 )
-from app.fhir.search.criteria import parse_criteria, require_match
+from app.fhir.registry import ResourceType
+from app.fhir.search.criteria import Criteria, parse_criteria, require_match
 from app.fhir.service import FhirService, WriteResult, now_ms
 from app.fhir.validate import validate_resource
 from app.store.repository import IdIn
@@ -23,6 +26,38 @@ from app.store.repository import IdIn
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+async def create_in(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    resource: dict[str, Any],
+    criteria: Criteria | None = None,
+    res_id: str | None = None,
+) -> WriteResult:
+    """Create inside the caller's unit of work; with criteria, return the single match instead."""
+    if criteria is not None:
+        existing = await match_one(svc, conn, criteria, "create")
+        if existing is not None:
+            return WriteResult(200, existing)
+    at = now_ms()
+    stored = await store_new(svc, ctx, conn, rtype, resource, res_id or new_id(), at, "POST")
+    if criteria is not None:
+        await claim(svc, conn, criteria, stored, at)
+    return WriteResult(201, stored, created=True)
+
+
+def create_criteria(
+    rtype: ResourceType, resource: dict[str, Any], if_none_exist: str | None
+) -> Criteria | None:
+    if not if_none_exist:
+        return None
+    criteria = parse_criteria(rtype, if_none_exist)
+    if not any(isinstance(c, IdIn) for c in criteria.clauses):
+        require_match(criteria, rtype, None, resource)
+    return criteria
 
 
 async def create(
@@ -35,25 +70,14 @@ async def create(
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     # R4 3.1.0.7: an id in the body of a create is ignored; the server assigns one.
-    if not if_none_exist:
-        async with svc.repo.writer() as conn:
-            stored = await store_new(svc, ctx, conn, rtype, resource, new_id(), now_ms(), "POST")
-        return WriteResult(201, stored, created=True)
-
-    criteria = parse_criteria(rtype, if_none_exist)
-    if not any(isinstance(c, IdIn) for c in criteria.clauses):
-        require_match(criteria, rtype, None, resource)
+    criteria = create_criteria(rtype, resource, if_none_exist)
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                existing = await match_one(svc, conn, criteria, "create")
-                if existing is not None:
-                    return WriteResult(200, existing)
-                at = now_ms()
-                stored = await store_new(svc, ctx, conn, rtype, resource, new_id(), at, "POST")
-                await claim(svc, conn, criteria, stored, at)
-            return WriteResult(201, stored, created=True)
+                return await create_in(svc, ctx, conn, rtype, resource, criteria)
         except DuplicateKey:
+            if criteria is None:
+                raise
             # Another create with the same criteria committed first (its resource is found on the next
             # attempt), or an old claim outlived the match it recorded.
             await clear_stale_claim(svc, criteria)

@@ -10,7 +10,7 @@ from app.fhir.context import RequestContext
 from app.fhir.interactions.common import MAX_ATTEMPTS, match_one, retry_exhausted, store_version
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
-from app.fhir.search.criteria import parse_criteria
+from app.fhir.search.criteria import Criteria, parse_criteria
 from app.fhir.service import FhirService, now_ms
 from app.store.repository import StoredResource, VersionConflict
 
@@ -45,6 +45,33 @@ async def _delete_current(
     return DeleteResult(f"Deleted {rtype.name}/{res_id} (version {stored.version})", stored.version)
 
 
+async def delete_in(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    res_id: str,
+    if_match: int | None = None,
+) -> DeleteResult:
+    """Delete inside the caller's unit of work."""
+    current = await svc.repo.current(conn, rtype.name, res_id, for_update=True)
+    return await _delete_current(svc, ctx, conn, rtype, current, res_id, if_match)
+
+
+async def conditional_delete_in(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    criteria: Criteria,
+    rtype: ResourceType,
+    if_match: int | None = None,
+) -> DeleteResult:
+    match = await match_one(svc, conn, criteria, "delete")
+    if match is None:
+        return DeleteResult(f"No {rtype.name} matches '{criteria.canonical}'; nothing to delete", None)
+    return await _delete_current(svc, ctx, conn, rtype, match, match.res_id, if_match)
+
+
 async def delete(
     svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
 ) -> DeleteResult:
@@ -52,8 +79,7 @@ async def delete(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                current = await svc.repo.current(conn, res_type, res_id, for_update=True)
-                return await _delete_current(svc, ctx, conn, rtype, current, res_id, if_match)
+                return await delete_in(svc, ctx, conn, rtype, res_id, if_match)
         except VersionConflict:
             if if_match is not None:
                 raise FhirError(Category.CONFLICT, f"{res_type}/{res_id} was changed concurrently") from None
@@ -68,12 +94,7 @@ async def conditional_delete(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                match = await match_one(svc, conn, criteria, "delete")
-                if match is None:
-                    return DeleteResult(
-                        f"No {res_type} matches '{criteria.canonical}'; nothing to delete", None
-                    )
-                return await _delete_current(svc, ctx, conn, rtype, match, match.res_id, if_match)
+                return await conditional_delete_in(svc, ctx, conn, criteria, rtype, if_match)
         except VersionConflict:
             continue
     raise retry_exhausted("Conditional delete")

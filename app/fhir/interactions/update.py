@@ -20,7 +20,7 @@ from app.fhir.interactions.common import (
 from app.fhir.interactions.create import new_id
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
-from app.fhir.search.criteria import parse_criteria, require_match
+from app.fhir.search.criteria import Criteria, parse_criteria, require_match
 from app.fhir.service import FhirService, WriteResult, now_ms, same_content
 from app.fhir.validate import validate_resource
 from app.store.repository import StoredResource, VersionConflict
@@ -61,6 +61,20 @@ async def _apply(
     return WriteResult(201 if current.deleted else 200, stored, created=current.deleted)
 
 
+async def update_in(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    res_id: str,
+    resource: dict[str, Any],
+    if_match: int | None = None,
+) -> WriteResult:
+    """Update (or update-as-create) inside the caller's unit of work; the row is locked first."""
+    current = await svc.repo.current(conn, rtype.name, res_id, for_update=True)
+    return await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
+
+
 async def update(
     svc: FhirService,
     ctx: RequestContext,
@@ -86,8 +100,7 @@ async def update(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                current = await svc.repo.current(conn, res_type, res_id, for_update=True)
-                return await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
+                return await update_in(svc, ctx, conn, rtype, res_id, resource, if_match)
         except (DuplicateKey, VersionConflict):
             if if_match is not None:
                 # The client asked for version n, and someone else has just written n+1.
@@ -96,6 +109,42 @@ async def update(
                 ) from None
             # Without If-Match the client asked for last-writer-wins: apply on top of the winner.
     raise retry_exhausted("Update")
+
+
+async def conditional_update_in(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    rtype: ResourceType,
+    criteria: Criteria,
+    resource: dict[str, Any],
+    if_match: int | None = None,
+) -> WriteResult:
+    """Conditional update inside the caller's unit of work."""
+    res_type = rtype.name
+    body_id = resource.get("id")
+    match = await match_one(svc, conn, criteria, "update")
+    if match is not None:
+        if body_id is not None and body_id != match.res_id:
+            raise FhirError(
+                Category.INVALID,
+                f"The criteria match {res_type}/{match.res_id} but the body has id '{body_id}'",
+                "invalid",
+                (f"{res_type}.id",),
+            )
+        return await _apply(svc, ctx, conn, rtype, match.res_id, resource, match, if_match)
+    # No match: create, at the client's id if it gave one (R4 3.1.0.4.3).
+    res_id = body_id or new_id()
+    require_match(criteria, rtype, res_id if body_id else None, resource)
+    current = await svc.repo.current(conn, res_type, res_id, for_update=True)
+    if current is not None and not current.deleted:
+        raise FhirError(
+            Category.CONFLICT,
+            f"{res_type}/{res_id} exists but does not match the criteria '{criteria.canonical}'",
+        )
+    result = await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
+    await claim(svc, conn, criteria, result.stored, result.stored.last_updated)
+    return result
 
 
 async def conditional_update(
@@ -109,32 +158,10 @@ async def conditional_update(
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     criteria = parse_criteria(rtype, query)
-    body_id = resource.get("id")
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:
-                match = await match_one(svc, conn, criteria, "update")
-                if match is not None:
-                    if body_id is not None and body_id != match.res_id:
-                        raise FhirError(
-                            Category.INVALID,
-                            f"The criteria match {res_type}/{match.res_id} but the body has id '{body_id}'",
-                            "invalid",
-                            (f"{res_type}.id",),
-                        )
-                    return await _apply(svc, ctx, conn, rtype, match.res_id, resource, match, if_match)
-                # No match: create, at the client's id if it gave one (R4 3.1.0.4.3).
-                res_id = body_id or new_id()
-                require_match(criteria, rtype, res_id if body_id else None, resource)
-                current = await svc.repo.current(conn, res_type, res_id, for_update=True)
-                if current is not None and not current.deleted:
-                    raise FhirError(
-                        Category.CONFLICT,
-                        f"{res_type}/{res_id} exists but does not match the criteria '{criteria.canonical}'",
-                    )
-                result = await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
-                await claim(svc, conn, criteria, result.stored, result.stored.last_updated)
-                return result
+                return await conditional_update_in(svc, ctx, conn, rtype, criteria, resource, if_match)
         except DuplicateKey:
             await clear_stale_claim(svc, criteria)
         except VersionConflict:
