@@ -73,6 +73,19 @@ _FORMAT = _query("_format", "Response format: json, application/json or applicat
 _PREFER = _header("Prefer", "return=minimal | return=representation (default) | return=OperationOutcome")
 _IF_MATCH = _header("If-Match", 'W/"<versionId>": write only if the resource is still at that version (412)')
 _CRITERIA = _query("identifier", "Conditional criteria (also _id): system|value, |value, value or system|")
+_SEARCH = [
+    _query("_count", "Page size", "integer"),
+    _query("_sort", "Sort keys, comma-separated; '-' for descending (e.g. -date,_id)"),
+    _query("_total", "none | estimate | accurate (default)"),
+    _query("_summary", "true | text | data | count | false"),
+    _query("_elements", "Top-level elements to return, comma-separated"),
+    _query("_include", "Type:param[:targetType] (repeatable; _include:iterate too)"),
+    _query("_revinclude", "Type:param[:targetType] (repeatable; _revinclude:iterate too)"),
+    _query("_cursor", "Paging cursor, taken from the Bundle's links"),
+    _FORMAT,
+    _header("Prefer", "handling=strict: unknown parameters are an error instead of a warning"),
+]
+_SEARCH_RESPONSE = {"200": ("searchset Bundle", "Bundle")}
 _HISTORY = [
     _query("_count", "Page size", "integer"),
     _query("_since", "Only versions written at or after this instant"),
@@ -117,6 +130,30 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
         [_PREFER, _FORMAT, _IF_MATCH],
         "Resource",
         {"200": ("Updated", "Resource"), "201": ("Created (update-as-create)", "Resource")},
+    ),
+    # Body: a JSON Patch array (application/json-patch+json) or a FHIRPath Patch Parameters resource.
+    ("get", "/{res_type}"): (_SEARCH, None, _SEARCH_RESPONSE),
+    ("post", "/{res_type}/_search"): (_SEARCH, None, _SEARCH_RESPONSE),
+    ("get", "/"): (
+        [_query("_type", "Resource types to search, comma-separated"), *_SEARCH],
+        None,
+        _SEARCH_RESPONSE,
+    ),
+    ("get", "/Patient/{res_id}/$everything"): (
+        [
+            _query("_since", "Only resources updated at or after this instant"),
+            _query("_type", "Types"),
+            *_SEARCH[:1],
+            _query("_cursor", "Paging cursor"),
+        ],
+        None,
+        _SEARCH_RESPONSE,
+    ),
+    ("get", "/Patient/{res_id}/{res_type}"): (_SEARCH, None, _SEARCH_RESPONSE),
+    ("patch", "/{res_type}/{res_id}"): (
+        [_PREFER, _FORMAT, _IF_MATCH],
+        "Resource",
+        {"200": ("Patched (unchanged: same version)", "Resource"), "410": ("Deleted", "OperationOutcome")},
     ),
     ("put", "/{res_type}"): (
         [_PREFER, _FORMAT, _IF_MATCH, _CRITERIA],

@@ -24,6 +24,8 @@ BACKENDS = ("sqlite", "postgresql")
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
+
     backend: str
     url: str  # SQLAlchemy async URL
     name: str  # database name (PostgreSQL) or file path (SQLite)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from starlette.convertors import Convertor, register_url_convertor
@@ -25,10 +26,14 @@ from app.fhir.http import (
 from app.fhir.interactions import create as create_ix
 from app.fhir.interactions import delete as delete_ix
 from app.fhir.interactions import history as history_ix
+from app.fhir.interactions import patch as patch_ix
 from app.fhir.interactions import read as read_ix
+from app.fhir.interactions import search as search_ix
+from app.fhir.interactions import transaction as transaction_ix
 from app.fhir.interactions import update as update_ix
 from app.fhir.interactions.delete import DeleteResult
-from app.fhir.outcome import informational, outcome_bytes
+from app.fhir.outcome import Category, FhirError, informational, outcome_bytes
+from app.fhir.registry import patient_compartment
 from app.fhir.service import FhirService, WriteResult
 from app.fhir.validate import check_id, parse_json
 
@@ -126,6 +131,16 @@ def _not_modified(request: Request, version: int, last_modified: datetime) -> bo
     return False
 
 
+@router.post("/", tags=FHIR_TAGS, summary="batch / transaction")
+async def batch_or_transaction(request: Request) -> Response:
+    media = response_media_type(request)
+    body = await json_body(request)
+    result = await transaction_ix.process_bundle(
+        service(request), context(request), body, prefer_return(request)
+    )
+    return fhir_response(request, result, 200, None, media)
+
+
 @router.get("/metadata", tags=["Server"], summary="CapabilityStatement")
 async def metadata(request: Request) -> Response:
     return fhir_response(request, request.app.state.capability_bytes)
@@ -166,6 +181,84 @@ async def vread(res_type: str, res_id: str, version_id: str, request: Request) -
     return fhir_response(request, row.content, 200, headers, media)
 
 
+def _strict(request: Request) -> bool:
+    prefer = request.headers.get("prefer", "")
+    return "handling=strict" in prefer.replace(" ", "")
+
+
+async def _run_search(
+    request: Request,
+    res_types: tuple[str, ...],
+    path: str,
+    pairs: list[tuple[str, str]],
+    compartment: tuple[str, str] | None = None,
+) -> Response:
+    media = response_media_type(request)
+    search_request = search_ix.SearchRequest(res_types, pairs, path, _strict(request), compartment)
+    body = await search_ix.search(service(request), context(request), search_request)
+    return fhir_response(request, body, 200, None, media)
+
+
+@router.get("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="search")
+async def search(res_type: str, request: Request) -> Response:
+    return await _run_search(request, (res_type,), res_type, request.query_params.multi_items())
+
+
+@router.post("/{res_type:fhirtype}/_search", tags=FHIR_TAGS, summary="search (parameters in a form body)")
+async def search_post(res_type: str, request: Request) -> Response:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise FhirError(
+            Category.UNSUPPORTED_MEDIA,
+            "POST _search takes application/x-www-form-urlencoded",
+            "not-supported",
+        )
+    form = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    return await _run_search(request, (res_type,), res_type, [*request.query_params.multi_items(), *form])
+
+
+@router.get("/", tags=FHIR_TAGS, summary="system search (_type selects the resource types)")
+async def search_system(request: Request) -> Response:
+    svc = service(request)
+    pairs = request.query_params.multi_items()
+    type_values = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
+    res_types = tuple(type_values) if type_values else tuple(sorted(svc.registry.types))
+    return await _run_search(request, res_types, "", pairs)
+
+
+@router.get("/Patient/{res_id:fhirid}/$everything", tags=FHIR_TAGS, summary="Patient $everything")
+async def everything(res_id: str, request: Request) -> Response:
+    svc = service(request)
+    pairs = request.query_params.multi_items()
+    type_values = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
+    linked = ["Patient", *sorted(patient_compartment())]
+    res_types = tuple(t for t in (type_values or linked) if t in svc.registry.types and t in linked)
+    async with svc.repo.reader() as conn:
+        patient = await svc.repo.current(conn, "Patient", res_id)
+    if patient is None or patient.deleted:
+        raise FhirError(Category.NOT_FOUND, f"Patient/{res_id} is not known")
+    since = [("_lastUpdated", f"ge{v}") for k, v in pairs if k == "_since"]
+    kept = [(k, v) for k, v in pairs if k in ("_count", "_cursor")]
+    return await _run_search(
+        request, res_types, f"Patient/{res_id}/$everything", [*kept, *since], ("Patient", res_id)
+    )
+
+
+@router.get(
+    "/Patient/{res_id:fhirid}/{res_type:fhirtype}", tags=FHIR_TAGS, summary="Patient compartment search"
+)
+async def compartment_search(res_id: str, res_type: str, request: Request) -> Response:
+    if res_type != "Patient" and res_type not in patient_compartment():
+        raise FhirError(Category.NOT_FOUND, f"{res_type} is not in the Patient compartment")
+    return await _run_search(
+        request,
+        (res_type,),
+        f"Patient/{res_id}/{res_type}",
+        request.query_params.multi_items(),
+        ("Patient", res_id),
+    )
+
+
 @router.post("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="create (If-None-Exist for conditional create)")
 async def create(res_type: str, request: Request) -> Response:
     response_media_type(request)
@@ -189,6 +282,18 @@ async def update(res_type: str, res_id: str, request: Request) -> Response:
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
     result = await update_ix.update(svc, ctx, res_type, res_id, body, if_match)
     return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
+
+
+@router.patch(
+    "/{res_type:fhirtype}/{res_id:fhirid}", tags=FHIR_TAGS, summary="patch (JSON Patch or FHIRPath Patch)"
+)
+async def patch(res_type: str, res_id: str, request: Request) -> Response:
+    response_media_type(request)
+    svc, ctx = service(request), context(request)
+    content_type = request.headers.get("content-type", "")
+    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
+    result = await patch_ix.patch(svc, ctx, res_type, res_id, content_type, await request.body(), if_match)
+    return _write_reply(request, ctx, result, "Patched")
 
 
 @router.put("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="conditional update")
@@ -220,7 +325,7 @@ async def conditional_delete(res_type: str, request: Request) -> Response:
     return _delete_reply(request, result)
 
 
-@router.api_route("/{res_type}/{res_id}", methods=["GET", "PUT", "DELETE"], include_in_schema=False)
+@router.api_route("/{res_type}/{res_id}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def malformed_type_or_id(res_type: str, res_id: str, request: Request) -> Response:
     """Reached only when the type or id does not have FHIR's shape: say which, instead of a bare 404."""
     service(request).resource_type(res_type)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.fhir.registry import INTERACTIONS, Registry
+from app.fhir.registry import INTERACTIONS, Registry, SearchParam
 from app.fhir.service import fhir_instant, now_ms
 
 SOFTWARE_NAME = "Helsebro"
+
+
+def _search_param(param: SearchParam) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": param.code, "type": param.type}
+    if param.url:
+        out["definition"] = param.url
+    if param.documentation:
+        out["documentation"] = param.documentation
+    return out
 
 
 def capability_statement(registry: Registry, base_url: str, version: str) -> dict[str, Any]:
@@ -24,14 +33,20 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
             "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
+            "searchInclude": sorted(
+                f"{name}:{p.code}" for p in rtype.search_params.values() if p.type == "reference"
+            ),
             "searchParam": [
-                {"name": "_id", "type": "token", "documentation": "Logical id of the resource"},
-                *[
-                    {"name": p.code, "type": p.type, "documentation": p.documentation}
-                    for p in rtype.search_params.values()
-                ],
+                _search_param(p) for p in sorted(rtype.search_params.values(), key=lambda p: p.code)
             ],
         }
+        if name == "Patient":
+            entry["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }
+            ]
         if rtype.profiles:
             entry["supportedProfile"] = list(rtype.profiles)
         resources.append(entry)
@@ -48,9 +63,16 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Search (beyond conditional criteria _id and identifier) follows in a later release.",
+                "documentation": "Search parameters are indexed at write time; unknown parameters are ignored "
+                "and reported in the Bundle unless Prefer: handling=strict. Composite parameters and "
+                ":in/:not-in/:above/:below on tokens are not supported yet.",
                 "resource": resources,
-                "interaction": [{"code": "history-system"}],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "search-system"},
+                    {"code": "history-system"},
+                ],
             }
         ],
     }

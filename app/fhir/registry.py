@@ -14,18 +14,37 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from app.fhir.search.fhirpath import ExpressionError, compile_expression
+
 # Types that are never stored: they only travel in requests and responses.
 _NOT_PERSISTED = frozenset({"OperationOutcome", "Parameters"})
 
-INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type", "create")
+INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
 
 
 @dataclass(frozen=True)
 class SearchParam:
     code: str
-    type: str  # token, string, date, reference, ...
-    path: str  # element name on the resource, e.g. "identifier"
+    type: str  # number, date, string, token, reference, composite, quantity, uri, special
+    expression: str  # FHIRPath (the supported subset, see app.fhir.search.fhirpath)
+    url: str = ""
+    targets: tuple[str, ...] = ()  # reference targets
+    components: tuple[tuple[str, str], ...] = ()  # composite: (definition url, relative expression)
     documentation: str = ""
+
+
+# Parameters the engine answers from the resource table itself rather than from index rows.
+ENGINE_PARAMS = frozenset({"_id", "_lastUpdated"})
 
 
 @dataclass
@@ -34,6 +53,7 @@ class ResourceType:
     model: Any
     search_params: dict[str, SearchParam] = field(default_factory=dict)
     profiles: list[str] = field(default_factory=list)
+    index_plan: Any = None  # cached by app.fhir.search.extract
 
 
 @cache
@@ -62,18 +82,64 @@ class Registry:
             if name in _NOT_PERSISTED:
                 continue
             model = _load_model(name)
-            if model is None:
-                continue
-            rtype = ResourceType(name, model)
-            if "identifier" in model.model_fields:
-                rtype.search_params["identifier"] = SearchParam(
-                    "identifier", "token", "identifier", f"An identifier of the {name}"
-                )
-            registry.types[name] = rtype
+            if model is not None:
+                registry.types[name] = ResourceType(name, model)
+        for param, base in standard_search_params():
+            registry.add_search_param(base, param)
         return registry
 
     def get(self, name: str) -> ResourceType | None:
         return self.types.get(name)
 
-    def add_search_param(self, type_name: str, param: SearchParam) -> None:
-        self.types[type_name].search_params[param.code] = param
+    def add_search_param(self, base: str, param: SearchParam) -> None:
+        """Register a parameter on one type, or on every type for base Resource/DomainResource."""
+        if param.code not in ENGINE_PARAMS and (param.type == "composite" or not indexable(param.expression)):
+            # Outside what the index supports (composites; _content, _query): not advertised.
+            return
+        if base in ("Resource", "DomainResource"):
+            targets = list(self.types.values())
+        else:
+            targets = [self.types[base]] if base in self.types else []  # e.g. an R4-only type
+        for rtype in targets:
+            rtype.search_params[param.code] = param
+            rtype.index_plan = None  # rebuilt on next use
+
+    def by_url(self, url: str) -> SearchParam | None:
+        for rtype in self.types.values():
+            for param in rtype.search_params.values():
+                if param.url == url:
+                    return param
+        return None
+
+
+def indexable(expression: str) -> bool:
+    try:
+        compile_expression(expression)
+    except ExpressionError:
+        return False
+    return True
+
+
+@cache
+def standard_search_params() -> tuple[tuple[SearchParam, str], ...]:
+    """The R4 search parameters shipped as data (app/fhir/data/search-parameters.json)."""
+    raw = resources.files("app.fhir").joinpath("data/search-parameters.json").read_bytes()
+    out = []
+    for item in json.loads(raw)["parameters"]:
+        param = SearchParam(
+            code=item["code"],
+            type=item["type"],
+            expression=item["expression"],
+            url=item["url"],
+            targets=tuple(item.get("target", ())),
+            components=tuple((c["definition"], c["expression"]) for c in item.get("component", ())),
+        )
+        out.append((param, item["base"]))
+    return tuple(out)
+
+
+@cache
+def patient_compartment() -> dict[str, tuple[str, ...]]:
+    """Resource type -> the search parameters that put a resource in a Patient's compartment."""
+    raw = resources.files("app.fhir").joinpath("data/compartment-patient.json").read_bytes()
+    return {name: tuple(params) for name, params in json.loads(raw)["links"].items()}

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.store.engine import Database
-from app.store.tables import conditional_create, idx_token, resource, resource_version
+from app.store.query import Clause, TypedClauses
+from app.store.search_sql import PageQuery, count_statement, page_statement
+from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
 
 
 class DuplicateKey(Exception):
@@ -47,6 +49,17 @@ class CurrentVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchRow:
+    pk: int
+    res_type: str
+    res_id: str
+    version: int
+    last_updated: datetime
+    content: bytes | None
+    keys: tuple[Any, ...]  # sort values and pk, for the keyset cursor
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryRow:
     seq: int
     res_type: str
@@ -56,29 +69,6 @@ class HistoryRow:
     method: str
     content: bytes | None
 
-
-@dataclass(frozen=True, slots=True)
-class TokenRow:
-    param: str
-    system: str | None
-    code: str | None
-    hash_value: int
-    hash_sys_value: int
-    hash_sys: int
-
-
-@dataclass(frozen=True, slots=True)
-class IdIn:
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TokenHashIn:
-    column: Literal["hash_value", "hash_sys_value", "hash_sys"]
-    hashes: tuple[int, ...]
-
-
-Clause = IdIn | TokenHashIn
 
 _CURRENT_COLUMNS = (
     resource.c.pk,
@@ -124,8 +114,8 @@ _NEXT_VERSION = (
         content=bindparam("b_content"),
     )
 )
-_DELETE_TOKENS = delete(idx_token).where(idx_token.c.res_pk == bindparam("res_pk"))
-_INSERT_TOKENS = insert(idx_token)
+_DELETE_INDEX = {t.name: delete(t).where(t.c.res_pk == bindparam("res_pk")) for t in INDEX_TABLES}
+_INSERT_INDEX = {t.name: insert(t) for t in INDEX_TABLES}
 
 
 class Repository:
@@ -182,21 +172,66 @@ class Repository:
     async def find(
         self, conn: AsyncConnection, res_type: str, clauses: Sequence[Clause], limit: int
     ) -> list[int]:
-        """Primary keys of live resources of a type matching every clause (AND)."""
-        conditions: list[ColumnElement[bool]] = [
-            resource.c.res_type == res_type,
-            resource.c.deleted.is_(False),
-        ]
-        for clause in clauses:
-            if isinstance(clause, IdIn):
-                conditions.append(resource.c.res_id.in_(clause.ids))
-            else:
-                column = idx_token.c[clause.column]
-                conditions.append(
-                    exists().where(and_(idx_token.c.res_pk == resource.c.pk, column.in_(clause.hashes)))
-                )
-        query = select(resource.c.pk).where(*conditions).order_by(resource.c.pk).limit(limit)
+        """Primary keys of live resources of a type matching every clause (AND), in pk order."""
+        query = PageQuery((TypedClauses(res_type, tuple(clauses)),), (), None, False, limit)
+        return [row.pk for row in (await conn.execute(page_statement(query))).all()]
+
+    async def search_page(self, conn: AsyncConnection, query: PageQuery) -> list[SearchRow]:
+        rows = (await conn.execute(page_statement(query))).all()
+        return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
+
+    async def search_count(self, conn: AsyncConnection, typed: Sequence[TypedClauses]) -> int:
+        return int((await conn.execute(count_statement(typed))).scalar_one())
+
+    async def reference_targets(
+        self,
+        conn: AsyncConnection,
+        pks: Sequence[int],
+        identities: Sequence[int],
+        target_types: Sequence[str],
+    ) -> list[tuple[str, str]]:
+        """(type, id) of what the resources `pks` reference through the given parameters (for _include)."""
+        if not pks or not identities:
+            return []
+        t = idx_reference
+        where = [t.c.res_pk.in_(pks), t.c.hash_identity.in_(identities), t.c.target_id.is_not(None)]
+        if target_types:
+            where.append(t.c.target_type.in_(target_types))
+        rows = (await conn.execute(select(t.c.target_type, t.c.target_id).where(*where).distinct())).all()
+        return [(r[0], r[1]) for r in rows]
+
+    async def referencing(
+        self, conn: AsyncConnection, identities: Sequence[int], targets: Sequence[tuple[str, str]], limit: int
+    ) -> list[int]:
+        """pks of live resources that reference any of `targets` through the given parameters (_revinclude)."""
+        if not targets or not identities:
+            return []
+        t = idx_reference
+        by_type: dict[str, list[str]] = {}
+        for target_type, target_id in targets:
+            by_type.setdefault(target_type, []).append(target_id)
+        matches = [and_(t.c.target_type == k, t.c.target_id.in_(v)) for k, v in by_type.items()]
+        query = (
+            select(t.c.res_pk)
+            .join(resource, resource.c.pk == t.c.res_pk)
+            .where(t.c.hash_identity.in_(identities), or_(*matches), resource.c.deleted.is_(False))
+            .distinct()
+            .limit(limit)
+        )
         return list((await conn.execute(query)).scalars())
+
+    async def current_by_keys(
+        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+    ) -> list[StoredResource]:
+        """Live resources by (type, id)."""
+        if not keys:
+            return []
+        by_type: dict[str, list[str]] = {}
+        for res_type, res_id in keys:
+            by_type.setdefault(res_type, []).append(res_id)
+        matches = [and_(resource.c.res_type == k, resource.c.res_id.in_(v)) for k, v in by_type.items()]
+        query = select(*_CURRENT_COLUMNS).where(or_(*matches), resource.c.deleted.is_(False))
+        return [StoredResource(*row) for row in (await conn.execute(query)).all()]
 
     async def history(
         self,
@@ -299,29 +334,20 @@ class Repository:
         except IntegrityError as exc:
             raise VersionConflict(f"{res_type}/{res_id}/_history/{version}") from exc
 
-    async def replace_tokens(
-        self, conn: AsyncConnection, pk: int, res_type: str, rows: Sequence[TokenRow], fresh: bool = False
+    async def replace_index(
+        self,
+        conn: AsyncConnection,
+        pk: int,
+        rows: Mapping[str, Sequence[dict[str, Any]]],
+        fresh: bool = False,
     ) -> None:
-        """Swap a resource's token rows for `rows` (fresh: a new resource, nothing to remove first)."""
+        """Swap a resource's search index rows (table name -> rows); fresh: a new resource, nothing to remove."""
         if not fresh:
-            await conn.execute(_DELETE_TOKENS, {"res_pk": pk})
-        if rows:
-            await conn.execute(
-                _INSERT_TOKENS,
-                [
-                    {
-                        "res_pk": pk,
-                        "res_type": res_type,
-                        "param": row.param,
-                        "system": row.system,
-                        "code": row.code,
-                        "hash_value": row.hash_value,
-                        "hash_sys_value": row.hash_sys_value,
-                        "hash_sys": row.hash_sys,
-                    }
-                    for row in rows
-                ],
-            )
+            for table in INDEX_TABLES:
+                await conn.execute(_DELETE_INDEX[table.name], {"res_pk": pk})
+        for name, table_rows in rows.items():
+            if table_rows:
+                await conn.execute(_INSERT_INDEX[name], [{**row, "res_pk": pk} for row in table_rows])
 
     # -- conditional create keys ---------------------------------------------------------------------
     async def claim_conditional(

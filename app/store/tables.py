@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -89,24 +90,84 @@ resource_version = Table(
     Index("ix_resource_version_type_seq", "res_type", "seq"),
 )
 
-# Token search index (HAPI-style hashes): a search is an equality lookup on an indexed 64-bit integer.
-idx_token = Table(
+# Search index tables (HAPI-style): one row per indexed value, written in the resource's transaction.
+# hash_identity = hash(type, param) finds every row of one parameter (for :missing, sorting, includes);
+# the other hashes turn most searches into equality lookups on an indexed 64-bit integer.
+
+
+def _index_table(name: str, *columns: Column[Any], indexes: tuple[tuple[str, ...], ...]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("res_pk", BigId, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(100), nullable=False),
+        Column("hash_identity", BigInteger, nullable=False),
+        *columns,
+        Index(f"ix_{name}_res_pk", "res_pk", "hash_identity"),
+        *(Index(f"ix_{name}_{'_'.join(cols)}", *cols) for cols in indexes),
+    )
+
+
+# Strings compare bytewise in the index ("C" collation on PostgreSQL), so a prefix search is a range scan.
+NormString = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+idx_token = _index_table(
     "idx_token",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("res_pk", BigId, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
-    Column("res_type", String(64), nullable=False),
-    Column("param", String(100), nullable=False),
     Column("system", Text, nullable=True),
     Column("code", Text, nullable=True),
     Column("hash_value", BigInteger, nullable=False),  # (type, param, code)
     Column("hash_sys_value", BigInteger, nullable=False),  # (type, param, system, code)
     Column("hash_sys", BigInteger, nullable=False),  # (type, param, system)
-    Index("ix_idx_token_res_pk", "res_pk"),
-    Index("ix_idx_token_hash_value", "hash_value"),
-    Index("ix_idx_token_hash_sys_value", "hash_sys_value"),
-    Index("ix_idx_token_hash_sys", "hash_sys"),
+    indexes=(("hash_value",), ("hash_sys_value",), ("hash_sys",)),
 )
+idx_string = _index_table(
+    "idx_string",
+    Column("value_norm", NormString, nullable=False),
+    Column("value_exact", Text, nullable=False),
+    Column("hash_exact", BigInteger, nullable=False),  # (type, param, exact value)
+    indexes=(("hash_identity", "value_norm"), ("hash_exact",)),
+)
+idx_date = _index_table(
+    "idx_date",
+    # Inclusive bounds in microseconds since the epoch (UTC); open ends use very large sentinels.
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    indexes=(("hash_identity", "low"), ("hash_identity", "high")),
+)
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Float(53), nullable=False),
+    indexes=(("hash_identity", "value"),),
+)
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("value", Float(53), nullable=False),
+    Column("system", Text, nullable=True),
+    Column("code", Text, nullable=True),
+    Column("unit", Text, nullable=True),
+    Column("hash_sys_code", BigInteger, nullable=False),  # (type, param, system, code)
+    Column("hash_code", BigInteger, nullable=False),  # (type, param, code or unit)
+    indexes=(("hash_identity", "value"), ("hash_sys_code", "value"), ("hash_code", "value")),
+)
+idx_uri = _index_table(
+    "idx_uri",
+    Column("value", Text, nullable=False),
+    Column("hash_value", BigInteger, nullable=False),  # (type, param, uri)
+    indexes=(("hash_value",),),
+)
+idx_reference = _index_table(
+    "idx_reference",
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("url", Text, nullable=True),  # absolute or logical URL when the target is not local
+    Column("hash_target", BigInteger, nullable=False),  # (type, param, "Type/id" or url)
+    Column("hash_target_id", BigInteger, nullable=False),  # (type, param, id)
+    indexes=(("hash_target",), ("hash_target_id",), ("target_type", "target_id")),
+)
+
+INDEX_TABLES = (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
 
 # One row per conditional-create criteria that produced a resource. The primary key makes two concurrent
 # identical conditional creates collide in the database instead of both inserting.

@@ -12,7 +12,7 @@ from app.fhir.hooks import WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria
-from app.fhir.search.extract import token_rows
+from app.fhir.search.extract import index_rows
 from app.fhir.service import FhirService, canonical_bytes
 from app.store.repository import DuplicateKey, StoredResource
 
@@ -41,7 +41,7 @@ async def store_new(
     stored = await svc.repo.insert(
         conn, rtype.name, res_id, canonical_bytes(resource, res_id, 1, at), at, method
     )
-    await svc.repo.replace_tokens(conn, stored.pk, rtype.name, token_rows(rtype, resource), fresh=True)
+    await svc.repo.replace_index(conn, stored.pk, index_rows(rtype, resource).tables(), fresh=True)
     await svc.hooks.run_after_write(event)
     return stored
 
@@ -64,8 +64,8 @@ async def store_version(
     await svc.hooks.run_before_write(event)
     content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
     stored = await svc.repo.replace(conn, current, content, at, method)
-    rows = [] if resource is None else token_rows(rtype, resource)
-    await svc.repo.replace_tokens(conn, stored.pk, rtype.name, rows)
+    rows = {} if resource is None else index_rows(rtype, resource).tables()
+    await svc.repo.replace_index(conn, stored.pk, rows)
     if resource is None:
         await svc.repo.release_conditionals_of(conn, stored.pk)
     await svc.hooks.run_after_write(event)

@@ -21,7 +21,7 @@ from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria, parse_criteria, require_match
 from app.fhir.service import FhirService, WriteResult, now_ms
 from app.fhir.validate import validate_resource
-from app.store.repository import IdIn
+from app.store.query import IdIn
 
 
 def new_id() -> str:

@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl
 
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
-from app.fhir.search.extract import token_rows
+from app.fhir.search.extract import index_rows
 from app.fhir.search.hashing import hash64
-from app.store.repository import Clause, IdIn, TokenHashIn, TokenRow
+from app.store.query import Clause, IdIn, TokenHashIn
 
 _IGNORED = frozenset({"_format", "_pretty"})
 
@@ -96,13 +96,13 @@ def parse_criteria(rtype: ResourceType, query: str) -> Criteria:
     return Criteria(rtype.name, tuple(clauses), canonical)
 
 
-def resource_matches(criteria: Criteria, res_id: str | None, rows: list[TokenRow]) -> bool:
+def resource_matches(criteria: Criteria, res_id: str | None, rows: list[dict[str, Any]]) -> bool:
     """Whether a resource about to be written satisfies the criteria that it is created under."""
     for clause in criteria.clauses:
         if isinstance(clause, IdIn):
             if res_id not in clause.ids:
                 return False
-        elif not any(getattr(row, clause.column) in clause.hashes for row in rows):
+        elif isinstance(clause, TokenHashIn) and not any(row[clause.column] in clause.hashes for row in rows):
             return False
     return True
 
@@ -110,7 +110,7 @@ def resource_matches(criteria: Criteria, res_id: str | None, rows: list[TokenRow
 def require_match(
     criteria: Criteria, rtype: ResourceType, res_id: str | None, resource: dict[str, Any]
 ) -> None:
-    if not resource_matches(criteria, res_id, token_rows(rtype, resource)):
+    if not resource_matches(criteria, res_id, index_rows(rtype, resource).token):
         raise FhirError(
             Category.INVALID,
             f"The resource does not match its own conditional criteria '{criteria.canonical}'",

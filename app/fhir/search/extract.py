@@ -1,45 +1,307 @@
-"""Resource -> index rows, computed once at write time and stored in the same transaction."""
+"""Resource -> index rows, computed once at write time and stored in the same transaction.
+
+Each search parameter's FHIRPath expression (compiled once per type) yields elements; each element is
+turned into rows of the parameter type's table. Element kinds are recognised by their JSON shape
+(CodeableConcept has `coding`, Identifier has `system`+`value`, ...), which is what FHIR JSON gives us.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from app.fhir.registry import ResourceType
+from app.fhir.registry import ENGINE_PARAMS, ResourceType, SearchParam
+from app.fhir.search.fhirpath import Branch, Node, compile_expression, evaluate
 from app.fhir.search.hashing import hash64
-from app.store.repository import TokenRow
+from app.fhir.search.normalize import MAX_TIME, MIN_TIME, date_range, normalize_string
+
+Row = dict[str, Any]
+CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+_HUMAN_NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+_ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
 
 
-def token_row(res_type: str, param: str, system: str | None, code: str | None) -> TokenRow:
-    sys_text = system or ""
-    code_text = code or ""
-    return TokenRow(
-        param=param,
-        system=system,
-        code=code,
-        hash_value=hash64(res_type, param, code_text),
-        hash_sys_value=hash64(res_type, param, sys_text, code_text),
-        hash_sys=hash64(res_type, param, sys_text),
-    )
+@dataclass
+class IndexRows:
+    token: list[Row] = field(default_factory=list)
+    string: list[Row] = field(default_factory=list)
+    date: list[Row] = field(default_factory=list)
+    number: list[Row] = field(default_factory=list)
+    quantity: list[Row] = field(default_factory=list)
+    uri: list[Row] = field(default_factory=list)
+    reference: list[Row] = field(default_factory=list)
+
+    def tables(self) -> dict[str, list[Row]]:
+        return {
+            "idx_token": self.token,
+            "idx_string": self.string,
+            "idx_date": self.date,
+            "idx_number": self.number,
+            "idx_quantity": self.quantity,
+            "idx_uri": self.uri,
+            "idx_reference": self.reference,
+        }
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+@dataclass(frozen=True)
+class PlannedParam:
+    param: SearchParam
+    branches: tuple[Branch, ...]
 
 
-def _identifier_tokens(res_type: str, param: str, value: Any) -> list[TokenRow]:
-    rows = []
-    for identifier in _as_list(value):
-        if isinstance(identifier, dict) and (identifier.get("value") or identifier.get("system")):
-            rows.append(token_row(res_type, param, identifier.get("system"), identifier.get("value")))
-    return rows
+def index_plan(rtype: ResourceType) -> list[PlannedParam]:
+    if rtype.index_plan is None:
+        rtype.index_plan = [
+            PlannedParam(p, compile_expression(p.expression))
+            for p in rtype.search_params.values()
+            if p.code not in ENGINE_PARAMS and p.type != "composite"
+        ]
+    plan: list[PlannedParam] = rtype.index_plan
+    return plan
 
 
-def token_rows(rtype: ResourceType, resource: dict[str, Any]) -> list[TokenRow]:
-    rows: list[TokenRow] = []
-    for param in rtype.search_params.values():
-        if param.type == "token" and param.path == "identifier":
-            rows.extend(_identifier_tokens(rtype.name, param.code, resource.get(param.path)))
-    # the same token twice in one resource needs one row only
-    return list({(r.hash_sys_value, r.param): r for r in rows}.values())
+class _Builder:
+    """Collects rows for one resource; `base` is what every row of a parameter shares."""
+
+    def __init__(self, res_type: str) -> None:
+        self.res_type = res_type
+        self.rows = IndexRows()
+        self._seen: set[tuple[Any, ...]] = set()
+
+    def _base(self, param: str) -> Row:
+        return {
+            "res_type": self.res_type,
+            "param": param,
+            "hash_identity": identity_hash(self.res_type, param),
+        }
+
+    def _once(self, key: tuple[Any, ...]) -> bool:
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+    def token(self, param: str, system: str | None, code: str | None) -> None:
+        if code is None and system is None:
+            return
+        if not self._once(("t", param, system, code)):
+            return
+        sys_text, code_text = system or "", code or ""
+        self.rows.token.append(
+            {
+                **self._base(param),
+                "system": system,
+                "code": code,
+                "hash_value": hash64(self.res_type, param, code_text),
+                "hash_sys_value": hash64(self.res_type, param, sys_text, code_text),
+                "hash_sys": hash64(self.res_type, param, sys_text),
+            }
+        )
+
+    def string(self, param: str, value: str) -> None:
+        norm = normalize_string(value)
+        if not norm or not self._once(("s", param, value)):
+            return
+        self.rows.string.append(
+            {
+                **self._base(param),
+                "value_norm": norm,
+                "value_exact": value,
+                "hash_exact": hash64(self.res_type, param, value),
+            }
+        )
+
+    def date(self, param: str, low: int, high: int) -> None:
+        if self._once(("d", param, low, high)):
+            self.rows.date.append({**self._base(param), "low": low, "high": high})
+
+    def number(self, param: str, value: float) -> None:
+        if self._once(("n", param, value)):
+            self.rows.number.append({**self._base(param), "value": value})
+
+    def quantity(
+        self, param: str, value: float, system: str | None, code: str | None, unit: str | None
+    ) -> None:
+        if not self._once(("q", param, value, system, code, unit)):
+            return
+        self.rows.quantity.append(
+            {
+                **self._base(param),
+                "value": value,
+                "system": system,
+                "code": code,
+                "unit": unit,
+                "hash_sys_code": hash64(self.res_type, param, system or "", code or unit or ""),
+                "hash_code": hash64(self.res_type, param, code or unit or ""),
+            }
+        )
+
+    def uri(self, param: str, value: str) -> None:
+        if self._once(("u", param, value)):
+            self.rows.uri.append(
+                {**self._base(param), "value": value, "hash_value": hash64(self.res_type, param, value)}
+            )
+
+    def reference(self, param: str, target_type: str | None, target_id: str | None, url: str | None) -> None:
+        if not self._once(("r", param, target_type, target_id, url)):
+            return
+        local = f"{target_type}/{target_id}" if target_type and target_id else (url or "")
+        self.rows.reference.append(
+            {
+                **self._base(param),
+                "target_type": target_type,
+                "target_id": target_id,
+                "url": url,
+                "hash_target": hash64(self.res_type, param, local),
+                "hash_target_id": hash64(self.res_type, param, target_id or url or ""),
+            }
+        )
+
+
+@lru_cache(maxsize=8192)
+def identity_hash(res_type: str, param: str) -> int:
+    return hash64(res_type, param)
+
+
+def split_reference(reference: str) -> tuple[str | None, str | None, str | None]:
+    """'Patient/1', 'Patient/1/_history/2' or 'http://x/fhir/Patient/1' -> (type, id, absolute url or None)."""
+    if reference.startswith("#") or reference.startswith("urn:"):
+        return None, None, reference
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    absolute = "://" in reference
+    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha():
+        return parts[-2], parts[-1], reference if absolute else None
+    return None, None, reference
+
+
+def _token_values(builder: _Builder, param: str, value: Any) -> None:
+    if isinstance(value, bool):
+        builder.token(param, None, "true" if value else "false")
+    elif isinstance(value, str):
+        builder.token(param, None, value)
+    elif isinstance(value, dict):
+        if "coding" in value or ("text" in value and "value" not in value and "code" not in value):
+            for coding in value.get("coding") or []:
+                _coding(builder, param, coding)
+            if isinstance(value.get("text"), str):
+                builder.string(f"{param}:text", value["text"])
+        elif "value" in value:
+            if value.get("system") in CONTACT_SYSTEMS and "type" not in value:
+                builder.token(param, None, value.get("value"))  # ContactPoint: the token is the value
+            else:  # Identifier
+                builder.token(param, value.get("system"), value.get("value"))
+                _identifier_type(builder, param, value)
+        else:
+            _coding(builder, param, value)
+
+
+def _coding(builder: _Builder, param: str, coding: Any) -> None:
+    if isinstance(coding, dict):
+        builder.token(param, coding.get("system"), coding.get("code"))
+        if isinstance(coding.get("display"), str):
+            builder.string(f"{param}:text", coding["display"])
+
+
+def _identifier_type(builder: _Builder, param: str, identifier: dict[str, Any]) -> None:
+    """Rows for :of-type (type system|code|value) and :text (type text)."""
+    id_type = identifier.get("type")
+    if not isinstance(id_type, dict):
+        return
+    for coding in id_type.get("coding") or []:
+        if isinstance(coding, dict) and coding.get("code"):
+            builder.token(
+                f"{param}:of-type", coding.get("system"), f"{coding['code']}|{identifier.get('value', '')}"
+            )
+    if isinstance(id_type.get("text"), str):
+        builder.string(f"{param}:text", id_type["text"])
+
+
+def _string_values(builder: _Builder, param: str, value: Any) -> None:
+    if isinstance(value, str):
+        builder.string(param, value)
+    elif isinstance(value, dict):
+        parts = _HUMAN_NAME_PARTS if ("family" in value or "given" in value) else _ADDRESS_PARTS
+        found = False
+        for key in parts:
+            item = value.get(key)
+            for text in item if isinstance(item, list) else [item]:
+                if isinstance(text, str):
+                    builder.string(param, text)
+                    found = True
+        if not found:
+            for item in value.values():
+                if isinstance(item, str):
+                    builder.string(param, item)
+
+
+def _date_values(builder: _Builder, param: str, value: Any) -> None:
+    if isinstance(value, str):
+        bounds = date_range(value)
+        if bounds:
+            builder.date(param, *bounds)
+    elif isinstance(value, dict):
+        if "start" in value or "end" in value:  # Period
+            start = date_range(value["start"]) if isinstance(value.get("start"), str) else None
+            end = date_range(value["end"]) if isinstance(value.get("end"), str) else None
+            builder.date(param, start[0] if start else MIN_TIME, end[1] if end else MAX_TIME)
+        elif "event" in value or "repeat" in value:  # Timing
+            ranges = [date_range(e) for e in value.get("event") or [] if isinstance(e, str)]
+            bounds_period = (value.get("repeat") or {}).get("boundsPeriod")
+            if ranges and all(ranges):
+                builder.date(param, min(r[0] for r in ranges if r), max(r[1] for r in ranges if r))
+            elif isinstance(bounds_period, dict):
+                _date_values(builder, param, bounds_period)
+
+
+def _quantity_values(builder: _Builder, param: str, value: Any) -> None:
+    if isinstance(value, dict) and isinstance(value.get("value"), int | float):
+        builder.quantity(
+            param, float(value["value"]), value.get("system"), value.get("code"), value.get("unit")
+        )
+
+
+def _reference_values(builder: _Builder, param: str, value: Any) -> None:
+    if isinstance(value, str):  # canonical
+        target_type, target_id, url = split_reference(value)
+        builder.reference(param, target_type, target_id, url if target_type is None else None)
+        return
+    if not isinstance(value, dict):
+        return
+    reference = value.get("reference")
+    if isinstance(reference, str) and not reference.startswith("#"):
+        target_type, target_id, url = split_reference(reference)
+        builder.reference(param, target_type, target_id, url)
+    identifier = value.get("identifier")
+    if isinstance(identifier, dict):  # for :identifier
+        builder.token(f"{param}:identifier", identifier.get("system"), identifier.get("value"))
+
+
+def _node_rows(builder: _Builder, param: SearchParam, node: Node) -> None:
+    value, kind = node.value, param.type
+    if kind == "token":
+        _token_values(builder, param.code, value)
+    elif kind == "string":
+        _string_values(builder, param.code, value)
+    elif kind == "date":
+        _date_values(builder, param.code, value)
+    elif kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            builder.number(param.code, float(value))
+    elif kind == "quantity":
+        _quantity_values(builder, param.code, value)
+    elif kind == "uri":
+        if isinstance(value, str):
+            builder.uri(param.code, value)
+    elif kind == "reference":
+        _reference_values(builder, param.code, value)
+
+
+def index_rows(rtype: ResourceType, resource: dict[str, Any]) -> IndexRows:
+    builder = _Builder(rtype.name)
+    for planned in index_plan(rtype):
+        for node in evaluate(planned.branches, resource):
+            _node_rows(builder, planned.param, node)
+    return builder.rows

@@ -1,0 +1,220 @@
+"""search (type, system and compartment level): clauses -> keyset page -> includes -> Bundle bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.bundle import bundle_bytes, entry_bytes
+from app.fhir.context import RequestContext
+from app.fhir.interactions.history import parse_count
+from app.fhir.outcome import Category, FhirError, Issue, operation_outcome, outcome_bytes
+from app.fhir.registry import ResourceType, patient_compartment
+from app.fhir.search import paging
+from app.fhir.search.extract import identity_hash
+from app.fhir.search.includes import parse_includes, resolve_includes
+from app.fhir.search.parse import ParseContext, parse_clauses
+from app.fhir.search.subset import parse_elements, parse_summary, subset
+from app.fhir.service import FhirService
+from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
+from app.store.repository import SearchRow, StoredResource
+from app.store.search_sql import PageQuery
+
+TOTAL_MODES = ("none", "estimate", "accurate")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    res_types: tuple[str, ...]
+    pairs: list[tuple[str, str]]
+    path: str  # relative URL of the search, for Bundle links: "Patient", "Patient/1/Condition", ""
+    strict: bool = False
+    compartment: tuple[str, str] | None = None  # ("Patient", id)
+
+
+def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
+    values = [v for k, v in pairs if k == name]
+    if len(values) > 1:
+        raise FhirError(Category.INVALID, f"{name} may be given only once", "value")
+    return values[0] if values else None
+
+
+def _sort_keys(types: list[ResourceType], text: str | None) -> tuple[SortKey, ...]:
+    if not text:
+        return ()
+    keys = []
+    for item in text.split(","):
+        descending = item.startswith("-")
+        code = item.lstrip("-")
+        if code in ("_id", "_lastUpdated"):
+            keys.append(SortKey("id" if code == "_id" else "lastUpdated", 0, descending))
+            continue
+        if len(types) != 1 or code not in types[0].search_params:
+            raise FhirError(Category.INVALID, f"Cannot sort by '{code}' here", "not-supported")
+        param = types[0].search_params[code]
+        if param.type not in ("token", "string", "date", "number", "quantity", "uri", "reference"):
+            raise FhirError(
+                Category.INVALID, f"Cannot sort by {param.type} parameter '{code}'", "not-supported"
+            )
+        keys.append(SortKey(param.type, identity_hash(types[0].name, code), descending))  # type: ignore[arg-type]
+    return tuple(keys)
+
+
+def compartment_clause(res_type: str, compartment: tuple[str, str]) -> Clause | None:
+    """In the Patient compartment: the patient itself, or a resource that references the patient through
+    one of its compartment parameters (R4 CompartmentDefinition patient). None: the type is never in it."""
+    if res_type == "Patient":
+        return IdIn((compartment[1],))
+    params = patient_compartment().get(res_type)
+    if not params:
+        return None
+    return InCompartment(tuple(identity_hash(res_type, p) for p in params), *compartment)
+
+
+def _links(
+    request: SearchRequest, ctx: RequestContext, count: int, cursors: dict[str, str]
+) -> list[tuple[str, str]]:
+    kept = [(k, v) for k, v in request.pairs if k != "_cursor"]
+    if not any(k == "_count" for k, _ in kept):
+        kept.append(("_count", str(count)))
+    base = f"{ctx.base_url}/{request.path}" if request.path else ctx.base_url
+
+    def url(extra: list[tuple[str, str]]) -> str:
+        query = urlencode(kept + extra)
+        return f"{base}?{query}" if query else base
+
+    current = [("_cursor", v) for k, v in request.pairs if k == "_cursor"]
+    links = [("self", url(current)), ("first", url([]))]
+    for relation in ("previous", "next", "last"):
+        if relation in cursors:
+            links.append((relation, url([("_cursor", cursors[relation])])))
+    return links
+
+
+async def search(
+    svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None = None
+) -> bytes:
+    """Run a search; `conn` lets a transaction's GET entries see the transaction's own writes."""
+    if conn is not None:
+        return await _search(svc, ctx, request, conn)
+    async with svc.repo.reader() as reader:
+        return await _search(svc, ctx, request, reader)
+
+
+async def search_in(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, res_type: str, query: str
+) -> bytes:
+    """Type-level search from a query string, inside the caller's unit of work (batch/transaction GET)."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return await search(svc, ctx, SearchRequest((res_type,), pairs, res_type), conn)
+
+
+async def _search(
+    svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection
+) -> bytes:
+    types = [svc.resource_type(t) for t in request.res_types]
+    pairs = request.pairs
+    count = parse_count(_single(pairs, "_count"), svc.default_page_size, svc.max_page_size)
+    summary = parse_summary(_single(pairs, "_summary"))
+    elements = parse_elements([v for k, v in pairs if k == "_elements"])
+    total_mode = _single(pairs, "_total") or "accurate"
+    if total_mode not in TOTAL_MODES:
+        raise FhirError(Category.INVALID, f"_total must be one of {', '.join(TOTAL_MODES)}", "value")
+    cursor = _single(pairs, "_cursor")
+    direction, after = paging.decode(cursor) if cursor else (None, None)
+    includes = parse_includes(svc.registry, pairs)
+    parse_ctx = ParseContext(svc.registry, ctx.base_url)
+    typed = []
+    for rtype in types:
+        clauses = parse_clauses(parse_ctx, rtype, pairs, request.strict)
+        if request.compartment:
+            extra = compartment_clause(rtype.name, request.compartment)
+            if extra is None:
+                continue  # this type has no link to a patient: nothing of it is in the compartment
+            clauses = [*clauses, extra]
+        typed.append(TypedClauses(rtype.name, tuple(clauses)))
+    sort = _sort_keys(types, _single(pairs, "_sort"))
+    backwards = direction in (paging.PREVIOUS, paging.LAST)
+
+    rows: list[SearchRow] = []
+    extra_row = False
+    if typed and summary != "count":
+        query = PageQuery(tuple(typed), sort, after, backwards, count + 1)
+        rows = await svc.repo.search_page(conn, query)
+        extra_row = len(rows) > count
+        rows = rows[:count]
+        if backwards:
+            rows.reverse()
+    total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row)
+    matches = [_as_stored(row) for row in rows]
+    included = await resolve_includes(svc.repo, conn, svc.registry, includes, matches) if matches else []
+
+    cursors = _page_cursors(direction, rows, extra_row)
+    entries = [_entry(svc, ctx, r, "match", summary, elements) for r in matches]
+    entries += [_entry(svc, ctx, r, "include", summary, elements) for r in included]
+    if parse_ctx.warnings:
+        outcome = operation_outcome(
+            [Issue(w, "not-supported", severity="warning") for w in parse_ctx.warnings]
+        )
+        entries.append(entry_bytes({"search": {"mode": "outcome"}}, outcome_bytes(outcome)))
+    return bundle_bytes("searchset", entries, _links(request, ctx, count, cursors), total)
+
+
+async def _total(
+    svc: FhirService,
+    conn: AsyncConnection,
+    typed: list[TypedClauses],
+    mode: str,
+    summary: str | None,
+    direction: str | None,
+    rows: list[SearchRow],
+    extra_row: bool,
+) -> int | None:
+    if not typed:
+        return 0
+    if mode == "none" and summary != "count":
+        return None
+    if direction is None and not extra_row and summary != "count":
+        return len(rows)  # the first page holds everything: no count query needed
+    return await svc.repo.search_count(conn, typed)
+
+
+def _page_cursors(direction: str | None, rows: list[SearchRow], extra_row: bool) -> dict[str, str]:
+    if not rows:
+        return {}
+    forward = direction in (None, paging.NEXT)
+    has_next = extra_row if forward else direction == paging.PREVIOUS
+    has_previous = direction is not None and (forward or extra_row)
+    cursors = {}
+    if has_next:
+        cursors["next"] = paging.encode(paging.NEXT, rows[-1].keys)
+        cursors["last"] = paging.encode(paging.LAST, None)
+    if has_previous:
+        cursors["previous"] = paging.encode(paging.PREVIOUS, rows[0].keys)
+    return cursors
+
+
+def _as_stored(row: SearchRow) -> StoredResource:
+    return StoredResource(row.pk, row.res_type, row.res_id, row.version, row.last_updated, False, row.content)
+
+
+def _entry(
+    svc: FhirService,
+    ctx: RequestContext,
+    stored: StoredResource,
+    mode: str,
+    summary: str | None,
+    elements: tuple[str, ...],
+) -> bytes:
+    assert stored.content is not None
+    content = stored.content
+    if summary not in (None, "false") or elements:
+        content = subset(content, svc.registry.types[stored.res_type].model, summary, elements)
+    fields: dict[str, Any] = {
+        "fullUrl": f"{ctx.base_url}/{stored.res_type}/{stored.res_id}",
+        "search": {"mode": mode},
+    }
+    return entry_bytes(fields, content)

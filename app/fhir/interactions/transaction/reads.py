@@ -1,0 +1,90 @@
+"""GET entries (read, vread, history, search) on a given connection, so that a transaction's reads see
+its own writes; a batch passes a reader connection."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.bundle import bundle_bytes
+from app.fhir.context import RequestContext
+from app.fhir.hooks import ReadEvent
+from app.fhir.interactions.history import CURSOR_PARAM, parse_history_query
+from app.fhir.interactions.history import _entry as history_entry
+from app.fhir.interactions.read import gone
+from app.fhir.interactions.transaction.entries import Entry
+from app.fhir.interactions.transaction.results import EntryResult, read_result
+from app.fhir.outcome import Category, FhirError
+from app.fhir.service import FhirService
+
+
+async def get_in(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, entry: Entry) -> EntryResult:
+    target = entry.target
+    res_type, res_id = target.res_type, target.res_id
+    if res_type is not None and res_id is None and not target.history:
+        return await search_entry(svc, ctx, conn, entry)
+    interaction = (
+        "vread"
+        if target.version is not None
+        else f"history-{'instance' if res_id else 'type' if res_type else 'system'}"
+        if target.history
+        else "read"
+    )
+    if svc.hooks.before_read:
+        await svc.hooks.run_before_read(ReadEvent(ctx, interaction, res_type, res_id))
+    if target.history and target.version is None:
+        body = await _history(svc, ctx, conn, res_type, res_id, dict(parse_qsl(target.query)))
+        return read_result(body, None, None)
+    assert res_type is not None
+    assert res_id is not None
+    if target.version is not None:
+        version = target.version
+        row = await svc.repo.version(conn, res_type, res_id, int(version)) if version.isdigit() else None
+        if row is None:
+            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version[:20]}'")
+        if row.content is None:
+            raise gone(res_type, res_id, row.version)
+        return read_result(row.content, row.version, row.last_updated)
+    current = await svc.repo.read_current(conn, res_type, res_id)
+    if current is None:
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+    if current.deleted:
+        raise gone(res_type, res_id, current.version)
+    return read_result(current.content, current.version, current.last_updated)
+
+
+async def search_entry(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, entry: Entry
+) -> EntryResult:
+    """Type-level search inside a bundle: switched on here once the search engine offers `search_in`."""
+    raise FhirError(
+        Category.INVALID,
+        "Search inside batch and transaction bundles is not available yet",
+        "not-supported",
+    )
+
+
+async def _history(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    res_type: str | None,
+    res_id: str | None,
+    params: dict[str, str],
+) -> bytes:
+    """The history interaction's Bundle, read on `conn` (history.history opens its own connection)."""
+    query = parse_history_query(svc, params)
+    if res_type and res_id and await svc.repo.current(conn, res_type, res_id) is None:
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+    rows, total = await svc.repo.history(conn, res_type, res_id, query.since, query.cursor, query.count + 1)
+    path = "/".join(p for p in (res_type, res_id) if p)
+    base = f"{ctx.base_url}/{path}/_history" if path else f"{ctx.base_url}/_history"
+    keep = {"_count": str(query.count)}
+    if query.since_text:
+        keep["_since"] = query.since_text
+    page = rows[: query.count]
+    links = [("self", f"{base}?{urlencode(keep)}")]
+    if len(rows) > query.count and page:
+        links.append(("next", f"{base}?{urlencode({**keep, CURSOR_PARAM: str(page[-1].seq)})}"))
+    return bundle_bytes("history", (history_entry(ctx.base_url, row) for row in page), links, total)

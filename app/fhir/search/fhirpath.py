@@ -1,0 +1,248 @@
+"""The FHIRPath subset of the R4 search-parameter expressions, compiled once and run on FHIR JSON dicts.
+
+Supported: unions (`a | b`), paths (`Observation.subject`), choice types (`Observation.value` finds
+`valueQuantity` etc.), `as Type` / `.as(Type)` / `.ofType(Type)`, `.where(resolve() is Type)`,
+`.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this subset fail to compile
+(ExpressionError); the registry marks their parameters as unsupported instead of indexing them wrongly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+
+class ExpressionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    value: Any
+    type_hint: str | None = None  # the choice-type suffix (Quantity, DateTime, ...) when known
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AsType:
+    type_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvesTo:
+    type_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEquals:
+    field: str
+    literal: str
+
+
+@dataclass(frozen=True, slots=True)
+class First:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class TruthyFlag:
+    """`X.exists() and X != false` (Patient.deceased): one boolean node, true when X is set and not false."""
+
+    name: str
+
+
+Step = Child | AsType | ResolvesTo | FieldEquals | First | Index | TruthyFlag
+Branch = tuple[str, tuple[Step, ...]]  # (root type name, steps)
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INDEXED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(\d+)\]")
+_TRUTHY = re.compile(r"([A-Za-z]+)\.([A-Za-z]+)\.exists\(\) and \1\.\2 != false")
+_WHERE_RESOLVE = re.compile(r"where\(\s*resolve\(\)\s+is\s+([A-Za-z]+)\s*\)")
+_WHERE_FIELD = re.compile(r"where\(\s*([A-Za-z]+)\s*=\s*'([^']*)'\s*\)")
+_FUNC_TYPE = re.compile(r"(as|ofType)\(\s*([A-Za-z]+)\s*\)")
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
+    for char in text:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        if char == separator and depth == 0 and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _compile_branch(text: str) -> Branch:
+    text = _strip_parens(text)
+    if text.startswith("("):  # `(Observation.value as CodeableConcept).text`
+        close = _closing_paren(text)
+        root, prefix = _compile_branch(text[1:close])
+        rest = text[close + 1 :].strip()
+        if not rest.startswith("."):
+            raise ExpressionError(f"unsupported expression '{text[:60]}'")
+        _, more = _compile_branch(f"{root}{rest}")
+        return root, prefix + more
+    trailing_as: str | None = None
+    if " as " in text:  # `Observation.value as Quantity`
+        text, _, type_name = text.rpartition(" as ")
+        text, trailing_as = _strip_parens(text), type_name.strip()
+    pieces = _split_top(text, ".")
+    root = pieces[0].strip()
+    if not _NAME.fullmatch(root):
+        raise ExpressionError(f"unsupported expression start '{root}'")
+    steps: list[Step] = []
+    for piece in (p.strip() for p in pieces[1:]):
+        if _NAME.fullmatch(piece):
+            steps.append(Child(piece))
+        elif match := _INDEXED.fullmatch(piece):
+            steps.extend((Child(match.group(1)), Index(int(match.group(2)))))
+        elif match := _WHERE_RESOLVE.fullmatch(piece):
+            steps.append(ResolvesTo(match.group(1)))
+        elif match := _WHERE_FIELD.fullmatch(piece):
+            steps.append(FieldEquals(match.group(1), match.group(2)))
+        elif match := _FUNC_TYPE.fullmatch(piece):
+            steps.append(AsType(match.group(2)))
+        elif piece in ("first()",):
+            steps.append(First())
+        else:
+            raise ExpressionError(f"unsupported FHIRPath step '{piece}'")
+    if trailing_as:
+        steps.append(AsType(trailing_as))
+    return root, tuple(steps)
+
+
+def _closing_paren(text: str) -> int:
+    depth = 0
+    for position, char in enumerate(text):
+        depth += char == "("
+        depth -= char == ")"
+        if depth == 0:
+            return position
+    raise ExpressionError(f"unbalanced parentheses in '{text[:60]}'")
+
+
+@cache
+def compile_expression(expression: str) -> tuple[Branch, ...]:
+    if not expression.strip():
+        raise ExpressionError("empty expression")
+    if match := _TRUTHY.fullmatch(expression.strip()):
+        return ((match.group(1), (TruthyFlag(match.group(2)),)),)
+    if " and " in expression or "!=" in expression or ".exists()" in expression:
+        raise ExpressionError("boolean expressions are not index paths")
+    return tuple(_compile_branch(branch) for branch in _split_top(expression, "|"))
+
+
+def _children(node: Node, name: str) -> list[Node]:
+    value = node.value
+    if not isinstance(value, dict):
+        return []
+    found = value.get(name)
+    if found is not None:
+        items = found if isinstance(found, list) else [found]
+        return [Node(item) for item in items if item is not None]
+    # Choice type: `value` stands for valueQuantity, valueString, ...
+    out = []
+    for key, item in value.items():
+        if key.startswith(name) and len(key) > len(name) and key[len(name)].isupper():
+            for element in item if isinstance(item, list) else [item]:
+                out.append(Node(element, key[len(name) :]))
+    return out
+
+
+def _same_type(hint: str | None, type_name: str) -> bool:
+    return hint is None or hint.lower() == type_name.lower()
+
+
+def _reference_type(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    reference = value.get("reference")
+    if isinstance(reference, str) and "/" in reference:
+        parts = reference.split("/")
+        # Type/id or Type/id/_history/n, possibly absolute
+        if len(parts) >= 4 and parts[-2] == "_history":
+            return parts[-4]
+        return parts[-2]
+    type_name = value.get("type")
+    return type_name if isinstance(type_name, str) else None
+
+
+def _apply(step: Step, nodes: list[Node]) -> list[Node]:
+    if isinstance(step, Child):
+        return [child for node in nodes for child in _children(node, step.name)]
+    if isinstance(step, AsType):
+        return [Node(n.value, step.type_name) for n in nodes if _same_type(n.type_hint, step.type_name)]
+    if isinstance(step, ResolvesTo):
+        return [n for n in nodes if _reference_type(n.value) == step.type_name]
+    if isinstance(step, FieldEquals):
+        return [n for n in nodes if isinstance(n.value, dict) and n.value.get(step.field) == step.literal]
+    if isinstance(step, Index):
+        return nodes[step.index : step.index + 1]
+    if isinstance(step, TruthyFlag):
+        values = [child.value for node in nodes for child in _children(node, step.name)]
+        return [Node(bool(values) and values != [False], "Boolean")]
+    return nodes[:1]  # First
+
+
+def evaluate(branches: tuple[Branch, ...], resource: dict[str, Any]) -> list[Node]:
+    resource_type = resource.get("resourceType")
+    out: list[Node] = []
+    for root, steps in branches:
+        if root not in (resource_type, "Resource", "DomainResource"):
+            continue
+        nodes = [Node(resource)]
+        for step in steps:
+            nodes = _apply(step, nodes)
+            if not nodes:
+                break
+        out.extend(nodes)
+    return out
+
+
+def evaluate_relative(branches: tuple[Branch, ...], element: Any) -> list[Node]:
+    """For composite components: expressions relative to an element (`code`, `value.as(Quantity)`)."""
+    out: list[Node] = []
+    for root, steps in branches:
+        nodes = _children(Node(element), root)
+        for step in steps:
+            nodes = _apply(step, nodes)
+        out.extend(nodes)
+    return out

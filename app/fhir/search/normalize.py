@@ -1,0 +1,102 @@
+"""Value normalisation shared by indexing (write time) and searching (query time).
+
+Strings: FHIR string search is case- and accent-insensitive. Accents are removed by Unicode
+decomposition, so é -> e and the Sámi á, č, š, ž -> a, c, s, z; æ, ø, đ, ŋ and ŧ are letters of their own
+and have no decomposition. Å would decompose to A + ring: it is kept, because å is a letter of the
+Norwegian alphabet and "Åse" and "Ase" are different names. Then Unicode case folding.
+
+Dates: a FHIR date, dateTime or instant is the range it covers at its precision (1972 covers the whole
+year), as microseconds since the epoch in UTC; local times without an offset count as UTC.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+STRING_INDEX_LENGTH = 200
+MIN_TIME = -(2**62)  # open-ended ranges (Period without start or end)
+MAX_TIME = 2**62
+_KEEP = frozenset("åÅ")
+
+
+def normalize_string(value: str) -> str:
+    out = []
+    for char in unicodedata.normalize("NFC", value):
+        if char in _KEEP:
+            out.append("å")
+            continue
+        for part in unicodedata.normalize("NFKD", char):
+            if not unicodedata.combining(part):
+                out.append(part)
+    return "".join(out).casefold().strip()[:STRING_INDEX_LENGTH]
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix` (for index range scans)."""
+    return prefix + "\U0010ffff"
+
+
+_DATE = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+def _micros(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def date_range(text: str) -> tuple[int, int] | None:
+    """[low, high] in microseconds (inclusive) for a FHIR date/dateTime/instant; None if malformed."""
+    match = _DATE.match(text.strip())
+    if not match:
+        return None
+    g = match.groupdict()
+    try:
+        year = int(g["y"])
+        if g["m"] is None:
+            start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+        elif g["d"] is None:
+            month = int(g["m"])
+            days = calendar.monthrange(year, month)[1]
+            start = datetime(year, month, 1, tzinfo=UTC)
+            end = start + timedelta(days=days)
+        elif g["H"] is None:
+            start = datetime(year, int(g["m"]), int(g["d"]), tzinfo=UTC)
+            end = start + timedelta(days=1)
+        else:
+            start = datetime(year, int(g["m"]), int(g["d"]), int(g["H"]), int(g["M"]), tzinfo=UTC)
+            if g["S"] is None:
+                step = timedelta(minutes=1)
+            elif g["f"] is None:
+                start = start.replace(second=int(g["S"]))
+                step = timedelta(seconds=1)
+            else:
+                digits = g["f"][:6]
+                start = start.replace(second=int(g["S"]), microsecond=int(digits.ljust(6, "0")))
+                step = timedelta(microseconds=10 ** (6 - len(digits)))
+            if g["tz"] and g["tz"] != "Z":
+                sign = 1 if g["tz"][0] == "+" else -1
+                hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])
+                start -= sign * timedelta(hours=hours, minutes=minutes)
+            end = start + step
+    except ValueError:
+        return None
+    return _micros(start), _micros(end) - 1
+
+
+def decimal_range(text: str) -> tuple[float, float, float] | None:
+    """(value, low, high) for a search number: equality means within half a unit of the last digit."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    mantissa = text.strip().lower().split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(text.lower().split("e")[1]) if "e" in text.lower() else 0
+    half = 0.5 * 10 ** (exponent - decimals)
+    return value, value - half, value + half

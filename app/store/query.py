@@ -1,0 +1,172 @@
+"""Typed search clauses: what the FHIR layer asks the store for, free of SQL and of FHIR syntax.
+
+Every clause is about one resource (the "subject" of the search). Values are already normalised and
+hashed by the FHIR layer; the store turns clauses into correlated EXISTS subqueries on index tables.
+Within a clause the alternatives are ORed (a comma-separated search value); clauses are ANDed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Prefix = Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
+
+
+@dataclass(frozen=True, slots=True)
+class IdIn:
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHashIn:
+    """Token equality: rows of idx_token whose `column` is one of the hashes."""
+
+    column: Literal["hash_value", "hash_sys_value", "hash_sys"]
+    hashes: tuple[int, ...]
+    negate: bool = False  # :not — no row matches
+
+
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    identity: int
+    mode: Literal["prefix", "contains", "exact"]
+    values: tuple[str, ...]  # normalised for prefix/contains; exact hashes are in `hashes`
+    hashes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RangeCondition:
+    """One comparison of an indexed range [low, high] (dates, numbers, quantities) with a search range."""
+
+    prefix: Prefix
+    low: float | datetime  # datetimes only for _lastUpdated (a column, not an index table)
+    high: float | datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DateMatch:
+    identity: int
+    conditions: tuple[RangeCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LastUpdatedMatch:
+    conditions: tuple[RangeCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NumberMatch:
+    identity: int
+    conditions: tuple[RangeCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityCondition:
+    range: RangeCondition
+    unit_column: Literal["hash_sys_code", "hash_code"] | None  # None: any unit
+    unit_hash: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityMatch:
+    identity: int
+    conditions: tuple[QuantityCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UriMatch:
+    identity: int
+    mode: Literal["eq", "above", "below"]
+    values: tuple[str, ...]
+    hashes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceMatch:
+    column: Literal["hash_target", "hash_target_id"]
+    hashes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    table: str  # idx_token, idx_string, ...
+    identity: int
+    missing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """subject:Patient.name=x — a reference (param identity) to a live target that matches `inner`."""
+
+    identity: int
+    target_types: tuple[str, ...]
+    inner: tuple[Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """_has:Observation:patient:code=x — some live `source_type` resource references the subject and
+    matches `inner`."""
+
+    source_type: str
+    identity: int
+    inner: tuple[Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InCompartment:
+    """The subject references `target_type/target_id` through one of the parameters (identities)."""
+
+    identities: tuple[int, ...]
+    target_type: str
+    target_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """OR of clause groups (each group ANDed): used for :not on whole parameters and system search."""
+
+    groups: tuple[tuple[Clause, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    clause: Clause
+
+
+Clause = (
+    IdIn
+    | TokenHashIn
+    | StringMatch
+    | DateMatch
+    | LastUpdatedMatch
+    | NumberMatch
+    | QuantityMatch
+    | UriMatch
+    | ReferenceMatch
+    | Missing
+    | Chain
+    | Has
+    | InCompartment
+    | AnyOf
+    | Not
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """Order by a parameter's indexed value (or _id / _lastUpdated); missing values always sort last."""
+
+    kind: Literal["id", "lastUpdated", "token", "string", "date", "number", "quantity", "uri", "reference"]
+    identity: int
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TypedClauses:
+    """The clauses for one resource type (a system search ORs several of these)."""
+
+    res_type: str
+    clauses: tuple[Clause, ...]

@@ -1,0 +1,272 @@
+"""Search clauses -> SQL. Every clause becomes `subject.pk IN (index subquery)`, which both SQLite and
+PostgreSQL run as a single index-driven semi-join instead of a probe per candidate row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, func, literal, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.store.query import (
+    AnyOf,
+    Chain,
+    Clause,
+    DateMatch,
+    Has,
+    IdIn,
+    InCompartment,
+    LastUpdatedMatch,
+    Missing,
+    Not,
+    NumberMatch,
+    QuantityMatch,
+    RangeCondition,
+    ReferenceMatch,
+    SortKey,
+    StringMatch,
+    TokenHashIn,
+    TypedClauses,
+    UriMatch,
+)
+from app.store.tables import (
+    idx_date,
+    idx_number,
+    idx_quantity,
+    idx_reference,
+    idx_string,
+    idx_token,
+    idx_uri,
+    resource,
+)
+
+TABLES = {
+    t.name: t for t in (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
+}
+_MAX = 2**62
+_MAX_TEXT = "\U0010ffff"
+
+
+def range_condition(low: Any, high: Any, cond: RangeCondition) -> ColumnElement[bool]:
+    """R4 search prefixes on an indexed range [low, high] against the search range [cond.low, cond.high]."""
+    contained = and_(low >= cond.low, high <= cond.high)
+    match cond.prefix:
+        case "eq":
+            return contained
+        case "ne":
+            return not_(contained)
+        case "gt":
+            return high > cond.high  # type: ignore[no-any-return]
+        case "lt":
+            return low < cond.low  # type: ignore[no-any-return]
+        case "ge":
+            return or_(high > cond.high, contained)
+        case "le":
+            return or_(low < cond.low, contained)
+        case "sa":
+            return low > cond.high  # type: ignore[no-any-return]
+        case "eb":
+            return high < cond.low  # type: ignore[no-any-return]
+        case _:  # ap: overlaps the (already widened) search range
+            return and_(low <= cond.high, high >= cond.low)
+
+
+def _pks(table: Any, *where: ColumnElement[bool]) -> Select[Any]:
+    return select(table.c.res_pk).where(*where)
+
+
+def _subquery(clause: Clause) -> tuple[Select[Any], bool]:
+    """(SELECT res_pk ..., negate) for a clause on index rows."""
+    if isinstance(clause, TokenHashIn):
+        t = idx_token.alias()
+        return _pks(t, t.c[clause.column].in_(clause.hashes)), clause.negate
+    if isinstance(clause, StringMatch):
+        t = idx_string.alias()
+        if clause.mode == "exact":
+            return _pks(t, t.c.hash_exact.in_(clause.hashes)), False
+        if clause.mode == "contains":
+            likes = [t.c.value_norm.contains(v, autoescape=True) for v in clause.values]
+            return _pks(t, t.c.hash_identity == clause.identity, or_(*likes)), False
+        ranges = [and_(t.c.value_norm >= v, t.c.value_norm < v + _MAX_TEXT) for v in clause.values]
+        return _pks(t, t.c.hash_identity == clause.identity, or_(*ranges)), False
+    if isinstance(clause, DateMatch | NumberMatch):
+        t = (idx_date if isinstance(clause, DateMatch) else idx_number).alias()
+        low, high = (t.c.low, t.c.high) if isinstance(clause, DateMatch) else (t.c.value, t.c.value)
+        conds = [range_condition(low, high, c) for c in clause.conditions]
+        return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
+    if isinstance(clause, QuantityMatch):
+        t = idx_quantity.alias()
+        alternatives = []
+        for c in clause.conditions:
+            cond = range_condition(t.c.value, t.c.value, c.range)
+            if c.unit_column is not None:
+                cond = and_(t.c[c.unit_column] == c.unit_hash, cond)
+            alternatives.append(cond)
+        return _pks(t, t.c.hash_identity == clause.identity, or_(*alternatives)), False
+    if isinstance(clause, UriMatch):
+        t = idx_uri.alias()
+        if clause.mode == "eq":
+            return _pks(t, t.c.hash_value.in_(clause.hashes)), False
+        if clause.mode == "below":  # stored uri starts with the search value
+            conds = [t.c.value.startswith(v, autoescape=True) for v in clause.values]
+        else:  # above: the search value starts with the stored uri
+            conds = [literal(v).startswith(t.c.value) for v in clause.values]
+        return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
+    if isinstance(clause, ReferenceMatch):
+        t = idx_reference.alias()
+        return _pks(t, t.c[clause.column].in_(clause.hashes)), False
+    if isinstance(clause, Missing):
+        t = TABLES[clause.table].alias()
+        return _pks(t, t.c.hash_identity == clause.identity), clause.missing
+    if isinstance(clause, InCompartment):
+        t = idx_reference.alias()
+        return (
+            _pks(
+                t,
+                t.c.target_type == clause.target_type,
+                t.c.target_id == clause.target_id,
+                t.c.hash_identity.in_(clause.identities),
+            ),
+            False,
+        )
+    if isinstance(clause, Chain):
+        r, target = idx_reference.alias(), resource.alias()
+        joined = r.join(target, and_(target.c.res_type == r.c.target_type, target.c.res_id == r.c.target_id))
+        where = [r.c.hash_identity == clause.identity, target.c.deleted.is_(False)]
+        if clause.target_types:
+            where.append(target.c.res_type.in_(clause.target_types))
+        where.extend(conditions(target, clause.inner))
+        return select(r.c.res_pk).select_from(joined).where(*where), False
+    raise TypeError(f"not an index clause: {clause!r}")
+
+
+def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:
+    if isinstance(clause, IdIn):
+        return subject.c.res_id.in_(clause.ids)  # type: ignore[no-any-return]
+    if isinstance(clause, LastUpdatedMatch):
+        column = subject.c.last_updated
+        return or_(*[range_condition(column, column, c) for c in clause.conditions])
+    if isinstance(clause, Not):
+        return not_(condition(subject, clause.clause))
+    if isinstance(clause, AnyOf):
+        return or_(*[and_(true(), *conditions(subject, group)) for group in clause.groups])
+    if isinstance(clause, Has):
+        r, source = idx_reference.alias(), resource.alias()
+        joined = r.join(source, source.c.pk == r.c.res_pk)
+        inner = (
+            select(r.c.target_id)
+            .select_from(joined)
+            .where(
+                r.c.hash_identity == clause.identity,
+                r.c.target_type == subject.c.res_type,
+                source.c.res_type == clause.source_type,
+                source.c.deleted.is_(False),
+                *conditions(source, clause.inner),
+            )
+        )
+        return subject.c.res_id.in_(inner)  # type: ignore[no-any-return]
+    query, negate = _subquery(clause)
+    return subject.c.pk.not_in(query) if negate else subject.c.pk.in_(query)  # type: ignore[no-any-return]
+
+
+def conditions(subject: Any, clauses: Sequence[Clause]) -> list[ColumnElement[bool]]:
+    return [condition(subject, c) for c in clauses]
+
+
+# -- ordering -------------------------------------------------------------------------------------------
+_SORT_TABLE = {
+    "token": (idx_token, "code"),
+    "string": (idx_string, "value_norm"),
+    "number": (idx_number, "value"),
+    "quantity": (idx_quantity, "value"),
+    "uri": (idx_uri, "value"),
+    "reference": (idx_reference, "target_id"),
+}
+
+
+def sort_expression(subject: Any, key: SortKey) -> ColumnElement[Any]:
+    """A scalar per subject row; missing values map to a sentinel that sorts last in either direction."""
+    if key.kind == "id":
+        return subject.c.res_id  # type: ignore[no-any-return]
+    if key.kind == "lastUpdated":
+        return subject.c.last_updated  # type: ignore[no-any-return]
+    sentinel: float | str
+    if key.kind == "date":
+        t = idx_date.alias()
+        column, agg, sentinel = (t.c.high, func.max, -_MAX) if key.descending else (t.c.low, func.min, _MAX)
+    else:
+        table, name = _SORT_TABLE[key.kind]
+        t = table.alias()
+        column = t.c[name]
+        agg = func.max if key.descending else func.min
+        numeric = key.kind in ("number", "quantity")
+        low_end, high_end = (-1e308, 1e308) if numeric else ("", _MAX_TEXT)
+        sentinel = low_end if key.descending else high_end
+    scalar = (
+        select(agg(column))
+        .where(t.c.res_pk == subject.c.pk, t.c.hash_identity == key.identity)
+        .scalar_subquery()
+    )
+    return func.coalesce(scalar, sentinel)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    typed: tuple[TypedClauses, ...]
+    sort: tuple[SortKey, ...]
+    after: tuple[Any, ...] | None  # keyset cursor: the sort values and pk of the last row seen
+    backwards: bool  # walk the order in reverse (prev / last pages)
+    limit: int
+
+
+def base_filter(subject: Any, typed: Sequence[TypedClauses]) -> ColumnElement[bool]:
+    groups = [
+        and_(subject.c.res_type == group.res_type, *conditions(subject, group.clauses)) for group in typed
+    ]
+    return and_(subject.c.deleted.is_(False), or_(*groups) if len(groups) > 1 else groups[0])
+
+
+def keyset(
+    exprs: Sequence[ColumnElement[Any]], descending: Sequence[bool], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the order (expr1, expr2, ...)."""
+    alternatives = []
+    for i, (expr, desc, value) in enumerate(zip(exprs, descending, values, strict=True)):
+        equal_before = [e == v for e, v in zip(exprs[:i], values[:i], strict=True)]
+        step = expr < value if desc else expr > value
+        alternatives.append(and_(*equal_before, step))
+    return or_(*alternatives)
+
+
+def page_statement(query: PageQuery) -> Select[Any]:
+    subject = resource.alias("subject")
+    keys = [sort_expression(subject, k) for k in query.sort] + [subject.c.pk]
+    descending = [k.descending for k in query.sort] + [False]
+    if query.backwards:
+        descending = [not d for d in descending]
+    where = [base_filter(subject, query.typed)]
+    if query.after is not None:
+        where.append(keyset(keys, descending, query.after))
+    order = [k.desc() if d else k.asc() for k, d in zip(keys, descending, strict=True)]
+    labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
+    return (
+        select(
+            subject.c.pk,
+            subject.c.res_type,
+            subject.c.res_id,
+            subject.c.version,
+            subject.c.last_updated,
+            subject.c.content,
+            *labelled,
+        )
+        .where(*where)
+        .order_by(*order)
+        .limit(query.limit)
+    )
+
+
+def count_statement(typed: Sequence[TypedClauses]) -> Select[Any]:
+    subject = resource.alias("subject")
+    return select(func.count()).select_from(subject).where(base_filter(subject, typed))
