@@ -129,7 +129,8 @@ async def test_conditional_delete_refuses_several_matches(client: httpx.AsyncCli
     for _ in range(2):
         await client.post("/Patient", content=orjson.dumps(patient(fnr=FNR)), headers=FHIR_JSON)
     assert (await client.delete(f"/Patient?{BY_FNR}")).status_code == 412
-    assert (await client.delete("/Patient?birthdate=1972")).status_code == 400
+    assert (await client.delete("/Patient?birthdate=1972")).status_code == 412  # any search parameter works
+    assert (await client.delete("/Patient?nickname=Kari")).status_code == 400  # unknown: never ignored
 
 
 async def test_conditional_update_that_would_overwrite_a_non_matching_resource_is_409(
@@ -142,3 +143,19 @@ async def test_conditional_update_that_would_overwrite_a_non_matching_resource_i
     assert response.status_code == 409
     assert response.json()["resourceType"] == "OperationOutcome"
     assert (await client.get("/Patient/taken")).json()["identifier"] == other["identifier"]
+
+
+async def test_conditional_create_with_any_search_parameters(client: httpx.AsyncClient) -> None:
+    headers = {**FHIR_JSON, "If-None-Exist": "family=nordmann&birthdate=1972-09-13"}
+    first = await client.post("/Patient", content=orjson.dumps(patient(fnr=FNR)), headers=headers)
+    assert first.status_code == 201
+    again = await client.post("/Patient", content=orjson.dumps(patient(fnr=FNR)), headers=headers)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    # a resource that would not be found by its own criteria is refused, and nothing is stored
+    other = {**patient(fnr=FNR), "birthDate": "1980-01-01"}
+    refused = await client.post(
+        "/Patient", content=orjson.dumps(other), headers={**FHIR_JSON, "If-None-Exist": "birthdate=1990"}
+    )
+    assert refused.status_code == 400
+    assert (await client.get("/Patient", params={"birthdate": "1980"})).json()["total"] == 0

@@ -14,6 +14,7 @@ from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria
 from app.fhir.search.extract import index_rows
 from app.fhir.service import FhirService, canonical_bytes
+from app.store.query import IdIn
 from app.store.repository import DuplicateKey, StoredResource
 
 # How often a unit of work that lost a race is tried again before the client gets 409.
@@ -105,3 +106,17 @@ async def claim(
 
 
 __all__ = ["DuplicateKey", "claim", "clear_stale_claim", "match_one", "store_new", "store_version"]
+
+
+async def require_stored_match(
+    svc: FhirService, conn: AsyncConnection, criteria: Criteria, stored: StoredResource
+) -> None:
+    """A resource created under conditional criteria must match them (checked in the same transaction,
+    where its index rows are already visible); otherwise the next identical request would not find it."""
+    clauses = (*criteria.clauses, IdIn((stored.res_id,)))
+    if not await svc.repo.find(conn, criteria.res_type, clauses, limit=1):
+        raise FhirError(
+            Category.INVALID,
+            f"The resource does not match its own conditional criteria '{criteria.canonical}'",
+            "invalid",
+        )

@@ -14,14 +14,14 @@ from app.fhir.interactions.common import (
     claim,
     clear_stale_claim,
     match_one,
+    require_stored_match,
     retry_exhausted,
     store_new,
 )
-from app.fhir.registry import ResourceType
-from app.fhir.search.criteria import Criteria, parse_criteria, require_match
+from app.fhir.registry import Registry, ResourceType
+from app.fhir.search.criteria import Criteria, has_id_clause, parse_criteria, require_match
 from app.fhir.service import FhirService, WriteResult, now_ms
 from app.fhir.validate import validate_resource
-from app.store.query import IdIn
 
 
 def new_id() -> str:
@@ -45,17 +45,20 @@ async def create_in(
     at = now_ms()
     stored = await store_new(svc, ctx, conn, rtype, resource, res_id or new_id(), at, "POST")
     if criteria is not None:
+        if not has_id_clause(criteria):  # the server assigns the id, so _id criteria cannot match it
+            await require_stored_match(svc, conn, criteria, stored)
         await claim(svc, conn, criteria, stored, at)
     return WriteResult(201, stored, created=True)
 
 
 def create_criteria(
-    rtype: ResourceType, resource: dict[str, Any], if_none_exist: str | None
+    rtype: ResourceType, resource: dict[str, Any], if_none_exist: str | None, registry: Registry | None = None
 ) -> Criteria | None:
+    """Parsed If-None-Exist criteria; a resource that visibly cannot match them is rejected up front."""
     if not if_none_exist:
         return None
-    criteria = parse_criteria(rtype, if_none_exist)
-    if not any(isinstance(c, IdIn) for c in criteria.clauses):
+    criteria = parse_criteria(rtype, if_none_exist, registry)
+    if not has_id_clause(criteria):
         require_match(criteria, rtype, None, resource)
     return criteria
 
@@ -70,7 +73,7 @@ async def create(
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     # R4 3.1.0.7: an id in the body of a create is ignored; the server assigns one.
-    criteria = create_criteria(rtype, resource, if_none_exist)
+    criteria = create_criteria(rtype, resource, if_none_exist, svc.registry)
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:

@@ -90,7 +90,7 @@ async def conditional_delete(
     svc: FhirService, ctx: RequestContext, res_type: str, query: str, if_match: int | None = None
 ) -> DeleteResult:
     rtype = svc.resource_type(res_type)
-    criteria = parse_criteria(rtype, query)
+    criteria = parse_criteria(rtype, query, svc.registry)
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:

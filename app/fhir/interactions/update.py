@@ -13,6 +13,7 @@ from app.fhir.interactions.common import (
     claim,
     clear_stale_claim,
     match_one,
+    require_stored_match,
     retry_exhausted,
     store_new,
     store_version,
@@ -143,6 +144,7 @@ async def conditional_update_in(
             f"{res_type}/{res_id} exists but does not match the criteria '{criteria.canonical}'",
         )
     result = await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
+    await require_stored_match(svc, conn, criteria, result.stored)
     await claim(svc, conn, criteria, result.stored, result.stored.last_updated)
     return result
 
@@ -157,7 +159,7 @@ async def conditional_update(
 ) -> WriteResult:
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
-    criteria = parse_criteria(rtype, query)
+    criteria = parse_criteria(rtype, query, svc.registry)
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with svc.repo.writer() as conn:

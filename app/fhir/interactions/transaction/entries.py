@@ -18,7 +18,6 @@ from app.fhir.validate import check_id, validate_resource
 
 BUNDLE_TYPES = ("batch", "transaction")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # A conditional reference: Type?criteria (http://hl7.org/fhir/R4/http.html#trules).
 CONDITIONAL_REFERENCE = re.compile(r"^[A-Z][A-Za-z]{0,63}\?")
 
@@ -112,7 +111,7 @@ def bundle_entries(body: Any) -> tuple[str, list[Any]]:
 
 def parse_target(ctx: RequestContext, method: str, url: str) -> Target:
     """Split a request URL (relative, or absolute on this server) into type, id, history and query."""
-    if "://" in url:
+    if url.startswith(("http://", "https://")):
         base = f"{ctx.base_url}/"
         if not url.startswith(base):
             raise FhirError(
@@ -205,8 +204,9 @@ def parse_entry(svc: FhirService, ctx: RequestContext, index: int, raw: Any, tra
     if_match = parse_etag_version(_text(request.get("ifMatch"), at, "request.ifMatch"), "request.ifMatch")
     resource = raw.get("resource")
     if method in ("POST", "PUT", "PATCH"):
-        if resource is None:
-            raise _invalid(f"A {method} entry needs a resource", f"{at}.resource", "required")
+        if not isinstance(resource, dict):
+            code = "required" if resource is None else "structure"
+            raise _invalid(f"A {method} entry needs a resource (a JSON object)", f"{at}.resource", code)
     else:
         resource = None  # GET and DELETE ignore a resource if one is sent
     entry = Entry(index, method, url, full_url, target, rtype, resource, if_match, if_none_exist)

@@ -88,12 +88,16 @@ async def resolve_conditional(
     resources (the transaction's deletes already applied) and the resources this transaction writes."""
     resolved: dict[str, str] = {}
     rows: dict[int, list[dict[str, Any]]] = {}
+    by_type: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        if candidate.entry.rtype is not None and candidate.entry.resource is not None:
+            by_type.setdefault(candidate.entry.rtype.name, []).append(candidate)
     for entry in entries:
         for ref in entry.conditional_references:
             if ref in resolved:
                 continue
             try:
-                resolved[ref] = await _resolve_one(svc, conn, ref, candidates, rows)
+                resolved[ref] = await _resolve_one(svc, conn, ref, by_type, rows)
             except FhirError as exc:
                 raise entry.fail(exc) from None
     return resolved
@@ -103,7 +107,7 @@ async def _resolve_one(
     svc: FhirService,
     conn: AsyncConnection,
     ref: str,
-    candidates: Sequence[Candidate],
+    by_type: dict[str, list[Candidate]],
     rows: dict[int, list[dict[str, Any]]],
 ) -> str:
     res_type, _, query = ref.partition("?")
@@ -111,10 +115,9 @@ async def _resolve_one(
     criteria = parse_criteria(rtype, query)
     pks = await svc.repo.find(conn, res_type, criteria.clauses, limit=2)
     matches = {stored.res_id for stored in await svc.repo.current_by_pks(conn, pks)}
-    for candidate in candidates:
+    for candidate in by_type.get(res_type, ()):
         entry = candidate.entry
-        if entry.rtype is not rtype or entry.resource is None:
-            continue
+        assert entry.resource is not None
         if entry.index not in rows:
             rows[entry.index] = index_rows(rtype, entry.resource).token
         if resource_matches(criteria, candidate.res_id, rows[entry.index]):
