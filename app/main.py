@@ -16,6 +16,7 @@ from app.config import Settings
 from app.errors import install_error_handlers
 from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
+from app.fhir.interactions.reindex import ReindexReport, load_stored_search_parameters
 from app.fhir.registry import Registry
 from app.fhir.service import FhirService
 from app.middleware import BodyLimitAndAccessLog
@@ -52,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The FHIR models are ~200k long-lived objects; without freezing them every full collection walks
         # them all (~150 ms pauses that showed up as p99 latency in bench/).
+        # Search parameters stored as SearchParameter resources stay in force across restarts.
+        await load_stored_search_parameters(fhir, ReindexReport())
+        refresh_capability()
         gc.collect()
         gc.freeze()
         yield
@@ -70,9 +74,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.fhir = fhir
     app.state.base_url = settings.base_url.rstrip("/")
-    app.state.capability_bytes = orjson.dumps(
-        capability_statement(registry, settings.base_url, app_version())
-    )
+
+    def refresh_capability() -> None:
+        """/metadata is generated from the registry; call again when the registry changes ($reindex)."""
+        app.state.capability_bytes = orjson.dumps(
+            capability_statement(registry, settings.base_url, app_version())
+        )
+
+    app.state.refresh_capability = refresh_capability
+    refresh_capability()
     install_error_handlers(app, settings.max_body_bytes)
     app.include_router(fhir_router)
     install_openapi(app)

@@ -117,6 +117,11 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
             "410": ("Deleted", "OperationOutcome"),
         },
     ),
+    ("post", "/"): (
+        [_PREFER, _FORMAT],
+        "Bundle",
+        {"200": ("batch-response or transaction-response Bundle", "Bundle")},
+    ),
     ("post", "/{res_type}"): (
         [
             _PREFER,
@@ -132,6 +137,12 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
         {"200": ("Updated", "Resource"), "201": ("Created (update-as-create)", "Resource")},
     ),
     # Body: a JSON Patch array (application/json-patch+json) or a FHIRPath Patch Parameters resource.
+    ("post", "/$reindex"): (
+        [],
+        None,
+        {"200": ("What was reindexed, and search parameters in force", "OperationOutcome")},
+    ),
+    ("post", "/{res_type}/$reindex"): ([], None, {"200": ("What was reindexed", "OperationOutcome")}),
     ("get", "/{res_type}"): (_SEARCH, None, _SEARCH_RESPONSE),
     ("post", "/{res_type}/_search"): (_SEARCH, None, _SEARCH_RESPONSE),
     ("get", "/"): (

@@ -28,11 +28,12 @@ from app.fhir.interactions import delete as delete_ix
 from app.fhir.interactions import history as history_ix
 from app.fhir.interactions import patch as patch_ix
 from app.fhir.interactions import read as read_ix
+from app.fhir.interactions import reindex as reindex_ix
 from app.fhir.interactions import search as search_ix
 from app.fhir.interactions import transaction as transaction_ix
 from app.fhir.interactions import update as update_ix
 from app.fhir.interactions.delete import DeleteResult
-from app.fhir.outcome import Category, FhirError, informational, outcome_bytes
+from app.fhir.outcome import Category, FhirError, Issue, informational, operation_outcome, outcome_bytes
 from app.fhir.registry import patient_compartment
 from app.fhir.service import FhirService, WriteResult
 from app.fhir.validate import check_id, parse_json
@@ -224,6 +225,37 @@ async def search_system(request: Request) -> Response:
     type_values = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
     res_types = tuple(type_values) if type_values else tuple(sorted(svc.registry.types))
     return await _run_search(request, res_types, "", pairs)
+
+
+async def _reindex(request: Request, res_type: str | None) -> Response:
+    report = await reindex_ix.reindex(service(request), res_type)
+    request.app.state.refresh_capability()
+    issues = [
+        Issue(f"Reindexed {report.resources} resources", "informational", severity="information"),
+        *[
+            Issue(f"Search parameter in force: {p}", "informational", severity="information")
+            for p in report.parameters
+        ],
+        *[
+            Issue(f"Search parameter not usable: {r}", "not-supported", severity="warning")
+            for r in report.rejected
+        ],
+    ]
+    return fhir_response(request, outcome_bytes(operation_outcome(issues)))
+
+
+@router.post(
+    "/$reindex", tags=["Operations"], summary="Rebuild all search indexes (after search parameters change)"
+)
+async def reindex_system(request: Request) -> Response:
+    return await _reindex(request, None)
+
+
+@router.post(
+    "/{res_type:fhirtype}/$reindex", tags=["Operations"], summary="Rebuild the search index of one type"
+)
+async def reindex_type(res_type: str, request: Request) -> Response:
+    return await _reindex(request, res_type)
 
 
 @router.get("/Patient/{res_id:fhirid}/$everything", tags=FHIR_TAGS, summary="Patient $everything")

@@ -233,6 +233,16 @@ class Repository:
         query = select(*_CURRENT_COLUMNS).where(or_(*matches), resource.c.deleted.is_(False))
         return [StoredResource(*row) for row in (await conn.execute(query)).all()]
 
+    async def live_batch(
+        self, conn: AsyncConnection, res_types: Sequence[str] | None, after_pk: int, limit: int
+    ) -> list[StoredResource]:
+        """Live resources in pk order after `after_pk` (for reindexing in batches)."""
+        query = select(*_CURRENT_COLUMNS).where(resource.c.pk > after_pk, resource.c.deleted.is_(False))
+        if res_types is not None:
+            query = query.where(resource.c.res_type.in_(res_types))
+        rows = (await conn.execute(query.order_by(resource.c.pk).limit(limit))).all()
+        return [StoredResource(*row) for row in rows]
+
     async def history(
         self,
         conn: AsyncConnection,

@@ -13,6 +13,7 @@ from app.fhir.hooks import ReadEvent
 from app.fhir.interactions.history import CURSOR_PARAM, parse_history_query
 from app.fhir.interactions.history import _entry as history_entry
 from app.fhir.interactions.read import gone
+from app.fhir.interactions.search import search_in
 from app.fhir.interactions.transaction.entries import Entry
 from app.fhir.interactions.transaction.results import EntryResult, read_result
 from app.fhir.outcome import Category, FhirError
@@ -24,13 +25,7 @@ async def get_in(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, e
     res_type, res_id = target.res_type, target.res_id
     if res_type is not None and res_id is None and not target.history:
         return await search_entry(svc, ctx, conn, entry)
-    interaction = (
-        "vread"
-        if target.version is not None
-        else f"history-{'instance' if res_id else 'type' if res_type else 'system'}"
-        if target.history
-        else "read"
-    )
+    interaction = _interaction(entry)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, interaction, res_type, res_id))
     if target.history and target.version is None:
@@ -54,15 +49,22 @@ async def get_in(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, e
     return read_result(current.content, current.version, current.last_updated)
 
 
+def _interaction(entry: Entry) -> str:
+    target = entry.target
+    if target.version is not None:
+        return "vread"
+    if target.history:
+        return f"history-{'instance' if target.res_id else 'type' if target.res_type else 'system'}"
+    return "read"
+
+
 async def search_entry(
     svc: FhirService, ctx: RequestContext, conn: AsyncConnection, entry: Entry
 ) -> EntryResult:
-    """Type-level search inside a bundle: switched on here once the search engine offers `search_in`."""
-    raise FhirError(
-        Category.INVALID,
-        "Search inside batch and transaction bundles is not available yet",
-        "not-supported",
-    )
+    """Type-level search (GET Type?params): a searchset Bundle as the entry's resource."""
+    assert entry.target.res_type is not None
+    body = await search_in(svc, ctx, conn, entry.target.res_type, entry.target.query)
+    return read_result(body, None, None)
 
 
 async def _history(

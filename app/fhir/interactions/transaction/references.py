@@ -17,6 +17,7 @@ from app.fhir.outcome import Category, FhirError
 from app.fhir.search.criteria import parse_criteria, resource_matches
 from app.fhir.search.extract import index_rows
 from app.fhir.service import FhirService
+from app.store.query import IdIn, TokenHashIn
 
 PLACEHOLDERS = ("urn:uuid:", "urn:oid:")
 
@@ -112,10 +113,13 @@ async def _resolve_one(
 ) -> str:
     res_type, _, query = ref.partition("?")
     rtype = svc.resource_type(res_type)
-    criteria = parse_criteria(rtype, query)
+    criteria = parse_criteria(rtype, query, svc.registry)
     pks = await svc.repo.find(conn, res_type, criteria.clauses, limit=2)
     matches = {stored.res_id for stored in await svc.repo.current_by_pks(conn, pks)}
-    for candidate in by_type.get(res_type, ()):
+    # Resources of this transaction are not stored yet: they are matched on their token rows, which can
+    # judge _id and token criteria only (identifiers, as Synthea uses); other criteria see stored ones.
+    judgeable = all(isinstance(c, IdIn | TokenHashIn) for c in criteria.clauses)
+    for candidate in by_type.get(res_type, ()) if judgeable else ():
         entry = candidate.entry
         assert entry.resource is not None
         if entry.index not in rows:

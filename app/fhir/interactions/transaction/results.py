@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -22,7 +22,7 @@ class EntryResult:
     last_modified: datetime | None = None
     message: str = ""  # what return=OperationOutcome says about a write
     outcome: dict[str, Any] | None = None  # an error's OperationOutcome (batch)
-    is_write: bool = field(default=True)
+    is_write: bool = True
 
 
 def write_result(result: WriteResult, method: str) -> EntryResult:

@@ -218,9 +218,8 @@ class _Transaction:
         assert entry.rtype is not None
         first = self.same_as.get(entry.index)
         if first is not None:
-            stored = self.writes[first.index].stored if first.index in self.writes else None
-            existing = WriteResult(200, stored) if stored else self.found[first.index]
-            self.results[entry.index] = write_result(existing, "POST")
+            source = self.writes.get(first.index) or self.found[first.index]
+            self.results[entry.index] = write_result(WriteResult(200, source.stored), "POST")
             return
         if entry.index in self.found:
             self.results[entry.index] = write_result(self.found[entry.index], "POST")
