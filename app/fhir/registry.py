@@ -93,8 +93,9 @@ class Registry:
 
     def add_search_param(self, base: str, param: SearchParam) -> None:
         """Register a parameter on one type, or on every type for base Resource/DomainResource."""
-        if param.code not in ENGINE_PARAMS and (param.type == "composite" or not indexable(param.expression)):
-            # Outside what the index supports (composites; _content, _query): not advertised.
+        supported = composite_supported(param) if param.type == "composite" else indexable(param.expression)
+        if param.code not in ENGINE_PARAMS and not supported:
+            # Outside what the index supports (e.g. _content, _query, 3-part composites): not advertised.
             return
         if base in ("Resource", "DomainResource"):
             targets = list(self.types.values())
@@ -118,6 +119,28 @@ def indexable(expression: str) -> bool:
     except ExpressionError:
         return False
     return True
+
+
+COMPOSITE_FIRST = ("token", "reference")
+COMPOSITE_SECOND = ("token", "quantity", "date", "string")
+
+
+def component_types(param: SearchParam) -> tuple[str, ...]:
+    """The types of a composite's components, from their definitions (standard parameters)."""
+    types = _standard_types_by_url()
+    return tuple(types.get(url, "?") for url, _ in param.components)
+
+
+def composite_supported(param: SearchParam) -> bool:
+    kinds = component_types(param)
+    if len(kinds) != 2 or kinds[0] not in COMPOSITE_FIRST or kinds[1] not in COMPOSITE_SECOND:
+        return False
+    return indexable(param.expression) and all(indexable(expr) for _, expr in param.components)
+
+
+@cache
+def _standard_types_by_url() -> dict[str, str]:
+    return {param.url: param.type for param, _base in standard_search_params()}
 
 
 @cache

@@ -90,6 +90,25 @@ class ReferenceMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class CompositeAlternative:
+    """One `first$second` value of a composite parameter."""
+
+    first_column: Literal["first_sys_value", "first_value"]
+    first_hash: int
+    second_kind: Literal["token", "quantity", "date", "string"]
+    second_column: Literal["second_a", "second_b"] | None = None  # token, or quantity unit (None: any unit)
+    second_hash: int = 0
+    second_range: RangeCondition | None = None  # quantity, date
+    second_prefix: str = ""  # string
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeMatch:
+    identity: int
+    alternatives: tuple[CompositeAlternative, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Missing:
     table: str  # idx_token, idx_string, ...
     identity: int
@@ -146,6 +165,7 @@ Clause = (
     | QuantityMatch
     | UriMatch
     | ReferenceMatch
+    | CompositeMatch
     | Missing
     | Chain
     | Has

@@ -14,6 +14,8 @@ from app.store.query import (
     AnyOf,
     Chain,
     Clause,
+    CompositeAlternative,
+    CompositeMatch,
     DateMatch,
     Has,
     IdIn,
@@ -32,6 +34,7 @@ from app.store.query import (
     UriMatch,
 )
 from app.store.tables import (
+    idx_composite,
     idx_date,
     idx_number,
     idx_quantity,
@@ -117,6 +120,10 @@ def _subquery(clause: Clause) -> tuple[Select[Any], bool]:
     if isinstance(clause, ReferenceMatch):
         t = idx_reference.alias()
         return _pks(t, t.c[clause.column].in_(clause.hashes)), False
+    if isinstance(clause, CompositeMatch):
+        t = idx_composite.alias()
+        alternatives = [_composite_alternative(t, alt) for alt in clause.alternatives]
+        return _pks(t, t.c.hash_identity == clause.identity, or_(*alternatives)), False
     if isinstance(clause, Missing):
         t = TABLES[clause.table].alias()
         return _pks(t, t.c.hash_identity == clause.identity), clause.missing
@@ -140,6 +147,22 @@ def _subquery(clause: Clause) -> tuple[Select[Any], bool]:
         where.extend(conditions(target, clause.inner))
         return select(r.c.res_pk).select_from(joined).where(*where), False
     raise TypeError(f"not an index clause: {clause!r}")
+
+
+def _composite_alternative(t: Any, alt: CompositeAlternative) -> ColumnElement[bool]:
+    parts = [t.c[alt.first_column] == alt.first_hash]
+    if alt.second_kind == "token" and alt.second_column:
+        parts.append(t.c[alt.second_column] == alt.second_hash)
+    elif alt.second_kind == "quantity" and alt.second_range is not None:
+        parts.append(range_condition(t.c.second_number, t.c.second_number, alt.second_range))
+        if alt.second_column:
+            parts.append(t.c[alt.second_column] == alt.second_hash)
+    elif alt.second_kind == "date" and alt.second_range is not None:
+        parts.append(range_condition(t.c.second_low, t.c.second_high, alt.second_range))
+    elif alt.second_kind == "string":
+        prefix = alt.second_prefix
+        parts.append(and_(t.c.second_string >= prefix, t.c.second_string < prefix + _MAX_TEXT))
+    return and_(*parts)
 
 
 def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:

@@ -167,7 +167,31 @@ idx_reference = _index_table(
     indexes=(("hash_target",), ("hash_target_id",), ("target_type", "target_id")),
 )
 
-INDEX_TABLES = (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
+# Composite parameters (code-value-quantity ...): one row per root element and combination of component
+# values, so that both components are matched on the same element (the same Observation.component).
+idx_composite = _index_table(
+    "idx_composite",
+    Column("first_sys_value", BigInteger, nullable=False),  # first component: token system|code, or reference
+    Column("first_value", BigInteger, nullable=False),  # first component: token code only
+    Column("second_a", BigInteger, nullable=True),  # token system|code; quantity system|code
+    Column("second_b", BigInteger, nullable=True),  # token code; quantity code or unit
+    Column("second_number", Float(53), nullable=True),  # quantity value
+    Column("second_low", BigInteger, nullable=True),  # date range
+    Column("second_high", BigInteger, nullable=True),
+    Column("second_string", NormString, nullable=True),
+    indexes=(("first_sys_value",), ("first_value",)),
+)
+
+INDEX_TABLES = (
+    idx_token,
+    idx_string,
+    idx_date,
+    idx_number,
+    idx_quantity,
+    idx_uri,
+    idx_reference,
+    idx_composite,
+)
 
 # One row per conditional-create criteria that produced a resource. The primary key makes two concurrent
 # identical conditional creates collide in the database instead of both inserting.

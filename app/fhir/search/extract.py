@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from app.fhir.registry import ENGINE_PARAMS, ResourceType, SearchParam
+from app.fhir.registry import ENGINE_PARAMS, ResourceType, SearchParam, component_types
+from app.fhir.search.composite import composite_rows
 from app.fhir.search.fhirpath import Branch, Node, compile_expression, evaluate
 from app.fhir.search.hashing import hash64
 from app.fhir.search.normalize import MAX_TIME, MIN_TIME, date_range, normalize_string
@@ -31,6 +32,7 @@ class IndexRows:
     quantity: list[Row] = field(default_factory=list)
     uri: list[Row] = field(default_factory=list)
     reference: list[Row] = field(default_factory=list)
+    composite: list[Row] = field(default_factory=list)
 
     def tables(self) -> dict[str, list[Row]]:
         return {
@@ -41,6 +43,7 @@ class IndexRows:
             "idx_quantity": self.quantity,
             "idx_uri": self.uri,
             "idx_reference": self.reference,
+            "idx_composite": self.composite,
         }
 
 
@@ -48,15 +51,23 @@ class IndexRows:
 class PlannedParam:
     param: SearchParam
     branches: tuple[Branch, ...]
+    components: tuple[tuple[str, tuple[Branch, ...]], ...] = ()  # composite: (type, relative branches)
+
+
+def _plan(param: SearchParam) -> PlannedParam:
+    components: tuple[tuple[str, tuple[Branch, ...]], ...] = ()
+    if param.type == "composite":
+        kinds = component_types(param)
+        components = tuple(
+            (kind, compile_expression(expr))
+            for kind, (_url, expr) in zip(kinds, param.components, strict=True)
+        )
+    return PlannedParam(param, compile_expression(param.expression), components)
 
 
 def index_plan(rtype: ResourceType) -> list[PlannedParam]:
     if rtype.index_plan is None:
-        rtype.index_plan = [
-            PlannedParam(p, compile_expression(p.expression))
-            for p in rtype.search_params.values()
-            if p.code not in ENGINE_PARAMS and p.type != "composite"
-        ]
+        rtype.index_plan = [_plan(p) for p in rtype.search_params.values() if p.code not in ENGINE_PARAMS]
     plan: list[PlannedParam] = rtype.index_plan
     return plan
 
@@ -303,5 +314,8 @@ def index_rows(rtype: ResourceType, resource: dict[str, Any]) -> IndexRows:
     builder = _Builder(rtype.name)
     for planned in index_plan(rtype):
         for node in evaluate(planned.branches, resource):
-            _node_rows(builder, planned.param, node)
+            if planned.components:
+                builder.rows.composite.extend(composite_rows(rtype.name, planned, node.value))
+            else:
+                _node_rows(builder, planned.param, node)
     return builder.rows

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from app.fhir.outcome import Category, FhirError
-from app.fhir.registry import Registry, ResourceType, SearchParam
+from app.fhir.registry import Registry, ResourceType, SearchParam, component_types
+from app.fhir.search.composite import first_hashes, second_token_hashes
 from app.fhir.search.extract import identity_hash, split_reference
 from app.fhir.search.hashing import hash64
 from app.fhir.search.normalize import normalize_string
@@ -26,6 +28,8 @@ from app.store.query import (
     AnyOf,
     Chain,
     Clause,
+    CompositeAlternative,
+    CompositeMatch,
     DateMatch,
     Has,
     IdIn,
@@ -66,6 +70,7 @@ _TABLE_OF = {
     "quantity": "idx_quantity",
     "uri": "idx_uri",
     "reference": "idx_reference",
+    "composite": "idx_composite",
 }
 _MODIFIERS = {
     "token": {"not", "text", "of-type", "missing"},
@@ -75,6 +80,7 @@ _MODIFIERS = {
     "quantity": {"missing"},
     "uri": {"above", "below", "missing"},
     "reference": {"identifier", "missing"},
+    "composite": {"missing"},
 }
 
 
@@ -293,7 +299,56 @@ def _typed_clause(
             if modifier == "identifier":
                 return _token_clause(rtype, f"{code}:identifier", values)
             return _reference_clause(ctx, rtype, param, None, values)
+        case "composite":
+            return _composite_clause(rtype, param, values)
     raise Unsupported(f"Search parameter type '{param.type}' of '{code}' is not supported")
+
+
+def _composite_clause(rtype: ResourceType, param: SearchParam, values: list[str]) -> Clause:
+    first_kind, second_kind = component_types(param)
+    code = param.code
+    alternatives = []
+    for alt in values:
+        parts = split_escaped(alt, "$")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise invalid(code, alt, "a composite value is first$second")
+        first = split_escaped(parts[0], "|")
+        if first_kind == "reference":
+            h = hash64(rtype.name, code, "1", parts[0])
+            column, first_hash = "first_sys_value", h
+        elif len(first) == 2:
+            column, first_hash = "first_sys_value", first_hashes(rtype.name, code, first[0], first[1])[0]
+        else:
+            column, first_hash = "first_value", first_hashes(rtype.name, code, None, first[0])[1]
+        alternatives.append(_composite_second(rtype, code, second_kind, parts[1], column, first_hash))
+    return CompositeMatch(identity_hash(rtype.name, code), tuple(alternatives))
+
+
+def _composite_second(
+    rtype: ResourceType, code: str, kind: str, text: str, first_column: str, first_hash: int
+) -> CompositeAlternative:
+    first = cast(Literal["first_sys_value", "first_value"], first_column)
+    pieces = split_escaped(text, "|")
+    if kind == "token":
+        if len(pieces) == 2:
+            token_hash = second_token_hashes(rtype.name, code, pieces[0], pieces[1])[0]
+            return CompositeAlternative(first, first_hash, "token", "second_a", token_hash)
+        token_hash = second_token_hashes(rtype.name, code, None, pieces[0])[1]
+        return CompositeAlternative(first, first_hash, "token", "second_b", token_hash)
+    if kind == "quantity":
+        condition = number_condition(code, pieces[0])
+        if len(pieces) == 3 and pieces[2]:
+            if pieces[1]:
+                unit_hash = hash64(rtype.name, code, "2", pieces[1], pieces[2])
+                return CompositeAlternative(first, first_hash, "quantity", "second_a", unit_hash, condition)
+            unit_hash = hash64(rtype.name, code, "2", pieces[2])
+            return CompositeAlternative(first, first_hash, "quantity", "second_b", unit_hash, condition)
+        return CompositeAlternative(first, first_hash, "quantity", None, 0, condition)
+    if kind == "date":
+        return CompositeAlternative(
+            first, first_hash, "date", None, 0, date_condition(code, text, int(time.time() * 1e6))
+        )
+    return CompositeAlternative(first, first_hash, "string", second_prefix=normalize_string(text))
 
 
 def parse_clauses(
