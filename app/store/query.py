@@ -155,6 +155,16 @@ class Not:
     clause: Clause
 
 
+@dataclass(frozen=True, slots=True)
+class ValueSetIn:
+    """token:in / token:not-in before the FHIR layer has expanded the value set (never reaches SQL)."""
+
+    res_type: str
+    param: str
+    value_set: str  # canonical URL or ValueSet/id
+    negate: bool
+
+
 Clause = (
     IdIn
     | TokenHashIn
@@ -172,6 +182,7 @@ Clause = (
     | InCompartment
     | AnyOf
     | Not
+    | ValueSetIn
 )
 
 

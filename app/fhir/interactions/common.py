@@ -13,6 +13,7 @@ from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria
 from app.fhir.search.extract import index_rows
+from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService, canonical_bytes
 from app.store.query import IdIn
 from app.store.repository import DuplicateKey, StoredResource
@@ -77,7 +78,8 @@ async def match_one(
     svc: FhirService, conn: AsyncConnection, criteria: Criteria, interaction: str
 ) -> StoredResource | None:
     """The single live resource matching conditional criteria, None for no match, 412 for several."""
-    pks = await svc.repo.find(conn, criteria.res_type, criteria.clauses, limit=2)
+    clauses = await resolve_value_sets(svc.repo, conn, criteria.clauses)
+    pks = await svc.repo.find(conn, criteria.res_type, clauses, limit=2)
     if len(pks) > 1:
         raise FhirError(
             Category.PRECONDITION,
@@ -93,7 +95,8 @@ async def match_one(
 async def clear_stale_claim(svc: FhirService, criteria: Criteria) -> None:
     """After losing a conditional-create race: drop the claim if its resource no longer matches."""
     async with svc.repo.writer() as conn:
-        if not await svc.repo.find(conn, criteria.res_type, criteria.clauses, limit=1):
+        clauses = await resolve_value_sets(svc.repo, conn, criteria.clauses)
+        if not await svc.repo.find(conn, criteria.res_type, clauses, limit=1):
             await svc.repo.release_conditional(conn, criteria.hash)
 
 
@@ -113,7 +116,7 @@ async def require_stored_match(
 ) -> None:
     """A resource created under conditional criteria must match them (checked in the same transaction,
     where its index rows are already visible); otherwise the next identical request would not find it."""
-    clauses = (*criteria.clauses, IdIn((stored.res_id,)))
+    clauses = (*await resolve_value_sets(svc.repo, conn, criteria.clauses), IdIn((stored.res_id,)))
     if not await svc.repo.find(conn, criteria.res_type, clauses, limit=1):
         raise FhirError(
             Category.INVALID,

@@ -18,6 +18,7 @@ from app.fhir.search.extract import identity_hash
 from app.fhir.search.includes import parse_includes, resolve_includes
 from app.fhir.search.parse import ParseContext, parse_clauses
 from app.fhir.search.subset import parse_elements, parse_summary, subset
+from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService
 from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
 from app.store.repository import SearchRow, StoredResource
@@ -136,6 +137,7 @@ async def _search(
                 continue  # this type has no link to a patient: nothing of it is in the compartment
             clauses = [*clauses, extra]
         typed.append(TypedClauses(rtype.name, tuple(clauses)))
+    typed = [TypedClauses(t.res_type, await resolve_value_sets(svc.repo, conn, t.clauses)) for t in typed]
     sort = _sort_keys(types, _single(pairs, "_sort"))
     backwards = direction in (paging.PREVIOUS, paging.LAST)
 

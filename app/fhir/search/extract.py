@@ -269,9 +269,13 @@ def _date_values(builder: _Builder, param: str, value: Any) -> None:
 
 def _quantity_values(builder: _Builder, param: str, value: Any) -> None:
     if isinstance(value, dict) and isinstance(value.get("value"), int | float):
-        builder.quantity(
-            param, float(value["value"]), value.get("system"), value.get("code"), value.get("unit")
-        )
+        number, code, unit = float(value["value"]), value.get("code"), value.get("unit")
+        builder.quantity(param, number, value.get("system"), code, unit)
+        if code and isinstance(unit, str) and unit != code:
+            # `5.4||unit` matches either the coded unit or the stated human unit (R4 3.1.1.4.8), but a row's
+            # hash_code holds only one of them: the human unit gets a row of its own, without system or
+            # code, so that `5.4|system|code` still only matches the coded unit.
+            builder.quantity(param, number, None, None, unit)
 
 
 def _reference_values(builder: _Builder, param: str, value: Any) -> None:

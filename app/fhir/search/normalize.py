@@ -15,6 +15,7 @@ import calendar
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 STRING_INDEX_LENGTH = 200
 MIN_TIME = -(2**62)  # open-ended ranges (Period without start or end)
@@ -89,14 +90,21 @@ def date_range(text: str) -> tuple[int, int] | None:
     return _micros(start), _micros(end) - 1
 
 
+_DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
 def decimal_range(text: str) -> tuple[float, float, float] | None:
-    """(value, low, high) for a search number: equality means within half a unit of the last digit."""
-    try:
-        value = float(text)
-    except ValueError:
+    """(value, low, high) for a search number: equality means within half a unit of the last digit.
+
+    Only decimal notation is a number here (float() would also take "nan", "inf" and "1_000"). The bounds
+    are computed in decimal arithmetic so that "0.2" gives exactly [0.15, 0.25], not 0.15000000000000002.
+    """
+    text = text.strip()
+    if not _DECIMAL.match(text):
         return None
-    mantissa = text.strip().lower().split("e")[0]
-    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    exponent = int(text.lower().split("e")[1]) if "e" in text.lower() else 0
-    half = 0.5 * 10 ** (exponent - decimals)
-    return value, value - half, value + half
+    number = Decimal(text)
+    exponent = number.as_tuple().exponent  # "100" -> 0, "100.00" -> -2, "1e2" -> 2
+    if not isinstance(exponent, int):  # nan/inf: the pattern already rules them out
+        return None
+    half = Decimal(5).scaleb(exponent - 1)
+    return float(number), float(number - half), float(number + half)

@@ -43,6 +43,7 @@ from app.store.query import (
     StringMatch,
     TokenHashIn,
     UriMatch,
+    ValueSetIn,
 )
 
 RESULT_PARAMS = frozenset(
@@ -73,7 +74,7 @@ _TABLE_OF = {
     "composite": "idx_composite",
 }
 _MODIFIERS = {
-    "token": {"not", "text", "of-type", "missing"},
+    "token": {"not", "text", "of-type", "missing", "in", "not-in"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
     "number": {"missing"},
@@ -271,6 +272,10 @@ def _typed_clause(
                 return _string_clause(rtype, f"{code}:text", None, values)
             if modifier == "of-type":
                 return _token_clause(rtype, f"{code}:of-type", values)
+            if modifier in ("in", "not-in"):
+                if len(values) != 1:
+                    raise invalid(code, ",".join(values), f":{modifier} takes one value set")
+                return ValueSetIn(rtype.name, code, split_escaped(values[0], "\x00")[0], modifier == "not-in")
             return _token_clause(rtype, code, values, negate=modifier == "not")
         case "string":
             return _string_clause(rtype, code, modifier, values)

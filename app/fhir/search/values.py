@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from app.fhir.outcome import Category, FhirError
@@ -82,7 +83,10 @@ def number_condition(name: str, raw: str) -> RangeCondition:
         raise invalid(name, raw, "expected a number")
     value, low, high = parsed
     if prefix in ("eq", "ne"):
-        return RangeCondition(prefix, low, high)  # equal within the precision of the search value
+        # Equal within the precision of the search value: [low, high) with the upper bound excluded
+        # (R4 3.1.1.4.2, "100" is [99.5, 100.5)). range_condition compares inclusively, so pass the
+        # largest float below `high`.
+        return RangeCondition(prefix, low, math.nextafter(high, -math.inf))
     if prefix == "ap":
         margin = abs(value) * 0.1
         return RangeCondition(prefix, value - margin, value + margin)
