@@ -11,7 +11,7 @@ from tests.fhir.fixtures import FHIR_JSON
 
 ICD10 = "urn:oid:2.16.578.1.12.4.1.1.7110"
 ICPC2 = "urn:oid:2.16.578.1.12.4.1.1.7170"
-DIABETES_VS = {
+DIABETES_VS: dict[str, Any] = {
     "resourceType": "ValueSet",
     "id": "diabetes",
     "url": "http://helsebro.example/fhir/ValueSet/diabetes",
@@ -23,7 +23,7 @@ DIABETES_VS = {
         ]
     },
 }
-ALL_ICPC2 = {
+ALL_ICPC2: dict[str, Any] = {
     "resourceType": "ValueSet",
     "id": "icpc2",
     "url": "http://helsebro.example/fhir/ValueSet/icpc2",
