@@ -156,6 +156,11 @@ class Not:
 
 
 @dataclass(frozen=True, slots=True)
+class TypeIn:
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ValueSetIn:
     """token:in / token:not-in before the FHIR layer has expanded the value set (never reaches SQL)."""
 
@@ -182,6 +187,7 @@ Clause = (
     | InCompartment
     | AnyOf
     | Not
+    | TypeIn
     | ValueSetIn
 )
 
@@ -197,7 +203,8 @@ class SortKey:
 
 @dataclass(frozen=True, slots=True)
 class TypedClauses:
-    """The clauses for one resource type (a system search ORs several of these)."""
+    """The clauses for one resource type (a system search ORs several of these). res_type "*": the
+    clauses are type-independent and themselves restrict the types (TypeIn)."""
 
     res_type: str
     clauses: tuple[Clause, ...]

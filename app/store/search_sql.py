@@ -31,6 +31,7 @@ from app.store.query import (
     StringMatch,
     TokenHashIn,
     TypedClauses,
+    TypeIn,
     UriMatch,
 )
 from app.store.tables import (
@@ -168,6 +169,8 @@ def _composite_alternative(t: Any, alt: CompositeAlternative) -> ColumnElement[b
 def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:
     if isinstance(clause, IdIn):
         return subject.c.res_id.in_(clause.ids)  # type: ignore[no-any-return]
+    if isinstance(clause, TypeIn):
+        return subject.c.res_type.in_(clause.types)  # type: ignore[no-any-return]
     if isinstance(clause, LastUpdatedMatch):
         column = subject.c.last_updated
         return or_(*[range_condition(column, column, c) for c in clause.conditions])
@@ -246,7 +249,11 @@ class PageQuery:
 
 def base_filter(subject: Any, typed: Sequence[TypedClauses]) -> ColumnElement[bool]:
     groups = [
-        and_(subject.c.res_type == group.res_type, *conditions(subject, group.clauses)) for group in typed
+        and_(
+            *([] if group.res_type == "*" else [subject.c.res_type == group.res_type]),
+            *conditions(subject, group.clauses),
+        )
+        for group in typed
     ]
     return and_(subject.c.deleted.is_(False), or_(*groups) if len(groups) > 1 else groups[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import datetime
 from typing import Any
@@ -417,3 +418,56 @@ async def test_synthea_style_bundle_loads_twice(client: httpx.AsyncClient) -> No
     assert again[3]["resource"]["serviceProvider"]["reference"] == f"Organization/{org_id}"
     assert await total(client, "/Organization/_history") == 1
     assert await total(client, "/Observation/_history") == 40
+
+
+async def test_absolute_full_url_of_a_put_on_this_server_resolves(client: httpx.AsyncClient) -> None:
+    full_url = "http://fhir.test/Patient/abs-1"
+    response = await send(
+        client,
+        bundle(
+            post(observation(full_url)),
+            put("Patient/abs-1", {**patient(), "id": "abs-1"}, full_url=full_url),
+        ),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["entry"][0]["resource"]["subject"]["reference"] == "Patient/abs-1"
+
+
+async def test_concurrent_transactions_with_one_conditional_create_share_it(
+    client: httpx.AsyncClient,
+) -> None:
+    criteria = f"identifier={ORGNR_SYSTEM}|974760673"
+
+    def make() -> dict[str, Any]:
+        org = urn()
+        return bundle(
+            post(organization("974760673", ORGNR_SYSTEM), org, if_none_exist=criteria),
+            post(patient(managingOrganization={"reference": org})),
+        )
+
+    responses = await asyncio.gather(*(send(client, make()) for _ in range(6)))
+    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
+    org_ids = {location_id(r.json()["entry"][0]) for r in responses}
+    assert len(org_ids) == 1
+    references = {r.json()["entry"][1]["resource"]["managingOrganization"]["reference"] for r in responses}
+    assert references == {f"Organization/{org_ids.pop()}"}
+    assert sorted(statuses(r)[0] for r in responses) == ["200 OK"] * 5 + ["201 Created"]
+    assert await total(client, "/Organization/_history") == 1
+
+
+async def test_search_entries_see_the_transactions_own_writes(client: httpx.AsyncClient) -> None:
+    await create(client, patient(fnr=OTHER_FNR))
+    response = await send(
+        client,
+        bundle(
+            call("GET", f"Patient?identifier={FNR_SYSTEM}|{FNR}"),
+            post(patient(fnr=FNR), urn()),
+            call("GET", f"Patient?identifier={FNR_SYSTEM}|{OTHER_FNR}"),
+        ),
+    )
+    assert response.status_code == 200, response.text
+    first, created, other = response.json()["entry"]
+    assert first["resource"]["type"] == "searchset"
+    assert first["resource"]["total"] == 1
+    assert first["resource"]["entry"][0]["resource"]["id"] == location_id(created)
+    assert other["resource"]["total"] == 1

@@ -20,7 +20,7 @@ from app.fhir.search.parse import ParseContext, parse_clauses
 from app.fhir.search.subset import parse_elements, parse_summary, subset
 from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService
-from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
+from app.store.query import AnyOf, Clause, IdIn, InCompartment, SortKey, TypedClauses, TypeIn
 from app.store.repository import SearchRow, StoredResource
 from app.store.search_sql import PageQuery
 
@@ -73,6 +73,40 @@ def compartment_clause(res_type: str, compartment: tuple[str, str]) -> Clause | 
     if not params:
         return None
     return InCompartment(tuple(identity_hash(res_type, p) for p in params), *compartment)
+
+
+def _typed_clauses(
+    parse_ctx: ParseContext, types: list[ResourceType], request: SearchRequest
+) -> list[TypedClauses]:
+    per_type = [(t, parse_clauses(parse_ctx, t, request.pairs, request.strict)) for t in types]
+    if request.compartment is None:
+        return [TypedClauses(t.name, tuple(c)) for t, c in per_type]
+    patient_id = request.compartment[1]
+    linked = [(t, c) for t, c in per_type if t.name == "Patient" or patient_compartment().get(t.name)]
+    common = {tuple(c) for _, c in linked}
+    if len(linked) > 1 and len(common) == 1:
+        # $everything and other multi-type compartment searches with type-independent criteria: one
+        # membership test over the reference index instead of one subquery per type.
+        identities = tuple(
+            identity_hash(t.name, p)
+            for t, _ in linked
+            if t.name != "Patient"
+            for p in patient_compartment()[t.name]
+        )
+        linked_types = tuple(t.name for t, _ in linked if t.name != "Patient")
+        groups: list[tuple[Clause, ...]] = []
+        if linked_types:
+            groups.append((InCompartment(identities, *request.compartment), TypeIn(linked_types)))
+        if len(linked_types) < len(linked):  # the Patient itself is asked for too
+            groups.append((TypeIn(("Patient",)), IdIn((patient_id,))))
+        members = AnyOf(tuple(groups))
+        return [TypedClauses("*", (*common.pop(), members))]
+    typed = []
+    for rtype, clauses in linked:
+        extra = compartment_clause(rtype.name, request.compartment)
+        assert extra is not None
+        typed.append(TypedClauses(rtype.name, (*clauses, extra)))
+    return typed
 
 
 def _links(
@@ -128,15 +162,7 @@ async def _search(
     direction, after = paging.decode(cursor) if cursor else (None, None)
     includes = parse_includes(svc.registry, pairs)
     parse_ctx = ParseContext(svc.registry, ctx.base_url)
-    typed = []
-    for rtype in types:
-        clauses = parse_clauses(parse_ctx, rtype, pairs, request.strict)
-        if request.compartment:
-            extra = compartment_clause(rtype.name, request.compartment)
-            if extra is None:
-                continue  # this type has no link to a patient: nothing of it is in the compartment
-            clauses = [*clauses, extra]
-        typed.append(TypedClauses(rtype.name, tuple(clauses)))
+    typed = _typed_clauses(parse_ctx, types, request)
     typed = [TypedClauses(t.res_type, await resolve_value_sets(svc.repo, conn, t.clauses)) for t in typed]
     sort = _sort_keys(types, _single(pairs, "_sort"))
     backwards = direction in (paging.PREVIOUS, paging.LAST)

@@ -289,6 +289,11 @@ def _reference_values(builder: _Builder, param: str, value: Any) -> None:
     if isinstance(reference, str) and not reference.startswith("#"):
         target_type, target_id, url = split_reference(reference)
         builder.reference(param, target_type, target_id, url)
+    else:
+        # Only an identifier, a display or a contained "#id": the element is still present, so a row
+        # without a target keeps `:missing=true` from matching it. It has no target type, id or url, so
+        # it never matches a reference value, a chain, an include, _has or a compartment.
+        builder.reference(param, None, None, None)
     identifier = value.get("identifier")
     if isinstance(identifier, dict):  # for :identifier
         builder.token(f"{param}:identifier", identifier.get("system"), identifier.get("value"))
