@@ -291,6 +291,52 @@ class Repository:
         await self._insert_version(conn, pk, res_type, res_id, 1, at, method, content)
         return StoredResource(pk, res_type, res_id, 1, at, False, content)
 
+    async def insert_many(
+        self, conn: AsyncConnection, items: Sequence[tuple[str, str, bytes]], at: datetime, method: str
+    ) -> list[StoredResource]:
+        """Version 1 of many new resources (type, id, content) in three statements, not three per resource."""
+        if not items:
+            return []
+        values = [
+            {"res_type": t, "res_id": i, "version": 1, "last_updated": at, "deleted": False, "content": c}
+            for t, i, c in items
+        ]
+        try:
+            result = await conn.execute(
+                insert(resource).returning(resource.c.pk, sort_by_parameter_order=True), values
+            )
+        except IntegrityError as exc:
+            raise DuplicateKey("one of the new resources exists") from exc
+        pks = list(result.scalars())
+        versions = [
+            {
+                "res_pk": pk,
+                "res_type": t,
+                "res_id": i,
+                "version": 1,
+                "last_updated": at,
+                "method": method,
+                "content": c,
+            }
+            for pk, (t, i, c) in zip(pks, items, strict=True)
+        ]
+        await conn.execute(_INSERT_VERSION, versions)
+        return [StoredResource(pk, t, i, 1, at, False, c) for pk, (t, i, c) in zip(pks, items, strict=True)]
+
+    async def insert_index_many(
+        self,
+        conn: AsyncConnection,
+        per_resource: Sequence[tuple[int, Mapping[str, Sequence[dict[str, Any]]]]],
+    ) -> None:
+        """Index rows of many new resources: one executemany per index table."""
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for pk, tables in per_resource:
+            for name, rows in tables.items():
+                by_table.setdefault(name, []).extend({**row, "res_pk": pk} for row in rows)
+        for name, rows in by_table.items():
+            if rows:
+                await conn.execute(_INSERT_INDEX[name], rows)
+
     async def replace(
         self,
         conn: AsyncConnection,

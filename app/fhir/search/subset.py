@@ -23,7 +23,9 @@ def _element_flags(model: Any) -> tuple[frozenset[str], frozenset[str]]:
         json_name = info.alias or name
         if extra.get("summary_element_property"):
             summary.add(json_name)
-        if extra.get("element_required"):
+        # Required primitives carry element_required; required complex elements (Observation.code,
+        # Encounter.class) are plain required pydantic fields and must be kept as well.
+        if extra.get("element_required") or info.is_required():
             mandatory.add(json_name)
     return frozenset(summary), frozenset(mandatory)
 

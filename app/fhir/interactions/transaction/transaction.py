@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
 from app.fhir.interactions.common import MAX_ATTEMPTS, clear_stale_claim, match_one, retry_exhausted
-from app.fhir.interactions.create import create_in, new_id
+from app.fhir.interactions.create import create_in, create_many_in, new_id
 from app.fhir.interactions.delete import conditional_delete_in, delete_in
 from app.fhir.interactions.transaction.entries import Entry, entry_error, parse_entry, raw_label
 from app.fhir.interactions.transaction.patching import patch_entry_in
@@ -132,8 +132,10 @@ class _Transaction:
             if e.method != "PATCH" and e.index not in self.found and e.index not in self.same_as
         ]
         mapping.update(await resolve_conditional(self.svc, self.conn, posts + puts, candidates))
+        await self._create_plain(posts, mapping)
         for entry in posts:
-            await self._create(entry, mapping)
+            if entry.index not in self.results:
+                await self._create(entry, mapping)
         for entry in puts:
             await self._update(entry, mapping)
         for entry in self._of("GET", "HEAD"):
@@ -214,6 +216,27 @@ class _Transaction:
                 mapping[entry.full_url] = f"{entry.rtype.name}/{self.ids[entry.index]}"
         return mapping
 
+    async def _create_plain(self, posts: list[Entry], mapping: dict[str, str]) -> None:
+        """Unconditional creates in bulk: most of a large transaction (Synthea bundles) is these."""
+        plain = [
+            e
+            for e in posts
+            if e.criteria is None and e.index not in self.same_as and e.index not in self.found
+        ]
+        if not plain:
+            return
+        items = []
+        for entry in plain:
+            assert entry.rtype is not None
+            items.append((entry.rtype, rewrite_resource(entry, mapping), self.ids[entry.index]))
+        try:
+            results = await create_many_in(self.svc, self.ctx, self.conn, items)
+        except FhirError as exc:
+            raise plain[0].fail(exc) if len(plain) == 1 else exc from None
+        for entry, result in zip(plain, results, strict=True):
+            self.writes[entry.index] = result
+            self.results[entry.index] = write_result(result, "POST")
+
     async def _create(self, entry: Entry, mapping: dict[str, str]) -> None:
         assert entry.rtype is not None
         first = self.same_as.get(entry.index)
@@ -230,6 +253,12 @@ class _Transaction:
                 self.svc, self.ctx, self.conn, entry.rtype, resource, entry.criteria, self.ids[entry.index]
             )
             if not result.created:
+                key = (result.stored.res_type, result.stored.res_id)
+                ours = {(w.stored.res_type, w.stored.res_id) for w in self.writes.values()}
+                if key not in self.written and key not in ours:
+                    # Another client committed a match after ours was looked up: run the whole
+                    # transaction again, as for any lost race.
+                    raise DuplicateKey(f"{key[0]}/{key[1]} appeared concurrently")
                 raise _moved(entry, result)
         self.writes[entry.index] = result
         self.results[entry.index] = write_result(result, "POST")
