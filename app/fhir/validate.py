@@ -9,11 +9,13 @@ Errors carry a FHIRPath-style `expression`.
 from __future__ import annotations
 
 import re
+import typing
 from functools import cache
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
 
 from app.fhir.outcome import Category, FhirError, Issue
 from app.fhir.registry import Registry
@@ -86,23 +88,50 @@ def _array_issues(parent: dict[str, Any], key: str, items: list[Any], path: str,
             _shape_issues(item, item_path, issues)
 
 
+# A field's plan: (JSON name, closed code set or None, child model whose subtree holds closed codes or None).
+_FieldPlan = tuple[str, frozenset[str] | None, Any]
+_IN_PROGRESS: set[Any] = set()
+
+
+def _child_model(annotation: Any) -> Any:
+    """The element class behind an annotation such as Optional[List[abc.HumanNameType]], or None."""
+    stack = [annotation]
+    while stack:
+        item = stack.pop()
+        name = getattr(item, "__name__", "")
+        if name.endswith("Type") and name not in ("NoneType", "ResourceType"):
+            try:
+                return get_fhir_model_class(name[: -len("Type")])
+            except (KeyError, ValueError, ImportError, AttributeError):
+                return None
+        stack.extend(typing.get_args(item))
+    return None
+
+
 @cache
-def _coded_fields(model: type[BaseModel]) -> tuple[tuple[str, str, frozenset[str] | None], ...]:
-    """(attribute, JSON name, allowed codes or None) per field; codes only for closed (required) bindings."""
-    fields = []
+def _code_plan(model: Any) -> tuple[_FieldPlan, ...]:
+    """Only the fields that are, or lead to, codes of a closed required value set: everything else is
+    skipped when checking a resource, which keeps the check far cheaper than walking every element."""
+    _IN_PROGRESS.add(model)
+    plan: list[_FieldPlan] = []
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         values = extra.get("enum_values")
         closed = frozenset(str(v) for v in values) if isinstance(values, list) and "+" not in values else None
-        fields.append((name, info.alias or name, closed))
-    return tuple(fields)
+        child = _child_model(info.annotation)
+        if child is not None and (child in _IN_PROGRESS or not _code_plan(child)):
+            child = None  # cycles (Extension, Reference ...) and subtrees without closed codes
+        if closed is not None or child is not None:
+            plan.append((info.alias or name, closed, child))
+    _IN_PROGRESS.discard(model)
+    return tuple(plan)
 
 
-def _code_issues(value: Any, path: str, issues: list[Issue]) -> None:
-    if len(issues) >= _MAX_ISSUES or not isinstance(value, BaseModel):
+def _code_issues(model: Any, value: Any, path: str, issues: list[Issue]) -> None:
+    if len(issues) >= _MAX_ISSUES or not isinstance(value, dict):
         return
-    for name, json_name, allowed in _coded_fields(type(value)):
-        child = getattr(value, name, None)
+    for json_name, allowed, child_model in _code_plan(model):
+        child = value.get(json_name)
         if child is None:
             continue
         child_path = f"{path}.{json_name}"
@@ -117,8 +146,8 @@ def _code_issues(value: Any, path: str, issues: list[Issue]) -> None:
                         (item_path,),
                     )
                 )
-            elif isinstance(item, BaseModel):
-                _code_issues(item, item_path, issues)
+            elif child_model is not None:
+                _code_issues(child_model, item, item_path, issues)
 
 
 def validate_resource(registry: Registry, resource: Any, expected_type: str | None = None) -> dict[str, Any]:
@@ -151,7 +180,8 @@ def validate_resource(registry: Registry, resource: Any, expected_type: str | No
     issues: list[Issue] = []
     _shape_issues(resource, resource_type, issues)
     try:
-        _code_issues(rtype.model.model_validate(resource), resource_type, issues)
+        rtype.model.model_validate(resource)
+        _code_issues(rtype.model, resource, resource_type, issues)
     except ValidationError as exc:
         for error in exc.errors(include_url=False)[:_MAX_ISSUES]:
             issues.append(Issue(str(error["msg"]), "invalid", (_expression(resource_type, error["loc"]),)))

@@ -15,9 +15,10 @@ _SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationVal
 
 
 @cache
-def _element_flags(model: Any) -> tuple[frozenset[str], frozenset[str]]:
-    """(summary element names, mandatory element names) as JSON names, choice types expanded."""
-    summary, mandatory = set(), set()
+def _element_flags(model: Any) -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
+    """(summary element names, mandatory element names, typed choice name -> base name) as JSON names,
+    choice types expanded (valueQuantity -> value)."""
+    summary, mandatory, choices = set(), set(), {}
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         json_name = info.alias or name
@@ -25,9 +26,11 @@ def _element_flags(model: Any) -> tuple[frozenset[str], frozenset[str]]:
             summary.add(json_name)
         # Required primitives carry element_required; required complex elements (Observation.code,
         # Encounter.class) are plain required pydantic fields and must be kept as well.
-        if extra.get("element_required") or info.is_required():
+        if extra.get("element_required") or extra.get("one_of_many_required") or info.is_required():
             mandatory.add(json_name)
-    return frozenset(summary), frozenset(mandatory)
+        if isinstance(extra.get("one_of_many"), str):
+            choices[json_name] = extra["one_of_many"]
+    return frozenset(summary), frozenset(mandatory), choices
 
 
 def _choice_base(key: str, names: frozenset[str]) -> bool:
@@ -39,10 +42,15 @@ def subset(content: bytes, model: Any, summary: str | None, elements: tuple[str,
     if (summary in (None, "false")) and not elements:
         return content
     resource: dict[str, Any] = orjson.loads(content)
-    summary_names, mandatory = _element_flags(model)
+    summary_names, mandatory, choices = _element_flags(model)
     if elements:
-        keep = set(elements) | mandatory
-        out = {k: v for k, v in resource.items() if k in _ALWAYS or _choice_base(k, frozenset(keep))}
+        keep = frozenset(elements) | mandatory
+        # _elements names a choice element by its base name (`value` for valueQuantity, ...).
+        out = {
+            k: v
+            for k, v in resource.items()
+            if k in _ALWAYS or _choice_base(k, keep) or choices.get(k.lstrip("_")) in keep
+        }
     elif summary == "true":
         out = {k: v for k, v in resource.items() if k in _ALWAYS or _choice_base(k, summary_names)}
     elif summary == "text":
