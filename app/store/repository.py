@@ -419,6 +419,21 @@ class Repository:
         except IntegrityError as exc:
             raise DuplicateKey(criteria) from exc
 
+    async def claim_conditional_many(
+        self, conn: AsyncConnection, claims: Sequence[tuple[int, str, str, int]], at: datetime
+    ) -> None:
+        """claim_conditional for many (criteria hash, type, criteria, pk) at once."""
+        if not claims:
+            return
+        rows = [
+            {"criteria_hash": h, "res_type": t, "criteria": c, "res_pk": pk, "created": at}
+            for h, t, c, pk in claims
+        ]
+        try:
+            await conn.execute(insert(conditional_create), rows)
+        except IntegrityError as exc:
+            raise DuplicateKey("a conditional create key is taken") from exc
+
     async def release_conditional(self, conn: AsyncConnection, criteria_hash: int) -> None:
         await conn.execute(
             delete(conditional_create).where(conditional_create.c.criteria_hash == criteria_hash)

@@ -20,7 +20,7 @@ from app.fhir.interactions.common import (
     store_new,
 )
 from app.fhir.registry import Registry, ResourceType
-from app.fhir.search.criteria import Criteria, has_id_clause, parse_criteria, require_match
+from app.fhir.search.criteria import Criteria, has_id_clause, parse_criteria, require_match, tokens_only
 from app.fhir.search.extract import index_rows
 from app.fhir.service import FhirService, WriteResult, canonical_bytes, now_ms
 from app.fhir.validate import validate_resource
@@ -94,9 +94,12 @@ async def create_many_in(
     ctx: RequestContext,
     conn: AsyncConnection,
     items: list[tuple[ResourceType, dict[str, Any], str]],
+    criteria: list[Criteria | None] | None = None,
 ) -> list[WriteResult]:
-    """Plain (unconditional) creates of many resources at once, for transactions: the same rows, hooks
-    and index entries as create_in, written with a few bulk statements instead of several per resource."""
+    """Creates of many resources at once, for transactions: the same rows, hooks, index entries and
+    conditional-create keys as create_in, written with a few bulk statements instead of several per
+    resource. With criteria, the caller has already found that nothing matches (If-None-Exist); the
+    unique criteria keys still turn a concurrent identical create into DuplicateKey."""
     at = now_ms()
     events = [
         WriteEvent(ctx, conn, "create", rtype.name, res_id, resource, 1) for rtype, resource, res_id in items
@@ -116,6 +119,15 @@ async def create_many_in(
             for row, (rtype, resource, _) in zip(stored, items, strict=True)
         ],
     )
+    claims = [
+        (c.hash, c.res_type, c.canonical, row.pk)
+        for row, c in zip(stored, criteria or [], strict=False)
+        if c is not None
+    ]
+    await svc.repo.claim_conditional_many(conn, claims, at)
+    for row, c in zip(stored, criteria or [], strict=False):
+        if c is not None and not has_id_clause(c) and not tokens_only(c):
+            await require_stored_match(svc, conn, c, row)  # token criteria were checked before writing
     for event in events:
         await svc.hooks.run_after_write(event)
     return [WriteResult(201, row, created=True) for row in stored]

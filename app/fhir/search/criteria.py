@@ -80,3 +80,8 @@ def require_match(
 
 def has_id_clause(criteria: Criteria) -> bool:
     return any(isinstance(c, IdIn) for c in criteria.clauses)
+
+
+def tokens_only(criteria: Criteria) -> bool:
+    """Whether resource_matches can judge these criteria fully from the resource's own token rows."""
+    return all(isinstance(c, IdIn | TokenHashIn) for c in criteria.clauses)

@@ -217,20 +217,18 @@ class _Transaction:
         return mapping
 
     async def _create_plain(self, posts: list[Entry], mapping: dict[str, str]) -> None:
-        """Unconditional creates in bulk: most of a large transaction (Synthea bundles) is these."""
-        plain = [
-            e
-            for e in posts
-            if e.criteria is None and e.index not in self.same_as and e.index not in self.found
-        ]
+        """Creates in bulk: plain ones, and conditional ones already known to match nothing (most of a
+        large transaction, such as a Synthea bundle, is these)."""
+        plain = [e for e in posts if e.index not in self.same_as and e.index not in self.found]
         if not plain:
             return
         items = []
         for entry in plain:
             assert entry.rtype is not None
             items.append((entry.rtype, rewrite_resource(entry, mapping), self.ids[entry.index]))
+        criteria = [e.criteria for e in plain]
         try:
-            results = await create_many_in(self.svc, self.ctx, self.conn, items)
+            results = await create_many_in(self.svc, self.ctx, self.conn, items, criteria)
         except FhirError as exc:
             raise plain[0].fail(exc) if len(plain) == 1 else exc from None
         for entry, result in zip(plain, results, strict=True):
