@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, not_, or_, select, true
+from sqlalchemy import Select, and_, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.store.query import (
@@ -177,7 +177,9 @@ def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:
     if isinstance(clause, Not):
         return not_(condition(subject, clause.clause))
     if isinstance(clause, AnyOf):
-        return or_(*[and_(true(), *conditions(subject, group)) for group in clause.groups])
+        # false() first: an AnyOf without alternatives (a reference value like "Patient/" that names no
+        # target) matches nothing; a bare or_() rendered as no condition at all and matched everything.
+        return or_(false(), *[and_(true(), *conditions(subject, group)) for group in clause.groups])
     if isinstance(clause, Has):
         r, source = idx_reference.alias(), resource.alias()
         joined = r.join(source, source.c.pk == r.c.res_pk)

@@ -93,8 +93,8 @@ class _Builder:
         self._seen.add(key)
         return True
 
-    def token(self, param: str, system: str | None, code: str | None) -> None:
-        if code is None and system is None:
+    def token(self, param: str, system: str | None, code: str | None, presence: bool = False) -> None:
+        if code is None and system is None and not presence:
             return
         if not self._once(("t", param, system, code)):
             return
@@ -195,8 +195,13 @@ def _token_values(builder: _Builder, param: str, value: Any) -> None:
         builder.token(param, None, value)
     elif isinstance(value, dict):
         if "coding" in value or ("text" in value and "value" not in value and "code" not in value):
+            before = len(builder.rows.token)
             for coding in value.get("coding") or []:
                 _coding(builder, param, coding)
+            if len(builder.rows.token) == before:
+                # Only text (or codings without code and system): the element is present, so a row without
+                # system and code keeps `:missing=true` from matching it; no token value looks it up.
+                builder.token(param, None, None, presence=True)
             if isinstance(value.get("text"), str):
                 builder.string(f"{param}:text", value["text"])
         elif "value" in value:

@@ -46,6 +46,9 @@ _DATE = re.compile(
 )
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _micros(moment: datetime) -> int:
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
@@ -57,18 +60,19 @@ def date_range(text: str) -> tuple[int, int] | None:
     if not match:
         return None
     g = match.groupdict()
+    offset = timedelta(0)
     try:
         year = int(g["y"])
         if g["m"] is None:
-            start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+            start = datetime(year, 1, 1, tzinfo=UTC)
+            step = timedelta(days=366 if calendar.isleap(year) else 365)
         elif g["d"] is None:
             month = int(g["m"])
-            days = calendar.monthrange(year, month)[1]
             start = datetime(year, month, 1, tzinfo=UTC)
-            end = start + timedelta(days=days)
+            step = timedelta(days=calendar.monthrange(year, month)[1])
         elif g["H"] is None:
             start = datetime(year, int(g["m"]), int(g["d"]), tzinfo=UTC)
-            end = start + timedelta(days=1)
+            step = timedelta(days=1)
         else:
             start = datetime(year, int(g["m"]), int(g["d"]), int(g["H"]), int(g["M"]), tzinfo=UTC)
             if g["S"] is None:
@@ -82,12 +86,13 @@ def date_range(text: str) -> tuple[int, int] | None:
                 step = timedelta(microseconds=10 ** (6 - len(digits)))
             if g["tz"] and g["tz"] != "Z":
                 sign = 1 if g["tz"][0] == "+" else -1
-                hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])
-                start -= sign * timedelta(hours=hours, minutes=minutes)
-            end = start + step
+                offset = sign * timedelta(hours=int(g["tz"][1:3]), minutes=int(g["tz"][4:6]))
     except ValueError:
         return None
-    return _micros(start), _micros(end) - 1
+    # Bounds are added in microseconds, not as datetimes: the end of 9999-12-31 (or 0001-01-01T00:30+01:00
+    # in UTC) lies outside what a datetime can hold, and datetime arithmetic there raised OverflowError.
+    low = _micros(start) - offset // _MICROSECOND
+    return low, low + step // _MICROSECOND - 1
 
 
 _DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")

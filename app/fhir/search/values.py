@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.normalize import date_range, decimal_range
@@ -93,13 +93,20 @@ def number_condition(name: str, raw: str) -> RangeCondition:
     return RangeCondition(prefix, value, value)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_DATETIME_MICROS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_DATETIME_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
 def datetime_condition(condition: RangeCondition) -> RangeCondition:
     """Microsecond bounds -> UTC datetimes (for _lastUpdated, compared with a timestamp column)."""
 
     def to_dt(micros: float | datetime) -> datetime:
         if isinstance(micros, datetime):
             return micros
-        seconds, rest = divmod(int(micros), 1_000_000)
-        return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
+        # A time zone or an `ap` margin can push a bound past year 1 or 9999, which no datetime holds
+        # (fromtimestamp raised, a 500): clamp to the representable range, which every row lies inside.
+        clamped = min(max(int(micros), _MIN_DATETIME_MICROS), _MAX_DATETIME_MICROS)
+        return _EPOCH + timedelta(microseconds=clamped)
 
     return RangeCondition(condition.prefix, to_dt(condition.low), to_dt(condition.high))
