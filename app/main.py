@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_update_create=settings.allow_update_create,
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        base_url=settings.base_url.rstrip("/"),
     )
 
     @asynccontextmanager

@@ -269,11 +269,14 @@ async def everything(res_id: str, request: Request) -> Response:
         patient = await svc.repo.current(conn, "Patient", res_id)
     if patient is None or patient.deleted:
         raise FhirError(Category.NOT_FOUND, f"Patient/{res_id} is not known")
-    since = [("_lastUpdated", f"ge{v}") for k, v in pairs if k == "_since"]
-    kept = [(k, v) for k, v in pairs if k in ("_count", "_cursor")]
-    return await _run_search(
-        request, res_types, f"Patient/{res_id}/$everything", [*kept, *since], ("Patient", res_id)
+    since = tuple(("_lastUpdated", f"ge{v}") for k, v in pairs if k == "_since")
+    kept = [(k, v) for k, v in pairs if k in ("_count", "_cursor", "_type", "_since")]
+    media = response_media_type(request)
+    search_request = search_ix.SearchRequest(
+        res_types, kept, f"Patient/{res_id}/$everything", _strict(request), ("Patient", res_id), since
     )
+    body = await search_ix.search(svc, context(request), search_request)
+    return fhir_response(request, body, 200, None, media)
 
 
 @router.get(

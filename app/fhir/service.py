@@ -32,6 +32,7 @@ class FhirService:
     allow_update_create: bool = True
     default_page_size: int = 50
     max_page_size: int = 1000
+    base_url: str = ""  # configured public base URL, if any (references on it are local when reindexing)
 
     def resource_type(self, name: str) -> ResourceType:
         rtype = self.registry.get(name)

@@ -79,7 +79,7 @@ async def reindex(svc: FhirService, res_type: str | None) -> ReindexReport:
                 rtype = svc.registry.types.get(stored.res_type)
                 if rtype is None:
                     continue
-                rows = index_rows(rtype, orjson.loads(stored.content)).tables()
+                rows = index_rows(rtype, orjson.loads(stored.content), svc.base_url).tables()
                 await svc.repo.replace_index(conn, stored.pk, rows)
         if not batch:
             return report

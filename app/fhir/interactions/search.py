@@ -25,6 +25,7 @@ from app.store.repository import SearchRow, StoredResource
 from app.store.search_sql import PageQuery
 
 TOTAL_MODES = ("none", "estimate", "accurate")
+EVERYTHING_PARAMS = frozenset({"_since", "start", "end"})  # $everything parameters that are not search ones
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class SearchRequest:
     path: str  # relative URL of the search, for Bundle links: "Patient", "Patient/1/Condition", ""
     strict: bool = False
     compartment: tuple[str, str] | None = None  # ("Patient", id)
+    # Criteria derived from operation parameters ($everything's _since), parsed like search parameters
+    # but kept out of the Bundle links, which repeat the request's own parameters.
+    extra_criteria: tuple[tuple[str, str], ...] = ()
 
 
 def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
@@ -76,9 +80,10 @@ def compartment_clause(res_type: str, compartment: tuple[str, str]) -> Clause | 
 
 
 def _typed_clauses(
-    parse_ctx: ParseContext, types: list[ResourceType], request: SearchRequest
+    parse_ctx: ParseContext, types: list[ResourceType], request: SearchRequest, request_only: frozenset[str]
 ) -> list[TypedClauses]:
-    per_type = [(t, parse_clauses(parse_ctx, t, request.pairs, request.strict)) for t in types]
+    criteria = [(k, v) for k, v in request.pairs if k not in request_only] + list(request.extra_criteria)
+    per_type = [(t, parse_clauses(parse_ctx, t, criteria, request.strict)) for t in types]
     if request.compartment is None:
         return [TypedClauses(t.name, tuple(c)) for t, c in per_type]
     patient_id = request.compartment[1]
@@ -162,7 +167,9 @@ async def _search(
     direction, after = paging.decode(cursor) if cursor else (None, None)
     includes = parse_includes(svc.registry, pairs)
     parse_ctx = ParseContext(svc.registry, ctx.base_url)
-    typed = _typed_clauses(parse_ctx, types, request)
+    typed = _typed_clauses(
+        parse_ctx, types, request, EVERYTHING_PARAMS if request.extra_criteria else frozenset()
+    )
     typed = [TypedClauses(t.res_type, await resolve_value_sets(svc.repo, conn, t.clauses)) for t in typed]
     sort = _sort_keys(types, _single(pairs, "_sort"))
     backwards = direction in (paging.PREVIOUS, paging.LAST)

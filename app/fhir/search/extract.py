@@ -75,8 +75,9 @@ def index_plan(rtype: ResourceType) -> list[PlannedParam]:
 class _Builder:
     """Collects rows for one resource; `base` is what every row of a parameter shares."""
 
-    def __init__(self, res_type: str) -> None:
+    def __init__(self, res_type: str, local_base: str) -> None:
         self.res_type = res_type
+        self.local_base = local_base
         self.rows = IndexRows()
         self._seen: set[tuple[Any, ...]] = set()
 
@@ -283,17 +284,28 @@ def _quantity_values(builder: _Builder, param: str, value: Any) -> None:
             builder.quantity(param, number, None, None, unit)
 
 
+def _target(builder: _Builder, reference: str) -> tuple[str | None, str | None, str | None]:
+    """(type, id, url) of a reference. An absolute URL on this server's base is a local reference; any
+    other absolute URL stays a URL: http://other.example/fhir/Patient/1 is not this server's Patient/1
+    (it must not join chains, includes or a local patient's compartment)."""
+    base = builder.local_base
+    if base and reference.startswith(base + "/"):
+        reference = reference[len(base) + 1 :]
+    target_type, target_id, url = split_reference(reference)
+    if url is not None:
+        return None, None, url
+    return target_type, target_id, None
+
+
 def _reference_values(builder: _Builder, param: str, value: Any) -> None:
     if isinstance(value, str):  # canonical
-        target_type, target_id, url = split_reference(value)
-        builder.reference(param, target_type, target_id, url if target_type is None else None)
+        builder.reference(param, *_target(builder, value))
         return
     if not isinstance(value, dict):
         return
     reference = value.get("reference")
     if isinstance(reference, str) and not reference.startswith("#"):
-        target_type, target_id, url = split_reference(reference)
-        builder.reference(param, target_type, target_id, url)
+        builder.reference(param, *_target(builder, reference))
     else:
         # Only an identifier, a display or a contained "#id": the element is still present, so a row
         # without a target keeps `:missing=true` from matching it. It has no target type, id or url, so
@@ -324,8 +336,9 @@ def _node_rows(builder: _Builder, param: SearchParam, node: Node) -> None:
         _reference_values(builder, param.code, value)
 
 
-def index_rows(rtype: ResourceType, resource: dict[str, Any]) -> IndexRows:
-    builder = _Builder(rtype.name)
+def index_rows(rtype: ResourceType, resource: dict[str, Any], local_base: str = "") -> IndexRows:
+    """Index rows of a resource; `local_base` is this server's base URL (references on it are local)."""
+    builder = _Builder(rtype.name, local_base)
     for planned in index_plan(rtype):
         for node in evaluate(planned.branches, resource):
             if planned.components:

@@ -163,7 +163,7 @@ def _reference_clause(
     for alt in (split_escaped(v, "\x00")[0] for v in values):
         text = alt[len(ctx.base_url) + 1 :] if ctx.base_url and alt.startswith(ctx.base_url + "/") else alt
         target_type, target_id, url = split_reference(text)
-        if target_type and target_id:
+        if target_type and target_id and url is None:  # a local reference (this server's base was cut off)
             if type_modifier and target_type != type_modifier:
                 raise invalid(param.code, alt, f"the value's type is not {type_modifier}")
             target_hashes.append(hash64(rtype.name, param.code, f"{target_type}/{target_id}"))
@@ -361,7 +361,7 @@ def parse_clauses(
 ) -> list[Clause]:
     clauses: list[Clause] = []
     for name, value in pairs:
-        if name in RESULT_PARAMS:
+        if name.split(":", 1)[0] in RESULT_PARAMS:  # also _include:iterate, _revinclude:iterate
             continue
         try:
             clauses.append(parse_param(ctx, rtype, name, value))

@@ -208,12 +208,6 @@ async def test_no_matches_no_includes(world: httpx.AsyncClient) -> None:
     assert bundle["total"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.parse_clauses skips only names equal to a RESULT_PARAMS entry; '_include:iterate' and "
-    "'_revinclude:iterate' are not, so parse_param reports them as an unknown parameter '_include' (a warning "
-    "entry, and 400 under Prefer: handling=strict) although includes.py resolves them",
-)
 async def test_iterate_includes_are_known_parameters(world: httpx.AsyncClient) -> None:
     params = [
         ("_id", "kari"),

@@ -127,13 +127,6 @@ async def test_or_of_references(observations: httpx.AsyncClient) -> None:
     assert await search_ids(observations, "Observation", {"subject": "p2,Group/p1"}) == {"o-p2", "o-group"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extract.split_reference turns an absolute reference to another server "
-    "(http://other.example/fhir/Patient/p1) into target Patient/p1 (hash_target 'Patient/p1', "
-    "target_type/target_id set), so it is indexed as this server's Patient/p1 and matches subject=Patient/p1, "
-    "chains and the Patient compartment; telling local from remote needs the base URL at index time",
-)
 async def test_reference_to_another_server_is_not_a_local_reference(client: httpx.AsyncClient) -> None:
     await put_all(
         client,
