@@ -23,6 +23,13 @@ MAX_TIME = 2**62
 _KEEP = frozenset("åÅ")
 
 
+# The index compares strings bytewise, i.e. by code point, where å (U+E5) < æ (U+E6) < ø (U+F8). The
+# Norwegian alphabet ends ... z, æ, ø, å: the three letters are stored as private-use characters in that
+# order (above every other letter), so that _sort follows the alphabet. Search values are normalised the
+# same way, so matching is unaffected.
+_NORWEGIAN_ORDER = str.maketrans({"æ": "\ue001", "ø": "\ue002", "å": "\ue003"})
+
+
 def normalize_string(value: str) -> str:
     out = []
     for char in unicodedata.normalize("NFC", value):
@@ -32,7 +39,8 @@ def normalize_string(value: str) -> str:
         for part in unicodedata.normalize("NFKD", char):
             if not unicodedata.combining(part):
                 out.append(part)
-    return "".join(out).casefold().strip()[:STRING_INDEX_LENGTH]
+    folded = "".join(out).casefold().strip()
+    return folded.translate(_NORWEGIAN_ORDER)[:STRING_INDEX_LENGTH]
 
 
 def prefix_upper_bound(prefix: str) -> str:

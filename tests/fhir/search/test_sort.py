@@ -49,12 +49,6 @@ async def test_sort_by_string_is_case_insensitive(client: httpx.AsyncClient) -> 
     assert await sorted_ids(client, "family") == ["lower", "upper", "mixed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="string sort orders idx_string.value_norm bytewise (C collation on PostgreSQL, BINARY on SQLite), "
-    "i.e. by code point: å (U+E5) < æ (U+E6) < ø (U+F8), while the Norwegian alphabet ends æ, ø, å; a fix needs "
-    "a collation-aware sort key in the index (a design change plus reindex, not a small edit)",
-)
 async def test_sort_follows_the_norwegian_alphabet(client: httpx.AsyncClient) -> None:
     await put_all(
         client,
