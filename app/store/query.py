@@ -141,6 +141,7 @@ class InCompartment:
     identities: tuple[int, ...]
     target_type: str
     target_id: str
+    include_target: bool = False  # the target resource itself belongs to the result too ($everything)
 
 
 @dataclass(frozen=True, slots=True)

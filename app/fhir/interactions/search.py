@@ -20,7 +20,7 @@ from app.fhir.search.parse import ParseContext, parse_clauses
 from app.fhir.search.subset import parse_elements, parse_summary, subset
 from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService
-from app.store.query import AnyOf, Clause, IdIn, InCompartment, SortKey, TypedClauses, TypeIn
+from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
 from app.store.repository import SearchRow, StoredResource
 from app.store.search_sql import PageQuery
 
@@ -86,7 +86,6 @@ def _typed_clauses(
     per_type = [(t, parse_clauses(parse_ctx, t, criteria, request.strict)) for t in types]
     if request.compartment is None:
         return [TypedClauses(t.name, tuple(c)) for t, c in per_type]
-    patient_id = request.compartment[1]
     linked = [(t, c) for t, c in per_type if t.name == "Patient" or patient_compartment().get(t.name)]
     common = {tuple(c) for _, c in linked}
     if len(linked) > 1 and len(common) == 1:
@@ -98,13 +97,10 @@ def _typed_clauses(
             if t.name != "Patient"
             for p in patient_compartment()[t.name]
         )
-        linked_types = tuple(t.name for t, _ in linked if t.name != "Patient")
-        groups: list[tuple[Clause, ...]] = []
-        if linked_types:
-            groups.append((InCompartment(identities, *request.compartment), TypeIn(linked_types)))
-        if len(linked_types) < len(linked):  # the Patient itself is asked for too
-            groups.append((TypeIn(("Patient",)), IdIn((patient_id,))))
-        members = AnyOf(tuple(groups))
+        # The identities are per type, so they select the types as well; the patient is added to the
+        # same index-driven member list (one IN, no OR that would send the planner to scan by type).
+        with_patient = any(t.name == "Patient" for t, _ in linked)
+        members = InCompartment(identities, *request.compartment, include_target=with_patient)
         return [TypedClauses("*", (*common.pop(), members))]
     typed = []
     for rtype, clauses in linked:
