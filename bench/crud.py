@@ -11,37 +11,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import json
 import os
 import platform
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
-HOST = "127.0.0.1"  # the only host this script ever talks to
-PG_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
-PG_URL = f"postgresql+asyncpg://postgres@{HOST}:5432/{{name}}"
-DATABASES = ("sqlite", "postgresql")
-FHIR_JSON = "application/fhir+json"
+from bench.common import (
+    DATABASES,
+    DEFAULT_RESULTS_DIR,
+    FHIR_JSON,
+    Server,
+    asyncpg_dsn,
+    delta,
+    fresh_database,
+    host_busy_s,
+    log_tail,
+    migrate,
+    open_clients,
+    percentile,
+    process_cpu_s,
+    run_main,
+    start_server,
+    stop_process,
+    wait_ready,
+)
+
 BODY_HEADERS = {"Content-Type": FHIR_JSON}
 MAX_ERROR_SAMPLES = 5
 PHASES = 5  # helsebro create, read, update; bare create, read
@@ -153,30 +161,6 @@ class Tally:
             self.error_samples.append(f"{kind}: {detail[:300]}")
 
 
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process, from /proc (None where there is no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the command name may contain spaces; fields after it do not
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def host_busy_s() -> float | None:
-    """CPU seconds all cores of the host have been busy (idle and iowait excluded), from /proc/stat."""
-    try:
-        with open("/proc/stat") as stat:
-            ticks = [int(v) for v in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # user..steal minus idle, iowait
-
-
-def _delta(before: float | None, after: float | None) -> float | None:
-    return None if before is None or after is None else after - before
-
-
 async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: float, pid: int) -> Tally:
     """Send every request of `load`, one in flight per client; stop starting new ones at the deadline."""
     tally = Tally()
@@ -218,17 +202,9 @@ async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: floa
     await asyncio.gather(*(worker(client) for client in clients[:count]))
     tally.elapsed_s = time.perf_counter() - started
     tally.client_cpu_s = time.process_time() - client_cpu
-    tally.server_cpu_s = _delta(server_cpu, process_cpu_s(pid))
-    tally.host_busy_s = _delta(host_busy, host_busy_s())
+    tally.server_cpu_s = delta(server_cpu, process_cpu_s(pid))
+    tally.host_busy_s = delta(host_busy, host_busy_s())
     return tally
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil without floats drifting
-    return sorted_values[int(rank) - 1]
 
 
 @dataclass(frozen=True)
@@ -289,140 +265,6 @@ def summarize(target: str, phase: str, requested: int, tally: Tally, warmup_erro
         ),
         truncated=tally.sent < requested,
     )
-
-
-# -- servers --------------------------------------------------------------------------------------------
-_LIVE: set[subprocess.Popen[bytes]] = set()
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(name: str, factory: str, database_url: str, workdir: Path) -> Server:
-    port = free_port()
-    log_path = workdir / f"{name}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        factory,
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    with log_path.open("wb") as log:
-        # Own session: a Ctrl-C in the terminal reaches only this script, which then stops the server itself.
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    _LIVE.add(process)
-    return Server(name, process, f"http://{HOST}:{port}", log_path)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts down cleanly and disposes its pool), SIGKILL if that takes too long."""
-    _LIVE.discard(process)
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)  # its own process group (start_new_session), so only what we started
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for process in list(_LIVE):
-        stop_process(process)
-
-
-def log_tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-async def wait_ready(
-    client: httpx.AsyncClient, server: Server, path: str, expect: int | None, wait_s: float = 60.0
-) -> None:
-    """Poll until the server answers (with `expect`, when given); fail fast if it exits."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode}:\n{log_tail(server.log_path)}"
-            )
-        try:
-            response = await client.get(f"{server.base_url}{path}", timeout=2.0)
-            if expect is None or response.status_code == expect:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{server.name} did not answer within {wait_s:.0f}s:\n{log_tail(server.log_path)}"
-            )
-        await asyncio.sleep(0.1)
-
-
-# -- databases ------------------------------------------------------------------------------------------
-@asynccontextmanager
-async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
-    """Yield the URL of a new, empty database; a PostgreSQL one is dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{workdir / 'helsebro-bench.db'}"  # the temp dir goes away with it
-        return
-    name = f"helsebro_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield PG_URL.format(name=name)
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-def migrate(database_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"alembic upgrade head failed ({result.returncode}):\n{result.stderr[-3000:]}")
 
 
 # -- phases ---------------------------------------------------------------------------------------------
@@ -507,7 +349,7 @@ async def settle(database_url: str) -> None:
     does that work up front, so both read phases see the same settled table. SQLite: fold the WAL back.
     """
     if database_url.startswith("postgresql"):
-        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             await conn.execute("VACUUM (ANALYZE) resource, resource_version, idx_token")
         finally:
@@ -559,22 +401,6 @@ def cpu_ratio(results: Sequence[PhaseResult], phase: str) -> float | None:
     if not helsebro or bare is None:
         return None
     return round(bare / helsebro, 3)
-
-
-async def open_clients(stack: AsyncExitStack, count: int) -> list[httpx.AsyncClient]:
-    """One single-connection client per concurrent request.
-
-    One shared client with 32 connections was itself the bottleneck (its pool costs grow with the number of
-    connections: ~450 req/s at a full core, against ~850 req/s at 60% this way). trust_env=False: no proxy
-    from the environment may ever sit between this script and 127.0.0.1.
-    """
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return [
-        await stack.enter_async_context(
-            httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0), trust_env=False)
-        )
-        for _ in range(count)
-    ]
 
 
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
@@ -724,28 +550,9 @@ async def run(opts: Options) -> int:
     return 1 if failed else 0
 
 
-def _terminate(_signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(143)  # unwinds through the finally blocks that stop the servers and drop the database
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    # Ctrl-C must interrupt even when started with SIGINT ignored (a background job of a script).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        import uvloop
-
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
-    except ImportError:
-        loop_factory = None
-    try:
-        # uvloop, like the servers (uvicorn picks it): the load generator's own overhead is kept small.
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(run(opts))
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    return run_main(lambda: run(opts))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,275 @@
+"""Helpers shared by the benchmarks: fresh databases, Helsebro as a uvicorn subprocess, CPU accounting.
+
+Everything here talks to 127.0.0.1 only, and stops only the processes it started itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import asyncpg
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HOST = "127.0.0.1"  # the only host the benchmarks ever talk to
+PG_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
+PG_URL = f"postgresql+asyncpg://postgres@{HOST}:5432/{{name}}"
+DATABASES = ("sqlite", "postgresql")
+FHIR_JSON = "application/fhir+json"
+
+
+# -- CPU accounting -------------------------------------------------------------------------------------
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (None where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may contain spaces; fields after it do not
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def host_busy_s() -> float | None:
+    """CPU seconds all cores of the host have been busy (idle and iowait excluded), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # user..steal minus idle, iowait
+
+
+def delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil without floats drifting
+    return sorted_values[int(rank) - 1]
+
+
+# -- servers --------------------------------------------------------------------------------------------
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    name: str, factory: str, database_url: str, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> Server:
+    """Start `uvicorn --factory <factory>` on a free port; `extra_env` adds to or overrides its settings."""
+    port = free_port()
+    log_path = workdir / f"{name}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(extra_env or {})}
+    with log_path.open("wb") as log:
+        # Own session: a Ctrl-C in the terminal reaches only this script, which then stops the server itself.
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _LIVE.add(process)
+    return Server(name, process, f"http://{HOST}:{port}", log_path)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn shuts down cleanly and disposes its pool), SIGKILL if that takes too long."""
+    _LIVE.discard(process)
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)  # its own process group (start_new_session), so only what we started
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for process in list(_LIVE):
+        stop_process(process)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def wait_ready(
+    client: httpx.AsyncClient, server: Server, path: str, expect: int | None, wait_s: float = 60.0
+) -> None:
+    """Poll until the server answers (with `expect`, when given); fail fast if it exits."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{log_tail(server.log_path)}"
+            )
+        try:
+            response = await client.get(f"{server.base_url}{path}", timeout=2.0)
+            if expect is None or response.status_code == expect:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{server.name} did not answer within {wait_s:.0f}s:\n{log_tail(server.log_path)}"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def open_clients(stack: AsyncExitStack, count: int, timeout_s: float = 30.0) -> list[httpx.AsyncClient]:
+    """One single-connection client per concurrent request.
+
+    One shared client with 32 connections was itself the bottleneck (its pool costs grow with the number of
+    connections: ~450 req/s at a full core, against ~850 req/s at 60% this way). trust_env=False: no proxy
+    from the environment may ever sit between this script and 127.0.0.1.
+    """
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return [
+        await stack.enter_async_context(
+            httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s), trust_env=False)
+        )
+        for _ in range(count)
+    ]
+
+
+def code_version() -> dict[str, Any]:
+    """The commit of the checkout the server runs from, and whether app/ or migrations/ differ from it.
+
+    Taken when the server starts (it imports app/ then): others may commit while a long run goes on.
+    """
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "migrations"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+# -- databases ------------------------------------------------------------------------------------------
+@asynccontextmanager
+async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
+    """Yield the URL of a new, empty database; a PostgreSQL one is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / 'helsebro-bench.db'}"  # the temp dir goes away with it
+        return
+    name = f"helsebro_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield PG_URL.format(name=name)
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL of a PostgreSQL database as a plain asyncpg DSN."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def migrate(database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"alembic upgrade head failed ({result.returncode}):\n{result.stderr[-3000:]}")
+
+
+# -- entry point ----------------------------------------------------------------------------------------
+def _terminate(_signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(143)  # unwinds through the finally blocks that stop the servers and drop the database
+
+
+def run_main(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a benchmark's async main on uvloop, with SIGTERM and Ctrl-C unwinding through its cleanup."""
+    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C must interrupt even when started with SIGINT ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    try:
+        # uvloop, like the servers (uvicorn picks it): the load generator's own overhead is kept small.
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
