@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 export DATABASE_URL ?= sqlite+aiosqlite:///./helsebro.db
 
-.PHONY: run test lint typecheck pytest migrate demo openapi bench clean
+.PHONY: run test lint typecheck pytest migrate demo openapi bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ openapi: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.crud
+
+# Needs the Synthea bundles: HELSEBRO_SYNTHEA_DIR, or ../shared/data/synthea beside the repository.
+bench-ingest: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) helsebro.db helsebro.db-wal helsebro.db-shm
