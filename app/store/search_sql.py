@@ -97,14 +97,19 @@ def _subquery(clause: Clause) -> tuple[Select[Any], bool]:
         return _pks(t, t.c.hash_identity == clause.identity, or_(*ranges)), False
     if isinstance(clause, DateMatch | NumberMatch):
         t = (idx_date if isinstance(clause, DateMatch) else idx_number).alias()
-        low, high = (t.c.low, t.c.high) if isinstance(clause, DateMatch) else (t.c.value, t.c.value)
+        # "+ 0": range clauses run as a correlated EXISTS probed through (res_pk, hash_identity); without
+        # table statistics SQLite otherwise picks the (hash_identity, low) index and scans a range per row.
+        if isinstance(clause, DateMatch):
+            low, high = t.c.low + 0, t.c.high + 0
+        else:
+            low = high = t.c.value + 0
         conds = [range_condition(low, high, c) for c in clause.conditions]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
     if isinstance(clause, QuantityMatch):
         t = idx_quantity.alias()
         alternatives = []
         for c in clause.conditions:
-            cond = range_condition(t.c.value, t.c.value, c.range)
+            cond = range_condition(t.c.value + 0, t.c.value + 0, c.range)
             if c.unit_column is not None:
                 cond = and_(t.c[c.unit_column] == c.unit_hash, cond)
             alternatives.append(cond)
@@ -275,9 +280,12 @@ class PageQuery:
 
 
 def base_filter(subject: Any, typed: Sequence[TypedClauses]) -> ColumnElement[bool]:
+    # With a selective clause the type column must not drive the plan (without statistics SQLite walks
+    # every resource of the type and tests the clauses row by row); coalesce() takes it off the index.
+    type_column = func.coalesce(subject.c.res_type, "") if _selective(typed) else subject.c.res_type
     groups = [
         and_(
-            *([] if group.res_type == "*" else [subject.c.res_type == group.res_type]),
+            *([] if group.res_type == "*" else [type_column == group.res_type]),
             *conditions(subject, group.clauses),
         )
         for group in typed
