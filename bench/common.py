@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import signal
 import socket
@@ -273,3 +274,19 @@ def run_main(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+
+
+def fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
+
+
+def fmt_num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def write_json_report(report: dict[str, Any], results_dir: Path, prefix: str) -> Path:
+    """bench/results/<prefix>-<database>.json (git-ignored)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{prefix}-{report['database']}.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return path

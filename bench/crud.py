@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import sqlite3
@@ -37,6 +36,8 @@ from bench.common import (
     Server,
     asyncpg_dsn,
     delta,
+    fmt_num,
+    fmt_pct,
     fresh_database,
     host_busy_s,
     log_tail,
@@ -48,6 +49,7 @@ from bench.common import (
     start_server,
     stop_process,
     wait_ready,
+    write_json_report,
 )
 
 BODY_HEADERS = {"Content-Type": FHIR_JSON}
@@ -456,17 +458,17 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{p['target']:<9} {p['phase']:<7} {p['ok']:>5}/{p['sent']:<5} {p['errors']:>6} "
             f"{p['requests_per_s']:>8.1f} {p['p50_ms']:>7.1f} {p['p99_ms']:>7.1f} "
-            f"{_fmt_pct(p['client_cpu_pct']):>10} {_fmt_pct(p['server_cpu_pct']):>10} "
-            f"{_fmt_pct(p['other_cpu_pct']):>9} {_fmt_num(p['server_cpu_ms_per_request'], 3):>10}{flag}"
+            f"{fmt_pct(p['client_cpu_pct']):>10} {fmt_pct(p['server_cpu_pct']):>10} "
+            f"{fmt_pct(p['other_cpu_pct']):>9} {fmt_num(p['server_cpu_ms_per_request'], 3):>10}{flag}"
         )
     ratios, cpu_ratios = report["ratios"], report["cpu_ratios"]
     lines.append(
-        f"Helsebro ÷ bare: reads/s {_fmt_num(ratios['read'])} (target >= 0.8), "
-        f"creates/s {_fmt_num(ratios['create'])}"
+        f"Helsebro ÷ bare: reads/s {fmt_num(ratios['read'])} (target >= 0.8), "
+        f"creates/s {fmt_num(ratios['create'])}"
     )
     lines.append(
-        f"bare ÷ Helsebro server CPU per request: reads {_fmt_num(cpu_ratios['read'])}, "
-        f"creates {_fmt_num(cpu_ratios['create'])}"
+        f"bare ÷ Helsebro server CPU per request: reads {fmt_num(cpu_ratios['read'])}, "
+        f"creates {fmt_num(cpu_ratios['create'])}"
     )
     for p in report["phases"]:
         if report["database"] == "sqlite" and (p["other_cpu_pct"] or 0) > NOISE_CPU_PCT:
@@ -486,19 +488,8 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f}%"
-
-
-def _fmt_num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def write_report(report: dict[str, Any], results_dir: Path) -> Path:
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"crud-{report['database']}.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return path
+    return write_json_report(report, results_dir, "crud")
 
 
 # -- entry point ----------------------------------------------------------------------------------------

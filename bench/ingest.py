@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bz2
-import json
 import os
 import platform
 import sqlite3
@@ -45,6 +44,8 @@ from bench.common import (
     asyncpg_dsn,
     code_version,
     delta,
+    fmt_num,
+    fmt_pct,
     fresh_database,
     host_busy_s,
     log_tail,
@@ -56,6 +57,7 @@ from bench.common import (
     start_server,
     stop_process,
     wait_ready,
+    write_json_report,
 )
 from bench.crud import Load, PhaseResult, Tally, drive, summarize
 
@@ -594,9 +596,9 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [header, "-" * len(header)]
     lines.append(
         f"{i['wall_s']:>7.1f} {i['resources_per_s']:>7.1f} {i['bundles_per_s']:>9.3f} {i['p50_ms']:>8.0f} "
-        f"{i['p99_ms']:>8.0f} {i['max_ms']:>8.0f} {_fmt_pct(i['server_cpu_pct']):>10} "
-        f"{_fmt_pct(i['other_cpu_pct']):>9} {_fmt_pct(i['client_cpu_pct']):>10} "
-        f"{_fmt_num(i['server_cpu_ms_per_resource'], 3):>10} {i['hapi_per_core_ratio']:>11.2f}"
+        f"{i['p99_ms']:>8.0f} {i['max_ms']:>8.0f} {fmt_pct(i['server_cpu_pct']):>10} "
+        f"{fmt_pct(i['other_cpu_pct']):>9} {fmt_pct(i['client_cpu_pct']):>10} "
+        f"{fmt_num(i['server_cpu_ms_per_resource'], 3):>10} {i['hapi_per_core_ratio']:>11.2f}"
     )
     cores = report["host"]["cpus"] or 1
     lines.append(
@@ -612,7 +614,7 @@ def format_report(report: dict[str, Any]) -> str:
         opts = report["options"]
         lines.append(
             f"\nsearch: {opts['search_requests']} per kind, concurrency {opts['search_concurrency']}, "
-            f"warm-up {opts['search_warmup']} per kind (settle {_fmt_num(report['settle_s'], 1)} s)"
+            f"warm-up {opts['search_warmup']} per kind (settle {fmt_num(report['settle_s'], 1)} s)"
         )
         header = (
             f"{'kind':<17} {'ok/sent':>9} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
@@ -624,8 +626,8 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(
                 f"{k['kind']:<17} {k['ok']:>4}/{k['sent']:<4} {k['errors']:>6} {k['requests_per_s']:>7.1f} "
                 f"{k['p50_ms']:>7.1f} {k['p99_ms']:>7.1f} {k['avg_entries']:>7.1f} {k['avg_matches']:>6.1f} "
-                f"{k['avg_included']:>5.1f} {_fmt_pct(k['server_cpu_pct']):>10} "
-                f"{_fmt_num(k['server_cpu_ms_per_request'], 2):>10}{flag}"
+                f"{k['avg_included']:>5.1f} {fmt_pct(k['server_cpu_pct']):>10} "
+                f"{fmt_num(k['server_cpu_ms_per_request'], 2):>10}{flag}"
             )
         o = report["search_overall"]
         lines.append(
@@ -652,19 +654,8 @@ def _code(code: dict[str, Any]) -> str:
     return f"{code['commit']}{' + local changes' if code['dirty'] else ''}"
 
 
-def _fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f}%"
-
-
-def _fmt_num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def write_report(report: dict[str, Any], results_dir: Path) -> Path:
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"ingest-{report['database']}.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return path
+    return write_json_report(report, results_dir, "ingest")
 
 
 # -- entry point ----------------------------------------------------------------------------------------
