@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,3 +25,22 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     log_level: str = "INFO"
+
+    # -- security -------------------------------------------------------------------------------------
+    # "jwt": every FHIR request needs a valid bearer token. "off" disables authentication, access policy
+    # and audit: for the local demo only, never in production.
+    auth_mode: Literal["jwt", "off"] = "jwt"
+    # Trusted token issuers ("iss"), comma-separated, and the audience ("aud") tokens must carry.
+    auth_issuers: str = ""
+    auth_audience: str = "helsebro"
+    # Signing keys of the trusted issuers: a local JWKS file and/or a JWKS URL (fetched and cached).
+    auth_jwks_file: str = ""
+    auth_jwks_url: str = ""
+    # The development issuer (`python -m app.security.devtoken`): its key lives in auth_dev_key_file and
+    # is trusted when this is on. For `make run` and tests.
+    auth_dev_issuer: bool = False
+    auth_dev_key_file: str = ".helsebro-dev/issuer-key.json"
+    # Emergency access (akuttilgang): how long one granted break-the-glass lasts, in minutes.
+    emergency_access_minutes: int = 120
+    # A finished encounter or episode still counts as a care relation for this many days.
+    care_relation_days_after_end: int = 30

@@ -72,7 +72,9 @@ async def _app_registry(session_databases: dict[str, TestDatabase]) -> AsyncIter
 
 
 def make_settings(url: str, **overrides: object) -> Settings:
-    return Settings(database_url=url, base_url=BASE, log_level="WARNING", **overrides)  # type: ignore[arg-type]
+    """Engine tests run with authentication off; tests/security builds apps with it on."""
+    values: dict[str, object] = {"auth_mode": "off", **overrides}
+    return Settings(database_url=url, base_url=BASE, log_level="WARNING", **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -83,13 +85,17 @@ async def app(
     if backend not in _app_registry:
         _app_registry[backend] = create_app(make_settings(session_databases[backend].url))
     application = _app_registry[backend]
+    await empty_tables(application, backend)
+    return application
+
+
+async def empty_tables(application: FastAPI, backend: str) -> None:
     async with application.state.database.engine.begin() as conn:
         if backend == "postgresql":
             await conn.execute(text(f"TRUNCATE {', '.join(TABLES_CHILD_FIRST)} RESTART IDENTITY CASCADE"))
         else:
             for table in TABLES_CHILD_FIRST:
                 await conn.execute(text(f"DELETE FROM {table}"))
-    return application
 
 
 @pytest.fixture

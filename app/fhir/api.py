@@ -78,7 +78,9 @@ def service(request: Request) -> FhirService:
 def context(request: Request) -> RequestContext:
     configured: str = request.app.state.base_url
     base = configured or (lambda: str(request.base_url).rstrip("/"))
-    return RequestContext(base=base, request_id=request.scope.get("state", {}).get("request_id", ""))
+    state = request.scope.get("state", {})
+    # The principal is whatever an authentication middleware verified; the engine only passes it on.
+    return RequestContext(base=base, request_id=state.get("request_id", ""), principal=state.get("principal"))
 
 
 async def json_body(request: Request) -> Any:

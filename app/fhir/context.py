@@ -14,8 +14,11 @@ class RequestContext:
     # the HTTP request until something (a Location header, a Bundle link) needs it.
     base: str | Callable[[], str]
     request_id: str = ""
-    # Filled by the security layer when it is plugged in (who is asking, on whose behalf, why).
-    principal: dict[str, Any] = field(default_factory=dict)
+    # Who is asking, as the security layer verified it (None: no authentication in force). The engine only
+    # carries it to the hooks.
+    principal: Any = None
+    # Per-request state of the hooks (e.g. a visibility rule built once per request).
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def base_url(self) -> str:

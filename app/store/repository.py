@@ -17,6 +17,7 @@ from app.store.engine import Database
 from app.store.query import Clause, TypedClauses
 from app.store.search_sql import PageQuery, count_statement, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
+from app.store.visibility import RowFilter
 
 
 class DuplicateKey(Exception):
@@ -46,6 +47,7 @@ class CurrentVersion:
     last_updated: datetime
     deleted: bool
     content: bytes | None
+    pk: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class HistoryRow:
     last_updated: datetime
     method: str
     content: bytes | None
+    res_pk: int
 
 
 _CURRENT_COLUMNS = (
@@ -87,6 +90,7 @@ _HISTORY_COLUMNS = (
     resource_version.c.last_updated,
     resource_version.c.method,
     resource_version.c.content,
+    resource_version.c.res_pk,
 )
 
 # Built once: the read path only binds two values (no per-request statement construction).
@@ -95,7 +99,7 @@ _CURRENT_BY_ID = select(*_CURRENT_COLUMNS).where(
 )
 _CURRENT_BY_ID_FOR_UPDATE = _CURRENT_BY_ID.with_for_update()
 _READ_BY_ID = select(
-    resource.c.version, resource.c.last_updated, resource.c.deleted, resource.c.content
+    resource.c.version, resource.c.last_updated, resource.c.deleted, resource.c.content, resource.c.pk
 ).where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
 _VERSION_BY_ID = select(*_HISTORY_COLUMNS).where(
     resource_version.c.res_type == bindparam("res_type"),
@@ -153,11 +157,17 @@ class Repository:
         return CurrentVersion(*row) if row else None
 
     async def current_by_pks(
-        self, conn: AsyncConnection, pks: Sequence[int], for_update: bool = False
+        self,
+        conn: AsyncConnection,
+        pks: Sequence[int],
+        for_update: bool = False,
+        visible: RowFilter | None = None,
     ) -> list[StoredResource]:
         if not pks:
             return []
         query = select(*_CURRENT_COLUMNS).where(resource.c.pk.in_(pks))
+        if visible is not None:
+            query = query.where(visible.condition(resource))
         if for_update:
             query = query.with_for_update()
         return [StoredResource(*row) for row in (await conn.execute(query)).all()]
@@ -180,8 +190,10 @@ class Repository:
         rows = (await conn.execute(page_statement(query))).all()
         return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
 
-    async def search_count(self, conn: AsyncConnection, typed: Sequence[TypedClauses]) -> int:
-        return int((await conn.execute(count_statement(typed))).scalar_one())
+    async def search_count(
+        self, conn: AsyncConnection, typed: Sequence[TypedClauses], visible: RowFilter | None = None
+    ) -> int:
+        return int((await conn.execute(count_statement(typed, visible))).scalar_one())
 
     async def reference_targets(
         self,
@@ -201,7 +213,12 @@ class Repository:
         return [(r[0], r[1]) for r in rows]
 
     async def referencing(
-        self, conn: AsyncConnection, identities: Sequence[int], targets: Sequence[tuple[str, str]], limit: int
+        self,
+        conn: AsyncConnection,
+        identities: Sequence[int],
+        targets: Sequence[tuple[str, str]],
+        limit: int,
+        visible: RowFilter | None = None,
     ) -> list[int]:
         """pks of live resources that reference any of `targets` through the given parameters (_revinclude)."""
         if not targets or not identities:
@@ -214,14 +231,19 @@ class Repository:
         query = (
             select(t.c.res_pk)
             .join(resource, resource.c.pk == t.c.res_pk)
-            .where(t.c.hash_identity.in_(identities), or_(*matches), resource.c.deleted.is_(False))
+            .where(
+                t.c.hash_identity.in_(identities),
+                or_(*matches),
+                resource.c.deleted.is_(False),
+                *([visible.condition(resource)] if visible is not None else []),
+            )
             .distinct()
             .limit(limit)
         )
         return list((await conn.execute(query)).scalars())
 
     async def current_by_keys(
-        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], visible: RowFilter | None = None
     ) -> list[StoredResource]:
         """Live resources by (type, id)."""
         if not keys:
@@ -231,6 +253,8 @@ class Repository:
             by_type.setdefault(res_type, []).append(res_id)
         matches = [and_(resource.c.res_type == k, resource.c.res_id.in_(v)) for k, v in by_type.items()]
         query = select(*_CURRENT_COLUMNS).where(or_(*matches), resource.c.deleted.is_(False))
+        if visible is not None:
+            query = query.where(visible.condition(resource))
         return [StoredResource(*row) for row in (await conn.execute(query)).all()]
 
     async def live_batch(
@@ -251,9 +275,18 @@ class Repository:
         since: datetime | None,
         before_seq: int | None,
         limit: int,
+        visible: RowFilter | None = None,
     ) -> tuple[list[HistoryRow], int]:
-        """Newest first; keyset paging on the global sequence keeps pages stable while data changes."""
+        """Newest first; keyset paging on the global sequence keeps pages stable while data changes.
+        `visible` is decided on the resource (its current version), for every version of it."""
         conditions: list[ColumnElement[bool]] = []
+        if visible is not None:
+            owner = resource.alias("owner")
+            conditions.append(
+                select(owner.c.pk)
+                .where(owner.c.pk == resource_version.c.res_pk, visible.condition(owner))
+                .exists()
+            )
         if res_type is not None:
             conditions.append(resource_version.c.res_type == res_type)
         if res_id is not None:

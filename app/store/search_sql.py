@@ -45,6 +45,7 @@ from app.store.tables import (
     idx_uri,
     resource,
 )
+from app.store.visibility import RowFilter
 
 TABLES = {
     t.name: t for t in (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
@@ -277,6 +278,7 @@ class PageQuery:
     after: tuple[Any, ...] | None  # keyset cursor: the sort values and pk of the last row seen
     backwards: bool  # walk the order in reverse (prev / last pages)
     limit: int
+    visible: RowFilter | None = None  # the caller's row visibility (access policy), applied in SQL
 
 
 def base_filter(subject: Any, typed: Sequence[TypedClauses]) -> ColumnElement[bool]:
@@ -316,6 +318,8 @@ def page_statement(query: PageQuery) -> Select[Any]:
     if query.backwards:
         descending = [not d for d in descending]
     where = [base_filter(subject, query.typed)]
+    if query.visible is not None:
+        where.append(query.visible.condition(subject))
     if query.after is not None:
         where.append(keyset(keys, descending, query.after))
     order = [k.desc() if d else k.asc() for k, d in zip(keys, descending, strict=True)]
@@ -336,6 +340,9 @@ def page_statement(query: PageQuery) -> Select[Any]:
     )
 
 
-def count_statement(typed: Sequence[TypedClauses]) -> Select[Any]:
+def count_statement(typed: Sequence[TypedClauses], visible: RowFilter | None = None) -> Select[Any]:
     subject = resource.alias("subject")
-    return select(func.count()).select_from(subject).where(base_filter(subject, typed))
+    where = [base_filter(subject, typed)]
+    if visible is not None:
+        where.append(visible.condition(subject))
+    return select(func.count()).select_from(subject).where(*where)

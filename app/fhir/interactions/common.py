@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +47,8 @@ async def store_new(
     await svc.repo.replace_index(
         conn, stored.pk, index_rows(rtype, resource, ctx.base_url).tables(), fresh=True
     )
-    await svc.hooks.run_after_write(event)
+    if svc.hooks.after_write:
+        await svc.hooks.run_after_write(replace(event, pk=stored.pk))
     return stored
 
 
@@ -72,7 +74,8 @@ async def store_version(
     await svc.repo.replace_index(conn, stored.pk, rows)
     if resource is None:
         await svc.repo.release_conditionals_of(conn, stored.pk)
-    await svc.hooks.run_after_write(event)
+    if svc.hooks.after_write:
+        await svc.hooks.run_after_write(replace(event, pk=stored.pk))
     return stored
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -128,6 +129,6 @@ async def create_many_in(
     for row, c in zip(stored, criteria or [], strict=False):
         if c is not None and not has_id_clause(c) and not tokens_only(c):
             await require_stored_match(svc, conn, c, row)  # token criteria were checked before writing
-    for event in events:
-        await svc.hooks.run_after_write(event)
+    for event, row in zip(events, stored, strict=True):
+        await svc.hooks.run_after_write(replace(event, pk=row.pk))
     return [WriteResult(201, row, created=True) for row in stored]

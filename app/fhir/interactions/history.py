@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.fhir.bundle import bundle_bytes, entry_bytes
 from app.fhir.context import RequestContext
-from app.fhir.hooks import ReadEvent
+from app.fhir.hooks import ReadCheck, ReadEvent, Returned, SearchEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService, fhir_instant
 from app.store.repository import HistoryRow
@@ -60,6 +62,40 @@ def parse_history_query(svc: FhirService, params: dict[str, str]) -> HistoryQuer
     )
 
 
+async def history_rows(
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    res_type: str | None,
+    res_id: str | None,
+    query: HistoryQuery,
+    level: str,
+    params: dict[str, str],
+) -> tuple[list[HistoryRow], int]:
+    """One page (plus one row) of history on `conn`, with the access hooks: an instance's history is
+    checked like a read of the resource; type and system history only contain what the caller may see."""
+    visible = None
+    if res_type and res_id:
+        current = await svc.repo.current(conn, res_type, res_id)
+        if current is None:
+            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+        if svc.hooks.after_read:
+            await svc.hooks.run_after_read(
+                ReadCheck(ctx, conn, level, res_type, res_id, current.pk, current.version)
+            )
+    else:
+        visible = svc.hooks.visible(ctx)
+    rows, total = await svc.repo.history(
+        conn, res_type, res_id, query.since, query.cursor, query.count + 1, visible
+    )
+    if svc.hooks.after_search and not res_id:
+        returned = [Returned(r.res_type, r.res_id, r.version, r.res_pk) for r in rows[: query.count]]
+        types = (res_type,) if res_type else ()
+        event = SearchEvent(ctx, conn, level, types, urlencode(params), None, returned)
+        await svc.hooks.run_after_search(event)
+    return rows, total
+
+
 def _entry(base_url: str, row: HistoryRow) -> bytes:
     url = f"{row.res_type}/{row.res_id}"
     if row.method == "DELETE":
@@ -97,11 +133,7 @@ async def history(
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, level, res_type, res_id))
     async with svc.repo.reader() as conn:
-        if res_type and res_id and await svc.repo.current(conn, res_type, res_id) is None:
-            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
-        rows, total = await svc.repo.history(
-            conn, res_type, res_id, query.since, query.cursor, query.count + 1
-        )
+        rows, total = await history_rows(svc, ctx, conn, res_type, res_id, query, level, params)
 
     path = "/".join(p for p in (res_type, res_id) if p)
     base = f"{ctx.base_url}/{path}/_history" if path else f"{ctx.base_url}/_history"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.fhir.context import RequestContext
-from app.fhir.hooks import ReadEvent
+from app.fhir.hooks import ReadCheck, ReadEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
 from app.store.repository import CurrentVersion, HistoryRow
@@ -23,10 +23,14 @@ async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
     async with svc.repo.reader() as conn:
         stored = await svc.repo.read_current(conn, res_type, res_id)
-    if stored is None:
-        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
-    if stored.deleted:
-        raise gone(res_type, res_id, stored.version)
+        if stored is None:
+            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+        if stored.deleted:
+            raise gone(res_type, res_id, stored.version)
+        if svc.hooks.after_read:
+            await svc.hooks.run_after_read(
+                ReadCheck(ctx, conn, "read", res_type, res_id, stored.pk, stored.version)
+            )
     return stored
 
 
@@ -40,8 +44,12 @@ async def vread(
         await svc.hooks.run_before_read(ReadEvent(ctx, "vread", res_type, res_id))
     async with svc.repo.reader() as conn:
         row = await svc.repo.version(conn, res_type, res_id, int(version_id))
-    if row is None:
-        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version {version_id}")
-    if row.content is None:
-        raise gone(res_type, res_id, row.version)
+        if row is None:
+            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version {version_id}")
+        if row.content is None:
+            raise gone(res_type, res_id, row.version)
+        if svc.hooks.after_read:
+            await svc.hooks.run_after_read(
+                ReadCheck(ctx, conn, "vread", res_type, res_id, row.res_pk, row.version)
+            )
     return row

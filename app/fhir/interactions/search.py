@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.bundle import bundle_bytes, entry_bytes
 from app.fhir.context import RequestContext
+from app.fhir.hooks import ReadEvent, Returned, SearchEvent
 from app.fhir.interactions.history import parse_count
 from app.fhir.outcome import Category, FhirError, Issue, operation_outcome, outcome_bytes
 from app.fhir.registry import ResourceType, patient_compartment
@@ -23,6 +24,7 @@ from app.fhir.service import FhirService
 from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
 from app.store.repository import SearchRow, StoredResource
 from app.store.search_sql import PageQuery
+from app.store.visibility import RowFilter
 
 TOTAL_MODES = ("none", "estimate", "accurate")
 EVERYTHING_PARAMS = frozenset({"_since", "start", "end"})  # $everything parameters that are not search ones
@@ -153,6 +155,18 @@ async def _search(
 ) -> bytes:
     types = [svc.resource_type(t) for t in request.res_types]
     pairs = request.pairs
+    interaction = "everything" if request.extra_criteria or request.path.endswith("$everything") else "search"
+    if svc.hooks.before_read:
+        event = ReadEvent(
+            ctx,
+            interaction,
+            types[0].name if len(types) == 1 else None,
+            None,
+            request.compartment,
+            tuple(pairs),
+        )
+        await svc.hooks.run_before_read(event)
+    visible = svc.hooks.visible(ctx)
     count = parse_count(_single(pairs, "_count"), svc.default_page_size, svc.max_page_size)
     summary = parse_summary(_single(pairs, "_summary"))
     elements = parse_elements([v for k, v in pairs if k == "_elements"])
@@ -173,15 +187,23 @@ async def _search(
     rows: list[SearchRow] = []
     extra_row = False
     if typed and summary != "count":
-        query = PageQuery(tuple(typed), sort, after, backwards, count + 1)
+        query = PageQuery(tuple(typed), sort, after, backwards, count + 1, visible)
         rows = await svc.repo.search_page(conn, query)
         extra_row = len(rows) > count
         rows = rows[:count]
         if backwards:
             rows.reverse()
-    total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row)
+    total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row, visible)
     matches = [_as_stored(row) for row in rows]
-    included = await resolve_includes(svc.repo, conn, svc.registry, includes, matches) if matches else []
+    included = (
+        await resolve_includes(svc.repo, conn, svc.registry, includes, matches, visible) if matches else []
+    )
+    if svc.hooks.after_search:
+        returned = [Returned(r.res_type, r.res_id, r.version, r.pk) for r in (*matches, *included)]
+        query_text = urlencode([(k, v) for k, v in pairs if k != "_cursor"])
+        await svc.hooks.run_after_search(
+            SearchEvent(ctx, conn, interaction, request.res_types, query_text, request.compartment, returned)
+        )
 
     cursors = _page_cursors(direction, rows, extra_row)
     entries = [_entry(svc, ctx, r, "match", summary, elements) for r in matches]
@@ -203,6 +225,7 @@ async def _total(
     direction: str | None,
     rows: list[SearchRow],
     extra_row: bool,
+    visible: RowFilter | None,
 ) -> int | None:
     if not typed:
         return 0
@@ -210,7 +233,7 @@ async def _total(
         return None
     if direction is None and not extra_row and summary != "count":
         return len(rows)  # the first page holds everything: no count query needed
-    return await svc.repo.search_count(conn, typed)
+    return await svc.repo.search_count(conn, typed, visible)
 
 
 def _page_cursors(direction: str | None, rows: list[SearchRow], extra_row: bool) -> dict[str, str]:

@@ -10,6 +10,7 @@ from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry
 from app.fhir.search.extract import identity_hash
 from app.store.repository import Repository, StoredResource
+from app.store.visibility import RowFilter
 
 MAX_INCLUDED = 1000  # per page: a guard against an include fan-out that would never finish
 MAX_ITERATIONS = 4
@@ -74,8 +75,10 @@ async def resolve_includes(
     registry: Registry,
     specs: list[IncludeSpec],
     matches: list[StoredResource],
+    visible: RowFilter | None = None,
 ) -> list[StoredResource]:
-    """Resources to add with search mode "include"; never one that is already a match."""
+    """Resources to add with search mode "include"; never one that is already a match, never one the
+    caller may not see (`visible` is applied in the queries, so nothing hidden is fetched)."""
     if not specs or not matches:
         return []
     seen = {(m.res_type, m.res_id) for m in matches}
@@ -92,9 +95,13 @@ async def resolve_includes(
                 continue
             if spec.reverse:
                 pks = await repo.referencing(
-                    conn, _identities(registry, spec), [(r.res_type, r.res_id) for r in sources], MAX_INCLUDED
+                    conn,
+                    _identities(registry, spec),
+                    [(r.res_type, r.res_id) for r in sources],
+                    MAX_INCLUDED,
+                    visible,
                 )
-                found.extend(await repo.current_by_pks(conn, pks))
+                found.extend(await repo.current_by_pks(conn, pks, visible=visible))
             else:
                 targets = await repo.reference_targets(
                     conn,
@@ -102,7 +109,7 @@ async def resolve_includes(
                     _identities(registry, spec),
                     [spec.target_type] if spec.target_type else [],
                 )
-                found.extend(await repo.current_by_keys(conn, targets))
+                found.extend(await repo.current_by_keys(conn, targets, visible))
         new = []
         for resource in found:
             key = (resource.res_type, resource.res_id)

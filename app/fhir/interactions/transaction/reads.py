@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.bundle import bundle_bytes
 from app.fhir.context import RequestContext
-from app.fhir.hooks import ReadEvent
-from app.fhir.interactions.history import CURSOR_PARAM, parse_history_query
+from app.fhir.hooks import ReadCheck, ReadEvent
+from app.fhir.interactions.history import CURSOR_PARAM, history_rows, parse_history_query
 from app.fhir.interactions.history import _entry as history_entry
 from app.fhir.interactions.read import gone
 from app.fhir.interactions.search import search_in
@@ -40,12 +40,20 @@ async def get_in(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, e
             raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version[:20]}'")
         if row.content is None:
             raise gone(res_type, res_id, row.version)
+        if svc.hooks.after_read:
+            await svc.hooks.run_after_read(
+                ReadCheck(ctx, conn, "vread", res_type, res_id, row.res_pk, row.version)
+            )
         return read_result(row.content, row.version, row.last_updated)
     current = await svc.repo.read_current(conn, res_type, res_id)
     if current is None:
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
     if current.deleted:
         raise gone(res_type, res_id, current.version)
+    if svc.hooks.after_read:
+        await svc.hooks.run_after_read(
+            ReadCheck(ctx, conn, "read", res_type, res_id, current.pk, current.version)
+        )
     return read_result(current.content, current.version, current.last_updated)
 
 
@@ -77,9 +85,8 @@ async def _history(
 ) -> bytes:
     """The history interaction's Bundle, read on `conn` (history.history opens its own connection)."""
     query = parse_history_query(svc, params)
-    if res_type and res_id and await svc.repo.current(conn, res_type, res_id) is None:
-        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
-    rows, total = await svc.repo.history(conn, res_type, res_id, query.since, query.cursor, query.count + 1)
+    level = f"history-{'instance' if res_id else 'type' if res_type else 'system'}"
+    rows, total = await history_rows(svc, ctx, conn, res_type, res_id, query, level, params)
     path = "/".join(p for p in (res_type, res_id) if p)
     base = f"{ctx.base_url}/{path}/_history" if path else f"{ctx.base_url}/_history"
     keep = {"_count": str(query.count)}
