@@ -8,6 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import app.security.tables  # noqa: F401  (registers the access-fact tables on the metadata)
 from app.config import Settings
 from app.store.engine import Database
 from app.store.tables import metadata

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-_MODE = "helsebro_mode"
+_MODE = WRITE_MODE_KEY = "helsebro_mode"
 
 
 def is_sqlite(url: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.store.engine import Database
+from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.search_sql import PageQuery, count_statement, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
@@ -72,6 +73,8 @@ class HistoryRow:
     content: bytes | None
     res_pk: int
 
+
+_WRITING: ContextVar[bool] = ContextVar("helsebro_writing", default=False)
 
 _CURRENT_COLUMNS = (
     resource.c.pk,
@@ -138,8 +141,26 @@ class Repository:
         A unique-key violation aborts the whole unit of work (no savepoints on the hot path); callers that
         lose a race retry the unit from the start.
         """
-        async with self.db.write_slot(), self.db.write_engine.begin() as conn:
-            yield conn
+        token = _WRITING.set(True)
+        try:
+            async with self.db.write_slot(), self.db.write_engine.begin() as conn:
+                yield conn
+        finally:
+            _WRITING.reset(token)
+
+    @staticmethod
+    def writing() -> bool:
+        """Whether the current task is inside a writer() unit of work. Hooks use it to put their rows into
+        that unit instead of opening another writer (which, on SQLite, would wait for this one forever)."""
+        return _WRITING.get()
+
+    @staticmethod
+    def is_write_unit(conn: AsyncConnection) -> bool:
+        """Whether `conn` is a writer()'s transaction (hooks that add rows use it instead of their own)."""
+        return bool(
+            conn.sync_connection
+            and conn.sync_connection.get_execution_options().get(WRITE_MODE_KEY) == "write"
+        )
 
     # -- reads ---------------------------------------------------------------------------------------
     async def current(

@@ -1,0 +1,463 @@
+"""The security layer's hooks into the engine: access facts on write, scope and policy checks, audit.
+
+Installed by main.py. With authentication off only the access facts are maintained (so that turning it
+on later finds them); with it on, every read, search, history and write on patient data is checked and
+audited. A request without a principal while authentication is on comes from inside the server (demo
+loader, adapters calling the service layer) and is trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.config import Settings
+from app.fhir.context import RequestContext
+from app.fhir.hooks import ReadCheck, ReadEvent, SearchEvent, WriteEvent
+from app.fhir.outcome import Category, FhirError
+from app.fhir.service import FhirService
+from app.security.audit import AuditRecord, audit_event
+from app.security.audit_writer import AuditWriter, batch_store, store_audit_events
+from app.security.facts import _DERIVERS, derive
+from app.security.policy import Decision, Policy, PolicyConfig, principal_parties
+from app.security.principal import Permission, Principal
+from app.security.tables import access_fact, emergency_access, party_identity
+from app.store.repository import Repository
+from app.store.tables import idx_reference, resource
+
+_READ_PERMISSION: dict[str, Permission] = {
+    "read": "r",
+    "vread": "r",
+    "history-instance": "r",
+    "search": "s",
+    "everything": "s",
+    "history-type": "s",
+}
+_WRITE_PERMISSION: dict[str, Permission] = {"create": "c", "update": "u", "delete": "d"}
+# Search parameters that name the patient a search is about (for emergency access on searches).
+_PATIENT_PARAMS = ("patient", "subject", "subject:Patient", "patient:Patient", "for", "beneficiary")
+
+
+def denied(message: str) -> FhirError:
+    return FhirError(Category.FORBIDDEN, message, "forbidden")
+
+
+@dataclass
+class SecurityLayer:
+    svc: FhirService
+    settings: Settings
+    config: PolicyConfig
+    enabled: bool
+    writer: AuditWriter | None = None
+    _later: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def install(self) -> None:
+        hooks = self.svc.hooks
+        hooks.after_write.append(self.maintain_facts)
+        if not self.enabled:
+            return
+        self.writer = AuditWriter(batch_store(self.svc))
+        hooks.before_write.append(self.before_write)
+        hooks.after_write.append(self.after_write)
+        hooks.before_read.append(self.before_read)
+        hooks.after_read.append(self.after_read)
+        hooks.after_search.append(self.after_search)
+        hooks.visibility = self.visibility
+
+    async def close(self) -> None:
+        if self._later:
+            await asyncio.gather(*self._later, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.close()
+
+    # -- per request ----------------------------------------------------------------------------------
+    def policy(self, ctx: RequestContext) -> Policy | None:
+        principal = ctx.principal
+        if not isinstance(principal, Principal):
+            return None
+        policy = ctx.scratch.get("policy")
+        if policy is None:
+            policy = ctx.scratch["policy"] = Policy(self.config, principal, datetime.now(UTC))
+        return policy
+
+    def visibility(self, ctx: RequestContext) -> Policy | None:
+        return self.policy(ctx)
+
+    # -- access facts (always) ----------------------------------------------------------------------
+    async def maintain_facts(self, event: WriteEvent) -> None:
+        assert event.pk is not None
+        conn, pk = event.conn, event.pk
+        if event.res_type in _DERIVERS:
+            await conn.execute(delete(party_identity).where(party_identity.c.source_pk == pk))
+            await conn.execute(
+                delete(access_fact).where(access_fact.c.source_pk == pk, access_fact.c.kind != "author")
+            )
+        if event.resource is None or event.res_type not in _DERIVERS:
+            return
+        derived = derive(
+            event.res_type,
+            event.res_id,
+            event.resource,
+            datetime.now(UTC),
+            self.settings.care_relation_days_after_end,
+            event.ctx.base_url if self.svc.base_url else "",
+        )
+        if derived.identities:
+            await conn.execute(
+                insert(party_identity),
+                [
+                    {"source_pk": pk, "ref_type": event.res_type, "ref_id": event.res_id, "party": party}
+                    for party in derived.identities
+                ],
+            )
+        if derived.facts:
+            await conn.execute(
+                insert(access_fact),
+                [
+                    {
+                        "source_pk": pk,
+                        "kind": f.kind,
+                        "patient_id": f.patient_id,
+                        "party": f.party,
+                        "target_type": f.target[0] if f.target else None,
+                        "target_id": f.target[1] if f.target else None,
+                        "valid_from": f.valid_from,
+                        "valid_until": f.valid_until,
+                    }
+                    for f in derived.facts
+                ],
+            )
+
+    # -- writes ---------------------------------------------------------------------------------------
+    async def before_write(self, event: WriteEvent) -> None:
+        principal = event.ctx.principal
+        if event.res_type == "AuditEvent" and principal is not None:
+            raise denied("AuditEvent records are written by the server only; they cannot be changed")
+        if not isinstance(principal, Principal):
+            return
+        permission = _WRITE_PERMISSION.get(event.interaction, "u")
+        if not principal.scopes.allows(event.res_type, permission):
+            await self._audit_denied(event.ctx, event.interaction, (), "scope does not allow this write")
+            raise denied(f"The token's scopes do not allow {event.interaction} of {event.res_type}")
+        if event.interaction == "create" or event.res_type not in self.config.patient_types:
+            return
+        # Updating or deleting patient data: the caller must have access to it as it stands now.
+        pk = await self._pk(event.conn, event.res_type, event.res_id)
+        if pk is not None:
+            policy = self.policy(event.ctx)
+            assert policy is not None
+            decision = await policy.decide(event.conn, event.res_type, event.res_id, pk)
+            await self._require_write_access(event, principal, decision)
+
+    async def after_write(self, event: WriteEvent) -> None:
+        principal = event.ctx.principal
+        if not isinstance(principal, Principal):
+            return
+        assert event.pk is not None
+        policy = self.policy(event.ctx)
+        assert policy is not None
+        if event.interaction == "create" and event.res_type in self.config.core_journal_types:
+            await self._record_author(event.conn, event.pk, event.res_type, event.res_id, principal)
+        patients: tuple[str, ...] = ()
+        if event.resource is not None and event.res_type in self.config.patient_types:
+            decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
+            patients = decision.patients
+            new_patient = event.res_type == "Patient" and event.interaction == "create"
+            if not new_patient:
+                await self._require_write_access(event, principal, decision)
+        elif event.res_type in self.config.patient_types:
+            patients = (event.res_id,) if event.res_type == "Patient" else ()
+        else:
+            return
+        record = self._record(
+            event.ctx, event.interaction, "0", patients, (event.res_type, event.res_id, event.version)
+        )
+        await store_audit_events(self.svc, event.conn, [audit_event(record)])
+
+    async def _require_write_access(
+        self, event: WriteEvent, principal: Principal, decision: Decision
+    ) -> None:
+        if principal.kind == "system" and not decision.blocked:
+            return
+        if decision.blocked or decision.reserved or not (decision.allowed or decision.emergency):
+            why = "blocked by consent" if decision.blocked else "no access to the patient"
+            await self._audit_denied(event.ctx, event.interaction, decision.patients, why)
+            raise denied(
+                f"No access to write {event.res_type}/{event.res_id}: it needs a care relation with the "
+                "patient (or granted emergency access)"
+            )
+
+    async def _record_author(
+        self, conn: AsyncConnection, pk: int, res_type: str, res_id: str, principal: Principal
+    ) -> None:
+        """Core-journal entries remember the organisation that wrote them: a reservation does not hide
+        an organisation's own entries from it."""
+        parties = [p for p in principal_parties(principal) if not p.startswith("pid:")]
+        if parties:
+            await conn.execute(
+                insert(access_fact),
+                [
+                    {
+                        "source_pk": pk,
+                        "kind": "author",
+                        "party": p,
+                        "target_type": res_type,
+                        "target_id": res_id,
+                    }
+                    for p in parties
+                ],
+            )
+
+    # -- reads ----------------------------------------------------------------------------------------
+    async def before_read(self, event: ReadEvent) -> None:
+        principal = event.ctx.principal
+        if not isinstance(principal, Principal):
+            return
+        permission = _READ_PERMISSION.get(event.interaction)
+        if (
+            event.res_type is not None
+            and permission is not None
+            and not principal.scopes.allows(event.res_type, permission)
+        ):
+            await self._audit_denied(event.ctx, event.interaction, (), "scope does not allow this read")
+            raise denied(f"The token's scopes do not allow {event.interaction} on {event.res_type}")
+        if principal.kind != "personnel":
+            if event.compartment is not None and principal.kind == "citizen":
+                await self._require_patient(event.ctx, principal, event.interaction, event.compartment[1])
+            return
+        targets = self._search_patients(event)
+        for patient_id in targets:
+            await self._require_patient(event.ctx, principal, event.interaction, patient_id)
+
+    def _search_patients(self, event: ReadEvent) -> list[str]:
+        if event.compartment is not None:
+            return [event.compartment[1]]
+        found = []
+        for name, value in event.params:
+            if name in _PATIENT_PARAMS and "," not in value:
+                ref = value.removeprefix("Patient/")
+                if ref and "/" not in ref and ":" not in ref:
+                    found.append(ref)
+        if event.res_type == "Patient":
+            found += [v for k, v in event.params if k == "_id" and "," not in v]
+        return found
+
+    async def _require_patient(
+        self, ctx: RequestContext, principal: Principal, interaction: str, patient_id: str
+    ) -> None:
+        """A search about one named patient: personnel need a care relation (or state an emergency, which
+        is then granted); citizens must be that patient or hold a proxy for them."""
+        policy = self.policy(ctx)
+        assert policy is not None
+        async with self.svc.repo.reader() as conn:
+            allowed = await self._patient_allowed(conn, policy, patient_id)
+        if allowed == "yes":
+            return
+        if allowed == "emergency":
+            return
+        if principal.kind == "personnel" and principal.emergency_reason and not Repository.writing():
+            await self._grant_emergency(ctx, principal, (patient_id,))
+            return
+        await self._audit_denied(ctx, interaction, (patient_id,), "no care relation with the patient")
+        if principal.kind == "citizen":
+            raise denied("You can only see your own data and that of people you hold a proxy for")
+        raise denied(
+            "No care relation with the patient (tjenstlig behov). For emergency access (akuttilgang), "
+            "state the reason in the nhn-emergency-reason header"
+        )
+
+    async def _patient_allowed(self, conn: AsyncConnection, policy: Policy, patient_id: str) -> str:
+        patients = policy.allowed_patients()
+        if patients is None:
+            return "yes"
+        inner = patients.subquery()
+        found = (await conn.execute(select(inner.c[0]).where(inner.c[0] == patient_id).limit(1))).first()
+        if found is None:
+            return "no"
+        if policy.principal.kind == "personnel":
+            care = policy.care_patients().subquery()
+            if (
+                await conn.execute(select(care.c[0]).where(care.c[0] == patient_id).limit(1))
+            ).first() is None:
+                return "emergency"
+        return "yes"
+
+    async def after_read(self, check: ReadCheck) -> None:
+        principal = check.ctx.principal
+        if not isinstance(principal, Principal) or check.res_type not in self.config.patient_types:
+            return
+        policy = self.policy(check.ctx)
+        assert policy is not None
+        decision = await policy.decide(check.conn, check.res_type, check.res_id, check.pk)
+        entity = (check.res_type, check.res_id, check.version)
+        if decision.blocked:
+            await self._audit_denied(
+                check.ctx, check.interaction, decision.patients, "blocked by consent", check.conn
+            )
+            raise FhirError(Category.NOT_FOUND, f"{check.res_type}/{check.res_id} is not known")
+        if decision.reserved:
+            await self._audit_denied(
+                check.ctx, check.interaction, decision.patients, "reserved core journal", check.conn
+            )
+            raise denied("The patient has reserved against core-journal access; this entry is not available")
+        if decision.allowed or decision.emergency:
+            await self._audit(
+                self._record(
+                    check.ctx, check.interaction, "0", decision.patients, entity, emergency=decision.emergency
+                ),
+                check.conn,
+            )
+            return
+        if decision.patients and principal.kind == "personnel" and principal.emergency_reason:
+            if Repository.writing():
+                raise denied("Emergency access cannot be granted inside a batch or transaction")
+            await self._grant_emergency(check.ctx, principal, decision.patients)
+            await self._audit(
+                self._record(check.ctx, check.interaction, "0", decision.patients, entity, emergency=True),
+                check.conn,
+            )
+            return
+        why = "no care relation with the patient" if decision.patients else "not linked to a patient"
+        await self._audit_denied(check.ctx, check.interaction, decision.patients, why, check.conn)
+        if principal.kind == "citizen":
+            raise denied("You can only see your own data and that of people you hold a proxy for")
+        raise denied(
+            "No care relation with the patient (tjenstlig behov). For emergency access (akuttilgang), "
+            "state the reason in the nhn-emergency-reason header"
+        )
+
+    async def after_search(self, event: SearchEvent) -> None:
+        if not isinstance(event.ctx.principal, Principal):
+            return
+        patient_pks = [
+            r.pk
+            for r in event.returned
+            if r.res_type in self.config.patient_types and r.res_type != "Patient"
+        ]
+        patients = {r.res_id for r in event.returned if r.res_type == "Patient"}
+        if patient_pks:
+            query = select(idx_reference.c.target_id).where(
+                idx_reference.c.res_pk.in_(patient_pks),
+                idx_reference.c.hash_identity.in_(self.config.compartment_identities),
+                idx_reference.c.target_type == "Patient",
+            )
+            patients.update(row[0] for row in (await event.conn.execute(query.distinct())).all())
+        if event.compartment is not None:
+            patients.add(event.compartment[1])
+        about_patients = bool(patients) or bool(set(event.res_types) & self.config.patient_types)
+        if not about_patients or event.res_types == ("AuditEvent",):
+            return
+        interaction = {
+            "search": "search-type" if len(event.res_types) == 1 else "search-system",
+            "everything": "$everything",
+        }.get(event.interaction, event.interaction)
+        record = self._record(event.ctx, interaction, "0", tuple(sorted(patients)), None, query=event.query)
+        await self._audit(record, event.conn)
+
+    # -- emergency access -----------------------------------------------------------------------------
+    async def _grant_emergency(
+        self, ctx: RequestContext, principal: Principal, patients: tuple[str, ...]
+    ) -> None:
+        assert principal.hpr is not None
+        assert principal.emergency_reason
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "hpr": principal.hpr,
+                "orgnr": principal.orgnr,
+                "patient_id": patient_id,
+                "reason": principal.emergency_reason,
+                "request_id": ctx.request_id[:64],
+                "granted_at": now,
+                "expires_at": now + timedelta(minutes=self.settings.emergency_access_minutes),
+            }
+            for patient_id in patients
+        ]
+        async with self.svc.repo.writer() as conn:
+            await conn.execute(insert(emergency_access), rows)
+
+    # -- audit ----------------------------------------------------------------------------------------
+    def _record(
+        self,
+        ctx: RequestContext,
+        interaction: str,
+        outcome: str,
+        patients: tuple[str, ...],
+        entity: tuple[str, str, int | None] | None,
+        emergency: bool = False,
+        query: str | None = None,
+        outcome_desc: str | None = None,
+    ) -> AuditRecord:
+        principal = ctx.principal if isinstance(ctx.principal, Principal) else None
+        reason = principal.emergency_reason if principal else None
+        return AuditRecord(
+            interaction=interaction,
+            outcome=outcome,
+            principal=principal,
+            patients=patients,
+            entities=(entity,) if entity else (),
+            query=query,
+            outcome_desc=outcome_desc,
+            emergency=emergency,
+            emergency_reason=(reason or "granted earlier (akuttilgang)") if emergency else None,
+            request_id=ctx.request_id,
+        )
+
+    async def _audit_denied(
+        self,
+        ctx: RequestContext,
+        interaction: str,
+        patients: tuple[str, ...],
+        why: str,
+        conn: AsyncConnection | None = None,
+    ) -> None:
+        audit_interaction = {"search": "search-type", "everything": "$everything"}.get(
+            interaction, interaction
+        )
+        record = self._record(ctx, audit_interaction, "4", patients, None, outcome_desc=why)
+        # The refused unit of work rolls back: its audit row must not be part of it.
+        await self._audit(
+            record, None if conn is None or Repository.is_write_unit(conn) else conn, failing=True
+        )
+
+    async def _audit(self, record: AuditRecord, conn: AsyncConnection | None, failing: bool = False) -> None:
+        event = audit_event(record)
+        if Repository.writing():
+            if conn is not None and Repository.is_write_unit(conn) and not failing:
+                await store_audit_events(self.svc, conn, [event])  # same transaction as the work
+                return
+            # Inside a unit of work that will not keep our row: write it as soon as that unit ends.
+            task = asyncio.create_task(self._submit_outside(event))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+            return
+        assert self.writer is not None
+        await self.writer.submit(event)
+
+    async def _submit_outside(self, event: dict[str, Any]) -> None:
+        assert self.writer is not None
+        await self.writer.submit(event)
+
+    @staticmethod
+    async def _pk(conn: AsyncConnection, res_type: str, res_id: str) -> int | None:
+        row = (
+            await conn.execute(
+                select(resource.c.pk).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
+            )
+        ).first()
+        return None if row is None else int(row[0])
+
+
+def install_security(
+    svc: FhirService, settings: Settings, core_journal_types: frozenset[str]
+) -> SecurityLayer:
+    layer = SecurityLayer(
+        svc, settings, PolicyConfig.standard(core_journal_types), settings.auth_mode == "jwt"
+    )
+    layer.install()
+    return layer

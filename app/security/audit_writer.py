@@ -1,0 +1,152 @@
+"""Durable audit writes: group commit for reads, same-transaction inserts for writes.
+
+A read must not answer before its AuditEvent is committed ("batched is fine, lost is not"), but one
+transaction per read would make the audit the bottleneck. AuditWriter lets every request wait for its own
+event while one background task commits whatever has queued up in a single transaction: while one batch
+is being stored the next one fills, so the batch size follows the load without any timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.search.extract import index_rows
+from app.fhir.service import FhirService, canonical_bytes, now_ms
+
+AuditStore = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
+
+
+class AuditWriterClosed(RuntimeError):
+    """The writer was shut down; the event was not stored (the request must fail, not go unaudited)."""
+
+
+async def store_audit_events(
+    svc: FhirService, conn: AsyncConnection, events: Sequence[dict[str, Any]], base_url: str = ""
+) -> None:
+    """Insert AuditEvents (built by the server, so neither validated nor passed through write hooks) and
+    their index rows in the caller's transaction: a write stores its audit in its own unit of work."""
+    if not events:
+        return
+    rtype = svc.resource_type("AuditEvent")
+    at = now_ms()
+    ids = [str(uuid.uuid4()) for _ in events]
+    stored = await svc.repo.insert_many(
+        conn,
+        [
+            ("AuditEvent", res_id, canonical_bytes(event, res_id, 1, at))
+            for res_id, event in zip(ids, events, strict=True)
+        ],
+        at,
+        "POST",
+    )
+    await svc.repo.insert_index_many(
+        conn,
+        [
+            (row.pk, index_rows(rtype, event, base_url).tables())
+            for row, event in zip(stored, events, strict=True)
+        ],
+    )
+
+
+def batch_store(svc: FhirService) -> AuditStore:
+    """The production store of an AuditWriter: one transaction per batch."""
+
+    async def store(events: Sequence[dict[str, Any]]) -> None:
+        async with svc.repo.writer() as conn:
+            await store_audit_events(svc, conn, events, svc.base_url)
+
+    return store
+
+
+_Waiter = tuple[dict[str, Any], "asyncio.Future[None]"]
+
+
+class AuditWriter:
+    def __init__(self, store: AuditStore, max_batch: int = 500) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._store = store
+        self._max_batch = max_batch
+        self._queue: list[_Waiter] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet handed to the store."""
+        return len(self._queue)
+
+    async def submit(self, event: dict[str, Any]) -> None:
+        """Queue an event and return once the batch holding it is committed; raise what the store raised.
+
+        A caller cancelled while waiting does not withdraw its event: it is still stored.
+        """
+        if self._closing:
+            raise AuditWriterClosed("the audit writer is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((event, future))
+        self._wake()
+        await future
+
+    async def close(self) -> None:
+        """Store everything queued, then stop the background task (app shutdown)."""
+        self._closing = True
+        if self._queue or (self._task is not None and not self._task.done()):
+            self._wake()  # restarts the task if it is gone, so the queue is still drained
+            assert self._task is not None
+            await asyncio.shield(self._task)  # a cancelled close() must not abort the last batch
+
+    def _wake(self) -> None:
+        """Start the drain task on the running loop if it is not running (first use, or it died)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._wakeup is None:
+            self._loop, self._wakeup, self._task = loop, asyncio.Event(), None
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain(), name="audit-writer")
+        self._wakeup.set()
+
+    async def _drain(self) -> None:
+        assert self._wakeup is not None
+        wakeup = self._wakeup
+        batch: list[_Waiter] = []
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    wakeup.clear()
+                    await wakeup.wait()
+                    continue
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                try:
+                    await self._store([event for event, _ in batch])
+                except Exception as exc:
+                    _settle(batch, exc)
+                else:
+                    _settle(batch, None)
+                batch = []
+        except asyncio.CancelledError:
+            # Cancelled from outside (loop shutdown): nobody will store these, so their requests fail
+            # instead of waiting forever or answering unaudited.
+            failure = AuditWriterClosed("the audit writer was stopped")
+            _settle(batch + self._queue, failure)
+            self._queue.clear()
+            raise
+
+
+def _settle(batch: Sequence[_Waiter], exc: BaseException | None) -> None:
+    for _, future in batch:
+        if future.done():  # the waiter was cancelled; its event was stored (or failed) all the same
+            continue
+        if exc is None:
+            future.set_result(None)
+        else:
+            future.set_exception(exc)

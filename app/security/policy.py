@@ -1,0 +1,279 @@
+"""The access policy as SQL: who may see which resource, evaluated in the database.
+
+One rule serves every path: search pages and counts, _include/_revinclude, $everything, history (as a
+RowFilter condition on the resource), and the single-resource decision of read/vread (the same
+predicates, selected as columns, so that a read can say *why* it is refused).
+
+- Personnel see a patient's data only with an active care relation (tjenstlig behov) between the patient
+  and their organisation, themselves or a role of theirs, or with granted emergency access.
+- Citizens see their own data and that of people they hold an active proxy for (fullmakt), including
+  their children under 12.
+- Systems (client credentials) see what their scopes allow.
+- For everyone but the patient: consent blocks (sperring) against their organisation hide the named
+  resources, and a reservation against the core journal hides core-journal content except entries their
+  own organisation wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, false, literal, not_, or_, select, true, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.fhir.registry import patient_compartment
+from app.fhir.search.extract import identity_hash
+from app.security.facts import twelfth_birthday_cutoff
+from app.security.principal import Principal
+from app.security.tables import access_fact, emergency_access, party_identity
+from app.store.tables import idx_date, idx_reference, resource
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    core_journal_types: frozenset[str]
+    patient_types: frozenset[str]  # Patient and every type in the Patient compartment
+    compartment_identities: tuple[int, ...]  # index identities of all Patient compartment parameters
+    birthdate_identity: int
+
+    @classmethod
+    def standard(cls, core_journal_types: Collection[str]) -> PolicyConfig:
+        compartment = patient_compartment()
+        identities = tuple(identity_hash(t, p) for t, params in compartment.items() for p in params)
+        return cls(
+            frozenset(core_journal_types),
+            frozenset({"Patient", *compartment}),
+            identities,
+            identity_hash("Patient", "birthdate"),
+        )
+
+
+def principal_parties(principal: Principal) -> list[str]:
+    """The principal's own parties, as the access facts spell them."""
+    parties = [f"org:{o}" for o in principal.orgnrs]
+    if principal.hpr:
+        parties.append(f"hpr:{principal.hpr}")
+    if principal.kind == "citizen" and principal.pid:
+        parties.append(f"pid:{principal.pid}")
+    return parties
+
+
+@dataclass(frozen=True)
+class Decision:
+    patients: tuple[str, ...]
+    allowed: bool  # through a care relation, own data, a proxy, or (systems) scopes
+    emergency: bool  # allowed only through granted emergency access
+    blocked: bool  # a consent block names this resource for the caller's organisation
+    reserved: bool  # core-journal content of a reserved patient, not written by the caller's organisation
+
+
+class Policy:
+    """The rule for one principal at one instant; also a RowFilter (`condition`)."""
+
+    def __init__(self, config: PolicyConfig, principal: Principal, now: datetime) -> None:
+        self.config = config
+        self.principal = principal
+        self.now = now
+        self.parties = principal_parties(principal)
+
+    # -- building blocks ----------------------------------------------------------------------------
+    def _active(self, t: Any) -> ColumnElement[bool]:
+        return and_(
+            or_(t.c.valid_from.is_(None), t.c.valid_from <= self.now),
+            or_(t.c.valid_until.is_(None), t.c.valid_until > self.now),
+        )
+
+    def mine(self, column: Any) -> ColumnElement[bool]:
+        """`column` names the principal: directly, through a resource that is them (their Organization,
+        Practitioner, Patient, RelatedPerson), or through a PractitionerRole of those."""
+        if not self.parties:
+            return false()
+        first, second = party_identity.alias(), party_identity.alias()
+        direct = select(_as_ref(first)).where(first.c.party.in_(self.parties))
+        roles = select(_as_ref(second)).where(second.c.party.in_(direct))
+        return or_(column.in_(self.parties), column.in_(direct), column.in_(roles))
+
+    def care_patients(self) -> Select[Any]:
+        f = access_fact.alias()
+        query = select(f.c.patient_id).where(f.c.kind == "care", self.mine(f.c.party), self._active(f))
+        return self._launch_limited(query, f.c.patient_id)
+
+    def emergency_patients(self) -> Select[Any] | None:
+        if self.principal.kind != "personnel" or not self.principal.hpr:
+            return None
+        e = emergency_access.alias()
+        query = select(e.c.patient_id).where(e.c.hpr == self.principal.hpr, e.c.expires_at > self.now)
+        return self._launch_limited(query, e.c.patient_id)
+
+    def citizen_patients(self) -> Select[Any]:
+        me, proxy, parent = party_identity.alias(), access_fact.alias(), access_fact.alias()
+        own = select(me.c.ref_id).where(me.c.ref_type == "Patient", me.c.party.in_(self.parties))
+        proxies = select(proxy.c.patient_id).where(
+            proxy.c.kind == "proxy", self.mine(proxy.c.party), self._active(proxy)
+        )
+        children = select(parent.c.patient_id).where(
+            parent.c.kind == "parent",
+            self.mine(parent.c.party),
+            self._active(parent),
+            self._under_twelve(parent.c.patient_id),
+        )
+        query = union_all(own, proxies, children).subquery()
+        return self._launch_limited(select(query.c[0]), query.c[0])
+
+    def _launch_limited(self, query: Select[Any], column: Any) -> Select[Any]:
+        launch = self.principal.launch_patient
+        return query.where(column == launch) if launch else query
+
+    def _under_twelve(self, patient_id: Any) -> ColumnElement[bool]:
+        p, d = resource.alias(), idx_date.alias()
+        cutoff = twelfth_birthday_cutoff(self.now.astimezone(UTC).date())
+        cutoff_micros = (datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC) - _EPOCH) // timedelta(
+            microseconds=1
+        )
+        return (
+            select(d.c.id)
+            .select_from(p.join(d, d.c.res_pk == p.c.pk))
+            .where(
+                p.c.res_type == "Patient",
+                p.c.res_id == patient_id,
+                d.c.hash_identity == self.config.birthdate_identity,
+                d.c.low > cutoff_micros,
+            )
+            .exists()
+        )
+
+    def in_patients(self, subject: Any, patients: Select[Any]) -> ColumnElement[bool]:
+        """`subject` is one of `patients`, or in the compartment of one of them."""
+        c = idx_reference.alias()
+        member = (
+            select(c.c.id)
+            .where(
+                c.c.res_pk == subject.c.pk,
+                c.c.hash_identity.in_(self.config.compartment_identities),
+                c.c.target_type == "Patient",
+                c.c.target_id.in_(patients),
+            )
+            .exists()
+        )
+        return or_(and_(subject.c.res_type == "Patient", subject.c.res_id.in_(patients)), member)
+
+    def blocked(self, subject: Any) -> ColumnElement[bool]:
+        if self.principal.kind == "citizen":
+            return false()  # blocks are the patient's own, against organisations
+        b = access_fact.alias()
+        return (
+            select(b.c.id)
+            .where(
+                b.c.kind == "block",
+                b.c.target_type == subject.c.res_type,
+                b.c.target_id == subject.c.res_id,
+                self.mine(b.c.party),
+                self._active(b),
+            )
+            .exists()
+        )
+
+    def reserved(self, subject: Any) -> ColumnElement[bool]:
+        if self.principal.kind == "citizen" or not self.config.core_journal_types:
+            return false()
+        r, a = access_fact.alias(), access_fact.alias()
+        reserved_patients = select(r.c.patient_id).where(r.c.kind == "reservation", self._active(r))
+        own_entry = select(a.c.id).where(
+            a.c.kind == "author", a.c.source_pk == subject.c.pk, self.mine(a.c.party)
+        )
+        return and_(
+            subject.c.res_type.in_(sorted(self.config.core_journal_types)),
+            self.in_patients(subject, reserved_patients),
+            not_(own_entry.exists()),
+        )
+
+    def allowed_patients(self) -> Select[Any] | None:
+        """Every patient whose data the principal may see; None: not limited by patient (systems)."""
+        if self.principal.kind == "citizen":
+            return self.citizen_patients()
+        if self.principal.kind == "personnel":
+            emergency = self.emergency_patients()
+            care = self.care_patients()
+            if emergency is None:
+                return care
+            both = union_all(care, emergency).subquery()
+            return select(both.c[0])
+        if self.principal.launch_patient:
+            return select(literal(self.principal.launch_patient))
+        return None
+
+    def readable_types(self) -> frozenset[str] | None:
+        """Types the scopes let the principal read or search (None: all); personnel never see the audit
+        trail through the clinical API."""
+        read, search = self.principal.scopes.types_with("r"), self.principal.scopes.types_with("s")
+        types = None if read is None or search is None else read | search
+        if self.principal.kind == "personnel" and types is not None:
+            return types - {"AuditEvent"}
+        return types
+
+    # -- RowFilter ------------------------------------------------------------------------------------
+    def condition(self, subject: Any) -> ColumnElement[bool]:
+        parts: list[ColumnElement[bool]] = []
+        types = self.readable_types()
+        if types is not None:
+            parts.append(subject.c.res_type.in_(sorted(types)) if types else false())
+        elif self.principal.kind == "personnel":
+            parts.append(subject.c.res_type != "AuditEvent")
+        patients = self.allowed_patients()
+        if patients is not None:
+            patient_data = subject.c.res_type.in_(sorted(self.config.patient_types))
+            parts.append(or_(not_(patient_data), self.in_patients(subject, patients)))
+        parts.append(not_(self.blocked(subject)))
+        parts.append(not_(self.reserved(subject)))
+        return and_(true(), *parts)
+
+    # -- one resource -------------------------------------------------------------------------------
+    async def patients_of(
+        self, conn: AsyncConnection, res_type: str, res_id: str, pk: int
+    ) -> tuple[str, ...]:
+        c = idx_reference
+        query = (
+            select(c.c.target_id)
+            .where(
+                c.c.res_pk == pk,
+                c.c.hash_identity.in_(self.config.compartment_identities),
+                c.c.target_type == "Patient",
+                c.c.target_id.is_not(None),
+            )
+            .distinct()
+        )
+        found = [row[0] for row in (await conn.execute(query)).all()]
+        if res_type == "Patient" and res_id not in found:
+            found.insert(0, res_id)
+        return tuple(found)
+
+    async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:
+        patients = await self.patients_of(conn, res_type, res_id, pk)
+        subject = resource.alias("subject")
+        if self.principal.kind == "citizen":
+            allowed: ColumnElement[bool] = self.in_patients(subject, self.citizen_patients())
+        elif self.principal.kind == "personnel":
+            allowed = self.in_patients(subject, self.care_patients())
+        else:
+            limited = self.allowed_patients()
+            allowed = true() if limited is None else self.in_patients(subject, limited)
+        emergency_patients = self.emergency_patients()
+        emergency = false() if emergency_patients is None else self.in_patients(subject, emergency_patients)
+        query = select(
+            allowed.label("allowed"),
+            emergency.label("emergency"),
+            self.blocked(subject).label("blocked"),
+            self.reserved(subject).label("reserved"),
+        ).where(subject.c.pk == pk)
+        row = (await conn.execute(query)).one()
+        return Decision(patients, bool(row[0]), bool(row[1]) and not row[0], bool(row[2]), bool(row[3]))
+
+
+def _as_ref(t: Any) -> ColumnElement[str]:
+    return literal("ref:") + t.c.ref_type + literal("/") + t.c.ref_id  # type: ignore[no-any-return]
