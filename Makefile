@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 export DATABASE_URL ?= sqlite+aiosqlite:///./helsebro.db
 
-.PHONY: run test lint typecheck pytest migrate demo openapi bench bench-ingest clean
+.PHONY: run token test lint typecheck pytest migrate demo openapi bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ migrate: $(VENV)/.installed
 demo: migrate
 	$(BIN)/python -m app.demo
 
+# The demo trusts the development token issuer (tokens from `make token` / app.security.devtoken).
 run: demo
-	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --no-access-log
+	AUTH_DEV_ISSUER=$${AUTH_DEV_ISSUER:-true} $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --no-access-log
+
+# A token for the demo GP (Fjordby legekontor), who has a care relation with the demo patients.
+token: $(VENV)/.installed
+	@$(BIN)/python -m app.security.devtoken personnel --hpr 9100001 --orgnr 992000007 --category LE --scope "user/*.cruds"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Signing keys of the trusted issuers: a local JWKS file and/or a JWKS URL (fetched and cached).
     auth_jwks_file: str = ""
     auth_jwks_url: str = ""
+    # The issuer's OAuth endpoints, published in /.well-known/smart-configuration (e.g. HelseID's).
+    auth_authorization_endpoint: str = ""
+    auth_token_endpoint: str = ""
     # The development issuer (`python -m app.security.devtoken`): its key lives in auth_dev_key_file and
     # is trusted when this is on. For `make run` and tests.
     auth_dev_issuer: bool = False

@@ -241,7 +241,8 @@ async def load(svc: FhirService) -> dict[int, int]:
 
 
 async def main() -> None:
-    app = create_app(Settings())
+    # The loader writes through the service layer (no HTTP, no token); the server it seeds may require one.
+    app = create_app(Settings(auth_mode="off"))
     try:
         counts = await load(app.state.fhir)
     finally:

@@ -21,6 +21,10 @@ from app.fhir.registry import Registry
 from app.fhir.service import FhirService
 from app.middleware import BodyLimitAndAccessLog
 from app.openapi import install_openapi
+from app.resources.core_journal import CORE_JOURNAL_TYPES
+from app.security.access import install_security
+from app.security.authn import install_authentication
+from app.security.smart import capability_security
 from app.store.engine import Database
 from app.store.repository import Repository
 
@@ -50,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base_url=settings.base_url.rstrip("/"),
     )
 
+    # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
+    security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The FHIR models are ~200k long-lived objects; without freezing them every full collection walks
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        await security.close()
         await database.dispose()
 
     app = FastAPI(
@@ -74,18 +82,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.fhir = fhir
+    app.state.security = security
     app.state.base_url = settings.base_url.rstrip("/")
 
     def refresh_capability() -> None:
         """/metadata is generated from the registry; call again when the registry changes ($reindex)."""
-        app.state.capability_bytes = orjson.dumps(
-            capability_statement(registry, settings.base_url, app_version())
-        )
+        statement = capability_statement(registry, settings.base_url, app_version())
+        if settings.auth_mode == "jwt":
+            statement["rest"][0]["security"] = capability_security(settings)
+        app.state.capability_bytes = orjson.dumps(statement)
 
     app.state.refresh_capability = refresh_capability
     refresh_capability()
     install_error_handlers(app, settings.max_body_bytes)
     app.include_router(fhir_router)
     install_openapi(app)
+    install_authentication(app, settings)
     app.add_middleware(BodyLimitAndAccessLog, max_body_bytes=settings.max_body_bytes)
     return app

@@ -21,7 +21,13 @@ from tests.databases import (
     postgres_unavailable_reason,
 )
 
-TABLES_CHILD_FIRST = ("sec_emergency_access", "conditional_create", "idx_token", "resource_version", "resource")
+TABLES_CHILD_FIRST = (
+    "sec_emergency_access",
+    "conditional_create",
+    "idx_token",
+    "resource_version",
+    "resource",
+)
 BASE = "http://fhir.test"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
+from app.fhir.hooks import WriteEvent
 from app.fhir.interactions.common import (
     MAX_ATTEMPTS,
     DuplicateKey,
@@ -57,7 +58,11 @@ async def _apply(
         stored = await store_new(svc, ctx, conn, rtype, resource, res_id, now_ms(), "PUT")
         return WriteResult(201, stored, created=True)
     if not current.deleted and current.content is not None and same_content(current.content, resource):
-        return WriteResult(200, current)  # no-op: no new version, like HAPI
+        # No-op: no new version, like HAPI. The write hooks still decide whether it was allowed at all.
+        if svc.hooks.before_write:
+            event = WriteEvent(ctx, conn, "update", rtype.name, res_id, resource, current.version, current.pk)
+            await svc.hooks.run_before_write(event)
+        return WriteResult(200, current)
     stored = await store_version(svc, ctx, conn, rtype, current, resource, now_ms(), "PUT")
     return WriteResult(201 if current.deleted else 200, stored, created=current.deleted)
 
