@@ -230,7 +230,7 @@ async def search_system(request: Request) -> Response:
 
 
 async def _reindex(request: Request, res_type: str | None) -> Response:
-    report = await reindex_ix.reindex(service(request), res_type)
+    report = await reindex_ix.reindex(service(request), context(request), res_type)
     request.app.state.refresh_capability()
     issues = [
         Issue(f"Reindexed {report.resources} resources", "informational", severity="information"),

@@ -74,11 +74,21 @@ class SearchEvent:
     returned: Sequence[Returned]
 
 
+@dataclass(frozen=True)
+class OperationEvent:
+    """Before a server-maintenance operation ($reindex) that is not a read or write of one resource."""
+
+    ctx: RequestContext
+    name: str  # e.g. "$reindex"
+    res_type: str | None
+
+
 BeforeWrite = Callable[[WriteEvent], Awaitable[None]]
 AfterWrite = Callable[[WriteEvent], Awaitable[None]]
 BeforeRead = Callable[[ReadEvent], Awaitable[None]]
 AfterRead = Callable[[ReadCheck], Awaitable[None]]
 AfterSearch = Callable[[SearchEvent], Awaitable[None]]
+BeforeOperation = Callable[[OperationEvent], Awaitable[None]]
 # Builds the request's row visibility rule (None: everything is visible).
 Visibility = Callable[[RequestContext], RowFilter | None]
 
@@ -90,6 +100,10 @@ class Hooks:
     before_read: list[BeforeRead] = field(default_factory=list)
     after_read: list[AfterRead] = field(default_factory=list)
     after_search: list[AfterSearch] = field(default_factory=list)
+    before_operation: list[BeforeOperation] = field(default_factory=list)
+    # Called for every live resource that $reindex rebuilds (interaction "reindex"), inside its batch's
+    # unit of work: for derived data kept beside the search index.
+    on_reindex: list[AfterWrite] = field(default_factory=list)
     visibility: Visibility | None = None
 
     async def run_before_write(self, event: WriteEvent) -> None:
@@ -110,6 +124,14 @@ class Hooks:
 
     async def run_after_search(self, event: SearchEvent) -> None:
         for hook in self.after_search:
+            await hook(event)
+
+    async def run_before_operation(self, event: OperationEvent) -> None:
+        for hook in self.before_operation:
+            await hook(event)
+
+    async def run_on_reindex(self, event: WriteEvent) -> None:
+        for hook in self.on_reindex:
             await hook(event)
 
     def visible(self, ctx: RequestContext) -> RowFilter | None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
 from app.fhir.context import RequestContext
-from app.fhir.hooks import ReadCheck, ReadEvent, SearchEvent, WriteEvent
+from app.fhir.hooks import OperationEvent, ReadCheck, ReadEvent, SearchEvent, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
 from app.security.audit import AuditRecord, audit_event
@@ -59,6 +59,7 @@ class SecurityLayer:
     def install(self) -> None:
         hooks = self.svc.hooks
         hooks.after_write.append(self.maintain_facts)
+        hooks.on_reindex.append(self.maintain_facts)
         if not self.enabled:
             return
         self.writer = AuditWriter(batch_store(self.svc))
@@ -67,6 +68,7 @@ class SecurityLayer:
         hooks.before_read.append(self.before_read)
         hooks.after_read.append(self.after_read)
         hooks.after_search.append(self.after_search)
+        hooks.before_operation.append(self.before_operation)
         hooks.visibility = self.visibility
 
     async def close(self) -> None:
@@ -132,6 +134,14 @@ class SecurityLayer:
                     for f in derived.facts
                 ],
             )
+
+    async def before_operation(self, event: OperationEvent) -> None:
+        """Server maintenance is for system clients with write access to everything it touches."""
+        principal = event.ctx.principal
+        if not isinstance(principal, Principal):
+            return
+        if principal.kind != "system" or not principal.scopes.allows(event.res_type or "*", "u"):
+            raise denied(f"{event.name} needs a system client with update scope on the resources it touches")
 
     # -- writes ---------------------------------------------------------------------------------------
     async def before_write(self, event: WriteEvent) -> None:

@@ -17,6 +17,19 @@ from app.main import create_app
 from app.security.devtoken import load_or_create_key, mint_token
 from tests.conftest import BASE, empty_tables, make_settings
 from tests.databases import TestDatabase
+from tests.security.helpers import World, auth_header
+from tests.security.scenario import (
+    GP_HPR,
+    GP_OFFICE_ORGNR,
+    HOSPITAL_HPR,
+    HOSPITAL_ORGNR,
+    KARI_FNR,
+    NILS_FNR,
+    OTHER_CLINIC_ORGNR,
+    OTHER_HPR,
+    scenario,
+    transaction,
+)
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +73,31 @@ async def secure_client(secure_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]
 def mint(dev_key_file: Path) -> Callable[..., str]:
     """mint(subject=..., scopes=..., **mint_token_options) -> a token the secure app accepts."""
     return functools.partial(mint_token, dev_key_file)
+
+
+@pytest.fixture
+async def world(secure_client: httpx.AsyncClient, mint: Callable[..., str]) -> World:
+    def personnel(hpr: str, orgnr: str) -> dict[str, str]:
+        return auth_header(
+            mint(
+                subject=f"hpr-{hpr}",
+                scopes="user/*.cruds",
+                hpr=hpr,
+                orgnr=orgnr,
+                category="LE",
+                name="Test Lege",
+            )
+        )
+
+    system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
+    seeded = await secure_client.post("/", json=transaction(scenario()), headers=system)
+    assert seeded.status_code == 200, seeded.text
+    return World(
+        secure_client,
+        system,
+        gp=personnel(GP_HPR, GP_OFFICE_ORGNR),
+        hospital=personnel(HOSPITAL_HPR, HOSPITAL_ORGNR),
+        other=personnel(OTHER_HPR, OTHER_CLINIC_ORGNR),
+        kari=auth_header(mint(subject="kari", scopes="patient/*.cruds", pid=KARI_FNR)),
+        nils=auth_header(mint(subject="nils", scopes="patient/*.cruds", pid=NILS_FNR)),
+    )

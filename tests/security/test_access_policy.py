@@ -4,87 +4,22 @@ consent blocks and reservations, scopes, and the audit rows each access leaves."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-import pytest
-
 from app.security.audit import AUDIT_FLAG_SYSTEM
 from app.security.facts import PROXY
-from tests.security.helpers import auth_header
+from tests.security.helpers import World, auth_header, ids
 from tests.security.scenario import (
     GP_HPR,
     GP_OFFICE_ORGNR,
     HOSPITAL_HPR,
-    HOSPITAL_ORGNR,
     KARI_FNR,
-    NILS_FNR,
-    OTHER_CLINIC_ORGNR,
     OTHER_HPR,
     consent,
     ref,
     reservation,
-    scenario,
-    transaction,
 )
-
-
-@dataclass
-class World:
-    http: httpx.AsyncClient
-    system: dict[str, str]
-    gp: dict[str, str]
-    hospital: dict[str, str]
-    other: dict[str, str]
-    kari: dict[str, str]
-    nils: dict[str, str]
-
-    async def put(self, resource: dict[str, Any], who: dict[str, str] | None = None) -> httpx.Response:
-        url = f"/{resource['resourceType']}/{resource['id']}"
-        return await self.http.put(url, json=resource, headers=who or self.system)
-
-    async def audit(self, query: str) -> list[dict[str, Any]]:
-        response = await self.http.get(f"/AuditEvent?{query}&_count=200", headers=self.system)
-        assert response.status_code == 200, response.text
-        return [e["resource"] for e in response.json().get("entry", []) if e["search"]["mode"] == "match"]
-
-
-def ids(bundle: dict[str, Any], mode: str = "match") -> set[str]:
-    return {
-        f"{e['resource']['resourceType']}/{e['resource']['id']}"
-        for e in bundle.get("entry", [])
-        if e.get("search", {}).get("mode") == mode
-    }
-
-
-@pytest.fixture
-async def world(secure_client: httpx.AsyncClient, mint: Callable[..., str]) -> World:
-    def personnel(hpr: str, orgnr: str) -> dict[str, str]:
-        return auth_header(
-            mint(
-                subject=f"hpr-{hpr}",
-                scopes="user/*.cruds",
-                hpr=hpr,
-                orgnr=orgnr,
-                category="LE",
-                name="Test Lege",
-            )
-        )
-
-    system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
-    seeded = await secure_client.post("/", json=transaction(scenario()), headers=system)
-    assert seeded.status_code == 200, seeded.text
-    return World(
-        secure_client,
-        system,
-        gp=personnel(GP_HPR, GP_OFFICE_ORGNR),
-        hospital=personnel(HOSPITAL_HPR, HOSPITAL_ORGNR),
-        other=personnel(OTHER_HPR, OTHER_CLINIC_ORGNR),
-        kari=auth_header(mint(subject="kari", scopes="patient/*.cruds", pid=KARI_FNR)),
-        nils=auth_header(mint(subject="nils", scopes="patient/*.cruds", pid=NILS_FNR)),
-    )
 
 
 async def test_personnel_without_care_relation_get_403_and_an_audit_row(world: World) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from app.fhir.context import RequestContext
+from app.fhir.hooks import OperationEvent, WriteEvent
 from app.fhir.registry import SearchParam
 from app.fhir.search.extract import index_rows
 from app.fhir.search.fhirpath import ExpressionError, compile_expression
@@ -64,9 +66,11 @@ def _register(svc: FhirService, definition: dict[str, object], report: ReindexRe
     report.parameters.append(f"{','.join(bases)}:{code}")
 
 
-async def reindex(svc: FhirService, res_type: str | None) -> ReindexReport:
+async def reindex(svc: FhirService, ctx: RequestContext, res_type: str | None) -> ReindexReport:
     if res_type is not None:
         svc.resource_type(res_type)
+    if svc.hooks.before_operation:
+        await svc.hooks.run_before_operation(OperationEvent(ctx, "$reindex", res_type))
     report = ReindexReport()
     await load_stored_search_parameters(svc, report)
     types = [res_type] if res_type else None
@@ -79,8 +83,21 @@ async def reindex(svc: FhirService, res_type: str | None) -> ReindexReport:
                 rtype = svc.registry.types.get(stored.res_type)
                 if rtype is None:
                     continue
-                rows = index_rows(rtype, orjson.loads(stored.content), svc.base_url).tables()
+                resource = orjson.loads(stored.content)
+                rows = index_rows(rtype, resource, svc.base_url).tables()
                 await svc.repo.replace_index(conn, stored.pk, rows)
+                if svc.hooks.on_reindex:
+                    event = WriteEvent(
+                        ctx,
+                        conn,
+                        "reindex",
+                        stored.res_type,
+                        stored.res_id,
+                        resource,
+                        stored.version,
+                        stored.pk,
+                    )
+                    await svc.hooks.run_on_reindex(event)
         if not batch:
             return report
         report.resources += len(batch)
