@@ -22,6 +22,7 @@ from app.fhir.service import FhirService
 from app.middleware import BodyLimitAndAccessLog
 from app.openapi import install_openapi
 from app.resources.core_journal import CORE_JOURNAL_TYPES
+from app.resources.no_basis import install as install_no_basis
 from app.security.access import install_security
 from app.security.authn import install_authentication
 from app.security.smart import capability_security
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         base_url=settings.base_url.rstrip("/"),
     )
 
+    # Domain packs register their rules and search parameters before anything reads the registry.
+    install_no_basis(registry, fhir.hooks)
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
 

@@ -11,7 +11,7 @@ from tests.fhir.search.helpers import SNOMED, observation, patient, put_all, sea
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 KARI_FNR = synthetic_fnr(13, 9, 1972, 101)
-OLA_FNR = synthetic_fnr(1, 2, 1980, 202)
+OLA_DNR = "41828010067"  # a synthetic D-nummer (day + 40, month + 80)
 
 
 def coded(res_id: str, *codings: dict[str, str], text: str | None = None) -> dict[str, object]:
@@ -116,7 +116,7 @@ async def people(client: httpx.AsyncClient) -> httpx.AsyncClient:
                 {"system": "email", "value": "kari@example.no"},
             ],
         ),
-        patient("ola", identifier=[{"system": DNR_SYSTEM, "value": OLA_FNR}], gender="male", active=False),
+        patient("ola", identifier=[{"system": DNR_SYSTEM, "value": OLA_DNR}], gender="male", active=False),
         patient("anon", identifier=None, gender="unknown"),
     )
     return client
