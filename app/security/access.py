@@ -269,9 +269,11 @@ class SecurityLayer:
         if allowed == "yes":
             return
         if allowed == "emergency":
+            ctx.scratch["emergency"] = True  # the search's audit row is flagged for follow-up
             return
         if principal.kind == "personnel" and principal.emergency_reason and not Repository.writing():
             await self._grant_emergency(ctx, principal, (patient_id,))
+            ctx.scratch["emergency"] = True
             return
         await self._audit_denied(ctx, interaction, (patient_id,), "no care relation with the patient")
         if principal.kind == "citizen":
@@ -366,7 +368,10 @@ class SecurityLayer:
             "search": "search-type" if len(event.res_types) == 1 else "search-system",
             "everything": "$everything",
         }.get(event.interaction, event.interaction)
-        record = self._record(event.ctx, interaction, "0", tuple(sorted(patients)), None, query=event.query)
+        emergency = bool(event.ctx.scratch.get("emergency"))
+        record = self._record(
+            event.ctx, interaction, "0", tuple(sorted(patients)), None, emergency=emergency, query=event.query
+        )
         await self._audit(record, event.conn)
 
     # -- emergency access -----------------------------------------------------------------------------

@@ -72,6 +72,8 @@ async def test_emergency_access_on_everything(world: World) -> None:
     response = await world.http.get("/Patient/nils/$everything", headers=emergency)
     assert response.status_code == 200
     assert {"Patient/nils", "Observation/nils-bp"} <= ids(response.json())
+    flagged = await world.audit(f"_tag={AUDIT_FLAG_SYSTEM}|emergency-access&patient=Patient/nils")
+    assert len(flagged) == 1
 
 
 async def test_a_citizen_sees_their_own_data_and_their_young_childs(world: World) -> None:
