@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
@@ -23,10 +23,10 @@ from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
 from app.security.audit import AuditRecord, audit_event
 from app.security.audit_writer import AuditWriter, batch_store, store_audit_events
-from app.security.facts import _DERIVERS, derive
+from app.security.facts_store import store_facts
 from app.security.policy import Decision, Policy, PolicyConfig, principal_parties
 from app.security.principal import Permission, Principal
-from app.security.tables import access_fact, emergency_access, party_identity
+from app.security.tables import access_fact, emergency_access
 from app.store.repository import Repository
 from app.store.tables import idx_reference, resource
 
@@ -92,48 +92,8 @@ class SecurityLayer:
 
     # -- access facts (always) ----------------------------------------------------------------------
     async def maintain_facts(self, event: WriteEvent) -> None:
-        assert event.pk is not None
-        conn, pk = event.conn, event.pk
-        if event.res_type in _DERIVERS:
-            await conn.execute(delete(party_identity).where(party_identity.c.source_pk == pk))
-            await conn.execute(
-                delete(access_fact).where(access_fact.c.source_pk == pk, access_fact.c.kind != "author")
-            )
-        if event.resource is None or event.res_type not in _DERIVERS:
-            return
-        derived = derive(
-            event.res_type,
-            event.res_id,
-            event.resource,
-            datetime.now(UTC),
-            self.settings.care_relation_days_after_end,
-            event.ctx.base_url if self.svc.base_url else "",
-        )
-        if derived.identities:
-            await conn.execute(
-                insert(party_identity),
-                [
-                    {"source_pk": pk, "ref_type": event.res_type, "ref_id": event.res_id, "party": party}
-                    for party in derived.identities
-                ],
-            )
-        if derived.facts:
-            await conn.execute(
-                insert(access_fact),
-                [
-                    {
-                        "source_pk": pk,
-                        "kind": f.kind,
-                        "patient_id": f.patient_id,
-                        "party": f.party,
-                        "target_type": f.target[0] if f.target else None,
-                        "target_id": f.target[1] if f.target else None,
-                        "valid_from": f.valid_from,
-                        "valid_until": f.valid_until,
-                    }
-                    for f in derived.facts
-                ],
-            )
+        base_url = event.ctx.base_url if self.svc.base_url else ""
+        await store_facts(event, self.settings.care_relation_days_after_end, base_url)
 
     async def before_operation(self, event: OperationEvent) -> None:
         """Server maintenance is for system clients with write access to everything it touches."""

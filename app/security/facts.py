@@ -304,3 +304,6 @@ def twelfth_birthday_cutoff(today: date) -> date:
         return today.replace(year=today.year - 12)
     except ValueError:
         return today.replace(year=today.year - 12, day=28)
+
+
+DERIVED_TYPES = frozenset(_DERIVERS)
