@@ -78,9 +78,15 @@ def service(request: Request) -> FhirService:
 def context(request: Request) -> RequestContext:
     configured: str = request.app.state.base_url
     base = configured or (lambda: str(request.base_url).rstrip("/"))
-    state = request.scope.get("state", {})
-    # The principal is whatever an authentication middleware verified; the engine only passes it on.
-    return RequestContext(base=base, request_id=state.get("request_id", ""), principal=state.get("principal"))
+    state = request.scope.setdefault("state", {})
+    # The principal is whatever an authentication middleware verified, and the hook state is shared with
+    # that middleware (e.g. work the response must wait for); the engine only passes both on.
+    return RequestContext(
+        base=base,
+        request_id=state.get("request_id", ""),
+        principal=state.get("principal"),
+        scratch=state.setdefault("hook_state", {}),
+    )
 
 
 async def json_body(request: Request) -> Any:

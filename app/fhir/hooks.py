@@ -38,6 +38,7 @@ class ReadEvent:
     res_id: str | None
     compartment: tuple[str, str] | None = None  # ("Patient", id) for compartment searches and $everything
     params: tuple[tuple[str, str], ...] = ()  # search parameters as given
+    conn: AsyncConnection | None = None  # the search's connection, if it has one open already
 
 
 @dataclass(frozen=True)

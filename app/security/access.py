@@ -20,9 +20,10 @@ from app.config import Settings
 from app.fhir.context import RequestContext
 from app.fhir.hooks import OperationEvent, ReadCheck, ReadEvent, SearchEvent, WriteEvent
 from app.fhir.outcome import Category, FhirError
+from app.fhir.registry import Registry
 from app.fhir.service import FhirService
 from app.security.audit import AuditRecord, audit_event
-from app.security.audit_writer import AuditWriter, batch_store, store_audit_events
+from app.security.audit_writer import AUDIT_WAITS, AuditWriter, batch_store, store_audit_events
 from app.security.facts_store import store_facts
 from app.security.policy import Decision, Policy, PolicyConfig, principal_parties
 from app.security.principal import Permission, Principal
@@ -198,11 +199,13 @@ class SecurityLayer:
             raise denied(f"The token's scopes do not allow {event.interaction} on {event.res_type}")
         if principal.kind != "personnel":
             if event.compartment is not None and principal.kind == "citizen":
-                await self._require_patient(event.ctx, principal, event.interaction, event.compartment[1])
+                await self._require_patient(
+                    event.ctx, principal, event.interaction, event.compartment[1], event.conn
+                )
             return
         targets = self._search_patients(event)
         for patient_id in targets:
-            await self._require_patient(event.ctx, principal, event.interaction, patient_id)
+            await self._require_patient(event.ctx, principal, event.interaction, patient_id, event.conn)
 
     def _search_patients(self, event: ReadEvent) -> list[str]:
         if event.compartment is not None:
@@ -218,14 +221,22 @@ class SecurityLayer:
         return found
 
     async def _require_patient(
-        self, ctx: RequestContext, principal: Principal, interaction: str, patient_id: str
+        self,
+        ctx: RequestContext,
+        principal: Principal,
+        interaction: str,
+        patient_id: str,
+        conn: AsyncConnection | None = None,
     ) -> None:
         """A search about one named patient: personnel need a care relation (or state an emergency, which
         is then granted); citizens must be that patient or hold a proxy for them."""
         policy = self.policy(ctx)
         assert policy is not None
-        async with self.svc.repo.reader() as conn:
+        if conn is not None:
             allowed = await self._patient_allowed(conn, policy, patient_id)
+        else:
+            async with self.svc.repo.reader() as own:
+                allowed = await self._patient_allowed(own, policy, patient_id)
         if allowed == "yes":
             return
         if allowed == "emergency":
@@ -283,6 +294,7 @@ class SecurityLayer:
                     check.ctx, check.interaction, "0", decision.patients, entity, emergency=decision.emergency
                 ),
                 check.conn,
+                ctx=check.ctx,
             )
             return
         if decision.patients and principal.kind == "personnel" and principal.emergency_reason:
@@ -292,6 +304,7 @@ class SecurityLayer:
             await self._audit(
                 self._record(check.ctx, check.interaction, "0", decision.patients, entity, emergency=True),
                 check.conn,
+                ctx=check.ctx,
             )
             return
         why = "no care relation with the patient" if decision.patients else "not linked to a patient"
@@ -332,7 +345,7 @@ class SecurityLayer:
         record = self._record(
             event.ctx, interaction, "0", tuple(sorted(patients)), None, emergency=emergency, query=event.query
         )
-        await self._audit(record, event.conn)
+        await self._audit(record, event.conn, ctx=event.ctx)
 
     # -- emergency access -----------------------------------------------------------------------------
     async def _grant_emergency(
@@ -397,10 +410,16 @@ class SecurityLayer:
         record = self._record(ctx, audit_interaction, "4", patients, None, outcome_desc=why)
         # The refused unit of work rolls back: its audit row must not be part of it.
         await self._audit(
-            record, None if conn is None or Repository.is_write_unit(conn) else conn, failing=True
+            record, None if conn is None or Repository.is_write_unit(conn) else conn, failing=True, ctx=ctx
         )
 
-    async def _audit(self, record: AuditRecord, conn: AsyncConnection | None, failing: bool = False) -> None:
+    async def _audit(
+        self,
+        record: AuditRecord,
+        conn: AsyncConnection | None,
+        failing: bool = False,
+        ctx: RequestContext | None = None,
+    ) -> None:
         event = audit_event(record)
         if Repository.writing():
             if conn is not None and Repository.is_write_unit(conn) and not failing:
@@ -412,6 +431,11 @@ class SecurityLayer:
             task.add_done_callback(self._later.discard)
             return
         assert self.writer is not None
+        if ctx is not None:
+            # Not awaited here: the caller still holds a database connection. The response waits for it
+            # (authn holds back the response until the request's audit rows are committed).
+            ctx.scratch.setdefault(AUDIT_WAITS, []).append(asyncio.ensure_future(self.writer.submit(event)))
+            return
         await self.writer.submit(event)
 
     async def _submit_outside(self, event: dict[str, Any]) -> None:
@@ -426,6 +450,21 @@ class SecurityLayer:
             )
         ).first()
         return None if row is None else int(row[0])
+
+
+# What the audit trail is searched by: whose data (patient, entity), who (agent and its identifiers, altid),
+# when, what was done and how it ended, and the follow-up flag (_tag). Every AuditEvent is written on the
+# read path, so the index keeps to these instead of all 24 R4 parameters (a third of the index rows).
+AUDIT_SEARCH_PARAMS = frozenset(
+    {"_id", "_lastUpdated", "_tag", "_security", "_profile", "_source", "action", "agent", "altid", "date"}
+    | {"entity", "outcome", "patient", "subtype"}
+)
+
+
+def lean_audit_index(registry: Registry) -> None:
+    audit = registry.types["AuditEvent"]
+    audit.search_params = {k: v for k, v in audit.search_params.items() if k in AUDIT_SEARCH_PARAMS}
+    audit.index_plan = None
 
 
 def install_security(

@@ -19,6 +19,8 @@ from app.fhir.search.extract import index_rows
 from app.fhir.service import FhirService, canonical_bytes, now_ms
 
 AuditStore = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
+# Key in a request's hook state: audit writes the response must wait for (see authn._after_audit).
+AUDIT_WAITS = "audit_waits"
 
 
 class AuditWriterClosed(RuntimeError):

@@ -7,16 +7,19 @@ The token itself is never logged or echoed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Collection
+from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.fhir.outcome import Category, FhirError, outcome_bytes
+from app.security.audit_writer import AUDIT_WAITS
 from app.security.principal import Principal
 from app.security.smart import SMART_PATH, install_smart
 from app.security.tokens import ACCESS_BASES, TokenVerifier, unauthorized
@@ -83,8 +86,10 @@ class BearerAuthentication:
             else:
                 await _reply(send, exc, None)
             return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        hook_state: dict[str, Any] = state.setdefault("hook_state", {})
+        await self.app(scope, receive, _after_audit(send, hook_state))
 
     async def _authenticate(self, scope: Scope) -> Principal:
         authorization: list[bytes] = []
@@ -165,3 +170,34 @@ async def _reply(send: Send, error: FhirError, bearer_error: str | None) -> None
         headers.append((b"www-authenticate", f"{REALM}, {bearer_error}".encode()))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _after_audit(send: Send, hook_state: dict[str, Any]) -> Send:
+    """Hold the response until the request's audit rows are committed.
+
+    The access hooks queue audit events without waiting (a request must not hold its database connection
+    while the group commit runs: with every connection held that way the commit could never get one).
+    No response leaves before its audit is durable; if the audit cannot be written, the client gets 503
+    instead of the data.
+    """
+    failed = False
+
+    async def send_after_audit(message: Message) -> None:
+        nonlocal failed
+        if message["type"] == "http.response.start":
+            waits = hook_state.pop(AUDIT_WAITS, [])
+            if waits:
+                try:
+                    await asyncio.gather(*waits)
+                except Exception:
+                    log.exception("audit write failed; the response is withheld")
+                    failed = True
+                    await _reply(
+                        send, FhirError(Category.BUSY, "The access could not be audited; try again"), None
+                    )
+                    return
+        elif failed:
+            return  # the original body is dropped: its response was replaced
+        await send(message)
+
+    return send_after_audit

@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.fhir.registry import patient_compartment
 from app.fhir.search.extract import identity_hash
+from app.security import decision_sql
 from app.security.facts import twelfth_birthday_cutoff
 from app.security.principal import Principal
 from app.security.tables import access_fact, emergency_access, party_identity
@@ -41,6 +42,7 @@ class PolicyConfig:
     patient_types: frozenset[str]  # Patient and every type in the Patient compartment
     compartment_identities: tuple[int, ...]  # index identities of all Patient compartment parameters
     birthdate_identity: int
+    identities_by_type: dict[str, list[int]]  # the same, per resource type
 
     @classmethod
     def standard(cls, core_journal_types: Collection[str]) -> PolicyConfig:
@@ -51,6 +53,7 @@ class PolicyConfig:
             frozenset({"Patient", *compartment}),
             identities,
             identity_hash("Patient", "birthdate"),
+            {t: [identity_hash(t, p) for p in params] for t, params in compartment.items()},
         )
 
 
@@ -95,8 +98,8 @@ class Policy:
         if not self.parties:
             return false()
         first, second = party_identity.alias(), party_identity.alias()
-        direct = select(_as_ref(first)).where(first.c.party.in_(self.parties))
-        roles = select(_as_ref(second)).where(second.c.party.in_(direct))
+        direct = select(decision_sql.as_ref(first)).where(first.c.party.in_(self.parties))
+        roles = select(decision_sql.as_ref(second)).where(second.c.party.in_(direct))
         return or_(column.in_(self.parties), column.in_(direct), column.in_(roles))
 
     def care_patients(self) -> Select[Any]:
@@ -237,43 +240,40 @@ class Policy:
     async def patients_of(
         self, conn: AsyncConnection, res_type: str, res_id: str, pk: int
     ) -> tuple[str, ...]:
-        c = idx_reference
-        query = (
-            select(c.c.target_id)
-            .where(
-                c.c.res_pk == pk,
-                c.c.hash_identity.in_(self.config.compartment_identities),
-                c.c.target_type == "Patient",
-                c.c.target_id.is_not(None),
-            )
-            .distinct()
-        )
-        found = [row[0] for row in (await conn.execute(query)).all()]
+        identities = self.config.identities_by_type.get(res_type, [])
+        found = []
+        if identities:
+            params = {"pk": pk, "identities": identities}
+            found = [row[0] for row in (await conn.execute(decision_sql.PATIENTS_OF, params)).all()]
         if res_type == "Patient" and res_id not in found:
             found.insert(0, res_id)
         return tuple(found)
 
+    def _cutoff_micros(self) -> int:
+        cutoff = twelfth_birthday_cutoff(self.now.astimezone(UTC).date())
+        start = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
+        return (start - _EPOCH) // timedelta(microseconds=1)
+
     async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:
+        """The decision for one stored resource, with statements built once (the read path)."""
         patients = await self.patients_of(conn, res_type, res_id, pk)
-        subject = resource.alias("subject")
-        if self.principal.kind == "citizen":
-            allowed: ColumnElement[bool] = self.in_patients(subject, self.citizen_patients())
-        elif self.principal.kind == "personnel":
-            allowed = self.in_patients(subject, self.care_patients())
-        else:
-            limited = self.allowed_patients()
-            allowed = true() if limited is None else self.in_patients(subject, limited)
-        emergency_patients = self.emergency_patients()
-        emergency = false() if emergency_patients is None else self.in_patients(subject, emergency_patients)
-        query = select(
-            allowed.label("allowed"),
-            emergency.label("emergency"),
-            self.blocked(subject).label("blocked"),
-            self.reserved(subject).label("reserved"),
-        ).where(subject.c.pk == pk)
-        row = (await conn.execute(query)).one()
-        return Decision(patients, bool(row[0]), bool(row[1]) and not row[0], bool(row[2]), bool(row[3]))
-
-
-def _as_ref(t: Any) -> ColumnElement[str]:
-    return literal("ref:") + t.c.ref_type + literal("/") + t.c.ref_id  # type: ignore[no-any-return]
+        principal = self.principal
+        params = {
+            "now": self.now,
+            "parties": self.parties,
+            "patients": list(patients),
+            "hpr": principal.hpr or "",
+            "res_type": res_type,
+            "res_id": res_id,
+            "pk": pk,
+            "birthdate_identity": self.config.birthdate_identity,
+            "cutoff_micros": self._cutoff_micros(),
+        }
+        row = (await conn.execute(decision_sql.DECIDE[principal.kind], params)).one()
+        allowed, emergency, blocked = bool(row[0]), bool(row[1]), bool(row[2])
+        reserved = bool(row[3]) and res_type in self.config.core_journal_types
+        if principal.launch_patient and principal.launch_patient not in patients:
+            allowed = emergency = False  # a token launched for one patient sees only that patient
+        if principal.kind == "system" and not principal.launch_patient:
+            allowed = True
+        return Decision(patients, allowed, emergency and not allowed, blocked, reserved)

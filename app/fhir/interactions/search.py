@@ -164,6 +164,7 @@ async def _search(
             None,
             request.compartment,
             tuple(pairs),
+            conn,
         )
         await svc.hooks.run_before_read(event)
     visible = svc.hooks.visible(ctx)
