@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, false, literal, not_, or_, select, true, union_all
+from sqlalchemy import and_, bindparam, exists, false, func, literal, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.security.tables import access_fact, emergency_access, party_identity
@@ -105,12 +105,14 @@ DECIDE = {
     "system": select(true(), false(), _blocked(), _reserved()),
 }
 
+# coalesce(): the rows of one resource are found through (res_pk, hash_identity); without table statistics
+# SQLite would otherwise walk the (target_type, target_id) index over every reference to any patient.
 PATIENTS_OF = (
     select(idx_reference.c.target_id)
     .where(
         idx_reference.c.res_pk == bindparam("pk"),
         idx_reference.c.hash_identity.in_(bindparam("identities", expanding=True)),
-        idx_reference.c.target_type == "Patient",
+        func.coalesce(idx_reference.c.target_type, "") == "Patient",
         idx_reference.c.target_id.is_not(None),
     )
     .distinct()
