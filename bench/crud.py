@@ -417,7 +417,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
                 servers = [
-                    start_server("helsebro", "app.main:create_app", url, workdir),
+                    start_server("helsebro", "app.main:create_app", url, workdir, {"AUTH_MODE": "off"}),
                     start_server("bare", "bench.bare_app:create_bare_app", url, workdir),
                 ]
                 for server in servers:
