@@ -27,11 +27,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.fhir.registry import patient_compartment
 from app.fhir.search.extract import identity_hash
-from app.security import decision_sql
+from app.security import policy_sql
 from app.security.facts import twelfth_birthday_cutoff
 from app.security.principal import Principal
-from app.security.tables import access_fact, emergency_access, party_identity
-from app.store.tables import idx_date, idx_reference, resource
+from app.store.tables import idx_reference
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -85,71 +84,35 @@ class Policy:
         self.now = now
         self.parties = principal_parties(principal)
 
-    # -- building blocks ----------------------------------------------------------------------------
-    def _active(self, t: Any) -> ColumnElement[bool]:
-        return and_(
-            or_(t.c.valid_from.is_(None), t.c.valid_from <= self.now),
-            or_(t.c.valid_until.is_(None), t.c.valid_until > self.now),
-        )
-
+    # -- building blocks (policy_sql states them; here they get this principal's values) -------------
     def mine(self, column: Any) -> ColumnElement[bool]:
-        """`column` names the principal: directly, through a resource that is them (their Organization,
-        Practitioner, Patient, RelatedPerson), or through a PractitionerRole of those."""
-        if not self.parties:
-            return false()
-        first, second = party_identity.alias(), party_identity.alias()
-        direct = select(decision_sql.as_ref(first)).where(first.c.party.in_(self.parties))
-        roles = select(decision_sql.as_ref(second)).where(second.c.party.in_(direct))
-        return or_(column.in_(self.parties), column.in_(direct), column.in_(roles))
+        return policy_sql.mine(column, self.parties)
 
     def care_patients(self) -> Select[Any]:
-        f = access_fact.alias()
-        query = select(f.c.patient_id).where(f.c.kind == "care", self.mine(f.c.party), self._active(f))
-        return self._launch_limited(query, f.c.patient_id)
+        query = policy_sql.care_patients(self.parties, self.now)
+        return self._launch_limited(query, query.selected_columns[0])
 
     def emergency_patients(self) -> Select[Any] | None:
         if self.principal.kind != "personnel" or not self.principal.hpr:
             return None
-        e = emergency_access.alias()
-        query = select(e.c.patient_id).where(e.c.hpr == self.principal.hpr, e.c.expires_at > self.now)
-        return self._launch_limited(query, e.c.patient_id)
+        query = policy_sql.emergency_patients(self.principal.hpr, self.now)
+        return self._launch_limited(query, query.selected_columns[0])
 
     def citizen_patients(self) -> Select[Any]:
-        me, proxy, parent = party_identity.alias(), access_fact.alias(), access_fact.alias()
-        own = select(me.c.ref_id).where(me.c.ref_type == "Patient", me.c.party.in_(self.parties))
-        proxies = select(proxy.c.patient_id).where(
-            proxy.c.kind == "proxy", self.mine(proxy.c.party), self._active(proxy)
+        query = policy_sql.citizen_patients(
+            self.parties, self.now, self.config.birthdate_identity, self._cutoff_micros()
         )
-        children = select(parent.c.patient_id).where(
-            parent.c.kind == "parent",
-            self.mine(parent.c.party),
-            self._active(parent),
-            self._under_twelve(parent.c.patient_id),
-        )
-        query = union_all(own, proxies, children).subquery()
         return self._launch_limited(select(query.c[0]), query.c[0])
 
     def _launch_limited(self, query: Select[Any], column: Any) -> Select[Any]:
         launch = self.principal.launch_patient
         return query.where(column == launch) if launch else query
 
-    def _under_twelve(self, patient_id: Any) -> ColumnElement[bool]:
-        p, d = resource.alias(), idx_date.alias()
+    def _cutoff_micros(self) -> int:
+        """Children born after this instant (microseconds since the epoch) are under 12."""
         cutoff = twelfth_birthday_cutoff(self.now.astimezone(UTC).date())
-        cutoff_micros = (datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC) - _EPOCH) // timedelta(
-            microseconds=1
-        )
-        return (
-            select(d.c.id)
-            .select_from(p.join(d, d.c.res_pk == p.c.pk))
-            .where(
-                p.c.res_type == "Patient",
-                p.c.res_id == patient_id,
-                d.c.hash_identity == self.config.birthdate_identity,
-                d.c.low > cutoff_micros,
-            )
-            .exists()
-        )
+        start = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
+        return (start - _EPOCH) // timedelta(microseconds=1)
 
     def in_patients(self, subject: Any, patients: Select[Any]) -> ColumnElement[bool]:
         """`subject` is one of `patients`, or in the compartment of one of them."""
@@ -169,31 +132,15 @@ class Policy:
     def blocked(self, subject: Any) -> ColumnElement[bool]:
         if self.principal.kind == "citizen":
             return false()  # blocks are the patient's own, against organisations
-        b = access_fact.alias()
-        return (
-            select(b.c.id)
-            .where(
-                b.c.kind == "block",
-                b.c.target_type == subject.c.res_type,
-                b.c.target_id == subject.c.res_id,
-                self.mine(b.c.party),
-                self._active(b),
-            )
-            .exists()
-        )
+        return policy_sql.blocked(subject.c.res_type, subject.c.res_id, self.parties, self.now)
 
     def reserved(self, subject: Any) -> ColumnElement[bool]:
         if self.principal.kind == "citizen" or not self.config.core_journal_types:
             return false()
-        r, a = access_fact.alias(), access_fact.alias()
-        reserved_patients = select(r.c.patient_id).where(r.c.kind == "reservation", self._active(r))
-        own_entry = select(a.c.id).where(
-            a.c.kind == "author", a.c.source_pk == subject.c.pk, self.mine(a.c.party)
-        )
         return and_(
             subject.c.res_type.in_(sorted(self.config.core_journal_types)),
-            self.in_patients(subject, reserved_patients),
-            not_(own_entry.exists()),
+            self.in_patients(subject, policy_sql.reserved_patients(self.now)),
+            not_(policy_sql.own_entry(subject.c.pk, self.parties)),
         )
 
     def allowed_patients(self) -> Select[Any] | None:
@@ -244,15 +191,10 @@ class Policy:
         found = []
         if identities:
             params = {"pk": pk, "identities": identities}
-            found = [row[0] for row in (await conn.execute(decision_sql.PATIENTS_OF, params)).all()]
+            found = [row[0] for row in (await conn.execute(policy_sql.PATIENTS_OF, params)).all()]
         if res_type == "Patient" and res_id not in found:
             found.insert(0, res_id)
         return tuple(found)
-
-    def _cutoff_micros(self) -> int:
-        cutoff = twelfth_birthday_cutoff(self.now.astimezone(UTC).date())
-        start = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
-        return (start - _EPOCH) // timedelta(microseconds=1)
 
     async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:
         """The decision for one stored resource, with statements built once (the read path)."""
@@ -269,7 +211,7 @@ class Policy:
             "birthdate_identity": self.config.birthdate_identity,
             "cutoff_micros": self._cutoff_micros(),
         }
-        row = (await conn.execute(decision_sql.DECIDE[principal.kind], params)).one()
+        row = (await conn.execute(policy_sql.DECIDE[principal.kind], params)).one()
         allowed, emergency, blocked = bool(row[0]), bool(row[1]), bool(row[2])
         reserved = bool(row[3]) and res_type in self.config.core_journal_types
         if principal.launch_patient and principal.launch_patient not in patients:

@@ -1,0 +1,162 @@
+"""The access policy's SQL, stated once.
+
+Every builder takes its values either as bound parameters (the single-resource decision below, built
+once at import: reads are the hot path, and building this SQL per request cost milliseconds) or as plain
+values (policy.Policy, which composes the same pieces into each search's row filter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+
+from app.security.tables import access_fact, emergency_access, party_identity
+from app.store.tables import UtcDateTime, idx_date, idx_reference, resource
+
+
+def as_ref(t: Any) -> ColumnElement[str]:
+    return literal("ref:") + t.c.ref_type + literal("/") + t.c.ref_id  # type: ignore[no-any-return]
+
+
+def mine(column: Any, parties: Any) -> ColumnElement[bool]:
+    """`column` names the caller (`parties`: their own party strings): directly, through a resource that
+    is them (their Organization, Practitioner, Patient, RelatedPerson), or through a PractitionerRole."""
+    if isinstance(parties, list | tuple) and not parties:
+        return false()
+    first, second = party_identity.alias(), party_identity.alias()
+    direct = select(as_ref(first)).where(first.c.party.in_(parties))
+    roles = select(as_ref(second)).where(second.c.party.in_(direct))
+    return or_(column.in_(parties), column.in_(direct), column.in_(roles))
+
+
+def active(t: Any, now: Any) -> ColumnElement[bool]:
+    return and_(
+        or_(t.c.valid_from.is_(None), t.c.valid_from <= now),
+        or_(t.c.valid_until.is_(None), t.c.valid_until > now),
+    )
+
+
+def care_patients(parties: Any, now: Any, among: Any = None) -> Select[Any]:
+    """Patients with an active care relation to the caller (only those `among`, if given)."""
+    f = access_fact.alias()
+    query = select(f.c.patient_id).where(f.c.kind == "care", active(f, now), mine(f.c.party, parties))
+    return query if among is None else query.where(f.c.patient_id.in_(among))
+
+
+def emergency_patients(hpr: Any, now: Any, among: Any = None) -> Select[Any]:
+    e = emergency_access.alias()
+    query = select(e.c.patient_id).where(e.c.hpr == hpr, e.c.expires_at > now)
+    return query if among is None else query.where(e.c.patient_id.in_(among))
+
+
+def citizen_patients(parties: Any, now: Any, birthdate_identity: Any, cutoff_micros: Any) -> Any:
+    """Patient ids a citizen may see: their own, proxies (fullmakt), and children born after the cutoff
+    (under 12) whom a RelatedPerson names them parent of."""
+    me, proxy, parent = party_identity.alias(), access_fact.alias(), access_fact.alias()
+    p, d = resource.alias(), idx_date.alias()
+    under_twelve = (
+        select(d.c.id)
+        .select_from(p.join(d, d.c.res_pk == p.c.pk))
+        .where(
+            p.c.res_type == "Patient",
+            p.c.res_id == parent.c.patient_id,
+            d.c.hash_identity == birthdate_identity,
+            d.c.low > cutoff_micros,
+        )
+        .exists()
+    )
+    return union_all(
+        select(me.c.ref_id).where(me.c.ref_type == "Patient", me.c.party.in_(parties)),
+        select(proxy.c.patient_id).where(
+            proxy.c.kind == "proxy", mine(proxy.c.party, parties), active(proxy, now)
+        ),
+        select(parent.c.patient_id).where(
+            parent.c.kind == "parent", mine(parent.c.party, parties), active(parent, now), under_twelve
+        ),
+    ).subquery()
+
+
+def blocked(res_type: Any, res_id: Any, parties: Any, now: Any) -> ColumnElement[bool]:
+    """A consent block names this resource for the caller's organisation."""
+    b = access_fact.alias()
+    return exists().where(
+        b.c.kind == "block",
+        b.c.target_type == res_type,
+        b.c.target_id == res_id,
+        active(b, now),
+        mine(b.c.party, parties),
+    )
+
+
+def reserved_patients(now: Any, among: Any = None) -> Select[Any]:
+    r = access_fact.alias()
+    query = select(r.c.patient_id).where(r.c.kind == "reservation", active(r, now))
+    return query if among is None else query.where(r.c.patient_id.in_(among))
+
+
+def own_entry(pk: Any, parties: Any) -> ColumnElement[bool]:
+    """The caller's organisation wrote this (core-journal) resource."""
+    a = access_fact.alias()
+    return exists().where(a.c.kind == "author", a.c.source_pk == pk, mine(a.c.party, parties))
+
+
+# -- the single-resource decision, built once ---------------------------------------------------------
+NOW = bindparam("now", type_=UtcDateTime())
+PARTIES: BindParameter[Any] = bindparam("parties", expanding=True)
+PATIENTS: BindParameter[Any] = bindparam("patients", expanding=True)
+
+
+def _citizen_allowed() -> ColumnElement[bool]:
+    allowed = citizen_patients(PARTIES, NOW, bindparam("birthdate_identity"), bindparam("cutoff_micros"))
+    return exists().where(allowed.c[0].in_(PATIENTS))
+
+
+def _blocked() -> ColumnElement[bool]:
+    return blocked(bindparam("res_type"), bindparam("res_id"), PARTIES, NOW)
+
+
+def _reserved() -> ColumnElement[bool]:
+    """Core-journal content (the caller decides whether the type is) of a reserved patient, not written by
+    the caller's organisation."""
+    return and_(reserved_patients(NOW, PATIENTS).exists(), not_(own_entry(bindparam("pk"), PARTIES)))
+
+
+# Columns: allowed, emergency, blocked, reserved; for a resource whose patients are bound as "patients".
+DECIDE = {
+    "personnel": select(
+        care_patients(PARTIES, NOW, PATIENTS).exists(),
+        emergency_patients(bindparam("hpr"), NOW, PATIENTS).exists(),
+        _blocked(),
+        _reserved(),
+    ),
+    "citizen": select(_citizen_allowed(), false(), false(), false()),
+    "system": select(true(), false(), _blocked(), _reserved()),
+}
+
+# coalesce(): the rows of one resource are found through (res_pk, hash_identity); without table statistics
+# SQLite would otherwise walk the (target_type, target_id) index over every reference to any patient.
+PATIENTS_OF = (
+    select(idx_reference.c.target_id)
+    .where(
+        idx_reference.c.res_pk == bindparam("pk"),
+        idx_reference.c.hash_identity.in_(bindparam("identities", expanding=True)),
+        func.coalesce(idx_reference.c.target_type, "") == "Patient",
+        idx_reference.c.target_id.is_not(None),
+    )
+    .distinct()
+)
