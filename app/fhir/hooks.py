@@ -25,7 +25,7 @@ class WriteEvent:
     res_id: str
     resource: dict[str, Any] | None  # None for delete
     version: int
-    pk: int | None = None  # the stored row's key: known in after_write, None in before_write
+    pk: int | None = None  # the stored row's key (None only before a create has inserted it)
 
 
 @dataclass(frozen=True)

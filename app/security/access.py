@@ -29,7 +29,7 @@ from app.security.policy import Decision, Policy, PolicyConfig, principal_partie
 from app.security.principal import Permission, Principal
 from app.security.tables import access_fact, emergency_access
 from app.store.repository import Repository
-from app.store.tables import idx_reference, resource
+from app.store.tables import idx_reference
 
 _READ_PERMISSION: dict[str, Permission] = {
     "read": "r",
@@ -46,6 +46,23 @@ _PATIENT_PARAMS = ("patient", "subject", "subject:Patient", "patient:Patient", "
 
 def denied(message: str) -> FhirError:
     return FhirError(Category.FORBIDDEN, message, "forbidden")
+
+
+def no_access(principal: Principal) -> FhirError:
+    """The refusal when the caller has no access to the patient (and did not claim emergency access)."""
+    if principal.kind == "citizen":
+        return denied("You can only see your own data and that of people you hold a proxy for")
+    return denied(
+        "No care relation with the patient (tjenstlig behov). For emergency access (akuttilgang), "
+        "state the reason in the nhn-emergency-reason header"
+    )
+
+
+def audit_interaction(interaction: str, res_types: tuple[str, ...] = ("",)) -> str:
+    """The engine's interaction name as the audit (FHIR restful-interaction) spells it."""
+    if interaction == "search":
+        return "search-type" if len(res_types) == 1 else "search-system"
+    return "$everything" if interaction == "everything" else interaction
 
 
 @dataclass
@@ -118,12 +135,11 @@ class SecurityLayer:
         if event.interaction == "create" or event.res_type not in self.config.patient_types:
             return
         # Updating or deleting patient data: the caller must have access to it as it stands now.
-        pk = await self._pk(event.conn, event.res_type, event.res_id)
-        if pk is not None:
-            policy = self.policy(event.ctx)
-            assert policy is not None
-            decision = await policy.decide(event.conn, event.res_type, event.res_id, pk)
-            await self._require_write_access(event, principal, decision)
+        assert event.pk is not None
+        policy = self.policy(event.ctx)
+        assert policy is not None
+        decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
+        await self._require_write_access(event, principal, decision)
 
     async def after_write(self, event: WriteEvent) -> None:
         principal = event.ctx.principal
@@ -247,12 +263,7 @@ class SecurityLayer:
             ctx.scratch["emergency"] = True
             return
         await self._audit_denied(ctx, interaction, (patient_id,), "no care relation with the patient")
-        if principal.kind == "citizen":
-            raise denied("You can only see your own data and that of people you hold a proxy for")
-        raise denied(
-            "No care relation with the patient (tjenstlig behov). For emergency access (akuttilgang), "
-            "state the reason in the nhn-emergency-reason header"
-        )
+        raise no_access(principal)
 
     async def _patient_allowed(self, conn: AsyncConnection, policy: Policy, patient_id: str) -> str:
         patients = policy.allowed_patients()
@@ -309,12 +320,7 @@ class SecurityLayer:
             return
         why = "no care relation with the patient" if decision.patients else "not linked to a patient"
         await self._audit_denied(check.ctx, check.interaction, decision.patients, why, check.conn)
-        if principal.kind == "citizen":
-            raise denied("You can only see your own data and that of people you hold a proxy for")
-        raise denied(
-            "No care relation with the patient (tjenstlig behov). For emergency access (akuttilgang), "
-            "state the reason in the nhn-emergency-reason header"
-        )
+        raise no_access(principal)
 
     async def after_search(self, event: SearchEvent) -> None:
         if not isinstance(event.ctx.principal, Principal):
@@ -337,10 +343,7 @@ class SecurityLayer:
         about_patients = bool(patients) or bool(set(event.res_types) & self.config.patient_types)
         if not about_patients or event.res_types == ("AuditEvent",):
             return
-        interaction = {
-            "search": "search-type" if len(event.res_types) == 1 else "search-system",
-            "everything": "$everything",
-        }.get(event.interaction, event.interaction)
+        interaction = audit_interaction(event.interaction, event.res_types)
         emergency = bool(event.ctx.scratch.get("emergency"))
         record = self._record(
             event.ctx, interaction, "0", tuple(sorted(patients)), None, emergency=emergency, query=event.query
@@ -404,10 +407,7 @@ class SecurityLayer:
         why: str,
         conn: AsyncConnection | None = None,
     ) -> None:
-        audit_interaction = {"search": "search-type", "everything": "$everything"}.get(
-            interaction, interaction
-        )
-        record = self._record(ctx, audit_interaction, "4", patients, None, outcome_desc=why)
+        record = self._record(ctx, audit_interaction(interaction), "4", patients, None, outcome_desc=why)
         # The refused unit of work rolls back: its audit row must not be part of it.
         await self._audit(
             record, None if conn is None or Repository.is_write_unit(conn) else conn, failing=True, ctx=ctx
@@ -441,15 +441,6 @@ class SecurityLayer:
     async def _submit_outside(self, event: dict[str, Any]) -> None:
         assert self.writer is not None
         await self.writer.submit(event)
-
-    @staticmethod
-    async def _pk(conn: AsyncConnection, res_type: str, res_id: str) -> int | None:
-        row = (
-            await conn.execute(
-                select(resource.c.pk).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
-            )
-        ).first()
-        return None if row is None else int(row[0])
 
 
 # What the audit trail is searched by: whose data (patient, entity), who (agent and its identifiers, altid),

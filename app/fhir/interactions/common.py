@@ -64,9 +64,8 @@ async def store_version(
 ) -> StoredResource:
     """Next version of an existing row (resource None deletes it)."""
     version = current.version + 1
-    event = WriteEvent(
-        ctx, conn, "delete" if resource is None else "update", rtype.name, current.res_id, resource, version
-    )
+    interaction = "delete" if resource is None else "update"
+    event = WriteEvent(ctx, conn, interaction, rtype.name, current.res_id, resource, version, current.pk)
     await svc.hooks.run_before_write(event)
     content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
     stored = await svc.repo.replace(conn, current, content, at, method)
