@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -290,3 +291,23 @@ def write_json_report(report: dict[str, Any], results_dir: Path, prefix: str) ->
     path = results_dir / f"{prefix}-{report['database']}.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+async def settle(database_url: str, tables: Sequence[str] = ()) -> float:
+    """Between writing and measuring: bring the freshly written rows to a steady state, so that no phase
+    pays for the load's aftermath. PostgreSQL gets the VACUUM ANALYZE autovacuum would do anyway (planner
+    statistics; hint bits, which the first read of a just-committed row would otherwise write), of
+    `tables` or of the whole database. SQLite: fold the WAL back (Helsebro runs no ANALYZE there, so
+    neither do we). Returns the seconds it took."""
+    started = time.perf_counter()
+    if database_url.startswith("postgresql"):
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            await conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}".rstrip(), timeout=600)
+        finally:
+            await conn.close()
+    else:
+        path = database_url.split(":///", 1)[1]
+        with sqlite3.connect(path) as sqlite:
+            sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return time.perf_counter() - started

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import platform
-import sqlite3
 import sys
 import tempfile
 import time
@@ -25,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 
@@ -34,7 +32,6 @@ from bench.common import (
     DEFAULT_RESULTS_DIR,
     FHIR_JSON,
     Server,
-    asyncpg_dsn,
     delta,
     fmt_num,
     fmt_pct,
@@ -46,6 +43,7 @@ from bench.common import (
     percentile,
     process_cpu_s,
     run_main,
+    settle,
     start_server,
     stop_process,
     wait_ready,
@@ -343,25 +341,6 @@ async def measure(
     return result
 
 
-async def settle(database_url: str) -> None:
-    """Between the writes and the reads: bring the freshly written rows to a steady state.
-
-    On PostgreSQL the first read of a just-committed row sets its hint bits (a page write), and autovacuum
-    wakes up after thousands of inserts; whichever read phase came first paid for both. VACUUM ANALYZE
-    does that work up front, so both read phases see the same settled table. SQLite: fold the WAL back.
-    """
-    if database_url.startswith("postgresql"):
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            await conn.execute("VACUUM (ANALYZE) resource, resource_version, idx_token")
-        finally:
-            await conn.close()
-    else:
-        path = database_url.split(":///", 1)[1]
-        with sqlite3.connect(path) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 async def run_phases(
     helsebro: Target, bare: Target, opts: Options, deadline: float, database_url: str
 ) -> list[PhaseResult]:
@@ -378,7 +357,7 @@ async def run_phases(
     results = []
     for target, phase, make_load, needs_ids in plan:
         if phase == "read" and target is helsebro:
-            await settle(database_url)
+            await settle(database_url, ("resource", "resource_version", "idx_token"))
         if time.monotonic() >= deadline or (needs_ids and not created):
             reason = "time limit reached" if time.monotonic() >= deadline else "no Patient was created"
             print(f"  {target.name:<9} {phase:<7} skipped: {reason}", flush=True)

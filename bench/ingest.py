@@ -16,7 +16,6 @@ import asyncio
 import bz2
 import os
 import platform
-import sqlite3
 import sys
 import tempfile
 import time
@@ -54,6 +53,7 @@ from bench.common import (
     percentile,
     process_cpu_s,
     run_main,
+    settle,
     start_server,
     stop_process,
     wait_ready,
@@ -248,25 +248,6 @@ async def ingest(
 
 def _pct(cpu_s: float | None, elapsed_s: float) -> float | None:
     return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)
-
-
-async def settle(database_url: str) -> float:
-    """Between the load and the searches: PostgreSQL gets the VACUUM ANALYZE autovacuum would do anyway
-    after ~1M inserted rows (planner statistics, hint bits), so the plans are those of a settled database
-    and no search pays for it. SQLite: fold the WAL back (Helsebro runs no ANALYZE there, so neither do we).
-    Returns the seconds it took."""
-    started = time.perf_counter()
-    if database_url.startswith("postgresql"):
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            await conn.execute("VACUUM (ANALYZE)", timeout=600)
-        finally:
-            await conn.close()
-    else:
-        path = database_url.split(":///", 1)[1]
-        with sqlite3.connect(path) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return time.perf_counter() - started
 
 
 async def database_size(database_url: str) -> int:

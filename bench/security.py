@@ -23,7 +23,6 @@ import contextlib
 import os
 import platform
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -35,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 
@@ -52,7 +50,6 @@ from bench.common import (
     DEFAULT_RESULTS_DIR,
     FHIR_JSON,
     Server,
-    asyncpg_dsn,
     code_version,
     delta,
     fmt_num,
@@ -65,6 +62,7 @@ from bench.common import (
     percentile,
     process_cpu_s,
     run_main,
+    settle,
     start_server,
     stop_process,
     wait_ready,
@@ -562,21 +560,6 @@ async def seed(
     resources = len(care_setting()) + patients * (1 + OBSERVATIONS_PER_PATIENT)
     print(f"  seeded {resources:,} resources in {len(bundles)} transactions, {elapsed:.1f} s", flush=True)
     return {"resources": resources, "bundles": len(bundles), "seconds": round(elapsed, 2)}
-
-
-async def settle(database_url: str) -> None:
-    """After seeding: statistics for the planner (PostgreSQL, as autovacuum would), the WAL folded back
-    (SQLite), so that no phase pays for the load's aftermath."""
-    if database_url.startswith("postgresql"):
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        try:
-            await conn.execute("VACUUM (ANALYZE)")
-        finally:
-            await conn.close()
-    else:
-        path = database_url.split(":///", 1)[1]
-        with sqlite3.connect(path) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def plan(off: Server, on: Server, creds: Credentials) -> list[Phase]:
