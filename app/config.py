@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     # Default and maximum page size of history bundles.
     default_page_size: int = 50
     max_page_size: int = 1000
-    # Connection pool size (PostgreSQL).
+    # Connection pool (SQLite and PostgreSQL).
     db_pool_size: int = 20
     db_max_overflow: int = 10
     log_level: str = "INFO"

@@ -461,6 +461,7 @@ def lean_audit_index(registry: Registry) -> None:
 def install_security(
     svc: FhirService, settings: Settings, core_journal_types: frozenset[str]
 ) -> SecurityLayer:
+    lean_audit_index(svc.registry)  # whatever the auth mode: both may share one database
     layer = SecurityLayer(
         svc, settings, PolicyConfig.standard(core_journal_types), settings.auth_mode == "jwt"
     )

@@ -184,26 +184,14 @@ class Policy:
         return and_(true(), *parts)
 
     # -- one resource -------------------------------------------------------------------------------
-    async def patients_of(
-        self, conn: AsyncConnection, res_type: str, res_id: str, pk: int
-    ) -> tuple[str, ...]:
-        identities = self.config.identities_by_type.get(res_type, [])
-        found = []
-        if identities:
-            params = {"pk": pk, "identities": identities}
-            found = [row[0] for row in (await conn.execute(policy_sql.PATIENTS_OF, params)).all()]
-        if res_type == "Patient" and res_id not in found:
-            found.insert(0, res_id)
-        return tuple(found)
-
     async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:
-        """The decision for one stored resource, with statements built once (the read path)."""
-        patients = await self.patients_of(conn, res_type, res_id, pk)
+        """The decision for one stored resource: one statement, built once (the read path)."""
         principal = self.principal
         params = {
             "now": self.now,
             "parties": self.parties,
-            "patients": list(patients),
+            "identities": self.config.identities_by_type.get(res_type, []),
+            "self_patient": res_id if res_type == "Patient" else None,
             "hpr": principal.hpr or "",
             "res_type": res_type,
             "res_id": res_id,
@@ -211,9 +199,15 @@ class Policy:
             "birthdate_identity": self.config.birthdate_identity,
             "cutoff_micros": self._cutoff_micros(),
         }
-        row = (await conn.execute(policy_sql.DECIDE[principal.kind], params)).one()
-        allowed, emergency, blocked = bool(row[0]), bool(row[1]), bool(row[2])
-        reserved = bool(row[3]) and res_type in self.config.core_journal_types
+        rows = (await conn.execute(policy_sql.DECIDE[principal.kind], params)).all()
+        found = sorted(row[0] for row in rows if row[0] is not None)
+        if res_type == "Patient" and res_id in found:  # the patient itself first
+            found.remove(res_id)
+            found.insert(0, res_id)
+        patients = tuple(found)
+        row = rows[0]
+        allowed, emergency, blocked = bool(row[1]), bool(row[2]), bool(row[3])
+        reserved = bool(row[4]) and res_type in self.config.core_journal_types
         if principal.launch_patient and principal.launch_patient not in patients:
             allowed = emergency = False  # a token launched for one patient sees only that patient
         if principal.kind == "system" and not principal.launch_patient:

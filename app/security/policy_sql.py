@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    String,
     and_,
     bindparam,
     exists,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
     union_all,
 )
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
@@ -118,7 +120,23 @@ def own_entry(pk: Any, parties: Any) -> ColumnElement[bool]:
 # -- the single-resource decision, built once ---------------------------------------------------------
 NOW = bindparam("now", type_=UtcDateTime())
 PARTIES: BindParameter[Any] = bindparam("parties", expanding=True)
-PATIENTS: BindParameter[Any] = bindparam("patients", expanding=True)
+
+# The patients the resource is about: its Patient-compartment references, and itself for a Patient
+# ("self_patient" is NULL otherwise). coalesce(): the rows of one resource are found through
+# (res_pk, hash_identity); without table statistics SQLite would otherwise walk the (target_type,
+# target_id) index over every reference to any patient.
+_SUBJECT_PATIENTS = union(
+    select(idx_reference.c.target_id.label("patient_id")).where(
+        idx_reference.c.res_pk == bindparam("pk"),
+        idx_reference.c.hash_identity.in_(bindparam("identities", expanding=True)),
+        func.coalesce(idx_reference.c.target_type, "") == "Patient",
+        idx_reference.c.target_id.is_not(None),
+    ),
+    select(bindparam("self_patient", type_=String()).label("patient_id")).where(
+        bindparam("self_patient", type_=String()).is_not(None)
+    ),
+).cte("subject_patients")
+PATIENTS = select(_SUBJECT_PATIENTS.c.patient_id)
 
 
 def _citizen_allowed() -> ColumnElement[bool]:
@@ -136,27 +154,27 @@ def _reserved() -> ColumnElement[bool]:
     return and_(reserved_patients(NOW, PATIENTS).exists(), not_(own_entry(bindparam("pk"), PARTIES)))
 
 
-# Columns: allowed, emergency, blocked, reserved; for a resource whose patients are bound as "patients".
+def _decide(allowed: Any, emergency: Any, blocked_: Any, reserved: Any) -> Select[Any]:
+    """One round trip: a row per patient of the resource (one row with NULL if it has none), each with
+    the decision columns (the same on every row)."""
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    return select(
+        _SUBJECT_PATIENTS.c.patient_id,
+        allowed.label("allowed"),
+        emergency.label("emergency"),
+        blocked_.label("blocked"),
+        reserved.label("reserved"),
+    ).select_from(anchor.outerjoin(_SUBJECT_PATIENTS, true()))
+
+
+# Columns: patient_id, allowed, emergency, blocked, reserved.
 DECIDE = {
-    "personnel": select(
+    "personnel": _decide(
         care_patients(PARTIES, NOW, PATIENTS).exists(),
         emergency_patients(bindparam("hpr"), NOW, PATIENTS).exists(),
         _blocked(),
         _reserved(),
     ),
-    "citizen": select(_citizen_allowed(), false(), false(), false()),
-    "system": select(true(), false(), _blocked(), _reserved()),
+    "citizen": _decide(_citizen_allowed(), false(), false(), false()),
+    "system": _decide(true(), false(), _blocked(), _reserved()),
 }
-
-# coalesce(): the rows of one resource are found through (res_pk, hash_identity); without table statistics
-# SQLite would otherwise walk the (target_type, target_id) index over every reference to any patient.
-PATIENTS_OF = (
-    select(idx_reference.c.target_id)
-    .where(
-        idx_reference.c.res_pk == bindparam("pk"),
-        idx_reference.c.hash_identity.in_(bindparam("identities", expanding=True)),
-        func.coalesce(idx_reference.c.target_type, "") == "Patient",
-        idx_reference.c.target_id.is_not(None),
-    )
-    .distinct()
-)

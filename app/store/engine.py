@@ -55,11 +55,13 @@ class Database:
     def __init__(self, url: str, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # The same pool for SQLite: with the driver's default (5) every connection above it is opened, given
+        # its pragmas and its own thread, and closed again for each request under load.
+        kwargs: dict[str, Any] = {"echo": echo, "pool_size": pool_size, "max_overflow": max_overflow}
         if self.sqlite:
             _ensure_sqlite_dir(url)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False)
+            kwargs.update(pool_pre_ping=False)
         self.engine = create_async_engine(url, **kwargs)
         if self.sqlite:
             _configure_sqlite(self.engine)

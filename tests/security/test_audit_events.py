@@ -18,6 +18,7 @@ from app.resources.no_basis.identifiers import (
     ORGNR_SYSTEM,
     synthetic_fnr,
 )
+from app.security.access import AUDIT_SEARCH_PARAMS, lean_audit_index
 from app.security.audit import (
     ACCESS_BASIS_SYSTEM,
     AUDIT_FLAG_SYSTEM,
@@ -289,3 +290,19 @@ def test_index_rows_make_the_event_searchable() -> None:
     assert {r["value_exact"] for r in rows["idx_string"] if r["param"] == "agent-name"} >= {"Lege Legesen"}
     assert [r["param"] for r in rows["idx_date"]] == ["date"]
     assert {r["value"] for r in rows["idx_uri"] if r["param"] == "policy"} == {"jti-1"}
+
+
+def test_the_lean_audit_index_keeps_only_the_audit_trail_parameters() -> None:
+    """Every read writes an AuditEvent: its index holds the parameters the trail is searched by, and the
+    same searches still find it."""
+    registry = Registry.standard()
+    lean_audit_index(registry)
+    record = AuditRecord("read", "0", personnel(), ("p1",), (("Observation", "o1", 2),), request_id="r")
+    full = index_rows(REGISTRY.types["AuditEvent"], audit_event(record), "").tables()
+    rows = index_rows(registry.types["AuditEvent"], audit_event(record), "").tables()
+    params = {r["param"].split(":")[0] for table in rows.values() for r in table}
+    assert params <= AUDIT_SEARCH_PARAMS
+    assert {"patient", "agent", "date", "action", "outcome", "subtype", "entity", "altid"} <= params
+    assert sum(map(len, rows.values())) < sum(map(len, full.values())) / 2
+    assert (HPR_SYSTEM, "565501872") in _tokens(rows, "agent:identifier")
+    assert set(registry.types["AuditEvent"].search_params) <= AUDIT_SEARCH_PARAMS

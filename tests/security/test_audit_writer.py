@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fhir.resources.R4B.auditevent import AuditEvent
 
 from app.fhir.service import FhirService
+from app.security.access import AUDIT_SEARCH_PARAMS
 from app.security.audit import AUDIT_FLAG_SYSTEM, AuditRecord, audit_event
 from app.security.audit_writer import AuditWriter, AuditWriterClosed, batch_store, store_audit_events
 from app.security.principal import Principal, ScopeSet
@@ -259,3 +260,13 @@ async def test_audit_events_share_the_fate_of_the_write_transaction(
     bundle = await search(client, "patient=Patient/p2")
     assert bundle["total"] == 1
     assert request_id(bundle["entry"][0]["resource"]) == "req-1"
+
+
+async def test_the_server_indexes_audit_events_leanly(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The AuditEvent search parameters in force (and advertised) are the audit trail's, not all 24."""
+    svc: FhirService = app.state.fhir
+    assert set(svc.registry.types["AuditEvent"].search_params) <= AUDIT_SEARCH_PARAMS
+    statement = orjson.loads((await client.get("/metadata")).content)
+    (audit,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent"]
+    assert {p["name"] for p in audit["searchParam"]} <= AUDIT_SEARCH_PARAMS
+    assert "patient" in {p["name"] for p in audit["searchParam"]}
