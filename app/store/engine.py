@@ -20,6 +20,10 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _in_memory(url: str) -> bool:
+    return is_sqlite(url) and (":memory:" in url or "mode=memory" in url or url.rstrip("/").endswith(":"))
+
+
 def _ensure_sqlite_dir(url: str) -> None:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:" and not path.startswith("file:"):
@@ -57,7 +61,10 @@ class Database:
         self.sqlite = is_sqlite(url)
         # The same pool for SQLite: with the driver's default (5) every connection above it is opened, given
         # its pragmas and its own thread, and closed again for each request under load.
-        kwargs: dict[str, Any] = {"echo": echo, "pool_size": pool_size, "max_overflow": max_overflow}
+        # (An in-memory SQLite database lives in its one connection: SQLAlchemy's StaticPool, no sizes.)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not _in_memory(url):
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         if self.sqlite:
             _ensure_sqlite_dir(url)
         else:
