@@ -249,10 +249,10 @@ class SecurityLayer:
         policy = self.policy(ctx)
         assert policy is not None
         if conn is not None:
-            allowed = await self._patient_allowed(conn, policy, patient_id)
+            allowed = await policy.patient_access(conn, patient_id)
         else:
             async with self.svc.repo.reader() as own:
-                allowed = await self._patient_allowed(own, policy, patient_id)
+                allowed = await policy.patient_access(own, patient_id)
         if allowed == "yes":
             return
         if allowed == "emergency":
@@ -264,22 +264,6 @@ class SecurityLayer:
             return
         await self._audit_denied(ctx, interaction, (patient_id,), "no care relation with the patient")
         raise no_access(principal)
-
-    async def _patient_allowed(self, conn: AsyncConnection, policy: Policy, patient_id: str) -> str:
-        patients = policy.allowed_patients()
-        if patients is None:
-            return "yes"
-        inner = patients.subquery()
-        found = (await conn.execute(select(inner.c[0]).where(inner.c[0] == patient_id).limit(1))).first()
-        if found is None:
-            return "no"
-        if policy.principal.kind == "personnel":
-            care = policy.care_patients().subquery()
-            if (
-                await conn.execute(select(care.c[0]).where(care.c[0] == patient_id).limit(1))
-            ).first() is None:
-                return "emergency"
-        return "yes"
 
     async def after_read(self, check: ReadCheck) -> None:
         principal = check.ctx.principal

@@ -17,20 +17,34 @@ predicates, selected as columns, so that a read can say *why* it is refused).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, false, literal, not_, or_, select, true, union_all
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Select,
+    String,
+    and_,
+    bindparam,
+    false,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.fhir.registry import patient_compartment
 from app.fhir.search.extract import identity_hash
 from app.security import policy_sql
 from app.security.facts import twelfth_birthday_cutoff
 from app.security.principal import Principal
-from app.store.tables import idx_reference
+from app.store.tables import UtcDateTime, idx_reference, resource
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -42,6 +56,8 @@ class PolicyConfig:
     compartment_identities: tuple[int, ...]  # index identities of all Patient compartment parameters
     birthdate_identity: int
     identities_by_type: dict[str, list[int]]  # the same, per resource type
+    # The rule's statements per Shape, built on first use (see _Templates).
+    templates: dict[Shape, _Templates] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def standard(cls, core_journal_types: Collection[str]) -> PolicyConfig:
@@ -75,46 +91,71 @@ class Decision:
     reserved: bool  # core-journal content of a reserved patient, not written by the caller's organisation
 
 
-class Policy:
-    """The rule for one principal at one instant; also a RowFilter (`condition`)."""
+# The per-request values of the row filter and the patient checks. Prefixed: the row filter becomes part
+# of the engine's search statements, whose own parameters must not collide with these.
+_NOW = bindparam("pol_now", type_=UtcDateTime())
+_PARTIES: BindParameter[Any] = bindparam("pol_parties", expanding=True)
+_HPR = bindparam("pol_hpr", type_=String())
+_LAUNCH = bindparam("pol_launch", type_=String())
+_TYPES: BindParameter[Any] = bindparam("pol_types", expanding=True)
+_BIRTHDATE = bindparam("pol_birthdate", type_=BigInteger())
+_CUTOFF = bindparam("pol_cutoff", type_=BigInteger())
+_PATIENT = bindparam("pol_patient", type_=String())
 
-    def __init__(self, config: PolicyConfig, principal: Principal, now: datetime) -> None:
+
+@dataclass(frozen=True)
+class Shape:
+    """What the SQL of a principal's rule depends on besides bound values: principals of one shape share
+    statements that are built once (building them per request cost milliseconds of CPU)."""
+
+    kind: str
+    types: str  # "all" (not limited by scopes), "none" (no type readable) or "some" (bound list)
+    launch: bool  # limited to one patient (SMART launch context)
+    hpr: bool  # personnel with an HPR number (can hold emergency access)
+
+
+class _Templates:
+    """The rule's statements for one Shape, with bound parameters instead of values. The row filter is
+    stated on the `resource` table and adapted to each search's alias."""
+
+    def __init__(self, config: PolicyConfig, shape: Shape) -> None:
         self.config = config
-        self.principal = principal
-        self.now = now
-        self.parties = principal_parties(principal)
-
-    # -- building blocks (policy_sql states them; here they get this principal's values) -------------
-    def mine(self, column: Any) -> ColumnElement[bool]:
-        return policy_sql.mine(column, self.parties)
-
-    def care_patients(self) -> Select[Any]:
-        query = policy_sql.care_patients(self.parties, self.now)
-        return self._launch_limited(query, query.selected_columns[0])
-
-    def emergency_patients(self) -> Select[Any] | None:
-        if self.principal.kind != "personnel" or not self.principal.hpr:
-            return None
-        query = policy_sql.emergency_patients(self.principal.hpr, self.now)
-        return self._launch_limited(query, query.selected_columns[0])
-
-    def citizen_patients(self) -> Select[Any]:
-        query = policy_sql.citizen_patients(
-            self.parties, self.now, self.config.birthdate_identity, self._cutoff_micros()
+        self.shape = shape
+        self.allowed = self._allowed_patients()
+        care = self._limited(policy_sql.care_patients(_PARTIES, _NOW)) if shape.kind == "personnel" else None
+        self.care = care
+        # One round trip for "may this principal see patient X": allowed at all, and through care (not
+        # only through granted emergency access)?
+        self.patient_check = (
+            None
+            if self.allowed is None
+            else select(
+                _in(self.allowed, _PATIENT).exists(),
+                _in(care, _PATIENT).exists() if care is not None else true(),
+            )
         )
-        return self._launch_limited(select(query.c[0]), query.c[0])
+        self.condition = self._condition()
 
-    def _launch_limited(self, query: Select[Any], column: Any) -> Select[Any]:
-        launch = self.principal.launch_patient
-        return query.where(column == launch) if launch else query
+    def _limited(self, query: Select[Any]) -> Select[Any]:
+        column = query.selected_columns[0]
+        return query.where(column == _LAUNCH) if self.shape.launch else query
 
-    def _cutoff_micros(self) -> int:
-        """Children born after this instant (microseconds since the epoch) are under 12."""
-        cutoff = twelfth_birthday_cutoff(self.now.astimezone(UTC).date())
-        start = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
-        return (start - _EPOCH) // timedelta(microseconds=1)
+    def _allowed_patients(self) -> Select[Any] | None:
+        """Every patient whose data the principal may see; None: not limited by patient (systems)."""
+        kind = self.shape.kind
+        if kind == "citizen":
+            citizen = policy_sql.citizen_patients(_PARTIES, _NOW, _BIRTHDATE, _CUTOFF)
+            return self._limited(select(citizen.c[0]))
+        if kind == "personnel":
+            care = self._limited(policy_sql.care_patients(_PARTIES, _NOW))
+            if not self.shape.hpr:
+                return care
+            emergency = self._limited(policy_sql.emergency_patients(_HPR, _NOW))
+            both = union_all(care, emergency).subquery()
+            return select(both.c[0])
+        return select(_LAUNCH.label("patient_id")) if self.shape.launch else None
 
-    def in_patients(self, subject: Any, patients: Select[Any]) -> ColumnElement[bool]:
+    def _in_patients(self, subject: Any, patients: Select[Any]) -> ColumnElement[bool]:
         """`subject` is one of `patients`, or in the compartment of one of them."""
         c = idx_reference.alias()
         member = (
@@ -129,34 +170,89 @@ class Policy:
         )
         return or_(and_(subject.c.res_type == "Patient", subject.c.res_id.in_(patients)), member)
 
-    def blocked(self, subject: Any) -> ColumnElement[bool]:
-        if self.principal.kind == "citizen":
-            return false()  # blocks are the patient's own, against organisations
-        return policy_sql.blocked(subject.c.res_type, subject.c.res_id, self.parties, self.now)
+    def _condition(self) -> ColumnElement[bool]:
+        subject, shape, config = resource, self.shape, self.config
+        parts: list[ColumnElement[bool]] = []
+        if shape.types == "some":
+            parts.append(subject.c.res_type.in_(_TYPES))
+        elif shape.types == "none":
+            parts.append(false())
+        elif shape.kind == "personnel":
+            parts.append(subject.c.res_type != "AuditEvent")  # the audit trail is not clinical data
+        if self.allowed is not None:
+            patient_data = subject.c.res_type.in_(sorted(config.patient_types))
+            parts.append(or_(not_(patient_data), self._in_patients(subject, self.allowed)))
+        if shape.kind != "citizen":  # blocks and reservations are the patient's own, against others
+            parts.append(not_(policy_sql.blocked(subject.c.res_type, subject.c.res_id, _PARTIES, _NOW)))
+            if config.core_journal_types:
+                reserved = and_(
+                    subject.c.res_type.in_(sorted(config.core_journal_types)),
+                    self._in_patients(subject, policy_sql.reserved_patients(_NOW)),
+                    not_(policy_sql.own_entry(subject.c.pk, _PARTIES)),
+                )
+                parts.append(not_(reserved))
+        return and_(true(), *parts)
 
-    def reserved(self, subject: Any) -> ColumnElement[bool]:
-        if self.principal.kind == "citizen" or not self.config.core_journal_types:
-            return false()
-        return and_(
-            subject.c.res_type.in_(sorted(self.config.core_journal_types)),
-            self.in_patients(subject, policy_sql.reserved_patients(self.now)),
-            not_(policy_sql.own_entry(subject.c.pk, self.parties)),
-        )
 
-    def allowed_patients(self) -> Select[Any] | None:
-        """Every patient whose data the principal may see; None: not limited by patient (systems)."""
-        if self.principal.kind == "citizen":
-            return self.citizen_patients()
-        if self.principal.kind == "personnel":
-            emergency = self.emergency_patients()
-            care = self.care_patients()
-            if emergency is None:
-                return care
-            both = union_all(care, emergency).subquery()
-            return select(both.c[0])
-        if self.principal.launch_patient:
-            return select(literal(self.principal.launch_patient))
+def _in(patients: Select[Any], patient: Any) -> Select[Any]:
+    inner = patients.subquery()
+    return select(inner.c[0]).where(inner.c[0] == patient)
+
+
+def _bind(template: ColumnElement[bool], subject: Any, values: dict[str, Any]) -> ColumnElement[bool]:
+    """A copy of `template` on `subject` (an alias of resource) with the principal's values bound."""
+
+    def replace(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, Column) and element.table is resource:
+            return subject.c[element.key]
+        if isinstance(element, BindParameter) and element.key in values:
+            return bindparam(
+                element.key,
+                values[element.key],
+                type_=element.type,
+                expanding=element.expanding,
+                unique=True,
+            )
         return None
+
+    bound: ColumnElement[bool] = visitors.replacement_traverse(template, {}, replace)
+    return bound
+
+
+class Policy:
+    """The rule for one principal at one instant; also a RowFilter (`condition`)."""
+
+    def __init__(self, config: PolicyConfig, principal: Principal, now: datetime) -> None:
+        self.config = config
+        self.principal = principal
+        self.now = now
+        self.parties = principal_parties(principal)
+        types = self.readable_types()
+        shape = Shape(
+            principal.kind,
+            "all" if types is None else "some" if types else "none",
+            bool(principal.launch_patient),
+            principal.kind == "personnel" and bool(principal.hpr),
+        )
+        templates = config.templates.get(shape)
+        if templates is None:
+            templates = config.templates[shape] = _Templates(config, shape)
+        self.templates = templates
+        self.values: dict[str, Any] = {
+            "pol_now": now,
+            "pol_parties": self.parties,
+            "pol_hpr": principal.hpr or "",
+            "pol_launch": principal.launch_patient or "",
+            "pol_types": sorted(types or ()),
+            "pol_birthdate": config.birthdate_identity,
+            "pol_cutoff": self._cutoff_micros(),
+        }
+
+    def _cutoff_micros(self) -> int:
+        """Children born after this instant (microseconds since the epoch) are under 12."""
+        cutoff = twelfth_birthday_cutoff(self.now.astimezone(UTC).date())
+        start = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
+        return (start - _EPOCH) // timedelta(microseconds=1)
 
     def readable_types(self) -> frozenset[str] | None:
         """Types the scopes let the principal read or search (None: all); personnel never see the audit
@@ -169,19 +265,17 @@ class Policy:
 
     # -- RowFilter ------------------------------------------------------------------------------------
     def condition(self, subject: Any) -> ColumnElement[bool]:
-        parts: list[ColumnElement[bool]] = []
-        types = self.readable_types()
-        if types is not None:
-            parts.append(subject.c.res_type.in_(sorted(types)) if types else false())
-        elif self.principal.kind == "personnel":
-            parts.append(subject.c.res_type != "AuditEvent")
-        patients = self.allowed_patients()
-        if patients is not None:
-            patient_data = subject.c.res_type.in_(sorted(self.config.patient_types))
-            parts.append(or_(not_(patient_data), self.in_patients(subject, patients)))
-        parts.append(not_(self.blocked(subject)))
-        parts.append(not_(self.reserved(subject)))
-        return and_(true(), *parts)
+        return _bind(self.templates.condition, subject, self.values)
+
+    async def patient_access(self, conn: AsyncConnection, patient_id: str) -> str:
+        """ "yes", "emergency" (only through granted emergency access) or "no" for one named patient."""
+        check = self.templates.patient_check
+        if check is None:
+            return "yes"
+        row = (await conn.execute(check, {**self.values, "pol_patient": patient_id})).one()
+        if not row[0]:
+            return "no"
+        return "yes" if row[1] else "emergency"
 
     # -- one resource -------------------------------------------------------------------------------
     async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:

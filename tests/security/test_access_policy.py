@@ -241,3 +241,28 @@ async def test_audit_events_cannot_be_changed_and_citizens_see_who_looked(world:
     personnel = await world.http.get("/AuditEvent", headers=world.gp)
     assert personnel.status_code == 200
     assert ids(personnel.json()) == set()
+
+
+async def test_a_launch_context_limits_every_search_to_that_patient(
+    world: World, mint: Callable[..., str]
+) -> None:
+    """A SMART launch context (the token's `patient`) narrows what the principal could otherwise see."""
+    system_for_kari = auth_header(
+        mint(subject="app", scopes="system/*.rs", client_id="portal-backend", patient="kari")
+    )
+    everything_system = await world.http.get("/Observation?_count=200", headers=world.system)
+    assert any(i.startswith("Observation/nils") for i in ids(everything_system.json()))
+    limited = await world.http.get("/Observation?_count=200&_total=accurate", headers=system_for_kari)
+    assert limited.status_code == 200, limited.text
+    found = ids(limited.json())
+    assert found
+    assert all(i.startswith("Observation/kari") for i in found)
+    assert limited.json()["total"] == len(found)
+    assert (await world.http.get("/Observation/nils-bp", headers=system_for_kari)).status_code == 403
+
+    gp_for_kari = auth_header(
+        mint(subject="gp", scopes="user/*.rs", hpr=GP_HPR, orgnr=GP_OFFICE_ORGNR, patient="kari")
+    )
+    patients = ids((await world.http.get("/Patient?_count=200", headers=gp_for_kari)).json())
+    assert patients == {"Patient/kari"}
+    assert len(ids((await world.http.get("/Patient?_count=200", headers=world.gp)).json())) > 1
