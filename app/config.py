@@ -47,3 +47,19 @@ class Settings(BaseSettings):
     emergency_access_minutes: int = 120
     # A finished encounter or episode still counts as a care relation for this many days.
     care_relation_days_after_end: int = 30
+
+    # -- subscriptions (R4 rest-hook) -------------------------------------------------------------------
+    # Deliver notifications from this process. Every process fills the outbox; turn this off in processes
+    # that should only serve the API.
+    subscription_worker: bool = True
+    # Seconds between looks for due notifications when no write in this process woke the worker.
+    subscription_poll_seconds: float = 1.0
+    # Retry delay after a failed attempt: base * 2^(attempt-1), at most max; the notification is failed
+    # and the subscription set to "error" after max_attempts (the defaults give up after about 50 minutes).
+    subscription_retry_base_seconds: float = 5.0
+    subscription_retry_max_seconds: float = 600.0
+    subscription_max_attempts: int = 12
+    # Timeout of one HTTP request to a subscriber.
+    subscription_timeout_seconds: float = 10.0
+    # Subscriptions written by other server processes are picked up within this many seconds.
+    subscription_cache_seconds: float = 2.0

@@ -19,6 +19,7 @@ from app.fhir.capability import capability_statement
 from app.fhir.interactions.reindex import ReindexReport, load_stored_search_parameters
 from app.fhir.registry import Registry
 from app.fhir.service import FhirService
+from app.fhir.subscriptions import SubscriptionConfig, install_subscriptions
 from app.middleware import BodyLimitAndAccessLog
 from app.openapi import install_openapi
 from app.resources.core_journal import CORE_JOURNAL_TYPES
@@ -35,6 +36,18 @@ def app_version() -> str:
         return package_version("helsebro")
     except PackageNotFoundError:
         return "0.0.0"
+
+
+def subscription_config(settings: Settings) -> SubscriptionConfig:
+    return SubscriptionConfig(
+        worker=settings.subscription_worker,
+        poll_seconds=settings.subscription_poll_seconds,
+        retry_base_seconds=settings.subscription_retry_base_seconds,
+        retry_max_seconds=settings.subscription_retry_max_seconds,
+        max_attempts=settings.subscription_max_attempts,
+        timeout_seconds=settings.subscription_timeout_seconds,
+        cache_seconds=settings.subscription_cache_seconds,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_no_basis(registry, fhir.hooks)
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
+    # Subscriptions: outbox rows in each write's unit of work; the delivery worker runs with the lifespan.
+    subscriptions = install_subscriptions(fhir, subscription_config(settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -69,7 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh_capability()
         gc.collect()
         gc.freeze()
+        await subscriptions.start()
         yield
+        await subscriptions.stop()
         await security.close()
         await database.dispose()
 
@@ -86,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.fhir = fhir
     app.state.security = security
+    app.state.subscriptions = subscriptions
     app.state.base_url = settings.base_url.rstrip("/")
 
     def refresh_capability() -> None:

@@ -1,7 +1,9 @@
 """Typed pointcuts where security and domain packs plug into the engine (the engine never imports them).
 
 Hooks run in registration order. A hook raises FhirError to refuse the request; that error reaches the
-client as an OperationOutcome and, for write hooks, rolls back the unit of work.
+client as an OperationOutcome and, for write hooks, rolls back the unit of work. A before_write hook may
+also normalise `WriteEvent.resource` in place: what it leaves is what is stored (e.g. a requested
+Subscription is stored as active).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -75,6 +75,8 @@ class HistoryRow:
 
 
 _WRITING: ContextVar[bool] = ContextVar("helsebro_writing", default=False)
+# Callbacks of the current writer() unit of work, run once it has committed (dropped on rollback).
+_ON_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("helsebro_on_commit", default=None)
 
 _CURRENT_COLUMNS = (
     resource.c.pk,
@@ -142,11 +144,26 @@ class Repository:
         lose a race retry the unit from the start.
         """
         token = _WRITING.set(True)
+        callbacks: list[Callable[[], None]] = []
+        commit_token = _ON_COMMIT.set(callbacks)
         try:
             async with self.db.write_slot(), self.db.write_engine.begin() as conn:
                 yield conn
         finally:
+            _ON_COMMIT.reset(commit_token)
             _WRITING.reset(token)
+        for callback in callbacks:
+            callback()
+
+    @staticmethod
+    def after_commit(callback: Callable[[], None]) -> None:
+        """Run `callback` once the current writer() unit of work has committed; never if it rolls back.
+        Outside a unit of work it runs at once. For in-memory caches and wake-ups, not for database work."""
+        callbacks = _ON_COMMIT.get()
+        if callbacks is None:
+            callback()
+        else:
+            callbacks.append(callback)
 
     @staticmethod
     def writing() -> bool:

@@ -205,3 +205,44 @@ conditional_create = Table(
     Column("created", UtcDateTime, nullable=False),
     Index("ix_conditional_create_res_pk", "res_pk"),
 )
+
+# Subscriptions (R4 rest-hook): the fields of every Subscription resource that delivery needs, kept by the
+# engine's write hook in the resource's own transaction (derived data, like the search index).
+subscription = Table(
+    "subscription",
+    metadata,
+    Column("res_pk", BigId, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True),
+    Column("res_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # requested, active, error, off
+    Column("criteria_type", String(64), nullable=False),
+    Column("criteria", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("payload", String(100), nullable=True),  # MIME type; NULL sends an empty ping
+    Column("headers", Text, nullable=False),  # JSON array of "Name: value" lines
+    Column("updated", UtcDateTime, nullable=False),
+    Index("ix_subscription_status_criteria_type", "status", "criteria_type"),
+)
+
+# The transactional outbox: one row per (subscription, resource version) to notify, inserted in the
+# write's own transaction. `id` is the write order; only the oldest pending row of a subscription is ever
+# claimed, so each subscription is notified in write order.
+subscription_outbox = Table(
+    "subscription_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("subscription_pk", BigId, ForeignKey("subscription.res_pk", ondelete="CASCADE"), nullable=False),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(12), nullable=False),  # pending, delivered, failed
+    Column("created", UtcDateTime, nullable=False),
+    # When the row may be claimed next: the retry time, or the end of a delivering process's lease.
+    Column("due", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claim", String(32), nullable=True),  # token of the process holding the lease
+    Column("delivered", UtcDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),  # HTTP status of the last attempt
+    Column("last_error", String(200), nullable=True),  # short reason, never content
+    Index("ix_subscription_outbox_subscription_pk", "subscription_pk", "state", "id"),
+    Index("ix_subscription_outbox_state_due", "state", "due"),
+)

@@ -1,0 +1,41 @@
+"""FHIR R4 Subscriptions (rest-hook) with a transactional outbox.
+
+install_subscriptions() adds the write hooks (check Subscriptions, fill the outbox in each write's unit
+of work) and builds the delivery worker, which the application starts and stops with its lifespan.
+"""
+
+from __future__ import annotations
+
+from app.fhir.service import FhirService
+from app.fhir.subscriptions.config import SubscriptionConfig
+from app.fhir.subscriptions.matcher import SubscriptionMatcher
+from app.fhir.subscriptions.worker import DeliveryWorker
+from app.store.subscriptions import SubscriptionStore
+
+__all__ = ["SubscriptionConfig", "Subscriptions", "install_subscriptions"]
+
+
+class Subscriptions:
+    def __init__(self, matcher: SubscriptionMatcher, worker: DeliveryWorker | None) -> None:
+        self.matcher = matcher
+        self.worker = worker  # None when this process does not deliver
+
+    async def start(self) -> None:
+        if self.worker is not None:
+            self.worker.start()
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+
+
+def install_subscriptions(svc: FhirService, config: SubscriptionConfig) -> Subscriptions:
+    store = SubscriptionStore(skip_locked=not svc.repo.db.sqlite)
+    worker = DeliveryWorker(svc, store, config) if config.worker else None
+    matcher = SubscriptionMatcher(
+        svc, store, config.cache_seconds, worker.wake if worker is not None else lambda: None
+    )
+    svc.hooks.before_write.append(matcher.before_write)
+    svc.hooks.after_write.append(matcher.after_write)
+    svc.hooks.on_reindex.append(matcher.keep)
+    return Subscriptions(matcher, worker)
