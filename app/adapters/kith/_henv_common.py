@@ -1,0 +1,188 @@
+"""Parts that Henvisning 1.x and 2.0 share, parametrised by namespace and by the version's data types.
+
+1.x writes dates as KITH TS (`<X V="..."/>`) and headings as CS; 2.0 writes dates as element text and
+headings/InfItem types as CV. `v2` switches between the two.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from app.adapters.kith import _xml as x
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.model import (
+    PATIENT_ID_TYPES,
+    ClinicalItem,
+    Coded,
+    Diagnosis,
+    HumanName,
+    Medication,
+    MessageKind,
+    Patient,
+    RelatedPerson,
+    TextSection,
+)
+
+NS_FK1 = "http://www.kith.no/xmlstds/felleskomponent1"
+KIND_DISPLAY = {MessageKind.NEW: "Ny", MessageKind.CHANGE: "Endring", MessageKind.CANCEL: "Kansellering"}
+
+
+def check_patient(patient: Patient) -> Patient:
+    """The minimum a receiver needs to identify the patient; codes per Volven 8221."""
+    if not patient.idents:
+        raise KithError(AppRecError.PATIENT_FNR_MISSING, "patient identifier is missing")
+    for ident in patient.idents:
+        if ident.type.code not in PATIENT_ID_TYPES:
+            raise KithError(AppRecError.PATIENT_INFO_INSUFFICIENT, "patient identifier has an unknown type")
+        if not ident.id:
+            raise KithError(AppRecError.PATIENT_FNR_MISSING, "patient identifier is empty")
+    name = patient.name
+    if not (name.family or name.given or name.text):
+        raise KithError(AppRecError.PATIENT_NAME_MISSING, "patient name is missing")
+    return patient
+
+
+def parse_kind(el: etree._Element, ns: str) -> MessageKind:
+    serv_type = x.coded(x.require(el, ns, "ServType"))
+    try:
+        return MessageKind((serv_type.code if serv_type else None) or "")
+    except ValueError:
+        raise KithError(AppRecError.NOT_VALID, "unknown ServType (expected N, M or C)") from None
+
+
+def kind_coded(kind: MessageKind) -> Coded:
+    return Coded(code=kind.value, display=KIND_DISPLAY[kind])
+
+
+def parse_items(parent: etree._Element, ns: str, v2: bool) -> tuple[ClinicalItem, ...]:
+    items = []
+    for item in x.children(parent, ns, "InfItem"):
+        obs = x.child(item, ns, "Observation")
+        med = x.child(item, ns, "Medication")
+        medication = None
+        if med is not None:
+            medication = Medication(
+                drug=x.coded(med, ns, "DrugId") or Coded(),
+                status=x.coded(med, ns, "Status"),
+                unit_dose=x.quantity(x.child(med, ns, "UnitDose")),
+                dosage_text=x.text(med, ns, "DosageText"),
+                comment=x.text(med, ns, "Comment"),
+            )
+        if v2:
+            start = x.to_datetime(x.text(item, ns, "StartDateTime"), "StartDateTime")
+            end = x.to_datetime(x.text(item, ns, "EndDateTime"), "EndDateTime")
+        else:
+            start, end = x.ts_attr(item, ns, "StartDateTime"), x.ts_attr(item, ns, "EndDateTime")
+        items.append(
+            ClinicalItem(
+                type=x.coded(x.require(item, ns, "Type")) or Coded(),
+                description=x.text(obs, ns, "Description"),
+                comment=x.text(obs, ns, "Comment"),
+                medication=medication,
+                start=start,
+                end=end,
+            )
+        )
+    return tuple(items)
+
+
+def put_items(parent: etree._Element, ns: str, items: tuple[ClinicalItem, ...], v2: bool) -> None:
+    for item in items:
+        el = x.sub(parent, ns, "InfItem")
+        if item.medication is not None:
+            m = item.medication
+            med = x.sub(el, ns, "Medication")
+            x.put_coded(med, ns, "DrugId", m.drug)
+            x.opt_text(med, ns, "Comment", m.comment)
+            x.put_coded(med, ns, "Status", m.status or Coded(), cv=False)
+            x.put_quantity(med, ns, "UnitDose", m.unit_dose)
+            x.opt_text(med, ns, "DosageText", m.dosage_text)
+        else:
+            obs = x.sub(el, ns, "Observation")
+            x.opt_text(obs, ns, "Description", item.description)
+            x.opt_text(obs, ns, "Comment", item.comment)
+        x.put_coded(el, ns, "Type", item.type, cv=v2)
+        if v2:
+            x.put_date(el, ns, "StartDateTime", item.start)
+            x.put_date(el, ns, "EndDateTime", item.end)
+        else:
+            x.put_ts_attr(el, ns, "StartDateTime", item.start)
+            x.put_ts_attr(el, ns, "EndDateTime", item.end)
+
+
+def parse_sections(parent: etree._Element, ns: str, tag: str) -> tuple[TextSection, ...]:
+    """ReasonAsText (codes in TextCode) or Comment (codes in CodedComment)."""
+    code_tag = "TextCode" if tag == "ReasonAsText" else "CodedComment"
+    return tuple(
+        TextSection(
+            heading=x.coded(el, ns, "Heading"),
+            text=x.text(el, ns, "TextResultValue"),
+            codes=tuple(c for c in (x.coded(e) for e in x.children(el, ns, code_tag)) if c is not None),
+        )
+        for el in x.children(parent, ns, tag)
+    )
+
+
+def put_sections(
+    parent: etree._Element, ns: str, tag: str, sections: tuple[TextSection, ...], v2: bool
+) -> None:
+    code_tag = "TextCode" if tag == "ReasonAsText" else "CodedComment"
+    for section in sections:
+        el = x.sub(parent, ns, tag)
+        x.put_coded(el, ns, "Heading", section.heading, cv=v2)
+        x.opt_text(el, ns, "TextResultValue", section.text)
+        for code in section.codes:
+            x.put_coded(el, ns, code_tag, code)
+
+
+def parse_diagnoses(parent: etree._Element, ns: str) -> tuple[Diagnosis, ...]:
+    return tuple(
+        Diagnosis(concept=x.coded(d, ns, "Concept") or Coded()) for d in x.children(parent, ns, "Diagnosis")
+    )
+
+
+def put_diagnoses(parent: etree._Element, ns: str, diagnoses: tuple[Diagnosis, ...]) -> None:
+    for diagnosis in diagnoses:
+        x.put_coded(x.sub(parent, ns, "Diagnosis"), ns, "Concept", diagnosis.concept)
+
+
+def parse_related_persons(parent: etree._Element, po: str) -> tuple[RelatedPerson, ...]:
+    out = []
+    for el in x.children(parent, po, "ParorendeForesatt"):
+        person = x.require(el, po, "Referanseperson")
+        out.append(
+            RelatedPerson(
+                name=x.parse_name(person, NS_FK1),
+                relationship=x.coded(el, po, "Slektskap"),
+                care_function=x.coded(el, po, "Omsorgsfunksjon"),
+                next_of_kin=x.to_bool(x.text(el, po, "NarmesteParorende"), "NarmesteParorende"),
+                idents=tuple(x.parse_ident(i, NS_FK1) for i in x.children(person, NS_FK1, "Ident")),
+                address=x.parse_address(x.child(person, NS_FK1, "Address"), NS_FK1),
+                telecoms=x.parse_telecoms(person, NS_FK1),
+                note=x.text(el, po, "Merknad"),
+            )
+        )
+    return tuple(out)
+
+
+def put_fk1_person(el: etree._Element, name: HumanName, rp: RelatedPerson | None = None) -> None:
+    """Fill an element of type fk1:Person (children in the fk1 namespace)."""
+    x.put_name(el, NS_FK1, name)
+    if rp is not None:
+        for ident in rp.idents:
+            x.put_ident(el, NS_FK1, ident)
+        x.put_address(el, NS_FK1, rp.address)
+        x.put_telecoms(el, NS_FK1, rp.telecoms)
+
+
+def put_related_persons(
+    parent: etree._Element, po: str, persons: tuple[RelatedPerson, ...], v2: bool
+) -> None:
+    for rp in persons:
+        el = x.sub(parent, po, "ParorendeForesatt")
+        x.put_coded(el, po, "Slektskap", rp.relationship, cv=False)
+        x.put_coded(el, po, "Omsorgsfunksjon", rp.care_function, cv=False)
+        if v2:
+            x.put_bool(el, po, "NarmesteParorende", rp.next_of_kin)
+        put_fk1_person(x.sub(el, po, "Referanseperson"), rp.name, rp)
+        x.opt_text(el, po, "Merknad", rp.note)
