@@ -128,6 +128,10 @@ class SecurityLayer:
             raise denied("AuditEvent records are written by the server only; they cannot be changed")
         if not isinstance(principal, Principal):
             return
+        if event.res_type == "Subscription" and principal.kind != "system":
+            # A subscription is notified of every matching write, past the access policy: only an
+            # organisation's integration (a system client) may register one.
+            raise denied("Subscriptions can only be registered by system clients")
         permission = _WRITE_PERMISSION.get(event.interaction, "u")
         if not principal.scopes.allows(event.res_type, permission):
             await self._audit_denied(event.ctx, event.interaction, (), "scope does not allow this write")

@@ -266,3 +266,24 @@ async def test_a_launch_context_limits_every_search_to_that_patient(
     patients = ids((await world.http.get("/Patient?_count=200", headers=gp_for_kari)).json())
     assert patients == {"Patient/kari"}
     assert len(ids((await world.http.get("/Patient?_count=200", headers=world.gp)).json())) > 1
+
+
+async def test_only_system_clients_register_subscriptions(world: World) -> None:
+    """A subscription is notified of matching writes past the access policy: not for people's tokens."""
+    subscription = {
+        "resourceType": "Subscription",
+        "id": "gp-tasks",
+        "status": "requested",
+        "reason": "Referral status",
+        "criteria": "Task?status=requested",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": "http://127.0.0.1:9/fhir",
+            "payload": "application/fhir+json",
+        },
+    }
+    for who in (world.gp, world.kari):
+        response = await world.put(subscription, who)
+        assert response.status_code == 403, response.text
+        assert "system clients" in response.text
+    assert (await world.put(subscription, world.system)).status_code == 201
