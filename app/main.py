@@ -24,6 +24,7 @@ from app.middleware import BodyLimitAndAccessLog
 from app.openapi import install_openapi
 from app.resources.core_journal import CORE_JOURNAL_TYPES
 from app.resources.no_basis import install as install_no_basis
+from app.resources.referrals import operations as referral_operations
 from app.security.access import install_security
 from app.security.authn import install_authentication
 from app.security.smart import capability_security
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Domain packs register their rules and search parameters before anything reads the registry.
     install_no_basis(registry, fhir.hooks)
+    referral_operations.install(fhir)
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
     # Subscriptions: outbox rows in each write's unit of work; the delivery worker runs with the lifespan.
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.refresh_capability = refresh_capability
     refresh_capability()
     install_error_handlers(app, settings.max_body_bytes)
+    app.include_router(referral_operations.router)
     app.include_router(fhir_router)
     install_openapi(app)
     install_authentication(app, settings)

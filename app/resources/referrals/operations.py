@@ -1,0 +1,233 @@
+"""The referral workflow as FHIR operations on Task, and the check of plain Task writes.
+
+`POST /Task/{id}/$<action>` with a Parameters body (see README.md for each action's parameters) reads the
+Task through the engine (so the access policy and the audit apply), runs the pure action from workflow.py
+and writes the result with If-Match in one transaction: every transition is a new Task version, visible in
+its history, and a concurrent change gives 412 instead of a lost update. A plain `PUT Task/{id}` is held
+to the same transition table by a before-write hook.
+
+A referral Task is a Task whose focus is a ServiceRequest (the R4 workflow pattern for fulfilling a
+request); other Tasks are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from app.fhir.api import context as request_context
+from app.fhir.api import service
+from app.fhir.context import RequestContext
+from app.fhir.hooks import WriteEvent
+from app.fhir.http import fhir_response, response_media_type
+from app.fhir.interactions import read as read_ix
+from app.fhir.interactions import transaction as transaction_ix
+from app.fhir.outcome import Category, FhirError
+from app.fhir.service import FhirService
+from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
+from app.resources.referrals import workflow
+from app.resources.referrals.parameters import OperationInput, present
+from app.resources.referrals.taskjson import Reference, Task
+from app.resources.referrals.transitions import InvalidInput
+
+router = APIRouter()
+OPERATION_TAGS: list[str | Enum] = ["Referrals"]
+
+
+def is_referral_task(task: Any) -> bool:
+    focus = task.get("focus") if isinstance(task, dict) else None
+    reference = focus.get("reference") if isinstance(focus, dict) else None
+    return isinstance(reference, str) and reference.split("/")[-2:-1] == ["ServiceRequest"]
+
+
+def caller_reference(ctx: RequestContext) -> Reference | None:
+    """The caller as a Reference by identifier (HPR number, else organisation number), for notes and
+    decisions; None for callers without either (system clients, auth off)."""
+    principal = ctx.principal
+    hpr = getattr(principal, "hpr", None)
+    if hpr:
+        display = getattr(principal, "name", None)
+        return {
+            "identifier": {"system": HPR_SYSTEM, "value": hpr},
+            **({"display": display} if display else {}),
+        }
+    orgnr = getattr(principal, "orgnr", None)
+    if orgnr:
+        return {"identifier": {"system": ORGNR_SYSTEM, "value": orgnr}}
+    return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task: Task
+    created: tuple[dict[str, Any], ...] = ()  # new resources written with the Task (an Appointment)
+
+
+Action = Callable[[Task, OperationInput, datetime, Reference | None], Outcome]
+
+
+def _receive(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(
+        workflow.receive(task, at=at, owner=p.reference("owner"), note=p.string("note"), author=me)
+    )
+
+
+def _assess(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(
+        workflow.assess(
+            task,
+            decision=present(p.code("decision", required=True)),
+            at=at,
+            priority=p.code("priority"),
+            care_deadline=p.date("careDeadline"),
+            assessor=me,
+            note=p.string("note"),
+        )
+    )
+
+
+def _forward(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    target = present(p.reference("to", required=True))
+    return Outcome(
+        workflow.forward(task, to=target, at=at, by=me, reason=p.string("reason"), routing_rule=None)
+    )
+
+
+def _offer_conversation(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    earliest, latest = present(p.date("earliest", required=True)), present(p.date("latest", required=True))
+    new, appointment = workflow.offer_assessment_conversation(
+        task, at=at, earliest=earliest, latest=latest, actor=p.reference("actor"), note=p.string("note")
+    )
+    return Outcome(new, (appointment,))
+
+
+def _accept(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(workflow.accept(task, at=at, note=p.string("note"), author=me))
+
+
+def _reject(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(
+        workflow.reject(
+            task,
+            reason=present(p.code("reason", required=True)),
+            at=at,
+            text=p.string("text"),
+            child_or_youth=p.boolean("childOrYouth"),
+            author=me,
+        )
+    )
+
+
+def _give_appointment(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    appointment = present(p.reference("appointment", required=True))
+    start = present(p.date_time("start", required=True))
+    return Outcome(workflow.give_appointment(task, appointment=appointment, start=start, at=at))
+
+
+def _hold(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(workflow.hold(task, reason=present(p.string("reason", required=True)), at=at))
+
+
+def _resume(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(workflow.resume(task, at=at))
+
+
+def _start(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(workflow.start(task, at=at))
+
+
+def _complete(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(workflow.complete(task, at=at, note=p.string("note"), author=me))
+
+
+def _cancel(task: Task, p: OperationInput, at: datetime, me: Reference | None) -> Outcome:
+    return Outcome(workflow.cancel(task, at=at, reason=p.string("reason"), by=me))
+
+
+ACTIONS: dict[str, Action] = {
+    "receive": _receive,
+    "assess": _assess,
+    "forward": _forward,
+    "offer-assessment-conversation": _offer_conversation,
+    "accept": _accept,
+    "reject": _reject,
+    "give-appointment": _give_appointment,
+    "hold": _hold,
+    "resume": _resume,
+    "start": _start,
+    "complete": _complete,
+    "cancel": _cancel,
+}
+
+
+async def run_action(
+    svc: FhirService, ctx: RequestContext, task_id: str, action: str, body: Any, at: datetime | None = None
+) -> dict[str, Any]:
+    """Apply one workflow action to Task/{task_id}; returns the new Task as stored."""
+    run = ACTIONS.get(action)
+    if run is None:
+        raise FhirError(Category.NOT_FOUND, f"Unknown referral operation ${action}")
+    params = OperationInput(body)
+    current = await read_ix.read(svc, ctx, "Task", task_id)
+    assert current.content is not None
+    task = orjson.loads(current.content)
+    if not is_referral_task(task):
+        raise InvalidInput(f"Task/{task_id} is not a referral Task (its focus is not a ServiceRequest)")
+    outcome = run(task, params, at or datetime.now(UTC), caller_reference(ctx))
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"urn:uuid:created-{n}",
+            "resource": resource,
+            "request": {"method": "POST", "url": resource["resourceType"]},
+        }
+        for n, resource in enumerate(outcome.created)
+    ]
+    entries.append(
+        {
+            "resource": {**outcome.task, "id": task_id},
+            "request": {"method": "PUT", "url": f"Task/{task_id}", "ifMatch": f'W/"{current.version}"'},
+        }
+    )
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = orjson.loads(await transaction_ix.process_bundle(svc, ctx, bundle, "representation"))
+    stored: dict[str, Any] = response["entry"][-1]["resource"]
+    return stored
+
+
+@router.post("/Task/{task_id}/${action}", tags=OPERATION_TAGS, summary="Referral workflow step on a Task")
+async def task_operation(task_id: str, action: str, request: Request) -> Response:
+    media = response_media_type(request)
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        raise FhirError(Category.INVALID, "The body is not valid JSON") from None
+    task = await run_action(service(request), request_context(request), task_id, action, body)
+    headers = {"ETag": f'W/"{task["meta"]["versionId"]}"'}
+    return fhir_response(request, orjson.dumps(task), 200, headers, media)
+
+
+def install(svc: FhirService) -> None:
+    """Plain writes of referral Tasks follow the same transition table as the operations."""
+
+    async def check_task_write(event: WriteEvent) -> None:
+        if event.res_type != "Task" or event.resource is None:
+            return
+        if event.interaction == "create" or event.pk is None:
+            if is_referral_task(event.resource):
+                workflow.validate_create(event.resource)
+            return
+        current = await svc.repo.current(event.conn, "Task", event.res_id)
+        if current is None or current.deleted or current.content is None:
+            return
+        old = orjson.loads(current.content)
+        if is_referral_task(old) or is_referral_task(event.resource):
+            workflow.validate_update(old, event.resource)
+
+    svc.hooks.before_write.append(check_task_write)

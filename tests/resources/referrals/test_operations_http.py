@@ -1,0 +1,170 @@
+"""The referral workflow operations through the REST API, on SQLite and PostgreSQL: each step is a new
+Task version, illegal steps get 409 and bad inputs 422, and plain Task writes obey the same table."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import orjson
+
+from app.resources.referrals.codes import REFERRAL_CATEGORY, REFERRAL_STATUS_SYSTEM
+from tests.fhir.fixtures import FHIR_JSON
+
+HOSPITAL = {"reference": "Organization/hospital"}
+DPS = {"reference": "Organization/dps"}
+
+
+def referral_bundle() -> dict[str, Any]:
+    resources: list[dict[str, Any]] = [
+        {"resourceType": "Patient", "id": "pat", "name": [{"family": "Nordmann", "given": ["Kari"]}]},
+        {"resourceType": "Organization", "id": "hospital", "name": "Fjordby sykehus"},
+        {"resourceType": "Organization", "id": "dps", "name": "Fjordby DPS"},
+        {
+            "resourceType": "ServiceRequest",
+            "id": "ref",
+            "status": "active",
+            "intent": "order",
+            "category": [{"coding": [REFERRAL_CATEGORY]}],
+            "subject": {"reference": "Patient/pat"},
+            "performer": [HOSPITAL],
+            "authoredOn": "2026-11-02T09:00:00+01:00",
+        },
+        {
+            "resourceType": "Task",
+            "id": "task",
+            "status": "requested",
+            "intent": "order",
+            "focus": {"reference": "ServiceRequest/ref"},
+            "for": {"reference": "Patient/pat"},
+            "owner": HOSPITAL,
+            "authoredOn": "2026-11-02T09:00:00+01:00",
+        },
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources
+        ],
+    }
+
+
+def parameters(**values: Any) -> dict[str, Any]:
+    parts = []
+    for name, value in values.items():
+        kind = {"owner": "Reference", "to": "Reference", "careDeadline": "Date", "earliest": "Date"}
+        kind |= {"latest": "Date", "note": "String", "text": "String"}
+        parts.append({"name": name, f"value{kind.get(name, 'Code')}": value})
+    return {"resourceType": "Parameters", "parameter": parts}
+
+
+async def step(client: httpx.AsyncClient, action: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    return await client.post(
+        f"/Task/task/${action}", content=orjson.dumps(body or parameters()), headers=FHIR_JSON
+    )
+
+
+async def seeded(client: httpx.AsyncClient) -> None:
+    response = await client.post("/", content=orjson.dumps(referral_bundle()), headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+
+
+def business_status(task: dict[str, Any]) -> str:
+    (coding,) = [c for c in task["businessStatus"]["coding"] if c["system"] == REFERRAL_STATUS_SYSTEM]
+    code: str = coding["code"]
+    return code
+
+
+async def test_receive_assess_and_offer_a_conversation(client: httpx.AsyncClient) -> None:
+    await seeded(client)
+    received = await step(client, "receive", parameters(note="Mottatt i felles henvisningsmottak"))
+    assert received.status_code == 200, received.text
+    assert received.json()["status"] == "received"
+    assert received.headers["ETag"] == 'W/"2"'
+
+    deadline = (date.today() + timedelta(days=60)).isoformat()
+    assessed = await step(
+        client, "assess", parameters(decision="rett", priority="ordinaer", careDeadline=deadline)
+    )
+    assert assessed.status_code == 200, assessed.text
+    task = assessed.json()
+    assert business_status(task) == "rett-til-nodvendig-helsehjelp"
+    assert task["restriction"]["period"]["end"] == deadline
+
+    earliest = (date.today() + timedelta(days=3)).isoformat()
+    latest = (date.today() + timedelta(days=20)).isoformat()
+    offered = await step(
+        client, "offer-assessment-conversation", parameters(earliest=earliest, latest=latest)
+    )
+    assert offered.status_code == 200, offered.text
+    assert business_status(offered.json()) == "vurderingssamtale-tilbudt"
+    appointments = (await client.get("/Appointment?based-on=ServiceRequest/ref")).json()
+    (entry,) = appointments["entry"]
+    assert entry["resource"]["status"] == "proposed"
+    assert entry["resource"]["requestedPeriod"] == [{"start": earliest, "end": latest}]
+
+    history = (await client.get("/Task/task/_history")).json()
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["4", "3", "2", "1"]
+    assert [e["resource"]["status"] for e in history["entry"]][-2:] == ["received", "requested"]
+
+
+async def test_forward_and_reject_with_reasons(client: httpx.AsyncClient) -> None:
+    await seeded(client)
+    assert (await step(client, "receive")).status_code == 200
+    forward = parameters(to=DPS)
+    forward["parameter"].append({"name": "reason", "valueString": "Hører til DPS"})
+    forwarded = await step(client, "forward", forward)
+    assert forwarded.status_code == 200, forwarded.text
+    assert forwarded.json()["owner"] == DPS
+    assert forwarded.json()["status"] == "requested"
+    assert (await step(client, "receive")).status_code == 200
+    assert (await step(client, "assess", parameters(decision="ikke-rett"))).status_code == 200
+    rejected = await step(client, "reject", parameters(reason="kriterier-ikke-oppfylt", text="Ikke behov"))
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["status"] == "rejected"
+    again = await step(client, "receive")
+    assert again.status_code == 409, again.text  # rejected is final
+    assert again.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_illegal_steps_and_bad_inputs_are_refused_and_change_nothing(client: httpx.AsyncClient) -> None:
+    await seeded(client)
+    early = await step(client, "accept")
+    assert early.status_code == 409, early.text
+    assert early.json()["issue"][0]["severity"] == "error"
+    assert (await step(client, "receive")).status_code == 200
+    missing = await step(client, "assess")
+    assert missing.status_code == 422, missing.text
+    assert "decision" in missing.text
+    no_deadline = await step(client, "assess", parameters(decision="rett", priority="ordinaer"))
+    assert no_deadline.status_code == 422, no_deadline.text
+    unknown = await step(client, "teleport")
+    assert unknown.status_code == 404, unknown.text
+    not_parameters = await client.post(
+        "/Task/task/$receive", content=b'{"resourceType": "Patient"}', headers=FHIR_JSON
+    )
+    assert not_parameters.status_code == 400, not_parameters.text
+    not_json = await client.post("/Task/task/$receive", content=b"{", headers=FHIR_JSON)
+    assert not_json.status_code == 400
+    assert (await step(client, "receive")).status_code == 409  # already received
+    current = (await client.get("/Task/task")).json()
+    assert current["meta"]["versionId"] == "2"
+    assert current["status"] == "received"
+
+
+async def test_plain_task_writes_follow_the_same_rules(client: httpx.AsyncClient) -> None:
+    await seeded(client)
+    task = (await client.get("/Task/task")).json()
+    jump = await client.put(
+        "/Task/task", content=orjson.dumps({**task, "status": "completed"}), headers=FHIR_JSON
+    )
+    assert jump.status_code == 409, jump.text
+    wrong_start = {**task, "id": "other", "status": "in-progress"}
+    created = await client.put("/Task/other", content=orjson.dumps(wrong_start), headers=FHIR_JSON)
+    assert created.status_code == 409, created.text
+    unrelated = {"resourceType": "Task", "status": "completed", "intent": "order"}
+    assert (await client.post("/Task", content=orjson.dumps(unrelated), headers=FHIR_JSON)).status_code == 201
+    assert (await client.get("/Task/task")).json()["meta"]["versionId"] == "1"
