@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -311,3 +312,39 @@ async def settle(database_url: str, tables: Sequence[str] = ()) -> float:
         with sqlite3.connect(path) as sqlite:
             sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.perf_counter() - started
+
+
+MAX_ERROR_SAMPLES = 5  # error texts kept per phase, for the report
+
+
+@dataclass
+class Tally:
+    """What one load phase produced: latencies, errors (by kind, with a few samples) and CPU accounting."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_samples: list[str] = field(default_factory=list)
+    sent: int = 0
+    ok: int = 0
+    elapsed_s: float = 0.0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float | None = None
+    host_busy_s: float | None = None
+    postgres_cpu_s: float | None = None  # bench.security: the PostgreSQL backends serving the server
+    aborted: bool = False  # stopped after too many errors
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        if len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(f"{kind}: {detail[:300]}")
+
+    def other_cpu_s(self) -> float | None:
+        """CPU the rest of the host used meanwhile (PostgreSQL, noisy neighbours): busy minus server and client."""
+        if self.host_busy_s is None or self.server_cpu_s is None:
+            return None
+        return max(0.0, self.host_busy_s - self.server_cpu_s - self.client_cpu_s)
+
+
+def cpu_pct(cpu_s: float | None, elapsed_s: float) -> float | None:
+    """CPU seconds as percent of one core over `elapsed_s`."""
+    return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)

@@ -16,10 +16,9 @@ import platform
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from bench.common import (
     DEFAULT_RESULTS_DIR,
     FHIR_JSON,
     Server,
+    Tally,
+    cpu_pct,
     delta,
     fmt_num,
     fmt_pct,
@@ -51,7 +52,6 @@ from bench.common import (
 )
 
 BODY_HEADERS = {"Content-Type": FHIR_JSON}
-MAX_ERROR_SAMPLES = 5
 PHASES = 5  # helsebro create, read, update; bare create, read
 NOISE_CPU_PCT = 20  # other processes' CPU (percent of one core) above which a SQLite phase is flagged
 
@@ -143,24 +143,6 @@ class Load:
     on_ok: Callable[[int, httpx.Response], None] | None = None
 
 
-@dataclass
-class Tally:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    error_samples: list[str] = field(default_factory=list)
-    sent: int = 0
-    ok: int = 0
-    elapsed_s: float = 0.0
-    client_cpu_s: float = 0.0
-    server_cpu_s: float | None = None
-    host_busy_s: float | None = None
-
-    def error(self, kind: str, detail: str) -> None:
-        self.errors[kind] += 1
-        if len(self.error_samples) < MAX_ERROR_SAMPLES:
-            self.error_samples.append(f"{kind}: {detail[:300]}")
-
-
 async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: float, pid: int) -> Tally:
     """Send every request of `load`, one in flight per client; stop starting new ones at the deadline."""
     tally = Tally()
@@ -231,15 +213,9 @@ class PhaseResult:
     truncated: bool  # the time limit stopped the phase early
 
 
-def _pct(cpu_s: float | None, elapsed_s: float) -> float | None:
-    return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)
-
-
 def summarize(target: str, phase: str, requested: int, tally: Tally, warmup_errors: int) -> PhaseResult:
     latencies = sorted(tally.latencies_ms)
-    other_cpu_s = None
-    if tally.host_busy_s is not None and tally.server_cpu_s is not None:
-        other_cpu_s = max(0.0, tally.host_busy_s - tally.server_cpu_s - tally.client_cpu_s)
+    other_cpu_s = tally.other_cpu_s()
     elapsed = tally.elapsed_s or 1e-9
     return PhaseResult(
         target=target,
@@ -256,8 +232,8 @@ def summarize(target: str, phase: str, requested: int, tally: Tally, warmup_erro
         p99_ms=round(percentile(latencies, 99), 2),
         elapsed_s=round(tally.elapsed_s, 3),
         client_cpu_pct=round(100 * tally.client_cpu_s / elapsed, 1),
-        server_cpu_pct=_pct(tally.server_cpu_s, elapsed),
-        other_cpu_pct=_pct(other_cpu_s, elapsed),
+        server_cpu_pct=cpu_pct(tally.server_cpu_s, elapsed),
+        other_cpu_pct=cpu_pct(other_cpu_s, elapsed),
         server_cpu_ms_per_request=(
             None
             if tally.server_cpu_s is None or not tally.ok

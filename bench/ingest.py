@@ -40,8 +40,10 @@ from bench.common import (
     FHIR_JSON,
     REPO_ROOT,
     Server,
+    Tally,
     asyncpg_dsn,
     code_version,
+    cpu_pct,
     delta,
     fmt_num,
     fmt_pct,
@@ -59,7 +61,7 @@ from bench.common import (
     wait_ready,
     write_json_report,
 )
-from bench.crud import Load, PhaseResult, Tally, drive, summarize
+from bench.crud import Load, PhaseResult, drive, summarize
 
 DATA_DIR_ENV = "HELSEBRO_SYNTHEA_DIR"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "synthea"
@@ -233,9 +235,9 @@ async def ingest(
         p50_ms=round(percentile(latencies, 50), 1),
         p99_ms=round(percentile(latencies, 99), 1),
         max_ms=round(latencies[-1], 1) if latencies else 0.0,
-        server_cpu_pct=_pct(server_cpu_s, elapsed),
+        server_cpu_pct=cpu_pct(server_cpu_s, elapsed),
         client_cpu_pct=round(100 * client_cpu_s / elapsed, 1),
-        other_cpu_pct=_pct(other_s, elapsed),
+        other_cpu_pct=cpu_pct(other_s, elapsed),
         server_cpu_ms_per_resource=(
             None if server_cpu_s is None or not resources_ok else round(1000 * server_cpu_s / resources_ok, 3)
         ),
@@ -244,10 +246,6 @@ async def ingest(
         truncated=len(outcomes) < len(bundles),
     )
     return result, outcomes
-
-
-def _pct(cpu_s: float | None, elapsed_s: float) -> float | None:
-    return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)
 
 
 async def database_size(database_url: str) -> int:

@@ -26,10 +26,9 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,9 @@ from bench.common import (
     DEFAULT_RESULTS_DIR,
     FHIR_JSON,
     Server,
+    Tally,
     code_version,
+    cpu_pct,
     delta,
     fmt_num,
     fmt_pct,
@@ -69,7 +70,6 @@ from bench.common import (
     write_json_report,
 )
 
-MAX_ERROR_SAMPLES = 5
 MAX_ERRORS = 50  # a phase stops sending after this many errors: a stuck server should not eat the time limit
 TARGET_RATIO = 0.7  # reads/s with security on ÷ off (the issue's requirement)
 OBSERVATIONS_PER_PATIENT = 5
@@ -266,26 +266,6 @@ class Load:
     check: Callable[[httpx.Response], None] | None = None
 
 
-@dataclass
-class Tally:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    error_samples: list[str] = field(default_factory=list)
-    sent: int = 0
-    ok: int = 0
-    elapsed_s: float = 0.0
-    client_cpu_s: float = 0.0
-    server_cpu_s: float | None = None
-    host_busy_s: float | None = None
-    postgres_cpu_s: float | None = None
-    aborted: bool = False  # stopped after MAX_ERRORS errors
-
-    def error(self, kind: str, detail: str) -> None:
-        self.errors[kind] += 1
-        if len(self.error_samples) < MAX_ERROR_SAMPLES:
-            self.error_samples.append(f"{kind}: {detail[:300]}")
-
-
 def backend_cpu_s(database: str) -> dict[int, float]:
     """CPU seconds of each PostgreSQL backend connected to `database`, by pid, from /proc (empty without it).
 
@@ -456,10 +436,6 @@ class PhaseResult:
     audit: dict[str, int | bool] | None  # AuditEvents before/after/expected, for every phase
 
 
-def _pct(cpu_s: float | None, elapsed_s: float) -> float | None:
-    return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)
-
-
 def _per_request_ms(cpu_s: float | None, ok: int) -> float | None:
     return None if cpu_s is None or not ok else round(1000 * cpu_s / ok, 3)
 
@@ -468,9 +444,7 @@ def summarize(
     mode: str, phase: str, requested: int, warmup: Tally, tally: Tally, audit: AuditCheck | None
 ) -> PhaseResult:
     latencies = sorted(tally.latencies_ms)
-    other_cpu_s = None
-    if tally.host_busy_s is not None and tally.server_cpu_s is not None:
-        other_cpu_s = max(0.0, tally.host_busy_s - tally.server_cpu_s - tally.client_cpu_s)
+    other_cpu_s = tally.other_cpu_s()
     elapsed = tally.elapsed_s or 1e-9
     return PhaseResult(
         mode=mode,
@@ -488,8 +462,8 @@ def summarize(
         p99_ms=round(percentile(latencies, 99), 2),
         elapsed_s=round(tally.elapsed_s, 3),
         client_cpu_pct=round(100 * tally.client_cpu_s / elapsed, 1),
-        server_cpu_pct=_pct(tally.server_cpu_s, elapsed),
-        other_cpu_pct=_pct(other_cpu_s, elapsed),
+        server_cpu_pct=cpu_pct(tally.server_cpu_s, elapsed),
+        other_cpu_pct=cpu_pct(other_cpu_s, elapsed),
         server_cpu_ms_per_request=_per_request_ms(tally.server_cpu_s, tally.ok),
         other_cpu_ms_per_request=_per_request_ms(other_cpu_s, tally.ok),
         db_cpu_ms_per_request=_per_request_ms(tally.postgres_cpu_s, tally.ok),
