@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Domain packs register their rules and search parameters before anything reads the registry.
     install_no_basis(registry, fhir.hooks)
-    referral_operations.install(fhir)
+    referral_operations.install(fhir.hooks)
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
     # Subscriptions: outbox rows in each write's unit of work; the delivery worker runs with the lifespan.

@@ -28,6 +28,7 @@ class WriteEvent:
     resource: dict[str, Any] | None  # None for delete
     version: int
     pk: int | None = None  # the stored row's key (None only before a create has inserted it)
+    previous: bytes | None = None  # stored content of the version an update or delete replaces
 
 
 @dataclass(frozen=True)

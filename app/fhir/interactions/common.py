@@ -65,7 +65,9 @@ async def store_version(
     """Next version of an existing row (resource None deletes it)."""
     version = current.version + 1
     interaction = "delete" if resource is None else "update"
-    event = WriteEvent(ctx, conn, interaction, rtype.name, current.res_id, resource, version, current.pk)
+    event = WriteEvent(
+        ctx, conn, interaction, rtype.name, current.res_id, resource, version, current.pk, current.content
+    )
     await svc.hooks.run_before_write(event)
     content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
     stored = await svc.repo.replace(conn, current, content, at, method)

@@ -60,7 +60,17 @@ async def _apply(
     if not current.deleted and current.content is not None and same_content(current.content, resource):
         # No-op: no new version, like HAPI. The write hooks still decide whether it was allowed at all.
         if svc.hooks.before_write:
-            event = WriteEvent(ctx, conn, "update", rtype.name, res_id, resource, current.version, current.pk)
+            event = WriteEvent(
+                ctx,
+                conn,
+                "update",
+                rtype.name,
+                res_id,
+                resource,
+                current.version,
+                current.pk,
+                current.content,
+            )
             await svc.hooks.run_before_write(event)
         return WriteResult(200, current)
     stored = await store_version(svc, ctx, conn, rtype, current, resource, now_ms(), "PUT")

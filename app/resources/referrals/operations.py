@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request, Response
 from app.fhir.api import context as request_context
 from app.fhir.api import service
 from app.fhir.context import RequestContext
-from app.fhir.hooks import WriteEvent
+from app.fhir.hooks import Hooks, WriteEvent
 from app.fhir.http import fhir_response, response_media_type
 from app.fhir.interactions import read as read_ix
 from app.fhir.interactions import transaction as transaction_ix
@@ -213,21 +213,20 @@ async def task_operation(task_id: str, action: str, request: Request) -> Respons
     return fhir_response(request, orjson.dumps(task), 200, headers, media)
 
 
-def install(svc: FhirService) -> None:
+async def check_task_write(event: WriteEvent) -> None:
     """Plain writes of referral Tasks follow the same transition table as the operations."""
+    if event.res_type != "Task" or event.resource is None:
+        return
+    if event.interaction == "create" or event.pk is None:
+        if is_referral_task(event.resource):
+            workflow.validate_create(event.resource)
+        return
+    if event.previous is None:  # a write over a deleted Task
+        return
+    old = orjson.loads(event.previous)
+    if is_referral_task(old) or is_referral_task(event.resource):
+        workflow.validate_update(old, event.resource)
 
-    async def check_task_write(event: WriteEvent) -> None:
-        if event.res_type != "Task" or event.resource is None:
-            return
-        if event.interaction == "create" or event.pk is None:
-            if is_referral_task(event.resource):
-                workflow.validate_create(event.resource)
-            return
-        current = await svc.repo.current(event.conn, "Task", event.res_id)
-        if current is None or current.deleted or current.content is None:
-            return
-        old = orjson.loads(current.content)
-        if is_referral_task(old) or is_referral_task(event.resource):
-            workflow.validate_update(old, event.resource)
 
-    svc.hooks.before_write.append(check_task_write)
+def install(hooks: Hooks) -> None:
+    hooks.before_write.append(check_task_write)
