@@ -121,9 +121,8 @@ class _Templates:
     def __init__(self, config: PolicyConfig, shape: Shape) -> None:
         self.config = config
         self.shape = shape
-        self.allowed = self._allowed_patients()
         care = self._limited(policy_sql.care_patients(_PARTIES, _NOW)) if shape.kind == "personnel" else None
-        self.care = care
+        self.allowed = self._allowed_patients(care)
         # One round trip for "may this principal see patient X": allowed at all, and through care (not
         # only through granted emergency access)?
         self.patient_check = (
@@ -140,14 +139,14 @@ class _Templates:
         column = query.selected_columns[0]
         return query.where(column == _LAUNCH) if self.shape.launch else query
 
-    def _allowed_patients(self) -> Select[Any] | None:
-        """Every patient whose data the principal may see; None: not limited by patient (systems)."""
+    def _allowed_patients(self, care: Select[Any] | None) -> Select[Any] | None:
+        """Every patient whose data the principal may see; None: not limited by patient (systems).
+        `care`: personnel's care relations."""
         kind = self.shape.kind
         if kind == "citizen":
             citizen = policy_sql.citizen_patients(_PARTIES, _NOW, _BIRTHDATE, _CUTOFF)
             return self._limited(select(citizen.c[0]))
-        if kind == "personnel":
-            care = self._limited(policy_sql.care_patients(_PARTIES, _NOW))
+        if care is not None:
             if not self.shape.hpr:
                 return care
             emergency = self._limited(policy_sql.emergency_patients(_HPR, _NOW))
