@@ -11,6 +11,7 @@ from lxml import etree
 
 from app.adapters.kith import _henv_common as c
 from app.adapters.kith import _xml as x
+from app.adapters.kith import msghead
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import (
     Address,
@@ -32,7 +33,7 @@ from app.adapters.kith.model import (
 NS_V1_0 = "http://www.kith.no/xmlstds/henvisning/2005-07-08"
 NS_V1_1 = "http://www.kith.no/xmlstds/henvisning/2012-02-15"
 NS_PO_2009 = "http://www.kith.no/xmlstds/po/poKomponent/2009-06-30"  # poKomponent used by 1.1
-NS_BASE64 = "http://www.kith.no/xmlstds/base64container"
+NS_BASE64 = msghead.NS_BASE64
 VERSIONS = {NS_V1_0: HenvisningVersion.V1_0, NS_V1_1: HenvisningVersion.V1_1}
 MIG_V1_1 = "v1.1 2012-02-15"
 TYPE_V1_1 = Coded(code="HENVISNING", display="Henvisning")
@@ -323,20 +324,17 @@ def _put_patient(serv_req: etree._Element, ref: Referral) -> None:
 
 def _put_attachments(serv_req: etree._Element, attachments: tuple[Attachment, ...]) -> None:
     for att in attachments:
-        ref = x.sub(serv_req, NS, "RefDoc")
-        x.put_ts_attr(ref, NS, "IssueDate", att.issue_date)
-        x.put_coded(ref, NS, "MsgType", att.msg_type, cv=False)
-        x.opt_text(ref, NS, "Id", att.id)
-        x.opt_text(ref, NS, "MimeType", att.mime_type)
-        x.opt_text(ref, NS, "Description", att.description)
-        x.put_coded(ref, NS, "Compression", att.compression, cv=False)
-        if att.file_reference is not None:
-            x.sub(ref, NS, "FileReference", att.file_reference)
-        elif att.content_base64 is not None:
-            content = x.sub(ref, NS, "Content")
-            etree.SubElement(
-                content, x.q(NS_BASE64, "Base64Container"), nsmap={None: NS_BASE64}
-            ).text = att.content_base64
+        ref_doc = msghead.RefDoc(
+            msg_type=att.msg_type,
+            issue_date=att.issue_date,
+            id=att.id,
+            mime_type=att.mime_type,
+            description=att.description,
+            compression=att.compression,
+            file_reference=att.file_reference,
+            base64=att.content_base64,
+        )
+        msghead.put_ref_doc(serv_req, NS, ref_doc)
 
 
 def serialize_v1_1(ref: Referral) -> etree._Element:

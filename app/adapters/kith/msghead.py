@@ -243,20 +243,24 @@ def _put_document(root: etree._Element, doc: Document) -> None:
     x.put_coded(el, NS, "DocumentConnection", doc.document_connection, cv=False)
     x.put_coded(el, NS, "ContentType", doc.content_type)
     x.opt_text(el, NS, "ContentDescription", doc.content_description)
-    r = doc.ref_doc
-    ref = x.sub(el, NS, "RefDoc")
-    x.put_ts_attr(ref, NS, "IssueDate", r.issue_date)
-    x.put_coded(ref, NS, "MsgType", r.msg_type, cv=False)
-    x.opt_text(ref, NS, "Id", r.id)
-    x.opt_text(ref, NS, "MimeType", r.mime_type)
-    x.opt_text(ref, NS, "Description", r.description)
-    x.put_coded(ref, NS, "Compression", r.compression, cv=False)
+    put_ref_doc(el, NS, doc.ref_doc)
+
+
+def put_ref_doc(parent: etree._Element, ns: str, r: RefDoc) -> None:
+    """A RefDoc in namespace `ns`: MsgHead's, or a Henvisning 1.x message's own (the same structure)."""
+    ref = x.sub(parent, ns, "RefDoc")
+    x.put_ts_attr(ref, ns, "IssueDate", r.issue_date)
+    x.put_coded(ref, ns, "MsgType", r.msg_type, cv=False)
+    x.opt_text(ref, ns, "Id", r.id)
+    x.opt_text(ref, ns, "MimeType", r.mime_type)
+    x.opt_text(ref, ns, "Description", r.description)
+    x.put_coded(ref, ns, "Compression", r.compression, cv=False)
     if r.file_reference is not None:
-        x.sub(ref, NS, "FileReference", r.file_reference)
+        x.sub(ref, ns, "FileReference", r.file_reference)
     elif r.content is not None:
-        x.sub(ref, NS, "Content").append(copy.deepcopy(r.content))
+        x.sub(ref, ns, "Content").append(copy.deepcopy(r.content))
     elif r.base64 is not None:
-        content = x.sub(ref, NS, "Content")
+        content = x.sub(ref, ns, "Content")
         etree.SubElement(content, x.q(NS_BASE64, "Base64Container"), nsmap={None: NS_BASE64}).text = r.base64
 
 
