@@ -49,10 +49,15 @@ from app.store.tables import UtcDateTime, idx_reference, resource
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Patient data the R4 Patient compartment leaves out: a Task is about its `for` patient (a referral Task
+# carries the receiver's notes), so it is held to the patient's access rules and audited as hers.
+PATIENT_DATA_BEYOND_COMPARTMENT: dict[str, tuple[str, ...]] = {"Task": ("patient",)}
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     core_journal_types: frozenset[str]
-    patient_types: frozenset[str]  # Patient and every type in the Patient compartment
+    patient_types: frozenset[str]  # Patient, every type in the Patient compartment, and Task
     compartment_identities: tuple[int, ...]  # index identities of all Patient compartment parameters
     birthdate_identity: int
     identities_by_type: dict[str, list[int]]  # the same, per resource type
@@ -61,7 +66,7 @@ class PolicyConfig:
 
     @classmethod
     def standard(cls, core_journal_types: Collection[str]) -> PolicyConfig:
-        compartment = patient_compartment()
+        compartment = {**patient_compartment(), **PATIENT_DATA_BEYOND_COMPARTMENT}
         identities = tuple(identity_hash(t, p) for t, params in compartment.items() for p in params)
         return cls(
             frozenset(core_journal_types),

@@ -287,3 +287,25 @@ async def test_only_system_clients_register_subscriptions(world: World) -> None:
         assert response.status_code == 403, response.text
         assert "system clients" in response.text
     assert (await world.put(subscription, world.system)).status_code == 201
+
+
+async def test_tasks_are_their_patients_data_though_r4_leaves_task_out_of_the_compartment(
+    world: World,
+) -> None:
+    """A Task for a patient (a referral Task carries the receiver's notes) follows that patient's rules."""
+    for patient in ("kari", "nils"):
+        task = {
+            "resourceType": "Task",
+            "id": f"{patient}-task",
+            "status": "requested",
+            "intent": "order",
+            "for": {"reference": f"Patient/{patient}"},
+            "note": [{"text": f"internal note about {patient}"}],
+        }
+        assert (await world.put(task)).status_code in (200, 201)
+    assert (await world.http.get("/Task/kari-task", headers=world.kari)).status_code == 200
+    assert (await world.http.get("/Task/nils-task", headers=world.kari)).status_code == 403
+    found = await world.http.get("/Task", headers=world.kari)
+    assert found.status_code == 200
+    assert ids(found.json()) == {"Task/kari-task"}
+    assert await world.audit("entity=Task/kari-task"), "the read is audited as the patient's data"
