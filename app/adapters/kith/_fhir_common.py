@@ -15,6 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from app.adapters.kith.model import Address, Coded, HumanName, Ident, Telecom
+from app.fhir.search.values import escape_value
 from app.resources.no_basis.identifiers import (
     DNR_SYSTEM,
     DUF_SYSTEM,
@@ -221,9 +222,7 @@ def from_fhir_date(value: Any) -> date | None:
 
 def escape_token(value: str) -> str:
     """A token value inside a search URL: FHIR search escapes, then percent-encoding."""
-    for char in ("\\", "|", ",", "$"):
-        value = value.replace(char, "\\" + char)
-    return quote(value, safe="")
+    return quote(escape_value(value), safe="")
 
 
 def search_identifier(identifier: Json) -> str:

@@ -12,6 +12,7 @@ from app.adapters.kith.model import (
     ClinicalItem,
     Coded,
     Forwarding,
+    HealthProfessional,
     MessageKind,
     Referral,
     RequestedService,
@@ -186,11 +187,24 @@ def _patient_info_ext(ref: Referral) -> Json | None:
     return f.complex_ext(EXT_PATIENT_INFO, parts) if parts else None
 
 
+def _mention(hp: HealthProfessional) -> list[Json]:
+    """What this mention of a person says (ids, category, role to the patient, contact): the Practitioner is shared
+    with the person's other mentions and is created once, so these ride on the referral."""
+    parts = [f.ext("ownDetails", "Boolean", True)]
+    parts += [f.ext("identifier", "Identifier", f.identifier(i)) for i in hp.idents]
+    parts += _c("type", hp.type) + _c("roleToPatient", hp.role_to_patient)
+    parts += [f.ext("telecom", "ContactPoint", f.contact_point(t)) for t in hp.telecoms]
+    if hp.address is not None:
+        parts.append(f.ext("address", "Address", f.address(hp.address)))
+    return parts
+
+
 def _extensions(ref: Referral, links: Links) -> list[Json]:
     out = [message_ext(ref), _party_ext(links.sender), _party_ext(links.receiver)]
     for rp, url in zip(ref.professionals, links.professionals, strict=True):
         parts = [f.ext("role", "Code", rp.role.value), f.ext("professional", "Reference", f.reference(url))]
         parts += _c("relation", rp.relation) + _d("approvedDate", rp.approved_date) + _s("note", rp.note)
+        parts += _mention(rp.professional)
         out.append(f.complex_ext(EXT_RELATED_PROFESSIONAL, parts))
     if ref.content_type is not None or ref.content_type_note is not None:
         parts = _c("type", ref.content_type) + _s("note", ref.content_type_note)

@@ -9,6 +9,7 @@ metadata (msg id, type, version) defaulted for a new Henvisning 2.0.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -328,10 +329,20 @@ def _professionals(sr: Json, resolve: Resolve) -> tuple[RelatedProfessional, ...
     for e in f.exts(sr, r.EXT_RELATED_PROFESSIONAL):
         ref = _ref(e, "professional")
         approved = _part(e, "approvedDate", "Date")
+        professional = _role_professional(resolve(ref) if ref else None, resolve)
+        if _bool(e, "ownDetails"):
+            professional = dataclasses.replace(
+                professional,
+                idents=f.idents([p.get("valueIdentifier") for p in _parts(e, "identifier")]),
+                type=_coded(e, "type"),
+                role_to_patient=_coded(e, "roleToPatient"),
+                telecoms=tuple(f.from_contact_point(p["valueContactPoint"]) for p in _parts(e, "telecom")),
+                address=f.from_address(_part(e, "address", "Address")),
+            )
         out.append(
             RelatedProfessional(
                 role=ProfessionalRole(_part(e, "role", "Code")),
-                professional=_role_professional(resolve(ref) if ref else None, resolve),
+                professional=professional,
                 relation=_coded(e, "relation"),
                 approved_date=f.from_fhir_date(approved),
                 note=_str(e, "note"),

@@ -7,6 +7,8 @@ Both are parsed into the referral model; serialization is to 1.1 only (1.0 is su
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from lxml import etree
 
 from app.adapters.kith import _henv_common as c
@@ -182,6 +184,23 @@ def _attachments(serv_req: etree._Element, ns: str) -> tuple[Attachment, ...]:
             )
         )
     return tuple(out)
+
+
+def parse_envelope_v1(root: etree._Element) -> tuple[str, datetime, Coded, Organisation, Organisation]:
+    """(MsgId, GenDate, Type, Requester, ServProvider) of a 1.x message: what a receipt needs, read without
+    the rest of the referral, so that a message whose content is refused can still be answered."""
+    ns = x.namespace(root) or ""
+    serv_req = x.require(root, ns, "ServReq")
+    generated = x.ts_attr(root, ns, "GenDate")
+    if generated is None:
+        raise KithError(AppRecError.NOT_VALID, "mandatory element <GenDate> is missing")
+    return (
+        x.required_text(root, ns, "MsgId"),
+        generated,
+        x.coded(root, ns, "Type") or TYPE_V1_1,
+        _hcp(x.require(serv_req, ns, "Requester"), ns, "Requester"),
+        _hcp(x.require(serv_req, ns, "ServProvider", AppRecError.RECEIVER_UNKNOWN), ns, "ServProvider"),
+    )
 
 
 def parse_v1(root: etree._Element) -> Referral:

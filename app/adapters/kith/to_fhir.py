@@ -48,7 +48,7 @@ from app.resources.no_basis.identifiers import (
     RESH_SYSTEM,
 )
 
-__all__ = ["referral_identifier", "referral_key", "referral_to_bundle"]
+__all__ = ["referral_identifier", "referral_key", "referral_to_bundle", "sender_key"]
 
 Json = f.Json
 _NAMESPACE = uuid.UUID("5b0f3f5e-8a59-4d43-9a39-6c1b7ad1e0a4")  # fullUrls: uuid5(namespace, key#part)
@@ -64,9 +64,9 @@ EXT_COMPRESSION = f"{f.SD}/kith-compression"
 EXT_FILE_REFERENCE = f"{f.SD}/kith-file-reference"
 
 
-def referral_key(ref: Referral) -> str:
-    """ "<id type>:<sender id>/<document id>": a document id is unique per sender, and a change or a
-    cancellation repeats it. The sender is named by its HER-id where it has one."""
+def sender_key(ref: Referral) -> str:
+    """ "<id type>:<id>" of the referral's sender: its HER-id where it has one (the organisation, a
+    department, then the person), else organisation number, RESH or HPR; "-:-" when it has none."""
     org: Organisation | None = ref.sender
     candidates: list[Ident] = []
     while org is not None:
@@ -75,8 +75,13 @@ def referral_key(ref: Referral) -> str:
     person = ref.sender.professional
     if person is not None:
         candidates += [i for code in ("HER", "HPR") for i in person.idents if i.type.code == code]
-    sender = next((f"{i.type.code}:{i.id}" for i in candidates), "-:-")
-    return f"{sender}/{ref.document_id}"
+    return next((f"{i.type.code}:{i.id}" for i in candidates), "-:-")
+
+
+def referral_key(ref: Referral) -> str:
+    """ "<sender key>/<document id>": a document id is unique per sender, and a change or a cancellation
+    repeats it."""
+    return f"{sender_key(ref)}/{ref.document_id}"
 
 
 def referral_identifier(ref: Referral) -> Json:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.bundle import bundle_bytes, entry_bytes
@@ -273,3 +274,43 @@ def _entry(
         "search": {"mode": mode},
     }
     return entry_bytes(fields, content)
+
+
+SEARCH_ALL_PAGE_SIZE = 500  # search_all's pages: fewer round trips than the default page size
+
+
+async def search_all(
+    svc: FhirService,
+    ctx: RequestContext,
+    res_type: str,
+    criteria: list[tuple[str, str]],
+    limit: int,
+    compartment: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every match of a search as parsed resources, following the next links, for operations that search
+    on the caller's behalf (policy and audit apply as to the caller's own search). Strict, since the
+    criteria are the operation's. More than `limit` matches is a 413 rather than a partial answer."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        pairs = [*criteria, ("_count", str(SEARCH_ALL_PAGE_SIZE)), ("_total", "none")]
+        if cursor:
+            pairs.append(("_cursor", cursor))
+        request = SearchRequest((res_type,), pairs, res_type, strict=True, compartment=compartment)
+        bundle = orjson.loads(await search(svc, ctx, request))
+        found += [
+            e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"
+        ]
+        if len(found) > limit:
+            raise FhirError(Category.TOO_LARGE, f"More than {limit} {res_type} resources match", "too-costly")
+        cursor = _next_cursor(bundle)
+        if cursor is None:
+            return found
+
+
+def _next_cursor(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next":
+            values = parse_qs(urlsplit(link["url"]).query).get("_cursor")
+            return values[0] if values else None
+    return None

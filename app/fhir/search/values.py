@@ -12,6 +12,13 @@ from app.store.query import Prefix, RangeCondition
 PREFIXES: tuple[Prefix, ...] = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
+def escape_value(value: str) -> str:
+    """A literal search value: FHIR's escapes for its separators (the inverse of split_escaped)."""
+    for char in ("\\", "|", ",", "$"):
+        value = value.replace(char, "\\" + char)
+    return value
+
+
 def split_escaped(value: str, separator: str) -> list[str]:
     r"""Split on `separator` except where escaped (`\,` `\|` `\$` `\\`), and unescape."""
     parts: list[str] = []
