@@ -63,3 +63,15 @@ class Settings(BaseSettings):
     subscription_timeout_seconds: float = 10.0
     # Subscriptions written by other server processes are picked up within this many seconds.
     subscription_cache_seconds: float = 2.0
+
+    # -- KITH legacy messages (app/adapters/kith) -----------------------------------------------------------
+    # Directory with the official KITH/Helsedirektoratet XSDs (searched recursively). Empty: messages are
+    # not validated against schemas (a warning is logged once per missing schema).
+    kith_xsd_dir: str = ""
+    # Largest accepted legacy message in bytes (an error AppRec with HTTP 413 above it).
+    kith_max_message_bytes: int = 5 * 1024 * 1024
+    # AppRec version of the receipts: "1.1" (2012-02-15) or "1.0" (2004-11-21).
+    kith_apprec_version: Literal["1.0", "1.1"] = "1.1"
+    # Who answers a message that cannot be read at all (a readable one is answered by its addressee).
+    kith_receiver_name: str = "Helsebro"
+    kith_receiver_her_id: str = ""

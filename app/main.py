@@ -12,6 +12,7 @@ from importlib.metadata import version as package_version
 import orjson
 from fastapi import FastAPI
 
+from app.adapters.kith import routes as kith_routes
 from app.config import Settings
 from app.errors import install_error_handlers
 from app.fhir.api import router as fhir_router
@@ -25,6 +26,7 @@ from app.openapi import install_openapi
 from app.resources.core_journal import CORE_JOURNAL_TYPES
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
+from app.resources.referrals import views as referral_views
 from app.security.access import install_security
 from app.security.authn import install_authentication
 from app.security.smart import capability_security
@@ -118,7 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.refresh_capability = refresh_capability
     refresh_capability()
     install_error_handlers(app, settings.max_body_bytes)
+    app.state.kith = kith_routes.KithConfig.from_settings(settings)
+    app.include_router(kith_routes.router)
     app.include_router(referral_operations.router)
+    app.include_router(referral_views.router)
     app.include_router(fhir_router)
     install_openapi(app)
     install_authentication(app, settings)

@@ -1,0 +1,152 @@
+"""Receiving a KITH referral message: read it, decide the receipt, and describe the record of it.
+
+Pure functions; routes.py stores through the engine. Every message gets an AppRec: an accepted one is
+stored together with a `Communication` that records it (the sender's MsgId as identifier, the AppRec sent
+back as payload), in the referral's own transaction; a repeat of the same MsgId from the same sender is
+answered with that stored AppRec and changes nothing. A refused message is answered with an error AppRec
+and leaves no trace in the store.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith import _xml as x
+from app.adapters.kith import henvisning_v1, msghead
+from app.adapters.kith.apprec import ReceivedMessage
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.henvisning import parse_henvisning_tree
+from app.adapters.kith.model import Coded, Organisation, Referral
+from app.adapters.kith.to_fhir import sender_key
+from app.adapters.kith.xmlsafe import parse_xml
+from app.adapters.kith.xsd import XsdValidator
+
+Json = dict[str, Any]
+
+MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id"  # "<sender key>/<MsgId>": MsgIds are unique per sender
+MESSAGE_CATEGORY_SYSTEM = "http://helsebro.no/fhir/CodeSystem/kith-message"
+RECEIVED_CATEGORY = {"system": MESSAGE_CATEGORY_SYSTEM, "code": "received", "display": "Mottatt KITH-melding"}
+MESSAGE_TYPE_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.8279"  # Volven 8279 Meldingens funksjon
+APPREC_TITLE = "AppRec"
+UNKNOWN_TYPE = Coded(code="UKJENT", display="Ukjent meldingstype")
+
+# Receipt code -> HTTP status of the answer. Messages that are not XML, or forbidden XML (a DTD, an
+# entity bomb), are bad requests; readable messages whose content is refused are unprocessable.
+_HTTP_STATUS = {AppRecError.NOT_XML: 400, AppRecError.FORMAT_OTHER: 400}
+
+
+class Rejected(Exception):
+    """The message is refused: answer with an error AppRec and HTTP `status`; store nothing."""
+
+    def __init__(self, error: KithError, received: ReceivedMessage | None, status: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.received = received  # None when not even the envelope could be read
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Accepted:
+    referral: Referral
+    received: ReceivedMessage
+    key: str  # MSG_ID_SYSTEM value
+
+
+def envelope(root: etree._Element) -> ReceivedMessage | None:
+    """Who sent which message, read leniently, for the receipt of a message that is refused later."""
+    try:
+        if root.tag == x.q(msghead.NS, "MsgHead"):
+            return ReceivedMessage.from_msghead(msghead.parse_msghead(root))
+        if x.local(root) == "Message" and x.namespace(root) in henvisning_v1.VERSIONS:
+            msg_id, generated, msg_type, sender, receiver = henvisning_v1.parse_envelope_v1(root)
+            return ReceivedMessage(msg_type, generated, msg_id, sender, receiver)
+    except KithError:
+        return None
+    return None
+
+
+def unknown_message(own: Organisation, now: datetime) -> ReceivedMessage:
+    """Stands in for a message that could not be read at all: the receipt comes from us, to nobody known."""
+    return ReceivedMessage(UNKNOWN_TYPE, now, "UKJENT", Organisation(name="Ukjent avsender"), own)
+
+
+def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted:
+    """Parse, validate (when schemas are configured) and map a received Henvisning, or raise Rejected."""
+    if len(data) > max_bytes:
+        error = KithError(AppRecError.FORMAT_OTHER, f"message exceeds the size limit of {max_bytes} bytes")
+        raise Rejected(error, None, 413)
+    try:
+        root = parse_xml(data, max_bytes=max_bytes)
+    except KithError as error:
+        raise Rejected(error, None, _HTTP_STATUS.get(error.code, 422)) from None
+    try:
+        if validator is not None:
+            validator.check(root)
+        referral = parse_henvisning_tree(root)
+    except KithError as error:
+        raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None
+    received = ReceivedMessage.from_referral(referral)
+    return Accepted(referral, received, message_key(referral))
+
+
+def message_key(ref: Referral) -> str:
+    return f"{sender_key(ref)}/{ref.msg_id}"
+
+
+def message_identifier(key: str) -> Json:
+    return {"system": MSG_ID_SYSTEM, "value": key}
+
+
+def record_entry(bundle: Json, accepted: Accepted, apprec: bytes, received_at: datetime) -> Json:
+    """The transaction entry that records the message, created once per MsgId (a concurrent repeat finds it).
+
+    It points at the referral's ServiceRequest and patient through the Bundle's own fullUrls, so it lands in
+    the patient's compartment and under the access policy like the referral itself.
+    """
+    service_request = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest")
+    sr = service_request["resource"]
+    ref = accepted.referral
+    identifier = message_identifier(accepted.key)
+    record: Json = {
+        "resourceType": "Communication",
+        "identifier": [identifier],
+        "status": "completed",
+        "category": [{"coding": [RECEIVED_CATEGORY]}],
+        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(ref.message_type)}]},
+        "subject": sr["subject"],
+        "about": [{"reference": service_request["fullUrl"]}],
+        "sent": f.fhir_datetime(ref.generated),
+        "received": f.fhir_datetime(received_at),
+        "payload": [
+            {
+                "contentAttachment": {
+                    "contentType": "application/xml",
+                    "title": APPREC_TITLE,
+                    "data": base64.b64encode(apprec).decode("ascii"),
+                }
+            }
+        ],
+    }
+    if "requester" in sr:
+        record["sender"] = sr["requester"]
+    if "performer" in sr:
+        record["recipient"] = sr["performer"]
+    return {
+        "resource": record,
+        "request": {"method": "POST", "url": "Communication", "ifNoneExist": f.search_identifier(identifier)},
+    }
+
+
+def stored_apprec(record: Json) -> bytes | None:
+    """The AppRec kept in a message record, for answering a repeat of the message."""
+    for payload in record.get("payload", []):
+        attachment = payload.get("contentAttachment", {})
+        if attachment.get("title") == APPREC_TITLE and "data" in attachment:
+            return base64.b64decode(attachment["data"])
+    return None

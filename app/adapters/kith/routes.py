@@ -1,0 +1,235 @@
+"""HTTP routes of the KITH adapter: legacy referral messages in (with an AppRec back) and out.
+
+- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead) as `application/xml`. The
+  answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the referral is stored, or
+  status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/5xx (storage).
+  A refused message stores nothing. A repeated MsgId gets the first answer again and changes nothing.
+- `GET /ServiceRequest/{id}/$kith-henvisning?version=2.0|1.1`: the stored referral as a new Henvisning
+  message (fresh MsgId and GenDate) for a receiver that is not on FHIR.
+
+Everything goes through the engine's service layer with the caller's context, so the access policy and
+the audit apply as for any FHIR request; a caller who may not write gets the engine's 403 OperationOutcome
+rather than a receipt, since the message itself was not at fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from app.adapters.kith import intake
+from app.adapters.kith.apprec import (
+    AppRecStatus,
+    AppRecVersion,
+    ReceivedMessage,
+    build_apprec,
+    receipt_for,
+    rejection_for,
+)
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.from_fhir import referral_from_resources
+from app.adapters.kith.henvisning import serialize_henvisning_tree
+from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation
+from app.adapters.kith.to_fhir import referral_to_bundle
+from app.adapters.kith.xmlsafe import to_bytes
+from app.adapters.kith.xsd import XsdValidator, get_validator
+from app.config import Settings
+from app.fhir.api import context as request_context
+from app.fhir.api import service
+from app.fhir.context import RequestContext
+from app.fhir.interactions import read as read_ix
+from app.fhir.interactions import search as search_ix
+from app.fhir.interactions import transaction as transaction_ix
+from app.fhir.outcome import Category, FhirError
+from app.fhir.search.values import escape_value
+from app.fhir.service import FhirService
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+OPERATION_TAGS: list[str | Enum] = ["KITH messages"]
+XML = "application/xml"
+_READ_CAP = 200  # resources of one type and level a referral may refer to (more is refused with 413)
+_REFERENCE_DEPTH = 4  # ServiceRequest -> PractitionerRole -> Organization -> partOf -> partOf
+
+
+@dataclass(frozen=True)
+class KithConfig:
+    validator: XsdValidator | None
+    max_bytes: int
+    apprec_version: AppRecVersion
+    own: Organisation  # answers messages that cannot be read at all
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KithConfig:
+        her = settings.kith_receiver_her_id
+        idents = (Ident(her, Coded("HER", OID_ORG_ID_TYPE, "HER-id")),) if her else ()
+        return cls(
+            validator=get_validator(settings.kith_xsd_dir) if settings.kith_xsd_dir else None,
+            max_bytes=settings.kith_max_message_bytes,
+            apprec_version=AppRecVersion(settings.kith_apprec_version),
+            own=Organisation(name=settings.kith_receiver_name, idents=idents),
+        )
+
+
+def _config(request: Request) -> KithConfig:
+    return request.app.state.kith  # type: ignore[no-any-return]
+
+
+def _xml(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type=XML)
+
+
+# --- reading through the engine -----------------------------------------------------------------------------
+
+
+async def _stored_receipt(svc: FhirService, ctx: RequestContext, key: str) -> bytes | None:
+    identifier = intake.message_identifier(key)
+    records = await search_ix.search_all(
+        svc, ctx, "Communication", [("identifier", f"{identifier['system']}|{escape_value(key)}")], 1
+    )
+    return intake.stored_apprec(records[0]) if records else None
+
+
+# --- POST /$kith-message ------------------------------------------------------------------------------------
+
+
+def _rejection(
+    config: KithConfig, error: KithError, received: ReceivedMessage | None, status: int
+) -> Response:
+    received = received or intake.unknown_message(config.own, datetime.now().replace(microsecond=0))
+    log.info("KITH message refused: %s %s (HTTP %d)", error.code.value, error.message, status)
+    return _xml(to_bytes(build_apprec(rejection_for(received, error, version=config.apprec_version))), status)
+
+
+def _storage_error(error: FhirError) -> tuple[KithError, int]:
+    """A referral the store refuses (a change to an unknown referral, a Task rule) is the message's fault
+    (422); a conflict with a concurrent write (409) or a fault (5xx) is worth sending again."""
+    status = error.status if error.status in (409, 412) or error.status >= 500 else 422
+    return KithError(AppRecError.OTHER, f"the referral could not be stored ({error.category.value})"), status
+
+
+@router.post(
+    "/$kith-message",
+    tags=OPERATION_TAGS,
+    summary="Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead); answers with an AppRec",
+    response_class=Response,
+    responses={200: {"content": {XML: {}}, "description": "AppRec (status 1 OK)"}},
+)
+async def receive_message(request: Request) -> Response:
+    config = _config(request)
+    if "json" in (request.headers.get("content-type") or ""):
+        raise FhirError(
+            Category.UNSUPPORTED_MEDIA, "$kith-message takes a KITH XML message (application/xml)"
+        )
+    try:
+        accepted = intake.read_message(
+            await request.body(), max_bytes=config.max_bytes, validator=config.validator
+        )
+    except intake.Rejected as refused:
+        return _rejection(config, refused.error, refused.received, refused.status)
+    svc, ctx = service(request), request_context(request)
+    again = await _stored_receipt(svc, ctx, accepted.key)
+    if again is not None:
+        return _xml(again)
+    apprec = to_bytes(
+        build_apprec(receipt_for(accepted.received, AppRecStatus.OK, version=config.apprec_version))
+    )
+    bundle = referral_to_bundle(accepted.referral)
+    bundle["entry"].append(intake.record_entry(bundle, accepted, apprec, datetime.now(UTC)))
+    try:
+        response = orjson.loads(await transaction_ix.process_bundle(svc, ctx, bundle, "minimal"))
+    except FhirError as error:
+        if error.category in (Category.FORBIDDEN, Category.UNAUTHORIZED):
+            raise
+        kith_error, status = _storage_error(error)
+        return _rejection(config, kith_error, accepted.received, status)
+    if not response["entry"][-1]["response"]["status"].startswith("201"):
+        # the same MsgId was stored by a concurrent request in the meantime: its answer stands
+        apprec = await _stored_receipt(svc, ctx, accepted.key) or apprec
+    log.info("KITH message accepted: %s", accepted.referral.message_type.code)
+    return _xml(apprec)
+
+
+# --- GET /ServiceRequest/{id}/$kith-henvisning --------------------------------------------------------------
+
+
+def _references(resource: Any, out: set[str]) -> None:
+    if isinstance(resource, dict):
+        for key, value in resource.items():
+            if key == "reference" and isinstance(value, str) and value.count("/") == 1:
+                out.add(value)
+            else:
+                _references(value, out)
+    elif isinstance(resource, list):
+        for item in resource:
+            _references(item, out)
+
+
+async def _resolve_all(
+    svc: FhirService, ctx: RequestContext, roots: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Every resource the referral refers to, following references a few levels (role -> organisation ->
+    parent), one `_id` search per type and level."""
+    known: dict[str, dict[str, Any]] = {f"{r['resourceType']}/{r['id']}": r for r in roots}
+    frontier = list(roots)
+    for _ in range(_REFERENCE_DEPTH):
+        wanted: set[str] = set()
+        for resource in frontier:
+            _references(resource, wanted)
+        by_type: dict[str, list[str]] = {}
+        for reference in sorted(wanted - known.keys()):
+            res_type, res_id = reference.split("/")
+            if svc.registry.get(res_type) is not None:
+                by_type.setdefault(res_type, []).append(res_id)
+        if not by_type:
+            break
+        frontier = []
+        for res_type, ids in by_type.items():
+            for found in await search_ix.search_all(svc, ctx, res_type, [("_id", ",".join(ids))], _READ_CAP):
+                known[f"{res_type}/{found['id']}"] = found
+                frontier.append(found)
+    return known
+
+
+@router.get(
+    "/ServiceRequest/{sr_id}/$kith-henvisning",
+    tags=OPERATION_TAGS,
+    summary="The referral as a KITH Henvisning message (version 2.0 in MsgHead, or 1.1)",
+    response_class=Response,
+    responses={200: {"content": {XML: {}}, "description": "Henvisning XML"}},
+)
+async def kith_henvisning(sr_id: str, request: Request, version: str = "2.0") -> Response:
+    if version not in (HenvisningVersion.V2_0, HenvisningVersion.V1_1):
+        raise FhirError(Category.INVALID, "version must be 2.0 or 1.1")
+    svc, ctx = service(request), request_context(request)
+    stored = await read_ix.read(svc, ctx, "ServiceRequest", sr_id)
+    assert stored.content is not None
+    service_request = orjson.loads(stored.content)
+    tasks = await search_ix.search_all(
+        svc, ctx, "Task", [("focus", f"ServiceRequest/{sr_id}"), ("_sort", "-_lastUpdated")], _READ_CAP
+    )
+    task = tasks[0] if tasks else None
+    known = await _resolve_all(svc, ctx, [service_request, *tasks])
+    try:
+        referral = referral_from_resources(service_request, task, known.get)
+    except (KeyError, ValueError, TypeError) as error:
+        raise FhirError(
+            Category.UNPROCESSABLE, f"ServiceRequest/{sr_id} cannot be written as a Henvisning ({error})"
+        ) from None
+    referral = replace(referral, msg_id=str(uuid.uuid4()), generated=datetime.now().replace(microsecond=0))
+    root = serialize_henvisning_tree(referral, HenvisningVersion(version))
+    validator = _config(request).validator
+    if validator is not None:
+        result = validator.validate(root)
+        if not result.valid and not result.skipped:
+            # our own output must be valid: a failure here is a defect, not the caller's fault
+            log.error("Henvisning %s does not validate: %s", version, "; ".join(result.errors))
+            raise FhirError(Category.FAULT, "the Henvisning produced does not validate against its XSD")
+    return _xml(to_bytes(root))
