@@ -1,0 +1,911 @@
+"""KITH referral benchmark: Henvisning <-> FHIR conversion in-process, and `POST /$kith-message` on a server.
+
+    python -m bench.kith [--only convert|post] [--databases sqlite,postgresql] [--count 500]
+                         [--convert-count 2000] [--concurrency 8] [--xsd-dir DIR] [--server-xsd]
+
+Messages are variants of the own test fixtures (Henvisning 2.0 HENVISNING_NYTILSTAND in a MsgHead, and
+Henvisning 1.1 with its own header, ISO-8859-1): every variant has a fresh MsgId, a fresh document id and
+its own synthetic patient (fødselsnummer with month + 80 and valid check digits, matching date of birth
+and sex), so each one is a new referral for a new patient.
+
+convert: single core, in this process, no server. XML -> Referral -> FHIR transaction Bundle
+(`parse_henvisning` + `referral_to_bundle`) for 2.0 and 1.1, also with XSD validation when the official
+XSDs are found; Bundle -> Referral -> XML (`referral_from_bundle` + `serialize_henvisning`) written as 2.0
+and as 1.1. Writes bench/results/kith-convert.json.
+
+post: per database a fresh database, `alembic upgrade head`, Helsebro (AUTH_MODE=off) as a uvicorn
+subprocess on 127.0.0.1, then new 2.0 messages, new 1.1 messages and re-posts of accepted ones (which must
+get the same AppRec back, and store nothing new), each phase after a warm-up. A message counts as accepted
+for HTTP 200 with an AppRec of status 1 (OK) that names its MsgId. Writes bench/results/kith-<database>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from app.adapters.kith import henvisning_v1, henvisning_v2, msghead
+from app.adapters.kith.errors import KithError
+from app.adapters.kith.from_fhir import referral_from_bundle
+from app.adapters.kith.henvisning import parse_henvisning, serialize_henvisning
+from app.adapters.kith.model import HenvisningVersion
+from app.adapters.kith.to_fhir import referral_to_bundle
+from app.adapters.kith.xmlsafe import parse_xml
+from app.adapters.kith.xsd import XsdValidator
+from app.resources.no_basis.identifiers import synthetic_fnr
+from bench.common import (
+    DATABASES,
+    DEFAULT_RESULTS_DIR,
+    REPO_ROOT,
+    Server,
+    Tally,
+    code_version,
+    cpu_pct,
+    delta,
+    fmt_num,
+    fmt_pct,
+    fresh_database,
+    host_busy_s,
+    log_tail,
+    migrate,
+    open_clients,
+    percentile,
+    process_cpu_s,
+    run_main,
+    settle,
+    start_server,
+    stop_process,
+    wait_ready,
+)
+from bench.security import BackendCpu, postgres_database
+
+FIXTURES_DIR = REPO_ROOT / "tests" / "adapters" / "kith" / "fixtures"
+TEMPLATES = {"2.0": "henvisning_v2_nytilstand.xml", "1.1": "henvisning_v1_1_ny.xml"}
+LEGACY_DIR_ENV = "HELSEBRO_LEGACY_DIR"
+DEFAULT_LEGACY_DIR = REPO_ROOT.parent / "shared" / "data" / "legacy"
+ENDPOINT = "/$kith-message"
+XML_HEADERS = {"Content-Type": "application/xml", "Accept": "application/xml"}
+APPREC_NAMESPACES = (
+    "http://www.kith.no/xmlstds/apprec/2012-02-15",
+    "http://www.kith.no/xmlstds/apprec/2004-11-21",
+)
+APPREC_OK = "1"  # Volven 8258: OK
+MAX_ERRORS = (
+    50  # a phase stops sending after this many errors: a missing endpoint should not eat the time limit
+)
+NOISE_CPU_PCT = 20  # other processes' CPU (percent of one core) above which a SQLite phase is flagged
+POST_PHASES = ("new 2.0", "new 1.1", "duplicate")
+# Counted around the duplicate phase: re-posting an accepted message must store nothing.
+COUNTED_TYPES = ("ServiceRequest", "Task", "Patient", "Communication")
+# Synthetic patients: one date of birth per index (28 days x 12 months x 70 years, born 1930-1999), then
+# the same dates again with individual numbers 50 higher.
+_DATES = 28 * 12 * 70
+MAX_MESSAGES = _DATES * 8  # distinct patients available (individual numbers 100-499)
+
+
+# -- message variants (pure) ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    version: str  # "2.0" or "1.1"
+    msg_id: str
+    document_id: str
+    fnr: str
+    body: bytes  # the message as posted, in the template's encoding
+
+
+def patient_identity(index: int, male: bool) -> tuple[str, date]:
+    """A synthetic fødselsnummer (month + 80, valid check digits; odd 9th digit for men) and its date of
+    birth: distinct for every index below MAX_MESSAGES."""
+    if not 0 <= index < MAX_MESSAGES:
+        raise ValueError(f"patient index must be in [0, {MAX_MESSAGES})")
+    born = date(1930 + (index // 336) % 70, 1 + (index // 28) % 12, 1 + index % 28)
+    serial = 100 + 50 * (index // _DATES)
+    while True:
+        fnr = synthetic_fnr(born.day, born.month, born.year, serial)
+        if int(fnr[8]) % 2 == int(male):
+            return fnr, born
+        serial = int(fnr[6:9]) + 1  # the next individual number; synthetic_fnr skips invalid ones
+
+
+def _one(root: etree._Element, path: str, namespaces: dict[str, str]) -> etree._Element:
+    found = root.find(path, namespaces)
+    if found is None:
+        raise ValueError(f"template has no {path}")
+    return found
+
+
+# The elements a variant changes: MsgId, document id, the patient's FNR, date of birth, sex.
+Fields = tuple[etree._Element, etree._Element, etree._Element, etree._Element, etree._Element]
+
+
+def _v2_fields(root: etree._Element) -> Fields:
+    """MsgId, DocumentId, the FNR's Id, DateOfBirth (text) and Sex of a MsgHead with a Henvisning 2.0."""
+    ns = {"mh": msghead.NS, "h": henvisning_v2.NS}
+    patient = _one(root, "mh:MsgInfo/mh:Patient", ns)
+    fnr_ident = next(
+        (i for i in patient.iterfind("mh:Ident", ns) if _one(i, "mh:TypeId", ns).get("V") == "FNR"), None
+    )
+    if fnr_ident is None:
+        raise ValueError("template patient has no FNR")
+    return (
+        _one(root, "mh:MsgInfo/mh:MsgId", ns),
+        _one(root, "mh:Document/mh:RefDoc/mh:Content/h:Henvisning/h:DocumentId", ns),
+        _one(fnr_ident, "mh:Id", ns),
+        _one(patient, "mh:DateOfBirth", ns),
+        _one(patient, "mh:Sex", ns),
+    )
+
+
+def _v1_fields(root: etree._Element) -> Fields:
+    """MsgId, ServReq/Id, Patient/OffId (an FNR), DateOfBirth (@V) and Sex of a Henvisning 1.x."""
+    ns = {"h": etree.QName(root).namespace or ""}
+    patient = _one(root, "h:ServReq/h:Patient", ns)
+    if _one(patient, "h:TypeOffId", ns).get("V") != "FNR":
+        raise ValueError("template patient has no FNR")
+    return (
+        _one(root, "h:MsgId", ns),
+        _one(root, "h:ServReq/h:Id", ns),
+        _one(patient, "h:OffId", ns),
+        _one(patient, "h:DateOfBirth", ns),
+        _one(patient, "h:Sex", ns),
+    )
+
+
+def make_variants(template: bytes, count: int, first_patient: int = 0) -> list[Variant]:
+    """`count` new referrals from a Henvisning 2.0 (MsgHead) or 1.x message: fresh MsgId and document id
+    (uuid4), and patients `first_patient`, `first_patient + 1`, ... (see patient_identity)."""
+    root = parse_xml(template)
+    encoding = root.getroottree().docinfo.encoding or "UTF-8"
+    if root.tag == f"{{{msghead.NS}}}MsgHead":
+        version, fields = "2.0", _v2_fields
+    elif etree.QName(root).localname == "Message" and etree.QName(root).namespace in henvisning_v1.VERSIONS:
+        version, fields = "1.1", _v1_fields
+    else:
+        raise ValueError("template is not a Henvisning 2.0 in MsgHead or a Henvisning 1.x")
+    male = fields(root)[4].get("V") == "1"  # Volven 3101: 1 mann, 2 kvinne
+    variants = []
+    for i in range(count):
+        copy_root = copy.deepcopy(root)
+        msg_id_el, doc_id_el, fnr_el, born_el, _sex = fields(copy_root)
+        msg_id, document_id = str(uuid.uuid4()), str(uuid.uuid4())
+        fnr, born = patient_identity(first_patient + i, male)
+        msg_id_el.text, doc_id_el.text, fnr_el.text = msg_id, document_id, fnr
+        if version == "2.0":
+            born_el.text = born.isoformat()
+        else:
+            born_el.set("V", born.isoformat())
+        body: bytes = etree.tostring(copy_root, xml_declaration=True, encoding=encoding)
+        variants.append(Variant(version, msg_id, document_id, fnr, body))
+    return variants
+
+
+def load_template(version: str) -> bytes:
+    return (FIXTURES_DIR / TEMPLATES[version]).read_bytes()
+
+
+# -- conversion, in-process -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvertResult:
+    name: str  # e.g. "xml→fhir 2.0 +xsd"
+    direction: str  # "xml-to-fhir" or "fhir-to-xml"
+    version: str  # of the XML read or written
+    xsd: bool  # validated against the official XSDs (xml-to-fhir only)
+    messages: int
+    warmup: int
+    elapsed_s: float
+    cpu_pct: float  # of one core, this process (single-threaded: ~100)
+    messages_per_s: float
+    mean_us: float
+    p50_us: float
+    p95_us: float
+    mean_xml_bytes: int  # the XML read or written
+    truncated: bool  # the time limit stopped it early
+
+
+def time_each(
+    name: str,
+    direction: str,
+    version: str,
+    xsd: bool,
+    items: Sequence[Any],
+    convert: Callable[[Any], Any],
+    warmup: int,
+    deadline: float,
+    xml_bytes: int,
+) -> ConvertResult:
+    """`convert` over `warmup` items (unmeasured), then over every item, each one timed."""
+    for item in items[:warmup]:
+        convert(item)
+    latencies: list[float] = []
+    cpu, started = time.process_time(), time.perf_counter()
+    for item in items:
+        if time.monotonic() >= deadline:
+            break
+        one = time.perf_counter()
+        convert(item)
+        latencies.append(time.perf_counter() - one)
+    elapsed = time.perf_counter() - started or 1e-9
+    cpu_s = time.process_time() - cpu
+    done = len(latencies)
+    latencies.sort()
+    return ConvertResult(
+        name=name,
+        direction=direction,
+        version=version,
+        xsd=xsd,
+        messages=done,
+        warmup=warmup,
+        elapsed_s=round(elapsed, 3),
+        cpu_pct=round(100 * cpu_s / elapsed, 1),
+        messages_per_s=round(done / elapsed, 1),
+        mean_us=round(1e6 * sum(latencies) / done, 1) if done else 0.0,
+        p50_us=round(1e6 * percentile(latencies, 50), 1),
+        p95_us=round(1e6 * percentile(latencies, 95), 1),
+        mean_xml_bytes=xml_bytes,
+        truncated=done < len(items),
+    )
+
+
+def _check_round_trip(variant: Variant) -> None:
+    """Not timed: the conversion being measured gives back the referral (so the numbers mean something)."""
+    ref = parse_henvisning(variant.body)
+    if (ref.msg_id, ref.document_id, ref.patient.ident("FNR")) != (
+        variant.msg_id,
+        variant.document_id,
+        variant.fnr,
+    ):
+        raise RuntimeError(f"variant {variant.version} does not carry its own ids")
+    if referral_from_bundle(referral_to_bundle(ref)) != ref:
+        raise RuntimeError(f"Henvisning {variant.version}: XML -> FHIR -> model is not the identity")
+
+
+def bench_convert(opts: Options, validator: XsdValidator | None, deadline: float) -> dict[str, Any]:
+    count, warmup = opts.convert_count, min(opts.convert_count, opts.convert_warmup)
+    print(
+        f"\n== convert: {count} messages per case, warm-up {warmup}, single core, in-process ==", flush=True
+    )
+    code = code_version()
+    results: list[ConvertResult] = []
+    skipped: dict[str, str] = {}
+    variants = {v: make_variants(load_template(v), count, i * count) for i, v in enumerate(TEMPLATES)}
+    for version, items in variants.items():
+        _check_round_trip(items[0])
+        size = sum(len(v.body) for v in items) // len(items)
+        bodies = [v.body for v in items]
+        cases: list[tuple[str, XsdValidator | None]] = [("", None)]
+        if validator is not None:
+            result = validator.validate(parse_xml(bodies[0]))
+            if result.skipped:
+                skipped[f"xml→fhir {version} +xsd"] = result.reason or "skipped"
+            elif not result.valid:
+                raise RuntimeError(f"Henvisning {version} variant does not validate: {result.errors[:3]}")
+            else:
+                cases.append((" +xsd", validator))
+        for suffix, check in cases:
+
+            def xml_to_fhir(body: bytes, check: XsdValidator | None = check) -> dict[str, Any]:
+                return referral_to_bundle(parse_henvisning(body, validator=check))
+
+            results.append(
+                time_each(
+                    f"xml→fhir {version}{suffix}",
+                    "xml-to-fhir",
+                    version,
+                    check is not None,
+                    bodies,
+                    xml_to_fhir,
+                    warmup,
+                    deadline,
+                    size,
+                )
+            )
+            _print_convert(results[-1])
+    for version in TEMPLATES:
+        target = HenvisningVersion(version)
+        # Bundles of the messages of that version, made before the clock starts (1.1 from the 1.1 messages,
+        # so nothing is lost to the older format).
+        bundles = [referral_to_bundle(parse_henvisning(v.body)) for v in variants[version]]
+        sample = serialize_henvisning(referral_from_bundle(bundles[0]), target)
+        if parse_henvisning(sample) != parse_henvisning(variants[version][0].body):
+            raise RuntimeError(f"FHIR -> Henvisning {version} does not give the referral back")
+
+        def fhir_to_xml(bundle: dict[str, Any], target: HenvisningVersion = target) -> bytes:
+            return serialize_henvisning(referral_from_bundle(bundle), target)
+
+        results.append(
+            time_each(
+                f"fhir→xml {version}",
+                "fhir-to-xml",
+                version,
+                False,
+                bundles,
+                fhir_to_xml,
+                warmup,
+                deadline,
+                len(sample),
+            )
+        )
+        _print_convert(results[-1])
+    for name, reason in skipped.items():
+        print(f"  {name:<20} skipped: {reason}", flush=True)
+    return {
+        "database": "convert",
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "options": {
+            "count": count,
+            "warmup": warmup,
+            "xsd_dir": None if opts.xsd_dir is None else str(opts.xsd_dir),
+        },
+        "code": code,
+        "host": _host(),
+        "templates": TEMPLATES,
+        "results": [asdict(r) for r in results],
+        "skipped": skipped,
+    }
+
+
+def _print_convert(r: ConvertResult) -> None:
+    print(
+        f"  {r.name:<20} {r.messages_per_s:>8.1f} msg/s  mean {r.mean_us:>7.0f} µs  p50 {r.p50_us:.0f} µs"
+        f"  p95 {r.p95_us:.0f} µs  cpu {r.cpu_pct:.0f}%",
+        flush=True,
+    )
+
+
+# -- POST /$kith-message ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostLoad:
+    """One phase's messages, built before the clock starts."""
+
+    variants: Sequence[Variant]
+    # For re-posts: the answer the first posting got; the re-post must get the same bytes.
+    expected: Sequence[bytes] | None = None
+
+
+@dataclass
+class PostTally(Tally):
+    answers: dict[int, bytes] = field(default_factory=dict)  # index -> AppRec of an accepted message
+
+
+def apprec_verdict(body: bytes, msg_id: str) -> str:
+    """ "" for an AppRec with status 1 (OK) answering `msg_id`, else what is wrong (no message content)."""
+    try:
+        root = parse_xml(body)
+    except KithError as exc:
+        return f"answer is not XML ({exc.code.value})"
+    for ns in APPREC_NAMESPACES:
+        apprec = root if root.tag == f"{{{ns}}}AppRec" else next(root.iter(f"{{{ns}}}AppRec"), None)
+        if apprec is None:
+            continue
+        status = apprec.find(f"{{{ns}}}Status")
+        if status is None or status.get("V") != APPREC_OK:
+            errors = ",".join(e.get("V") or "?" for e in apprec.iterfind(f"{{{ns}}}Error"))
+            return (
+                f"AppRec status {None if status is None else status.get('V')} ({errors or 'no error code'})"
+            )
+        if apprec.findtext(f"{{{ns}}}OriginalMsgId/{{{ns}}}Id") != msg_id:
+            return "AppRec answers another MsgId"
+        return ""
+    return "answer is not an AppRec"
+
+
+async def drive(
+    clients: Sequence[httpx.AsyncClient],
+    url: str,
+    load: PostLoad,
+    deadline: float,
+    pid: int,
+    postgres: str | None,
+) -> PostTally:
+    """Post every message of `load`, one in flight per client; stop at the deadline or after MAX_ERRORS."""
+    tally = PostTally()
+    count = len(load.variants)
+    next_index = 0
+
+    async def one(client: httpx.AsyncClient, index: int) -> None:
+        variant = load.variants[index]
+        started = time.perf_counter()
+        try:
+            response = await client.post(url, content=variant.body, headers=XML_HEADERS)
+        except httpx.HTTPError as exc:
+            tally.error(type(exc).__name__, str(exc))
+            return
+        tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+        verdict = apprec_verdict(response.content, variant.msg_id)
+        if response.status_code != 200 or verdict:
+            # The AppRec's Error code says why; the receipt never carries patient data.
+            tally.error(f"HTTP {response.status_code}", f"{verdict or 'HTTP status'}: {response.text[:600]}")
+            return
+        if load.expected is not None and response.content != load.expected[index]:
+            tally.error("other AppRec", "a re-post got a different AppRec than the first posting")
+            return
+        tally.answers[index] = response.content
+        tally.ok += 1
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index
+        while next_index < count and time.monotonic() < deadline:
+            if sum(tally.errors.values()) >= MAX_ERRORS:
+                tally.aborted = True
+                break
+            index, next_index = next_index, next_index + 1
+            await one(client, index)
+        tally.sent = next_index
+
+    server_cpu, host_busy, client_cpu = process_cpu_s(pid), host_busy_s(), time.process_time()
+    backends = BackendCpu(postgres) if postgres else None
+    done = asyncio.Event()
+    follower = asyncio.create_task(backends.follow(done)) if backends is not None else None
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(client) for client in clients[:count]))
+    tally.elapsed_s = time.perf_counter() - started
+    tally.client_cpu_s = time.process_time() - client_cpu
+    tally.server_cpu_s = delta(server_cpu, process_cpu_s(pid))
+    tally.host_busy_s = delta(host_busy, host_busy_s())
+    done.set()
+    if follower is not None and backends is not None:
+        await follower
+        tally.postgres_cpu_s = backends.used_s()
+    return tally
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    phase: str  # new 2.0, new 1.1, duplicate
+    requested: int
+    sent: int
+    ok: int  # HTTP 200 with an AppRec status 1 for the message (and, re-posted, the first AppRec again)
+    errors: int
+    error_kinds: dict[str, int]
+    error_samples: list[str]
+    warmup_ok: int
+    warmup_errors: int
+    messages_per_s: float  # accepted messages per second of wall time
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    elapsed_s: float
+    client_cpu_pct: float  # of one core; near 100 means the load generator, not the server, is the limit
+    server_cpu_pct: float | None  # of one core, the uvicorn process only
+    other_cpu_pct: float | None  # of one core: the rest of the host (PostgreSQL; on SQLite, noise)
+    server_cpu_ms_per_message: float | None
+    db_cpu_ms_per_message: float | None  # PostgreSQL backends of the bench database (None on SQLite)
+    truncated: bool  # the time limit (or MAX_ERRORS errors) stopped the phase early
+    aborted: bool
+
+
+def _per_message_ms(cpu_s: float | None, ok: int) -> float | None:
+    return None if cpu_s is None or not ok else round(1000 * cpu_s / ok, 3)
+
+
+def summarize(phase: str, requested: int, warmup: Tally, tally: Tally) -> PhaseResult:
+    latencies = sorted(tally.latencies_ms)
+    other_cpu_s = tally.other_cpu_s()
+    elapsed = tally.elapsed_s or 1e-9
+    return PhaseResult(
+        phase=phase,
+        requested=requested,
+        sent=tally.sent,
+        ok=tally.ok,
+        errors=sum(tally.errors.values()),
+        error_kinds=dict(tally.errors),
+        error_samples=tally.error_samples + warmup.error_samples[:2],
+        warmup_ok=warmup.ok,
+        warmup_errors=sum(warmup.errors.values()),
+        messages_per_s=round(tally.ok / elapsed, 1),
+        p50_ms=round(percentile(latencies, 50), 2),
+        p95_ms=round(percentile(latencies, 95), 2),
+        p99_ms=round(percentile(latencies, 99), 2),
+        elapsed_s=round(tally.elapsed_s, 3),
+        client_cpu_pct=round(100 * tally.client_cpu_s / elapsed, 1),
+        server_cpu_pct=cpu_pct(tally.server_cpu_s, elapsed),
+        other_cpu_pct=cpu_pct(other_cpu_s, elapsed),
+        server_cpu_ms_per_message=_per_message_ms(tally.server_cpu_s, tally.ok),
+        db_cpu_ms_per_message=_per_message_ms(tally.postgres_cpu_s, tally.ok),
+        truncated=tally.sent < requested,
+        aborted=warmup.aborted or tally.aborted,
+    )
+
+
+@dataclass
+class Accepted:
+    """Messages accepted so far, with their first answers: the duplicate phase re-posts them."""
+
+    measured: list[tuple[Variant, bytes]] = field(default_factory=list)
+    warmup: list[tuple[Variant, bytes]] = field(default_factory=list)
+
+    @staticmethod
+    def of(load: PostLoad, tally: PostTally) -> list[tuple[Variant, bytes]]:
+        return [(load.variants[i], answer) for i, answer in sorted(tally.answers.items())]
+
+
+def _interleave(*lists: Sequence[tuple[Variant, bytes]]) -> list[tuple[Variant, bytes]]:
+    out: list[tuple[Variant, bytes]] = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out.extend(x[i] for x in lists if i < len(x))
+    return out
+
+
+async def store_counts(client: httpx.AsyncClient, server: Server) -> dict[str, int]:
+    """How many resources of each COUNTED_TYPES the server holds (`_summary=count`)."""
+    counts = {}
+    for res_type in COUNTED_TYPES:
+        response = await client.get(f"{server.base_url}/{res_type}", params={"_summary": "count"})
+        total = response.json().get("total") if response.status_code == 200 else None
+        if not isinstance(total, int):
+            raise RuntimeError(f"counting {res_type}: HTTP {response.status_code}: {response.text[:500]}")
+        counts[res_type] = total
+    return counts
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """ServiceRequests after the new messages (one per accepted referral, the probe's included), and every
+    count before and after the re-posts (warm-up included), which must not change."""
+
+    accepted_new: int
+    after_new: dict[str, int]
+    after_duplicates: dict[str, int] | None
+
+    @property
+    def passed(self) -> bool:
+        if self.after_new.get("ServiceRequest") != self.accepted_new:
+            return False
+        return self.after_duplicates is None or self.after_duplicates == self.after_new
+
+
+async def run_post_phases(
+    server: Server, clients: Sequence[httpx.AsyncClient], opts: Options, deadline: float, database_url: str
+) -> tuple[list[PhaseResult], StoreCheck]:
+    url = f"{server.base_url}{ENDPOINT}"
+    pid, postgres = server.process.pid, postgres_database(database_url)
+    per_phase = opts.count + opts.warmup
+    results: list[PhaseResult] = []
+    accepted: dict[str, Accepted] = {}
+    for i, version in enumerate(TEMPLATES):
+        phase = f"new {version}"
+        if time.monotonic() >= deadline:
+            print(f"  {phase:<9} skipped: time limit reached", flush=True)
+            continue
+        # Patients of different phases never overlap; +1 for the availability probe's message.
+        variants = make_variants(load_template(version), per_phase, 1 + i * per_phase)
+        warmup_load, load = PostLoad(variants[: opts.warmup]), PostLoad(variants[opts.warmup :])
+        warmup = await drive(clients, url, warmup_load, deadline, pid, postgres)
+        tally = await drive(clients, url, load, deadline, pid, postgres)
+        accepted[version] = Accepted(Accepted.of(load, tally), Accepted.of(warmup_load, warmup))
+        results.append(summarize(phase, opts.count, warmup, tally))
+        _print_phase(results[-1])
+    accepted_new = 1 + sum(len(a.measured) + len(a.warmup) for a in accepted.values())  # 1: the probe
+    after_new = await store_counts(clients[0], server)
+    measured = _interleave(*(a.measured for a in accepted.values()))[: opts.count]
+    warm = _interleave(*(a.warmup for a in accepted.values()))[: opts.warmup]
+    if time.monotonic() >= deadline or not measured:
+        reason = "time limit reached" if time.monotonic() >= deadline else "no message was accepted"
+        print(f"  {'duplicate':<9} skipped: {reason}", flush=True)
+        return results, StoreCheck(accepted_new, after_new, None)
+    await settle(database_url)
+    warmup_load = PostLoad([v for v, _ in warm], [a for _, a in warm])
+    load = PostLoad([v for v, _ in measured], [a for _, a in measured])
+    warmup = await drive(clients, url, warmup_load, deadline, pid, postgres)
+    tally = await drive(clients, url, load, deadline, pid, postgres)
+    results.append(summarize("duplicate", opts.count, warmup, tally))
+    _print_phase(results[-1])
+    return results, StoreCheck(accepted_new, after_new, await store_counts(clients[0], server))
+
+
+def _print_phase(r: PhaseResult) -> None:
+    print(
+        f"  {r.phase:<9} {r.messages_per_s:>7.1f} msg/s  p50 {r.p50_ms:.1f} ms  p95 {r.p95_ms:.1f} ms"
+        f"  errors {r.errors}",
+        flush=True,
+    )
+
+
+async def probe(client: httpx.AsyncClient, server: Server) -> str:
+    """ "" when POST /$kith-message accepts a new message (one extra variant, not measured), else why not."""
+    [variant] = make_variants(load_template("2.0"), 1, 0)
+    try:
+        response = await client.post(
+            f"{server.base_url}{ENDPOINT}", content=variant.body, headers=XML_HEADERS
+        )
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if response.status_code in (404, 405):
+        return f"POST {ENDPOINT} is not available on this server (HTTP {response.status_code})"
+    verdict = apprec_verdict(response.content, variant.msg_id)
+    if response.status_code != 200 or verdict:
+        return f"HTTP {response.status_code}, {verdict or 'not accepted'}: {response.text[:600]}"
+    return ""
+
+
+def server_env(opts: Options) -> dict[str, str]:
+    env = {"AUTH_MODE": "off"}  # the security layer has its own bench
+    if opts.server_xsd and opts.xsd_dir is not None:
+        env["KITH_XSD_DIR"] = str(opts.xsd_dir)
+    return env
+
+
+async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
+    print(
+        f"\n== {kind}: {opts.count} messages per phase, concurrency {opts.concurrency}, "
+        f"warm-up {opts.warmup} ==",
+        flush=True,
+    )
+    env = server_env(opts)
+    results: list[PhaseResult] = []
+    store: StoreCheck | None = None
+    unavailable = ""
+    with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
+        workdir = Path(tmp)
+        async with fresh_database(kind, workdir) as url:
+            await asyncio.to_thread(migrate, url)
+            async with AsyncExitStack() as stack:
+                code = code_version()
+                server = start_server("helsebro", "app.main:create_app", url, workdir, env)
+                stack.callback(stop_process, server.process)  # runs last: after the clients close
+                clients = await open_clients(stack, opts.concurrency)
+                await wait_ready(clients[0], server, "/metadata", 200)
+                unavailable = await probe(clients[0], server)
+                if unavailable:
+                    print(f"  ! {unavailable}", flush=True)
+                else:
+                    results, store = await run_post_phases(server, clients, opts, deadline, url)
+            # Stopped by now: the log is complete. At WARNING level, any line is worth a look.
+            server_log = log_tail(server.log_path, 40)
+    return {
+        "database": kind,
+        "database_url": url,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "options": {
+            "count": opts.count,
+            "concurrency": opts.concurrency,
+            "warmup": opts.warmup,
+            "time_limit_s": opts.time_limit_s,
+            "server_env": env,
+        },
+        "code": code,
+        "host": _host(),
+        "templates": TEMPLATES,
+        "unavailable": unavailable,
+        "phases": [asdict(r) for r in results],
+        "store": None if store is None else {**asdict(store), "passed": store.passed},
+        "server_log": server_log,
+    }
+
+
+# -- reporting ------------------------------------------------------------------------------------------
+def _host() -> dict[str, Any]:
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def _code(code: dict[str, Any]) -> str:
+    if code["commit"] is None:
+        return "unknown"
+    return f"{code['commit']}{' + local changes' if code['dirty'] else ''}"
+
+
+def format_convert(report: dict[str, Any]) -> str:
+    header = (
+        f"{'case':<20} {'messages':>8} {'msg/s':>9} {'mean µs':>9} {'p50 µs':>9} {'p95 µs':>9} "
+        f"{'cpu':>5} {'xml bytes':>9}"
+    )
+    lines = [f"\nconvert, code {_code(report['code'])}, single core in-process", header, "-" * len(header)]
+    for r in report["results"]:
+        flag = "  (time limit)" if r["truncated"] else ""
+        lines.append(
+            f"{r['name']:<20} {r['messages']:>8} {r['messages_per_s']:>9.1f} {r['mean_us']:>9.1f} "
+            f"{r['p50_us']:>9.1f} {r['p95_us']:>9.1f} {fmt_pct(r['cpu_pct']):>5} {r['mean_xml_bytes']:>9}{flag}"
+        )
+    lines.extend(f"{name:<20} skipped: {reason}" for name, reason in report["skipped"].items())
+    if report["options"]["xsd_dir"] is None:
+        lines.append(f"(no XSD directory: --xsd-dir or ${LEGACY_DIR_ENV}/xsd; cases with +xsd not run)")
+    return "\n".join(lines)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    header = (
+        f"{'phase':<9} {'ok/sent':>11} {'errors':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'client cpu':>10} {'server cpu':>10} {'other cpu':>9} {'cpu ms/msg':>10} {'db ms/msg':>9}"
+    )
+    lines = [
+        f"\n{report['database']} ({report['database_url']}), code {_code(report['code'])}, "
+        f"concurrency {report['options']['concurrency']}, server env {report['options']['server_env']}",
+        header,
+        "-" * len(header),
+    ]
+    if report["unavailable"]:
+        lines.append(f"! not run: {report['unavailable']}")
+    for p in report["phases"]:
+        flag = "  (time limit)" if p["truncated"] else ""
+        lines.append(
+            f"{p['phase']:<9} {p['ok']:>5}/{p['sent']:<5} {p['errors']:>6} {p['messages_per_s']:>7.1f} "
+            f"{p['p50_ms']:>7.1f} {p['p95_ms']:>7.1f} {p['p99_ms']:>7.1f} {fmt_pct(p['client_cpu_pct']):>10} "
+            f"{fmt_pct(p['server_cpu_pct']):>10} {fmt_pct(p['other_cpu_pct']):>9} "
+            f"{fmt_num(p['server_cpu_ms_per_message'], 2):>10} {fmt_num(p['db_cpu_ms_per_message'], 2):>9}{flag}"
+        )
+    store = report["store"]
+    if store is not None:
+        lines.append(
+            f"store: {store['accepted_new']} referrals accepted, {store['after_new']} after the new messages, "
+            f"{store['after_duplicates']} after the re-posts"
+        )
+        if not store["passed"]:
+            lines.append("! STORE MISMATCH: one ServiceRequest per accepted referral, none added by re-posts")
+    for p in report["phases"]:
+        if report["database"] == "sqlite" and (p["other_cpu_pct"] or 0) > NOISE_CPU_PCT:
+            lines.append(f"! {p['phase']}: other processes used {p['other_cpu_pct']:.0f}% CPU: noisy")
+        if p["errors"] or p["warmup_errors"]:
+            lines.append(f"! {p['phase']}: {p['error_kinds']} (+{p['warmup_errors']} in warm-up)")
+            lines.extend(f"    {sample}" for sample in p["error_samples"])
+    if report["server_log"].strip():
+        lines.append("! server log (last lines):")
+        lines.extend(f"    {line[:300]}" for line in report["server_log"].splitlines())
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], results_dir: Path) -> Path:
+    """bench/results/kith-<database>.json, or kith-convert.json (git-ignored)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"kith-{report['database']}.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def post_failed(report: dict[str, Any]) -> bool:
+    phases = report["phases"]
+    return (
+        bool(report["unavailable"])
+        or len(phases) < len(POST_PHASES)
+        or any(p["errors"] or p["warmup_errors"] or p["truncated"] for p in phases)
+    )
+
+
+# -- entry point ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    parts: tuple[str, ...]  # "convert", "post"
+    databases: tuple[str, ...]
+    count: int
+    warmup: int
+    convert_count: int
+    convert_warmup: int
+    concurrency: int
+    xsd_dir: Path | None
+    server_xsd: bool
+    time_limit_s: float
+    results_dir: Path
+
+
+def default_xsd_dir() -> Path | None:
+    """$HELSEBRO_LEGACY_DIR/xsd, else <repo>/../shared/data/legacy/xsd; None when absent."""
+    legacy = os.environ.get(LEGACY_DIR_ENV)
+    path = (Path(legacy) if legacy else DEFAULT_LEGACY_DIR) / "xsd"
+    return path if path.is_dir() else None
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.kith", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=("convert", "post"), help="run one part only (default: both)")
+    parser.add_argument(
+        "--databases", default=",".join(DATABASES), help="comma-separated: sqlite, postgresql (default: both)"
+    )
+    parser.add_argument(
+        "--count", type=int, default=500, help="post: measured messages per phase (default 500)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="post: unmeasured messages before each phase (default 10%%)"
+    )
+    parser.add_argument(
+        "--convert-count", type=int, default=2000, help="convert: measured messages per case (default 2000)"
+    )
+    parser.add_argument(
+        "--convert-warmup",
+        type=int,
+        default=None,
+        help="convert: unmeasured conversions before each case (default 10%%)",
+    )
+    parser.add_argument("--concurrency", type=int, default=8, help="post: messages in flight (default 8)")
+    parser.add_argument(
+        "--xsd-dir",
+        type=Path,
+        default=None,
+        help=f"official XSDs (default: ${LEGACY_DIR_ENV}/xsd, else {DEFAULT_LEGACY_DIR / 'xsd'}, if present)",
+    )
+    parser.add_argument(
+        "--server-xsd",
+        action="store_true",
+        help="post: the server validates against the XSDs too (KITH_XSD_DIR); default off, as configured",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=600.0,
+        help="seconds for the whole run; phases stop early when it is reached (default 600)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    args = parser.parse_args(argv)
+    databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
+    unknown = [d for d in databases if d not in DATABASES]
+    if unknown or not databases:
+        parser.error(f"--databases takes {', '.join(DATABASES)}; got {args.databases!r}")
+    warmup = max(1, args.count // 10) if args.warmup is None else args.warmup
+    convert_warmup = max(1, args.convert_count // 10) if args.convert_warmup is None else args.convert_warmup
+    if min(args.count, args.convert_count, args.concurrency) < 1 or min(warmup, convert_warmup) < 0:
+        parser.error("--count, --convert-count and --concurrency must be >= 1, warm-ups >= 0")
+    if args.time_limit <= 0:
+        parser.error("--time-limit must be > 0")
+    if 2 * max(args.count + warmup, args.convert_count) + 1 > MAX_MESSAGES:
+        parser.error(f"at most {MAX_MESSAGES // 2 - 1} messages per phase (distinct synthetic patients)")
+    xsd_dir: Path | None = args.xsd_dir if args.xsd_dir is not None else default_xsd_dir()
+    if args.xsd_dir is not None and not args.xsd_dir.is_dir():
+        parser.error(f"--xsd-dir {args.xsd_dir} is not a directory")
+    if args.server_xsd and xsd_dir is None:
+        parser.error("--server-xsd needs the XSDs: --xsd-dir or $HELSEBRO_LEGACY_DIR")
+    return Options(
+        ("convert", "post") if args.only is None else (args.only,),
+        databases,
+        args.count,
+        warmup,
+        args.convert_count,
+        convert_warmup,
+        args.concurrency,
+        xsd_dir,
+        args.server_xsd,
+        args.time_limit,
+        args.results_dir,
+    )
+
+
+async def run(opts: Options) -> int:
+    deadline = time.monotonic() + opts.time_limit_s
+    failed = False
+    # Backstop beyond the phases' own deadline: start-up, migrations and shutdown are bounded too.
+    async with asyncio.timeout(opts.time_limit_s + 300):
+        if "convert" in opts.parts:
+            # Skipped validation is reported in the results; the XSD module's own warning would repeat it.
+            logging.getLogger("app.adapters.kith.xsd").addHandler(logging.NullHandler())
+            validator = None if opts.xsd_dir is None else XsdValidator(opts.xsd_dir)
+            report = bench_convert(opts, validator, deadline)  # blocking on purpose: one core, nothing else
+            print(format_convert(report))
+            print(f"-> {write_report(report, opts.results_dir)}", flush=True)
+            failed |= any(r["truncated"] for r in report["results"])
+        if "post" in opts.parts:
+            for kind in opts.databases:
+                if time.monotonic() >= deadline:
+                    print(f"\n== {kind}: skipped, time limit reached ==", flush=True)
+                    failed = True
+                    continue
+                report = await bench_database(kind, opts, deadline)
+                print(format_report(report))
+                print(f"-> {write_report(report, opts.results_dir)}", flush=True)
+                failed |= post_failed(report)
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    return run_main(lambda: run(opts))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
