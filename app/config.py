@@ -75,3 +75,8 @@ class Settings(BaseSettings):
     # Who answers a message that cannot be read at all (a readable one is answered by its addressee).
     kith_receiver_name: str = "Helsebro"
     kith_receiver_her_id: str = ""
+
+    # -- referrals --------------------------------------------------------------------------------------
+    # JSON file with the common referral intake's routing rules (app/resources/referrals/routing.py
+    # describes the format; routing-example.json beside it is an example). Empty: no $route operation.
+    referral_routing_rules: str = ""

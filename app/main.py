@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings.max_body_bytes)
     app.state.kith = kith_routes.KithConfig.from_settings(settings)
     app.include_router(kith_routes.router)
+    app.state.referral_rules = referral_operations.load_rules(settings.referral_routing_rules)
     app.include_router(referral_operations.router)
     app.include_router(referral_views.router)
     app.include_router(fhir_router)

@@ -109,3 +109,22 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         yield http
+
+
+class app_client:
+    """An app with other settings on a session test database (tables emptied first), and a client for it."""
+
+    def __init__(self, db: TestDatabase, **settings: object) -> None:
+        self.app = create_app(make_settings(db.url, **settings))
+        self.backend = db.backend
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> tuple[httpx.AsyncClient, FastAPI]:
+        await empty_tables(self.app, self.backend)
+        self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE)
+        return self._http, self.app
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._http is not None
+        await self._http.aclose()
+        await self.app.state.database.dispose()

@@ -33,7 +33,8 @@ from app.fhir.service import FhirService
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals import workflow
 from app.resources.referrals.parameters import OperationInput, present
-from app.resources.referrals.taskjson import Reference, Task
+from app.resources.referrals.routing import RuleSet, facts_from, load_rule_set, record_routing, route
+from app.resources.referrals.taskjson import Reference, Task, local_date, reference_key
 from app.resources.referrals.transitions import InvalidInput
 
 router = APIRouter()
@@ -166,20 +167,54 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+async def _read_json(svc: FhirService, ctx: RequestContext, reference: str | None) -> dict[str, Any] | None:
+    parts = reference.split("/") if reference else []
+    if len(parts) != 2:
+        return None
+    stored = await read_ix.read(svc, ctx, parts[0], parts[1])
+    return orjson.loads(stored.content) if stored.content is not None else None
+
+
+async def _route(svc: FhirService, ctx: RequestContext, task: Task, rules: RuleSet, at: datetime) -> Outcome:
+    """Common referral intake: the rule set picks the unit from the referral's facts (read through the
+    engine, so the caller must be allowed to see the referral and its patient); the rule is recorded."""
+    service_request = await _read_json(svc, ctx, reference_key(task.get("focus")))
+    if service_request is None:
+        raise InvalidInput("the Task's focus must be a literal ServiceRequest reference to route it")
+    subject = reference_key(service_request.get("subject"))
+    patient = await _read_json(svc, ctx, subject) if subject and subject.startswith("Patient/") else None
+    intake = reference_key(task.get("owner"))
+    facts = facts_from(service_request, patient, local_date(at), intake=intake)
+    return Outcome(record_routing(task, route(rules, facts), at=at))
+
+
 async def run_action(
-    svc: FhirService, ctx: RequestContext, task_id: str, action: str, body: Any, at: datetime | None = None
+    svc: FhirService,
+    ctx: RequestContext,
+    task_id: str,
+    action: str,
+    body: Any,
+    at: datetime | None = None,
+    rules: RuleSet | None = None,
 ) -> dict[str, Any]:
-    """Apply one workflow action to Task/{task_id}; returns the new Task as stored."""
+    """Apply one workflow action to Task/{task_id}; returns the new Task as stored. `rules` is the
+    common intake's rule set, for $route."""
     run = ACTIONS.get(action)
-    if run is None:
-        raise FhirError(Category.NOT_FOUND, f"Unknown referral operation ${action}")
+    if run is None and not (action == "route" and rules is not None):
+        detail = " (no routing rule set is configured: REFERRAL_ROUTING_RULES)" if action == "route" else ""
+        raise FhirError(Category.NOT_FOUND, f"Unknown referral operation ${action}{detail}")
     params = OperationInput(body)
     current = await read_ix.read(svc, ctx, "Task", task_id)
     assert current.content is not None
     task = orjson.loads(current.content)
     if not is_referral_task(task):
         raise InvalidInput(f"Task/{task_id} is not a referral Task (its focus is not a ServiceRequest)")
-    outcome = run(task, params, at or datetime.now(UTC), caller_reference(ctx))
+    moment = at or datetime.now(UTC)
+    if run is None:
+        assert rules is not None
+        outcome = await _route(svc, ctx, task, rules, moment)
+    else:
+        outcome = run(task, params, moment, caller_reference(ctx))
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": f"urn:uuid:created-{n}",
@@ -208,7 +243,8 @@ async def task_operation(task_id: str, action: str, request: Request) -> Respons
         body = orjson.loads(raw) if raw.strip() else None
     except orjson.JSONDecodeError:
         raise FhirError(Category.INVALID, "The body is not valid JSON") from None
-    task = await run_action(service(request), request_context(request), task_id, action, body)
+    rules: RuleSet | None = request.app.state.referral_rules
+    task = await run_action(service(request), request_context(request), task_id, action, body, rules=rules)
     headers = {"ETag": f'W/"{task["meta"]["versionId"]}"'}
     return fhir_response(request, orjson.dumps(task), 200, headers, media)
 
@@ -226,6 +262,15 @@ async def check_task_write(event: WriteEvent) -> None:
     old = orjson.loads(event.previous)
     if is_referral_task(old) or is_referral_task(event.resource):
         workflow.validate_update(old, event.resource)
+
+
+def load_rules(path: str) -> RuleSet | None:
+    """The common intake's routing rules from a JSON file (REFERRAL_ROUTING_RULES); a bad file stops the
+    start-up with every problem listed, rather than routing by half a rule set."""
+    if not path:
+        return None
+    with open(path, "rb") as file:
+        return load_rule_set(orjson.loads(file.read()))
 
 
 def install(hooks: Hooks) -> None:

@@ -17,10 +17,9 @@ from app.adapters.kith.apprec import NS_V1_0, AppRec, AppRecStatus, parse_apprec
 from app.adapters.kith.henvisning import parse_henvisning
 from app.adapters.kith.model import HenvisningVersion, Referral
 from app.adapters.kith.xmlsafe import parse_xml
-from app.main import create_app
 from app.resources.no_basis.identifiers import HPR_SYSTEM
 from tests.adapters.kith.conftest import FIXTURES, fixture_bytes
-from tests.conftest import BASE, empty_tables, make_settings
+from tests.conftest import app_client
 from tests.databases import TestDatabase
 
 XML = {"Content-Type": "application/xml"}
@@ -92,7 +91,7 @@ async def test_referral_is_stored_once_and_answered_with_the_same_apprec(
 async def test_henvisning_1_1_is_accepted_and_apprec_version_follows_the_setting(
     session_databases: dict[str, TestDatabase], backend: str
 ) -> None:
-    async with _client(session_databases[backend], kith_apprec_version="1.0") as (http, _app):
+    async with app_client(session_databases[backend], kith_apprec_version="1.0") as (http, _app):
         response = await http.post("/$kith-message", content=fixture_bytes(V1), headers=XML)
         assert response.status_code == 200, response.text
         assert parse_xml(response.content).tag == f"{{{NS_V1_0}}}AppRec"
@@ -171,7 +170,7 @@ async def test_unknown_patient_identifier_type_is_refused(client: httpx.AsyncCli
 
 
 async def test_oversized_message_gets_413(session_databases: dict[str, TestDatabase], backend: str) -> None:
-    async with _client(session_databases[backend], kith_max_message_bytes=1000) as (http, app):
+    async with app_client(session_databases[backend], kith_max_message_bytes=1000) as (http, app):
         status, apprec = await post(http, fixture_bytes(V2))
         assert status == 413
         assert [e.code for e in apprec.errors] == ["T99"]
@@ -208,7 +207,7 @@ async def test_xsd_invalid_message_is_refused_with_stand_in_schemas(
 ) -> None:
     """Stand-in schemas (tests/adapters/kith/fixtures/xsd) show the wiring wherever the official ones are
     absent; the next test uses the official ones."""
-    async with _client(session_databases[backend], kith_xsd_dir=str(FIXTURES / "xsd")) as (http, app):
+    async with app_client(session_databases[backend], kith_xsd_dir=str(FIXTURES / "xsd")) as (http, app):
         status, apprec = await post(http, variant(V2, *INVALID_V2))
         assert status == 422
         assert [e.code for e in apprec.errors] == ["T02"]
@@ -220,7 +219,7 @@ async def test_xsd_invalid_message_is_refused_with_stand_in_schemas(
 async def test_xsd_invalid_message_is_refused_with_official_schemas(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
-    async with _client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, app):
+    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, app):
         status, apprec = await post(http, variant(V2, *INVALID_V2))
         assert status == 422
         assert [e.code for e in apprec.errors] == ["T02"]
@@ -264,25 +263,3 @@ async def test_kith_henvisning_errors(client: httpx.AsyncClient) -> None:
     (sr,) = await search(client, "/ServiceRequest")
     bad = await client.get(f"/ServiceRequest/{sr['id']}/$kith-henvisning?version=3.0")
     assert bad.status_code == 400
-
-
-# --- apps with other settings -------------------------------------------------------------------------------
-
-
-class _client:
-    """An app on the test database with other settings (tables emptied first), and an HTTP client for it."""
-
-    def __init__(self, db: TestDatabase, **settings: object) -> None:
-        self.app = create_app(make_settings(db.url, **settings))
-        self.backend = db.backend
-        self._http: httpx.AsyncClient | None = None
-
-    async def __aenter__(self) -> tuple[httpx.AsyncClient, FastAPI]:
-        await empty_tables(self.app, self.backend)
-        self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE)
-        return self._http, self.app
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._http is not None
-        await self._http.aclose()
-        await self.app.state.database.dispose()
