@@ -13,6 +13,7 @@ import orjson
 from fastapi import FastAPI
 
 from app.adapters.kith import routes as kith_routes
+from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
 from app.errors import install_error_handlers
 from app.fhir.api import router as fhir_router
@@ -122,7 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings.max_body_bytes)
     app.state.kith = kith_routes.KithConfig.from_settings(settings)
     app.include_router(kith_routes.router)
-    app.state.referral_rules = referral_operations.load_rules(settings.referral_routing_rules)
+    # Referrals received as KITH messages get Dialogmelding status messages back (their referrer is not on FHIR).
+    app.state.referrals = referral_operations.ReferralConfig(
+        rules=referral_operations.load_rules(settings.referral_routing_rules),
+        observers=(kith_status_messages.dialogmelding_observer,),
+    )
     app.include_router(referral_operations.router)
     app.include_router(referral_views.router)
     app.include_router(fhir_router)

@@ -19,17 +19,19 @@ from lxml import etree
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
 from app.adapters.kith import henvisning_v1, msghead
-from app.adapters.kith.apprec import ReceivedMessage
+from app.adapters.kith.apprec import AppRec, AppRecStatus, ReceivedMessage, parse_apprec
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.henvisning import parse_henvisning_tree
 from app.adapters.kith.model import Coded, Organisation, Referral
 from app.adapters.kith.to_fhir import sender_key
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.kith.xsd import XsdValidator
+from app.fhir.outcome import Category, FhirError
 
 Json = dict[str, Any]
 
 MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id"  # "<sender key>/<MsgId>": MsgIds are unique per sender
+SENT_MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id-sent"  # MsgId of a message we send: a uuid of our own
 MESSAGE_CATEGORY_SYSTEM = "http://helsebro.no/fhir/CodeSystem/kith-message"
 RECEIVED_CATEGORY = {"system": MESSAGE_CATEGORY_SYSTEM, "code": "received", "display": "Mottatt KITH-melding"}
 MESSAGE_TYPE_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.8279"  # Volven 8279 Meldingens funksjon
@@ -76,8 +78,16 @@ def unknown_message(own: Organisation, now: datetime) -> ReceivedMessage:
     return ReceivedMessage(UNKNOWN_TYPE, now, "UKJENT", Organisation(name="Ukjent avsender"), own)
 
 
-def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted:
-    """Parse, validate (when schemas are configured) and map a received Henvisning, or raise Rejected."""
+@dataclass(frozen=True)
+class ReceiptIn:
+    """An AppRec for a message we sent: never answered with a receipt, recorded on the sent message."""
+
+    apprec: AppRec
+
+
+def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted | ReceiptIn:
+    """Parse, validate (when schemas are configured) and map a received Henvisning, or raise Rejected.
+    An AppRec is returned as such (a bad one raises FhirError: a receipt is not answered by a receipt)."""
     if len(data) > max_bytes:
         error = KithError(AppRecError.FORMAT_OTHER, f"message exceeds the size limit of {max_bytes} bytes")
         raise Rejected(error, None, 413)
@@ -85,6 +95,13 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
         root = parse_xml(data, max_bytes=max_bytes)
     except KithError as error:
         raise Rejected(error, None, _HTTP_STATUS.get(error.code, 422)) from None
+    if x.local(root) == "AppRec":
+        try:
+            if validator is not None:
+                validator.check(root)
+            return ReceiptIn(parse_apprec(root))
+        except KithError as error:
+            raise FhirError(Category.UNPROCESSABLE, f"AppRec refused: {error}") from None
     try:
         if validator is not None:
             validator.check(root)
@@ -150,3 +167,29 @@ def stored_apprec(record: Json) -> bytes | None:
         if attachment.get("title") == APPREC_TITLE and "data" in attachment:
             return base64.b64decode(attachment["data"])
     return None
+
+
+def delivered(record: Json, apprec: AppRec, apprec_xml: bytes) -> Json:
+    """A sent message's record once its receiver's AppRec is in: completed (status 1 or 3) or not-done
+    (2, avvist) with the error codes as the reason; the AppRec is kept beside the message."""
+    updated = dict(record)
+    refused = apprec.status is AppRecStatus.REJECTED
+    updated["status"] = "not-done" if refused else "completed"
+    updated["received"] = f.fhir_datetime(apprec.gen_date)
+    if apprec.errors:
+        codes = ", ".join(f"{e.code} {e.description or ''}".strip() for e in apprec.errors)
+        updated["statusReason"] = {"text": f"AppRec {apprec.status.value}: {codes}"}
+    payload = [
+        p for p in record.get("payload", []) if p.get("contentAttachment", {}).get("title") != APPREC_TITLE
+    ]
+    payload.append(
+        {
+            "contentAttachment": {
+                "contentType": "application/xml",
+                "title": APPREC_TITLE,
+                "data": base64.b64encode(apprec_xml).decode("ascii"),
+            }
+        }
+    )
+    updated["payload"] = payload
+    return updated

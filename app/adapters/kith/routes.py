@@ -4,6 +4,8 @@
   answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the referral is stored, or
   status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/5xx (storage).
   A refused message stores nothing. A repeated MsgId gets the first answer again and changes nothing.
+  An AppRec for a message sent from here (a status Dialogmelding, see status_messages.py) is recorded on
+  that message's Communication (completed, or not-done when refused) and answered with 204.
 - `GET /ServiceRequest/{id}/$kith-henvisning?version=2.0|1.1`: the stored referral as a new Henvisning
   message (fresh MsgId and GenDate) for a receiver that is not on FHIR.
 
@@ -19,13 +21,13 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
 
 from app.adapters.kith import intake
 from app.adapters.kith.apprec import (
+    AppRec,
     AppRecStatus,
     AppRecVersion,
     ReceivedMessage,
@@ -34,9 +36,9 @@ from app.adapters.kith.apprec import (
     rejection_for,
 )
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.from_fhir import referral_from_resources
 from app.adapters.kith.henvisning import serialize_henvisning_tree
 from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation
+from app.adapters.kith.stored import stored_referral
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator, get_validator
@@ -55,8 +57,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 OPERATION_TAGS: list[str | Enum] = ["KITH messages"]
 XML = "application/xml"
-_READ_CAP = 200  # resources of one type and level a referral may refer to (more is refused with 413)
-_REFERENCE_DEPTH = 4  # ServiceRequest -> PractitionerRole -> Organization -> partOf -> partOf
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,26 @@ async def _stored_receipt(svc: FhirService, ctx: RequestContext, key: str) -> by
     return intake.stored_apprec(records[0]) if records else None
 
 
+async def _record_receipt(svc: FhirService, ctx: RequestContext, apprec: AppRec, xml: bytes) -> None:
+    """Mark the sent message the AppRec answers as delivered (or refused), with If-Match."""
+    query = [("identifier", f"{intake.SENT_MSG_ID_SYSTEM}|{escape_value(apprec.original_id)}")]
+    records = await search_ix.search_all(svc, ctx, "Communication", query, 1)
+    if not records:
+        raise FhirError(Category.NOT_FOUND, "the AppRec answers no message sent from here (OriginalMsgId)")
+    record = records[0]
+    entry = {
+        "resource": intake.delivered(record, apprec, xml),
+        "request": {
+            "method": "PUT",
+            "url": f"Communication/{record['id']}",
+            "ifMatch": f'W/"{record["meta"]["versionId"]}"',
+        },
+    }
+    await transaction_ix.process_bundle(
+        svc, ctx, {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}, "minimal"
+    )
+
+
 # --- POST /$kith-message ------------------------------------------------------------------------------------
 
 
@@ -118,7 +138,8 @@ def _storage_error(error: FhirError) -> tuple[KithError, int]:
 @router.post(
     "/$kith-message",
     tags=OPERATION_TAGS,
-    summary="Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead); answers with an AppRec",
+    summary="Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), answered with an AppRec; or the AppRec "
+    "for a message sent from here (204)",
     response_class=Response,
     responses={200: {"content": {XML: {}}, "description": "AppRec (status 1 OK)"}},
 )
@@ -128,13 +149,15 @@ async def receive_message(request: Request) -> Response:
         raise FhirError(
             Category.UNSUPPORTED_MEDIA, "$kith-message takes a KITH XML message (application/xml)"
         )
+    body = await request.body()
     try:
-        accepted = intake.read_message(
-            await request.body(), max_bytes=config.max_bytes, validator=config.validator
-        )
+        accepted = intake.read_message(body, max_bytes=config.max_bytes, validator=config.validator)
     except intake.Rejected as refused:
         return _rejection(config, refused.error, refused.received, refused.status)
     svc, ctx = service(request), request_context(request)
+    if isinstance(accepted, intake.ReceiptIn):
+        await _record_receipt(svc, ctx, accepted.apprec, body)
+        return Response(status_code=204)
     again = await _stored_receipt(svc, ctx, accepted.key)
     if again is not None:
         return _xml(again)
@@ -160,44 +183,6 @@ async def receive_message(request: Request) -> Response:
 # --- GET /ServiceRequest/{id}/$kith-henvisning --------------------------------------------------------------
 
 
-def _references(resource: Any, out: set[str]) -> None:
-    if isinstance(resource, dict):
-        for key, value in resource.items():
-            if key == "reference" and isinstance(value, str) and value.count("/") == 1:
-                out.add(value)
-            else:
-                _references(value, out)
-    elif isinstance(resource, list):
-        for item in resource:
-            _references(item, out)
-
-
-async def _resolve_all(
-    svc: FhirService, ctx: RequestContext, roots: list[dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """Every resource the referral refers to, following references a few levels (role -> organisation ->
-    parent), one `_id` search per type and level."""
-    known: dict[str, dict[str, Any]] = {f"{r['resourceType']}/{r['id']}": r for r in roots}
-    frontier = list(roots)
-    for _ in range(_REFERENCE_DEPTH):
-        wanted: set[str] = set()
-        for resource in frontier:
-            _references(resource, wanted)
-        by_type: dict[str, list[str]] = {}
-        for reference in sorted(wanted - known.keys()):
-            res_type, res_id = reference.split("/")
-            if svc.registry.get(res_type) is not None:
-                by_type.setdefault(res_type, []).append(res_id)
-        if not by_type:
-            break
-        frontier = []
-        for res_type, ids in by_type.items():
-            for found in await search_ix.search_all(svc, ctx, res_type, [("_id", ",".join(ids))], _READ_CAP):
-                known[f"{res_type}/{found['id']}"] = found
-                frontier.append(found)
-    return known
-
-
 @router.get(
     "/ServiceRequest/{sr_id}/$kith-henvisning",
     tags=OPERATION_TAGS,
@@ -211,18 +196,7 @@ async def kith_henvisning(sr_id: str, request: Request, version: str = "2.0") ->
     svc, ctx = service(request), request_context(request)
     stored = await read_ix.read(svc, ctx, "ServiceRequest", sr_id)
     assert stored.content is not None
-    service_request = orjson.loads(stored.content)
-    tasks = await search_ix.search_all(
-        svc, ctx, "Task", [("focus", f"ServiceRequest/{sr_id}"), ("_sort", "-_lastUpdated")], _READ_CAP
-    )
-    task = tasks[0] if tasks else None
-    known = await _resolve_all(svc, ctx, [service_request, *tasks])
-    try:
-        referral = referral_from_resources(service_request, task, known.get)
-    except (KeyError, ValueError, TypeError) as error:
-        raise FhirError(
-            Category.UNPROCESSABLE, f"ServiceRequest/{sr_id} cannot be written as a Henvisning ({error})"
-        ) from None
+    referral = await stored_referral(svc, ctx, orjson.loads(stored.content))
     referral = replace(referral, msg_id=str(uuid.uuid4()), generated=datetime.now().replace(microsecond=0))
     root = serialize_henvisning_tree(referral, HenvisningVersion(version))
     validator = _config(request).validator

@@ -12,7 +12,7 @@ request); other Tasks are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -34,11 +34,22 @@ from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals import workflow
 from app.resources.referrals.parameters import OperationInput, present
 from app.resources.referrals.routing import RuleSet, facts_from, load_rule_set, record_routing, route
-from app.resources.referrals.taskjson import Reference, Task, local_date, reference_key
+from app.resources.referrals.taskjson import (
+    Reference,
+    Task,
+    business_status,
+    local_date,
+    reference_key,
+    status,
+)
 from app.resources.referrals.transitions import InvalidInput
 
 router = APIRouter()
 OPERATION_TAGS: list[str | Enum] = ["Referrals"]
+
+
+def _status_key(task: Task) -> tuple[str, str | None]:
+    return status(task), business_status(task)
 
 
 def is_referral_task(task: Any) -> bool:
@@ -62,6 +73,29 @@ def caller_reference(ctx: RequestContext) -> Reference | None:
     if orgnr:
         return {"identifier": {"system": ORGNR_SYSTEM, "value": orgnr}}
     return None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A workflow step about to be stored: what status observers see."""
+
+    svc: FhirService
+    ctx: RequestContext
+    task_id: str
+    old: Task
+    new: Task
+    at: datetime
+
+
+# Returns resources to create in the same transaction as the new Task version (e.g. a status message to a
+# referrer that is not on FHIR), so the message exists exactly when the change does.
+StatusObserver = Callable[[StatusChange], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class ReferralConfig:
+    rules: RuleSet | None = None  # the common intake's rule set, for $route
+    observers: tuple[StatusObserver, ...] = ()  # called when a step changes status or businessStatus
 
 
 @dataclass(frozen=True)
@@ -195,10 +229,11 @@ async def run_action(
     action: str,
     body: Any,
     at: datetime | None = None,
-    rules: RuleSet | None = None,
+    config: ReferralConfig | None = None,
 ) -> dict[str, Any]:
-    """Apply one workflow action to Task/{task_id}; returns the new Task as stored. `rules` is the
-    common intake's rule set, for $route."""
+    """Apply one workflow action to Task/{task_id}; returns the new Task as stored."""
+    config = config or ReferralConfig()
+    rules = config.rules
     run = ACTIONS.get(action)
     if run is None and not (action == "route" and rules is not None):
         detail = " (no routing rule set is configured: REFERRAL_ROUTING_RULES)" if action == "route" else ""
@@ -215,13 +250,18 @@ async def run_action(
         outcome = await _route(svc, ctx, task, rules, moment)
     else:
         outcome = run(task, params, moment, caller_reference(ctx))
+    created = list(outcome.created)
+    if _status_key(outcome.task) != _status_key(task):
+        change = StatusChange(svc, ctx, task_id, task, {**outcome.task, "id": task_id}, moment)
+        for observer in config.observers:
+            created += await observer(change)
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": f"urn:uuid:created-{n}",
             "resource": resource,
             "request": {"method": "POST", "url": resource["resourceType"]},
         }
-        for n, resource in enumerate(outcome.created)
+        for n, resource in enumerate(created)
     ]
     entries.append(
         {
@@ -243,8 +283,8 @@ async def task_operation(task_id: str, action: str, request: Request) -> Respons
         body = orjson.loads(raw) if raw.strip() else None
     except orjson.JSONDecodeError:
         raise FhirError(Category.INVALID, "The body is not valid JSON") from None
-    rules: RuleSet | None = request.app.state.referral_rules
-    task = await run_action(service(request), request_context(request), task_id, action, body, rules=rules)
+    config: ReferralConfig = request.app.state.referrals
+    task = await run_action(service(request), request_context(request), task_id, action, body, config=config)
     headers = {"ETag": f'W/"{task["meta"]["versionId"]}"'}
     return fhir_response(request, orjson.dumps(task), 200, headers, media)
 

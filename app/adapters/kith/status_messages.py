@@ -1,0 +1,163 @@
+"""Status messages to referrers that are not on FHIR: a Dialogmelding 1.1 DIALOG_STATUS_HENVISNING for each
+step of a KITH-received referral that the referrer must hear of (received, right to care with its deadline,
+not entitled, forwarded, assessment conversation offered, appointment given).
+
+The referral operations call `dialogmelding_observer` before they store a step; it returns an outgoing
+`Communication` (status `preparation`, the XML as its payload, the referrer as recipient) that is stored in
+the same transaction as the new Task version. The gateway to the health network collects these with
+`GET /Communication?category=<MESSAGE_CATEGORY_SYSTEM>|outgoing&status=preparation`, sends them, and marks
+each `completed` when the referrer's AppRec comes back (see intake.py: an AppRec posted to
+`/$kith-message` does that itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith.dialogmelding import (
+    TYPE_STATUS,
+    Dialogmelding,
+    ReferralStatus,
+    StatusNote,
+    build_dialogmelding,
+    status_text,
+)
+from app.adapters.kith.intake import MESSAGE_CATEGORY_SYSTEM, MESSAGE_TYPE_SYSTEM, SENT_MSG_ID_SYSTEM
+from app.adapters.kith.model import OriginalReference, Referral
+from app.adapters.kith.stored import stored_referral
+from app.adapters.kith.xmlsafe import to_bytes
+from app.fhir.interactions import read as read_ix
+from app.resources.referrals.codes import BusinessStatus, Output, TaskStatus
+from app.resources.referrals.operations import StatusChange
+from app.resources.referrals.taskjson import (
+    OSLO,
+    Task,
+    business_status,
+    care_deadline,
+    output,
+    parse_datetime,
+    reference_key,
+    status,
+)
+
+Json = dict[str, Any]
+OUTGOING_CATEGORY = {
+    "system": MESSAGE_CATEGORY_SYSTEM,
+    "code": "outgoing",
+    "display": "Utgående KITH-melding",
+}
+DIALOGMELDING_TITLE = "Dialogmelding"
+
+_BY_BUSINESS_STATUS = {
+    BusinessStatus.MOTTATT: ReferralStatus.RECEIVED,
+    BusinessStatus.RETT: ReferralStatus.RIGHT_TO_CARE,
+    BusinessStatus.VIDERESENDT: ReferralStatus.FORWARDED,
+    BusinessStatus.VURDERINGSSAMTALE_TILBUDT: ReferralStatus.ASSESSMENT_CONVERSATION,
+    BusinessStatus.TIME_TILDELT: ReferralStatus.APPOINTMENT_GIVEN,
+}
+
+
+@dataclass(frozen=True)
+class StatusNews:
+    status: ReferralStatus
+    deadline: date | None = None
+    appointment: str | None = None  # reference of the Appointment given
+
+
+def status_news(old: Task, new: Task) -> StatusNews | None:
+    """What the referrer must be told of this step, if anything: a new businessStatus it has a status for,
+    or a rejection (whatever the businessStatus: ikke rett, or a duplicate). An assessment that is not yet
+    a decision ("vurdert") is not news."""
+    if status(new) == TaskStatus.REJECTED and status(old) != TaskStatus.REJECTED:
+        return StatusNews(ReferralStatus.NOT_ENTITLED)
+    now = business_status(new)
+    if now == business_status(old) or now not in set(BusinessStatus):
+        return None  # accepting, holding, starting, completing: nothing a status message carries
+    found = _BY_BUSINESS_STATUS.get(BusinessStatus(now))
+    if found is None:
+        return None
+    appointment = reference_key(output(new, Output.APPOINTMENT))
+    return StatusNews(
+        found, care_deadline(new), appointment if found is ReferralStatus.APPOINTMENT_GIVEN else None
+    )
+
+
+def is_kith_referral(service_request: Json) -> bool:
+    return any(i.get("system") == f.DOCUMENT_ID_SYSTEM for i in service_request.get("identifier", []))
+
+
+def build_status_message(
+    referral: Referral, news: StatusNews, appointment_start: datetime | None, now: datetime
+) -> Dialogmelding:
+    """From the receiver of the referral back to its sender, in the referral's conversation."""
+    local_now = now.astimezone(OSLO).replace(tzinfo=None, microsecond=0)
+    text = status_text(news.status.value[1], deadline=news.deadline, appointment=appointment_start)
+    conversation = referral.original.conversation_id if referral.original else referral.msg_id
+    return Dialogmelding(
+        msg_id=str(uuid.uuid4()),
+        gen_date=local_now,
+        sender=referral.receiver,
+        receiver=referral.sender,
+        notes=(StatusNote(status=news.status.coded, text=text, note_date=local_now.date()),),
+        referral=OriginalReference(parent_id=referral.msg_id, conversation_id=conversation),
+        patient=referral.patient,
+        issue_date=local_now,
+    )
+
+
+def outgoing_record(message: Dialogmelding, xml: bytes, service_request: Json, task_id: str) -> Json:
+    """The Communication that holds a message to send until the gateway has delivered it."""
+    record: Json = {
+        "resourceType": "Communication",
+        "identifier": [{"system": SENT_MSG_ID_SYSTEM, "value": message.msg_id}],
+        "basedOn": [{"reference": f"Task/{task_id}"}],
+        "status": "preparation",
+        "category": [{"coding": [OUTGOING_CATEGORY]}],
+        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(TYPE_STATUS)}]},
+        "about": [{"reference": f"ServiceRequest/{service_request['id']}"}],
+        "payload": [
+            {
+                "contentAttachment": {
+                    "contentType": "application/xml",
+                    "title": DIALOGMELDING_TITLE,
+                    "data": base64.b64encode(xml).decode("ascii"),
+                }
+            }
+        ],
+    }
+    if "subject" in service_request:
+        record["subject"] = service_request["subject"]
+    if "requester" in service_request:
+        record["recipient"] = [service_request["requester"]]
+    return record
+
+
+async def dialogmelding_observer(change: StatusChange) -> list[Json]:
+    """A status message for a referral that came as a KITH message (its referrer is not on FHIR)."""
+    news = status_news(change.old, change.new)
+    focus = reference_key(change.new.get("focus"))
+    if news is None or focus is None or not focus.startswith("ServiceRequest/"):
+        return []
+    stored = await read_ix.read(change.svc, change.ctx, "ServiceRequest", focus.split("/", 1)[1])
+    assert stored.content is not None
+    service_request: Json = orjson.loads(stored.content)
+    if not is_kith_referral(service_request):
+        return []
+    appointment_start = None
+    if news.appointment and news.appointment.startswith("Appointment/"):
+        found = await read_ix.read(change.svc, change.ctx, "Appointment", news.appointment.split("/", 1)[1])
+        appointment = orjson.loads(found.content or b"{}")
+        appointment_start = parse_datetime(appointment.get("start"))
+        if appointment_start is not None:
+            appointment_start = appointment_start.astimezone(OSLO)
+    referral = await stored_referral(change.svc, change.ctx, service_request, change.new)
+    message = build_status_message(referral, news, appointment_start, change.at)
+    xml = to_bytes(build_dialogmelding(message))
+    return [outgoing_record(message, xml, service_request, change.task_id)]
