@@ -65,6 +65,10 @@ def audit_interaction(interaction: str, res_types: tuple[str, ...] = ("",)) -> s
     return "$everything" if interaction == "everything" else interaction
 
 
+# ctx.scratch key: (type, id) -> the patients of the version an update replaces, once access was checked
+_CHECKED_BEFORE_WRITE = "security.write-access-checked"
+
+
 @dataclass
 class SecurityLayer:
     svc: FhirService
@@ -144,6 +148,8 @@ class SecurityLayer:
         assert policy is not None
         decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
         await self._require_write_access(event, principal, decision)
+        checked = event.ctx.scratch.setdefault(_CHECKED_BEFORE_WRITE, {})
+        checked[(event.res_type, event.res_id)] = frozenset(decision.patients)
 
     async def after_write(self, event: WriteEvent) -> None:
         principal = event.ctx.principal
@@ -159,7 +165,7 @@ class SecurityLayer:
             decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
             patients = decision.patients
             new_patient = event.res_type == "Patient" and event.interaction == "create"
-            if not new_patient:
+            if not new_patient and not self._same_patients_as_checked(event, decision):
                 await self._require_write_access(event, principal, decision)
         elif event.res_type in self.config.patient_types:
             patients = (event.res_id,) if event.res_type == "Patient" else ()
@@ -169,6 +175,19 @@ class SecurityLayer:
             event.ctx, event.interaction, "0", patients, (event.res_type, event.res_id, event.version)
         )
         await store_audit_events(self.svc, event.conn, [audit_event(record)])
+
+    @staticmethod
+    def _same_patients_as_checked(event: WriteEvent, decision: Decision) -> bool:
+        """An update the caller was allowed to make (checked on the version it replaces) that keeps the
+        resource with the same patients. The new version may itself end the caller's care relation, as
+        forwarding or completing a referral Task does; that must not undo the step."""
+        checked = event.ctx.scratch.get(_CHECKED_BEFORE_WRITE, {}).get((event.res_type, event.res_id))
+        return (
+            event.interaction == "update"
+            and checked is not None
+            and not decision.blocked
+            and set(decision.patients) <= checked
+        )
 
     async def _require_write_access(
         self, event: WriteEvent, principal: Principal, decision: Decision

@@ -309,3 +309,27 @@ async def test_tasks_are_their_patients_data_though_r4_leaves_task_out_of_the_co
     assert found.status_code == 200
     assert ids(found.json()) == {"Task/kari-task"}
     assert await world.audit("entity=Task/kari-task"), "the read is audited as the patient's data"
+
+
+async def test_handing_a_task_on_is_allowed_though_it_ends_the_callers_care_relation(world: World) -> None:
+    """The care relation that allows an update is judged on the version it replaces: forwarding or closing
+    a Task the hospital owns removes the hospital's own relation, and must not undo the step."""
+    task = {
+        "resourceType": "Task",
+        "id": "nils-task",
+        "status": "in-progress",
+        "intent": "order",
+        "for": {"reference": "Patient/nils"},
+        "owner": {"reference": "Organization/hospital"},
+    }
+    assert (await world.put(task)).status_code in (200, 201)
+    handed_on = {**task, "owner": {"reference": "Organization/other-clinic"}}
+    response = await world.put(handed_on, world.hospital)
+    assert response.status_code == 200, response.text
+    again = {**handed_on, "status": "completed"}
+    assert (await world.put(again, world.hospital)).status_code == 403  # no longer theirs
+    moved = {**task, "id": "nils-task-2", "for": {"reference": "Patient/kari"}}
+    assert (await world.put(moved)).status_code in (200, 201)
+    # nor may an update move a resource to a patient the caller has no relation with
+    to_nils = {**moved, "for": {"reference": "Patient/nils"}, "owner": {"reference": "Organization/hospital"}}
+    assert (await world.put(to_nils, world.gp)).status_code == 403
