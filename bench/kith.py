@@ -59,23 +59,20 @@ from bench.common import (
     Tally,
     code_version,
     cpu_pct,
-    delta,
     fmt_num,
     fmt_pct,
     fresh_database,
-    host_busy_s,
     log_tail,
     migrate,
     open_clients,
     percentile,
-    process_cpu_s,
     run_main,
     settle,
     start_server,
     stop_process,
     wait_ready,
 )
-from bench.security import BackendCpu, postgres_database
+from bench.security import postgres_database, run_load
 
 FIXTURES_DIR = REPO_ROOT / "tests" / "adapters" / "kith" / "fixtures"
 TEMPLATES = {"2.0": "henvisning_v2_nytilstand.xml", "1.1": "henvisning_v1_1_ny.xml"}
@@ -88,9 +85,6 @@ APPREC_NAMESPACES = (
     "http://www.kith.no/xmlstds/apprec/2004-11-21",
 )
 APPREC_OK = "1"  # Volven 8258: OK
-MAX_ERRORS = (
-    50  # a phase stops sending after this many errors: a missing endpoint should not eat the time limit
-)
 NOISE_CPU_PCT = 20  # other processes' CPU (percent of one core) above which a SQLite phase is flagged
 POST_PHASES = ("new 2.0", "new 1.1", "duplicate")
 # Counted around the duplicate phase: re-posting an accepted message must store nothing.
@@ -418,7 +412,6 @@ async def drive(
     """Post every message of `load`, one in flight per client; stop at the deadline or after MAX_ERRORS."""
     tally = PostTally()
     count = len(load.variants)
-    next_index = 0
 
     async def one(client: httpx.AsyncClient, index: int) -> None:
         variant = load.variants[index]
@@ -440,31 +433,7 @@ async def drive(
         tally.answers[index] = response.content
         tally.ok += 1
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal next_index
-        while next_index < count and time.monotonic() < deadline:
-            if sum(tally.errors.values()) >= MAX_ERRORS:
-                tally.aborted = True
-                break
-            index, next_index = next_index, next_index + 1
-            await one(client, index)
-        tally.sent = next_index
-
-    server_cpu, host_busy, client_cpu = process_cpu_s(pid), host_busy_s(), time.process_time()
-    backends = BackendCpu(postgres) if postgres else None
-    done = asyncio.Event()
-    follower = asyncio.create_task(backends.follow(done)) if backends is not None else None
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(client) for client in clients[:count]))
-    tally.elapsed_s = time.perf_counter() - started
-    tally.client_cpu_s = time.process_time() - client_cpu
-    tally.server_cpu_s = delta(server_cpu, process_cpu_s(pid))
-    tally.host_busy_s = delta(host_busy, host_busy_s())
-    done.set()
-    if follower is not None and backends is not None:
-        await follower
-        tally.postgres_cpu_s = backends.used_s()
-    return tally
+    return await run_load(clients, count, deadline, pid, postgres, tally, one)
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -327,33 +327,22 @@ def postgres_database(url: str) -> str | None:
     return url.rsplit("/", 1)[1] if url.startswith("postgresql") else None
 
 
-async def drive(
-    clients: Sequence[httpx.AsyncClient], load: Load, deadline: float, pid: int, postgres: str | None
-) -> Tally:
-    """Send every request of `load`, one in flight per client; stop starting new ones at the deadline
-    (or after MAX_ERRORS errors). `postgres`: the PostgreSQL database whose backends' CPU to account."""
-    tally = Tally()
-    count = len(load.urls)
-    next_index = 0
+T = TypeVar("T", bound=Tally)
 
-    async def one(client: httpx.AsyncClient, index: int) -> None:
-        started = time.perf_counter()
-        try:
-            response = await client.get(load.urls[index], headers=load.headers[index])
-        except httpx.HTTPError as exc:
-            tally.error(type(exc).__name__, str(exc))
-            return
-        tally.latencies_ms.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            tally.error(f"HTTP {response.status_code}", f"GET {load.urls[index]} -> {response.text}")
-            return
-        try:
-            if load.check is not None:
-                load.check(response)
-        except ValueError as exc:
-            tally.error("bad response", f"GET {load.urls[index]}: {exc}")
-            return
-        tally.ok += 1
+
+async def run_load(
+    clients: Sequence[httpx.AsyncClient],
+    count: int,
+    deadline: float,
+    pid: int,
+    postgres: str | None,
+    tally: T,
+    one: Callable[[httpx.AsyncClient, int], Awaitable[None]],
+) -> T:
+    """Run `one(client, index)` for index 0..count-1, one in flight per client; stop starting new ones at
+    the deadline or after MAX_ERRORS errors. Accounts wall time and the CPU of this process, the server
+    (`pid`), the host and, for PostgreSQL (`postgres`: the database name), the database's backends."""
+    next_index = 0
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal next_index
@@ -380,6 +369,36 @@ async def drive(
         await follower
         tally.postgres_cpu_s = backends.used_s()
     return tally
+
+
+async def drive(
+    clients: Sequence[httpx.AsyncClient], load: Load, deadline: float, pid: int, postgres: str | None
+) -> Tally:
+    """Send every request of `load`, one in flight per client; stop starting new ones at the deadline
+    (or after MAX_ERRORS errors). `postgres`: the PostgreSQL database whose backends' CPU to account."""
+    tally = Tally()
+    count = len(load.urls)
+
+    async def one(client: httpx.AsyncClient, index: int) -> None:
+        started = time.perf_counter()
+        try:
+            response = await client.get(load.urls[index], headers=load.headers[index])
+        except httpx.HTTPError as exc:
+            tally.error(type(exc).__name__, str(exc))
+            return
+        tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            tally.error(f"HTTP {response.status_code}", f"GET {load.urls[index]} -> {response.text}")
+            return
+        try:
+            if load.check is not None:
+                load.check(response)
+        except ValueError as exc:
+            tally.error("bad response", f"GET {load.urls[index]}: {exc}")
+            return
+        tally.ok += 1
+
+    return await run_load(clients, count, deadline, pid, postgres, tally, one)
 
 
 def check_search(expected: int) -> Callable[[httpx.Response], None]:

@@ -112,6 +112,17 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
     return Accepted(referral, received, message_key(referral))
 
 
+def xml_payload(title: str, xml: bytes) -> Json:
+    """A Communication.payload holding a KITH message (or receipt) as sent or received."""
+    return {
+        "contentAttachment": {
+            "contentType": "application/xml",
+            "title": title,
+            "data": base64.b64encode(xml).decode("ascii"),
+        }
+    }
+
+
 def message_key(ref: Referral) -> str:
     return f"{sender_key(ref)}/{ref.msg_id}"
 
@@ -140,15 +151,7 @@ def record_entry(bundle: Json, accepted: Accepted, apprec: bytes, received_at: d
         "about": [{"reference": service_request["fullUrl"]}],
         "sent": f.fhir_datetime(ref.generated),
         "received": f.fhir_datetime(received_at),
-        "payload": [
-            {
-                "contentAttachment": {
-                    "contentType": "application/xml",
-                    "title": APPREC_TITLE,
-                    "data": base64.b64encode(apprec).decode("ascii"),
-                }
-            }
-        ],
+        "payload": [xml_payload(APPREC_TITLE, apprec)],
     }
     if "requester" in sr:
         record["sender"] = sr["requester"]
@@ -182,14 +185,6 @@ def delivered(record: Json, apprec: AppRec, apprec_xml: bytes) -> Json:
     payload = [
         p for p in record.get("payload", []) if p.get("contentAttachment", {}).get("title") != APPREC_TITLE
     ]
-    payload.append(
-        {
-            "contentAttachment": {
-                "contentType": "application/xml",
-                "title": APPREC_TITLE,
-                "data": base64.b64encode(apprec_xml).decode("ascii"),
-            }
-        }
-    )
+    payload.append(xml_payload(APPREC_TITLE, apprec_xml))
     updated["payload"] = payload
     return updated

@@ -12,7 +12,6 @@ each `completed` when the referrer's AppRec comes back (see intake.py: an AppRec
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,7 +28,12 @@ from app.adapters.kith.dialogmelding import (
     build_dialogmelding,
     status_text,
 )
-from app.adapters.kith.intake import MESSAGE_CATEGORY_SYSTEM, MESSAGE_TYPE_SYSTEM, SENT_MSG_ID_SYSTEM
+from app.adapters.kith.intake import (
+    MESSAGE_CATEGORY_SYSTEM,
+    MESSAGE_TYPE_SYSTEM,
+    SENT_MSG_ID_SYSTEM,
+    xml_payload,
+)
 from app.adapters.kith.model import OriginalReference, Referral
 from app.adapters.kith.stored import stored_referral
 from app.adapters.kith.xmlsafe import to_bytes
@@ -122,15 +126,7 @@ def outgoing_record(message: Dialogmelding, xml: bytes, service_request: Json, t
         "category": [{"coding": [OUTGOING_CATEGORY]}],
         "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(TYPE_STATUS)}]},
         "about": [{"reference": f"ServiceRequest/{service_request['id']}"}],
-        "payload": [
-            {
-                "contentAttachment": {
-                    "contentType": "application/xml",
-                    "title": DIALOGMELDING_TITLE,
-                    "data": base64.b64encode(xml).decode("ascii"),
-                }
-            }
-        ],
+        "payload": [xml_payload(DIALOGMELDING_TITLE, xml)],
     }
     if "subject" in service_request:
         record["subject"] = service_request["subject"]
