@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.main import create_app
+from app.security.devtoken import load_or_create_key, mint_token
 from tests.databases import (
     BACKENDS,
     REQUIRE_POSTGRES,
@@ -109,6 +111,49 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def dev_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dev issuer key for the whole session (RSA key generation is slow)."""
+    path = tmp_path_factory.mktemp("auth") / "dev-key.json"
+    load_or_create_key(path)
+    return path
+
+
+@pytest.fixture
+async def secure_app(
+    backend: str,
+    session_databases: dict[str, TestDatabase],
+    _app_registry: dict[str, FastAPI],
+    dev_key_file: Path,
+) -> FastAPI:
+    """One authenticated app per backend for the whole session, tables emptied before each test."""
+    name = f"secure-{backend}"
+    if name not in _app_registry:
+        settings = make_settings(
+            session_databases[backend].url,
+            auth_mode="jwt",
+            auth_dev_issuer=True,
+            auth_dev_key_file=str(dev_key_file),
+        )
+        _app_registry[name] = create_app(settings)
+    application = _app_registry[name]
+    await empty_tables(application, backend)
+    return application
+
+
+@pytest.fixture
+async def secure_client(secure_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=secure_app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        yield http
+
+
+@pytest.fixture
+def mint(dev_key_file: Path) -> Callable[..., str]:
+    """mint(subject=..., scopes=..., **mint_token_options) -> a token the secure app accepts."""
+    return functools.partial(mint_token, dev_key_file)
 
 
 class app_client:

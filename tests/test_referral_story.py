@@ -30,7 +30,7 @@ from app.adapters.kith.xmlsafe import parse_xml
 from app.resources.no_basis.identifiers import FNR_SYSTEM, HERID_SYSTEM, ORGNR_SYSTEM, synthetic_fnr
 from app.resources.referrals.codes import Output
 from app.resources.referrals.taskjson import OSLO, output
-from app.security.devtoken import load_or_create_key, mint_token
+from app.security.devtoken import mint_token
 from tests.adapters.kith.conftest import fixture_bytes
 from tests.conftest import app_client
 from tests.databases import TestDatabase
@@ -125,16 +125,14 @@ class Story:
 
 @pytest.fixture
 async def story(
-    backend: str, session_databases: dict[str, TestDatabase], tmp_path: Path
+    backend: str, session_databases: dict[str, TestDatabase], dev_key_file: Path
 ) -> AsyncIterator[Story]:
     """The secured app with the example routing rules and fast subscription retries, its lifespan (and so
     the delivery worker) running, and the GP system's endpoint: a real HTTP server on 127.0.0.1."""
-    key_file = tmp_path / "dev-key.json"
-    load_or_create_key(key_file)
     settings: dict[str, object] = {
         "auth_mode": "jwt",
         "auth_dev_issuer": True,
-        "auth_dev_key_file": str(key_file),
+        "auth_dev_key_file": str(dev_key_file),
         "referral_routing_rules": str(EXAMPLE),
         **FAST,
     }
@@ -145,7 +143,7 @@ async def story(
             app_client(session_databases[backend], **settings) as (http, app),
             app.router.lifespan_context(app),
         ):
-            yield Story(http, app, receiver, functools.partial(mint_token, key_file))
+            yield Story(http, app, receiver, functools.partial(mint_token, dev_key_file))
     finally:
         receiver.stop()
 

@@ -4,26 +4,20 @@ figures per organisation (Tasks written with fixed dates through plain, transiti
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 
 from app.fhir.interactions import search as search_ix
-from app.main import create_app
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from app.resources.referrals import views
 from app.resources.referrals.codes import REFERRAL_CATEGORY, Decision
 from app.resources.referrals.taskjson import OSLO
 from app.resources.referrals.workflow import assess, receive
-from app.security.devtoken import load_or_create_key, mint_token
-from tests.conftest import BASE, empty_tables, make_settings
-from tests.databases import TestDatabase
 from tests.fhir.fixtures import FHIR_JSON
 from tests.security.helpers import auth_header
 from tests.security.scenario import KARI_FNR, NILS_FNR
@@ -391,44 +385,10 @@ async def test_waiting_times_invalid_data_is_422_naming_the_task(client: httpx.A
 
 
 # -- with authentication on -----------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def views_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("views-auth") / "dev-key.json"
-    load_or_create_key(path)
-    return path
-
-
-@pytest.fixture
-async def secured(
-    backend: str,
-    session_databases: dict[str, TestDatabase],
-    _app_registry: dict[str, FastAPI],
-    views_key_file: Path,
-) -> AsyncIterator[tuple[httpx.AsyncClient, Callable[..., str]]]:
-    """A JWT-secured app (its own dev issuer key) and a token minter."""
-    name = f"referral-views-secure-{backend}"
-    if name not in _app_registry:
-        settings = make_settings(
-            session_databases[backend].url,
-            auth_mode="jwt",
-            auth_dev_issuer=True,
-            auth_dev_key_file=str(views_key_file),
-        )
-        _app_registry[name] = create_app(settings)
-    application = _app_registry[name]
-    await empty_tables(application, backend)
-
-    def mint(**options: Any) -> str:
-        return mint_token(views_key_file, **options)
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url=BASE) as http:
-        yield http, mint
-
-
 async def test_citizen_token_sees_own_referrals_only(
-    secured: tuple[httpx.AsyncClient, Callable[..., str]],
+    secure_client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    http, mint = secured
+    http = secure_client
     system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
     await put_all(http, [patient("kari", KARI_FNR), patient("nils", NILS_FNR)], **system)
     for sr_id, who in (("sr-kari", "kari"), ("sr-nils", "nils")):
