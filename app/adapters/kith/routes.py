@@ -194,9 +194,9 @@ async def kith_henvisning(sr_id: str, request: Request, version: str = "2.0") ->
     if version not in (HenvisningVersion.V2_0, HenvisningVersion.V1_1):
         raise FhirError(Category.INVALID, "version must be 2.0 or 1.1")
     svc, ctx = service(request), request_context(request)
-    stored = await read_ix.read(svc, ctx, "ServiceRequest", sr_id)
-    assert stored.content is not None
-    referral = await stored_referral(svc, ctx, orjson.loads(stored.content))
+    service_request = await read_ix.read_reference(svc, ctx, f"ServiceRequest/{sr_id}")
+    assert service_request is not None
+    referral = await stored_referral(svc, ctx, service_request)
     referral = replace(referral, msg_id=str(uuid.uuid4()), generated=datetime.now().replace(microsecond=0))
     root = serialize_henvisning_tree(referral, HenvisningVersion(version))
     validator = _config(request).validator

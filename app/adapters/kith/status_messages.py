@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import orjson
-
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.dialogmelding import (
     TYPE_STATUS,
@@ -93,8 +91,9 @@ def status_news(old: Task, new: Task) -> StatusNews | None:
     )
 
 
-def is_kith_referral(service_request: Json) -> bool:
-    return any(i.get("system") == f.DOCUMENT_ID_SYSTEM for i in service_request.get("identifier", []))
+def is_kith_referral(resource: Json) -> bool:
+    """A referral's ServiceRequest or Task written from a KITH message (identified by its document id)."""
+    return any(i.get("system") == f.DOCUMENT_ID_SYSTEM for i in resource.get("identifier", []))
 
 
 def build_status_message(
@@ -139,17 +138,15 @@ async def dialogmelding_observer(change: StatusChange) -> list[Json]:
     """A status message for a referral that came as a KITH message (its referrer is not on FHIR)."""
     news = status_news(change.old, change.new)
     focus = reference_key(change.new.get("focus"))
-    if news is None or focus is None or not focus.startswith("ServiceRequest/"):
+    # The Task of a KITH referral carries the referral's document id too: others are passed over unread.
+    if news is None or not is_kith_referral(change.new) or not (focus or "").startswith("ServiceRequest/"):
         return []
-    stored = await read_ix.read(change.svc, change.ctx, "ServiceRequest", focus.split("/", 1)[1])
-    assert stored.content is not None
-    service_request: Json = orjson.loads(stored.content)
-    if not is_kith_referral(service_request):
-        return []
+    service_request = await read_ix.read_reference(change.svc, change.ctx, focus)
+    assert service_request is not None
     appointment_start = None
-    if news.appointment and news.appointment.startswith("Appointment/"):
-        found = await read_ix.read(change.svc, change.ctx, "Appointment", news.appointment.split("/", 1)[1])
-        appointment = orjson.loads(found.content or b"{}")
+    wanted = news.appointment if (news.appointment or "").startswith("Appointment/") else None
+    appointment = await read_ix.read_reference(change.svc, change.ctx, wanted)
+    if appointment is not None:
         appointment_start = parse_datetime(appointment.get("start"))
         if appointment_start is not None:
             appointment_start = appointment_start.astimezone(OSLO)

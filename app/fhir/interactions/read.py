@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadCheck, ReadEvent
 from app.fhir.outcome import Category, FhirError
@@ -53,3 +57,15 @@ async def vread(
                 ReadCheck(ctx, conn, "vread", res_type, res_id, row.res_pk, row.version)
             )
     return row
+
+
+async def read_reference(
+    svc: FhirService, ctx: RequestContext, reference: str | None
+) -> dict[str, Any] | None:
+    """The current content of a literal relative reference ("Type/id"), parsed, for operations that work
+    on it; None for anything else (absolute, contained or identifier-only references)."""
+    parts = reference.split("/") if reference else []
+    if len(parts) != 2:
+        return None
+    stored = await read(svc, ctx, parts[0], parts[1])
+    return orjson.loads(stored.content) if stored.content is not None else None

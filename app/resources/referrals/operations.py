@@ -201,22 +201,18 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def _read_json(svc: FhirService, ctx: RequestContext, reference: str | None) -> dict[str, Any] | None:
-    parts = reference.split("/") if reference else []
-    if len(parts) != 2:
-        return None
-    stored = await read_ix.read(svc, ctx, parts[0], parts[1])
-    return orjson.loads(stored.content) if stored.content is not None else None
-
-
 async def _route(svc: FhirService, ctx: RequestContext, task: Task, rules: RuleSet, at: datetime) -> Outcome:
     """Common referral intake: the rule set picks the unit from the referral's facts (read through the
     engine, so the caller must be allowed to see the referral and its patient); the rule is recorded."""
-    service_request = await _read_json(svc, ctx, reference_key(task.get("focus")))
+    service_request = await read_ix.read_reference(svc, ctx, reference_key(task.get("focus")))
     if service_request is None:
         raise InvalidInput("the Task's focus must be a literal ServiceRequest reference to route it")
     subject = reference_key(service_request.get("subject"))
-    patient = await _read_json(svc, ctx, subject) if subject and subject.startswith("Patient/") else None
+    patient = (
+        await read_ix.read_reference(svc, ctx, subject)
+        if subject and subject.startswith("Patient/")
+        else None
+    )
     intake = reference_key(task.get("owner"))
     facts = facts_from(service_request, patient, local_date(at), intake=intake)
     return Outcome(record_routing(task, route(rules, facts), at=at))
