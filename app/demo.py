@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from app.config import Settings
-from app.fhir.context import RequestContext
+from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.interactions.update import update
 from app.fhir.service import FhirService
 from app.main import create_app
@@ -232,7 +232,7 @@ def demo_resources() -> list[dict[str, Any]]:
 
 async def load(svc: FhirService) -> dict[int, int]:
     """PUT every demo resource; returns a count per HTTP status (201 new, 200 unchanged or updated)."""
-    ctx = RequestContext(base="", request_id="demo-loader")
+    ctx = RequestContext("", SystemPrincipal("demo-loader", "load the synthetic demo data"), "demo-loader")
     counts: dict[int, int] = {}
     for resource in demo_resources():
         result = await update(svc, ctx, resource["resourceType"], resource["id"], resource)

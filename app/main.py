@@ -18,6 +18,7 @@ from app.config import Settings
 from app.errors import install_error_handlers
 from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
+from app.fhir.engine import Engine
 from app.fhir.interactions.reindex import ReindexReport, load_stored_search_parameters
 from app.fhir.registry import Registry
 from app.fhir.service import FhirService
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.fhir = fhir
+    app.state.engine = Engine(fhir)
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.base_url = settings.base_url.rstrip("/")

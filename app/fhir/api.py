@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
-from app.fhir.context import RequestContext
+from app.fhir.context import UNAUTHENTICATED, RequestContext
+from app.fhir.engine import Engine
 from app.fhir.http import (
     etag,
     fhir_response,
@@ -23,19 +24,11 @@ from app.fhir.http import (
     response_media_type,
     write_response,
 )
-from app.fhir.interactions import create as create_ix
-from app.fhir.interactions import delete as delete_ix
-from app.fhir.interactions import history as history_ix
-from app.fhir.interactions import patch as patch_ix
-from app.fhir.interactions import read as read_ix
-from app.fhir.interactions import reindex as reindex_ix
 from app.fhir.interactions import search as search_ix
-from app.fhir.interactions import transaction as transaction_ix
-from app.fhir.interactions import update as update_ix
 from app.fhir.interactions.delete import DeleteResult
 from app.fhir.outcome import Category, FhirError, Issue, informational, operation_outcome, outcome_bytes
 from app.fhir.registry import patient_compartment
-from app.fhir.service import FhirService, WriteResult
+from app.fhir.service import HIDDEN_MATCH_MESSAGE, FhirService, WriteResult
 from app.fhir.validate import check_id, parse_json
 
 
@@ -75,16 +68,28 @@ def service(request: Request) -> FhirService:
     return request.app.state.fhir  # type: ignore[no-any-return]
 
 
+def fhir_engine(request: Request) -> Engine:
+    """The engine API: what every route, operation and adapter acts through."""
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
 def context(request: Request) -> RequestContext:
     configured: str = request.app.state.base_url
     base = configured or (lambda: str(request.base_url).rstrip("/"))
     state = request.scope.setdefault("state", {})
     # The principal is whatever an authentication middleware verified, and the hook state is shared with
-    # that middleware (e.g. work the response must wait for); the engine only passes both on.
+    # that middleware (e.g. work the response must wait for); the engine only passes both on. Without
+    # authentication (AUTH_MODE=off) the caller is named as unauthenticated; the security layer, when
+    # installed, refuses that principal.
+    principal = state.get("principal")
+    if principal is None:
+        if request.app.state.settings.auth_mode != "off":
+            raise FhirError(Category.UNAUTHORIZED, "Authentication required", "login")
+        principal = UNAUTHENTICATED
     return RequestContext(
         base=base,
+        principal=principal,
         request_id=state.get("request_id", ""),
-        principal=state.get("principal"),
         scratch=state.setdefault("hook_state", {}),
     )
 
@@ -105,6 +110,11 @@ def _write_headers(ctx: RequestContext, result: WriteResult) -> dict[str, str]:
 
 def _write_reply(request: Request, ctx: RequestContext, result: WriteResult, verb: str) -> Response:
     stored = result.stored
+    if result.hidden:
+        # A conditional create matched what the caller may not read: where it is, never what it holds.
+        location = {"Location": f"{ctx.base_url}/{stored.res_type}/{stored.res_id}"}
+        body = outcome_bytes(informational(HIDDEN_MATCH_MESSAGE))
+        return fhir_response(request, body, 200, location)
     message = f"{verb} {stored.res_type}/{stored.res_id} (version {stored.version})"
     return write_response(request, result.status, result.content, _write_headers(ctx, result), message)
 
@@ -120,7 +130,7 @@ def _delete_reply(request: Request, result: DeleteResult) -> Response:
 @router.get("/{res_type:fhirtype}/{res_id:fhirid}", tags=FHIR_TAGS, summary="read")
 async def read(res_type: str, res_id: str, request: Request) -> Response:
     media = response_media_type(request)
-    stored = await read_ix.read(service(request), context(request), res_type, res_id)
+    stored = await fhir_engine(request).read(context(request), res_type, res_id)
     headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
     if _not_modified(request, stored.version, stored.last_updated):
         return Response(status_code=304, headers=headers)
@@ -144,9 +154,7 @@ def _not_modified(request: Request, version: int, last_modified: datetime) -> bo
 async def batch_or_transaction(request: Request) -> Response:
     media = response_media_type(request)
     body = await json_body(request)
-    result = await transaction_ix.process_bundle(
-        service(request), context(request), body, prefer_return(request)
-    )
+    result = await fhir_engine(request).bundle_response(context(request), body, prefer_return(request))
     return fhir_response(request, result, 200, None, media)
 
 
@@ -158,17 +166,15 @@ async def metadata(request: Request) -> Response:
 @router.get("/_history", tags=FHIR_TAGS, summary="System history")
 async def history_system(request: Request) -> Response:
     response_media_type(request)
-    body = await history_ix.history(
-        service(request), context(request), None, None, dict(request.query_params)
-    )
+    body = await fhir_engine(request).history_bundle(context(request), None, None, dict(request.query_params))
     return fhir_response(request, body)
 
 
 @router.get("/{res_type:fhirtype}/_history", tags=FHIR_TAGS, summary="Type history")
 async def history_type(res_type: str, request: Request) -> Response:
     response_media_type(request)
-    body = await history_ix.history(
-        service(request), context(request), res_type, None, dict(request.query_params)
+    body = await fhir_engine(request).history_bundle(
+        context(request), res_type, None, dict(request.query_params)
     )
     return fhir_response(request, body)
 
@@ -176,8 +182,8 @@ async def history_type(res_type: str, request: Request) -> Response:
 @router.get("/{res_type:fhirtype}/{res_id:fhirid}/_history", tags=FHIR_TAGS, summary="Instance history")
 async def history_instance(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
-    body = await history_ix.history(
-        service(request), context(request), res_type, res_id, dict(request.query_params)
+    body = await fhir_engine(request).history_bundle(
+        context(request), res_type, res_id, dict(request.query_params)
     )
     return fhir_response(request, body)
 
@@ -185,7 +191,7 @@ async def history_instance(res_type: str, res_id: str, request: Request) -> Resp
 @router.get("/{res_type:fhirtype}/{res_id:fhirid}/_history/{version_id}", tags=FHIR_TAGS, summary="vread")
 async def vread(res_type: str, res_id: str, version_id: str, request: Request) -> Response:
     media = response_media_type(request)
-    row = await read_ix.vread(service(request), context(request), res_type, res_id, version_id)
+    row = await fhir_engine(request).vread(context(request), res_type, res_id, version_id)
     headers = {"ETag": etag(row.version), "Last-Modified": http_date(row.last_updated)}
     return fhir_response(request, row.content, 200, headers, media)
 
@@ -204,7 +210,7 @@ async def _run_search(
 ) -> Response:
     media = response_media_type(request)
     search_request = search_ix.SearchRequest(res_types, pairs, path, _strict(request), compartment)
-    body = await search_ix.search(service(request), context(request), search_request)
+    body = await fhir_engine(request).search_bundle(context(request), search_request)
     return fhir_response(request, body, 200, None, media)
 
 
@@ -236,7 +242,7 @@ async def search_system(request: Request) -> Response:
 
 
 async def _reindex(request: Request, res_type: str | None) -> Response:
-    report = await reindex_ix.reindex(service(request), context(request), res_type)
+    report = await fhir_engine(request).reindex(context(request), res_type)
     request.app.state.refresh_capability()
     issues = [
         Issue(f"Reindexed {report.resources} resources", "informational", severity="information"),
@@ -283,7 +289,7 @@ async def everything(res_id: str, request: Request) -> Response:
     search_request = search_ix.SearchRequest(
         res_types, kept, f"Patient/{res_id}/$everything", _strict(request), ("Patient", res_id), since
     )
-    body = await search_ix.search(svc, context(request), search_request)
+    body = await fhir_engine(request).search_bundle(context(request), search_request)
     return fhir_response(request, body, 200, None, media)
 
 
@@ -308,7 +314,7 @@ async def create(res_type: str, request: Request) -> Response:
     svc, ctx = service(request), context(request)
     svc.resource_type(res_type)
     body = await json_body(request)
-    result = await create_ix.create(svc, ctx, res_type, body, request.headers.get("if-none-exist"))
+    result = await fhir_engine(request).create(ctx, res_type, body, request.headers.get("if-none-exist"))
     return _write_reply(request, ctx, result, "Created" if result.created else "Found existing")
 
 
@@ -323,7 +329,7 @@ async def update(res_type: str, res_id: str, request: Request) -> Response:
     svc.resource_type(res_type)
     body = await json_body(request)
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
-    result = await update_ix.update(svc, ctx, res_type, res_id, body, if_match)
+    result = await fhir_engine(request).update(ctx, res_type, res_id, body, if_match)
     return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
 
 
@@ -332,10 +338,11 @@ async def update(res_type: str, res_id: str, request: Request) -> Response:
 )
 async def patch(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
-    svc, ctx = service(request), context(request)
+    ctx = context(request)
     content_type = request.headers.get("content-type", "")
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
-    result = await patch_ix.patch(svc, ctx, res_type, res_id, content_type, await request.body(), if_match)
+    body = await request.body()
+    result = await fhir_engine(request).patch(ctx, res_type, res_id, content_type, body, if_match)
     return _write_reply(request, ctx, result, "Patched")
 
 
@@ -346,7 +353,7 @@ async def conditional_update(res_type: str, request: Request) -> Response:
     svc.resource_type(res_type)
     body = await json_body(request)
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
-    result = await update_ix.conditional_update(svc, ctx, res_type, request.url.query, body, if_match)
+    result = await fhir_engine(request).conditional_update(ctx, res_type, request.url.query, body, if_match)
     return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
 
 
@@ -354,7 +361,7 @@ async def conditional_update(res_type: str, request: Request) -> Response:
 async def delete(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
-    result = await delete_ix.delete(service(request), context(request), res_type, res_id, if_match)
+    result = await fhir_engine(request).delete(context(request), res_type, res_id, if_match)
     return _delete_reply(request, result)
 
 
@@ -362,8 +369,8 @@ async def delete(res_type: str, res_id: str, request: Request) -> Response:
 async def conditional_delete(res_type: str, request: Request) -> Response:
     response_media_type(request)
     if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
-    result = await delete_ix.conditional_delete(
-        service(request), context(request), res_type, request.url.query, if_match
+    result = await fhir_engine(request).conditional_delete(
+        context(request), res_type, request.url.query, if_match
     )
     return _delete_reply(request, result)
 

@@ -1,21 +1,35 @@
 """Typed pointcuts where security and domain packs plug into the engine (the engine never imports them).
 
-Hooks run in registration order. A hook raises FhirError to refuse the request; that error reaches the
-client as an OperationOutcome and, for write hooks, rolls back the unit of work. A before_write hook may
-also normalise `WriteEvent.resource` in place: what it leaves is what is stored (e.g. a requested
-Subscription is stored as active).
+Hooks run in the order of their Stage, stated where they are added (never in the order modules happened
+to register them). A hook raises FhirError to refuse the request; that error reaches the client as an
+OperationOutcome and, for write hooks, rolls back the unit of work. A before_write hook may also normalise
+`WriteEvent.resource` in place: what it leaves is what is stored (e.g. a requested Subscription is stored
+as active).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import bisect
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import IntEnum
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
-from app.store.visibility import RowFilter
+from app.store.visibility import RowFilter, Unrestricted
+
+
+class Stage(IntEnum):
+    """When a hook runs relative to the others at the same pointcut."""
+
+    VALIDATE = 10  # content rules (Norwegian identifiers): bad data is refused before anything else
+    DOMAIN = 20  # a pack's workflow rules (referral Task transitions)
+    FACTS = 30  # access facts derived from the new version (the access decision after a write reads them)
+    ACCESS = 40  # scopes, care relations, consent, emergency access; the audit of what was allowed
+    NORMALISE = 50  # server-owned adjustments of what is stored (a requested Subscription becomes active)
+    NOTIFY = 60  # subscription outbox rows, in the write's unit of work
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,20 @@ class SearchEvent:
 
 
 @dataclass(frozen=True)
+class MatchCheck:
+    """One stored resource that the criteria of a conditional create, update, delete or reference
+    matched: may the caller be told about it (given its id, or have it acted on)? The guard audits."""
+
+    ctx: RequestContext
+    conn: AsyncConnection
+    interaction: str  # create, update, delete, reference
+    res_type: str
+    res_id: str
+    pk: int
+    version: int
+
+
+@dataclass(frozen=True)
 class OperationEvent:
     """Before a server-maintenance operation ($reindex) that is not a read or write of one resource."""
 
@@ -87,28 +115,60 @@ class OperationEvent:
     res_type: str | None
 
 
+H = TypeVar("H")
+
+
+class HookList(Generic[H]):
+    """Hooks of one pointcut, kept in Stage order (equal stages in the order added)."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[int, int, H]] = []
+
+    def add(self, stage: Stage, hook: H) -> None:
+        bisect.insort(self._entries, (int(stage), len(self._entries), hook), key=lambda e: e[:2])
+
+    def remove(self, hook: H) -> None:
+        self._entries = [e for e in self._entries if e[2] != hook]
+
+    def __contains__(self, hook: object) -> bool:
+        return any(h == hook for _, _, h in self._entries)
+
+    def __iter__(self) -> Iterator[H]:
+        return (h for _, _, h in self._entries)
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+
 BeforeWrite = Callable[[WriteEvent], Awaitable[None]]
 AfterWrite = Callable[[WriteEvent], Awaitable[None]]
 BeforeRead = Callable[[ReadEvent], Awaitable[None]]
 AfterRead = Callable[[ReadCheck], Awaitable[None]]
 AfterSearch = Callable[[SearchEvent], Awaitable[None]]
 BeforeOperation = Callable[[OperationEvent], Awaitable[None]]
-# Builds the request's row visibility rule (None: everything is visible).
-Visibility = Callable[[RequestContext], RowFilter | None]
+# Builds the request's row visibility rule from its principal.
+Visibility = Callable[[RequestContext], RowFilter]
+# Whether the caller may be told about one stored resource that conditional criteria matched (and audits).
+MatchGuard = Callable[["MatchCheck"], Awaitable[bool]]
+
+# Without an access policy installed (AUTH_MODE=off) every row is visible: said once, here.
+NO_POLICY = Unrestricted("no access policy installed (AUTH_MODE=off)")
 
 
 @dataclass
 class Hooks:
-    before_write: list[BeforeWrite] = field(default_factory=list)
-    after_write: list[AfterWrite] = field(default_factory=list)
-    before_read: list[BeforeRead] = field(default_factory=list)
-    after_read: list[AfterRead] = field(default_factory=list)
-    after_search: list[AfterSearch] = field(default_factory=list)
-    before_operation: list[BeforeOperation] = field(default_factory=list)
+    before_write: HookList[BeforeWrite] = field(default_factory=HookList)
+    after_write: HookList[AfterWrite] = field(default_factory=HookList)
+    before_read: HookList[BeforeRead] = field(default_factory=HookList)
+    after_read: HookList[AfterRead] = field(default_factory=HookList)
+    after_search: HookList[AfterSearch] = field(default_factory=HookList)
+    before_operation: HookList[BeforeOperation] = field(default_factory=HookList)
     # Called for every live resource that $reindex rebuilds (interaction "reindex"), inside its batch's
     # unit of work: for derived data kept beside the search index.
-    on_reindex: list[AfterWrite] = field(default_factory=list)
+    on_reindex: HookList[AfterWrite] = field(default_factory=HookList)
     visibility: Visibility | None = None
+    # Judges each resource a conditional request matched; None: everything may be told (AUTH_MODE=off).
+    match_guard: MatchGuard | None = None
 
     async def run_before_write(self, event: WriteEvent) -> None:
         for hook in self.before_write:
@@ -138,5 +198,8 @@ class Hooks:
         for hook in self.on_reindex:
             await hook(event)
 
-    def visible(self, ctx: RequestContext) -> RowFilter | None:
-        return self.visibility(ctx) if self.visibility is not None else None
+    def visible(self, ctx: RequestContext) -> RowFilter:
+        return self.visibility(ctx) if self.visibility is not None else NO_POLICY
+
+    async def may_know(self, check: MatchCheck) -> bool:
+        return True if self.match_guard is None else await self.match_guard(check)

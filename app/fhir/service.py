@@ -43,11 +43,19 @@ class FhirService:
         return rtype
 
 
+HIDDEN_MATCH_MESSAGE = (
+    "A resource matching the criteria exists; you have no access to its content, so it is not returned"
+)
+
+
 @dataclass(frozen=True)
 class WriteResult:
     status: int  # 200 or 201
     stored: StoredResource
     created: bool = False
+    # A conditional create matched a resource the caller may not read: its location is told, never its
+    # content or version.
+    hidden: bool = False
 
     @property
     def content(self) -> bytes:

@@ -2,8 +2,9 @@
 
 Installed by main.py. With authentication off only the access facts are maintained (so that turning it
 on later finds them); with it on, every read, search, history and write on patient data is checked and
-audited. A request without a principal while authentication is on comes from inside the server (demo
-loader, adapters calling the service layer) and is trusted.
+audited. Every engine call names its principal: a verified caller (Principal) is judged by the policy; the
+server acting on its own account names a SystemPrincipal with a reason and is let through; anything else
+(no principal, or the unauthenticated principal of AUTH_MODE=off) is refused.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
-from app.fhir.context import RequestContext
-from app.fhir.hooks import OperationEvent, ReadCheck, ReadEvent, SearchEvent, WriteEvent
+from app.fhir.context import UNAUTHENTICATED, RequestContext, SystemPrincipal
+from app.fhir.hooks import MatchCheck, OperationEvent, ReadCheck, ReadEvent, SearchEvent, Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry
 from app.fhir.service import FhirService
@@ -30,6 +31,7 @@ from app.security.principal import Permission, Principal
 from app.security.tables import access_fact, emergency_access
 from app.store.repository import Repository
 from app.store.tables import idx_reference
+from app.store.visibility import RowFilter, Unrestricted
 
 _READ_PERMISSION: dict[str, Permission] = {
     "read": "r",
@@ -65,8 +67,17 @@ def audit_interaction(interaction: str, res_types: tuple[str, ...] = ("",)) -> s
     return "$everything" if interaction == "everything" else interaction
 
 
-# ctx.scratch key: (type, id) -> the patients of the version an update replaces, once access was checked
-_CHECKED_BEFORE_WRITE = "security.write-access-checked"
+@dataclass
+class _RequestState:
+    """The security layer's per-request state (RequestContext.state)."""
+
+    policy: Policy | None = None
+    # (type, id) -> the patients of the version an update replaces, once access to it was checked
+    checked_before_write: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    emergency: bool = False  # the search's audit row is flagged for follow-up
+
+
+_MATCH_PERMISSION: dict[str, Permission] = {"create": "c", "update": "u", "patch": "u", "delete": "d"}
 
 
 @dataclass
@@ -80,18 +91,19 @@ class SecurityLayer:
 
     def install(self) -> None:
         hooks = self.svc.hooks
-        hooks.after_write.append(self.maintain_facts)
-        hooks.on_reindex.append(self.maintain_facts)
+        hooks.after_write.add(Stage.FACTS, self.maintain_facts)
+        hooks.on_reindex.add(Stage.FACTS, self.maintain_facts)
         if not self.enabled:
             return
         self.writer = AuditWriter(batch_store(self.svc))
-        hooks.before_write.append(self.before_write)
-        hooks.after_write.append(self.after_write)
-        hooks.before_read.append(self.before_read)
-        hooks.after_read.append(self.after_read)
-        hooks.after_search.append(self.after_search)
-        hooks.before_operation.append(self.before_operation)
+        hooks.before_write.add(Stage.ACCESS, self.before_write)
+        hooks.after_write.add(Stage.ACCESS, self.after_write)
+        hooks.before_read.add(Stage.ACCESS, self.before_read)
+        hooks.after_read.add(Stage.ACCESS, self.after_read)
+        hooks.after_search.add(Stage.ACCESS, self.after_search)
+        hooks.before_operation.add(Stage.ACCESS, self.before_operation)
         hooks.visibility = self.visibility
+        hooks.match_guard = self.may_know
 
     async def close(self) -> None:
         if self._later:
@@ -100,17 +112,70 @@ class SecurityLayer:
             await self.writer.close()
 
     # -- per request ----------------------------------------------------------------------------------
-    def policy(self, ctx: RequestContext) -> Policy | None:
+    @staticmethod
+    def caller(ctx: RequestContext) -> Principal | None:
+        """The verified caller to judge, or None for the server acting on its own account; anything
+        else is refused: nothing is trusted because a principal is missing."""
         principal = ctx.principal
-        if not isinstance(principal, Principal):
+        if isinstance(principal, Principal):
+            return principal
+        if isinstance(principal, SystemPrincipal) and principal is not UNAUTHENTICATED:
             return None
-        policy = ctx.scratch.get("policy")
-        if policy is None:
-            policy = ctx.scratch["policy"] = Policy(self.config, principal, datetime.now(UTC))
-        return policy
+        raise FhirError(Category.UNAUTHORIZED, "Authentication required", "login")
 
-    def visibility(self, ctx: RequestContext) -> Policy | None:
-        return self.policy(ctx)
+    def policy(self, ctx: RequestContext) -> Policy | None:
+        principal = self.caller(ctx)
+        if principal is None:
+            return None
+        state = ctx.state(_RequestState)
+        if state.policy is None:
+            state.policy = Policy(self.config, principal, datetime.now(UTC))
+        return state.policy
+
+    def visibility(self, ctx: RequestContext) -> RowFilter:
+        policy = self.policy(ctx)
+        if policy is not None:
+            return policy
+        principal = ctx.principal
+        assert isinstance(principal, SystemPrincipal)
+        return Unrestricted(f"the server acting as {principal.name}: {principal.reason}")
+
+    async def may_know(self, check: MatchCheck) -> bool:
+        """May the caller be told about (or act on) a resource its conditional criteria matched? A match
+        it may not read is never returned; the attempt is audited with the resource's patients."""
+        principal = self.caller(check.ctx)
+        if principal is None:
+            return True
+        permission = _MATCH_PERMISSION.get(check.interaction)
+        if permission is not None and not principal.scopes.allows(check.res_type, permission):
+            await self._audit_denied(check.ctx, check.interaction, (), "scope does not allow this write")
+            raise denied(f"The token's scopes do not allow {check.interaction} of {check.res_type}")
+        patients: tuple[str, ...] = ()
+        readable = principal.scopes.allows(check.res_type, "r")
+        if readable and check.res_type in self.config.patient_types:
+            policy = self.policy(check.ctx)
+            assert policy is not None
+            decision = await policy.decide(check.conn, check.res_type, check.res_id, check.pk)
+            patients = decision.patients
+            readable = self._may_read(principal, decision)
+        if not readable:
+            why = f"conditional {check.interaction} matched a resource the caller may not read"
+            # A conditional reference tells the caller an id, as a read of the match would have.
+            audited_as = "read" if check.interaction == "reference" else check.interaction
+            await self._audit_denied(check.ctx, audited_as, patients, why, check.conn)
+        elif check.interaction == "create" and check.res_type in self.config.patient_types:
+            # The match is returned to the caller: audited like a read of it.
+            entity = (check.res_type, check.res_id, check.version)
+            await self._audit(
+                self._record(check.ctx, "read", "0", patients, entity), check.conn, ctx=check.ctx
+            )
+        return readable
+
+    @staticmethod
+    def _may_read(principal: Principal, decision: Decision) -> bool:
+        if decision.blocked or decision.reserved:
+            return False
+        return decision.allowed or decision.emergency or principal.kind == "system"
 
     # -- access facts (always) ----------------------------------------------------------------------
     async def maintain_facts(self, event: WriteEvent) -> None:
@@ -119,18 +184,18 @@ class SecurityLayer:
 
     async def before_operation(self, event: OperationEvent) -> None:
         """Server maintenance is for system clients with write access to everything it touches."""
-        principal = event.ctx.principal
-        if not isinstance(principal, Principal):
+        principal = self.caller(event.ctx)
+        if principal is None:
             return
         if principal.kind != "system" or not principal.scopes.allows(event.res_type or "*", "u"):
             raise denied(f"{event.name} needs a system client with update scope on the resources it touches")
 
     # -- writes ---------------------------------------------------------------------------------------
     async def before_write(self, event: WriteEvent) -> None:
-        principal = event.ctx.principal
-        if event.res_type == "AuditEvent" and principal is not None:
+        if event.res_type == "AuditEvent":
             raise denied("AuditEvent records are written by the server only; they cannot be changed")
-        if not isinstance(principal, Principal):
+        principal = self.caller(event.ctx)
+        if principal is None:
             return
         if event.res_type == "Subscription" and principal.kind != "system":
             # A subscription is notified of every matching write, past the access policy: only an
@@ -147,13 +212,17 @@ class SecurityLayer:
         policy = self.policy(event.ctx)
         assert policy is not None
         decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
+        if decision.blocked:
+            # Blocked (sperret) data is not known to the blocked organisation: the same answer as a read.
+            await self._audit_denied(event.ctx, event.interaction, decision.patients, "blocked by consent")
+            raise FhirError(Category.NOT_FOUND, f"{event.res_type}/{event.res_id} is not known")
         await self._require_write_access(event, principal, decision)
-        checked = event.ctx.scratch.setdefault(_CHECKED_BEFORE_WRITE, {})
+        checked = event.ctx.state(_RequestState).checked_before_write
         checked[(event.res_type, event.res_id)] = frozenset(decision.patients)
 
     async def after_write(self, event: WriteEvent) -> None:
-        principal = event.ctx.principal
-        if not isinstance(principal, Principal):
+        principal = self.caller(event.ctx)
+        if principal is None:
             return
         assert event.pk is not None
         policy = self.policy(event.ctx)
@@ -181,7 +250,7 @@ class SecurityLayer:
         """An update the caller was allowed to make (checked on the version it replaces) that keeps the
         resource with the same patients. The new version may itself end the caller's care relation, as
         forwarding or completing a referral Task does; that must not undo the step."""
-        checked = event.ctx.scratch.get(_CHECKED_BEFORE_WRITE, {}).get((event.res_type, event.res_id))
+        checked = event.ctx.state(_RequestState).checked_before_write.get((event.res_type, event.res_id))
         return (
             event.interaction == "update"
             and checked is not None
@@ -225,8 +294,8 @@ class SecurityLayer:
 
     # -- reads ----------------------------------------------------------------------------------------
     async def before_read(self, event: ReadEvent) -> None:
-        principal = event.ctx.principal
-        if not isinstance(principal, Principal):
+        principal = self.caller(event.ctx)
+        if principal is None:
             return
         permission = _READ_PERMISSION.get(event.interaction)
         if (
@@ -279,18 +348,18 @@ class SecurityLayer:
         if allowed == "yes":
             return
         if allowed == "emergency":
-            ctx.scratch["emergency"] = True  # the search's audit row is flagged for follow-up
+            ctx.state(_RequestState).emergency = True  # the search's audit row is flagged for follow-up
             return
         if principal.kind == "personnel" and principal.emergency_reason and not Repository.writing():
             await self._grant_emergency(ctx, principal, (patient_id,))
-            ctx.scratch["emergency"] = True
+            ctx.state(_RequestState).emergency = True
             return
         await self._audit_denied(ctx, interaction, (patient_id,), "no care relation with the patient")
         raise no_access(principal)
 
     async def after_read(self, check: ReadCheck) -> None:
-        principal = check.ctx.principal
-        if not isinstance(principal, Principal) or check.res_type not in self.config.patient_types:
+        principal = self.caller(check.ctx)
+        if principal is None or check.res_type not in self.config.patient_types:
             return
         policy = self.policy(check.ctx)
         assert policy is not None
@@ -330,7 +399,7 @@ class SecurityLayer:
         raise no_access(principal)
 
     async def after_search(self, event: SearchEvent) -> None:
-        if not isinstance(event.ctx.principal, Principal):
+        if self.caller(event.ctx) is None:
             return
         patient_pks = [
             r.pk
@@ -351,7 +420,7 @@ class SecurityLayer:
         if not about_patients or event.res_types == ("AuditEvent",):
             return
         interaction = audit_interaction(event.interaction, event.res_types)
-        emergency = bool(event.ctx.scratch.get("emergency"))
+        emergency = event.ctx.state(_RequestState).emergency
         record = self._record(
             event.ctx, interaction, "0", tuple(sorted(patients)), None, emergency=emergency, query=event.query
         )
@@ -432,10 +501,13 @@ class SecurityLayer:
             if conn is not None and Repository.is_write_unit(conn) and not failing:
                 await store_audit_events(self.svc, conn, [event])  # same transaction as the work
                 return
-            # Inside a unit of work that will not keep our row: write it as soon as that unit ends.
+            # Inside a unit of work that will not keep our row: write it as soon as that unit ends, and
+            # hold the response until it is committed (as for reads).
             task = asyncio.create_task(self._submit_outside(event))
             self._later.add(task)
             task.add_done_callback(self._later.discard)
+            if ctx is not None:
+                ctx.scratch.setdefault(AUDIT_WAITS, []).append(task)
             return
         assert self.writer is not None
         if ctx is not None:

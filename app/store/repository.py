@@ -18,7 +18,7 @@ from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.search_sql import PageQuery, count_statement, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
-from app.store.visibility import RowFilter
+from app.store.visibility import RowFilter, is_unrestricted
 
 
 class DuplicateKey(Exception):
@@ -198,13 +198,13 @@ class Repository:
         self,
         conn: AsyncConnection,
         pks: Sequence[int],
+        visible: RowFilter,
         for_update: bool = False,
-        visible: RowFilter | None = None,
     ) -> list[StoredResource]:
         if not pks:
             return []
         query = select(*_CURRENT_COLUMNS).where(resource.c.pk.in_(pks))
-        if visible is not None:
+        if not is_unrestricted(visible):
             query = query.where(visible.condition(resource))
         if for_update:
             query = query.with_for_update()
@@ -218,10 +218,17 @@ class Repository:
         return HistoryRow(*row) if row else None
 
     async def find(
-        self, conn: AsyncConnection, res_type: str, clauses: Sequence[Clause], limit: int
+        self,
+        conn: AsyncConnection,
+        res_type: str,
+        clauses: Sequence[Clause],
+        limit: int,
+        visible: RowFilter,
+        inner: RowFilter | None = None,
     ) -> list[int]:
-        """Primary keys of live resources of a type matching every clause (AND), in pk order."""
-        query = PageQuery((TypedClauses(res_type, tuple(clauses)),), (), None, False, limit)
+        """Primary keys of live resources of a type matching every clause (AND), in pk order, among those
+        `visible`; chains and _has look only into what `inner` (default: `visible`) lets through."""
+        query = PageQuery((TypedClauses(res_type, tuple(clauses)),), (), None, False, limit, visible, inner)
         return [row.pk for row in (await conn.execute(page_statement(query))).all()]
 
     async def search_page(self, conn: AsyncConnection, query: PageQuery) -> list[SearchRow]:
@@ -229,7 +236,7 @@ class Repository:
         return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
 
     async def search_count(
-        self, conn: AsyncConnection, typed: Sequence[TypedClauses], visible: RowFilter | None = None
+        self, conn: AsyncConnection, typed: Sequence[TypedClauses], visible: RowFilter
     ) -> int:
         return int((await conn.execute(count_statement(typed, visible))).scalar_one())
 
@@ -256,7 +263,7 @@ class Repository:
         identities: Sequence[int],
         targets: Sequence[tuple[str, str]],
         limit: int,
-        visible: RowFilter | None = None,
+        visible: RowFilter,
     ) -> list[int]:
         """pks of live resources that reference any of `targets` through the given parameters (_revinclude)."""
         if not targets or not identities:
@@ -273,7 +280,7 @@ class Repository:
                 t.c.hash_identity.in_(identities),
                 or_(*matches),
                 resource.c.deleted.is_(False),
-                *([visible.condition(resource)] if visible is not None else []),
+                visible.condition(resource),
             )
             .distinct()
             .limit(limit)
@@ -281,7 +288,7 @@ class Repository:
         return list((await conn.execute(query)).scalars())
 
     async def current_by_keys(
-        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], visible: RowFilter | None = None
+        self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], visible: RowFilter
     ) -> list[StoredResource]:
         """Live resources by (type, id)."""
         if not keys:
@@ -291,7 +298,7 @@ class Repository:
             by_type.setdefault(res_type, []).append(res_id)
         matches = [and_(resource.c.res_type == k, resource.c.res_id.in_(v)) for k, v in by_type.items()]
         query = select(*_CURRENT_COLUMNS).where(or_(*matches), resource.c.deleted.is_(False))
-        if visible is not None:
+        if not is_unrestricted(visible):
             query = query.where(visible.condition(resource))
         return [StoredResource(*row) for row in (await conn.execute(query)).all()]
 
@@ -313,12 +320,12 @@ class Repository:
         since: datetime | None,
         before_seq: int | None,
         limit: int,
-        visible: RowFilter | None = None,
+        visible: RowFilter,
     ) -> tuple[list[HistoryRow], int]:
         """Newest first; keyset paging on the global sequence keeps pages stable while data changes.
         `visible` is decided on the resource (its current version), for every version of it."""
         conditions: list[ColumnElement[bool]] = []
-        if visible is not None:
+        if not is_unrestricted(visible):
             owner = resource.alias("owner")
             conditions.append(
                 select(owner.c.pk)

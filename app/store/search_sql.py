@@ -45,7 +45,7 @@ from app.store.tables import (
     idx_uri,
     resource,
 )
-from app.store.visibility import RowFilter
+from app.store.visibility import RowFilter, is_unrestricted
 
 TABLES = {
     t.name: t for t in (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
@@ -82,8 +82,14 @@ def _pks(table: Any, *where: ColumnElement[bool]) -> Select[Any]:
     return select(table.c.res_pk).where(*where)
 
 
-def _subquery(clause: Clause) -> tuple[Select[Any], bool]:
-    """(SELECT res_pk ..., negate) for a clause on index rows."""
+def _scoped(scope: RowFilter, subject: Any) -> list[ColumnElement[bool]]:
+    """The caller's rule on a resource a chain or _has looks into: an inner query must not answer about
+    resources the caller may not see (it would be an oracle)."""
+    return [] if is_unrestricted(scope) else [scope.condition(subject)]
+
+
+def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
+    """(SELECT res_pk ..., negate) for a clause on index rows; `scope` limits what chains look into."""
     if isinstance(clause, TokenHashIn):
         t = idx_token.alias()
         return _pks(t, t.c[clause.column].in_(clause.hashes)), clause.negate
@@ -156,7 +162,8 @@ def _subquery(clause: Clause) -> tuple[Select[Any], bool]:
         where = [r.c.hash_identity == clause.identity, target.c.deleted.is_(False)]
         if clause.target_types:
             where.append(target.c.res_type.in_(clause.target_types))
-        where.extend(conditions(target, clause.inner))
+        where.extend(conditions(target, clause.inner, scope))
+        where.extend(_scoped(scope, target))
         return select(r.c.res_pk).select_from(joined).where(*where), False
     raise TypeError(f"not an index clause: {clause!r}")
 
@@ -177,7 +184,8 @@ def _composite_alternative(t: Any, alt: CompositeAlternative) -> ColumnElement[b
     return and_(*parts)
 
 
-def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:
+def condition(subject: Any, clause: Clause, scope: RowFilter) -> ColumnElement[bool]:
+    """`clause` on the rows of `subject`; resources that chains and _has look into are limited by `scope`."""
     if isinstance(clause, IdIn):
         return subject.c.res_id.in_(clause.ids)  # type: ignore[no-any-return]
     if isinstance(clause, TypeIn):
@@ -186,11 +194,11 @@ def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:
         column = subject.c.last_updated
         return or_(*[range_condition(column, column, c) for c in clause.conditions])
     if isinstance(clause, Not):
-        return not_(condition(subject, clause.clause))
+        return not_(condition(subject, clause.clause, scope))
     if isinstance(clause, AnyOf):
         # false() first: an AnyOf without alternatives (a reference value like "Patient/" that names no
         # target) matches nothing; a bare or_() rendered as no condition at all and matched everything.
-        return or_(false(), *[and_(true(), *conditions(subject, group)) for group in clause.groups])
+        return or_(false(), *[and_(true(), *conditions(subject, group, scope)) for group in clause.groups])
     if isinstance(clause, Has):
         r, source = idx_reference.alias(), resource.alias()
         joined = r.join(source, source.c.pk == r.c.res_pk)
@@ -202,11 +210,12 @@ def condition(subject: Any, clause: Clause) -> ColumnElement[bool]:
                 r.c.target_type == subject.c.res_type,
                 source.c.res_type == clause.source_type,
                 source.c.deleted.is_(False),
-                *conditions(source, clause.inner),
+                *conditions(source, clause.inner, scope),
+                *_scoped(scope, source),
             )
         )
         return subject.c.res_id.in_(inner)  # type: ignore[no-any-return]
-    query, negate = _subquery(clause)
+    query, negate = _subquery(clause, scope)
     if isinstance(clause, _RANGE_CLAUSES) and not negate:
         # Range clauses (date >= 2015 ...) can match most rows of a parameter. As a correlated EXISTS they
         # are probed per candidate that the selective clauses left (index on res_pk, hash_identity),
@@ -230,8 +239,8 @@ def _selective_any(clause: Clause) -> bool:
     )
 
 
-def conditions(subject: Any, clauses: Sequence[Clause]) -> list[ColumnElement[bool]]:
-    return [condition(subject, c) for c in clauses]
+def conditions(subject: Any, clauses: Sequence[Clause], scope: RowFilter) -> list[ColumnElement[bool]]:
+    return [condition(subject, c, scope) for c in clauses]
 
 
 # -- ordering -------------------------------------------------------------------------------------------
@@ -278,17 +287,25 @@ class PageQuery:
     after: tuple[Any, ...] | None  # keyset cursor: the sort values and pk of the last row seen
     backwards: bool  # walk the order in reverse (prev / last pages)
     limit: int
-    visible: RowFilter | None = None  # the caller's row visibility (access policy), applied in SQL
+    # The caller's row visibility (access policy), applied in SQL to the rows returned and counted.
+    visible: RowFilter
+    # What chains and _has may look into; None: the same as `visible`. Conditional matching counts every
+    # resource (uniqueness) but must not let the caller probe hidden ones through an inner query.
+    inner: RowFilter | None = None
+
+    @property
+    def scope(self) -> RowFilter:
+        return self.inner if self.inner is not None else self.visible
 
 
-def base_filter(subject: Any, typed: Sequence[TypedClauses]) -> ColumnElement[bool]:
+def base_filter(subject: Any, typed: Sequence[TypedClauses], scope: RowFilter) -> ColumnElement[bool]:
     # With a selective clause the type column must not drive the plan (without statistics SQLite walks
     # every resource of the type and tests the clauses row by row); coalesce() takes it off the index.
     type_column = func.coalesce(subject.c.res_type, "") if _selective(typed) else subject.c.res_type
     groups = [
         and_(
             *([] if group.res_type == "*" else [type_column == group.res_type]),
-            *conditions(subject, group.clauses),
+            *conditions(subject, group.clauses, scope),
         )
         for group in typed
     ]
@@ -317,8 +334,8 @@ def page_statement(query: PageQuery) -> Select[Any]:
     descending = [k.descending for k in query.sort] + [False]
     if query.backwards:
         descending = [not d for d in descending]
-    where = [base_filter(subject, query.typed)]
-    if query.visible is not None:
+    where = [base_filter(subject, query.typed, query.scope)]
+    if not is_unrestricted(query.visible):
         where.append(query.visible.condition(subject))
     if query.after is not None:
         where.append(keyset(keys, descending, query.after))
@@ -340,9 +357,9 @@ def page_statement(query: PageQuery) -> Select[Any]:
     )
 
 
-def count_statement(typed: Sequence[TypedClauses], visible: RowFilter | None = None) -> Select[Any]:
+def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> Select[Any]:
     subject = resource.alias("subject")
-    where = [base_filter(subject, typed)]
-    if visible is not None:
+    where = [base_filter(subject, typed, visible)]
+    if not is_unrestricted(visible):
         where.append(visible.condition(subject))
     return select(func.count()).select_from(subject).where(*where)

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from app.fhir.hooks import WriteEvent
+from app.fhir.hooks import Stage, WriteEvent
 from app.main import create_app
 from tests.conftest import BASE, make_settings
 from tests.fhir.fixtures import FHIR_JSON, patient
@@ -113,7 +113,7 @@ async def test_server_fault_is_500_without_stack_trace_or_patient_data(
         raise RuntimeError(f"hook failed for {secret}")
 
     hooks = app.state.fhir.hooks
-    hooks.before_write.append(broken_hook)
+    hooks.before_write.add(Stage.VALIDATE, broken_hook)
     try:
         with caplog.at_level(logging.INFO):
             response = await client.post("/Patient", content=orjson.dumps(patient()), headers=FHIR_JSON)

@@ -9,7 +9,7 @@ import httpx
 import orjson
 from fastapi import FastAPI
 
-from app.fhir.hooks import ReadEvent, WriteEvent
+from app.fhir.hooks import ReadEvent, Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from tests.conftest import BASE
@@ -313,13 +313,13 @@ async def test_patch_runs_the_read_and_write_hooks(app: FastAPI, client: httpx.A
         writes.append(event)
 
     hooks = app.state.fhir.hooks
-    hooks.before_read.append(deny_read)
+    hooks.before_read.add(Stage.ACCESS, deny_read)
     try:
         probe = await json_patch(client, res_id, [{"op": "test", "path": "/gender", "value": "female"}])
     finally:
         hooks.before_read.remove(deny_read)
     assert probe.status_code == 403
-    hooks.before_write.append(record_write)
+    hooks.before_write.add(Stage.ACCESS, record_write)
     try:
         changed = await json_patch(client, res_id, [{"op": "replace", "path": "/gender", "value": "male"}])
     finally:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 
-import orjson
 from fastapi import APIRouter, Request, Response
 
 from app.adapters.kith import intake
@@ -44,14 +43,11 @@ from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator, get_validator
 from app.config import Settings
 from app.fhir.api import context as request_context
-from app.fhir.api import service
+from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
-from app.fhir.interactions import read as read_ix
-from app.fhir.interactions import search as search_ix
-from app.fhir.interactions import transaction as transaction_ix
+from app.fhir.engine import Engine
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.values import escape_value
-from app.fhir.service import FhirService
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -89,18 +85,18 @@ def _xml(body: bytes, status: int = 200) -> Response:
 # --- reading through the engine -----------------------------------------------------------------------------
 
 
-async def _stored_receipt(svc: FhirService, ctx: RequestContext, key: str) -> bytes | None:
+async def _stored_receipt(engine: Engine, ctx: RequestContext, key: str) -> bytes | None:
     identifier = intake.message_identifier(key)
-    records = await search_ix.search_all(
-        svc, ctx, "Communication", [("identifier", f"{identifier['system']}|{escape_value(key)}")], 1
+    records = await engine.search(
+        ctx, "Communication", [("identifier", f"{identifier['system']}|{escape_value(key)}")], 1
     )
     return intake.stored_apprec(records[0]) if records else None
 
 
-async def _record_receipt(svc: FhirService, ctx: RequestContext, apprec: AppRec, xml: bytes) -> None:
+async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, xml: bytes) -> None:
     """Mark the sent message the AppRec answers as delivered (or refused), with If-Match."""
     query = [("identifier", f"{intake.SENT_MSG_ID_SYSTEM}|{escape_value(apprec.original_id)}")]
-    records = await search_ix.search_all(svc, ctx, "Communication", query, 1)
+    records = await engine.search(ctx, "Communication", query, 1)
     if not records:
         raise FhirError(Category.NOT_FOUND, "the AppRec answers no message sent from here (OriginalMsgId)")
     record = records[0]
@@ -112,9 +108,7 @@ async def _record_receipt(svc: FhirService, ctx: RequestContext, apprec: AppRec,
             "ifMatch": f'W/"{record["meta"]["versionId"]}"',
         },
     }
-    await transaction_ix.process_bundle(
-        svc, ctx, {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}, "minimal"
-    )
+    await engine.transaction(ctx, {"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
 
 
 # --- POST /$kith-message ------------------------------------------------------------------------------------
@@ -154,11 +148,11 @@ async def receive_message(request: Request) -> Response:
         accepted = intake.read_message(body, max_bytes=config.max_bytes, validator=config.validator)
     except intake.Rejected as refused:
         return _rejection(config, refused.error, refused.received, refused.status)
-    svc, ctx = service(request), request_context(request)
+    engine, ctx = fhir_engine(request), request_context(request)
     if isinstance(accepted, intake.ReceiptIn):
-        await _record_receipt(svc, ctx, accepted.apprec, body)
+        await _record_receipt(engine, ctx, accepted.apprec, body)
         return Response(status_code=204)
-    again = await _stored_receipt(svc, ctx, accepted.key)
+    again = await _stored_receipt(engine, ctx, accepted.key)
     if again is not None:
         return _xml(again)
     apprec = to_bytes(
@@ -167,15 +161,15 @@ async def receive_message(request: Request) -> Response:
     bundle = referral_to_bundle(accepted.referral)
     bundle["entry"].append(intake.record_entry(bundle, accepted, apprec, datetime.now(UTC)))
     try:
-        response = orjson.loads(await transaction_ix.process_bundle(svc, ctx, bundle, "minimal"))
+        result = await engine.transaction(ctx, bundle)
     except FhirError as error:
         if error.category in (Category.FORBIDDEN, Category.UNAUTHORIZED):
             raise
         kith_error, status = _storage_error(error)
         return _rejection(config, kith_error, accepted.received, status)
-    if not response["entry"][-1]["response"]["status"].startswith("201"):
+    if result.entries[-1].status != 201:
         # the same MsgId was stored by a concurrent request in the meantime: its answer stands
-        apprec = await _stored_receipt(svc, ctx, accepted.key) or apprec
+        apprec = await _stored_receipt(engine, ctx, accepted.key) or apprec
     log.info("KITH message accepted: %s", accepted.referral.message_type.code)
     return _xml(apprec)
 
@@ -193,10 +187,10 @@ async def receive_message(request: Request) -> Response:
 async def kith_henvisning(sr_id: str, request: Request, version: str = "2.0") -> Response:
     if version not in (HenvisningVersion.V2_0, HenvisningVersion.V1_1):
         raise FhirError(Category.INVALID, "version must be 2.0 or 1.1")
-    svc, ctx = service(request), request_context(request)
-    service_request = await read_ix.read_reference(svc, ctx, f"ServiceRequest/{sr_id}")
+    engine, ctx = fhir_engine(request), request_context(request)
+    service_request = await engine.read_resource(ctx, f"ServiceRequest/{sr_id}")
     assert service_request is not None
-    referral = await stored_referral(svc, ctx, service_request)
+    referral = await stored_referral(engine, ctx, service_request)
     referral = replace(referral, msg_id=str(uuid.uuid4()), generated=datetime.now().replace(microsecond=0))
     root = serialize_henvisning_tree(referral, HenvisningVersion(version))
     validator = _config(request).validator

@@ -35,7 +35,6 @@ from app.adapters.kith.intake import (
 from app.adapters.kith.model import OriginalReference, Referral
 from app.adapters.kith.stored import stored_referral
 from app.adapters.kith.xmlsafe import to_bytes
-from app.fhir.interactions import read as read_ix
 from app.resources.referrals.codes import BusinessStatus, Output, TaskStatus
 from app.resources.referrals.operations import StatusChange
 from app.resources.referrals.taskjson import (
@@ -141,16 +140,16 @@ async def dialogmelding_observer(change: StatusChange) -> list[Json]:
     # The Task of a KITH referral carries the referral's document id too: others are passed over unread.
     if news is None or not is_kith_referral(change.new) or not (focus or "").startswith("ServiceRequest/"):
         return []
-    service_request = await read_ix.read_reference(change.svc, change.ctx, focus)
+    service_request = await change.engine.read_resource(change.ctx, focus)
     assert service_request is not None
     appointment_start = None
     wanted = news.appointment if (news.appointment or "").startswith("Appointment/") else None
-    appointment = await read_ix.read_reference(change.svc, change.ctx, wanted)
+    appointment = await change.engine.read_resource(change.ctx, wanted)
     if appointment is not None:
         appointment_start = parse_datetime(appointment.get("start"))
         if appointment_start is not None:
             appointment_start = appointment_start.astimezone(OSLO)
-    referral = await stored_referral(change.svc, change.ctx, service_request, change.new)
+    referral = await stored_referral(change.engine, change.ctx, service_request, change.new)
     message = build_status_message(referral, news, appointment_start, change.at)
     xml = to_bytes(build_dialogmelding(message))
     return [outgoing_record(message, xml, service_request, change.task_id)]

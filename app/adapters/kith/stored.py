@@ -8,9 +8,8 @@ from typing import Any
 from app.adapters.kith.from_fhir import referral_from_resources
 from app.adapters.kith.model import Referral
 from app.fhir.context import RequestContext
-from app.fhir.interactions.search import search_all
+from app.fhir.engine import Engine
 from app.fhir.outcome import Category, FhirError
-from app.fhir.service import FhirService
 
 Json = dict[str, Any]
 READ_CAP = 200  # resources of one type and level a referral may refer to (more is refused with 413)
@@ -29,7 +28,7 @@ def _references(resource: Any, out: set[str]) -> None:
             _references(item, out)
 
 
-async def resolve_all(svc: FhirService, ctx: RequestContext, roots: list[Json]) -> dict[str, Json]:
+async def resolve_all(engine: Engine, ctx: RequestContext, roots: list[Json]) -> dict[str, Json]:
     """Every resource the roots refer to, following references a few levels (role -> organisation ->
     parent), one `_id` search per type and level."""
     known: dict[str, Json] = {f"{r['resourceType']}/{r['id']}": r for r in roots}
@@ -41,32 +40,31 @@ async def resolve_all(svc: FhirService, ctx: RequestContext, roots: list[Json]) 
         by_type: dict[str, list[str]] = {}
         for reference in sorted(wanted - known.keys()):
             res_type, res_id = reference.split("/")
-            if svc.registry.get(res_type) is not None:
+            if engine.svc.registry.get(res_type) is not None:
                 by_type.setdefault(res_type, []).append(res_id)
         if not by_type:
             break
         frontier = []
         for res_type, ids in by_type.items():
-            for found in await search_all(svc, ctx, res_type, [("_id", ",".join(ids))], READ_CAP):
+            for found in await engine.search(ctx, res_type, [("_id", ",".join(ids))], READ_CAP):
                 known[f"{res_type}/{found['id']}"] = found
                 frontier.append(found)
     return known
 
 
 async def stored_referral(
-    svc: FhirService, ctx: RequestContext, service_request: Json, task: Json | None = None
+    engine: Engine, ctx: RequestContext, service_request: Json, task: Json | None = None
 ) -> Referral:
     """The referral of a stored ServiceRequest; its Task is looked up (the latest written) unless given."""
     if task is None:
-        tasks = await search_all(
-            svc,
+        tasks = await engine.search(
             ctx,
             "Task",
             [("focus", f"ServiceRequest/{service_request['id']}"), ("_sort", "-_lastUpdated")],
             READ_CAP,
         )
         task = tasks[0] if tasks else None
-    known = await resolve_all(svc, ctx, [service_request, *([task] if task else [])])
+    known = await resolve_all(engine, ctx, [service_request, *([task] if task else [])])
     try:
         return referral_from_resources(service_request, task, known.get)
     except (KeyError, ValueError, TypeError) as error:

@@ -9,15 +9,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
-from app.fhir.hooks import WriteEvent
+from app.fhir.hooks import MatchCheck, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria
 from app.fhir.search.extract import index_rows
 from app.fhir.search.valuesets import resolve_value_sets
-from app.fhir.service import FhirService, canonical_bytes
+from app.fhir.service import FhirService, WriteResult, canonical_bytes
 from app.store.query import IdIn
 from app.store.repository import DuplicateKey, StoredResource
+from app.store.visibility import EVERY_ROW
 
 # How often a unit of work that lost a race is tried again before the client gets 409.
 MAX_ATTEMPTS = 5
@@ -80,12 +81,48 @@ async def store_version(
     return stored
 
 
+def hidden_match(interaction: str) -> FhirError:
+    """The criteria matched a resource the caller may not read: said without naming or showing it."""
+    return FhirError(
+        Category.FORBIDDEN,
+        f"Conditional {interaction}: the criteria match a resource you have no access to",
+        "forbidden",
+    )
+
+
 async def match_one(
-    svc: FhirService, conn: AsyncConnection, criteria: Criteria, interaction: str
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, criteria: Criteria, interaction: str
 ) -> StoredResource | None:
-    """The single live resource matching conditional criteria, None for no match, 412 for several."""
+    """The single live resource matching conditional criteria, None for no match, 412 for several.
+
+    Matching counts every resource, visible to the caller or not: criteria name one identity, and
+    creating a second resource under it, or acting on the wrong one, would corrupt the record. What the
+    caller learns is the access policy's (hooks.may_know, which also audits): a match it may not read is
+    refused with 403 here, without its id or content, and chains and _has in the criteria look only into
+    what it may see. Conditional create, which may be told the id, uses `match_for_create`."""
+    stored = await _single_match(svc, ctx, conn, criteria, interaction)
+    if stored is not None and not await _may_know(svc, ctx, conn, stored, interaction):
+        raise hidden_match(interaction)
+    return stored
+
+
+async def match_for_create(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, criteria: Criteria
+) -> WriteResult | None:
+    """If-None-Exist: the match (200), or for one the caller may not read, its location only."""
+    stored = await _single_match(svc, ctx, conn, criteria, "create")
+    if stored is None:
+        return None
+    hidden = not await _may_know(svc, ctx, conn, stored, "create")
+    return WriteResult(200, stored, hidden=hidden)
+
+
+async def _single_match(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, criteria: Criteria, interaction: str
+) -> StoredResource | None:
     clauses = await resolve_value_sets(svc.repo, conn, criteria.clauses)
-    pks = await svc.repo.find(conn, criteria.res_type, clauses, limit=2)
+    scope = svc.hooks.visible(ctx)
+    pks = await svc.repo.find(conn, criteria.res_type, clauses, 2, EVERY_ROW, inner=scope)
     if len(pks) > 1:
         raise FhirError(
             Category.PRECONDITION,
@@ -94,15 +131,22 @@ async def match_one(
         )
     if not pks:
         return None
-    (stored,) = await svc.repo.current_by_pks(conn, pks, for_update=True)
+    (stored,) = await svc.repo.current_by_pks(conn, pks, EVERY_ROW, for_update=True)
     return stored
+
+
+async def _may_know(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, stored: StoredResource, interaction: str
+) -> bool:
+    check = MatchCheck(ctx, conn, interaction, stored.res_type, stored.res_id, stored.pk, stored.version)
+    return await svc.hooks.may_know(check)
 
 
 async def clear_stale_claim(svc: FhirService, criteria: Criteria) -> None:
     """After losing a conditional-create race: drop the claim if its resource no longer matches."""
     async with svc.repo.writer() as conn:
         clauses = await resolve_value_sets(svc.repo, conn, criteria.clauses)
-        if not await svc.repo.find(conn, criteria.res_type, clauses, limit=1):
+        if not await svc.repo.find(conn, criteria.res_type, clauses, 1, EVERY_ROW):
             await svc.repo.release_conditional(conn, criteria.hash)
 
 
@@ -123,7 +167,7 @@ async def require_stored_match(
     """A resource created under conditional criteria must match them (checked in the same transaction,
     where its index rows are already visible); otherwise the next identical request would not find it."""
     clauses = (*await resolve_value_sets(svc.repo, conn, criteria.clauses), IdIn((stored.res_id,)))
-    if not await svc.repo.find(conn, criteria.res_type, clauses, limit=1):
+    if not await svc.repo.find(conn, criteria.res_type, clauses, 1, EVERY_ROW):
         raise FhirError(
             Category.INVALID,
             f"The resource does not match its own conditional criteria '{criteria.canonical}'",

@@ -15,7 +15,7 @@ from app.fhir.interactions.common import (
     DuplicateKey,
     claim,
     clear_stale_claim,
-    match_one,
+    match_for_create,
     require_stored_match,
     retry_exhausted,
     store_new,
@@ -42,9 +42,9 @@ async def create_in(
 ) -> WriteResult:
     """Create inside the caller's unit of work; with criteria, return the single match instead."""
     if criteria is not None:
-        existing = await match_one(svc, conn, criteria, "create")
+        existing = await match_for_create(svc, ctx, conn, criteria)
         if existing is not None:
-            return WriteResult(200, existing)
+            return existing
     at = now_ms()
     stored = await store_new(svc, ctx, conn, rtype, resource, res_id or new_id(), at, "POST")
     if criteria is not None:

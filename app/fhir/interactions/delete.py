@@ -66,7 +66,7 @@ async def conditional_delete_in(
     rtype: ResourceType,
     if_match: int | None = None,
 ) -> DeleteResult:
-    match = await match_one(svc, conn, criteria, "delete")
+    match = await match_one(svc, ctx, conn, criteria, "delete")
     if match is None:
         return DeleteResult(f"No {rtype.name} matches '{criteria.canonical}'; nothing to delete", None)
     return await _delete_current(svc, ctx, conn, rtype, match, match.res_id, if_match)

@@ -14,6 +14,10 @@ from app.fhir.hooks import ReadCheck, ReadEvent, Returned, SearchEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService, fhir_instant
 from app.store.repository import HistoryRow
+from app.store.visibility import Unrestricted
+
+# Instance history: the read check has already decided on the resource, for all its versions.
+RESOURCE_CHECKED = Unrestricted("instance history: the read check decided on the resource")
 
 CURSOR_PARAM = "_cursor"
 
@@ -74,7 +78,7 @@ async def history_rows(
 ) -> tuple[list[HistoryRow], int]:
     """One page (plus one row) of history on `conn`, with the access hooks: an instance's history is
     checked like a read of the resource; type and system history only contain what the caller may see."""
-    visible = None
+    visible = svc.hooks.visible(ctx)
     if res_type and res_id:
         current = await svc.repo.current(conn, res_type, res_id)
         if current is None:
@@ -83,8 +87,9 @@ async def history_rows(
             await svc.hooks.run_after_read(
                 ReadCheck(ctx, conn, level, res_type, res_id, current.pk, current.version)
             )
-    else:
-        visible = svc.hooks.visible(ctx)
+        # The read check decided on the resource for every version of it (a block on the current
+        # version hides them all); the row filter would decide the same again.
+        visible = RESOURCE_CHECKED
     rows, total = await svc.repo.history(
         conn, res_type, res_id, query.since, query.cursor, query.count + 1, visible
     )

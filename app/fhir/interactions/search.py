@@ -227,7 +227,7 @@ async def _total(
     direction: str | None,
     rows: list[SearchRow],
     extra_row: bool,
-    visible: RowFilter | None,
+    visible: RowFilter,
 ) -> int | None:
     if not typed:
         return 0

@@ -139,7 +139,7 @@ async def conditional_update_in(
     """Conditional update inside the caller's unit of work."""
     res_type = rtype.name
     body_id = resource.get("id")
-    match = await match_one(svc, conn, criteria, "update")
+    match = await match_one(svc, ctx, conn, criteria, "update")
     if match is not None:
         if body_id is not None and body_id != match.res_id:
             raise FhirError(

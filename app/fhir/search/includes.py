@@ -75,7 +75,7 @@ async def resolve_includes(
     registry: Registry,
     specs: list[IncludeSpec],
     matches: list[StoredResource],
-    visible: RowFilter | None = None,
+    visible: RowFilter,
 ) -> list[StoredResource]:
     """Resources to add with search mode "include"; never one that is already a match, never one the
     caller may not see (`visible` is applied in the queries, so nothing hidden is fetched)."""

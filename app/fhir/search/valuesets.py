@@ -16,6 +16,10 @@ from app.fhir.outcome import Category, FhirError
 from app.fhir.search.hashing import hash64
 from app.store.query import AnyOf, Chain, Clause, Has, Not, TokenHashIn, UriMatch, ValueSetIn
 from app.store.repository import Repository
+from app.store.visibility import Unrestricted
+
+# Value sets used by :in / :not-in are terminology the server applies for everyone, not patient data.
+TERMINOLOGY = Unrestricted("value sets for :in and :not-in are terminology, not patient data")
 
 
 async def _find_value_set(repo: Repository, conn: AsyncConnection, ref: str) -> dict[str, Any]:
@@ -25,14 +29,14 @@ async def _find_value_set(repo: Repository, conn: AsyncConnection, ref: str) -> 
     else:
         url = ref.split("|", 1)[0]
         clause = UriMatch(hash64("ValueSet", "url"), "eq", (url,), (hash64("ValueSet", "url", url),))
-        pks = await repo.find(conn, "ValueSet", [clause], limit=2)
+        pks = await repo.find(conn, "ValueSet", [clause], 2, TERMINOLOGY)
     if len(pks) != 1:
         raise FhirError(
             Category.INVALID,
             f"Value set '{ref[:120]}' is {'ambiguous' if pks else 'not known'} here",
             "not-found",
         )
-    (stored_vs,) = await repo.current_by_pks(conn, pks)
+    (stored_vs,) = await repo.current_by_pks(conn, pks, TERMINOLOGY)
     assert stored_vs.content is not None
     value_set: dict[str, Any] = orjson.loads(stored_vs.content)
     return value_set

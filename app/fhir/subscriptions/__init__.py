@@ -6,6 +6,7 @@ of work) and builds the delivery worker, which the application starts and stops 
 
 from __future__ import annotations
 
+from app.fhir.hooks import Stage
 from app.fhir.service import FhirService
 from app.fhir.subscriptions.config import SubscriptionConfig
 from app.fhir.subscriptions.matcher import SubscriptionMatcher
@@ -35,7 +36,7 @@ def install_subscriptions(svc: FhirService, config: SubscriptionConfig) -> Subsc
     matcher = SubscriptionMatcher(
         svc, store, config.cache_seconds, worker.wake if worker is not None else lambda: None
     )
-    svc.hooks.before_write.append(matcher.before_write)
-    svc.hooks.after_write.append(matcher.after_write)
-    svc.hooks.on_reindex.append(matcher.keep)
+    svc.hooks.before_write.add(Stage.NORMALISE, matcher.before_write)
+    svc.hooks.after_write.add(Stage.NOTIFY, matcher.after_write)
+    svc.hooks.on_reindex.add(Stage.NOTIFY, matcher.keep)
     return Subscriptions(matcher, worker)

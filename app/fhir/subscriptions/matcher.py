@@ -24,6 +24,11 @@ from app.fhir.subscriptions.spec import check_subscription, parse_subscription_c
 from app.store.query import IdIn
 from app.store.repository import Repository
 from app.store.subscriptions import SubscriptionRow, SubscriptionStore
+from app.store.visibility import Unrestricted
+
+# Whether a write matches a subscription's criteria is decided over every resource; what is delivered is
+# decided with the subscriber's access at delivery.
+CRITERIA_MATCH = Unrestricted("subscription criteria are matched against every write")
 
 log = logging.getLogger("helsebro.subscriptions")
 
@@ -147,6 +152,6 @@ class SubscriptionMatcher:
     async def _matches(self, event: WriteEvent, criteria: Criteria) -> bool:
         clauses = await resolve_value_sets(self.svc.repo, event.conn, criteria.clauses)
         found = await self.svc.repo.find(
-            event.conn, event.res_type, (*clauses, IdIn((event.res_id,))), limit=1
+            event.conn, event.res_type, (*clauses, IdIn((event.res_id,))), 1, CRITERIA_MATCH
         )
         return bool(found)

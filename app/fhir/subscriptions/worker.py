@@ -26,7 +26,7 @@ import httpx
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.fhir.context import RequestContext
+from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.interactions.update import update_in
 from app.fhir.service import FhirService
 from app.fhir.subscriptions.config import SubscriptionConfig
@@ -36,6 +36,8 @@ from app.store.subscriptions import Claimed, SubscriptionStore
 log = logging.getLogger("helsebro.subscriptions")
 
 FHIR_JSON = "application/fhir+json"
+# The worker records a subscription's failure on it (status "error") on the server's own account.
+DELIVERY_PRINCIPAL = SystemPrincipal("subscription-delivery", "mark a subscription whose delivery failed")
 _PURGE_EVERY = 600.0  # seconds between purges of old delivered rows
 
 
@@ -197,7 +199,7 @@ class DeliveryWorker:
             return  # the client changed it meanwhile; its choice stands
         resource["status"] = "error"
         resource["error"] = f"Notification delivery failed after {item.attempts} attempts (last: {reason})"
-        ctx = RequestContext(self.svc.base_url, request_id="subscription-delivery")
+        ctx = RequestContext(self.svc.base_url, DELIVERY_PRINCIPAL, request_id="subscription-delivery")
         await update_in(self.svc, ctx, conn, rtype, item.subscription_id, resource)
 
     async def _purge(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.fhir.hooks import Hooks
+from app.fhir.hooks import Hooks, Stage
 from app.fhir.registry import Registry
 from app.resources.no_basis.hook import no_basis_identifiers
 from app.resources.no_basis.search import pack_search_parameters
@@ -19,4 +19,4 @@ def install(registry: Registry, hooks: Hooks) -> None:
         for base in bases:
             registry.add_search_param(base, param)
     if no_basis_identifiers not in hooks.before_write:
-        hooks.before_write.append(no_basis_identifiers)
+        hooks.before_write.add(Stage.VALIDATE, no_basis_identifiers)

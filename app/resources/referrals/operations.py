@@ -22,14 +22,12 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from app.fhir.api import context as request_context
-from app.fhir.api import service
+from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
-from app.fhir.hooks import Hooks, WriteEvent
+from app.fhir.engine import Engine, entry_resource
+from app.fhir.hooks import Hooks, Stage, WriteEvent
 from app.fhir.http import fhir_response, response_media_type
-from app.fhir.interactions import read as read_ix
-from app.fhir.interactions import transaction as transaction_ix
 from app.fhir.outcome import Category, FhirError
-from app.fhir.service import FhirService
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals import workflow
 from app.resources.referrals.parameters import OperationInput, present
@@ -79,7 +77,7 @@ def caller_reference(ctx: RequestContext) -> Reference | None:
 class StatusChange:
     """A workflow step about to be stored: what status observers see."""
 
-    svc: FhirService
+    engine: Engine
     ctx: RequestContext
     task_id: str
     old: Task
@@ -201,25 +199,21 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def _route(svc: FhirService, ctx: RequestContext, task: Task, rules: RuleSet, at: datetime) -> Outcome:
+async def _route(engine: Engine, ctx: RequestContext, task: Task, rules: RuleSet, at: datetime) -> Outcome:
     """Common referral intake: the rule set picks the unit from the referral's facts (read through the
     engine, so the caller must be allowed to see the referral and its patient); the rule is recorded."""
-    service_request = await read_ix.read_reference(svc, ctx, reference_key(task.get("focus")))
+    service_request = await engine.read_resource(ctx, reference_key(task.get("focus")))
     if service_request is None:
         raise InvalidInput("the Task's focus must be a literal ServiceRequest reference to route it")
     subject = reference_key(service_request.get("subject"))
-    patient = (
-        await read_ix.read_reference(svc, ctx, subject)
-        if subject and subject.startswith("Patient/")
-        else None
-    )
+    patient = await engine.read_resource(ctx, subject) if subject and subject.startswith("Patient/") else None
     intake = reference_key(task.get("owner"))
     facts = facts_from(service_request, patient, local_date(at), intake=intake)
     return Outcome(record_routing(task, route(rules, facts), at=at))
 
 
 async def run_action(
-    svc: FhirService,
+    engine: Engine,
     ctx: RequestContext,
     task_id: str,
     action: str,
@@ -235,7 +229,7 @@ async def run_action(
         detail = " (no routing rule set is configured: REFERRAL_ROUTING_RULES)" if action == "route" else ""
         raise FhirError(Category.NOT_FOUND, f"Unknown referral operation ${action}{detail}")
     params = OperationInput(body)
-    current = await read_ix.read(svc, ctx, "Task", task_id)
+    current = await engine.read(ctx, "Task", task_id)
     assert current.content is not None
     task = orjson.loads(current.content)
     if not is_referral_task(task):
@@ -243,12 +237,12 @@ async def run_action(
     moment = at or datetime.now(UTC)
     if run is None:
         assert rules is not None
-        outcome = await _route(svc, ctx, task, rules, moment)
+        outcome = await _route(engine, ctx, task, rules, moment)
     else:
         outcome = run(task, params, moment, caller_reference(ctx))
     created = list(outcome.created)
     if _status_key(outcome.task) != _status_key(task):
-        change = StatusChange(svc, ctx, task_id, task, {**outcome.task, "id": task_id}, moment)
+        change = StatusChange(engine, ctx, task_id, task, {**outcome.task, "id": task_id}, moment)
         for observer in config.observers:
             created += await observer(change)
     entries: list[dict[str, Any]] = [
@@ -266,8 +260,9 @@ async def run_action(
         }
     )
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    response = orjson.loads(await transaction_ix.process_bundle(svc, ctx, bundle, "representation"))
-    stored: dict[str, Any] = response["entry"][-1]["resource"]
+    result = await engine.transaction(ctx, bundle)
+    stored = entry_resource(result.entries[-1])
+    assert stored is not None  # the caller may read the Task it just changed
     return stored
 
 
@@ -280,7 +275,9 @@ async def task_operation(task_id: str, action: str, request: Request) -> Respons
     except orjson.JSONDecodeError:
         raise FhirError(Category.INVALID, "The body is not valid JSON") from None
     config: ReferralConfig = request.app.state.referrals
-    task = await run_action(service(request), request_context(request), task_id, action, body, config=config)
+    task = await run_action(
+        fhir_engine(request), request_context(request), task_id, action, body, config=config
+    )
     headers = {"ETag": f'W/"{task["meta"]["versionId"]}"'}
     return fhir_response(request, orjson.dumps(task), 200, headers, media)
 
@@ -310,4 +307,4 @@ def load_rules(path: str) -> RuleSet | None:
 
 
 def install(hooks: Hooks) -> None:
-    hooks.before_write.append(check_task_write)
+    hooks.before_write.add(Stage.DOMAIN, check_task_write)

@@ -17,13 +17,12 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from app.fhir.api import context as request_context
-from app.fhir.api import service
+from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
+from app.fhir.engine import Engine
 from app.fhir.http import fhir_response, response_media_type
-from app.fhir.interactions.search import search_all
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.extract import split_reference
-from app.fhir.service import FhirService
 from app.fhir.validate import check_id
 from app.resources.referrals.codes import REFERRAL_CATEGORY, Output
 from app.resources.referrals.operations import OPERATION_TAGS, is_referral_task
@@ -84,11 +83,10 @@ def _newest(resources: list[dict[str, Any]], when: Callable[[dict[str, Any]], An
 
 
 # -- the citizen's referrals ------------------------------------------------------------------------------
-async def referral_views(svc: FhirService, ctx: RequestContext, patient_id: str) -> dict[str, Any]:
+async def referral_views(engine: Engine, ctx: RequestContext, patient_id: str) -> dict[str, Any]:
     """Parameters with one `referral` per referral of the patient: three searches (ServiceRequests in the
     patient's compartment, their Tasks, the Tasks' Appointments), chunked when there are many."""
-    requests = await search_all(
-        svc,
+    requests = await engine.search(
         ctx,
         "ServiceRequest",
         [("subject", f"Patient/{patient_id}"), ("category", REFERRAL_CATEGORY_TOKEN)],
@@ -100,7 +98,7 @@ async def referral_views(svc: FhirService, ctx: RequestContext, patient_id: str)
     tasks: dict[str, dict[str, Any]] = {}  # ServiceRequest id -> its latest Task
     for chunk in _chunks([r["id"] for r in requests]):
         focus = ",".join(f"ServiceRequest/{i}" for i in chunk)
-        found = await search_all(svc, ctx, "Task", [("focus", focus)], MAX_REFERRALS)
+        found = await engine.search(ctx, "Task", [("focus", focus)], MAX_REFERRALS)
         # a referral normally has one Task; should there be more, the most recently written one counts
         for task in _newest(found, lambda t: t.get("meta", {}).get("lastUpdated")):
             if (sr_id := _target_id(task.get("focus"), "ServiceRequest")) is not None:
@@ -108,7 +106,7 @@ async def referral_views(svc: FhirService, ctx: RequestContext, patient_id: str)
     wanted = {a for t in tasks.values() if (a := _target_id(output(t, Output.APPOINTMENT), "Appointment"))}
     appointments: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(wanted)):
-        found = await search_all(svc, ctx, "Appointment", [("_id", ",".join(chunk))], MAX_REFERRALS)
+        found = await engine.search(ctx, "Appointment", [("_id", ",".join(chunk))], MAX_REFERRALS)
         appointments.update((a["id"], a) for a in found)
     parameters = []
     for sr in _newest(requests, lambda r: r.get("authoredOn")):
@@ -156,14 +154,14 @@ async def own_referrals(request: Request) -> Response:
             "required",
         )
     check_id(str(patient_id))  # it comes from a token, not from a path the router has checked
-    body = await referral_views(service(request), ctx, str(patient_id))
+    body = await referral_views(fhir_engine(request), ctx, str(patient_id))
     return fhir_response(request, orjson.dumps(body), 200, None, media)
 
 
 @router.get("/Patient/{patient_id:fhirid}/$referrals", tags=OPERATION_TAGS, summary="A patient's referrals")
 async def patient_referrals(patient_id: str, request: Request) -> Response:
     media = response_media_type(request)
-    body = await referral_views(service(request), request_context(request), patient_id)
+    body = await referral_views(fhir_engine(request), request_context(request), patient_id)
     return fhir_response(request, orjson.dumps(body), 200, None, media)
 
 
@@ -232,6 +230,6 @@ async def waiting_times_operation(
     # so it asks for Tasks with a focus and the rest is filtered here (as are the receipt dates, which
     # live in Task.output and are not indexed).
     criteria = [("focus:missing", "false"), *([("owner", owner)] if owner else [])]
-    tasks = await search_all(service(request), request_context(request), "Task", criteria, MAX_TASKS)
+    tasks = await fhir_engine(request).search(request_context(request), "Task", criteria, MAX_TASKS)
     body = waiting_time_parameters(filter(is_referral_task, tasks), as_of, start, end)
     return fhir_response(request, orjson.dumps(body), 200, None, media)

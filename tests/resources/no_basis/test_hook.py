@@ -138,7 +138,7 @@ def test_install_is_idempotent() -> None:
     registry, hooks = Registry.standard(), Hooks()
     install(registry, hooks)
     install(registry, hooks)
-    assert hooks.before_write == [no_basis_identifiers]
+    assert list(hooks.before_write) == [no_basis_identifiers]
     for bases, param in pack_search_parameters():
         for base in bases:
             assert registry.types[base].search_params[param.code] == param

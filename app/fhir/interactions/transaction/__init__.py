@@ -5,6 +5,7 @@ process_bundle is the one entry point: the REST route calls it, and so can inges
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.fhir.context import RequestContext
@@ -22,12 +23,17 @@ async def process_bundle(svc: FhirService, ctx: RequestContext, body: Any, prefe
     only gets an error response of its own. `prefer_return` is representation, minimal or OperationOutcome.
     """
     bundle_type, raw = bundle_entries(body)
-    results: list[EntryResult]
-    if bundle_type == "batch":
-        results = await run_batch(svc, ctx, raw)
-    else:
-        results = await run_transaction(svc, ctx, await parse_transaction(svc, ctx, raw))
+    results = await run_bundle(svc, ctx, bundle_type, raw)
     return response_bundle(bundle_type, results, prefer_return)
 
 
-__all__ = ["EntryResult", "process_bundle"]
+async def run_bundle(
+    svc: FhirService, ctx: RequestContext, bundle_type: str, raw: Sequence[Any]
+) -> list[EntryResult]:
+    """Each entry's result, in the Bundle's order (see process_bundle)."""
+    if bundle_type == "batch":
+        return await run_batch(svc, ctx, raw)
+    return await run_transaction(svc, ctx, await parse_transaction(svc, ctx, raw))
+
+
+__all__ = ["EntryResult", "process_bundle", "run_bundle"]

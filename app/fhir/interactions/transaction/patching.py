@@ -55,7 +55,7 @@ async def patch_entry_in(
     assert entry.rtype is not None
     if res_id is None:
         criteria = entry.criteria or parse_criteria(entry.rtype, entry.target.query, svc.registry)
-        match = await match_one(svc, conn, criteria, "patch")
+        match = await match_one(svc, ctx, conn, criteria, "patch")
         if match is None:
             raise FhirError(Category.NOT_FOUND, f"No {entry.rtype.name} matches '{criteria.canonical}'")
         res_id = match.res_id

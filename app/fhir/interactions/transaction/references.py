@@ -12,12 +12,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.fhir.context import RequestContext
+from app.fhir.hooks import MatchCheck
 from app.fhir.interactions.transaction.entries import Entry
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.criteria import parse_criteria, resource_matches
 from app.fhir.search.extract import index_rows
 from app.fhir.service import FhirService
 from app.store.query import IdIn, TokenHashIn
+from app.store.visibility import EVERY_ROW
 
 PLACEHOLDERS = ("urn:uuid:", "urn:oid:")
 
@@ -83,10 +86,18 @@ class Candidate:
 
 
 async def resolve_conditional(
-    svc: FhirService, conn: AsyncConnection, entries: Sequence[Entry], candidates: Sequence[Candidate]
+    svc: FhirService,
+    ctx: RequestContext,
+    conn: AsyncConnection,
+    entries: Sequence[Entry],
+    candidates: Sequence[Candidate],
 ) -> dict[str, str]:
     """Type?criteria -> Type/id for every conditional reference: exactly one match among the stored
-    resources (the transaction's deletes already applied) and the resources this transaction writes."""
+    resources (the transaction's deletes already applied) and the resources this transaction writes.
+
+    Like conditional create, a reference may resolve to a resource the caller cannot read (a patient
+    named by fødselsnummer when care starts): the caller learns its id, never its content, and the access
+    policy judges (and audits) it; chains and _has in the criteria look only into what the caller sees."""
     resolved: dict[str, str] = {}
     rows: dict[int, list[dict[str, Any]]] = {}
     by_type: dict[str, list[Candidate]] = {}
@@ -98,7 +109,7 @@ async def resolve_conditional(
             if ref in resolved:
                 continue
             try:
-                resolved[ref] = await _resolve_one(svc, conn, ref, by_type, rows)
+                resolved[ref] = await _resolve_one(svc, ctx, conn, ref, by_type, rows)
             except FhirError as exc:
                 raise entry.fail(exc) from None
     return resolved
@@ -106,6 +117,7 @@ async def resolve_conditional(
 
 async def _resolve_one(
     svc: FhirService,
+    ctx: RequestContext,
     conn: AsyncConnection,
     ref: str,
     by_type: dict[str, list[Candidate]],
@@ -114,8 +126,13 @@ async def _resolve_one(
     res_type, _, query = ref.partition("?")
     rtype = svc.resource_type(res_type)
     criteria = parse_criteria(rtype, query, svc.registry)
-    pks = await svc.repo.find(conn, res_type, criteria.clauses, limit=2)
-    matches = {stored.res_id for stored in await svc.repo.current_by_pks(conn, pks)}
+    pks = await svc.repo.find(conn, res_type, criteria.clauses, 2, EVERY_ROW, inner=svc.hooks.visible(ctx))
+    stored_matches = await svc.repo.current_by_pks(conn, pks, EVERY_ROW)
+    if len(stored_matches) == 1:
+        (stored,) = stored_matches
+        check = MatchCheck(ctx, conn, "reference", res_type, stored.res_id, stored.pk, stored.version)
+        await svc.hooks.may_know(check)  # an id only: the policy may refuse (scopes) and audits
+    matches = {stored.res_id for stored in stored_matches}
     # Resources of this transaction are not stored yet: they are matched on their token rows, which can
     # judge _id and token criteria only (identifiers, as Synthea uses); other criteria see stored ones.
     judgeable = all(isinstance(c, IdIn | TokenHashIn) for c in criteria.clauses)

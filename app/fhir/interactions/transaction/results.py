@@ -10,7 +10,7 @@ from typing import Any
 from app.fhir.bundle import bundle_bytes, entry_bytes
 from app.fhir.interactions.delete import DeleteResult
 from app.fhir.outcome import FhirError, informational
-from app.fhir.service import WriteResult, fhir_instant
+from app.fhir.service import HIDDEN_MATCH_MESSAGE, WriteResult, fhir_instant
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class EntryResult:
 
 def write_result(result: WriteResult, method: str) -> EntryResult:
     stored = result.stored
+    if result.hidden:
+        # A conditional create matched a resource the caller may not read: where it is, nothing more.
+        return EntryResult(
+            200,
+            location=f"{stored.res_type}/{stored.res_id}",
+            message=HIDDEN_MATCH_MESSAGE,
+            outcome=informational(HIDDEN_MATCH_MESSAGE),
+        )
     verb = "Created" if result.created else "Found existing" if method == "POST" else "Updated"
     return EntryResult(
         result.status,

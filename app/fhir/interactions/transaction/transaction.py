@@ -16,7 +16,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
-from app.fhir.interactions.common import MAX_ATTEMPTS, clear_stale_claim, match_one, retry_exhausted
+from app.fhir.interactions.common import (
+    MAX_ATTEMPTS,
+    clear_stale_claim,
+    match_for_create,
+    match_one,
+    retry_exhausted,
+)
 from app.fhir.interactions.create import create_in, create_many_in, new_id
 from app.fhir.interactions.delete import conditional_delete_in, delete_in
 from app.fhir.interactions.transaction.entries import Entry, entry_error, parse_entry, raw_label
@@ -131,7 +137,7 @@ class _Transaction:
             for e in posts + puts
             if e.method != "PATCH" and e.index not in self.found and e.index not in self.same_as
         ]
-        mapping.update(await resolve_conditional(self.svc, self.conn, posts + puts, candidates))
+        mapping.update(await resolve_conditional(self.svc, self.ctx, self.conn, posts + puts, candidates))
         await self._create_plain(posts, mapping)
         for entry in posts:
             if entry.index not in self.results:
@@ -161,7 +167,7 @@ class _Transaction:
         for entry in deletes:
             if entry.criteria is not None:
                 with blame(entry):
-                    match = await match_one(self.svc, self.conn, entry.criteria, "delete")
+                    match = await match_one(self.svc, self.ctx, self.conn, entry.criteria, "delete")
                 if match is not None:
                     self._claim(entry, match.res_id)
 
@@ -191,17 +197,17 @@ class _Transaction:
                 self.ids[entry.index] = self.ids[first.index]
                 continue
             with blame(entry):
-                match = await match_one(self.svc, self.conn, entry.criteria, "create")
+                match = await match_for_create(self.svc, self.ctx, self.conn, entry.criteria)
             if match is not None:
-                self.found[entry.index] = WriteResult(200, match)
-                self.ids[entry.index] = match.res_id
+                self.found[entry.index] = match
+                self.ids[entry.index] = match.stored.res_id
 
     async def _match_conditional_updates(self, puts: list[Entry]) -> None:
         for entry in puts:
             if entry.criteria is None:
                 continue
             with blame(entry):
-                match = await match_one(self.svc, self.conn, entry.criteria, entry.method.lower())
+                match = await match_one(self.svc, self.ctx, self.conn, entry.criteria, entry.method.lower())
                 if match is None and entry.method == "PATCH":
                     raise FhirError(Category.NOT_FOUND, f"No resource matches '{entry.criteria.canonical}'")
             body_id = entry.resource.get("id") if entry.resource else None
@@ -240,7 +246,7 @@ class _Transaction:
         first = self.same_as.get(entry.index)
         if first is not None:
             source = self.writes.get(first.index) or self.found[first.index]
-            self.results[entry.index] = write_result(WriteResult(200, source.stored), "POST")
+            self.results[entry.index] = write_result(replace(source, status=200, created=False), "POST")
             return
         if entry.index in self.found:
             self.results[entry.index] = write_result(self.found[entry.index], "POST")

@@ -1,0 +1,191 @@
+"""THE ENGINE API: what REST handlers, bundle entries, operations, domain packs, adapters and jobs call.
+
+Every call carries a RequestContext whose principal names who acts: the verified caller, or a
+SystemPrincipal with a reason for work the server does on its own account. A call without one is refused
+before anything is read (MissingPrincipal, a programming error). The calls run the interaction cores, so
+the access policy (row filters in every query, decisions on single resources and conditional matches)
+and the audit apply to every path without anyone remembering to call them. Results are stored bytes or
+parsed resources; Bundles are built only for the HTTP edge (`search_bundle`, `history_bundle`,
+`bundle_response`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+
+from app.fhir.context import RequestContext, require_principal
+from app.fhir.interactions import create as create_ix
+from app.fhir.interactions import delete as delete_ix
+from app.fhir.interactions import history as history_ix
+from app.fhir.interactions import patch as patch_ix
+from app.fhir.interactions import read as read_ix
+from app.fhir.interactions import reindex as reindex_ix
+from app.fhir.interactions import search as search_ix
+from app.fhir.interactions import transaction as transaction_ix
+from app.fhir.interactions import update as update_ix
+from app.fhir.interactions.delete import DeleteResult
+from app.fhir.interactions.reindex import ReindexReport
+from app.fhir.interactions.search import SearchRequest
+from app.fhir.interactions.transaction.entries import bundle_entries
+from app.fhir.interactions.transaction.results import EntryResult
+from app.fhir.service import FhirService, WriteResult
+from app.store.repository import CurrentVersion, HistoryRow
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _with_principal(
+    method: Callable[P, Awaitable[R]],
+) -> Callable[P, Awaitable[R]]:
+    """Refuse the call unless its context (the first argument after self) names a principal."""
+
+    @wraps(method)
+    async def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = args[1] if len(args) > 1 else kwargs.get("ctx")
+        if not isinstance(ctx, RequestContext):
+            raise TypeError(f"{method.__name__} needs a RequestContext")
+        require_principal(ctx)
+        return await method(*args, **kwargs)
+
+    return checked
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    bundle_type: str  # batch or transaction
+    entries: list[EntryResult]  # per entry, in the Bundle's order: status, location, stored bytes
+
+
+@dataclass
+class Engine:
+    svc: FhirService
+
+    # -- reads ------------------------------------------------------------------------------------------
+    @_with_principal
+    async def read(self, ctx: RequestContext, res_type: str, res_id: str) -> CurrentVersion:
+        return await read_ix.read(self.svc, ctx, res_type, res_id)
+
+    @_with_principal
+    async def read_resource(self, ctx: RequestContext, reference: str | None) -> dict[str, Any] | None:
+        """The parsed current content of a literal relative reference ("Type/id"); None for anything else
+        (absolute, contained or identifier-only references)."""
+        return await read_ix.read_reference(self.svc, ctx, reference)
+
+    @_with_principal
+    async def vread(self, ctx: RequestContext, res_type: str, res_id: str, version_id: str) -> HistoryRow:
+        return await read_ix.vread(self.svc, ctx, res_type, res_id, version_id)
+
+    @_with_principal
+    async def search_bundle(self, ctx: RequestContext, request: SearchRequest) -> bytes:
+        """A searchset Bundle for the HTTP edge."""
+        return await search_ix.search(self.svc, ctx, request)
+
+    @_with_principal
+    async def search(
+        self,
+        ctx: RequestContext,
+        res_type: str,
+        criteria: list[tuple[str, str]],
+        limit: int,
+        compartment: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every match, parsed, for operations that search on the caller's behalf; more than `limit`
+        matches is a 413, never a partial answer."""
+        return await search_ix.search_all(self.svc, ctx, res_type, criteria, limit, compartment)
+
+    @_with_principal
+    async def history_bundle(
+        self, ctx: RequestContext, res_type: str | None, res_id: str | None, params: dict[str, str]
+    ) -> bytes:
+        return await history_ix.history(self.svc, ctx, res_type, res_id, params)
+
+    # -- writes ------------------------------------------------------------------------------------------
+    @_with_principal
+    async def create(
+        self, ctx: RequestContext, res_type: str, body: Any, if_none_exist: str | None = None
+    ) -> WriteResult:
+        return await create_ix.create(self.svc, ctx, res_type, body, if_none_exist)
+
+    @_with_principal
+    async def update(
+        self, ctx: RequestContext, res_type: str, res_id: str, body: Any, if_match: int | None = None
+    ) -> WriteResult:
+        return await update_ix.update(self.svc, ctx, res_type, res_id, body, if_match)
+
+    @_with_principal
+    async def conditional_update(
+        self, ctx: RequestContext, res_type: str, query: str, body: Any, if_match: int | None = None
+    ) -> WriteResult:
+        return await update_ix.conditional_update(self.svc, ctx, res_type, query, body, if_match)
+
+    @_with_principal
+    async def patch(
+        self,
+        ctx: RequestContext,
+        res_type: str,
+        res_id: str,
+        content_type: str,
+        body: bytes,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        return await patch_ix.patch(self.svc, ctx, res_type, res_id, content_type, body, if_match)
+
+    @_with_principal
+    async def delete(
+        self, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
+    ) -> DeleteResult:
+        return await delete_ix.delete(self.svc, ctx, res_type, res_id, if_match)
+
+    @_with_principal
+    async def conditional_delete(
+        self, ctx: RequestContext, res_type: str, query: str, if_match: int | None = None
+    ) -> DeleteResult:
+        return await delete_ix.conditional_delete(self.svc, ctx, res_type, query, if_match)
+
+    @_with_principal
+    async def transaction(self, ctx: RequestContext, body: Any) -> BundleResult:
+        """A parsed batch or transaction Bundle, run entry by entry through the same interaction cores;
+        a failing transaction raises FhirError naming the entry (nothing is written)."""
+        bundle_type, raw = bundle_entries(body)
+        return BundleResult(bundle_type, await transaction_ix.run_bundle(self.svc, ctx, bundle_type, raw))
+
+    @_with_principal
+    async def bundle_response(self, ctx: RequestContext, body: Any, prefer_return: str) -> bytes:
+        """The batch-response or transaction-response Bundle for the HTTP edge."""
+        return await transaction_ix.process_bundle(self.svc, ctx, body, prefer_return)
+
+    # -- operations -------------------------------------------------------------------------------------
+    @_with_principal
+    async def reindex(self, ctx: RequestContext, res_type: str | None) -> ReindexReport:
+        return await reindex_ix.reindex(self.svc, ctx, res_type)
+
+
+def entry_resource(entry: EntryResult) -> dict[str, Any] | None:
+    """An entry's stored resource, parsed (None when the entry has none, e.g. a hidden match)."""
+    return orjson.loads(entry.resource) if entry.resource is not None else None
+
+
+# The entry points that read or write data: a test holds each to refusing a context without a principal.
+ENTRY_POINTS = (
+    "read",
+    "read_resource",
+    "vread",
+    "search_bundle",
+    "search",
+    "history_bundle",
+    "create",
+    "update",
+    "conditional_update",
+    "patch",
+    "delete",
+    "conditional_delete",
+    "transaction",
+    "bundle_response",
+    "reindex",
+)
