@@ -57,6 +57,11 @@ def subscription_config(settings: Settings) -> SubscriptionConfig:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.auth_mode != "off" and not settings.base_url:
+        # The base URL decides which absolute references are local: on write, on $reindex, in the access
+        # facts and in the audit alike. Derived from each request it could differ per request (and so
+        # flip compartment membership, which the access policy relies on).
+        raise ValueError("BASE_URL must be set when authentication is on (e.g. https://fhir.example.no)")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

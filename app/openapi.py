@@ -230,7 +230,7 @@ def render() -> bytes:
     from app.main import create_app
 
     # An in-memory URL: generating the document never touches a real database.
-    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", base_url="http://127.0.0.1:8080"))
     return orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 

@@ -106,14 +106,21 @@ def start_server(
         "--log-level",
         "warning",
     ]
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(extra_env or {})}
+    base_url = f"http://{HOST}:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BASE_URL": base_url,
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
     with log_path.open("wb") as log:
         # Own session: a Ctrl-C in the terminal reaches only this script, which then stops the server itself.
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     _LIVE.add(process)
-    return Server(name, process, f"http://{HOST}:{port}", log_path)
+    return Server(name, process, base_url, log_path)
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

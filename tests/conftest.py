@@ -81,8 +81,8 @@ async def _app_registry(session_databases: dict[str, TestDatabase]) -> AsyncIter
 
 def make_settings(url: str, **overrides: object) -> Settings:
     """Engine tests run with authentication off; tests/security builds apps with it on."""
-    values: dict[str, object] = {"auth_mode": "off", **overrides}
-    return Settings(database_url=url, base_url=BASE, log_level="WARNING", **values)  # type: ignore[arg-type]
+    values: dict[str, object] = {"auth_mode": "off", "base_url": BASE, **overrides}
+    return Settings(database_url=url, log_level="WARNING", **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

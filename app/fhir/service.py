@@ -32,7 +32,10 @@ class FhirService:
     allow_update_create: bool = True
     default_page_size: int = 50
     max_page_size: int = 1000
-    base_url: str = ""  # configured public base URL, if any (references on it are local when reindexing)
+    # This server's configured base URL (BASE_URL): absolute references on it are local, the same on write,
+    # in searches, on $reindex, in the access facts and in the audit. Empty only with authentication off,
+    # and then no absolute reference is local (links still use the request's URL).
+    base_url: str = ""
 
     def resource_type(self, name: str) -> ResourceType:
         rtype = self.registry.get(name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import orjson
 
+from tests.conftest import BASE, app_client
+from tests.databases import TestDatabase
 from tests.fhir.fixtures import FHIR_JSON, patient
 
 NICKNAME = {
@@ -65,3 +67,35 @@ async def test_type_level_reindex_and_unusable_parameters(client: httpx.AsyncCli
     assert issues[0]["diagnostics"] == "Reindexed 1 resources"
     assert any(i["severity"] == "warning" and "SearchParameter/bad" in i["diagnostics"] for i in issues)
     assert (await client.post("/Unicorn/$reindex")).status_code == 404
+
+
+async def test_absolute_references_are_judged_by_the_configured_base_url_alone(
+    session_databases: dict[str, TestDatabase], backend: str
+) -> None:
+    """With no BASE_URL (authentication off) no absolute reference is local: not on write, not after
+    $reindex (the request's own URL used to make it local on write and foreign after a reindex)."""
+    async with app_client(session_databases[backend], base_url="") as (http, _app):
+        await http.put("/Patient/p1", content=orjson.dumps({**patient(), "id": "p1"}), headers=FHIR_JSON)
+        observation = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "Puls"},
+            "subject": {"reference": f"{BASE}/Patient/p1"},  # the URL the test client calls
+        }
+        await http.post("/Observation", content=orjson.dumps(observation), headers=FHIR_JSON)
+
+        before = await local_matches_on(http)
+        await http.post("/$reindex")
+        assert before == await local_matches_on(http) == 0
+    async with app_client(session_databases[backend]) as (http, _app):  # BASE_URL set: local, and stays so
+        await http.put("/Patient/p1", content=orjson.dumps({**patient(), "id": "p1"}), headers=FHIR_JSON)
+        observation["subject"] = {"reference": f"{BASE}/Patient/p1"}
+        await http.post("/Observation", content=orjson.dumps(observation), headers=FHIR_JSON)
+        before = await local_matches_on(http)
+        await http.post("/$reindex")
+        assert before == await local_matches_on(http) == 1
+
+
+async def local_matches_on(http: httpx.AsyncClient) -> int:
+    found = await http.get("/Observation", params={"subject": "Patient/p1", "_summary": "count"})
+    return int(found.json()["total"])

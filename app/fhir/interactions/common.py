@@ -46,7 +46,7 @@ async def store_new(
         conn, rtype.name, res_id, canonical_bytes(resource, res_id, 1, at), at, method
     )
     await svc.repo.replace_index(
-        conn, stored.pk, index_rows(rtype, resource, ctx.base_url).tables(), fresh=True
+        conn, stored.pk, index_rows(rtype, resource, svc.base_url).tables(), fresh=True
     )
     if svc.hooks.after_write:
         await svc.hooks.run_after_write(replace(event, pk=stored.pk))
@@ -72,7 +72,7 @@ async def store_version(
     await svc.hooks.run_before_write(event)
     content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
     stored = await svc.repo.replace(conn, current, content, at, method)
-    rows = {} if resource is None else index_rows(rtype, resource, ctx.base_url).tables()
+    rows = {} if resource is None else index_rows(rtype, resource, svc.base_url).tables()
     await svc.repo.replace_index(conn, stored.pk, rows)
     if resource is None:
         await svc.repo.release_conditionals_of(conn, stored.pk)

@@ -11,15 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.hooks import WriteEvent
 from app.fhir.interactions.common import (
-    MAX_ATTEMPTS,
-    DuplicateKey,
     claim,
-    clear_stale_claim,
     match_for_create,
     require_stored_match,
-    retry_exhausted,
     store_new,
 )
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.registry import Registry, ResourceType
 from app.fhir.search.criteria import Criteria, has_id_clause, parse_criteria, require_match, tokens_only
 from app.fhir.search.extract import index_rows
@@ -77,17 +74,14 @@ async def create(
     resource = validate_resource(svc.registry, body, res_type)
     # R4 3.1.0.7: an id in the body of a create is ignored; the server assigns one.
     criteria = create_criteria(rtype, resource, if_none_exist, svc.registry)
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await create_in(svc, ctx, conn, rtype, resource, criteria)
-        except DuplicateKey:
-            if criteria is None:
-                raise
-            # Another create with the same criteria committed first (its resource is found on the next
-            # attempt), or an old claim outlived the match it recorded.
-            await clear_stale_claim(svc, criteria)
-    raise retry_exhausted("Conditional create")
+    # A lost race: another create with the same criteria committed first (its resource is found on the
+    # next attempt), or an old claim outlived the match it recorded.
+    return await in_unit_of_work(
+        svc,
+        lambda conn: create_in(svc, ctx, conn, rtype, resource, criteria),
+        f"Create of {res_type}",
+        claims=[criteria] if criteria is not None else [],
+    )
 
 
 async def create_many_in(
@@ -116,7 +110,7 @@ async def create_many_in(
     await svc.repo.insert_index_many(
         conn,
         [
-            (row.pk, index_rows(rtype, resource, ctx.base_url).tables())
+            (row.pk, index_rows(rtype, resource, svc.base_url).tables())
             for row, (rtype, resource, _) in zip(stored, items, strict=True)
         ],
     )

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
-from app.fhir.interactions.common import MAX_ATTEMPTS, match_one, retry_exhausted, store_version
+from app.fhir.interactions.common import match_one, store_version
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria, parse_criteria
 from app.fhir.service import FhirService, now_ms
-from app.store.repository import StoredResource, VersionConflict
+from app.store.repository import StoredResource
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,12 @@ async def delete(
     svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
 ) -> DeleteResult:
     rtype = svc.resource_type(res_type)
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await delete_in(svc, ctx, conn, rtype, res_id, if_match)
-        except VersionConflict:
-            if if_match is not None:
-                raise FhirError(Category.CONFLICT, f"{res_type}/{res_id} was changed concurrently") from None
-    raise retry_exhausted("Delete")
+    return await in_unit_of_work(
+        svc,
+        lambda conn: delete_in(svc, ctx, conn, rtype, res_id, if_match),
+        f"Delete of {res_type}/{res_id}",
+        if_match=if_match is not None,
+    )
 
 
 async def conditional_delete(
@@ -91,10 +90,9 @@ async def conditional_delete(
 ) -> DeleteResult:
     rtype = svc.resource_type(res_type)
     criteria = parse_criteria(rtype, query, svc.registry)
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await conditional_delete_in(svc, ctx, conn, criteria, rtype, if_match)
-        except VersionConflict:
-            continue
-    raise retry_exhausted("Conditional delete")
+    return await in_unit_of_work(
+        svc,
+        lambda conn: conditional_delete_in(svc, ctx, conn, criteria, rtype, if_match),
+        f"Conditional delete of {res_type}",
+        if_match=if_match is not None,
+    )

@@ -130,15 +130,20 @@ async def history(
     res_type: str | None,
     res_id: str | None,
     params: dict[str, str],
+    conn: AsyncConnection | None = None,
 ) -> bytes:
+    """The history Bundle; `conn` lets a transaction's GET entries see the transaction's own writes."""
     if res_type is not None:
         svc.resource_type(res_type)
     query = parse_history_query(svc, params)
     level = "history-instance" if res_id else "history-type" if res_type else "history-system"
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, level, res_type, res_id))
-    async with svc.repo.reader() as conn:
+    if conn is not None:
         rows, total = await history_rows(svc, ctx, conn, res_type, res_id, query, level, params)
+    else:
+        async with svc.repo.reader() as reader:
+            rows, total = await history_rows(svc, ctx, reader, res_type, res_id, query, level, params)
 
     path = "/".join(p for p in (res_type, res_id) if p)
     base = f"{ctx.base_url}/{path}/_history" if path else f"{ctx.base_url}/_history"

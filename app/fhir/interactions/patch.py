@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadEvent
 from app.fhir.http import FHIR_JSON, JSON_PATCH, PLAIN_JSON
-from app.fhir.interactions.common import MAX_ATTEMPTS, retry_exhausted, store_version
+from app.fhir.interactions.common import store_version
 from app.fhir.interactions.read import gone
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.interactions.update import _check_if_match
 from app.fhir.outcome import Category, FhirError
 from app.fhir.patch.fhirpath_patch import apply_fhirpath_patch, parse_fhirpath_patch
@@ -25,7 +26,6 @@ from app.fhir.patch.json_patch import apply_json_patch, parse_json_patch
 from app.fhir.registry import ResourceType
 from app.fhir.service import FhirService, WriteResult, now_ms, same_content
 from app.fhir.validate import parse_json, validate_resource
-from app.store.repository import VersionConflict
 
 PatchKind = Literal["json-patch", "fhirpath-patch"]
 # A compiled patch: (current resource, its fhir.resources model) -> patched JSON.
@@ -146,15 +146,9 @@ async def patch(
 ) -> WriteResult:
     rtype = svc.resource_type(res_type)
     patcher = compile_patch(parse_json(body), patch_kind(content_type), res_type)
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await _patch_current(svc, ctx, conn, rtype, res_id, patcher, if_match)
-        except VersionConflict:
-            if if_match is not None:
-                # The client patched version n, and someone else has just written n+1.
-                raise FhirError(
-                    Category.CONFLICT, f"{res_type}/{res_id} was changed by a concurrent update", "conflict"
-                ) from None
-            # Without If-Match: apply the patch again on top of the winner's version.
-    raise retry_exhausted("Patch")
+    return await in_unit_of_work(
+        svc,
+        lambda conn: _patch_current(svc, ctx, conn, rtype, res_id, patcher, if_match),
+        f"Patch of {res_type}/{res_id}",
+        if_match=if_match is not None,
+    )

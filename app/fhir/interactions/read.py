@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadCheck, ReadEvent
@@ -21,41 +22,65 @@ def gone(res_type: str, res_id: str, version: int) -> FhirError:
     )
 
 
-async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str) -> CurrentVersion:
+async def read(
+    svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, conn: AsyncConnection | None = None
+) -> CurrentVersion:
+    """The current version; `conn` lets a transaction's GET entries see the transaction's own writes."""
     svc.resource_type(res_type)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
-    async with svc.repo.reader() as conn:
-        stored = await svc.repo.read_current(conn, res_type, res_id)
-        if stored is None:
-            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
-        if stored.deleted:
-            raise gone(res_type, res_id, stored.version)
-        if svc.hooks.after_read:
-            await svc.hooks.run_after_read(
-                ReadCheck(ctx, conn, "read", res_type, res_id, stored.pk, stored.version)
-            )
+    if conn is not None:
+        return await _read_on(svc, ctx, conn, res_type, res_id)
+    async with svc.repo.reader() as reader:
+        return await _read_on(svc, ctx, reader, res_type, res_id)
+
+
+async def _read_on(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, res_type: str, res_id: str
+) -> CurrentVersion:
+    stored = await svc.repo.read_current(conn, res_type, res_id)
+    if stored is None:
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
+    if stored.deleted:
+        raise gone(res_type, res_id, stored.version)
+    if svc.hooks.after_read:
+        await svc.hooks.run_after_read(
+            ReadCheck(ctx, conn, "read", res_type, res_id, stored.pk, stored.version)
+        )
     return stored
 
 
 async def vread(
-    svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, version_id: str
+    svc: FhirService,
+    ctx: RequestContext,
+    res_type: str,
+    res_id: str,
+    version_id: str,
+    conn: AsyncConnection | None = None,
 ) -> HistoryRow:
     svc.resource_type(res_type)
     if not version_id.isdigit():
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "vread", res_type, res_id))
-    async with svc.repo.reader() as conn:
-        row = await svc.repo.version(conn, res_type, res_id, int(version_id))
-        if row is None:
-            raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version {version_id}")
-        if row.content is None:
-            raise gone(res_type, res_id, row.version)
-        if svc.hooks.after_read:
-            await svc.hooks.run_after_read(
-                ReadCheck(ctx, conn, "vread", res_type, res_id, row.res_pk, row.version)
-            )
+    if conn is not None:
+        return await _vread_on(svc, ctx, conn, res_type, res_id, int(version_id))
+    async with svc.repo.reader() as reader:
+        return await _vread_on(svc, ctx, reader, res_type, res_id, int(version_id))
+
+
+async def _vread_on(
+    svc: FhirService, ctx: RequestContext, conn: AsyncConnection, res_type: str, res_id: str, version: int
+) -> HistoryRow:
+    row = await svc.repo.version(conn, res_type, res_id, version)
+    if row is None:
+        raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version {version}")
+    if row.content is None:
+        raise gone(res_type, res_id, row.version)
+    if svc.hooks.after_read:
+        await svc.hooks.run_after_read(
+            ReadCheck(ctx, conn, "vread", res_type, res_id, row.res_pk, row.version)
+        )
     return row
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -133,14 +133,46 @@ def _links(
     return links
 
 
-async def search(
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search: the stored resources, and what its Bundle needs besides them."""
+
+    matches: list[StoredResource]
+    included: list[StoredResource]
+    total: int | None
+    cursors: dict[str, str]  # previous / next / last -> cursor value
+    count: int
+    summary: str | None
+    elements: tuple[str, ...]
+    warnings: list[str]
+
+
+async def search_page(
     svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None = None
-) -> bytes:
+) -> SearchPage:
     """Run a search; `conn` lets a transaction's GET entries see the transaction's own writes."""
     if conn is not None:
         return await _search(svc, ctx, request, conn)
     async with svc.repo.reader() as reader:
         return await _search(svc, ctx, request, reader)
+
+
+async def search(
+    svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None = None
+) -> bytes:
+    """A search's searchset Bundle (for the HTTP edge and bundle entries)."""
+    return searchset_bundle(svc, ctx, request, await search_page(svc, ctx, request, conn))
+
+
+def searchset_bundle(
+    svc: FhirService, ctx: RequestContext, request: SearchRequest, page: SearchPage
+) -> bytes:
+    entries = [_entry(svc, ctx, r, "match", page.summary, page.elements) for r in page.matches]
+    entries += [_entry(svc, ctx, r, "include", page.summary, page.elements) for r in page.included]
+    if page.warnings:
+        outcome = operation_outcome([Issue(w, "not-supported", severity="warning") for w in page.warnings])
+        entries.append(entry_bytes({"search": {"mode": "outcome"}}, outcome_bytes(outcome)))
+    return bundle_bytes("searchset", entries, _links(request, ctx, page.count, page.cursors), page.total)
 
 
 async def search_in(
@@ -153,7 +185,7 @@ async def search_in(
 
 async def _search(
     svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection
-) -> bytes:
+) -> SearchPage:
     types = [svc.resource_type(t) for t in request.res_types]
     pairs = request.pairs
     interaction = "everything" if request.extra_criteria or request.path.endswith("$everything") else "search"
@@ -178,7 +210,7 @@ async def _search(
     cursor = _single(pairs, "_cursor")
     direction, after = paging.decode(cursor) if cursor else (None, None)
     includes = parse_includes(svc.registry, pairs)
-    parse_ctx = ParseContext(svc.registry, ctx.base_url)
+    parse_ctx = ParseContext(svc.registry, svc.base_url)
     typed = _typed_clauses(
         parse_ctx, types, request, EVERYTHING_PARAMS if request.extra_criteria else frozenset()
     )
@@ -208,14 +240,7 @@ async def _search(
         )
 
     cursors = _page_cursors(direction, rows, extra_row)
-    entries = [_entry(svc, ctx, r, "match", summary, elements) for r in matches]
-    entries += [_entry(svc, ctx, r, "include", summary, elements) for r in included]
-    if parse_ctx.warnings:
-        outcome = operation_outcome(
-            [Issue(w, "not-supported", severity="warning") for w in parse_ctx.warnings]
-        )
-        entries.append(entry_bytes({"search": {"mode": "outcome"}}, outcome_bytes(outcome)))
-    return bundle_bytes("searchset", entries, _links(request, ctx, count, cursors), total)
+    return SearchPage(matches, included, total, cursors, count, summary, elements, list(parse_ctx.warnings))
 
 
 async def _total(
@@ -297,20 +322,10 @@ async def search_all(
         if cursor:
             pairs.append(("_cursor", cursor))
         request = SearchRequest((res_type,), pairs, res_type, strict=True, compartment=compartment)
-        bundle = orjson.loads(await search(svc, ctx, request))
-        found += [
-            e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"
-        ]
+        page = await search_page(svc, ctx, request)
+        found += [orjson.loads(m.content) for m in page.matches if m.content is not None]
         if len(found) > limit:
             raise FhirError(Category.TOO_LARGE, f"More than {limit} {res_type} resources match", "too-costly")
-        cursor = _next_cursor(bundle)
+        cursor = page.cursors.get("next")
         if cursor is None:
             return found
-
-
-def _next_cursor(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link", []):
-        if link.get("relation") == "next":
-            values = parse_qs(urlsplit(link["url"]).query).get("_cursor")
-            return values[0] if values else None
-    return None

@@ -9,23 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.hooks import WriteEvent
 from app.fhir.interactions.common import (
-    MAX_ATTEMPTS,
-    DuplicateKey,
     claim,
-    clear_stale_claim,
     match_one,
     require_stored_match,
-    retry_exhausted,
     store_new,
     store_version,
 )
 from app.fhir.interactions.create import new_id
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria, parse_criteria, require_match
 from app.fhir.service import FhirService, WriteResult, now_ms, same_content
 from app.fhir.validate import validate_resource
-from app.store.repository import StoredResource, VersionConflict
+from app.store.repository import StoredResource
 
 
 def _check_if_match(res_type: str, res_id: str, current: StoredResource | None, if_match: int | None) -> None:
@@ -113,18 +110,12 @@ async def update(
             "invalid",
             (f"{res_type}.id",),
         )
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await update_in(svc, ctx, conn, rtype, res_id, resource, if_match)
-        except (DuplicateKey, VersionConflict):
-            if if_match is not None:
-                # The client asked for version n, and someone else has just written n+1.
-                raise FhirError(
-                    Category.CONFLICT, f"{res_type}/{res_id} was changed by a concurrent update", "conflict"
-                ) from None
-            # Without If-Match the client asked for last-writer-wins: apply on top of the winner.
-    raise retry_exhausted("Update")
+    return await in_unit_of_work(
+        svc,
+        lambda conn: update_in(svc, ctx, conn, rtype, res_id, resource, if_match),
+        f"Update of {res_type}/{res_id}",
+        if_match=if_match is not None,
+    )
 
 
 async def conditional_update_in(
@@ -175,15 +166,10 @@ async def conditional_update(
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     criteria = parse_criteria(rtype, query, svc.registry)
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await conditional_update_in(svc, ctx, conn, rtype, criteria, resource, if_match)
-        except DuplicateKey:
-            await clear_stale_claim(svc, criteria)
-        except VersionConflict:
-            if if_match is not None:
-                raise FhirError(
-                    Category.CONFLICT, "The resource was changed by a concurrent update"
-                ) from None
-    raise retry_exhausted("Conditional update")
+    return await in_unit_of_work(
+        svc,
+        lambda conn: conditional_update_in(svc, ctx, conn, rtype, criteria, resource, if_match),
+        f"Conditional update of {res_type}",
+        if_match=if_match is not None,
+        claims=[criteria],
+    )

@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
-from app.fhir.interactions.common import MAX_ATTEMPTS, match_one, retry_exhausted
+from app.fhir.interactions.common import match_one
 from app.fhir.interactions.patch import PatchKind, patch_in, patch_kind
 from app.fhir.interactions.transaction.entries import Entry
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.criteria import parse_criteria
 from app.fhir.service import FhirService, WriteResult
 from app.fhir.validate import parse_json
-from app.store.repository import VersionConflict
 
 
 def patch_document(resource: dict[str, Any]) -> tuple[Any, PatchKind]:
@@ -66,13 +66,10 @@ async def patch_entry_in(
 async def patch_in_batch(svc: FhirService, ctx: RequestContext, entry: Entry) -> WriteResult:
     """One PATCH entry in its own unit of work, retried like the PATCH interaction when it loses a race."""
     assert entry.resource is not None
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await patch_entry_in(svc, ctx, conn, entry, entry.target.res_id, entry.resource)
-        except VersionConflict:
-            if entry.if_match is not None:
-                raise FhirError(
-                    Category.CONFLICT, f"{entry.url[:120]} was changed concurrently", "conflict"
-                ) from None
-    raise retry_exhausted("Patch")
+    resource = entry.resource
+    return await in_unit_of_work(
+        svc,
+        lambda conn: patch_entry_in(svc, ctx, conn, entry, entry.target.res_id, resource),
+        f"Patch of {entry.url[:120]}",
+        if_match=entry.if_match is not None,
+    )

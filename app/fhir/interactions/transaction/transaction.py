@@ -17,11 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
 from app.fhir.interactions.common import (
-    MAX_ATTEMPTS,
-    clear_stale_claim,
     match_for_create,
     match_one,
-    retry_exhausted,
 )
 from app.fhir.interactions.create import create_in, create_many_in, new_id
 from app.fhir.interactions.delete import conditional_delete_in, delete_in
@@ -30,10 +27,11 @@ from app.fhir.interactions.transaction.patching import patch_entry_in
 from app.fhir.interactions.transaction.reads import get_in
 from app.fhir.interactions.transaction.references import Candidate, resolve_conditional, rewrite_resource
 from app.fhir.interactions.transaction.results import EntryResult, delete_result, write_result
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.interactions.update import conditional_update_in, update_in
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService, WriteResult
-from app.store.repository import DuplicateKey, VersionConflict
+from app.store.repository import DuplicateKey
 
 # Bundles with more entries than this are validated in a worker thread, off the event loop.
 _THREAD_THRESHOLD = 16
@@ -88,16 +86,15 @@ async def run_transaction(svc: FhirService, ctx: RequestContext, entries: list[E
     _check_static(entries)
     post_ids = {e.index: new_id() for e in entries if e.method == "POST"}
     claims = [e.criteria for e in entries if e.criteria is not None and e.method in ("POST", "PUT")]
-    for _attempt in range(MAX_ATTEMPTS):
-        try:
-            async with svc.repo.writer() as conn:
-                return await _Transaction(svc, ctx, conn, entries, post_ids).run()
-        except (DuplicateKey, VersionConflict):
-            # A concurrent writer got there first (a conditional create, an update-as-create, a new
-            # version): the next attempt sees what it wrote; If-Match then fails with 412, not 409.
-            for criteria in claims:
-                await clear_stale_claim(svc, criteria)
-    raise retry_exhausted("The transaction")
+    # A concurrent writer got there first (a conditional create, an update-as-create, a new version):
+    # the whole transaction runs again and sees what it wrote, with the same rules as a single write.
+    return await in_unit_of_work(
+        svc,
+        lambda conn: _Transaction(svc, ctx, conn, entries, post_ids).run(),
+        "The transaction",
+        if_match=any(e.if_match is not None for e in entries),
+        claims=claims,
+    )
 
 
 class _Transaction:
