@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+import orjson
+from sqlalchemy import insert, select, union, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
@@ -23,12 +24,28 @@ from app.fhir.hooks import MatchCheck, OperationEvent, ReadCheck, ReadEvent, Sea
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry
 from app.fhir.service import FhirService
-from app.security.audit import AuditRecord, audit_event
+from app.security import policy_sql
+from app.security.audit import (
+    CARE_RELATION_DELETED,
+    IDENTITY_CHANGE,
+    SELF_DECLARED_CARE,
+    AuditRecord,
+    audit_event,
+)
 from app.security.audit_writer import AUDIT_WAITS, AuditWriter, batch_store, store_audit_events
+from app.security.facts import (
+    IDENTITY_TYPES,
+    derive,
+    patient_of,
+    proxy_consent,
+    states_parenthood,
+    trusted_identity,
+)
 from app.security.facts_store import store_facts
 from app.security.policy import Decision, Policy, PolicyConfig, principal_parties
 from app.security.principal import Permission, Principal
-from app.security.tables import access_fact, emergency_access
+from app.security.scopes import IDENTITY_ADMIN_SCOPE, identity_admin
+from app.security.tables import access_fact, emergency_access, party_identity
 from app.store.repository import Repository
 from app.store.tables import idx_reference
 from app.store.visibility import RowFilter, Unrestricted
@@ -44,6 +61,10 @@ _READ_PERMISSION: dict[str, Permission] = {
 _WRITE_PERMISSION: dict[str, Permission] = {"create": "c", "update": "u", "delete": "d"}
 # Search parameters that name the patient a search is about (for emergency access on searches).
 _PATIENT_PARAMS = ("patient", "subject", "subject:Patient", "patient:Patient", "for", "beneficiary")
+# Resources whose facts can give a care relation (see facts.py): personnel who start one are flagged.
+_CARE_SOURCES = frozenset({"Patient", "Encounter", "EpisodeOfCare", "CareTeam", "Task"})
+# What a citizen may write only over their own record.
+_CITIZEN_GRANTS = frozenset({"Consent", "RelatedPerson"})
 
 
 def denied(message: str) -> FhirError:
@@ -75,6 +96,20 @@ class _RequestState:
     # (type, id) -> the patients of the version an update replaces, once access to it was checked
     checked_before_write: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     emergency: bool = False  # the search's audit row is flagged for follow-up
+    # (type, id) -> (trusted part before, after) of a write that changes an identity the policy trusts
+    identity_changes: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(
+        default_factory=dict
+    )
+    # (type, id) -> patients a personnel write names in a care relation but who were not in their care
+    care_before: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # (type, id) of deleted resources that gave a care relation
+    care_deleted: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _versions(event: WriteEvent) -> list[dict[str, Any]]:
+    """The stored version a write replaces (if any) and the new one (none for a delete)."""
+    previous = orjson.loads(event.previous) if event.previous else None
+    return [v for v in (previous, event.resource) if isinstance(v, dict)]
 
 
 _MATCH_PERMISSION: dict[str, Permission] = {"create": "c", "update": "u", "patch": "u", "delete": "d"}
@@ -205,6 +240,12 @@ class SecurityLayer:
         if not principal.scopes.allows(event.res_type, permission):
             await self._audit_denied(event.ctx, event.interaction, (), "scope does not allow this write")
             raise denied(f"The token's scopes do not allow {event.interaction} of {event.res_type}")
+        if event.res_type in IDENTITY_TYPES:
+            await self._check_identity_change(event, principal)
+        if principal.kind == "citizen" and event.res_type in _CITIZEN_GRANTS:
+            await self._check_citizen_grant(event, principal)
+        if principal.kind == "personnel" and event.res_type in _CARE_SOURCES:
+            await self._note_care_before(event)
         if event.interaction == "create" or event.res_type not in self.config.patient_types:
             return
         # Updating or deleting patient data: the caller must have access to it as it stands now.
@@ -227,23 +268,154 @@ class SecurityLayer:
         assert event.pk is not None
         policy = self.policy(event.ctx)
         assert policy is not None
+        state = event.ctx.state(_RequestState)
+        key = (event.res_type, event.res_id)
+        entity = (event.res_type, event.res_id, event.version)
+        change = state.identity_changes.pop(key, None)
+        if change is not None:
+            await self._audit_identity_change(event, entity, change)
         if event.interaction == "create" and event.res_type in self.config.core_journal_types:
             await self._record_author(event.conn, event.pk, event.res_type, event.res_id, principal)
         patients: tuple[str, ...] = ()
+        flags: tuple[str, ...] = ()
         if event.resource is not None and event.res_type in self.config.patient_types:
             decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
             patients = decision.patients
             new_patient = event.res_type == "Patient" and event.interaction == "create"
             if not new_patient and not self._same_patients_as_checked(event, decision):
                 await self._require_write_access(event, principal, decision)
+            if await self._started_care(event, policy, state.care_before.pop(key, frozenset())):
+                flags = (SELF_DECLARED_CARE,)
         elif event.res_type in self.config.patient_types:
-            patients = (event.res_id,) if event.res_type == "Patient" else ()
+            # A delete: the patients of the version it removed (checked before the write).
+            patients = tuple(sorted(state.checked_before_write.get(key, ())))
+            if event.res_type == "Patient":
+                patients = (event.res_id,)
+            if key in state.care_deleted:
+                flags = (CARE_RELATION_DELETED,)
         else:
             return
+        record = self._record(event.ctx, event.interaction, "0", patients, entity, flags=flags)
+        await store_audit_events(self.svc, event.conn, [audit_event(record)])
+
+    # -- trusted sources of access ----------------------------------------------------------------------
+    async def _check_identity_change(self, event: WriteEvent, principal: Principal) -> None:
+        """Identities the policy trusts (identifiers, hierarchy, role links, active) change only with the
+        identity administration scope. Creating one at an id no access fact names yet takes over nobody's
+        patients, so it needs only the write scope; every change is audited and flagged after the write."""
+        previous = orjson.loads(event.previous) if event.previous else None
+        before = trusted_identity(event.res_type, previous)
+        after = trusted_identity(event.res_type, event.resource)
+        if before == after:
+            return
+        event.ctx.state(_RequestState).identity_changes[(event.res_type, event.res_id)] = (before, after)
+        if principal.kind != "citizen" and identity_admin(principal.scopes):
+            return
+        if event.interaction == "create" and not await self._named_in_facts(event):
+            return
+        await self._audit_denied(
+            event.ctx, event.interaction, (), "identity change without administration scope"
+        )
+        raise denied(
+            f"Changing the identifiers, hierarchy, role links or active flag of {event.res_type} needs the "
+            f"{IDENTITY_ADMIN_SCOPE} scope"
+        )
+
+    @staticmethod
+    async def _named_in_facts(event: WriteEvent) -> bool:
+        """Access facts already name this resource (a reference written before it existed)."""
+        party = f"ref:{event.res_type}/{event.res_id}"
+        kinds = ("care", "proxy", "parent", "block", "author")
+        named = union_all(
+            select(access_fact.c.id).where(access_fact.c.kind.in_(kinds), access_fact.c.party == party),
+            select(party_identity.c.id).where(party_identity.c.party == party),
+        )
+        return (await event.conn.execute(named.limit(1))).first() is not None
+
+    async def _audit_identity_change(
+        self,
+        event: WriteEvent,
+        entity: tuple[str, str, int],
+        change: tuple[dict[str, Any], dict[str, Any]],
+    ) -> None:
+        before, after = (orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() for c in change)
         record = self._record(
-            event.ctx, event.interaction, "0", patients, (event.res_type, event.res_id, event.version)
+            event.ctx,
+            event.interaction,
+            "0",
+            (),
+            entity,
+            flags=(IDENTITY_CHANGE,),
+            details=(("identity-before", before), ("identity-after", after)),
         )
         await store_audit_events(self.svc, event.conn, [audit_event(record)])
+
+    async def _check_citizen_grant(self, event: WriteEvent, principal: Principal) -> None:
+        """A citizen gives a proxy (fullmakt) only over their own record, and keeps related persons (whose
+        identities a fullmakt can name) only there; parenthood comes from a system or personnel."""
+        versions = _versions(event)
+        base = event.ctx.base_url if self.svc.base_url else ""
+        patients = {patient_of(v.get("patient"), base) for v in versions}
+        named = tuple(sorted(p for p in patients if p))
+        if event.res_type == "RelatedPerson" and any(states_parenthood(v) for v in versions):
+            await self._audit_denied(event.ctx, event.interaction, named, "parenthood stated by a citizen")
+            raise denied(
+                "Parenthood is recorded by the health service or the population register, not by a citizen"
+            )
+        if event.res_type == "Consent" and not any(proxy_consent(v) for v in versions):
+            return
+        if None in patients or not await self._own_patients(event.conn, principal, set(named)):
+            await self._audit_denied(event.ctx, event.interaction, named, "grant over another's record")
+            raise denied(f"A citizen can write this {event.res_type} only in their own record")
+
+    @staticmethod
+    async def _own_patients(conn: AsyncConnection, principal: Principal, patients: set[str]) -> bool:
+        """Every one of `patients` is the citizen (their fødselsnummer or D-nummer is on the Patient)."""
+        if not patients or not principal.pid:
+            return False
+        query = select(party_identity.c.ref_id).where(
+            party_identity.c.ref_type == "Patient",
+            party_identity.c.ref_id.in_(sorted(patients)),
+            party_identity.c.party == f"pid:{principal.pid}",
+        )
+        return {row[0] for row in (await conn.execute(query)).all()} == patients
+
+    async def _note_care_before(self, event: WriteEvent) -> None:
+        """Before a personnel write that can start a care relation: which patients it names were not in
+        their care? (A delete: does it remove a care relation, whoever's it was?)"""
+        state = event.ctx.state(_RequestState)
+        key = (event.res_type, event.res_id)
+        if event.resource is None:
+            assert event.pk is not None
+            query = select(access_fact.c.id).where(
+                access_fact.c.source_pk == event.pk, access_fact.c.kind == "care"
+            )
+            if (await event.conn.execute(query.limit(1))).first() is not None:
+                state.care_deleted.add(key)
+            return
+        base = event.ctx.base_url if self.svc.base_url else ""
+        derived = derive(
+            event.res_type,
+            event.res_id,
+            event.resource,
+            datetime.now(UTC),
+            self.settings.care_relation_days_after_end,
+            base,
+        )
+        named = {f.patient_id for f in derived.facts if f.kind == "care" and f.patient_id}
+        policy = self.policy(event.ctx)
+        assert policy is not None
+        without = {p for p in sorted(named) if await policy.patient_access(event.conn, p) != "yes"}
+        if without:
+            state.care_before[key] = frozenset(without)
+
+    @staticmethod
+    async def _started_care(event: WriteEvent, policy: Policy, without: frozenset[str]) -> bool:
+        """The write gave the caller a care relation with a patient who was not in their care before."""
+        for patient_id in sorted(without):
+            if await policy.patient_access(event.conn, patient_id) == "yes":
+                return True
+        return False
 
     @staticmethod
     def _same_patients_as_checked(event: WriteEvent, decision: Decision) -> bool:
@@ -370,6 +542,8 @@ class SecurityLayer:
                 check.ctx, check.interaction, decision.patients, "blocked by consent", check.conn
             )
             raise FhirError(Category.NOT_FOUND, f"{check.res_type}/{check.res_id} is not known")
+        if not decision.patient_data:
+            return  # a Binary, Bundle or Device of no patient
         if decision.reserved:
             await self._audit_denied(
                 check.ctx, check.interaction, decision.patients, "reserved core journal", check.conn
@@ -414,17 +588,40 @@ class SecurityLayer:
                 idx_reference.c.target_type == "Patient",
             )
             patients.update(row[0] for row in (await event.conn.execute(query.distinct())).all())
+        linked_pks = [r.pk for r in event.returned if r.res_type in self.config.linked_types]
+        if linked_pks:
+            linked = policy_sql.linked_patients(linked_pks, self.config.compartment_identities)
+            patients.update(row[0] for row in (await event.conn.execute(union(*linked))).all())
         if event.compartment is not None:
             patients.add(event.compartment[1])
-        about_patients = bool(patients) or bool(set(event.res_types) & self.config.patient_types)
+        compartment_types = self.config.patient_types - self.config.linked_types
+        about_patients = bool(patients) or bool(set(event.res_types) & compartment_types)
         if not about_patients or event.res_types == ("AuditEvent",):
             return
         interaction = audit_interaction(event.interaction, event.res_types)
-        emergency = event.ctx.state(_RequestState).emergency
+        emergency = event.ctx.state(_RequestState).emergency or await self._through_emergency(event, patients)
         record = self._record(
             event.ctx, interaction, "0", tuple(sorted(patients)), None, emergency=emergency, query=event.query
         )
         await self._audit(record, event.conn, ctx=event.ctx)
+
+    async def _through_emergency(self, event: SearchEvent, patients: set[str]) -> bool:
+        """Some returned data is of a patient the caller sees only through granted emergency access (a
+        search need not name the patient to reach their data)."""
+        principal = self.caller(event.ctx)
+        if principal is None or principal.kind != "personnel" or not principal.hpr or not patients:
+            return False
+        policy = self.policy(event.ctx)
+        assert policy is not None
+        granted = select(emergency_access.c.patient_id).where(
+            emergency_access.c.hpr == principal.hpr,
+            emergency_access.c.expires_at > policy.now,
+            emergency_access.c.patient_id.in_(sorted(patients)),
+        )
+        for (patient_id,) in (await event.conn.execute(granted.distinct())).all():
+            if await policy.patient_access(event.conn, patient_id) == "emergency":
+                return True
+        return False
 
     # -- emergency access -----------------------------------------------------------------------------
     async def _grant_emergency(
@@ -459,6 +656,8 @@ class SecurityLayer:
         emergency: bool = False,
         query: str | None = None,
         outcome_desc: str | None = None,
+        flags: tuple[str, ...] = (),
+        details: tuple[tuple[str, str], ...] = (),
     ) -> AuditRecord:
         principal = ctx.principal if isinstance(ctx.principal, Principal) else None
         reason = principal.emergency_reason if principal else None
@@ -473,6 +672,8 @@ class SecurityLayer:
             emergency=emergency,
             emergency_reason=(reason or "granted earlier (akuttilgang)") if emergency else None,
             request_id=ctx.request_id,
+            flags=flags,
+            details=details,
         )
 
     async def _audit_denied(

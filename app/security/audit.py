@@ -49,6 +49,15 @@ EMERGENCY_TAG = {
     "code": "emergency-access",
     "display": "Akuttilgang – til etterkontroll",
 }
+# Other follow-up flags (AuditRecord.flags), under the same CodeSystem as emergency access.
+IDENTITY_CHANGE = "identity-change"  # a change to an identity the access policy trusts
+SELF_DECLARED_CARE = "self-declared-care-relation"  # personnel started a care relation themselves
+CARE_RELATION_DELETED = "care-relation-deleted"  # a resource that gave a care relation was deleted
+FLAG_DISPLAY = {
+    IDENTITY_CHANGE: "Endring av betrodd identitet – til etterkontroll",
+    SELF_DECLARED_CARE: "Egenerklært tjenstlig behov – til etterkontroll",
+    CARE_RELATION_DELETED: "Slettet grunnlag for tjenstlig behov – til etterkontroll",
+}
 OUTCOMES = frozenset({"0", "4", "8", "12"})
 
 # interaction -> (restful-interaction code, action). history-type/-system and operations run over
@@ -90,6 +99,8 @@ class AuditRecord:
     emergency: bool = False  # akuttilgang: flagged for follow-up
     emergency_reason: str | None = None
     request_id: str = ""
+    flags: tuple[str, ...] = ()  # FLAG_DISPLAY codes: tagged for follow-up
+    details: tuple[tuple[str, str], ...] = ()  # (type, text) on the first resource entity: what changed
     recorded: datetime | None = None  # defaults to now (UTC, ms)
     source_observer: str = "helsebro"
 
@@ -217,15 +228,16 @@ def _entities(record: AuditRecord, emergency_reason: str | None) -> list[dict[st
         if emergency_reason:
             entity["detail"] = [{"type": "emergency-reason", "valueString": emergency_reason}]
         entities.append(entity)
-    for res_type, res_id, version in record.entities:
+    for index, (res_type, res_id, version) in enumerate(record.entities):
         reference = f"{res_type}/{res_id}" + (f"/_history/{version}" if version is not None else "")
-        entities.append(
-            {
-                "what": {"reference": reference},
-                "type": system_object,
-                "role": _coding(OBJECT_ROLE_SYSTEM, "4", "Domain Resource"),
-            }
-        )
+        entity = {
+            "what": {"reference": reference},
+            "type": system_object,
+            "role": _coding(OBJECT_ROLE_SYSTEM, "4", "Domain Resource"),
+        }
+        if index == 0 and record.details:
+            entity["detail"] = [{"type": kind, "valueString": text} for kind, text in record.details]
+        entities.append(entity)
     if record.query is not None:
         entities.append(
             {
@@ -260,8 +272,10 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
         basis_coding = [_coding(ACCESS_BASIS_SYSTEM, basis)] if basis else []
         user_purposes.append({"coding": purpose_coding + basis_coding})
     event: dict[str, Any] = {"resourceType": "AuditEvent"}
-    if record.emergency:
-        event["meta"] = {"tag": [dict(EMERGENCY_TAG)]}
+    tags = [dict(EMERGENCY_TAG)] if record.emergency else []
+    tags += [_coding(AUDIT_FLAG_SYSTEM, flag, FLAG_DISPLAY[flag]) for flag in dict.fromkeys(record.flags)]
+    if tags:
+        event["meta"] = {"tag": tags}
     event["type"] = _coding(EVENT_TYPE_SYSTEM, "rest", "Restful Operation")
     event["subtype"] = [_coding(INTERACTION_SYSTEM, subtype, subtype)]
     event["action"] = action

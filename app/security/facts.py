@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
+from app.fhir.registry import patient_compartment
 from app.resources.no_basis.identifiers import DNR_SYSTEM, FNR_SYSTEM, HPR_SYSTEM, ORGNR_SYSTEM
 
 CONSENT_CATEGORY_SYSTEM = "http://helsebro.no/fhir/CodeSystem/consent-category"
@@ -29,9 +31,20 @@ _ACTIVE_CARE_TEAM = frozenset({"proposed", "active", "suspended"})
 _ACTIVE_TASK = frozenset({"requested", "received", "accepted", "ready", "in-progress", "on-hold"})
 
 
+# Patient data the R4 Patient compartment leaves out: a Task is about its `for` patient (a referral Task
+# carries the receiver's notes), so it is held to the patient's access rules and audited as hers.
+PATIENT_DATA_BEYOND_COMPARTMENT: dict[str, tuple[str, ...]] = {"Task": ("patient",)}
+# Patient data when linked to a patient by a "subject" or "context" fact (no search parameter says whose
+# they are): a Binary by its securityContext, a stored Bundle by the patients its entries are or name, a
+# Device by Device.patient. Unlinked ones (a logo, a terminology bundle, a device in stock) are not.
+LINKED_TYPES = frozenset({"Binary", "Bundle", "Device"})
+
+
 @dataclass
 class Fact:
-    kind: str  # care, proxy, parent, block, reservation
+    # care, proxy, parent, block, reservation; subject (the resource is this patient's data) and context
+    # (the resource is the data of `target`'s patients)
+    kind: str
     patient_id: str | None
     party: str | None = None
     target: tuple[str, str] | None = None
@@ -284,6 +297,59 @@ def _consent(
         out.facts.extend(Fact("block", patient, party, t, start, end) for party in actors for t in targets)
 
 
+@cache
+def _context_types() -> frozenset[str]:
+    return frozenset(patient_compartment()) | frozenset(PATIENT_DATA_BEYOND_COMPARTMENT)
+
+
+def _subject(out: Derived, patient: str | None) -> None:
+    """The resource is `patient`'s data; None: of a patient the server cannot tell, so it links the
+    resource to no one and only system clients see it (fails closed)."""
+    if all(f.kind != "subject" or f.patient_id != patient for f in out.facts):
+        out.facts.append(Fact("subject", patient))
+
+
+def _binary(out: Derived, res_id: str, r: dict[str, Any], now: datetime, grace: timedelta, base: str) -> None:
+    """A Binary is the data of the patient its securityContext is, or of the patients of the patient data
+    it names (resolved when read, so it follows that resource)."""
+    context = r.get("securityContext")
+    target = local_ref(context, base)
+    if target is None:
+        if isinstance(context, dict):
+            _subject(out, None)  # a context on another server, or by identifier: whose, we cannot tell
+        return
+    if target[0] == "Patient":
+        _subject(out, target[1])
+    elif target[0] in _context_types():
+        out.facts.append(Fact("context", None, target=target))
+    elif target[0] in LINKED_TYPES:
+        _subject(out, None)  # a context that is itself linked: not resolved two levels deep
+
+
+def _bundle(out: Derived, res_id: str, r: dict[str, Any], now: datetime, grace: timedelta, base: str) -> None:
+    """A stored Bundle (a document) is the data of the patients its entries are (by fullUrl) or name as
+    subject, patient or for (a Composition's subject among them). A relative reference in an entry from
+    another server (absolute fullUrl elsewhere) is that server's patient, not ours."""
+    for entry in _list(r.get("entry")):
+        full_url = _dict(entry).get("fullUrl")
+        resource = _dict(_dict(entry).get("resource"))
+        foreign = (
+            isinstance(full_url, str) and "://" in full_url and not (base and full_url.startswith(base + "/"))
+        )
+        if resource.get("resourceType") == "Patient":
+            _subject(out, None if foreign else patient_of({"reference": full_url}, base))
+        for key in ("subject", "patient", "for"):
+            text = _dict(resource.get(key)).get("reference")
+            if isinstance(text, str) and "Patient/" in text:
+                local = not foreign or "://" in text
+                _subject(out, patient_of(resource.get(key), base) if local else None)
+
+
+def _device(out: Derived, res_id: str, r: dict[str, Any], now: datetime, grace: timedelta, base: str) -> None:
+    if isinstance(r.get("patient"), dict):
+        _subject(out, patient_of(r.get("patient"), base))
+
+
 _DERIVERS = {
     "Patient": _patient,
     "Practitioner": _person,
@@ -295,7 +361,57 @@ _DERIVERS = {
     "CareTeam": _care_team,
     "Task": _task,
     "Consent": _consent,
+    "Binary": _binary,
+    "Bundle": _bundle,
+    "Device": _device,
 }
+
+
+# What the policy trusts about the resources that stand for personnel and organisations: who they are
+# (every identifier, orgnr, HPR, HER-id, ...), how they hang together (hierarchy, a role's practitioner and
+# organisation) and whether they count (active). Changing these needs the identity administration scope.
+IDENTITY_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole"})
+_IDENTITY_LINKS = {
+    "Organization": ("partOf",),
+    "Practitioner": (),
+    "PractitionerRole": ("practitioner", "organization"),
+}
+
+
+def _reference_key(reference: Any) -> str | None:
+    if not isinstance(reference, dict):
+        return None
+    identifier = _dict(reference.get("identifier"))
+    text = reference.get("reference") or f"{identifier.get('system', '')}|{identifier.get('value', '')}"
+    return text if isinstance(text, str) else None
+
+
+def trusted_identity(res_type: str, resource: dict[str, Any] | None) -> dict[str, Any]:
+    """The trusted part of an Organization, Practitioner or PractitionerRole ({} when it states none)."""
+    if resource is None:
+        return {}
+    identifiers = sorted(
+        {
+            f"{i.get('system', '')}|{i.get('value', '')}"
+            for i in _list(resource.get("identifier"))
+            if isinstance(i, dict)
+        }
+    )
+    links = {key: _reference_key(resource.get(key)) for key in _IDENTITY_LINKS.get(res_type, ())}
+    links = {key: value for key, value in links.items() if value}
+    if not identifiers and not links:
+        return {}
+    return {"identifier": identifiers, **links, "active": resource.get("active") is not False}
+
+
+def proxy_consent(resource: dict[str, Any]) -> bool:
+    """A Consent of the fullmakt category, whatever its status (a draft can be activated later)."""
+    return (CONSENT_CATEGORY_SYSTEM, PROXY) in _codes(resource.get("category"))
+
+
+def states_parenthood(resource: dict[str, Any]) -> bool:
+    """A RelatedPerson whose relationship is a parent's (what the facts turn into parental access)."""
+    return bool({code for _, code in _codes(resource.get("relationship"))} & PARENT_CODES)
 
 
 def twelfth_birthday_cutoff(today: date) -> date:

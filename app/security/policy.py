@@ -42,25 +42,24 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from app.fhir.registry import patient_compartment
 from app.fhir.search.extract import identity_hash
 from app.security import policy_sql
-from app.security.facts import twelfth_birthday_cutoff
+from app.security.facts import LINKED_TYPES, PATIENT_DATA_BEYOND_COMPARTMENT, twelfth_birthday_cutoff
 from app.security.principal import Principal
 from app.store.tables import UtcDateTime, idx_reference, resource
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# Patient data the R4 Patient compartment leaves out: a Task is about its `for` patient (a referral Task
-# carries the receiver's notes), so it is held to the patient's access rules and audited as hers.
-PATIENT_DATA_BEYOND_COMPARTMENT: dict[str, tuple[str, ...]] = {"Task": ("patient",)}
+__all__ = ["LINKED_TYPES", "PATIENT_DATA_BEYOND_COMPARTMENT", "Decision", "Policy", "PolicyConfig"]
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
     core_journal_types: frozenset[str]
-    patient_types: frozenset[str]  # Patient, every type in the Patient compartment, and Task
+    patient_types: frozenset[str]  # Patient, the Patient compartment, Task, and LINKED_TYPES
     compartment_identities: tuple[int, ...]  # index identities of all Patient compartment parameters
     birthdate_identity: int
     identities_by_type: dict[str, list[int]]  # the same, per resource type
+    linked_types: frozenset[str] = LINKED_TYPES  # patient data when facts link them to patients
     # The rule's statements per Shape, built on first use (see _Templates).
     templates: dict[Shape, _Templates] = field(default_factory=dict, compare=False, repr=False)
 
@@ -70,7 +69,7 @@ class PolicyConfig:
         identities = tuple(identity_hash(t, p) for t, params in compartment.items() for p in params)
         return cls(
             frozenset(core_journal_types),
-            frozenset({"Patient", *compartment}),
+            frozenset({"Patient", *compartment, *LINKED_TYPES}),
             identities,
             identity_hash("Patient", "birthdate"),
             {t: [identity_hash(t, p) for p in params] for t, params in compartment.items()},
@@ -94,6 +93,7 @@ class Decision:
     emergency: bool  # allowed only through granted emergency access
     blocked: bool  # a consent block names this resource for the caller's organisation
     reserved: bool  # core-journal content of a reserved patient, not written by the caller's organisation
+    patient_data: bool = True  # False: a Binary, Bundle or Device that no fact links to a patient
 
 
 # The per-request values of the row filter and the patient checks. Prefixed: the row filter becomes part
@@ -172,7 +172,11 @@ class _Templates:
             )
             .exists()
         )
-        return or_(and_(subject.c.res_type == "Patient", subject.c.res_id.in_(patients)), member)
+        linked = and_(
+            subject.c.res_type.in_(sorted(self.config.linked_types)),
+            policy_sql.linked_to(subject.c.pk, patients, self.config.compartment_identities),
+        )
+        return or_(and_(subject.c.res_type == "Patient", subject.c.res_id.in_(patients)), member, linked)
 
     def _condition(self) -> ColumnElement[bool]:
         subject, shape, config = resource, self.shape, self.config
@@ -184,7 +188,10 @@ class _Templates:
         elif shape.kind == "personnel":
             parts.append(subject.c.res_type != "AuditEvent")  # the audit trail is not clinical data
         if self.allowed is not None:
-            patient_data = subject.c.res_type.in_(sorted(config.patient_types))
+            patient_data = or_(
+                subject.c.res_type.in_(sorted(config.patient_types - config.linked_types)),
+                and_(subject.c.res_type.in_(sorted(config.linked_types)), policy_sql.linked(subject.c.pk)),
+            )
             parts.append(or_(not_(patient_data), self._in_patients(subject, self.allowed)))
         if shape.kind != "citizen":  # blocks and reservations are the patient's own, against others
             parts.append(not_(policy_sql.blocked(subject.c.res_type, subject.c.res_id, _PARTIES, _NOW)))
@@ -296,6 +303,7 @@ class Policy:
             "pk": pk,
             "birthdate_identity": self.config.birthdate_identity,
             "cutoff_micros": self._cutoff_micros(),
+            "all_identities": self.config.compartment_identities,
         }
         rows = (await conn.execute(policy_sql.DECIDE[principal.kind], params)).all()
         found = sorted(row[0] for row in rows if row[0] is not None)
@@ -306,6 +314,8 @@ class Policy:
         row = rows[0]
         allowed, emergency, blocked = bool(row[1]), bool(row[2]), bool(row[3])
         reserved = bool(row[4]) and res_type in self.config.core_journal_types
+        if res_type in self.config.linked_types and not row[5]:
+            return Decision(patients, True, False, blocked, False, patient_data=False)
         if principal.launch_patient and principal.launch_patient not in patients:
             allowed = emergency = False  # a token launched for one patient sees only that patient
         if principal.kind == "system" and not principal.launch_patient:

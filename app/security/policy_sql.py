@@ -111,6 +111,55 @@ def reserved_patients(now: Any, among: Any = None) -> Select[Any]:
     return query if among is None else query.where(r.c.patient_id.in_(among))
 
 
+def linked_to(pk: Any, patients: Any, identities: Any) -> ColumnElement[bool]:
+    """A Binary, Bundle or Device (`pk`) is the data of one of `patients`: named by a subject fact, or
+    through the resource its context fact names (that resource's Patient-compartment references)."""
+    f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
+    direct = exists().where(f.c.source_pk == pk, f.c.kind == "subject", f.c.patient_id.in_(patients))
+    through = exists().where(
+        g.c.source_pk == pk,
+        g.c.kind == "context",
+        r.c.res_type == g.c.target_type,
+        r.c.res_id == g.c.target_id,
+        c.c.res_pk == r.c.pk,
+        c.c.hash_identity.in_(identities),
+        c.c.target_type == "Patient",
+        c.c.target_id.in_(patients),
+    )
+    return or_(direct, through)
+
+
+def linked(pk: Any) -> ColumnElement[bool]:
+    """Facts link the resource (`pk`) to patients: it is patient data, even if none can be told."""
+    f = access_fact.alias()
+    return exists().where(f.c.source_pk == pk, f.c.kind.in_(("subject", "context")))
+
+
+def linked_patients(pks: Any, identities: Any) -> tuple[Select[Any], Select[Any]]:
+    """The patients facts link resources (`pks`) to: directly, and through their context (two selects to
+    unite with others: SQLite takes no nested compound selects)."""
+    f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
+    direct = select(f.c.patient_id).where(
+        f.c.source_pk.in_(pks), f.c.kind == "subject", f.c.patient_id.is_not(None)
+    )
+    through = (
+        select(c.c.target_id)
+        .select_from(
+            g.join(r, and_(r.c.res_type == g.c.target_type, r.c.res_id == g.c.target_id)).join(
+                c, c.c.res_pk == r.c.pk
+            )
+        )
+        .where(
+            g.c.source_pk.in_(pks),
+            g.c.kind == "context",
+            c.c.hash_identity.in_(identities),
+            c.c.target_type == "Patient",
+            c.c.target_id.is_not(None),
+        )
+    )
+    return direct, through
+
+
 def own_entry(pk: Any, parties: Any) -> ColumnElement[bool]:
     """The caller's organisation wrote this (core-journal) resource."""
     a = access_fact.alias()
@@ -121,8 +170,8 @@ def own_entry(pk: Any, parties: Any) -> ColumnElement[bool]:
 NOW = bindparam("now", type_=UtcDateTime())
 PARTIES: BindParameter[Any] = bindparam("parties", expanding=True)
 
-# The patients the resource is about: its Patient-compartment references, and itself for a Patient
-# ("self_patient" is NULL otherwise). coalesce(): the rows of one resource are found through
+# The patients the resource is about: its Patient-compartment references, itself for a Patient
+# ("self_patient" is NULL otherwise), and those facts link it to (Binary, Bundle, Device). coalesce(): the rows of one resource are found through
 # (res_pk, hash_identity); without table statistics SQLite would otherwise walk the (target_type,
 # target_id) index over every reference to any patient.
 _SUBJECT_PATIENTS = union(
@@ -135,6 +184,7 @@ _SUBJECT_PATIENTS = union(
     select(bindparam("self_patient", type_=String()).label("patient_id")).where(
         bindparam("self_patient", type_=String()).is_not(None)
     ),
+    *linked_patients([bindparam("pk")], bindparam("all_identities", expanding=True)),
 ).cte("subject_patients")
 PATIENTS = select(_SUBJECT_PATIENTS.c.patient_id)
 
@@ -164,10 +214,11 @@ def _decide(allowed: Any, emergency: Any, blocked_: Any, reserved: Any) -> Selec
         emergency.label("emergency"),
         blocked_.label("blocked"),
         reserved.label("reserved"),
+        linked(bindparam("pk")).label("linked"),
     ).select_from(anchor.outerjoin(_SUBJECT_PATIENTS, true()))
 
 
-# Columns: patient_id, allowed, emergency, blocked, reserved.
+# Columns: patient_id, allowed, emergency, blocked, reserved, linked.
 DECIDE = {
     "personnel": _decide(
         care_patients(PARTIES, NOW, PATIENTS).exists(),

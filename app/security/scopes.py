@@ -3,6 +3,10 @@
 Anything we cannot enforce exactly is refused rather than widened: v2 query suffixes
 (`patient/Observation.rs?category=laboratory`), letters out of c-r-u-d-s order, unknown resource types.
 Refused and non-FHIR scopes (openid, launch, helseid://...) are still kept in ScopeSet.raw for the audit.
+
+One scope of our own is not a resource scope: IDENTITY_ADMIN_SCOPE lets a client change the identities
+the access policy trusts (see identity_admin). Its `helsebro/` prefix is no SMART context, so the resource
+scope parser never reads it as one, and `system/*.cruds` never implies it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ from collections.abc import Collection
 from functools import lru_cache
 
 from app.security.principal import Scope, ScopeContext, ScopeSet
+
+# Needed (besides a write scope) to change what Organization, Practitioner and PractitionerRole tell the
+# policy: identifiers, hierarchy and role links, active. Honoured on system and personnel tokens only.
+IDENTITY_ADMIN_SCOPE = "helsebro/identity.admin"
 
 _SCOPE = re.compile(r"(patient|user|system)/(\*|[A-Z][A-Za-z]*)\.([^?]+)")
 # v2: each letter at most once and in this order; the empty match is refused separately.
@@ -68,3 +76,8 @@ def restrict_contexts(scope_set: ScopeSet, contexts: Collection[str]) -> ScopeSe
     """Only the scopes of the given contexts (e.g. drop system/ scopes from a person's token)."""
     kept = tuple(s for s in scope_set.scopes if s.context in contexts)
     return ScopeSet(scopes=kept, raw=scope_set.raw)
+
+
+def identity_admin(scope_set: ScopeSet) -> bool:
+    """The token was granted the identity administration scope."""
+    return IDENTITY_ADMIN_SCOPE in scope_set.raw

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from app.config import Settings
 from app.security.devtoken import DEV_ISSUER
+from app.security.scopes import IDENTITY_ADMIN_SCOPE
 
 SMART_PATH = "/.well-known/smart-configuration"
 
@@ -31,6 +32,7 @@ SCOPES_SUPPORTED = (
     "user/*.write",
     "system/*.cruds",
     "system/*.rs",
+    IDENTITY_ADMIN_SCOPE,
 )
 CAPABILITIES = (
     "permission-v2",

@@ -280,6 +280,11 @@ def principal_from_claims(claims: dict[str, Any], known_types: Collection[str] |
         if not orgnr:
             raise unauthorized("personnel tokens must name their organisation")
         scopes = restrict_contexts(granted, ("patient", "user"))
+        if "patient" in scopes.contexts and not _text(claims, "patient"):
+            # Without a launch patient a patient/ scope has nothing to limit it to: it would act as user/.
+            raise unauthorized(
+                "A personnel token with patient/ scopes must name its launch patient (patient)"
+            )
     elif pid:
         kind = "citizen"
         scopes = restrict_contexts(granted, ("patient", "user"))
