@@ -20,9 +20,9 @@ from app.config import Settings
 from app.fhir.context import RequestContext
 from app.fhir.hooks import OperationEvent, ReadCheck, ReadEvent, SearchEvent, WriteEvent
 from app.fhir.outcome import Category, FhirError
-from app.fhir.registry import Registry
 from app.fhir.service import FhirService
 from app.security.audit import AuditRecord, audit_event
+from app.security.audit_trail import install_audit_trail
 from app.security.audit_writer import AUDIT_WAITS, AuditWriter, batch_store, store_audit_events
 from app.security.facts_store import store_facts
 from app.security.policy import Decision, Policy, PolicyConfig, principal_parties
@@ -450,25 +450,10 @@ class SecurityLayer:
         await self.writer.submit(event)
 
 
-# What the audit trail is searched by: whose data (patient, entity), who (agent and its identifiers, altid),
-# when, what was done and how it ended, and the follow-up flag (_tag). Every AuditEvent is written on the
-# read path, so the index keeps to these instead of all 24 R4 parameters (a third of the index rows).
-AUDIT_SEARCH_PARAMS = frozenset(
-    {"_id", "_lastUpdated", "_tag", "_security", "_profile", "_source", "action", "agent", "altid", "date"}
-    | {"entity", "outcome", "patient", "subtype"}
-)
-
-
-def lean_audit_index(registry: Registry) -> None:
-    audit = registry.types["AuditEvent"]
-    audit.search_params = {k: v for k, v in audit.search_params.items() if k in AUDIT_SEARCH_PARAMS}
-    audit.index_plan = None
-
-
 def install_security(
     svc: FhirService, settings: Settings, core_journal_types: frozenset[str]
 ) -> SecurityLayer:
-    lean_audit_index(svc.registry)  # whatever the auth mode: both may share one database
+    install_audit_trail(svc)  # whatever the auth mode: both may share one database
     layer = SecurityLayer(
         svc, settings, PolicyConfig.standard(core_journal_types), settings.auth_mode == "jwt"
     )

@@ -22,7 +22,9 @@ def gone(res_type: str, res_id: str, version: int) -> FhirError:
 
 
 async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str) -> CurrentVersion:
-    svc.resource_type(res_type)
+    store = svc.resource_type(res_type).store
+    if store is not None:  # a type kept outside the resource tables (the audit trail)
+        return await store.read(ctx, res_id)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
     async with svc.repo.reader() as conn:
@@ -41,7 +43,9 @@ async def read(svc: FhirService, ctx: RequestContext, res_type: str, res_id: str
 async def vread(
     svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, version_id: str
 ) -> HistoryRow:
-    svc.resource_type(res_type)
+    store = svc.resource_type(res_type).store
+    if store is not None:  # a type kept outside the resource tables (the audit trail)
+        return await store.vread(ctx, res_id, version_id)
     if not version_id.isdigit():
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
     if svc.hooks.before_read:

@@ -137,6 +137,9 @@ async def search(
     svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None = None
 ) -> bytes:
     """Run a search; `conn` lets a transaction's GET entries see the transaction's own writes."""
+    store = svc.resource_type(request.res_types[0]).store if len(request.res_types) == 1 else None
+    if store is not None and not request.extra_criteria:  # a type outside the resource tables (audit)
+        return await store.search(ctx, request.pairs, request.path, request.strict, request.compartment, conn)
     if conn is not None:
         return await _search(svc, ctx, request, conn)
     async with svc.repo.reader() as reader:

@@ -25,6 +25,13 @@ async def get_in(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, e
     res_type, res_id = target.res_type, target.res_id
     if res_type is not None and res_id is None and not target.history:
         return await search_entry(svc, ctx, conn, entry)
+    store = svc.resource_type(res_type).store if res_type is not None else None
+    if store is not None and res_id is not None and not target.history:  # the audit trail
+        one = await store.read(ctx, res_id)
+        return read_result(one.content, one.version, one.last_updated)
+    if store is not None and res_id is not None and target.version is not None:
+        kept = await store.vread(ctx, res_id, target.version)
+        return read_result(kept.content, kept.version, kept.last_updated)
     interaction = _interaction(entry)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, interaction, res_type, res_id))
