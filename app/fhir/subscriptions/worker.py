@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
 from app.fhir.interactions.read import vread
@@ -170,22 +171,16 @@ class DeliveryWorker:
         except Exception as exc:  # whatever one subscription's row does, it fails alone and is retried
             outcome = Outcome(None, type(exc).__name__)
         try:
-            failed = await self._record(item, token, outcome)
+            try:
+                await self._record(item, token, outcome)
+            except FhirError:
+                # The Subscription cannot be written any more (e.g. a search parameter of its criteria
+                # is gone), so it cannot be set to error: the row fails without it.
+                await self._record(item, token, outcome, set_error=False)
         except Exception as exc:  # the row stays leased and is tried again when its lease ends
             log.error(
                 "subscription %s: recording the outcome failed (%s)", item.subscription_id, type(exc).__name__
             )
-            return
-        if failed:
-            assert outcome.error is not None
-            try:
-                await self._set_error(item, outcome.error)
-            except Exception as exc:  # it stays active; its next notification fails (or succeeds) alone
-                log.error(
-                    "subscription %s: setting status error failed (%s)",
-                    item.subscription_id,
-                    type(exc).__name__,
-                )
 
     # -- one notification ----------------------------------------------------------------------------
     async def _deliver(self, item: Claimed) -> Outcome:
@@ -238,8 +233,7 @@ class DeliveryWorker:
         assert row.content is not None  # vread refuses a deletion (410)
         return row.content
 
-    async def _record(self, item: Claimed, token: str, outcome: Outcome) -> bool:
-        """Store the attempt's outcome; True when the notification failed for good."""
+    async def _record(self, item: Claimed, token: str, outcome: Outcome, set_error: bool = True) -> None:
         now = _utcnow()
         async with self.svc.repo.writer() as conn:
             if outcome.withheld:
@@ -250,23 +244,24 @@ class DeliveryWorker:
                     item.subscription_id,
                     outcome.status,
                 )
-                return False
+                return
             if outcome.ok:
                 assert outcome.status is not None
                 await self.store.delivered(conn, item.id, token, outcome.status, now)
                 log.debug("subscription %s: delivered (HTTP %s)", item.subscription_id, outcome.status)
-                return False
+                return
             assert outcome.error is not None
             if outcome.final or item.attempts >= self.config.max_attempts:
-                if await self.store.failed(conn, item.id, token, outcome.status, outcome.error):
+                # One unit of work: the subscription's next row must not be claimed before it is in error.
+                if await self.store.failed(conn, item.id, token, outcome.status, outcome.error) and set_error:
+                    await self._set_error(conn, item, outcome.error)
                     log.warning(
                         "subscription %s: notification failed after %d attempts (%s); status set to error",
                         item.subscription_id,
                         item.attempts,
                         outcome.error,
                     )
-                    return True
-                return False
+                return
             delay = self.config.retry_delay(item.attempts)
             due = now + timedelta(seconds=delay)
             await self.store.retry(conn, item.id, token, due, outcome.status, outcome.error)
@@ -277,26 +272,20 @@ class DeliveryWorker:
                 outcome.error,
                 delay,
             )
-            return False
 
-    async def _set_error(self, item: Claimed, reason: str) -> None:
-        """R4: a subscription whose notifications cannot be delivered goes to status "error", with why.
-        Its own unit of work: a Subscription that cannot be written any more (a search parameter of its
-        criteria is gone) must not undo the failed row."""
+    async def _set_error(self, conn: AsyncConnection, item: Claimed, reason: str) -> None:
+        """R4: a subscription whose notifications cannot be delivered goes to status "error", with why."""
         rtype = self.svc.resource_type("Subscription")
-        async with self.svc.repo.writer() as conn:
-            current = await self.svc.repo.current(conn, "Subscription", item.subscription_id, for_update=True)
-            if current is None or current.deleted or current.content is None:
-                return
-            resource = orjson.loads(current.content)
-            if resource.get("status") != "active":
-                return  # the client changed it meanwhile; its choice stands
-            resource["status"] = "error"
-            resource["error"] = (
-                f"Notification delivery failed after {item.attempts} attempts (last: {reason})"
-            )
-            ctx = RequestContext(self.svc.base_url, DELIVERY_PRINCIPAL, request_id="subscription-delivery")
-            await update_in(self.svc, ctx, conn, rtype, item.subscription_id, resource)
+        current = await self.svc.repo.current(conn, "Subscription", item.subscription_id, for_update=True)
+        if current is None or current.deleted or current.content is None:
+            return
+        resource = orjson.loads(current.content)
+        if resource.get("status") != "active":
+            return  # the client changed it meanwhile; its choice stands
+        resource["status"] = "error"
+        resource["error"] = f"Notification delivery failed after {item.attempts} attempts (last: {reason})"
+        ctx = RequestContext(self.svc.base_url, DELIVERY_PRINCIPAL, request_id="subscription-delivery")
+        await update_in(self.svc, ctx, conn, rtype, item.subscription_id, resource)
 
     async def _purge(self) -> None:
         if time.monotonic() < self._next_purge:
