@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     subscription_timeout_seconds: float = 10.0
     # Subscriptions written by other server processes are picked up within this many seconds.
     subscription_cache_seconds: float = 2.0
+    # Where notifications may go, comma-separated: URL prefixes (https://hooks.example.no/fhir) or hosts
+    # (hooks.example.no, *.example.no). Empty: any http(s) endpoint except loopback, link-local and
+    # unspecified addresses (names are checked again when resolved at delivery).
+    subscription_endpoint_allowlist: str = ""
 
     # -- KITH legacy messages (app/adapters/kith) -----------------------------------------------------------
     # Directory with the official KITH/Helsedirektoratet XSDs (searched recursively). Empty: messages are

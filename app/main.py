@@ -32,6 +32,7 @@ from app.resources.referrals import views as referral_views
 from app.security.access import install_security
 from app.security.authn import install_authentication
 from app.security.smart import capability_security
+from app.security.subscribers import PrincipalAccess
 from app.store.engine import Database
 from app.store.repository import Repository
 
@@ -52,6 +53,7 @@ def subscription_config(settings: Settings) -> SubscriptionConfig:
         max_attempts=settings.subscription_max_attempts,
         timeout_seconds=settings.subscription_timeout_seconds,
         cache_seconds=settings.subscription_cache_seconds,
+        endpoint_allowlist=tuple(settings.subscription_endpoint_allowlist.split(",")),
     )
 
 
@@ -84,7 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
     # Subscriptions: outbox rows in each write's unit of work; the delivery worker runs with the lifespan.
-    subscriptions = install_subscriptions(fhir, subscription_config(settings))
+    # With authentication on, delivery reads each notified version as the subscription's registrant.
+    access = PrincipalAccess() if security.enabled else None
+    subscriptions = install_subscriptions(fhir, subscription_config(settings), access)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -10,11 +10,14 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
 from app.fhir.search.fhirpath import ExpressionError, compile_expression
+
+if TYPE_CHECKING:
+    from app.fhir.type_store import TypeStore
 
 # Types that are never stored: they only travel in requests and responses.
 _NOT_PERSISTED = frozenset({"OperationOutcome", "Parameters"})
@@ -54,6 +57,7 @@ class ResourceType:
     search_params: dict[str, SearchParam] = field(default_factory=dict)
     profiles: list[str] = field(default_factory=list)
     index_plan: Any = None  # cached by app.fhir.search.extract
+    store: TypeStore | None = None  # kept outside the resource tables (app/fhir/type_store.py)
 
 
 @cache

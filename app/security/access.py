@@ -3,52 +3,44 @@
 Installed by main.py. With authentication off only the access facts are maintained (so that turning it
 on later finds them); with it on, every read, search, history and write on patient data is checked and
 audited. Every engine call names its principal: a verified caller (Principal) is judged by the policy; the
-server acting on its own account names a SystemPrincipal with a reason and is let through; anything else
-(no principal, or the unauthenticated principal of AUTH_MODE=off) is refused.
+server acting on its own account names a SystemPrincipal with a reason and is judged and audited as a
+system client named after it; anything else (no principal, or the unauthenticated principal of
+AUTH_MODE=off) is refused.
+
+The layer is three parts besides these hooks: the policy (policy.py, policy_sql.py: decisions and SQL row
+filters), the facts it decides on (facts.py, facts_store.py: care relations, identities, blocks, kept on
+write) with the rules on writing their sources (write_rules.py), and the audit sink (audit_sink.py, with its
+contract: in the unit of work, or after commit with the response waiting).
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import orjson
-from sqlalchemy import insert, select, union, union_all
+from sqlalchemy import insert, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
 from app.fhir.context import UNAUTHENTICATED, RequestContext, SystemPrincipal
 from app.fhir.hooks import MatchCheck, OperationEvent, ReadCheck, ReadEvent, SearchEvent, Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
-from app.fhir.registry import Registry
 from app.fhir.service import FhirService
-from app.security import policy_sql
-from app.security.audit import (
-    CARE_RELATION_DELETED,
-    IDENTITY_CHANGE,
-    SELF_DECLARED_CARE,
-    AuditRecord,
-    audit_event,
-)
-from app.security.audit_writer import AUDIT_WAITS, AuditWriter, batch_store, store_audit_events
-from app.security.facts import (
-    IDENTITY_TYPES,
-    derive,
-    patient_of,
-    proxy_consent,
-    states_parenthood,
-    trusted_identity,
-)
+from app.security import policy_sql, write_rules
+from app.security.audit import CARE_RELATION_DELETED, SELF_DECLARED_CARE
+from app.security.audit_sink import AuditSink, audit_interaction
+from app.security.audit_trail import install_audit_trail
+from app.security.facts import IDENTITY_TYPES
 from app.security.facts_store import store_facts
-from app.security.policy import Decision, Policy, PolicyConfig, principal_parties
-from app.security.principal import Permission, Principal
-from app.security.scopes import IDENTITY_ADMIN_SCOPE, identity_admin
-from app.security.tables import access_fact, emergency_access, party_identity
+from app.security.policy import Decision, Policy, PolicyConfig
+from app.security.principal import Permission, Principal, Scope, ScopeSet
+from app.security.scopes import IDENTITY_ADMIN_SCOPE
+from app.security.tables import emergency_access
+from app.security.write_rules import RequestState, denied
 from app.store.repository import Repository
 from app.store.tables import idx_reference
-from app.store.visibility import RowFilter, Unrestricted
+from app.store.visibility import RowFilter
 
 _READ_PERMISSION: dict[str, Permission] = {
     "read": "r",
@@ -61,14 +53,23 @@ _READ_PERMISSION: dict[str, Permission] = {
 _WRITE_PERMISSION: dict[str, Permission] = {"create": "c", "update": "u", "delete": "d"}
 # Search parameters that name the patient a search is about (for emergency access on searches).
 _PATIENT_PARAMS = ("patient", "subject", "subject:Patient", "patient:Patient", "for", "beneficiary")
-# Resources whose facts can give a care relation (see facts.py): personnel who start one are flagged.
-_CARE_SOURCES = frozenset({"Patient", "Encounter", "EpisodeOfCare", "CareTeam", "Task"})
-# What a citizen may write only over their own record.
-_CITIZEN_GRANTS = frozenset({"Consent", "RelatedPerson"})
 
 
-def denied(message: str) -> FhirError:
-    return FhirError(Category.FORBIDDEN, message, "forbidden")
+@functools.cache
+def server_principal(acting: SystemPrincipal) -> Principal:
+    """The server acting on its own account, as the policy and the audit see it: a system client named
+    after the job, its reason recorded as the source system, with every scope (identity administration
+    included) and no organisation."""
+    return Principal(
+        kind="system",
+        subject=acting.name,
+        client_id=f"helsebro/{acting.name}",
+        issuer="helsebro",
+        scopes=ScopeSet(
+            (Scope("system", "*", frozenset("cruds")),), ("system/*.cruds", IDENTITY_ADMIN_SCOPE)
+        ),
+        source_system=acting.reason,
+    )
 
 
 def no_access(principal: Principal) -> FhirError:
@@ -81,37 +82,6 @@ def no_access(principal: Principal) -> FhirError:
     )
 
 
-def audit_interaction(interaction: str, res_types: tuple[str, ...] = ("",)) -> str:
-    """The engine's interaction name as the audit (FHIR restful-interaction) spells it."""
-    if interaction == "search":
-        return "search-type" if len(res_types) == 1 else "search-system"
-    return "$everything" if interaction == "everything" else interaction
-
-
-@dataclass
-class _RequestState:
-    """The security layer's per-request state (RequestContext.state)."""
-
-    policy: Policy | None = None
-    # (type, id) -> the patients of the version an update replaces, once access to it was checked
-    checked_before_write: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    emergency: bool = False  # the search's audit row is flagged for follow-up
-    # (type, id) -> (trusted part before, after) of a write that changes an identity the policy trusts
-    identity_changes: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(
-        default_factory=dict
-    )
-    # (type, id) -> patients a personnel write names in a care relation but who were not in their care
-    care_before: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    # (type, id) of deleted resources that gave a care relation
-    care_deleted: set[tuple[str, str]] = field(default_factory=set)
-
-
-def _versions(event: WriteEvent) -> list[dict[str, Any]]:
-    """The stored version a write replaces (if any) and the new one (none for a delete)."""
-    previous = orjson.loads(event.previous) if event.previous else None
-    return [v for v in (previous, event.resource) if isinstance(v, dict)]
-
-
 _MATCH_PERMISSION: dict[str, Permission] = {"create": "c", "update": "u", "patch": "u", "delete": "d"}
 
 
@@ -121,8 +91,12 @@ class SecurityLayer:
     settings: Settings
     config: PolicyConfig
     enabled: bool
-    writer: AuditWriter | None = None
-    _later: set[asyncio.Task[None]] = field(default_factory=set)
+    _sink: AuditSink | None = None
+
+    @property
+    def sink(self) -> AuditSink:
+        assert self._sink is not None, "the audit sink exists once the layer is installed with auth on"
+        return self._sink
 
     def install(self) -> None:
         hooks = self.svc.hooks
@@ -130,7 +104,7 @@ class SecurityLayer:
         hooks.on_reindex.add(Stage.FACTS, self.maintain_facts)
         if not self.enabled:
             return
-        self.writer = AuditWriter(batch_store(self.svc))
+        self._sink = AuditSink(self.svc)
         hooks.before_write.add(Stage.ACCESS, self.before_write)
         hooks.after_write.add(Stage.ACCESS, self.after_write)
         hooks.before_read.add(Stage.ACCESS, self.before_read)
@@ -141,55 +115,46 @@ class SecurityLayer:
         hooks.match_guard = self.may_know
 
     async def close(self) -> None:
-        if self._later:
-            await asyncio.gather(*self._later, return_exceptions=True)
-        if self.writer is not None:
-            await self.writer.close()
+        if self._sink is not None:
+            await self._sink.close()
 
     # -- per request ----------------------------------------------------------------------------------
     @staticmethod
-    def caller(ctx: RequestContext) -> Principal | None:
-        """The verified caller to judge, or None for the server acting on its own account; anything
-        else is refused: nothing is trusted because a principal is missing."""
+    def caller(ctx: RequestContext) -> Principal:
+        """Who to judge and audit: the verified caller, or for the server acting on its own account a
+        system Principal named after it (scopes to everything, no organisation, so consent blocks against
+        organisations do not hide data from its jobs); anything else is refused: nothing is trusted
+        because a principal is missing."""
         principal = ctx.principal
         if isinstance(principal, Principal):
             return principal
         if isinstance(principal, SystemPrincipal) and principal is not UNAUTHENTICATED:
-            return None
+            return server_principal(principal)
         raise FhirError(Category.UNAUTHORIZED, "Authentication required", "login")
 
-    def policy(self, ctx: RequestContext) -> Policy | None:
-        principal = self.caller(ctx)
-        if principal is None:
-            return None
-        state = ctx.state(_RequestState)
+    def policy(self, ctx: RequestContext) -> Policy:
+        state = ctx.state(RequestState)
         if state.policy is None:
-            state.policy = Policy(self.config, principal, datetime.now(UTC))
+            state.policy = Policy(self.config, self.caller(ctx), datetime.now(UTC))
         return state.policy
 
     def visibility(self, ctx: RequestContext) -> RowFilter:
-        policy = self.policy(ctx)
-        if policy is not None:
-            return policy
-        principal = ctx.principal
-        assert isinstance(principal, SystemPrincipal)
-        return Unrestricted(f"the server acting as {principal.name}: {principal.reason}")
+        return self.policy(ctx)
 
     async def may_know(self, check: MatchCheck) -> bool:
         """May the caller be told about (or act on) a resource its conditional criteria matched? A match
         it may not read is never returned; the attempt is audited with the resource's patients."""
         principal = self.caller(check.ctx)
-        if principal is None:
-            return True
         permission = _MATCH_PERMISSION.get(check.interaction)
         if permission is not None and not principal.scopes.allows(check.res_type, permission):
-            await self._audit_denied(check.ctx, check.interaction, (), "scope does not allow this write")
+            await self.sink.denied(
+                check.ctx, check.interaction, (), "scope does not allow this write", principal
+            )
             raise denied(f"The token's scopes do not allow {check.interaction} of {check.res_type}")
         patients: tuple[str, ...] = ()
         readable = principal.scopes.allows(check.res_type, "r")
         if readable and check.res_type in self.config.patient_types:
             policy = self.policy(check.ctx)
-            assert policy is not None
             decision = await policy.decide(check.conn, check.res_type, check.res_id, check.pk)
             patients = decision.patients
             readable = self._may_read(principal, decision)
@@ -197,13 +162,12 @@ class SecurityLayer:
             why = f"conditional {check.interaction} matched a resource the caller may not read"
             # A conditional reference tells the caller an id, as a read of the match would have.
             audited_as = "read" if check.interaction == "reference" else check.interaction
-            await self._audit_denied(check.ctx, audited_as, patients, why, check.conn)
+            await self.sink.denied(check.ctx, audited_as, patients, why, principal)
         elif check.interaction == "create" and check.res_type in self.config.patient_types:
             # The match is returned to the caller: audited like a read of it.
             entity = (check.res_type, check.res_id, check.version)
-            await self._audit(
-                self._record(check.ctx, "read", "0", patients, entity), check.conn, ctx=check.ctx
-            )
+            record = self.sink.record(check.ctx, "read", "0", patients, entity, principal=principal)
+            await self.sink.after(check.ctx, record, check.conn)
         return readable
 
     @staticmethod
@@ -220,8 +184,6 @@ class SecurityLayer:
     async def before_operation(self, event: OperationEvent) -> None:
         """Server maintenance is for system clients with write access to everything it touches."""
         principal = self.caller(event.ctx)
-        if principal is None:
-            return
         if principal.kind != "system" or not principal.scopes.allows(event.res_type or "*", "u"):
             raise denied(f"{event.name} needs a system client with update scope on the resources it touches")
 
@@ -230,61 +192,59 @@ class SecurityLayer:
         if event.res_type == "AuditEvent":
             raise denied("AuditEvent records are written by the server only; they cannot be changed")
         principal = self.caller(event.ctx)
-        if principal is None:
-            return
         if event.res_type == "Subscription" and principal.kind != "system":
             # A subscription is notified of every matching write, past the access policy: only an
             # organisation's integration (a system client) may register one.
             raise denied("Subscriptions can only be registered by system clients")
         permission = _WRITE_PERMISSION.get(event.interaction, "u")
         if not principal.scopes.allows(event.res_type, permission):
-            await self._audit_denied(event.ctx, event.interaction, (), "scope does not allow this write")
+            await self.sink.denied(
+                event.ctx, event.interaction, (), "scope does not allow this write", principal
+            )
             raise denied(f"The token's scopes do not allow {event.interaction} of {event.res_type}")
         if event.res_type in IDENTITY_TYPES:
-            await self._check_identity_change(event, principal)
-        if principal.kind == "citizen" and event.res_type in _CITIZEN_GRANTS:
-            await self._check_citizen_grant(event, principal)
-        if principal.kind == "personnel" and event.res_type in _CARE_SOURCES:
-            await self._note_care_before(event)
+            await write_rules.check_identity_change(self.sink, event, principal)
+        if principal.kind == "citizen" and event.res_type in write_rules.CITIZEN_GRANTS:
+            await write_rules.check_citizen_grant(self.sink, event, principal, self.svc.base_url)
+        if principal.kind == "personnel" and event.res_type in write_rules.CARE_SOURCES:
+            policy = self.policy(event.ctx)
+            days = self.settings.care_relation_days_after_end
+            await write_rules.note_care_before(event, policy, days, self.svc.base_url)
         if event.interaction == "create" or event.res_type not in self.config.patient_types:
             return
         # Updating or deleting patient data: the caller must have access to it as it stands now.
         assert event.pk is not None
         policy = self.policy(event.ctx)
-        assert policy is not None
         decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
         if decision.blocked:
             # Blocked (sperret) data is not known to the blocked organisation: the same answer as a read.
-            await self._audit_denied(event.ctx, event.interaction, decision.patients, "blocked by consent")
+            await self.sink.denied(
+                event.ctx, event.interaction, decision.patients, "blocked by consent", principal
+            )
             raise FhirError(Category.NOT_FOUND, f"{event.res_type}/{event.res_id} is not known")
         await self._require_write_access(event, principal, decision)
-        checked = event.ctx.state(_RequestState).checked_before_write
+        checked = event.ctx.state(RequestState).checked_before_write
         checked[(event.res_type, event.res_id)] = frozenset(decision.patients)
 
     async def after_write(self, event: WriteEvent) -> None:
         principal = self.caller(event.ctx)
-        if principal is None:
-            return
         assert event.pk is not None
         policy = self.policy(event.ctx)
-        assert policy is not None
-        state = event.ctx.state(_RequestState)
+        state = event.ctx.state(RequestState)
         key = (event.res_type, event.res_id)
         entity = (event.res_type, event.res_id, event.version)
-        change = state.identity_changes.pop(key, None)
-        if change is not None:
-            await self._audit_identity_change(event, entity, change)
+        await write_rules.audit_identity_change(self.sink, event, principal)
         if event.interaction == "create" and event.res_type in self.config.core_journal_types:
-            await self._record_author(event.conn, event.pk, event.res_type, event.res_id, principal)
+            await write_rules.record_author(event.conn, event.pk, event.res_type, event.res_id, principal)
         patients: tuple[str, ...] = ()
         flags: tuple[str, ...] = ()
         if event.resource is not None and event.res_type in self.config.patient_types:
             decision = await policy.decide(event.conn, event.res_type, event.res_id, event.pk)
             patients = decision.patients
             new_patient = event.res_type == "Patient" and event.interaction == "create"
-            if not new_patient and not self._same_patients_as_checked(event, decision):
+            if not new_patient and not write_rules.same_patients_as_checked(event, decision):
                 await self._require_write_access(event, principal, decision)
-            if await self._started_care(event, policy, state.care_before.pop(key, frozenset())):
+            if await write_rules.started_care(event, policy):
                 flags = (SELF_DECLARED_CARE,)
         elif event.res_type in self.config.patient_types:
             # A delete: the patients of the version it removed (checked before the write).
@@ -295,141 +255,12 @@ class SecurityLayer:
                 flags = (CARE_RELATION_DELETED,)
         else:
             return
-        record = self._record(event.ctx, event.interaction, "0", patients, entity, flags=flags)
-        await store_audit_events(self.svc, event.conn, [audit_event(record)])
+        record = self.sink.record(
+            event.ctx, event.interaction, "0", patients, entity, flags=flags, principal=principal
+        )
+        await self.sink.in_unit(event.conn, record)
 
     # -- trusted sources of access ----------------------------------------------------------------------
-    async def _check_identity_change(self, event: WriteEvent, principal: Principal) -> None:
-        """Identities the policy trusts (identifiers, hierarchy, role links, active) change only with the
-        identity administration scope. Creating one at an id no access fact names yet takes over nobody's
-        patients, so it needs only the write scope; every change is audited and flagged after the write."""
-        previous = orjson.loads(event.previous) if event.previous else None
-        before = trusted_identity(event.res_type, previous)
-        after = trusted_identity(event.res_type, event.resource)
-        if before == after:
-            return
-        event.ctx.state(_RequestState).identity_changes[(event.res_type, event.res_id)] = (before, after)
-        if principal.kind != "citizen" and identity_admin(principal.scopes):
-            return
-        if event.interaction == "create" and not await self._named_in_facts(event):
-            return
-        await self._audit_denied(
-            event.ctx, event.interaction, (), "identity change without administration scope"
-        )
-        raise denied(
-            f"Changing the identifiers, hierarchy, role links or active flag of {event.res_type} needs the "
-            f"{IDENTITY_ADMIN_SCOPE} scope"
-        )
-
-    @staticmethod
-    async def _named_in_facts(event: WriteEvent) -> bool:
-        """Access facts already name this resource (a reference written before it existed)."""
-        party = f"ref:{event.res_type}/{event.res_id}"
-        kinds = ("care", "proxy", "parent", "block", "author")
-        named = union_all(
-            select(access_fact.c.id).where(access_fact.c.kind.in_(kinds), access_fact.c.party == party),
-            select(party_identity.c.id).where(party_identity.c.party == party),
-        )
-        return (await event.conn.execute(named.limit(1))).first() is not None
-
-    async def _audit_identity_change(
-        self,
-        event: WriteEvent,
-        entity: tuple[str, str, int],
-        change: tuple[dict[str, Any], dict[str, Any]],
-    ) -> None:
-        before, after = (orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() for c in change)
-        record = self._record(
-            event.ctx,
-            event.interaction,
-            "0",
-            (),
-            entity,
-            flags=(IDENTITY_CHANGE,),
-            details=(("identity-before", before), ("identity-after", after)),
-        )
-        await store_audit_events(self.svc, event.conn, [audit_event(record)])
-
-    async def _check_citizen_grant(self, event: WriteEvent, principal: Principal) -> None:
-        """A citizen gives a proxy (fullmakt) only over their own record, and keeps related persons (whose
-        identities a fullmakt can name) only there; parenthood comes from a system or personnel."""
-        versions = _versions(event)
-        base = event.ctx.base_url if self.svc.base_url else ""
-        patients = {patient_of(v.get("patient"), base) for v in versions}
-        named = tuple(sorted(p for p in patients if p))
-        if event.res_type == "RelatedPerson" and any(states_parenthood(v) for v in versions):
-            await self._audit_denied(event.ctx, event.interaction, named, "parenthood stated by a citizen")
-            raise denied(
-                "Parenthood is recorded by the health service or the population register, not by a citizen"
-            )
-        if event.res_type == "Consent" and not any(proxy_consent(v) for v in versions):
-            return
-        if None in patients or not await self._own_patients(event.conn, principal, set(named)):
-            await self._audit_denied(event.ctx, event.interaction, named, "grant over another's record")
-            raise denied(f"A citizen can write this {event.res_type} only in their own record")
-
-    @staticmethod
-    async def _own_patients(conn: AsyncConnection, principal: Principal, patients: set[str]) -> bool:
-        """Every one of `patients` is the citizen (their fødselsnummer or D-nummer is on the Patient)."""
-        if not patients or not principal.pid:
-            return False
-        query = select(party_identity.c.ref_id).where(
-            party_identity.c.ref_type == "Patient",
-            party_identity.c.ref_id.in_(sorted(patients)),
-            party_identity.c.party == f"pid:{principal.pid}",
-        )
-        return {row[0] for row in (await conn.execute(query)).all()} == patients
-
-    async def _note_care_before(self, event: WriteEvent) -> None:
-        """Before a personnel write that can start a care relation: which patients it names were not in
-        their care? (A delete: does it remove a care relation, whoever's it was?)"""
-        state = event.ctx.state(_RequestState)
-        key = (event.res_type, event.res_id)
-        if event.resource is None:
-            assert event.pk is not None
-            query = select(access_fact.c.id).where(
-                access_fact.c.source_pk == event.pk, access_fact.c.kind == "care"
-            )
-            if (await event.conn.execute(query.limit(1))).first() is not None:
-                state.care_deleted.add(key)
-            return
-        base = event.ctx.base_url if self.svc.base_url else ""
-        derived = derive(
-            event.res_type,
-            event.res_id,
-            event.resource,
-            datetime.now(UTC),
-            self.settings.care_relation_days_after_end,
-            base,
-        )
-        named = {f.patient_id for f in derived.facts if f.kind == "care" and f.patient_id}
-        policy = self.policy(event.ctx)
-        assert policy is not None
-        without = {p for p in sorted(named) if await policy.patient_access(event.conn, p) != "yes"}
-        if without:
-            state.care_before[key] = frozenset(without)
-
-    @staticmethod
-    async def _started_care(event: WriteEvent, policy: Policy, without: frozenset[str]) -> bool:
-        """The write gave the caller a care relation with a patient who was not in their care before."""
-        for patient_id in sorted(without):
-            if await policy.patient_access(event.conn, patient_id) == "yes":
-                return True
-        return False
-
-    @staticmethod
-    def _same_patients_as_checked(event: WriteEvent, decision: Decision) -> bool:
-        """An update the caller was allowed to make (checked on the version it replaces) that keeps the
-        resource with the same patients. The new version may itself end the caller's care relation, as
-        forwarding or completing a referral Task does; that must not undo the step."""
-        checked = event.ctx.state(_RequestState).checked_before_write.get((event.res_type, event.res_id))
-        return (
-            event.interaction == "update"
-            and checked is not None
-            and not decision.blocked
-            and set(decision.patients) <= checked
-        )
-
     async def _require_write_access(
         self, event: WriteEvent, principal: Principal, decision: Decision
     ) -> None:
@@ -437,45 +268,24 @@ class SecurityLayer:
             return
         if decision.blocked or decision.reserved or not (decision.allowed or decision.emergency):
             why = "blocked by consent" if decision.blocked else "no access to the patient"
-            await self._audit_denied(event.ctx, event.interaction, decision.patients, why)
+            await self.sink.denied(event.ctx, event.interaction, decision.patients, why, principal)
             raise denied(
                 f"No access to write {event.res_type}/{event.res_id}: it needs a care relation with the "
                 "patient (or granted emergency access)"
             )
 
-    async def _record_author(
-        self, conn: AsyncConnection, pk: int, res_type: str, res_id: str, principal: Principal
-    ) -> None:
-        """Core-journal entries remember the organisation that wrote them: a reservation does not hide
-        an organisation's own entries from it."""
-        parties = [p for p in principal_parties(principal) if not p.startswith("pid:")]
-        if parties:
-            await conn.execute(
-                insert(access_fact),
-                [
-                    {
-                        "source_pk": pk,
-                        "kind": "author",
-                        "party": p,
-                        "target_type": res_type,
-                        "target_id": res_id,
-                    }
-                    for p in parties
-                ],
-            )
-
     # -- reads ----------------------------------------------------------------------------------------
     async def before_read(self, event: ReadEvent) -> None:
         principal = self.caller(event.ctx)
-        if principal is None:
-            return
         permission = _READ_PERMISSION.get(event.interaction)
         if (
             event.res_type is not None
             and permission is not None
             and not principal.scopes.allows(event.res_type, permission)
         ):
-            await self._audit_denied(event.ctx, event.interaction, (), "scope does not allow this read")
+            await self.sink.denied(
+                event.ctx, event.interaction, (), "scope does not allow this read", principal
+            )
             raise denied(f"The token's scopes do not allow {event.interaction} on {event.res_type}")
         if principal.kind != "personnel":
             if event.compartment is not None and principal.kind == "citizen":
@@ -511,7 +321,6 @@ class SecurityLayer:
         """A search about one named patient: personnel need a care relation (or state an emergency, which
         is then granted); citizens must be that patient or hold a proxy for them."""
         policy = self.policy(ctx)
-        assert policy is not None
         if conn is not None:
             allowed = await policy.patient_access(conn, patient_id)
         else:
@@ -520,61 +329,58 @@ class SecurityLayer:
         if allowed == "yes":
             return
         if allowed == "emergency":
-            ctx.state(_RequestState).emergency = True  # the search's audit row is flagged for follow-up
+            ctx.state(RequestState).emergency = True  # the search's audit row is flagged for follow-up
             return
         if principal.kind == "personnel" and principal.emergency_reason and not Repository.writing():
             await self._grant_emergency(ctx, principal, (patient_id,))
-            ctx.state(_RequestState).emergency = True
+            ctx.state(RequestState).emergency = True
             return
-        await self._audit_denied(ctx, interaction, (patient_id,), "no care relation with the patient")
+        await self.sink.denied(
+            ctx, interaction, (patient_id,), "no care relation with the patient", principal
+        )
         raise no_access(principal)
 
     async def after_read(self, check: ReadCheck) -> None:
         principal = self.caller(check.ctx)
-        if principal is None or check.res_type not in self.config.patient_types:
+        if check.res_type not in self.config.patient_types:
             return
         policy = self.policy(check.ctx)
-        assert policy is not None
         decision = await policy.decide(check.conn, check.res_type, check.res_id, check.pk)
         entity = (check.res_type, check.res_id, check.version)
         if decision.blocked:
-            await self._audit_denied(
-                check.ctx, check.interaction, decision.patients, "blocked by consent", check.conn
+            await self.sink.denied(
+                check.ctx, check.interaction, decision.patients, "blocked by consent", principal
             )
             raise FhirError(Category.NOT_FOUND, f"{check.res_type}/{check.res_id} is not known")
         if not decision.patient_data:
             return  # a Binary, Bundle or Device of no patient
         if decision.reserved:
-            await self._audit_denied(
-                check.ctx, check.interaction, decision.patients, "reserved core journal", check.conn
+            await self.sink.denied(
+                check.ctx, check.interaction, decision.patients, "reserved core journal", principal
             )
             raise denied("The patient has reserved against core-journal access; this entry is not available")
         if decision.allowed or decision.emergency:
-            await self._audit(
-                self._record(
-                    check.ctx, check.interaction, "0", decision.patients, entity, emergency=decision.emergency
-                ),
-                check.conn,
-                ctx=check.ctx,
+            emergency = decision.emergency
+            record = self.sink.record(
+                check.ctx, check.interaction, "0", decision.patients, entity, emergency, principal=principal
             )
+            await self.sink.after(check.ctx, record, check.conn)
             return
         if decision.patients and principal.kind == "personnel" and principal.emergency_reason:
             if Repository.writing():
                 raise denied("Emergency access cannot be granted inside a batch or transaction")
             await self._grant_emergency(check.ctx, principal, decision.patients)
-            await self._audit(
-                self._record(check.ctx, check.interaction, "0", decision.patients, entity, emergency=True),
-                check.conn,
-                ctx=check.ctx,
+            record = self.sink.record(
+                check.ctx, check.interaction, "0", decision.patients, entity, True, principal=principal
             )
+            await self.sink.after(check.ctx, record, check.conn)
             return
         why = "no care relation with the patient" if decision.patients else "not linked to a patient"
-        await self._audit_denied(check.ctx, check.interaction, decision.patients, why, check.conn)
+        await self.sink.denied(check.ctx, check.interaction, decision.patients, why, principal)
         raise no_access(principal)
 
     async def after_search(self, event: SearchEvent) -> None:
-        if self.caller(event.ctx) is None:
-            return
+        principal = self.caller(event.ctx)
         patient_pks = [
             r.pk
             for r in event.returned
@@ -599,20 +405,26 @@ class SecurityLayer:
         if not about_patients or event.res_types == ("AuditEvent",):
             return
         interaction = audit_interaction(event.interaction, event.res_types)
-        emergency = event.ctx.state(_RequestState).emergency or await self._through_emergency(event, patients)
-        record = self._record(
-            event.ctx, interaction, "0", tuple(sorted(patients)), None, emergency=emergency, query=event.query
+        emergency = event.ctx.state(RequestState).emergency or await self._through_emergency(event, patients)
+        record = self.sink.record(
+            event.ctx,
+            interaction,
+            "0",
+            tuple(sorted(patients)),
+            None,
+            emergency=emergency,
+            query=event.query,
+            principal=principal,
         )
-        await self._audit(record, event.conn, ctx=event.ctx)
+        await self.sink.after(event.ctx, record, event.conn)
 
     async def _through_emergency(self, event: SearchEvent, patients: set[str]) -> bool:
         """Some returned data is of a patient the caller sees only through granted emergency access (a
         search need not name the patient to reach their data)."""
         principal = self.caller(event.ctx)
-        if principal is None or principal.kind != "personnel" or not principal.hpr or not patients:
+        if principal.kind != "personnel" or not principal.hpr or not patients:
             return False
         policy = self.policy(event.ctx)
-        assert policy is not None
         granted = select(emergency_access.c.patient_id).where(
             emergency_access.c.hpr == principal.hpr,
             emergency_access.c.expires_at > policy.now,
@@ -645,103 +457,11 @@ class SecurityLayer:
         async with self.svc.repo.writer() as conn:
             await conn.execute(insert(emergency_access), rows)
 
-    # -- audit ----------------------------------------------------------------------------------------
-    def _record(
-        self,
-        ctx: RequestContext,
-        interaction: str,
-        outcome: str,
-        patients: tuple[str, ...],
-        entity: tuple[str, str, int | None] | None,
-        emergency: bool = False,
-        query: str | None = None,
-        outcome_desc: str | None = None,
-        flags: tuple[str, ...] = (),
-        details: tuple[tuple[str, str], ...] = (),
-    ) -> AuditRecord:
-        principal = ctx.principal if isinstance(ctx.principal, Principal) else None
-        reason = principal.emergency_reason if principal else None
-        return AuditRecord(
-            interaction=interaction,
-            outcome=outcome,
-            principal=principal,
-            patients=patients,
-            entities=(entity,) if entity else (),
-            query=query,
-            outcome_desc=outcome_desc,
-            emergency=emergency,
-            emergency_reason=(reason or "granted earlier (akuttilgang)") if emergency else None,
-            request_id=ctx.request_id,
-            flags=flags,
-            details=details,
-        )
-
-    async def _audit_denied(
-        self,
-        ctx: RequestContext,
-        interaction: str,
-        patients: tuple[str, ...],
-        why: str,
-        conn: AsyncConnection | None = None,
-    ) -> None:
-        record = self._record(ctx, audit_interaction(interaction), "4", patients, None, outcome_desc=why)
-        # The refused unit of work rolls back: its audit row must not be part of it.
-        await self._audit(
-            record, None if conn is None or Repository.is_write_unit(conn) else conn, failing=True, ctx=ctx
-        )
-
-    async def _audit(
-        self,
-        record: AuditRecord,
-        conn: AsyncConnection | None,
-        failing: bool = False,
-        ctx: RequestContext | None = None,
-    ) -> None:
-        event = audit_event(record)
-        if Repository.writing():
-            if conn is not None and Repository.is_write_unit(conn) and not failing:
-                await store_audit_events(self.svc, conn, [event])  # same transaction as the work
-                return
-            # Inside a unit of work that will not keep our row: write it as soon as that unit ends, and
-            # hold the response until it is committed (as for reads).
-            task = asyncio.create_task(self._submit_outside(event))
-            self._later.add(task)
-            task.add_done_callback(self._later.discard)
-            if ctx is not None:
-                ctx.scratch.setdefault(AUDIT_WAITS, []).append(task)
-            return
-        assert self.writer is not None
-        if ctx is not None:
-            # Not awaited here: the caller still holds a database connection. The response waits for it
-            # (authn holds back the response until the request's audit rows are committed).
-            ctx.scratch.setdefault(AUDIT_WAITS, []).append(asyncio.ensure_future(self.writer.submit(event)))
-            return
-        await self.writer.submit(event)
-
-    async def _submit_outside(self, event: dict[str, Any]) -> None:
-        assert self.writer is not None
-        await self.writer.submit(event)
-
-
-# What the audit trail is searched by: whose data (patient, entity), who (agent and its identifiers, altid),
-# when, what was done and how it ended, and the follow-up flag (_tag). Every AuditEvent is written on the
-# read path, so the index keeps to these instead of all 24 R4 parameters (a third of the index rows).
-AUDIT_SEARCH_PARAMS = frozenset(
-    {"_id", "_lastUpdated", "_tag", "_security", "_profile", "_source", "action", "agent", "altid", "date"}
-    | {"entity", "outcome", "patient", "subtype"}
-)
-
-
-def lean_audit_index(registry: Registry) -> None:
-    audit = registry.types["AuditEvent"]
-    audit.search_params = {k: v for k, v in audit.search_params.items() if k in AUDIT_SEARCH_PARAMS}
-    audit.index_plan = None
-
 
 def install_security(
     svc: FhirService, settings: Settings, core_journal_types: frozenset[str]
 ) -> SecurityLayer:
-    lean_audit_index(svc.registry)  # whatever the auth mode: both may share one database
+    install_audit_trail(svc)  # whatever the auth mode: both may share one database
     layer = SecurityLayer(
         svc, settings, PolicyConfig.standard(core_journal_types), settings.auth_mode == "jwt"
     )

@@ -295,3 +295,25 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
     if entities:
         event["entity"] = entities
     return event
+
+
+def own_part(event: dict[str, Any], patients: frozenset[str]) -> dict[str, Any]:
+    """The event as shown to someone who may see only `patients` (a citizen: their own record, proxies,
+    children under 12), when it also concerns others: the other patients' entities are removed, and so is
+    the search query, which can name them. The resource read or written stays: an event about several
+    patients with one resource is about a resource that concerns the viewer's patient too."""
+    kept = []
+    for entity in event.get("entity") or []:
+        role = (entity.get("role") or {}).get("code")
+        if role == "24":
+            continue
+        if (
+            role == "1"
+            and (entity.get("what") or {}).get("reference", "").removeprefix("Patient/") not in patients
+        ):
+            continue
+        kept.append(entity)
+    shown = {k: v for k, v in event.items() if k != "entity"}
+    if kept:
+        shown["entity"] = kept
+    return shown

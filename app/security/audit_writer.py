@@ -9,14 +9,13 @@ is being stored the next one fills, so the batch size follows the load without a
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.fhir.search.extract import index_rows
-from app.fhir.service import FhirService, canonical_bytes, now_ms
+from app.fhir.service import FhirService
+from app.security.audit_store import insert_audit_events
 
 AuditStore = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
 # Key in a request's hook state: audit writes the response must wait for (see authn._after_audit).
@@ -28,31 +27,11 @@ class AuditWriterClosed(RuntimeError):
 
 
 async def store_audit_events(
-    svc: FhirService, conn: AsyncConnection, events: Sequence[dict[str, Any]], base_url: str = ""
+    svc: FhirService, conn: AsyncConnection, events: Sequence[dict[str, Any]]
 ) -> None:
-    """Insert AuditEvents (built by the server, so neither validated nor passed through write hooks) and
-    their index rows in the caller's transaction: a write stores its audit in its own unit of work."""
-    if not events:
-        return
-    rtype = svc.resource_type("AuditEvent")
-    at = now_ms()
-    ids = [str(uuid.uuid4()) for _ in events]
-    stored = await svc.repo.insert_many(
-        conn,
-        [
-            ("AuditEvent", res_id, canonical_bytes(event, res_id, 1, at))
-            for res_id, event in zip(ids, events, strict=True)
-        ],
-        at,
-        "POST",
-    )
-    await svc.repo.insert_index_many(
-        conn,
-        [
-            (row.pk, index_rows(rtype, event, base_url).tables())
-            for row, event in zip(stored, events, strict=True)
-        ],
-    )
+    """Store AuditEvents in the caller's transaction: a write stores its audit in its own unit of work.
+    (`svc` is the service whose database `conn` belongs to; the trail has its own tables.)"""
+    await insert_audit_events(conn, events)
 
 
 def batch_store(svc: FhirService) -> AuditStore:
@@ -60,7 +39,7 @@ def batch_store(svc: FhirService) -> AuditStore:
 
     async def store(events: Sequence[dict[str, Any]]) -> None:
         async with svc.repo.writer() as conn:
-            await store_audit_events(svc, conn, events, svc.base_url)
+            await insert_audit_events(conn, events)
 
     return store
 

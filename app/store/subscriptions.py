@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Select, and_, delete, func, insert, literal, select, update
+from sqlalchemy import Select, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.store.tables import resource_version, subscription, subscription_outbox
+from app.store.tables import subscription, subscription_outbox
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# Not sent: the subscriber may not read the notified version (its scopes, a consent block, no access).
+WITHHELD = "withheld"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class SubscriptionRow:
     endpoint: str
     payload: str | None
     headers: tuple[str, ...]
+    # Who registered it (SubscriberAccess.registrant); None keeps what is stored.
+    registrant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,7 @@ class Claimed:
     res_type: str
     res_id: str
     version: int
-    content: bytes | None
+    registrant: str | None  # delivery reads the version as this subscriber; it never gets content here
 
 
 _SUBSCRIPTION_COLUMNS = (
@@ -107,6 +111,8 @@ class SubscriptionStore:
             "headers": orjson.dumps(list(row.headers)).decode(),
             "updated": at,
         }
+        if row.registrant is not None:
+            values["principal"] = row.registrant
         result = await conn.execute(
             update(subscription).where(subscription.c.res_pk == row.pk).values(**values)
         )
@@ -184,17 +190,9 @@ class SubscriptionStore:
                 o.c.res_type,
                 o.c.res_id,
                 o.c.version,
-                resource_version.c.content,
+                s.c.principal,
             )
             .join(s, s.c.res_pk == o.c.subscription_pk)
-            .outerjoin(
-                resource_version,
-                and_(
-                    resource_version.c.res_type == o.c.res_type,
-                    resource_version.c.res_id == o.c.res_id,
-                    resource_version.c.version == o.c.version,
-                ),
-            )
             .where(o.c.id.in_(ids))
             .order_by(o.c.id)
         )
@@ -221,6 +219,14 @@ class SubscriptionStore:
             conn, row_id, token, due=due, claim=None, last_status=status, last_error=error[:200]
         )
 
+    async def withheld(
+        self, conn: AsyncConnection, row_id: int, token: str, status: int, at: datetime
+    ) -> bool:
+        """The subscriber may not read the version (`status`: the read's 403 or 404): nothing was sent."""
+        return await self._finish(
+            conn, row_id, token, state=WITHHELD, delivered=at, last_status=status, last_error="not readable"
+        )
+
     async def failed(
         self, conn: AsyncConnection, row_id: int, token: str, status: int | None, error: str
     ) -> bool:
@@ -238,7 +244,8 @@ class SubscriptionStore:
 
     async def purge_delivered(self, conn: AsyncConnection, before: datetime) -> int:
         o = subscription_outbox
-        result = await conn.execute(delete(o).where(o.c.state == DELIVERED, o.c.delivered < before))
+        done = o.c.state.in_((DELIVERED, WITHHELD))
+        result = await conn.execute(delete(o).where(done, o.c.delivered < before))
         return int(result.rowcount or 0)
 
     async def rows(self, conn: AsyncConnection, subscription_pk: int) -> list[tuple[int, str, int, int]]:

@@ -219,6 +219,8 @@ subscription = Table(
     Column("endpoint", Text, nullable=False),
     Column("payload", String(100), nullable=True),  # MIME type; NULL sends an empty ping
     Column("headers", Text, nullable=False),  # JSON array of "Name: value" lines
+    # Who registered it, as JSON (app/security/subscribers.py): delivery reads as that principal.
+    Column("principal", Text, nullable=True),
     Column("updated", UtcDateTime, nullable=False),
     Index("ix_subscription_status_criteria_type", "status", "criteria_type"),
 )
@@ -234,7 +236,7 @@ subscription_outbox = Table(
     Column("res_type", String(64), nullable=False),
     Column("res_id", String(64), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("state", String(12), nullable=False),  # pending, delivered, failed
+    Column("state", String(12), nullable=False),  # pending, delivered, withheld, failed
     Column("created", UtcDateTime, nullable=False),
     # When the row may be claimed next: the retry time, or the end of a delivering process's lease.
     Column("due", UtcDateTime, nullable=False),

@@ -278,7 +278,7 @@ async def test_only_system_clients_register_subscriptions(world: World) -> None:
         "criteria": "Task?status=requested",
         "channel": {
             "type": "rest-hook",
-            "endpoint": "http://127.0.0.1:9/fhir",
+            "endpoint": "https://hooks.example.no/fhir",
             "payload": "application/fhir+json",
         },
     }

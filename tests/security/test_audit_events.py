@@ -6,11 +6,10 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from app.fhir.registry import Registry
-from app.fhir.search.extract import index_rows
 from app.resources.no_basis.identifiers import (
     DNR_SYSTEM,
     FNR_SYSTEM,
@@ -18,7 +17,6 @@ from app.resources.no_basis.identifiers import (
     ORGNR_SYSTEM,
     synthetic_fnr,
 )
-from app.security.access import AUDIT_SEARCH_PARAMS, lean_audit_index
 from app.security.audit import (
     ACCESS_BASIS_SYSTEM,
     AUDIT_FLAG_SYSTEM,
@@ -26,12 +24,13 @@ from app.security.audit import (
     HP_CATEGORY_SYSTEM,
     AuditRecord,
     audit_event,
+    own_part,
 )
+from app.security.audit_store import event_rows
 from app.security.principal import Principal, ScopeSet
 
 FNR = synthetic_fnr(13, 9, 1972, 100)
 DNR = str(int(FNR[0]) + 4) + FNR[1:]  # the D-nummer shape: first digit + 4
-REGISTRY = Registry.standard()
 
 
 def personnel(**extra: Any) -> Principal:
@@ -253,11 +252,10 @@ def test_unknown_interaction_or_outcome_is_a_bug() -> None:
         audit_event(AuditRecord("read", "2", None, ()))
 
 
-def _tokens(rows: dict[str, list[dict[str, Any]]], param: str) -> set[tuple[str | None, str | None]]:
-    return {(r["system"], r["code"]) for r in rows["idx_token"] if r["param"] == param}
-
-
-def test_index_rows_make_the_event_searchable() -> None:
+def test_the_stored_row_holds_what_the_trail_is_searched_by() -> None:
+    """One audit_event row (the search columns and the JSON as served) and one audit_patient row per
+    patient: no FHIR index rows."""
+    at = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
     record = AuditRecord(
         "read",
         "0",
@@ -267,42 +265,56 @@ def test_index_rows_make_the_event_searchable() -> None:
         request_id="req-9",
         emergency=True,
         emergency_reason="akutt",
+        recorded=at,
     )
+    row, patients = event_rows(audit_event(record), "e1")
+    assert patients == [{"event_id": "e1", "patient_id": "p1"}, {"event_id": "e1", "patient_id": "p2"}]
+    content = row.pop("content")
+    assert row == {
+        "id": "e1",
+        "recorded": at,
+        "action": "R",
+        "subtype": "read",
+        "outcome": "0",
+        "flag": "emergency-access",
+        "who_system": HPR_SYSTEM,
+        "who_value": "565501872",
+        "altid": "sub-lege",
+        "client_id": "ehr-client",
+        "orgnr": "974633574",
+        "sub_orgnr": "912345678",
+        "entity_type": "Observation",
+        "entity_id": "o1",
+        "request_id": "req-9",
+    }
+    served = valid(orjson.loads(content))
+    assert served["id"] == "e1"
+    assert served["meta"]["versionId"] == "1"
+    assert served["meta"]["lastUpdated"] == "2025-03-01T12:30:15.123Z"
+    assert served["meta"]["tag"][0]["code"] == "emergency-access"
+
+    system_row, _ = event_rows(audit_event(AuditRecord("create", "0", system(), ("p1",))), "e2")
+    assert (system_row["who_value"], system_row["client_id"], system_row["orgnr"]) == (
+        None,
+        "lab-client",
+        "974633574",
+    )
+
+
+def test_own_part_removes_the_other_patients_and_the_query() -> None:
+    """Hole 8: an event about several patients, as one of them sees it."""
+    query = "Observation?patient=Patient/p1,Patient/p2&name=Nordmann"
+    record = AuditRecord("search", "0", personnel(), ("p1", "p2"), query=query, request_id="r")
     event = audit_event(record)
-    rows = index_rows(REGISTRY.types["AuditEvent"], event, "").tables()
-    patient_refs = {
-        (r["target_type"], r["target_id"]) for r in rows["idx_reference"] if r["param"] == "patient"
-    }
-    assert patient_refs == {("Patient", "p1"), ("Patient", "p2")}  # not the Observation
-    entity_refs = {
-        (r["target_type"], r["target_id"]) for r in rows["idx_reference"] if r["param"] == "entity"
-    }
-    assert ("Observation", "o1") in entity_refs
-    assert (HPR_SYSTEM, "565501872") in _tokens(rows, "agent:identifier")
-    assert (CLIENT_ID_SYSTEM, "ehr-client") in _tokens(rows, "agent:identifier")
-    assert (ORGNR_SYSTEM, "912345678") in _tokens(rows, "agent:identifier")
-    assert (None, "req-9") in _tokens(rows, "entity:identifier")
-    assert (None, "sub-lege") in _tokens(rows, "altid")
-    assert (HP_CATEGORY_SYSTEM, "LE") in _tokens(rows, "agent-role")
-    assert (AUDIT_FLAG_SYSTEM, "emergency-access") in _tokens(rows, "_tag")
-    assert (None, "R") in _tokens(rows, "action")
-    assert ("http://hl7.org/fhir/restful-interaction", "read") in _tokens(rows, "subtype")
-    assert {r["value_exact"] for r in rows["idx_string"] if r["param"] == "agent-name"} >= {"Lege Legesen"}
-    assert [r["param"] for r in rows["idx_date"]] == ["date"]
-    assert {r["value"] for r in rows["idx_uri"] if r["param"] == "policy"} == {"jti-1"}
-
-
-def test_the_lean_audit_index_keeps_only_the_audit_trail_parameters() -> None:
-    """Every read writes an AuditEvent: its index holds the parameters the trail is searched by, and the
-    same searches still find it."""
-    registry = Registry.standard()
-    lean_audit_index(registry)
-    record = AuditRecord("read", "0", personnel(), ("p1",), (("Observation", "o1", 2),), request_id="r")
-    full = index_rows(REGISTRY.types["AuditEvent"], audit_event(record), "").tables()
-    rows = index_rows(registry.types["AuditEvent"], audit_event(record), "").tables()
-    params = {r["param"].split(":")[0] for table in rows.values() for r in table}
-    assert params <= AUDIT_SEARCH_PARAMS
-    assert {"patient", "agent", "date", "action", "outcome", "subtype", "entity", "altid"} <= params
-    assert sum(map(len, rows.values())) < sum(map(len, full.values())) / 2
-    assert (HPR_SYSTEM, "565501872") in _tokens(rows, "agent:identifier")
-    assert set(registry.types["AuditEvent"].search_params) <= AUDIT_SEARCH_PARAMS
+    shown = valid(own_part(event, frozenset({"p1"})))
+    assert [e["what"]["reference"] for e in entities_by_role(shown, "1")] == ["Patient/p1"]
+    assert entities_by_role(shown, "24") == []
+    assert b"p2" not in orjson.dumps(shown)
+    assert b"Nordmann" not in orjson.dumps(shown)
+    assert [e for e in shown["entity"] if e["type"]["code"] == "XrequestId"]
+    assert shown["agent"] == event["agent"]
+    read = audit_event(AuditRecord("read", "0", personnel(), ("p1", "p2"), (("Group", "g1", 1),)))
+    assert [e["what"]["reference"] for e in own_part(read, frozenset({"p2"}))["entity"]] == [
+        "Patient/p2",
+        "Group/g1/_history/1",
+    ]

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from fhir.resources.R4B.auditevent import AuditEvent
 
 from app.fhir.service import FhirService
-from app.security.access import AUDIT_SEARCH_PARAMS
 from app.security.audit import AUDIT_FLAG_SYSTEM, AuditRecord, audit_event
+from app.security.audit_search import SEARCH_PARAMS as AUDIT_SEARCH_PARAMS
 from app.security.audit_writer import AuditWriter, AuditWriterClosed, batch_store, store_audit_events
 from app.security.principal import Principal, ScopeSet
 

@@ -55,6 +55,8 @@ async def delete_in(
     if_match: int | None = None,
 ) -> DeleteResult:
     """Delete inside the caller's unit of work."""
+    if rtype.store is not None:  # kept outside the resource tables, append-only (the audit trail)
+        raise FhirError(Category.FORBIDDEN, f"{rtype.name} resources cannot be deleted", "forbidden")
     current = await svc.repo.current(conn, rtype.name, res_id, for_update=True)
     return await _delete_current(svc, ctx, conn, rtype, current, res_id, if_match)
 

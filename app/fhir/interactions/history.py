@@ -133,8 +133,9 @@ async def history(
     conn: AsyncConnection | None = None,
 ) -> bytes:
     """The history Bundle; `conn` lets a transaction's GET entries see the transaction's own writes."""
-    if res_type is not None:
-        svc.resource_type(res_type)
+    store = svc.resource_type(res_type).store if res_type is not None else None
+    if store is not None:  # a type kept outside the resource tables (the audit trail)
+        return await store.history(ctx, res_id, params)
     query = parse_history_query(svc, params)
     level = "history-instance" if res_id else "history-type" if res_type else "history-system"
     if svc.hooks.before_read:

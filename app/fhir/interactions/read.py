@@ -26,7 +26,9 @@ async def read(
     svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, conn: AsyncConnection | None = None
 ) -> CurrentVersion:
     """The current version; `conn` lets a transaction's GET entries see the transaction's own writes."""
-    svc.resource_type(res_type)
+    store = svc.resource_type(res_type).store
+    if store is not None:  # a type kept outside the resource tables (the audit trail)
+        return await store.read(ctx, res_id)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
     if conn is not None:
@@ -58,7 +60,9 @@ async def vread(
     version_id: str,
     conn: AsyncConnection | None = None,
 ) -> HistoryRow:
-    svc.resource_type(res_type)
+    store = svc.resource_type(res_type).store
+    if store is not None:  # a type kept outside the resource tables (the audit trail)
+        return await store.vread(ctx, res_id, version_id)
     if not version_id.isdigit():
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
     if svc.hooks.before_read:

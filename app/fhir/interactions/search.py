@@ -22,6 +22,7 @@ from app.fhir.search.parse import ParseContext, parse_clauses
 from app.fhir.search.subset import parse_elements, parse_summary, subset
 from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService
+from app.fhir.type_store import TypeStore
 from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
 from app.store.repository import SearchRow, StoredResource
 from app.store.search_sql import PageQuery
@@ -133,6 +134,12 @@ def _links(
     return links
 
 
+def _type_store(svc: FhirService, request: SearchRequest) -> TypeStore | None:
+    if len(request.res_types) != 1 or request.extra_criteria:
+        return None
+    return svc.resource_type(request.res_types[0]).store
+
+
 @dataclass(frozen=True)
 class SearchPage:
     """One page of a search: the stored resources, and what its Bundle needs besides them."""
@@ -151,6 +158,10 @@ async def search_page(
     svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None = None
 ) -> SearchPage:
     """Run a search; `conn` lets a transaction's GET entries see the transaction's own writes."""
+    if _type_store(svc, request) is not None:
+        raise FhirError(
+            Category.INVALID, f"{request.res_types[0]} is searched through its Bundle", "not-supported"
+        )
     if conn is not None:
         return await _search(svc, ctx, request, conn)
     async with svc.repo.reader() as reader:
@@ -161,6 +172,9 @@ async def search(
     svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None = None
 ) -> bytes:
     """A search's searchset Bundle (for the HTTP edge and bundle entries)."""
+    store = _type_store(svc, request)
+    if store is not None:  # a type kept outside the resource tables (the audit trail)
+        return await store.search(ctx, request.pairs, request.path, request.strict, request.compartment, conn)
     return searchset_bundle(svc, ctx, request, await search_page(svc, ctx, request, conn))
 
 

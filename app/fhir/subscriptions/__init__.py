@@ -9,11 +9,13 @@ from __future__ import annotations
 from app.fhir.hooks import Stage
 from app.fhir.service import FhirService
 from app.fhir.subscriptions.config import SubscriptionConfig
+from app.fhir.subscriptions.endpoints import EndpointPolicy
 from app.fhir.subscriptions.matcher import SubscriptionMatcher
+from app.fhir.subscriptions.subscriber import OpenAccess, SubscriberAccess
 from app.fhir.subscriptions.worker import DeliveryWorker
 from app.store.subscriptions import SubscriptionStore
 
-__all__ = ["SubscriptionConfig", "Subscriptions", "install_subscriptions"]
+__all__ = ["SubscriberAccess", "SubscriptionConfig", "Subscriptions", "install_subscriptions"]
 
 
 class Subscriptions:
@@ -30,11 +32,21 @@ class Subscriptions:
             await self.worker.stop()
 
 
-def install_subscriptions(svc: FhirService, config: SubscriptionConfig) -> Subscriptions:
+def install_subscriptions(
+    svc: FhirService, config: SubscriptionConfig, access: SubscriberAccess | None = None
+) -> Subscriptions:
+    """`access`: who delivery reads as (the security layer's, with authentication on); None: no policy."""
+    access = access or OpenAccess()
+    endpoints = EndpointPolicy.from_entries(config.endpoint_allowlist)
     store = SubscriptionStore(skip_locked=not svc.repo.db.sqlite)
-    worker = DeliveryWorker(svc, store, config) if config.worker else None
+    worker = DeliveryWorker(svc, store, config, access, endpoints) if config.worker else None
     matcher = SubscriptionMatcher(
-        svc, store, config.cache_seconds, worker.wake if worker is not None else lambda: None
+        svc,
+        store,
+        config.cache_seconds,
+        worker.wake if worker is not None else lambda: None,
+        endpoints,
+        access,
     )
     svc.hooks.before_write.add(Stage.NORMALISE, matcher.before_write)
     svc.hooks.after_write.add(Stage.NOTIFY, matcher.after_write)

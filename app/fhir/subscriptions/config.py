@@ -16,6 +16,8 @@ class SubscriptionConfig:
     cache_seconds: float = 2.0  # active subscriptions written by other processes show up within this
     batch: int = 16  # subscriptions served per round, concurrently
     keep_delivered_hours: float = 24.0  # delivered rows are kept this long for operators, then purged
+    # Endpoints notifications may go to (see endpoints.py); empty: any but loopback and link-local.
+    endpoint_allowlist: tuple[str, ...] = ()
 
     def retry_delay(self, attempts: int) -> float:
         """Exponential backoff after `attempts` failed attempts (1, 2, ...)."""

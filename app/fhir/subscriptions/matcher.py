@@ -20,7 +20,9 @@ from app.fhir.outcome import FhirError
 from app.fhir.search.criteria import Criteria
 from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService, now_ms
+from app.fhir.subscriptions.endpoints import EndpointPolicy
 from app.fhir.subscriptions.spec import check_subscription, parse_subscription_criteria
+from app.fhir.subscriptions.subscriber import DELIVERY_PRINCIPAL, OpenAccess, SubscriberAccess
 from app.store.query import IdIn
 from app.store.repository import Repository
 from app.store.subscriptions import SubscriptionRow, SubscriptionStore
@@ -47,10 +49,14 @@ class SubscriptionMatcher:
         store: SubscriptionStore,
         cache_seconds: float,
         on_enqueued: Callable[[], None] = lambda: None,
+        endpoints: EndpointPolicy | None = None,
+        access: SubscriberAccess | None = None,
     ) -> None:
         self.svc = svc
         self.store = store
         self.cache_seconds = cache_seconds
+        self.endpoints = endpoints or EndpointPolicy()
+        self.access: SubscriberAccess = access or OpenAccess()
         self.on_enqueued = on_enqueued  # called after a unit of work with new outbox rows has committed
         # Active subscriptions by the type their criteria search; None until loaded or after a change.
         self._by_type: dict[str, list[ActiveSubscription]] | None = None
@@ -93,7 +99,7 @@ class SubscriptionMatcher:
         activates it once it accepts it). The change is made to the resource about to be stored."""
         if event.res_type != "Subscription" or event.resource is None:
             return
-        spec = check_subscription(self.svc.registry, event.resource)
+        spec = check_subscription(self.svc.registry, event.resource, self._endpoints(event))
         if spec.status == "requested":
             event.resource["status"] = "active"
 
@@ -130,7 +136,7 @@ class SubscriptionMatcher:
         assert event.resource is not None
         assert event.pk is not None
         try:
-            spec = check_subscription(self.svc.registry, event.resource)
+            spec = check_subscription(self.svc.registry, event.resource, self._endpoints(event))
         except FhirError:
             if event.interaction != "reindex":
                 raise
@@ -147,7 +153,14 @@ class SubscriptionMatcher:
             spec.endpoint,
             spec.payload,
             spec.headers,
+            # The writer's principal is who it delivers for; the server's own writes (status error) and
+            # reindexing keep the one stored.
+            None if event.interaction == "reindex" else self.access.registrant(event.ctx),
         )
+
+    def _endpoints(self, event: WriteEvent) -> EndpointPolicy | None:
+        """The endpoint rules a write must meet; none for the worker marking a subscription as failed."""
+        return None if event.ctx.principal is DELIVERY_PRINCIPAL else self.endpoints
 
     async def _matches(self, event: WriteEvent, criteria: Criteria) -> bool:
         clauses = await resolve_value_sets(self.svc.repo, event.conn, criteria.clauses)

@@ -9,17 +9,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry
 from app.fhir.search.criteria import Criteria, parse_criteria
+from app.fhir.subscriptions.endpoints import EndpointPolicy
 
 SUPPORTED_PAYLOADS = ("application/fhir+json", "application/json")
 # RFC 9110 token characters for a header name.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Headers the HTTP client owns; a subscription must not override them.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
+# Control characters (HTAB aside) in a header line could end it early and inject another header or body.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -54,24 +56,26 @@ def split_header(line: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _check_endpoint(endpoint: Any) -> str:
+def check_endpoint(endpoint: Any, endpoints: EndpointPolicy | None) -> str:
+    """`endpoints` None: the endpoint is not judged (the server's own write of a failed subscription)."""
     if not isinstance(endpoint, str):
         raise unprocessable("A rest-hook subscription needs channel.endpoint", "channel.endpoint")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise unprocessable("channel.endpoint must be an absolute http(s) URL", "channel.endpoint")
+    refusal = endpoints.refusal(endpoint) if endpoints is not None else None
+    if refusal is not None:
+        raise unprocessable(refusal, "channel.endpoint")
     return endpoint
 
 
-def _check_headers(headers: Any) -> tuple[str, ...]:
+def check_headers(headers: Any) -> tuple[str, ...]:
     lines = tuple(headers or ())
     for line in lines:
-        name, value = split_header(line)
+        name, _value = split_header(line)
         if (
-            ":" not in line
+            not isinstance(line, str)
+            or ":" not in line
+            or _CONTROL.search(line)
             or not _HEADER_NAME.match(name)
             or name.lower() in _RESERVED_HEADERS
-            or any(c in value for c in "\r\n\0")
         ):
             raise unprocessable(
                 "Each channel.header must be 'Name: value' with a header name this server may send",
@@ -80,7 +84,9 @@ def _check_headers(headers: Any) -> tuple[str, ...]:
     return lines
 
 
-def check_subscription(registry: Registry, resource: dict[str, Any]) -> SubscriptionSpec:
+def check_subscription(
+    registry: Registry, resource: dict[str, Any], endpoints: EndpointPolicy | None
+) -> SubscriptionSpec:
     """The deliverable form of a (structurally valid) Subscription, or a 422 saying what is unsupported."""
     channel = resource.get("channel") or {}
     if channel.get("type") != "rest-hook":
@@ -99,7 +105,7 @@ def check_subscription(registry: Registry, resource: dict[str, Any]) -> Subscrip
     return SubscriptionSpec(
         status=str(resource.get("status")),
         criteria=parse_subscription_criteria(registry, criteria),
-        endpoint=_check_endpoint(channel.get("endpoint")),
+        endpoint=check_endpoint(channel.get("endpoint"), endpoints),
         payload=payload,
-        headers=_check_headers(channel.get("header")),
+        headers=check_headers(channel.get("header")),
     )

@@ -36,6 +36,9 @@ FAST: dict[str, object] = {
     "subscription_max_attempts": 50,
     "subscription_timeout_seconds": 2.0,
     "subscription_cache_seconds": 0.2,
+    # The receivers run on loopback, which only an allow-listed endpoint may be; receiver.example is the
+    # endpoint of tests that never deliver.
+    "subscription_endpoint_allowlist": "127.0.0.1,receiver.example",
 }
 
 
@@ -53,13 +56,16 @@ class Received:
 
 class Receiver:
     """An HTTP server in a thread that records every request and answers with `status`. stop() closes
-    the port (connections are refused) and start() opens it again on the same port."""
+    the port (connections are refused) and start() opens it again on the same port. With `hang` set it
+    records each request and never answers (until stopped)."""
 
     def __init__(self) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
         self.status = 200
+        self.hang = False
+        self._released = threading.Event()
         self.requests: list[Received] = []
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -81,6 +87,8 @@ class Receiver:
                 with receiver._changed:
                     receiver.requests.append(Received(self.command, self.path, headers, body, status))
                     receiver._changed.notify_all()
+                if receiver.hang:
+                    receiver._released.wait(60)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -90,11 +98,13 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+        self._released.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
