@@ -27,20 +27,18 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.fhir.bundle import bundle_bytes, entry_bytes
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadEvent
-from app.fhir.interactions.history import _entry as history_entry
-from app.fhir.interactions.history import parse_count, parse_instant
+from app.fhir.interactions.history import history_entry, parse_count, parse_instant
 from app.fhir.interactions.search import (
-    TOTAL_MODES,
     SearchRequest,
-    _as_stored,
-    _entry,
-    _links,
-    _page_cursors,
-    _single,
+    as_stored,
+    page_cursors,
+    page_parameters,
+    search_entry,
+    search_links,
+    single_param,
 )
 from app.fhir.outcome import Category, FhirError, Issue, operation_outcome, outcome_bytes
 from app.fhir.search import paging
-from app.fhir.search.subset import parse_elements, parse_summary
 from app.fhir.service import FhirService
 from app.security.audit import own_part
 from app.security.audit_search import SEARCH_PARAMS, about_patients, parse_criteria
@@ -160,15 +158,8 @@ class AuditTrail:
     async def _search(self, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection) -> bytes:
         pairs = request.pairs
         svc = self.svc
-        count = parse_count(_single(pairs, "_count"), svc.default_page_size, svc.max_page_size)
-        summary = parse_summary(_single(pairs, "_summary"))
-        elements = parse_elements([v for k, v in pairs if k == "_elements"])
-        total_mode = _single(pairs, "_total") or "accurate"
-        if total_mode not in TOTAL_MODES:
-            raise FhirError(Category.INVALID, f"_total must be one of {', '.join(TOTAL_MODES)}", "value")
-        descending = _descending(_single(pairs, "_sort"))
-        cursor = _single(pairs, "_cursor")
-        direction, after = paging.decode(cursor) if cursor else (None, None)
+        count, summary, elements, total_mode, direction, after = page_parameters(svc, pairs)
+        descending = _descending(single_param(pairs, "_sort"))
         criteria = parse_criteria(pairs, request.strict, ctx.base_url)
         if request.compartment is not None:
             criteria.conditions.append(about_patients([request.compartment[1]]))
@@ -200,14 +191,14 @@ class AuditTrail:
                 total = (
                     await conn.execute(select(func.count()).select_from(audit_event).where(*where))
                 ).scalar_one()
-        cursors = _page_cursors(direction, rows, extra_row)
-        entries = [_entry(svc, ctx, _as_stored(r), "match", summary, elements) for r in rows]
+        cursors = page_cursors(direction, rows, extra_row)
+        entries = [search_entry(svc, ctx, as_stored(r), "match", summary, elements) for r in rows]
         if criteria.warnings:
             issues = [Issue(w, "not-supported", severity="warning") for w in criteria.warnings]
             entries.append(
                 entry_bytes({"search": {"mode": "outcome"}}, outcome_bytes(operation_outcome(issues)))
             )
-        return bundle_bytes("searchset", entries, _links(request, ctx, count, cursors), total)
+        return bundle_bytes("searchset", entries, search_links(request, ctx, count, cursors), total)
 
     # -- history ---------------------------------------------------------------------------------------
     async def history(self, ctx: RequestContext, res_id: str | None, params: dict[str, str]) -> bytes:

@@ -101,7 +101,7 @@ async def history_rows(
     return rows, total
 
 
-def _entry(base_url: str, row: HistoryRow) -> bytes:
+def history_entry(base_url: str, row: HistoryRow) -> bytes:
     url = f"{row.res_type}/{row.res_id}"
     if row.method == "DELETE":
         request = {"method": "DELETE", "url": url}
@@ -158,4 +158,4 @@ async def history(
     page = rows[: query.count]
     if len(rows) > query.count and page:
         links.append(("next", f"{base}?{urlencode({**keep, CURSOR_PARAM: str(page[-1].seq)})}"))
-    return bundle_bytes("history", (_entry(ctx.base_url, row) for row in page), links, total)
+    return bundle_bytes("history", (history_entry(ctx.base_url, row) for row in page), links, total)

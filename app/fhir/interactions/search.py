@@ -44,7 +44,23 @@ class SearchRequest:
     extra_criteria: tuple[tuple[str, str], ...] = ()
 
 
-def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
+def page_parameters(
+    svc: FhirService, pairs: list[tuple[str, str]]
+) -> tuple[int, str | None, tuple[str, ...], str, str | None, Any]:
+    """The result parameters every search takes: _count, _summary, _elements, _total, and the page
+    cursor as (direction, keys after)."""
+    count = parse_count(single_param(pairs, "_count"), svc.default_page_size, svc.max_page_size)
+    summary = parse_summary(single_param(pairs, "_summary"))
+    elements = parse_elements([v for k, v in pairs if k == "_elements"])
+    total_mode = single_param(pairs, "_total") or "accurate"
+    if total_mode not in TOTAL_MODES:
+        raise FhirError(Category.INVALID, f"_total must be one of {', '.join(TOTAL_MODES)}", "value")
+    cursor = single_param(pairs, "_cursor")
+    direction, after = paging.decode(cursor) if cursor else (None, None)
+    return count, summary, elements, total_mode, direction, after
+
+
+def single_param(pairs: list[tuple[str, str]], name: str) -> str | None:
     values = [v for k, v in pairs if k == name]
     if len(values) > 1:
         raise FhirError(Category.INVALID, f"{name} may be given only once", "value")
@@ -114,7 +130,7 @@ def _typed_clauses(
     return typed
 
 
-def _links(
+def search_links(
     request: SearchRequest, ctx: RequestContext, count: int, cursors: dict[str, str]
 ) -> list[tuple[str, str]]:
     kept = [(k, v) for k, v in request.pairs if k != "_cursor"]
@@ -181,12 +197,14 @@ async def search(
 def searchset_bundle(
     svc: FhirService, ctx: RequestContext, request: SearchRequest, page: SearchPage
 ) -> bytes:
-    entries = [_entry(svc, ctx, r, "match", page.summary, page.elements) for r in page.matches]
-    entries += [_entry(svc, ctx, r, "include", page.summary, page.elements) for r in page.included]
+    entries = [search_entry(svc, ctx, r, "match", page.summary, page.elements) for r in page.matches]
+    entries += [search_entry(svc, ctx, r, "include", page.summary, page.elements) for r in page.included]
     if page.warnings:
         outcome = operation_outcome([Issue(w, "not-supported", severity="warning") for w in page.warnings])
         entries.append(entry_bytes({"search": {"mode": "outcome"}}, outcome_bytes(outcome)))
-    return bundle_bytes("searchset", entries, _links(request, ctx, page.count, page.cursors), page.total)
+    return bundle_bytes(
+        "searchset", entries, search_links(request, ctx, page.count, page.cursors), page.total
+    )
 
 
 async def search_in(
@@ -215,21 +233,14 @@ async def _search(
         )
         await svc.hooks.run_before_read(event)
     visible = svc.hooks.visible(ctx)
-    count = parse_count(_single(pairs, "_count"), svc.default_page_size, svc.max_page_size)
-    summary = parse_summary(_single(pairs, "_summary"))
-    elements = parse_elements([v for k, v in pairs if k == "_elements"])
-    total_mode = _single(pairs, "_total") or "accurate"
-    if total_mode not in TOTAL_MODES:
-        raise FhirError(Category.INVALID, f"_total must be one of {', '.join(TOTAL_MODES)}", "value")
-    cursor = _single(pairs, "_cursor")
-    direction, after = paging.decode(cursor) if cursor else (None, None)
+    count, summary, elements, total_mode, direction, after = page_parameters(svc, pairs)
     includes = parse_includes(svc.registry, pairs)
     parse_ctx = ParseContext(svc.registry, svc.base_url)
     typed = _typed_clauses(
         parse_ctx, types, request, EVERYTHING_PARAMS if request.extra_criteria else frozenset()
     )
     typed = [TypedClauses(t.res_type, await resolve_value_sets(svc.repo, conn, t.clauses)) for t in typed]
-    sort = _sort_keys(types, _single(pairs, "_sort"))
+    sort = _sort_keys(types, single_param(pairs, "_sort"))
     backwards = direction in (paging.PREVIOUS, paging.LAST)
 
     rows: list[SearchRow] = []
@@ -242,7 +253,7 @@ async def _search(
         if backwards:
             rows.reverse()
     total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row, visible)
-    matches = [_as_stored(row) for row in rows]
+    matches = [as_stored(row) for row in rows]
     included = (
         await resolve_includes(svc.repo, conn, svc.registry, includes, matches, visible) if matches else []
     )
@@ -253,7 +264,7 @@ async def _search(
             SearchEvent(ctx, conn, interaction, request.res_types, query_text, request.compartment, returned)
         )
 
-    cursors = _page_cursors(direction, rows, extra_row)
+    cursors = page_cursors(direction, rows, extra_row)
     return SearchPage(matches, included, total, cursors, count, summary, elements, list(parse_ctx.warnings))
 
 
@@ -277,7 +288,7 @@ async def _total(
     return await svc.repo.search_count(conn, typed, visible)
 
 
-def _page_cursors(direction: str | None, rows: list[SearchRow], extra_row: bool) -> dict[str, str]:
+def page_cursors(direction: str | None, rows: list[SearchRow], extra_row: bool) -> dict[str, str]:
     if not rows:
         return {}
     forward = direction in (None, paging.NEXT)
@@ -292,11 +303,11 @@ def _page_cursors(direction: str | None, rows: list[SearchRow], extra_row: bool)
     return cursors
 
 
-def _as_stored(row: SearchRow) -> StoredResource:
+def as_stored(row: SearchRow) -> StoredResource:
     return StoredResource(row.pk, row.res_type, row.res_id, row.version, row.last_updated, False, row.content)
 
 
-def _entry(
+def search_entry(
     svc: FhirService,
     ctx: RequestContext,
     stored: StoredResource,
