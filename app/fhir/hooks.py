@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
+from app.store.repository import JudgedRead
 from app.store.visibility import RowFilter, Unrestricted
 
 
@@ -69,6 +70,9 @@ class ReadCheck:
     res_id: str
     pk: int
     version: int
+    # What the read judge (Hooks.read_judge) said about this row in the read's own statement; None where
+    # the row was read without one (vread, history): the check then decides on its own.
+    judged: object | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,9 @@ BeforeOperation = Callable[[OperationEvent], Awaitable[None]]
 Visibility = Callable[[RequestContext], RowFilter]
 # Whether the caller may be told about one stored resource that conditional criteria matched (and audits).
 MatchGuard = Callable[["MatchCheck"], Awaitable[bool]]
+# Columns for a read's own statement that judge the row it reads (the access decision), handed to the
+# after_read hooks as ReadCheck.judged: (ctx, type, id) -> the judged read, or None to read plainly.
+ReadJudge = Callable[[RequestContext, str, str], JudgedRead | None]
 
 # Without an access policy installed (AUTH_MODE=off) every row is visible: said once, here.
 NO_POLICY = Unrestricted("no access policy installed (AUTH_MODE=off)")
@@ -169,6 +176,8 @@ class Hooks:
     visibility: Visibility | None = None
     # Judges each resource a conditional request matched; None: everything may be told (AUTH_MODE=off).
     match_guard: MatchGuard | None = None
+    # Takes the after_read hooks' decision in a read's own statement; None: they decide after the read.
+    read_judge: ReadJudge | None = None
 
     async def run_before_write(self, event: WriteEvent) -> None:
         for hook in self.before_write:

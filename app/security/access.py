@@ -33,7 +33,7 @@ from app.security.audit_sink import AuditSink, audit_interaction
 from app.security.audit_trail import install_audit_trail
 from app.security.facts import IDENTITY_TYPES
 from app.security.facts_store import store_facts
-from app.security.policy import Decision, Policy, PolicyConfig
+from app.security.policy import Decision, JudgedRead, Policy, PolicyConfig
 from app.security.principal import Permission, Principal, Scope, ScopeSet
 from app.security.scopes import IDENTITY_ADMIN_SCOPE
 from app.security.tables import emergency_access
@@ -113,6 +113,7 @@ class SecurityLayer:
         hooks.before_operation.add(Stage.ACCESS, self.before_operation)
         hooks.visibility = self.visibility
         hooks.match_guard = self.may_know
+        hooks.read_judge = self.judged_read
 
     async def close(self) -> None:
         if self._sink is not None:
@@ -340,12 +341,20 @@ class SecurityLayer:
         )
         raise no_access(principal)
 
+    def judged_read(self, ctx: RequestContext, res_type: str, res_id: str) -> JudgedRead | None:
+        """A read of patient data takes after_read's decision in its own statement."""
+        if res_type not in self.config.patient_types:
+            return None
+        return self.policy(ctx).judged_read(res_type, res_id)
+
     async def after_read(self, check: ReadCheck) -> None:
         principal = self.caller(check.ctx)
         if check.res_type not in self.config.patient_types:
             return
-        policy = self.policy(check.ctx)
-        decision = await policy.decide(check.conn, check.res_type, check.res_id, check.pk)
+        decision = check.judged
+        if not isinstance(decision, Decision):  # read without a judge (vread, history)
+            policy = self.policy(check.ctx)
+            decision = await policy.decide(check.conn, check.res_type, check.res_id, check.pk)
         entity = (check.res_type, check.res_id, check.version)
         if decision.blocked:
             await self.sink.denied(

@@ -16,7 +16,7 @@ predicates, selected as columns, so that a read can say *why* it is refused).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,11 +24,14 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Row,
     Select,
     String,
     and_,
     bindparam,
+    exists,
     false,
+    literal,
     not_,
     or_,
     select,
@@ -44,6 +47,7 @@ from app.fhir.search.extract import identity_hash
 from app.security import policy_sql
 from app.security.facts import LINKED_TYPES, PATIENT_DATA_BEYOND_COMPARTMENT, twelfth_birthday_cutoff
 from app.security.principal import Principal
+from app.store.repository import CURRENT_ROW
 from app.store.tables import UtcDateTime, idx_reference, resource
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -99,13 +103,23 @@ class Decision:
 # The per-request values of the row filter and the patient checks. Prefixed: the row filter becomes part
 # of the engine's search statements, whose own parameters must not collide with these.
 _NOW = bindparam("pol_now", type_=UtcDateTime())
-_PARTIES: BindParameter[Any] = bindparam("pol_parties", expanding=True)
 _HPR = bindparam("pol_hpr", type_=String())
 _LAUNCH = bindparam("pol_launch", type_=String())
 _TYPES: BindParameter[Any] = bindparam("pol_types", expanding=True)
 _BIRTHDATE = bindparam("pol_birthdate", type_=BigInteger())
 _CUTOFF = bindparam("pol_cutoff", type_=BigInteger())
 _PATIENT = bindparam("pol_patient", type_=String())
+# The resource of a decision by primary key (vread, history, writes, conditional matches).
+_PK = bindparam("pol_pk", type_=BigInteger())
+_RES_ID = bindparam("pol_res_id", type_=String())
+# A read's own statement finds its row by this (and res_type; Repository.read_current_judged binds them).
+_READ_ID = bindparam("res_id", type_=String())
+
+
+def _party_slots(count: int) -> tuple[BindParameter[Any], ...]:
+    """One bound parameter per party of the principal: `IN (:a, :b)` is the same SQL text on every
+    execution, where an expanding list would be rendered into the statement again each time."""
+    return tuple(bindparam(f"pol_party_{i}", type_=String()) for i in range(count))
 
 
 @dataclass(frozen=True)
@@ -117,16 +131,23 @@ class Shape:
     types: str  # "all" (not limited by scopes), "none" (no type readable) or "some" (bound list)
     launch: bool  # limited to one patient (SMART launch context)
     hpr: bool  # personnel with an HPR number (can hold emergency access)
+    parties: int  # how many parties the principal is (principal_parties), each a bound parameter
 
 
 class _Templates:
     """The rule's statements for one Shape, with bound parameters instead of values. The row filter is
-    stated on the `resource` table and adapted to each search's alias."""
+    stated on the `resource` table and adapted to each search's alias; the single-resource decisions are
+    built per resource type on first use (a read's own statement, and one by primary key)."""
 
     def __init__(self, config: PolicyConfig, shape: Shape) -> None:
         self.config = config
         self.shape = shape
-        care = self._limited(policy_sql.care_patients(_PARTIES, _NOW)) if shape.kind == "personnel" else None
+        self.parties = _party_slots(shape.parties)
+        self.reads: dict[str, Select[Any]] = {}
+        self.decisions: dict[str, Select[Any]] = {}
+        care = (
+            self._limited(policy_sql.care_patients(self.parties, _NOW)) if shape.kind == "personnel" else None
+        )
         self.allowed = self._allowed_patients(care)
         # One round trip for "may this principal see patient X": allowed at all, and through care (not
         # only through granted emergency access)?
@@ -149,7 +170,7 @@ class _Templates:
         `care`: personnel's care relations."""
         kind = self.shape.kind
         if kind == "citizen":
-            citizen = policy_sql.citizen_patients(_PARTIES, _NOW, _BIRTHDATE, _CUTOFF)
+            citizen = policy_sql.citizen_patients(self.parties, _NOW, _BIRTHDATE, _CUTOFF)
             return self._limited(select(citizen.c[0]))
         if care is not None:
             if not self.shape.hpr:
@@ -166,14 +187,14 @@ class _Templates:
             select(c.c.id)
             .where(
                 c.c.res_pk == subject.c.pk,
-                c.c.hash_identity.in_(self.config.compartment_identities),
+                policy_sql.in_constants(c.c.hash_identity, self.config.compartment_identities),
                 c.c.target_type == "Patient",
                 c.c.target_id.in_(patients),
             )
             .exists()
         )
         linked = and_(
-            subject.c.res_type.in_(sorted(self.config.linked_types)),
+            policy_sql.in_constants(subject.c.res_type, sorted(self.config.linked_types)),
             policy_sql.linked_to(subject.c.pk, patients, self.config.compartment_identities),
         )
         return or_(and_(subject.c.res_type == "Patient", subject.c.res_id.in_(patients)), member, linked)
@@ -188,21 +209,85 @@ class _Templates:
         elif shape.kind == "personnel":
             parts.append(subject.c.res_type != "AuditEvent")  # the audit trail is not clinical data
         if self.allowed is not None:
+            compartment_types = sorted(config.patient_types - config.linked_types)
             patient_data = or_(
-                subject.c.res_type.in_(sorted(config.patient_types - config.linked_types)),
-                and_(subject.c.res_type.in_(sorted(config.linked_types)), policy_sql.linked(subject.c.pk)),
+                policy_sql.in_constants(subject.c.res_type, compartment_types),
+                and_(
+                    policy_sql.in_constants(subject.c.res_type, sorted(config.linked_types)),
+                    policy_sql.linked(subject.c.pk),
+                ),
             )
             parts.append(or_(not_(patient_data), self._in_patients(subject, self.allowed)))
         if shape.kind != "citizen":  # blocks and reservations are the patient's own, against others
-            parts.append(not_(policy_sql.blocked(subject.c.res_type, subject.c.res_id, _PARTIES, _NOW)))
+            parts.append(not_(policy_sql.blocked(subject.c.res_type, subject.c.res_id, self.parties, _NOW)))
             if config.core_journal_types:
                 reserved = and_(
-                    subject.c.res_type.in_(sorted(config.core_journal_types)),
+                    policy_sql.in_constants(subject.c.res_type, sorted(config.core_journal_types)),
                     self._in_patients(subject, policy_sql.reserved_patients(_NOW)),
-                    not_(policy_sql.own_entry(subject.c.pk, _PARTIES)),
+                    not_(policy_sql.own_entry(subject.c.pk, self.parties)),
                 )
                 parts.append(not_(reserved))
         return and_(true(), *parts)
+
+    # -- one resource -------------------------------------------------------------------------------
+    def read(self, res_type: str) -> Select[Any]:
+        """A read's own statement: the current row's columns (CURRENT_ROW), then the decision's."""
+        statement = self.reads.get(res_type)
+        if statement is None:
+            statement = self._decision(res_type, CURRENT_ROW, CURRENT_ROW.c.pk, _READ_ID)
+            self.reads[res_type] = statement
+        return statement
+
+    def decision(self, res_type: str) -> Select[Any]:
+        """The decision about a stored resource named by primary key (pol_pk) and id (pol_res_id)."""
+        statement = self.decisions.get(res_type)
+        if statement is None:
+            anchor = select(literal(1).label("one")).subquery("anchor")
+            statement = self.decisions[res_type] = self._decision(res_type, anchor, _PK, _RES_ID)
+        return statement
+
+    def _decision(self, res_type: str, source: Any, pk: Any, res_id: Any) -> Select[Any]:
+        """`source`'s columns and a row per patient of the resource (one with NULL if it has none), each
+        with the decision columns (the same on every row): patient_id, allowed, emergency, blocked,
+        reserved, linked. Built for one resource type: only the checks that can apply to it, with its
+        index identities as constants."""
+        config, shape, parties = self.config, self.shape, self.parties
+        linked_type = res_type in config.linked_types
+        patients = policy_sql.subject_patients(
+            pk,
+            res_id if res_type == "Patient" else None,
+            config.identities_by_type.get(res_type, ()),
+            config.compartment_identities if linked_type else None,
+        ).cte("subject_patients")
+        among = select(patients.c.patient_id)
+        allowed: ColumnElement[bool] = true()
+        emergency: ColumnElement[bool] = false()
+        blocked: ColumnElement[bool] = false()
+        reserved: ColumnElement[bool] = false()
+        if shape.kind == "personnel":
+            allowed = policy_sql.care_patients(parties, _NOW, among).exists()
+            if shape.hpr:
+                emergency = policy_sql.emergency_patients(_HPR, _NOW, among).exists()
+        elif shape.kind == "citizen":
+            citizen = policy_sql.citizen_patients(parties, _NOW, _BIRTHDATE, _CUTOFF)
+            allowed = exists().where(citizen.c[0].in_(among))
+        if shape.kind != "citizen":  # blocks and reservations are the patient's own, against others
+            blocked = policy_sql.blocked(policy_sql.constant(res_type), res_id, parties, _NOW)
+            if res_type in config.core_journal_types:
+                reserved = and_(
+                    policy_sql.reserved_patients(_NOW, among).exists(),
+                    not_(policy_sql.own_entry(pk, parties)),
+                )
+        linked = policy_sql.linked(pk) if linked_type else true()
+        return select(
+            *source.c,
+            patients.c.patient_id,
+            allowed.label("allowed"),
+            emergency.label("emergency"),
+            blocked.label("blocked"),
+            reserved.label("reserved"),
+            linked.label("linked"),
+        ).select_from(source.outerjoin(patients, true()))
 
 
 def _in(patients: Select[Any], patient: Any) -> Select[Any]:
@@ -244,6 +329,7 @@ class Policy:
             "all" if types is None else "some" if types else "none",
             bool(principal.launch_patient),
             principal.kind == "personnel" and bool(principal.hpr),
+            len(self.parties),
         )
         templates = config.templates.get(shape)
         if templates is None:
@@ -251,7 +337,7 @@ class Policy:
         self.templates = templates
         self.values: dict[str, Any] = {
             "pol_now": now,
-            "pol_parties": self.parties,
+            **{f"pol_party_{i}": party for i, party in enumerate(self.parties)},
             "pol_hpr": principal.hpr or "",
             "pol_launch": principal.launch_patient or "",
             "pol_types": sorted(types or ()),
@@ -289,35 +375,45 @@ class Policy:
         return "yes" if row[1] else "emergency"
 
     # -- one resource -------------------------------------------------------------------------------
+    def judged_read(self, res_type: str, res_id: str) -> JudgedRead:
+        """A read of `res_type`/`res_id` that takes this decision in its own statement."""
+        return JudgedRead(self.templates.read(res_type), self.values, self, res_type, res_id)
+
     async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:
-        """The decision for one stored resource: one statement, built once (the read path)."""
+        """The decision for one stored resource, by primary key: one statement, built once per type."""
+        params = {**self.values, "pol_pk": pk, "pol_res_id": res_id}
+        rows = (await conn.execute(self.templates.decision(res_type), params)).all()
+        return self.decision(rows, 1, res_type, res_id)
+
+    def decision(self, rows: Sequence[Row[Any]], first: int, res_type: str, res_id: str) -> Decision:
+        """The Decision from the rows of a decision statement whose own columns start at `first`."""
         principal = self.principal
-        params = {
-            "now": self.now,
-            "parties": self.parties,
-            "identities": self.config.identities_by_type.get(res_type, []),
-            "self_patient": res_id if res_type == "Patient" else None,
-            "hpr": principal.hpr or "",
-            "res_type": res_type,
-            "res_id": res_id,
-            "pk": pk,
-            "birthdate_identity": self.config.birthdate_identity,
-            "cutoff_micros": self._cutoff_micros(),
-            "all_identities": self.config.compartment_identities,
-        }
-        rows = (await conn.execute(policy_sql.DECIDE[principal.kind], params)).all()
-        found = sorted(row[0] for row in rows if row[0] is not None)
+        found = sorted(row[first] for row in rows if row[first] is not None)
         if res_type == "Patient" and res_id in found:  # the patient itself first
             found.remove(res_id)
             found.insert(0, res_id)
         patients = tuple(found)
         row = rows[0]
-        allowed, emergency, blocked = bool(row[1]), bool(row[2]), bool(row[3])
-        reserved = bool(row[4]) and res_type in self.config.core_journal_types
-        if res_type in self.config.linked_types and not row[5]:
+        allowed, emergency, blocked = bool(row[first + 1]), bool(row[first + 2]), bool(row[first + 3])
+        reserved = bool(row[first + 4]) and res_type in self.config.core_journal_types
+        if res_type in self.config.linked_types and not row[first + 5]:
             return Decision(patients, True, False, blocked, False, patient_data=False)
         if principal.launch_patient and principal.launch_patient not in patients:
             allowed = emergency = False  # a token launched for one patient sees only that patient
         if principal.kind == "system" and not principal.launch_patient:
             allowed = True
         return Decision(patients, allowed, emergency and not allowed, blocked, reserved)
+
+
+@dataclass(frozen=True)
+class JudgedRead:
+    """A read that takes the policy's decision in its own statement (app.store.repository.JudgedRead)."""
+
+    statement: Select[Any]
+    params: Mapping[str, Any]
+    policy: Policy
+    res_type: str
+    res_id: str
+
+    def judge(self, rows: Sequence[Row[Any]]) -> Decision:
+        return self.policy.decision(rows, len(CURRENT_ROW.c), self.res_type, self.res_id)

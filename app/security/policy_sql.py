@@ -1,34 +1,35 @@
 """The access policy's SQL, stated once.
 
-Every builder takes its values either as bound parameters (the single-resource decision below, built
-once at import: reads are the hot path, and building this SQL per request cost milliseconds) or as plain
-values (policy.Policy, which composes the same pieces into each search's row filter).
+Every builder takes its values as bound parameters or SQL expressions: policy.Policy composes the pieces
+once per principal shape (and resource type, for single-resource decisions) into statements whose text
+never changes between executions (building this SQL per request cost milliseconds, and so did expanding
+lists rendered again on every execution).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
     exists,
     false,
     func,
     literal,
-    not_,
+    literal_column,
     or_,
     select,
-    true,
     union,
     union_all,
 )
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.security.tables import access_fact, emergency_access, party_identity
-from app.store.tables import UtcDateTime, idx_date, idx_reference, resource
+from app.store.tables import idx_date, idx_reference, resource
 
 
 def as_ref(t: Any) -> ColumnElement[str]:
@@ -111,7 +112,7 @@ def reserved_patients(now: Any, among: Any = None) -> Select[Any]:
     return query if among is None else query.where(r.c.patient_id.in_(among))
 
 
-def linked_to(pk: Any, patients: Any, identities: Any) -> ColumnElement[bool]:
+def linked_to(pk: Any, patients: Any, identities: Sequence[int]) -> ColumnElement[bool]:
     """A Binary, Bundle or Device (`pk`) is the data of one of `patients`: named by a subject fact, or
     through the resource its context fact names (that resource's Patient-compartment references)."""
     f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
@@ -122,7 +123,7 @@ def linked_to(pk: Any, patients: Any, identities: Any) -> ColumnElement[bool]:
         r.c.res_type == g.c.target_type,
         r.c.res_id == g.c.target_id,
         c.c.res_pk == r.c.pk,
-        c.c.hash_identity.in_(identities),
+        in_constants(c.c.hash_identity, identities),
         c.c.target_type == "Patient",
         c.c.target_id.in_(patients),
     )
@@ -132,10 +133,10 @@ def linked_to(pk: Any, patients: Any, identities: Any) -> ColumnElement[bool]:
 def linked(pk: Any) -> ColumnElement[bool]:
     """Facts link the resource (`pk`) to patients: it is patient data, even if none can be told."""
     f = access_fact.alias()
-    return exists().where(f.c.source_pk == pk, f.c.kind.in_(("subject", "context")))
+    return exists().where(f.c.source_pk == pk, in_constants(f.c.kind, ("subject", "context")))
 
 
-def linked_patients(pks: Any, identities: Any) -> tuple[Select[Any], Select[Any]]:
+def linked_patients(pks: Any, identities: Sequence[int]) -> tuple[Select[Any], Select[Any]]:
     """The patients facts link resources (`pks`) to: directly, and through their context (two selects to
     unite with others: SQLite takes no nested compound selects)."""
     f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
@@ -152,7 +153,7 @@ def linked_patients(pks: Any, identities: Any) -> tuple[Select[Any], Select[Any]
         .where(
             g.c.source_pk.in_(pks),
             g.c.kind == "context",
-            c.c.hash_identity.in_(identities),
+            in_constants(c.c.hash_identity, identities),
             c.c.target_type == "Patient",
             c.c.target_id.is_not(None),
         )
@@ -166,66 +167,80 @@ def own_entry(pk: Any, parties: Any) -> ColumnElement[bool]:
     return exists().where(a.c.kind == "author", a.c.source_pk == pk, mine(a.c.party, parties))
 
 
-# -- the single-resource decision, built once ---------------------------------------------------------
-NOW = bindparam("now", type_=UtcDateTime())
-PARTIES: BindParameter[Any] = bindparam("parties", expanding=True)
-
-# The patients the resource is about: its Patient-compartment references, itself for a Patient
-# ("self_patient" is NULL otherwise), and those facts link it to (Binary, Bundle, Device). coalesce(): the rows of one resource are found through
-# (res_pk, hash_identity); without table statistics SQLite would otherwise walk the (target_type,
-# target_id) index over every reference to any patient.
-_SUBJECT_PATIENTS = union(
-    select(idx_reference.c.target_id.label("patient_id")).where(
-        idx_reference.c.res_pk == bindparam("pk"),
-        idx_reference.c.hash_identity.in_(bindparam("identities", expanding=True)),
-        func.coalesce(idx_reference.c.target_type, "") == "Patient",
-        idx_reference.c.target_id.is_not(None),
-    ),
-    select(bindparam("self_patient", type_=String()).label("patient_id")).where(
-        bindparam("self_patient", type_=String()).is_not(None)
-    ),
-    *linked_patients([bindparam("pk")], bindparam("all_identities", expanding=True)),
-).cte("subject_patients")
-PATIENTS = select(_SUBJECT_PATIENTS.c.patient_id)
-
-
-def _citizen_allowed() -> ColumnElement[bool]:
-    allowed = citizen_patients(PARTIES, NOW, bindparam("birthdate_identity"), bindparam("cutoff_micros"))
-    return exists().where(allowed.c[0].in_(PATIENTS))
-
-
-def _blocked() -> ColumnElement[bool]:
-    return blocked(bindparam("res_type"), bindparam("res_id"), PARTIES, NOW)
-
-
-def _reserved() -> ColumnElement[bool]:
-    """Core-journal content (the caller decides whether the type is) of a reserved patient, not written by
-    the caller's organisation."""
-    return and_(reserved_patients(NOW, PATIENTS).exists(), not_(own_entry(bindparam("pk"), PARTIES)))
-
-
-def _decide(allowed: Any, emergency: Any, blocked_: Any, reserved: Any) -> Select[Any]:
-    """One round trip: a row per patient of the resource (one row with NULL if it has none), each with
-    the decision columns (the same on every row)."""
-    anchor = select(literal(1).label("one")).subquery("anchor")
-    return select(
-        _SUBJECT_PATIENTS.c.patient_id,
-        allowed.label("allowed"),
-        emergency.label("emergency"),
-        blocked_.label("blocked"),
-        reserved.label("reserved"),
-        linked(bindparam("pk")).label("linked"),
-    ).select_from(anchor.outerjoin(_SUBJECT_PATIENTS, true()))
+# -- the single-resource decision ----------------------------------------------------------------------
+def subject_patients(
+    pk: Any, self_patient: Any, identities: Sequence[int], linked_identities: Sequence[int] | None
+) -> Select[Any]:
+    """The patients one resource (`pk`) is about: its Patient-compartment references (`identities`: those
+    of its type), itself for a Patient (`self_patient`, else None), and for a Binary, Bundle or Device
+    (`linked_identities` given) those facts link it to. coalesce(): the rows of one resource are found
+    through (res_pk, hash_identity); without table statistics SQLite would otherwise walk the
+    (target_type, target_id) index over every reference to any patient."""
+    parts: list[Select[Any]] = []
+    if identities:
+        parts.append(
+            select(idx_reference.c.target_id.label("patient_id")).where(
+                idx_reference.c.res_pk == pk,
+                in_constants(idx_reference.c.hash_identity, identities),
+                func.coalesce(idx_reference.c.target_type, "") == "Patient",
+                idx_reference.c.target_id.is_not(None),
+            )
+        )
+    if self_patient is not None:
+        parts.append(select(self_patient.label("patient_id")))
+    if linked_identities is not None:
+        f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
+        parts.append(
+            select(f.c.patient_id).where(
+                f.c.source_pk == pk, f.c.kind == "subject", f.c.patient_id.is_not(None)
+            )
+        )
+        parts.append(
+            select(c.c.target_id)
+            .select_from(
+                g.join(r, and_(r.c.res_type == g.c.target_type, r.c.res_id == g.c.target_id)).join(
+                    c, c.c.res_pk == r.c.pk
+                )
+            )
+            .where(
+                g.c.source_pk == pk,
+                g.c.kind == "context",
+                in_constants(c.c.hash_identity, linked_identities),
+                c.c.target_type == "Patient",
+                c.c.target_id.is_not(None),
+            )
+        )
+    if not parts:
+        return select(literal(None, String()).label("patient_id")).where(false())
+    if len(parts) == 1:
+        return parts[0].distinct()
+    return union(*parts)  # type: ignore[return-value]
 
 
-# Columns: patient_id, allowed, emergency, blocked, reserved, linked.
-DECIDE = {
-    "personnel": _decide(
-        care_patients(PARTIES, NOW, PATIENTS).exists(),
-        emergency_patients(bindparam("hpr"), NOW, PATIENTS).exists(),
-        _blocked(),
-        _reserved(),
-    ),
-    "citizen": _decide(_citizen_allowed(), false(), false(), false()),
-    "system": _decide(true(), false(), _blocked(), _reserved()),
-}
+def in_constants(column: Any, values: Iterable[int | str]) -> ColumnElement[bool]:
+    """`column IN (...)` with `values` written into the SQL text as one element: the same text on every
+    execution. (A list of plain values becomes an expanding parameter, which SQLAlchemy renders into the
+    statement again on every execution: for the hundred index identities of the Patient compartment that
+    cost more CPU than the rest of a secured read; and one element per value made every copy of a search's
+    row filter longer.) Only integers and plain names (resource types, fact kinds)."""
+    texts: list[str] = []
+    for value in values:
+        if isinstance(value, int):
+            texts.append(str(int(value)))
+        elif _NAME.fullmatch(value):
+            texts.append(f"'{value}'")
+        else:
+            raise ValueError(f"not a constant for SQL text: {value!r}")
+    if not texts:
+        return false()
+    return column.op("IN", is_comparison=True)(literal_column(f"({', '.join(texts)})"))  # type: ignore[no-any-return]
+
+
+def constant(value: str) -> ColumnElement[str]:
+    """A plain name (a resource type) written into the SQL text."""
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"not a constant for SQL text: {value!r}")
+    return literal_column(f"'{value}'", String())
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")

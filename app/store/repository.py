@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -106,6 +106,9 @@ _CURRENT_BY_ID_FOR_UPDATE = _CURRENT_BY_ID.with_for_update()
 _READ_BY_ID = select(
     resource.c.version, resource.c.last_updated, resource.c.deleted, resource.c.content, resource.c.pk
 ).where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
+# The same row as a common table expression, for statements that take columns of their own beside it
+# (JudgedRead): they select its columns first.
+CURRENT_ROW = _READ_BY_ID.cte("current_row")
 _VERSION_BY_ID = select(*_HISTORY_COLUMNS).where(
     resource_version.c.res_type == bindparam("res_type"),
     resource_version.c.res_id == bindparam("res_id"),
@@ -125,6 +128,21 @@ _NEXT_VERSION = (
 )
 _DELETE_INDEX = {t.name: delete(t).where(t.c.res_pk == bindparam("res_pk")) for t in INDEX_TABLES}
 _INSERT_INDEX = {t.name: insert(t) for t in INDEX_TABLES}
+
+
+class JudgedRead(Protocol):
+    """A read that also judges the row it reads in the same statement (an access policy's decision), so
+    that no second statement is needed: `statement` selects CURRENT_ROW's columns first and its own after
+    them (one or more rows per resource, none if it does not exist), with `params` besides "res_type" and
+    "res_id"; `judge` turns the rows into what the caller of read_current_judged gets back."""
+
+    @property
+    def statement(self) -> Select[Any]: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+    def judge(self, rows: Sequence[Row[Any]]) -> object: ...
 
 
 class Repository:
@@ -193,6 +211,16 @@ class Repository:
         """The read path's lean form of current(): only the columns a read response needs."""
         row = (await conn.execute(_READ_BY_ID, {"res_type": res_type, "res_id": res_id})).first()
         return CurrentVersion(*row) if row else None
+
+    async def read_current_judged(
+        self, conn: AsyncConnection, res_type: str, res_id: str, judged: JudgedRead
+    ) -> tuple[CurrentVersion, object] | None:
+        """read_current() and the judgement of `judged` on the row, in one statement."""
+        params = {**judged.params, "res_type": res_type, "res_id": res_id}
+        rows = (await conn.execute(judged.statement, params)).all()
+        if not rows:
+            return None
+        return CurrentVersion(*rows[0][:5]), judged.judge(rows)
 
     async def current_by_pks(
         self,

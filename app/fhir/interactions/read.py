@@ -40,14 +40,20 @@ async def read(
 async def _read_on(
     svc: FhirService, ctx: RequestContext, conn: AsyncConnection, res_type: str, res_id: str
 ) -> CurrentVersion:
-    stored = await svc.repo.read_current(conn, res_type, res_id)
+    judged_read = svc.hooks.read_judge(ctx, res_type, res_id) if svc.hooks.read_judge else None
+    judged: object | None = None
+    if judged_read is None:
+        stored = await svc.repo.read_current(conn, res_type, res_id)
+    else:  # the row and the after_read hooks' decision about it in one statement
+        found = await svc.repo.read_current_judged(conn, res_type, res_id, judged_read)
+        stored, judged = found if found is not None else (None, None)
     if stored is None:
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} is not known")
     if stored.deleted:
         raise gone(res_type, res_id, stored.version)
     if svc.hooks.after_read:
         await svc.hooks.run_after_read(
-            ReadCheck(ctx, conn, "read", res_type, res_id, stored.pk, stored.version)
+            ReadCheck(ctx, conn, "read", res_type, res_id, stored.pk, stored.version, judged)
         )
     return stored
 
