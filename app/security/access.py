@@ -19,7 +19,7 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, union
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
@@ -27,7 +27,7 @@ from app.fhir.context import UNAUTHENTICATED, RequestContext, SystemPrincipal
 from app.fhir.hooks import MatchCheck, OperationEvent, ReadCheck, ReadEvent, SearchEvent, Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
-from app.security import policy_sql, write_rules
+from app.security import write_rules
 from app.security.audit import CARE_RELATION_DELETED, SELF_DECLARED_CARE
 from app.security.audit_sink import AuditSink, audit_interaction
 from app.security.audit_trail import install_audit_trail
@@ -39,7 +39,6 @@ from app.security.scopes import IDENTITY_ADMIN_SCOPE
 from app.security.tables import emergency_access
 from app.security.write_rules import RequestState, denied
 from app.store.repository import Repository
-from app.store.tables import idx_reference
 from app.store.visibility import RowFilter
 
 _READ_PERMISSION: dict[str, Permission] = {
@@ -390,23 +389,12 @@ class SecurityLayer:
 
     async def after_search(self, event: SearchEvent) -> None:
         principal = self.caller(event.ctx)
-        patient_pks = [
-            r.pk
-            for r in event.returned
-            if r.res_type in self.config.patient_types and r.res_type != "Patient"
-        ]
-        patients = {r.res_id for r in event.returned if r.res_type == "Patient"}
-        if patient_pks:
-            query = select(idx_reference.c.target_id).where(
-                idx_reference.c.res_pk.in_(patient_pks),
-                idx_reference.c.hash_identity.in_(self.config.compartment_identities),
-                idx_reference.c.target_type == "Patient",
-            )
-            patients.update(row[0] for row in (await event.conn.execute(query.distinct())).all())
-        linked_pks = [r.pk for r in event.returned if r.res_type in self.config.linked_types]
-        if linked_pks:
-            linked = policy_sql.linked_patients(linked_pks, self.config.compartment_identities)
-            patients.update(row[0] for row in (await event.conn.execute(union(*linked))).all())
+        returned = [(r.res_type, r.pk) for r in event.returned if r.res_type in self.config.patient_types]
+        patients: set[str] = set()
+        through_emergency = False
+        if returned:  # their patients, and whether any is seen only through emergency access: one statement
+            policy = self.policy(event.ctx)
+            patients, through_emergency = await policy.returned_patients(event.conn, returned)
         if event.compartment is not None:
             patients.add(event.compartment[1])
         compartment_types = self.config.patient_types - self.config.linked_types
@@ -414,7 +402,7 @@ class SecurityLayer:
         if not about_patients or event.res_types == ("AuditEvent",):
             return
         interaction = audit_interaction(event.interaction, event.res_types)
-        emergency = event.ctx.state(RequestState).emergency or await self._through_emergency(event, patients)
+        emergency = event.ctx.state(RequestState).emergency or through_emergency
         record = self.sink.record(
             event.ctx,
             interaction,
@@ -426,23 +414,6 @@ class SecurityLayer:
             principal=principal,
         )
         await self.sink.after(event.ctx, record, event.conn)
-
-    async def _through_emergency(self, event: SearchEvent, patients: set[str]) -> bool:
-        """Some returned data is of a patient the caller sees only through granted emergency access (a
-        search need not name the patient to reach their data)."""
-        principal = self.caller(event.ctx)
-        if principal.kind != "personnel" or not principal.hpr or not patients:
-            return False
-        policy = self.policy(event.ctx)
-        granted = select(emergency_access.c.patient_id).where(
-            emergency_access.c.hpr == principal.hpr,
-            emergency_access.c.expires_at > policy.now,
-            emergency_access.c.patient_id.in_(sorted(patients)),
-        )
-        for (patient_id,) in (await event.conn.execute(granted.distinct())).all():
-            if await policy.patient_access(event.conn, patient_id) == "emergency":
-                return True
-        return False
 
     # -- emergency access -----------------------------------------------------------------------------
     async def _grant_emergency(

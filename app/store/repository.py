@@ -18,7 +18,7 @@ from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.search_sql import PageQuery, count_statement, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
-from app.store.visibility import RowFilter, is_unrestricted
+from app.store.visibility import RowFilter, is_unrestricted, parameters
 
 
 class DuplicateKey(Exception):
@@ -236,7 +236,7 @@ class Repository:
             query = query.where(visible.condition(resource))
         if for_update:
             query = query.with_for_update()
-        return [StoredResource(*row) for row in (await conn.execute(query)).all()]
+        return [StoredResource(*row) for row in (await conn.execute(query, parameters(visible))).all()]
 
     async def version(
         self, conn: AsyncConnection, res_type: str, res_id: str, version: int
@@ -257,16 +257,18 @@ class Repository:
         """Primary keys of live resources of a type matching every clause (AND), in pk order, among those
         `visible`; chains and _has look only into what `inner` (default: `visible`) lets through."""
         query = PageQuery((TypedClauses(res_type, tuple(clauses)),), (), None, False, limit, visible, inner)
-        return [row.pk for row in (await conn.execute(page_statement(query))).all()]
+        rows = (await conn.execute(page_statement(query), parameters(visible, inner))).all()
+        return [row.pk for row in rows]
 
     async def search_page(self, conn: AsyncConnection, query: PageQuery) -> list[SearchRow]:
-        rows = (await conn.execute(page_statement(query))).all()
+        statement = page_statement(query)
+        rows = (await conn.execute(statement, parameters(query.visible, query.inner))).all()
         return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
 
     async def search_count(
         self, conn: AsyncConnection, typed: Sequence[TypedClauses], visible: RowFilter
     ) -> int:
-        return int((await conn.execute(count_statement(typed, visible))).scalar_one())
+        return int((await conn.execute(count_statement(typed, visible), parameters(visible))).scalar_one())
 
     async def reference_targets(
         self,
@@ -313,7 +315,7 @@ class Repository:
             .distinct()
             .limit(limit)
         )
-        return list((await conn.execute(query)).scalars())
+        return list((await conn.execute(query, parameters(visible))).scalars())
 
     async def current_by_keys(
         self, conn: AsyncConnection, keys: Sequence[tuple[str, str]], visible: RowFilter
@@ -328,7 +330,7 @@ class Repository:
         query = select(*_CURRENT_COLUMNS).where(or_(*matches), resource.c.deleted.is_(False))
         if not is_unrestricted(visible):
             query = query.where(visible.condition(resource))
-        return [StoredResource(*row) for row in (await conn.execute(query)).all()]
+        return [StoredResource(*row) for row in (await conn.execute(query, parameters(visible))).all()]
 
     async def live_batch(
         self, conn: AsyncConnection, res_types: Sequence[str] | None, after_pk: int, limit: int
@@ -366,15 +368,16 @@ class Repository:
             conditions.append(resource_version.c.res_id == res_id)
         if since is not None:
             conditions.append(resource_version.c.last_updated >= since)
+        values = parameters(visible)
         total = (
-            await conn.execute(select(func.count()).select_from(resource_version).where(*conditions))
+            await conn.execute(select(func.count()).select_from(resource_version).where(*conditions), values)
         ).scalar_one()
         if before_seq is not None:
             conditions.append(resource_version.c.seq < before_seq)
         query = (
             select(*_HISTORY_COLUMNS).where(*conditions).order_by(resource_version.c.seq.desc()).limit(limit)
         )
-        rows = [HistoryRow(*row) for row in (await conn.execute(query)).all()]
+        rows = [HistoryRow(*row) for row in (await conn.execute(query, values)).all()]
         return rows, int(total)
 
     # -- writes --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ rule; seeing everything is itself a rule (`Unrestricted`) that names why, never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +19,12 @@ from sqlalchemy.sql.elements import ColumnElement
 class RowFilter(Protocol):
     def condition(self, subject: Any) -> ColumnElement[bool]:
         """True for rows of `subject` (an alias of the resource table) that the caller may see."""
+        ...
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """Values for the condition's bound parameters, given to every statement that holds it when it is
+        executed (the condition is shared between statements and requests, so it carries none itself)."""
         ...
 
 
@@ -31,6 +38,10 @@ class Unrestricted:
     def condition(self, subject: Any) -> ColumnElement[bool]:
         return true()
 
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        return {}
+
 
 # Uniqueness checks (conditional criteria, claims) must count resources the caller cannot see.
 EVERY_ROW = Unrestricted("uniqueness checks count every resource")
@@ -38,3 +49,16 @@ EVERY_ROW = Unrestricted("uniqueness checks count every resource")
 
 def is_unrestricted(rule: RowFilter) -> bool:
     return isinstance(rule, Unrestricted)
+
+
+def parameters(*rules: RowFilter | None) -> dict[str, Any]:
+    """The values for a statement that holds the conditions of `rules`; a rule that would give one of
+    them another value than a rule before it is refused (never a silently mixed rule)."""
+    values: dict[str, Any] = {}
+    for rule in rules:
+        if rule is None:
+            continue
+        for key, value in rule.parameters.items():
+            if values.setdefault(key, value) != value:
+                raise ValueError(f"two row filters in one statement disagree on {key}")
+    return values
