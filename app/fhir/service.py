@@ -11,6 +11,7 @@ import orjson
 from app.fhir.hooks import Hooks
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry, ResourceType
+from app.fhir.search.parse import SearchLimits
 from app.store.repository import Repository, StoredResource
 
 
@@ -33,6 +34,7 @@ class FhirService:
     default_page_size: int = 50
     max_page_size: int = 1000
     base_url: str = ""  # configured public base URL, if any (references on it are local when reindexing)
+    search_limits: SearchLimits = field(default_factory=SearchLimits)
 
     def resource_type(self, name: str) -> ResourceType:
         rtype = self.registry.get(name)

@@ -8,6 +8,7 @@ import orjson
 
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadCheck, ReadEvent
+from app.fhir.http import version_number
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
 from app.store.repository import CurrentVersion, HistoryRow
@@ -46,12 +47,13 @@ async def vread(
     store = svc.resource_type(res_type).store
     if store is not None:  # a type kept outside the resource tables (the audit trail)
         return await store.vread(ctx, res_id, version_id)
-    if not version_id.isdigit():
+    version = version_number(version_id)
+    if version is None:
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "vread", res_type, res_id))
     async with svc.repo.reader() as conn:
-        row = await svc.repo.version(conn, res_type, res_id, int(version_id))
+        row = await svc.repo.version(conn, res_type, res_id, version)
         if row is None:
             raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version {version_id}")
         if row.content is None:

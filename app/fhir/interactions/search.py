@@ -181,7 +181,7 @@ async def _search(
     cursor = _single(pairs, "_cursor")
     direction, after = paging.decode(cursor) if cursor else (None, None)
     includes = parse_includes(svc.registry, pairs)
-    parse_ctx = ParseContext(svc.registry, ctx.base_url)
+    parse_ctx = ParseContext(svc.registry, ctx.base_url, limits=svc.search_limits)
     typed = _typed_clauses(
         parse_ctx, types, request, EVERYTHING_PARAMS if request.extra_criteria else frozenset()
     )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.bundle import bundle_bytes
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadCheck, ReadEvent
+from app.fhir.http import version_number
 from app.fhir.interactions.history import CURSOR_PARAM, history_rows, parse_history_query
 from app.fhir.interactions.history import _entry as history_entry
 from app.fhir.interactions.read import gone
@@ -42,7 +43,8 @@ async def get_in(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, e
     assert res_id is not None
     if target.version is not None:
         version = target.version
-        row = await svc.repo.version(conn, res_type, res_id, int(version)) if version.isdigit() else None
+        number = version_number(version)
+        row = await svc.repo.version(conn, res_type, res_id, number) if number is not None else None
         if row is None:
             raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version[:20]}'")
         if row.content is None:
