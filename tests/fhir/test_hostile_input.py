@@ -260,12 +260,13 @@ async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float) -
 async def test_a_statement_over_the_timeout_answers_503(
     postgres: TestDatabase, resource_lock: Callable[[], Awaitable[None]]
 ) -> None:
-    async with app_client(postgres, db_statement_timeout_ms=300) as (http, _):
+    # 2 s rather than less: the app_client's TRUNCATE of every table runs under the same timeout
+    async with app_client(postgres, db_statement_timeout_ms=2000) as (http, _):
         await resource_lock()
         started = time.perf_counter()
-        outcome = assert_outcome(await asyncio.wait_for(http.get("/Patient/kari"), 10), 503)
+        outcome = assert_outcome(await asyncio.wait_for(http.get("/Patient/kari"), 20), 503)
         assert outcome["issue"][0]["code"] == "transient"
-        assert time.perf_counter() - started < 5
+        assert 2 <= time.perf_counter() - started < 15
         assert await waiting_on_locks(postgres) == 0
 
 
