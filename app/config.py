@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     # Connection pool (SQLite and PostgreSQL).
     db_pool_size: int = 20
     db_max_overflow: int = 10
+    # PostgreSQL statement_timeout in milliseconds (0: none). A statement cancelled by it answers 503:
+    # no search or write may hold a connection and a CPU for minutes.
+    db_statement_timeout_ms: int = 30_000
+    # Caps on one search (app/fhir/search/parse.py): name=value pairs, and values counting each comma
+    # alternative. Far above what clients send; above them planning alone takes seconds (PostgreSQL) or
+    # the SQL exceeds SQLite's expression depth.
+    search_max_parameters: int = 50
+    search_max_values: int = 200
     log_level: str = "INFO"
 
     # -- security -------------------------------------------------------------------------------------

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.fhir.outcome import Category, FhirError, outcome_bytes
 from app.middleware import BodyTooLarge, body_too_large_error
+from app.store.errors import transient_reason
 
 _MEDIA = "application/fhir+json; charset=utf-8"
 _HTTP_CATEGORIES = {
@@ -40,6 +42,13 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     @app.exception_handler(BodyTooLarge)
     async def on_too_large(_request: Request, _exc: BodyTooLarge) -> Response:
         return error_response(body_too_large_error(max_body_bytes))
+
+    @app.exception_handler(DBAPIError)
+    async def on_database_error(_request: Request, exc: DBAPIError) -> Response:
+        reason = transient_reason(exc)
+        if reason is None:
+            raise exc  # a defect: the access-log middleware logs its frames and answers 500
+        return error_response(FhirError(Category.BUSY, reason, "transient"))
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_request: Request, exc: RequestValidationError) -> Response:

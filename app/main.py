@@ -15,12 +15,14 @@ from fastapi import FastAPI
 from app.adapters.kith import routes as kith_routes
 from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
+from app.disconnect import CancelOnDisconnect
 from app.errors import install_error_handlers
 from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
 from app.fhir.engine import Engine
 from app.fhir.interactions.reindex import ReindexReport, load_stored_search_parameters
 from app.fhir.registry import Registry
+from app.fhir.search.parse import SearchLimits
 from app.fhir.service import FhirService
 from app.fhir.subscriptions import SubscriptionConfig, install_subscriptions
 from app.middleware import BodyLimitAndAccessLog
@@ -69,7 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # httpx logs full URLs at INFO; query strings may carry identifiers (no patient data in logs).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    database = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    database = Database(
+        settings.database_url,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
     registry = Registry.standard()
     fhir = FhirService(
         registry=registry,
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         base_url=settings.base_url.rstrip("/"),
+        search_limits=SearchLimits(settings.search_max_parameters, settings.search_max_values),
     )
 
     # Domain packs register their rules and search parameters before anything reads the registry.
@@ -144,5 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_router)
     install_openapi(app)
     install_authentication(app, settings)
+    app.add_middleware(CancelOnDisconnect)  # inside the access log, which records its 499
     app.add_middleware(BodyLimitAndAccessLog, max_body_bytes=settings.max_body_bytes)
     return app

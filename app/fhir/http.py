@@ -95,11 +95,24 @@ def parse_etag_version(header: str | None, name: str) -> int | None:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise FhirError(
             Category.INVALID, f"{name} must look like W/\"<versionId>\", got '{header[:40]}'", "value"
         )
     return int(value)
+
+
+# Versions are stored as 32-bit integers (resource.version): a larger number names no version, and the
+# drivers refuse to send it (OverflowError on SQLite, "out of int32 range" on PostgreSQL).
+MAX_VERSION = 2**31 - 1
+
+
+def version_number(text: str) -> int | None:
+    """A versionId from a URL as the stored number, or None when no stored version can have it."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_VERSION)):
+        return None
+    number = int(text)
+    return number if number <= MAX_VERSION else None
 
 
 def http_date(at: datetime) -> str:

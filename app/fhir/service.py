@@ -11,6 +11,7 @@ import orjson
 from app.fhir.hooks import Hooks
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry, ResourceType
+from app.fhir.search.parse import SearchLimits
 from app.store.repository import Repository, StoredResource
 
 
@@ -36,6 +37,7 @@ class FhirService:
     # in searches, on $reindex, in the access facts and in the audit. Empty only with authentication off,
     # and then no absolute reference is local (links still use the request's URL).
     base_url: str = ""
+    search_limits: SearchLimits = field(default_factory=SearchLimits)
 
     def resource_type(self, name: str) -> ResourceType:
         rtype = self.registry.get(name)

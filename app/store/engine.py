@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
@@ -55,8 +56,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
 
 
+def _configure_postgres(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A pooled connection the server has closed (restart, failover, pg_terminate_backend) is known
+        # to asyncpg as closed as soon as the event loop has seen the socket end: the pool replaces it
+        # rather than handing it to a request that would fail. Unlike pool_pre_ping this costs no round
+        # trip (pre-ping measured 0.2-0.4 ms per checkout, a fifth of a read).
+        driver_connection = getattr(dbapi_connection, "_connection", None)
+        if driver_connection is not None and driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
+
+
 class Database:
-    def __init__(self, url: str, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 20,
+        max_overflow: int = 10,
+        echo: bool = False,
+        statement_timeout_ms: int = 0,
+    ) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
         # The same pool for SQLite: with the driver's default (5) every connection above it is opened, given
@@ -69,11 +89,16 @@ class Database:
             _ensure_sqlite_dir(url)
         else:
             kwargs.update(pool_pre_ping=False)
+            if statement_timeout_ms > 0:
+                # Enforced by the server on every statement of every connection; the error it gives
+                # (57014 query_canceled) answers 503 (app/errors.py, app/store/errors.py).
+                kwargs["connect_args"] = {"server_settings": {"statement_timeout": str(statement_timeout_ms)}}
         self.engine = create_async_engine(url, **kwargs)
         if self.sqlite:
             _configure_sqlite(self.engine)
             self.read_engine = self.engine.execution_options(**{_MODE: "read"})
         else:
+            _configure_postgres(self.engine)
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.write_engine = self.engine.execution_options(**{_MODE: "write"})
         # SQLite has one writer at a time. Queueing writers of this process here, rather than letting each

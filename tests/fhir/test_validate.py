@@ -8,7 +8,7 @@ import pytest
 
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry
-from app.fhir.validate import check_id, parse_json, validate_resource
+from app.fhir.validate import MAX_DEPTH, check_id, parse_json, validate_resource
 from tests.fhir.fixtures import observation, patient
 
 REGISTRY = Registry.standard()
@@ -100,3 +100,116 @@ def test_codes_outside_a_required_value_set_are_rejected() -> None:
 def test_codes_of_open_value_sets_are_left_alone() -> None:
     # Observation.status lists "amended +": amended has child codes, so the list is not closed.
     validate_resource(REGISTRY, {**observation(), "status": "corrected"})
+
+
+def test_repeated_json_keys_are_refused_at_any_depth() -> None:
+    for body in (
+        b'{"resourceType": "Patient", "gender": "male", "gender": "female"}',
+        b'{"resourceType": "Patient", "name": [{"family": "A", "given": ["B"], "family": "C"}]}',
+    ):
+        with pytest.raises(FhirError) as info:
+            parse_json(body)
+        assert info.value.category is Category.INVALID
+        assert "occurs more than once" in info.value.message
+    # the same key in different objects, and a key inside a string, are not repeats
+    parse_json(b'{"a": {"x": 1}, "b": {"x": 2}, "c": "\\"a\\": 1"}')
+
+
+def test_json_nested_beyond_the_parsers_stack_is_400() -> None:
+    with pytest.raises(FhirError) as info:
+        parse_json(b"[" * 1000 + b"]" * 1000)
+    assert info.value.category is Category.INVALID
+
+
+def nested_extensions(levels: int) -> dict[str, Any]:
+    extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "v"}
+    for _ in range(levels):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    return {"resourceType": "Patient", "extension": [extension]}
+
+
+def test_nesting_deeper_than_the_limit_is_400_not_a_recursion_error() -> None:
+    validate_resource(REGISTRY, nested_extensions(MAX_DEPTH // 2 - 2))
+    error = rejected(nested_extensions(150))
+    assert error.category is Category.INVALID
+    assert "nested more than" in error.message
+    assert error.expression[0].startswith("Patient.extension[0].extension[0]")
+
+
+@pytest.mark.parametrize("char", ["\u0000", "\u0001", "\u0008", "\u000b", "\u001f"])
+def test_control_characters_in_strings_are_refused_naming_the_element(char: str) -> None:
+    body = patient()
+    body["name"][0]["given"] = ["Kari", f"a{char}b"]
+    error = rejected(body)
+    assert error.category is Category.INVALID
+    assert error.expression == ("Patient.name[0].given[1]",)
+    assert f"U+{ord(char):04X}" in error.message
+
+
+def test_tab_cr_and_lf_are_allowed_in_strings() -> None:
+    body = observation()
+    body["note"] = [{"text": "line 1\r\n\tline 2"}]
+    validate_resource(REGISTRY, body)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "Patient/1",
+        "Patient/a-b.c",
+        "Patient/1/_history/2",
+        "#",
+        "#contained-1",
+        "urn:uuid:2f3c1c34-6d5a-4a5e-9a43-0e2f8c1b7d10",
+        "urn:oid:2.16.578.1.12.4.1.4.1",
+        "http://example.org/fhir/Patient/1",
+        "https://fhir.example.no/R4/Patient/1/_history/3",
+        "Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.1|13097248022",
+    ],
+)
+def test_valid_literal_references_pass(reference: str) -> None:
+    body = observation()
+    body["subject"] = {"reference": reference}
+    validate_resource(REGISTRY, body)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "Patient/1' OR 1=1",
+        "Patient/1 --",
+        "Patient/",
+        "patient/1",
+        "Patient/1/2",
+        "Patient/" + "x" * 65,
+        "Patient/1/_history/",
+        "1",
+        "#bad id",
+        "urn:uuid:not-a-uuid",
+        "urn:oid:abc",
+        "http://example.org/Patient/1 OR 1=1",
+        "Patient? identifier=x",
+    ],
+)
+def test_references_of_no_valid_form_are_refused_naming_the_element(reference: str) -> None:
+    body = observation()
+    body["subject"] = {"reference": reference, "display": "Kari"}
+    error = rejected(body)
+    assert error.category is Category.INVALID
+    assert "Observation.subject.reference" in expressions(error)
+
+
+def test_uri_elements_named_reference_are_not_references() -> None:
+    # Expression.reference is a uri beside other keys: not taken for Reference.reference
+    body = {
+        "resourceType": "PlanDefinition",
+        "status": "draft",
+        "action": [
+            {
+                "condition": [
+                    {"kind": "applicability", "expression": {"language": "text/fhirpath", "reference": "x y"}}
+                ]
+            }
+        ],
+    }
+    validate_resource(REGISTRY, body)

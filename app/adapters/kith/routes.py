@@ -4,6 +4,8 @@
   answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the referral is stored, or
   status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/5xx (storage).
   A refused message stores nothing. A repeated MsgId gets the first answer again and changes nothing.
+  A body not declared as XML (any other Content-Type, or none) is not read as a message: 415 with an
+  OperationOutcome, as the FHIR API answers a wrong media type.
   An AppRec for a message sent from here (a status Dialogmelding, see status_messages.py) is recorded on
   that message's Communication (completed, or not-done when refused) and answered with 204.
 - `GET /ServiceRequest/{id}/$kith-henvisning?version=2.0|1.1`: the stored referral as a new Henvisning
@@ -53,6 +55,12 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 OPERATION_TAGS: list[str | Enum] = ["KITH messages"]
 XML = "application/xml"
+_XML_MEDIA_TYPES = frozenset({"application/xml", "text/xml"})
+
+
+def _declares_xml(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in _XML_MEDIA_TYPES or media.endswith("+xml")
 
 
 @dataclass(frozen=True)
@@ -139,9 +147,11 @@ def _storage_error(error: FhirError) -> tuple[KithError, int]:
 )
 async def receive_message(request: Request) -> Response:
     config = _config(request)
-    if "json" in (request.headers.get("content-type") or ""):
+    if not _declares_xml(request.headers.get("content-type")):
         raise FhirError(
-            Category.UNSUPPORTED_MEDIA, "$kith-message takes a KITH XML message (application/xml)"
+            Category.UNSUPPORTED_MEDIA,
+            "$kith-message takes a KITH XML message (Content-Type application/xml or text/xml)",
+            "not-supported",
         )
     body = await request.body()
     try:

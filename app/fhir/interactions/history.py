@@ -20,6 +20,7 @@ from app.store.visibility import Unrestricted
 RESOURCE_CHECKED = Unrestricted("instance history: the read check decided on the resource")
 
 CURSOR_PARAM = "_cursor"
+MAX_SEQ_DIGITS = 18  # history cursors are 64-bit row numbers; longer ones name no row
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def parse_instant(name: str, text: str) -> datetime:
 def parse_count(text: str | None, default: int, maximum: int) -> int:
     if text is None:
         return default
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise FhirError(
             Category.INVALID, f"_count must be a non-negative integer, got '{text[:20]}'", "value"
         )
@@ -56,7 +57,7 @@ def parse_count(text: str | None, default: int, maximum: int) -> int:
 def parse_history_query(svc: FhirService, params: dict[str, str]) -> HistoryQuery:
     since_text = params.get("_since")
     cursor = params.get(CURSOR_PARAM)
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= MAX_SEQ_DIGITS):
         raise FhirError(Category.INVALID, f"{CURSOR_PARAM} is not a valid page cursor", "value")
     return HistoryQuery(
         count=parse_count(params.get("_count"), svc.default_page_size, svc.max_page_size),

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadCheck, ReadEvent
+from app.fhir.http import version_number
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService
 from app.store.repository import CurrentVersion, HistoryRow
@@ -69,14 +70,15 @@ async def vread(
     store = svc.resource_type(res_type).store
     if store is not None:  # a type kept outside the resource tables (the audit trail)
         return await store.vread(ctx, res_id, version_id)
-    if not version_id.isdigit():
+    version = version_number(version_id)
+    if version is None:
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "vread", res_type, res_id))
     if conn is not None:
-        return await _vread_on(svc, ctx, conn, res_type, res_id, int(version_id))
+        return await _vread_on(svc, ctx, conn, res_type, res_id, version)
     async with svc.repo.reader() as reader:
-        return await _vread_on(svc, ctx, reader, res_type, res_id, int(version_id))
+        return await _vread_on(svc, ctx, reader, res_type, res_id, version)
 
 
 async def _vread_on(

@@ -235,7 +235,7 @@ async def _search(
     visible = svc.hooks.visible(ctx)
     count, summary, elements, total_mode, direction, after = page_parameters(svc, pairs)
     includes = parse_includes(svc.registry, pairs)
-    parse_ctx = ParseContext(svc.registry, svc.base_url)
+    parse_ctx = ParseContext(svc.registry, svc.base_url, limits=svc.search_limits)
     typed = _typed_clauses(
         parse_ctx, types, request, EVERYTHING_PARAMS if request.extra_criteria else frozenset()
     )

@@ -24,6 +24,7 @@ from app.fhir.search.values import (
     split_escaped,
     split_or,
 )
+from app.fhir.validate import CONTROL_CHARACTER
 from app.store.query import (
     AnyOf,
     Chain,
@@ -89,12 +90,24 @@ class Unsupported(Exception):
     """A parameter or modifier the server does not support (reported, or 400 under strict handling)."""
 
 
+@dataclass(frozen=True)
+class SearchLimits:
+    """The most name=value pairs one search may have, and the most values over its criteria (each comma
+    alternative counts). Every AND'ed parameter is another join to plan: at a few hundred, PostgreSQL
+    plans for seconds to minutes and SQLite's expression depth overflows. The defaults are those of
+    Settings.search_max_parameters / search_max_values."""
+
+    max_parameters: int = 50
+    max_values: int = 200
+
+
 @dataclass
 class ParseContext:
     registry: Registry
     base_url: str
     warnings: list[str] = field(default_factory=list)
     now_micros: int = field(default_factory=lambda: int(time.time() * 1_000_000))
+    limits: SearchLimits = field(default_factory=SearchLimits)
 
 
 def _token_clause(rtype: ResourceType, code: str, values: list[str], negate: bool = False) -> Clause:
@@ -356,9 +369,36 @@ def _composite_second(
     return CompositeAlternative(first, first_hash, "string", second_prefix=normalize_string(text))
 
 
+def check_limits(limits: SearchLimits, pairs: list[tuple[str, str]]) -> None:
+    """400 before any SQL is built for a search over the limits, or with control characters: no stored
+    string holds them (validate.py refuses them), and PostgreSQL cannot take U+0000 as a parameter."""
+    if len(pairs) > limits.max_parameters:
+        raise FhirError(
+            Category.INVALID,
+            f"A search takes at most {limits.max_parameters} parameters; this one has {len(pairs)}",
+            "too-costly",
+        )
+    values = 0
+    for name, value in pairs:
+        if CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(value):
+            raise FhirError(
+                Category.INVALID, f"Search parameter {name[:40]!a} contains a control character", "value"
+            )
+        if name.split(":", 1)[0] not in RESULT_PARAMS:
+            values += value.count(",") + 1  # an upper bound of split_or's count (escaped commas too)
+    if values > limits.max_values:
+        raise FhirError(
+            Category.INVALID,
+            f"A search takes at most {limits.max_values} values (comma-separated alternatives count one "
+            f"each); this one has {values}",
+            "too-costly",
+        )
+
+
 def parse_clauses(
     ctx: ParseContext, rtype: ResourceType, pairs: list[tuple[str, str]], strict: bool
 ) -> list[Clause]:
+    check_limits(ctx.limits, pairs)
     clauses: list[Clause] = []
     for name, value in pairs:
         if name.split(":", 1)[0] in RESULT_PARAMS:  # also _include:iterate, _revinclude:iterate

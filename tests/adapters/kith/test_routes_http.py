@@ -185,6 +185,22 @@ async def test_json_is_not_a_kith_message(client: httpx.AsyncClient) -> None:
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.parametrize("headers", [{"Content-Type": "text/plain"}, {}])
+async def test_a_body_not_declared_as_xml_is_415_and_stores_nothing(
+    client: httpx.AsyncClient, app: FastAPI, headers: dict[str, str]
+) -> None:
+    response = await client.post("/$kith-message", content=fixture_bytes(V2), headers=headers)
+    assert response.status_code == 415
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert await stored_count(app) == 0
+
+
+async def test_text_xml_is_read_as_a_message(client: httpx.AsyncClient) -> None:
+    headers = {"Content-Type": "text/xml; charset=utf-8"}
+    response = await client.post("/$kith-message", content=fixture_bytes(V2), headers=headers)
+    assert response.status_code == 200, response.text
+
+
 async def test_change_to_an_unknown_referral_is_refused_and_rolled_back(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
