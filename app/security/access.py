@@ -178,8 +178,7 @@ class SecurityLayer:
 
     # -- access facts (always) ----------------------------------------------------------------------
     async def maintain_facts(self, event: WriteEvent) -> None:
-        base_url = event.ctx.base_url if self.svc.base_url else ""
-        await store_facts(event, self.settings.care_relation_days_after_end, base_url)
+        await store_facts(event, self.settings.care_relation_days_after_end, self.svc.base_url)
 
     async def before_operation(self, event: OperationEvent) -> None:
         """Server maintenance is for system clients with write access to everything it touches."""
@@ -321,11 +320,8 @@ class SecurityLayer:
         """A search about one named patient: personnel need a care relation (or state an emergency, which
         is then granted); citizens must be that patient or hold a proxy for them."""
         policy = self.policy(ctx)
-        if conn is not None:
-            allowed = await policy.patient_access(conn, patient_id)
-        else:
-            async with self.svc.repo.reader() as own:
-                allowed = await policy.patient_access(own, patient_id)
+        async with self.svc.repo.reading(conn) as reader:
+            allowed = await policy.patient_access(reader, patient_id)
         if allowed == "yes":
             return
         if allowed == "emergency":

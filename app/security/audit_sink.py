@@ -110,15 +110,12 @@ class AuditSink:
         why: str,
         principal: Principal | None = None,
     ) -> None:
-        """A refused access (outcome 4): never part of the refused unit of work, which rolls back."""
+        """A refused access (outcome 4): never part of the refused unit of work, which rolls back (no
+        connection is given to `after`, so the row is written on its own)."""
         record = self.record(
             ctx, audit_interaction(interaction), "4", patients, None, outcome_desc=why, principal=principal
         )
-        event = audit_event(record)
-        if Repository.writing():
-            self._owe(ctx, event)
-            return
-        ctx.scratch.setdefault(AUDIT_WAITS, []).append(asyncio.ensure_future(self.writer.submit(event)))
+        await self.after(ctx, record)
 
     def _owe(self, ctx: RequestContext | None, event: dict[str, Any]) -> None:
         """Inside a unit of work that will not keep our row: write it as soon as that unit ends, and hold

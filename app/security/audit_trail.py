@@ -150,9 +150,7 @@ class AuditTrail:
         conn: AsyncConnection | None,
     ) -> bytes:
         await self._check(ctx, "search", None, compartment, pairs)
-        if conn is not None:
-            return await self._search(ctx, SearchRequest((TYPE,), pairs, path, strict, compartment), conn)
-        async with self.svc.repo.reader() as reader:
+        async with self.svc.repo.reading(conn) as reader:
             return await self._search(ctx, SearchRequest((TYPE,), pairs, path, strict, compartment), reader)
 
     async def _search(self, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection) -> bytes:
@@ -160,7 +158,7 @@ class AuditTrail:
         svc = self.svc
         count, summary, elements, total_mode, direction, after = page_parameters(svc, pairs)
         descending = _descending(single_param(pairs, "_sort"))
-        criteria = parse_criteria(pairs, request.strict, ctx.base_url)
+        criteria = parse_criteria(pairs, request.strict, self.svc.base_url)
         if request.compartment is not None:
             criteria.conditions.append(about_patients([request.compartment[1]]))
         access = await self._access(ctx, conn)

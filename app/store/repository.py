@@ -155,6 +155,16 @@ class Repository:
         return self.db.read_engine.connect()
 
     @asynccontextmanager
+    async def reading(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        """`conn` when the caller has one (a transaction's GET entries see its own writes), else a
+        reader connection of its own for the block."""
+        if conn is not None:
+            yield conn
+            return
+        async with self.reader() as own:
+            yield own
+
+    @asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed when the block ends normally, rolled back on any exception.
 

@@ -141,11 +141,8 @@ async def history(
     level = "history-instance" if res_id else "history-type" if res_type else "history-system"
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, level, res_type, res_id))
-    if conn is not None:
-        rows, total = await history_rows(svc, ctx, conn, res_type, res_id, query, level, params)
-    else:
-        async with svc.repo.reader() as reader:
-            rows, total = await history_rows(svc, ctx, reader, res_type, res_id, query, level, params)
+    async with svc.repo.reading(conn) as reader:
+        rows, total = await history_rows(svc, ctx, reader, res_type, res_id, query, level, params)
 
     path = "/".join(p for p in (res_type, res_id) if p)
     base = f"{ctx.base_url}/{path}/_history" if path else f"{ctx.base_url}/_history"

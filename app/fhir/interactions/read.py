@@ -32,9 +32,7 @@ async def read(
         return await store.read(ctx, res_id)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
-    if conn is not None:
-        return await _read_on(svc, ctx, conn, res_type, res_id)
-    async with svc.repo.reader() as reader:
+    async with svc.repo.reading(conn) as reader:
         return await _read_on(svc, ctx, reader, res_type, res_id)
 
 
@@ -75,9 +73,7 @@ async def vread(
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "vread", res_type, res_id))
-    if conn is not None:
-        return await _vread_on(svc, ctx, conn, res_type, res_id, version)
-    async with svc.repo.reader() as reader:
+    async with svc.repo.reading(conn) as reader:
         return await _vread_on(svc, ctx, reader, res_type, res_id, version)
 
 

@@ -178,9 +178,7 @@ async def search_page(
         raise FhirError(
             Category.INVALID, f"{request.res_types[0]} is searched through its Bundle", "not-supported"
         )
-    if conn is not None:
-        return await _search(svc, ctx, request, conn)
-    async with svc.repo.reader() as reader:
+    async with svc.repo.reading(conn) as reader:
         return await _search(svc, ctx, request, reader)
 
 

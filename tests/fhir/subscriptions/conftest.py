@@ -121,12 +121,22 @@ class Receiver:
         return list(self.requests)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def _running_receiver() -> Iterator[Receiver]:
     server = Receiver()
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from _running_receiver()
+
+
+@pytest.fixture
+def other_receiver() -> Iterator[Receiver]:
+    """A second subscriber: what one subscriber's endpoint does must not reach another's deliveries."""
+    yield from _running_receiver()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = TIMEOUT) -> None:

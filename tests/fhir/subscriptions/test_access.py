@@ -4,7 +4,7 @@ a version it may not read is not notified at all (both databases, real HTTP rece
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,6 @@ from tests.security.helpers import auth_header
 from tests.security.scenario import HOSPITAL_ORGNR, OTHER_CLINIC_ORGNR, scenario, transaction
 
 Secured = Callable[..., Any]
-
-
-@pytest.fixture
-def other_receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -23,14 +21,6 @@ from tests.fhir.subscriptions.conftest import (
 )
 
 PROMPTLY = 4.0  # well below the delivery timeout the tests set
-
-
-@pytest.fixture
-def other_receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 class Trickler:
