@@ -192,8 +192,8 @@ class SecurityLayer:
             raise denied("AuditEvent records are written by the server only; they cannot be changed")
         principal = self.caller(event.ctx)
         if event.res_type == "Subscription" and principal.kind != "system":
-            # A subscription is notified of every matching write, past the access policy: only an
-            # organisation's integration (a system client) may register one.
+            # Delivery reads as the registering principal, but notifications go to an endpoint outside
+            # the person's session: only an organisation's integration (a system client) registers one.
             raise denied("Subscriptions can only be registered by system clients")
         permission = _WRITE_PERMISSION.get(event.interaction, "u")
         if not principal.scopes.allows(event.res_type, permission):

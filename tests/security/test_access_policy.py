@@ -269,7 +269,7 @@ async def test_a_launch_context_limits_every_search_to_that_patient(
 
 
 async def test_only_system_clients_register_subscriptions(world: World) -> None:
-    """A subscription is notified of matching writes past the access policy: not for people's tokens."""
+    """Notifications go to an endpoint outside a person's session: only system clients register them."""
     subscription = {
         "resourceType": "Subscription",
         "id": "gp-tasks",
