@@ -98,7 +98,7 @@ class AuditSink:
             return
         if ctx is not None:
             # Not awaited here: the caller still holds a database connection. The response waits for it.
-            ctx.scratch.setdefault(AUDIT_WAITS, []).append(asyncio.ensure_future(self.writer.submit(event)))
+            ctx.scratch.setdefault(AUDIT_WAITS, []).append(self.writer.enqueue(event))
             return
         await self.writer.submit(event)
 

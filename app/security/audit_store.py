@@ -8,7 +8,8 @@ searched by) and their patients. Nothing ever updates or deletes these rows.
 
 from __future__ import annotations
 
-import uuid
+import random
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -92,17 +93,37 @@ def event_rows(event: dict[str, Any], event_id: str) -> tuple[dict[str, Any], li
     return row, [{"event_id": event_id, "patient_id": p} for p in patients]
 
 
+def time_ordered_id() -> str:
+    """A UUID version 7 (RFC 9562): milliseconds since the epoch, then 74 random bits. New rows land at the
+    right edge of every index that leads with the id, instead of at a random page as with version 4.
+    The bits need to be unique, not secret (the id is shown only to those who may read the event): the
+    module's generator (seeded from the OS, and again in a forked child) instead of a getrandom system
+    call per event."""
+    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def audit_rows(events: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The audit_event rows and the audit_patient rows of AuditEvents built by audit.audit_event(), each
+    event with a new id."""
+    rows: list[dict[str, Any]] = []
+    patients: list[dict[str, str]] = []
+    for event in events:
+        row, about = event_rows(event, time_ordered_id())
+        rows.append(row)
+        patients += about
+    return rows, patients
+
+
 async def insert_audit_events(conn: AsyncConnection, events: Sequence[dict[str, Any]]) -> list[str]:
     """Insert AuditEvents (built by the server, so neither validated nor passed through write hooks) in the
     caller's transaction; returns their ids."""
     if not events:
         return []
-    rows: list[dict[str, Any]] = []
-    patients: list[dict[str, str]] = []
-    for event in events:
-        row, about = event_rows(event, str(uuid.uuid4()))
-        rows.append(row)
-        patients += about
+    rows, patients = audit_rows(events)
     await conn.execute(_INSERT_EVENT, rows)
     if patients:
         await conn.execute(_INSERT_PATIENT, patients)

@@ -188,7 +188,7 @@ def _after_audit(send: Send, hook_state: dict[str, Any]) -> Send:
             waits = hook_state.pop(AUDIT_WAITS, [])
             if waits:
                 try:
-                    await asyncio.gather(*waits)
+                    await (waits[0] if len(waits) == 1 else asyncio.gather(*waits))
                 except Exception:
                     log.exception("audit write failed; the response is withheld")
                     failed = True

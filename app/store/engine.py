@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.store.sqlite_appender import SqliteAppender
+
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
 
 
@@ -31,18 +33,25 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+    # Temporary b-trees (DISTINCT, IN (subquery), materialised CTEs: the access decisions and row filters
+    # have several) in memory, not in temp files (measured on a small database: 0.24 ms for a secured
+    # read's statement with temp files, 0.03 ms in memory).
+    "PRAGMA temp_store=MEMORY",
+)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from the driver so writers can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
-        ):
+        for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
 
@@ -105,6 +114,12 @@ class Database:
         # connection spin in SQLite's busy handler (which sleeps up to 100 ms per try), keeps write latency
         # flat under load. Other processes on the same file are still handled by busy_timeout.
         self._write_lock = asyncio.Lock() if self.sqlite else None
+        # Append-only batches (the audit trail) on an SQLite file: one trip to a thread of their own.
+        self.appender: SqliteAppender | None = None
+        if self.sqlite and not _in_memory(url):
+            path = self.engine.sync_engine.url.database
+            assert path is not None
+            self.appender = SqliteAppender(path, SQLITE_PRAGMAS, self.engine.dialect, self.write_slot)
 
     @asynccontextmanager
     async def write_slot(self) -> AsyncIterator[None]:
@@ -112,4 +127,6 @@ class Database:
             yield
 
     async def dispose(self) -> None:
+        if self.appender is not None:
+            await self.appender.close()
         await self.engine.dispose()
