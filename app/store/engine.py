@@ -15,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.store.sqlite_appender import SqliteAppender
+from app.store.sqlite_driver import OneTripDBAPI
 
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
 
@@ -96,6 +97,7 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         if self.sqlite:
             _ensure_sqlite_dir(url)
+            kwargs["module"] = OneTripDBAPI()  # one trip to the connection's thread per statement
         else:
             kwargs.update(pool_pre_ping=False)
             if statement_timeout_ms > 0:

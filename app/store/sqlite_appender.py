@@ -103,10 +103,12 @@ class SqliteAppender:
         return conn
 
     async def close(self) -> None:
+        """Close the connection (it is opened again by the next batch: a disposed Database may be used
+        again, as SQLAlchemy's engines may)."""
+
         def close_connection() -> None:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, close_connection)
-        self._executor.shutdown(wait=True)

@@ -127,3 +127,11 @@ async def test_an_empty_batch_does_nothing_and_in_memory_databases_have_no_appen
         assert memory.appender is None
     finally:
         await memory.dispose()
+
+
+async def test_closing_twice_is_harmless_and_it_opens_again(database: Database) -> None:
+    assert database.appender is not None
+    await database.dispose()
+    await database.dispose()
+    await database.appender.append([(audit_event, [event_row("after-dispose")])])
+    assert (await stored(database, "after-dispose"))[0] == "after-dispose"
