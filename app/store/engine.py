@@ -15,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.store.sqlite_appender import SqliteAppender
+from app.store.sqlite_checkpoint import SqliteCheckpointer
 from app.store.sqlite_driver import OneTripDBAPI
 
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
@@ -43,6 +44,10 @@ SQLITE_PRAGMAS = (
     # have several) in memory, not in temp files (measured on a small database: 0.24 ms for a secured
     # read's statement with temp files, 0.03 ms in memory).
     "PRAGMA temp_store=MEMORY",
+    # Checkpoints run in a thread of their own (sqlite_checkpoint.py), not inside whichever commit takes the
+    # log past 1,000 pages while it holds the write lock; the log file is trimmed back to 64 MiB at most.
+    "PRAGMA wal_autocheckpoint=0",
+    "PRAGMA journal_size_limit=67108864",
 )
 
 
@@ -118,17 +123,23 @@ class Database:
         self._write_lock = asyncio.Lock() if self.sqlite else None
         # Append-only batches (the audit trail) on an SQLite file: one trip to a thread of their own.
         self.appender: SqliteAppender | None = None
+        self.checkpointer: SqliteCheckpointer | None = None
         if self.sqlite and not _in_memory(url):
             path = self.engine.sync_engine.url.database
             assert path is not None
             self.appender = SqliteAppender(path, SQLITE_PRAGMAS, self.engine.dialect, self.write_slot)
+            self.checkpointer = SqliteCheckpointer(path, SQLITE_PRAGMAS)  # started by the first write
 
     @asynccontextmanager
     async def write_slot(self) -> AsyncIterator[None]:
+        if self.checkpointer is not None and not self.checkpointer.running:
+            self.checkpointer.start()  # first write, or the first after dispose()
         async with self._write_lock if self._write_lock is not None else contextlib.nullcontext():
             yield
 
     async def dispose(self) -> None:
         if self.appender is not None:
             await self.appender.close()
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
