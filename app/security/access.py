@@ -205,6 +205,11 @@ class SecurityLayer:
             await write_rules.check_identity_change(self.sink, event, principal)
         if principal.kind == "citizen" and event.res_type in write_rules.CITIZEN_GRANTS:
             await write_rules.check_citizen_grant(self.sink, event, principal, self.svc.base_url)
+        if principal.kind == "citizen" and event.res_type == "Patient":
+            days = self.settings.care_relation_days_after_end
+            await write_rules.check_citizen_patient_write(
+                self.sink, event, principal, days, self.svc.base_url
+            )
         if principal.kind == "personnel" and event.res_type in write_rules.CARE_SOURCES:
             policy = self.policy(event.ctx)
             days = self.settings.care_relation_days_after_end

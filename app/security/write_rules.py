@@ -6,6 +6,10 @@ refusal is audited (outside it) and rolls the write back.
   Practitioner, PractitionerRole) change only with the identity administration scope; every change is
   audited with its before and after values and flagged `identity-change`.
 - A citizen gives a proxy (fullmakt) only over their own record and never states parenthood.
+- A citizen never changes what a Patient tells the policy: its national identity numbers (which map a
+  citizen's token to their record) and its regular GP (a standing care relation). They come from the
+  population register and the GP register, through personnel or a system; a parent or proxy holder
+  editing a record could otherwise make it their own or give any GP access to it.
 - A care relation a personnel member's own write starts is flagged `self-declared-care-relation`; the
   deletion of a resource that gave one is flagged `care-relation-deleted`.
 """
@@ -135,6 +139,38 @@ async def check_citizen_grant(
     if None in patients or not await _own_patients(event.conn, principal, set(named)):
         await sink.denied(event.ctx, event.interaction, named, "grant over another's record")
         raise denied(f"A citizen can write this {event.res_type} only in their own record")
+
+
+async def check_citizen_patient_write(
+    sink: AuditSink, event: WriteEvent, principal: Principal, days_after_end: int, base_url: str
+) -> None:
+    """A citizen's update, patch or delete of a Patient leaves its identities and care relations as they
+    were (a create is the citizen's own record or refused by the access check)."""
+    if event.interaction == "create":
+        return
+    previous = orjson.loads(event.previous) if event.previous else None
+    if _patient_trust(event, previous, days_after_end, base_url) == _patient_trust(
+        event, event.resource, days_after_end, base_url
+    ):
+        return
+    patients = (event.res_id,)
+    await sink.denied(
+        event.ctx, event.interaction, patients, "identity or GP changed by a citizen", principal
+    )
+    raise denied(
+        "A citizen cannot change a Patient's national identity numbers or regular GP (or delete it): they "
+        "come from the population register and the GP register"
+    )
+
+
+def _patient_trust(
+    event: WriteEvent, resource: dict[str, Any] | None, days_after_end: int, base_url: str
+) -> tuple[frozenset[str], frozenset[tuple[str, str | None, str | None]]]:
+    """What the policy takes from a version of a Patient: the parties it stands for, and its facts."""
+    if resource is None:
+        return frozenset(), frozenset()
+    derived = derive(event.res_type, event.res_id, resource, datetime.now(UTC), days_after_end, base_url)
+    return frozenset(derived.identities), frozenset((f.kind, f.patient_id, f.party) for f in derived.facts)
 
 
 async def _own_patients(conn: AsyncConnection, principal: Principal, patients: set[str]) -> bool:

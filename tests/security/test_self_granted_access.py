@@ -1,6 +1,6 @@
 """Access nobody granted (issue 11, holes 10, 3 and 2): a personnel token's patient/ scopes without a launch
-patient, a citizen granting themselves a proxy or parenthood, and personnel rewriting the identities the
-policy trusts. The legitimate paths stay open: launched tokens, a citizen's own fullmakt, personnel and
+patient, a citizen granting themselves a proxy or parenthood or rewriting a Patient's identity or GP, and
+personnel rewriting the identities the policy trusts. The legitimate paths stay open: launched tokens, a citizen's own fullmakt, personnel and
 system writes, and an identity administrator."""
 
 from __future__ import annotations
@@ -114,6 +114,60 @@ async def test_a_citizen_cannot_declare_parenthood(world: World) -> None:
     # Parenthood comes from a trusted source: a system, or personnel with a care relation.
     assert (await world.put(parent("nils-father-of-ola", "ola", NILS_FNR), world.gp)).status_code == 201
     assert (await world.http.get("/Observation/ola-temp", headers=world.nils)).status_code == 200
+
+
+async def patient_as_stored(world: World, patient_id: str) -> dict[str, Any]:
+    response = await world.http.get(f"/Patient/{patient_id}", headers=world.system)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def edited(patient: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {k: v for k, v in {**patient, **changes}.items() if k != "meta"}
+
+
+async def test_a_citizen_cannot_make_a_record_their_own_or_choose_its_gp(world: World) -> None:
+    ola = await patient_as_stored(world, "ola")
+    # Kari may edit her young son's record, but not add her fødselsnummer to it (his record would then
+    # be hers, past his twelfth birthday too) nor give a GP of her choosing a care relation with him.
+    own_fnr = [*ola["identifier"], {"system": FNR_SYSTEM, "value": KARI_FNR}]
+    assert (await world.put(edited(ola, identifier=own_fnr), world.kari)).status_code == 403
+    other_gp = [ref("Organization/other-clinic")]
+    assert (await world.put(edited(ola, generalPractitioner=other_gp), world.kari)).status_code == 403
+    patch = [{"op": "add", "path": "/generalPractitioner/-", "value": ref("Organization/other-clinic")}]
+    patched = await world.http.patch(
+        "/Patient/ola", json=patch, headers={**world.kari, "Content-Type": "application/json-patch+json"}
+    )
+    assert patched.status_code == 403, patched.text
+    assert (await world.http.delete("/Patient/ola", headers=world.kari)).status_code == 403
+    # Under a fullmakt from Nils she reads his record; she does not pick his GP either, nor he his own.
+    assert (await world.put(fullmakt("nils-to-kari", "nils", KARI_FNR), world.nils)).status_code == 201
+    nils = await patient_as_stored(world, "nils")
+    assert (await world.put(edited(nils, generalPractitioner=other_gp), world.kari)).status_code == 403
+    assert (await world.put(edited(nils, generalPractitioner=other_gp), world.nils)).status_code == 403
+    # The records are as they were (the other clinic got no care relation), and each refusal is audited.
+    assert await patient_as_stored(world, "ola") == ola
+    assert (await patient_as_stored(world, "nils"))["meta"] == nils["meta"]
+    refused = await world.audit("patient=ola&outcome=4")
+    assert any("identity or GP changed by a citizen" in e.get("outcomeDesc", "") for e in refused)
+
+
+async def test_citizens_edit_the_rest_and_the_health_service_keeps_gp_and_identity(world: World) -> None:
+    ola = await patient_as_stored(world, "ola")
+    phone = [{"system": "phone", "value": "+4791234567"}]
+    assert (await world.put(edited(ola, telecom=phone), world.kari)).status_code == 200
+    kari = await patient_as_stored(world, "kari")
+    assert (await world.put(edited(kari, telecom=phone), world.kari)).status_code == 200
+    # The GP office (personnel with a care relation) records Ola's regular GP, a system Nils's.
+    ola = await patient_as_stored(world, "ola")
+    assert (
+        await world.put(edited(ola, generalPractitioner=[ref("PractitionerRole/gp-role")]), world.gp)
+    ).status_code == 200
+    nils = await patient_as_stored(world, "nils")
+    with_gp = edited(nils, generalPractitioner=[ref("PractitionerRole/gp-role")])
+    assert (await world.put(with_gp, world.system)).status_code == 200
+    assert (await world.http.get("/Observation/nils-bp", headers=world.gp)).status_code == 200
 
 
 # -- hole 2: identities the policy trusts change only through the identity administration scope ---------
