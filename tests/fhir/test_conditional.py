@@ -6,6 +6,7 @@ import httpx
 import orjson
 
 from app.resources.no_basis.identifiers import FNR_SYSTEM, synthetic_fnr
+from tests.conftest import BASE
 from tests.fhir.fixtures import FHIR_JSON, patient
 
 FNR = synthetic_fnr(1, 2, 1985, 200)
@@ -159,3 +160,28 @@ async def test_conditional_create_with_any_search_parameters(client: httpx.Async
     )
     assert refused.status_code == 400
     assert (await client.get("/Patient", params={"birthdate": "1980"})).json()["total"] == 0
+
+
+async def test_criteria_take_this_servers_absolute_references_as_local(client: httpx.AsyncClient) -> None:
+    """A reference criterion on this server's base URL finds what the same search finds (before, the
+    criteria were parsed as if the server had no base URL: the absolute form never matched)."""
+    owner = await client.post("/Patient", content=orjson.dumps(patient(fnr=FNR)), headers=FHIR_JSON)
+    patient_id = owner.json()["id"]
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "Puls"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    first = await client.post("/Observation", content=orjson.dumps(observation), headers=FHIR_JSON)
+    assert first.status_code == 201
+    absolute = f"subject={BASE}/Patient/{patient_id}"
+    assert (await client.get(f"/Observation?{absolute}")).json()["total"] == 1
+    again = await client.post(
+        "/Observation", content=orjson.dumps(observation), headers={**FHIR_JSON, "If-None-Exist": absolute}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    deleted = await client.delete(f"/Observation?{absolute}")
+    assert deleted.status_code in (200, 204)
+    assert (await client.get(f"/Observation?subject=Patient/{patient_id}")).json()["total"] == 0

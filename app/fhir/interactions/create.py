@@ -52,12 +52,16 @@ async def create_in(
 
 
 def create_criteria(
-    rtype: ResourceType, resource: dict[str, Any], if_none_exist: str | None, registry: Registry | None = None
+    rtype: ResourceType,
+    resource: dict[str, Any],
+    if_none_exist: str | None,
+    registry: Registry,
+    base_url: str,
 ) -> Criteria | None:
     """Parsed If-None-Exist criteria; a resource that visibly cannot match them is rejected up front."""
     if not if_none_exist:
         return None
-    criteria = parse_criteria(rtype, if_none_exist, registry)
+    criteria = parse_criteria(rtype, if_none_exist, registry, base_url)
     if not has_id_clause(criteria):
         require_match(criteria, rtype, None, resource)
     return criteria
@@ -73,7 +77,7 @@ async def create(
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     # R4 3.1.0.7: an id in the body of a create is ignored; the server assigns one.
-    criteria = create_criteria(rtype, resource, if_none_exist, svc.registry)
+    criteria = create_criteria(rtype, resource, if_none_exist, svc.registry, svc.base_url)
     # A lost race: another create with the same criteria committed first (its resource is found on the
     # next attempt), or an old claim outlived the match it recorded.
     return await in_unit_of_work(

@@ -91,7 +91,7 @@ async def conditional_delete(
     svc: FhirService, ctx: RequestContext, res_type: str, query: str, if_match: int | None = None
 ) -> DeleteResult:
     rtype = svc.resource_type(res_type)
-    criteria = parse_criteria(rtype, query, svc.registry)
+    criteria = parse_criteria(rtype, query, svc.registry, svc.base_url)
     return await in_unit_of_work(
         svc,
         lambda conn: conditional_delete_in(svc, ctx, conn, criteria, rtype, if_match),

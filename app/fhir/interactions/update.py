@@ -165,7 +165,7 @@ async def conditional_update(
 ) -> WriteResult:
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
-    criteria = parse_criteria(rtype, query, svc.registry)
+    criteria = parse_criteria(rtype, query, svc.registry, svc.base_url)
     return await in_unit_of_work(
         svc,
         lambda conn: conditional_update_in(svc, ctx, conn, rtype, criteria, resource, if_match),

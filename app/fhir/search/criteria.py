@@ -31,11 +31,11 @@ class Criteria:
         return hash64("conditional-create", self.res_type, self.canonical)
 
 
-def parse_criteria(rtype: ResourceType, query: str, registry: Registry | None = None) -> Criteria:
+def parse_criteria(rtype: ResourceType, query: str, registry: Registry, base_url: str) -> Criteria:
     """Criteria from a query string (`identifier=...&birthdate=...`, optionally prefixed by `Type?`).
 
     Parsed by the search engine with strict handling: an unknown parameter is a 400, never ignored.
-    Chains and _has need the registry; without one they are rejected as unsupported.
+    `base_url` is this server's: an absolute reference on it is local here as in searches.
     """
     query = query.split("?", 1)[1] if "?" in query else query
     pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _IGNORED]
@@ -46,7 +46,7 @@ def parse_criteria(rtype: ResourceType, query: str, registry: Registry | None = 
             raise FhirError(Category.INVALID, f"'{name}' is not a search criterion", "not-supported")
         if value == "":
             raise FhirError(Category.INVALID, f"Search parameter '{name}' has no value", "value")
-    context = ParseContext(registry or Registry(), "")
+    context = ParseContext(registry, base_url)
     clauses = parse_clauses(context, rtype, sorted(pairs), strict=True)
     canonical = "&".join(f"{k}={v}" for k, v in sorted(pairs))
     return Criteria(rtype.name, tuple(clauses), canonical)

@@ -81,7 +81,7 @@ class SubscriptionMatcher:
         by_type: dict[str, list[ActiveSubscription]] = {}
         for row in await self.store.active(conn):
             try:
-                criteria = parse_subscription_criteria(self.svc.registry, row.criteria)
+                criteria = parse_subscription_criteria(self.svc.registry, row.criteria, self.svc.base_url)
             except FhirError:
                 # Valid when written, but e.g. a search parameter it uses is gone since: it matches nothing.
                 if row.pk not in self._warned:
@@ -99,7 +99,9 @@ class SubscriptionMatcher:
         activates it once it accepts it). The change is made to the resource about to be stored."""
         if event.res_type != "Subscription" or event.resource is None:
             return
-        spec = check_subscription(self.svc.registry, event.resource, self._endpoints(event))
+        spec = check_subscription(
+            self.svc.registry, event.resource, self._endpoints(event), self.svc.base_url
+        )
         if spec.status == "requested":
             event.resource["status"] = "active"
 
@@ -136,7 +138,9 @@ class SubscriptionMatcher:
         assert event.resource is not None
         assert event.pk is not None
         try:
-            spec = check_subscription(self.svc.registry, event.resource, self._endpoints(event))
+            spec = check_subscription(
+                self.svc.registry, event.resource, self._endpoints(event), self.svc.base_url
+            )
         except FhirError:
             if event.interaction != "reindex":
                 raise

@@ -37,7 +37,7 @@ def unprocessable(message: str, field: str) -> FhirError:
     return FhirError(Category.UNPROCESSABLE, message, "not-supported", (f"Subscription.{field}",))
 
 
-def parse_subscription_criteria(registry: Registry, text: str) -> Criteria:
+def parse_subscription_criteria(registry: Registry, text: str, base_url: str) -> Criteria:
     """`Type?param=value&...` or `Type` alone (every resource of the type)."""
     res_type, _, query = text.strip().partition("?")
     rtype = registry.get(res_type)
@@ -46,7 +46,7 @@ def parse_subscription_criteria(registry: Registry, text: str) -> Criteria:
     if not query:
         return Criteria(rtype.name, (), "")
     try:
-        return parse_criteria(rtype, query, registry)
+        return parse_criteria(rtype, query, registry, base_url)
     except FhirError as exc:
         raise unprocessable(f"Invalid criteria: {exc.message}", "criteria") from None
 
@@ -85,7 +85,7 @@ def check_headers(headers: Any) -> tuple[str, ...]:
 
 
 def check_subscription(
-    registry: Registry, resource: dict[str, Any], endpoints: EndpointPolicy | None
+    registry: Registry, resource: dict[str, Any], endpoints: EndpointPolicy | None, base_url: str
 ) -> SubscriptionSpec:
     """The deliverable form of a (structurally valid) Subscription, or a 422 saying what is unsupported."""
     channel = resource.get("channel") or {}
@@ -104,7 +104,7 @@ def check_subscription(
         raise unprocessable("Subscription.criteria is required", "criteria")
     return SubscriptionSpec(
         status=str(resource.get("status")),
-        criteria=parse_subscription_criteria(registry, criteria),
+        criteria=parse_subscription_criteria(registry, criteria, base_url),
         endpoint=check_endpoint(channel.get("endpoint"), endpoints),
         payload=payload,
         headers=check_headers(channel.get("header")),

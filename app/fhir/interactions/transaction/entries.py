@@ -222,11 +222,11 @@ def _prepare_write(
     if entry.method in ("POST", "PUT"):
         resource = validate_resource(svc.registry, resource, rtype.name)
         if entry.method == "POST":
-            criteria = create_criteria(rtype, resource, entry.if_none_exist, svc.registry)
+            criteria = create_criteria(rtype, resource, entry.if_none_exist, svc.registry, svc.base_url)
         elif entry.target.res_id is not None:
             _check_body_id(rtype.name, entry.target.res_id, resource)
     if entry.conditional:
-        criteria = parse_criteria(rtype, entry.target.query, svc.registry)
+        criteria = parse_criteria(rtype, entry.target.query, svc.registry, svc.base_url)
     refs = list(references(resource)) if resource is not None else []
     conditional = tuple(dict.fromkeys(r for r in refs if CONDITIONAL_REFERENCE.match(r)))
     return replace(

@@ -54,7 +54,9 @@ async def patch_entry_in(
     """Patch inside the caller's unit of work; a conditional PATCH (no res_id) needs a single match."""
     assert entry.rtype is not None
     if res_id is None:
-        criteria = entry.criteria or parse_criteria(entry.rtype, entry.target.query, svc.registry)
+        criteria = entry.criteria or parse_criteria(
+            entry.rtype, entry.target.query, svc.registry, svc.base_url
+        )
         match = await match_one(svc, ctx, conn, criteria, "patch")
         if match is None:
             raise FhirError(Category.NOT_FOUND, f"No {entry.rtype.name} matches '{criteria.canonical}'")

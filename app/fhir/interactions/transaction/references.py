@@ -125,7 +125,7 @@ async def _resolve_one(
 ) -> str:
     res_type, _, query = ref.partition("?")
     rtype = svc.resource_type(res_type)
-    criteria = parse_criteria(rtype, query, svc.registry)
+    criteria = parse_criteria(rtype, query, svc.registry, svc.base_url)
     pks = await svc.repo.find(conn, res_type, criteria.clauses, 2, EVERY_ROW, inner=svc.hooks.visible(ctx))
     stored_matches = await svc.repo.current_by_pks(conn, pks, EVERY_ROW)
     if len(stored_matches) == 1:
