@@ -21,9 +21,11 @@ class Settings(BaseSettings):
     # Default and maximum page size of history bundles.
     default_page_size: int = 50
     max_page_size: int = 1000
-    # Connection pool (SQLite and PostgreSQL).
-    db_pool_size: int = 20
-    db_max_overflow: int = 10
+    # Connection pool; unset: 4 + 0 on an SQLite file, 20 + 10 on PostgreSQL (app/store/engine.py says why).
+    # Waiting longer than db_pool_timeout_s for a connection is an error.
+    db_pool_size: int | None = None
+    db_max_overflow: int | None = None
+    db_pool_timeout_s: float = 30.0
     # PostgreSQL statement_timeout in milliseconds (0: none). A statement cancelled by it answers 503:
     # no search or write may hold a connection and a CPU for minutes.
     db_statement_timeout_ms: int = 30_000

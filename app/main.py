@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.database_url,
         settings.db_pool_size,
         settings.db_max_overflow,
+        pool_timeout_s=settings.db_pool_timeout_s,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
     registry = Registry.standard()

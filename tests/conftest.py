@@ -81,9 +81,14 @@ async def _app_registry(session_databases: dict[str, TestDatabase]) -> AsyncIter
     _apps.clear()
 
 
+# One pooled connection, and a short wait for it: a request that holds one connection while it waits for
+# another (which can deadlock a busy server) fails its test within seconds instead of passing.
+ONE_CONNECTION: dict[str, object] = {"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout_s": 5.0}
+
+
 def make_settings(url: str, **overrides: object) -> Settings:
     """Engine tests run with authentication off; tests/security builds apps with it on."""
-    values: dict[str, object] = {"auth_mode": "off", "base_url": BASE, **overrides}
+    values: dict[str, object] = {"auth_mode": "off", "base_url": BASE, **ONE_CONNECTION, **overrides}
     return Settings(database_url=url, log_level="WARNING", **values)  # type: ignore[arg-type]
 
 

@@ -17,9 +17,15 @@ from app.store.repository import CurrentVersion, HistoryRow
 
 
 class TypeStore(Protocol):
-    async def read(self, ctx: RequestContext, res_id: str) -> CurrentVersion: ...
+    # `conn`: the caller's connection (a batch's or transaction's), or None to take one; a store never
+    # holds a second connection while the caller holds one.
+    async def read(
+        self, ctx: RequestContext, res_id: str, conn: AsyncConnection | None
+    ) -> CurrentVersion: ...
 
-    async def vread(self, ctx: RequestContext, res_id: str, version_id: str) -> HistoryRow: ...
+    async def vread(
+        self, ctx: RequestContext, res_id: str, version_id: str, conn: AsyncConnection | None
+    ) -> HistoryRow: ...
 
     async def search(
         self,
@@ -31,4 +37,6 @@ class TypeStore(Protocol):
         conn: AsyncConnection | None,
     ) -> bytes: ...
 
-    async def history(self, ctx: RequestContext, res_id: str | None, params: dict[str, str]) -> bytes: ...
+    async def history(
+        self, ctx: RequestContext, res_id: str | None, params: dict[str, str], conn: AsyncConnection | None
+    ) -> bytes: ...

@@ -15,6 +15,7 @@ contract: in the unit of work, or after commit with the response waiting).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -378,7 +379,7 @@ class SecurityLayer:
         if decision.patients and principal.kind == "personnel" and principal.emergency_reason:
             if Repository.writing():
                 raise denied("Emergency access cannot be granted inside a batch or transaction")
-            await self._grant_emergency(check.ctx, principal, decision.patients)
+            self._grant_emergency_after_read(check.ctx, principal, decision.patients)
             record = self.sink.record(
                 check.ctx, check.interaction, "0", decision.patients, entity, True, principal=principal
             )
@@ -417,6 +418,14 @@ class SecurityLayer:
         await self.sink.after(event.ctx, record, event.conn)
 
     # -- emergency access -----------------------------------------------------------------------------
+    def _grant_emergency_after_read(
+        self, ctx: RequestContext, principal: Principal, patients: tuple[str, ...]
+    ) -> None:
+        """The grant of an emergency read, written as soon as the read has given its connection back (a
+        request never holds one connection while it waits for another: with every pooled connection
+        held that way, none would come back). The response waits for it, as for its audit rows."""
+        self.sink.hold_response(ctx, asyncio.create_task(self._grant_emergency(ctx, principal, patients)))
+
     async def _grant_emergency(
         self, ctx: RequestContext, principal: Principal, patients: tuple[str, ...]
     ) -> None:

@@ -98,7 +98,7 @@ class AuditSink:
             return
         if ctx is not None:
             # Not awaited here: the caller still holds a database connection. The response waits for it.
-            ctx.scratch.setdefault(AUDIT_WAITS, []).append(self.writer.enqueue(event))
+            self.hold_response(ctx, self.writer.enqueue(event))
             return
         await self.writer.submit(event)
 
@@ -117,6 +117,12 @@ class AuditSink:
         )
         await self.after(ctx, record)
 
+    @staticmethod
+    def hold_response(ctx: RequestContext, pending: asyncio.Future[Any]) -> None:
+        """The request's response waits for `pending` (a record of the access written on its own), and is
+        a 503 if it fails."""
+        ctx.scratch.setdefault(AUDIT_WAITS, []).append(pending)
+
     def _owe(self, ctx: RequestContext | None, event: dict[str, Any]) -> None:
         """Inside a unit of work that will not keep our row: write it as soon as that unit ends, and hold
         the response until it is committed."""
@@ -124,7 +130,7 @@ class AuditSink:
         self._later.add(task)
         task.add_done_callback(self._later.discard)
         if ctx is not None:
-            ctx.scratch.setdefault(AUDIT_WAITS, []).append(task)
+            self.hold_response(ctx, task)
 
     async def _submit(self, event: dict[str, Any]) -> None:
         await self.writer.submit(event)

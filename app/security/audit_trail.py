@@ -115,8 +115,10 @@ class AuditTrail:
         return _Access(frozenset(row[0] for row in rows if row[0] is not None))
 
     # -- read, vread ---------------------------------------------------------------------------------
-    async def _one(self, ctx: RequestContext, res_id: str) -> tuple[datetime, bytes]:
-        async with self.svc.repo.reader() as conn:
+    async def _one(
+        self, ctx: RequestContext, res_id: str, caller: AsyncConnection | None
+    ) -> tuple[datetime, bytes]:
+        async with self.svc.repo.reading(caller) as conn:
             access = await self._access(ctx, conn)
             query = select(e.recorded, e.content, access.others()).where(e.id == res_id)
             visible = access.condition()
@@ -127,14 +129,16 @@ class AuditTrail:
             raise FhirError(Category.NOT_FOUND, f"{TYPE}/{res_id} is not known")
         return row[0], access.shown(row[1], bool(row[2]))
 
-    async def read(self, ctx: RequestContext, res_id: str) -> CurrentVersion:
+    async def read(self, ctx: RequestContext, res_id: str, conn: AsyncConnection | None) -> CurrentVersion:
         await self._check(ctx, "read", res_id)
-        recorded, content = await self._one(ctx, res_id)
+        recorded, content = await self._one(ctx, res_id, conn)
         return CurrentVersion(1, recorded, False, content, 0)
 
-    async def vread(self, ctx: RequestContext, res_id: str, version_id: str) -> HistoryRow:
+    async def vread(
+        self, ctx: RequestContext, res_id: str, version_id: str, conn: AsyncConnection | None
+    ) -> HistoryRow:
         await self._check(ctx, "vread", res_id)
-        recorded, content = await self._one(ctx, res_id)
+        recorded, content = await self._one(ctx, res_id, conn)
         if version_id != "1":
             raise FhirError(Category.NOT_FOUND, f"{TYPE}/{res_id} has no version '{version_id[:20]}'")
         return HistoryRow(0, TYPE, res_id, 1, recorded, "POST", content, 0)
@@ -199,12 +203,14 @@ class AuditTrail:
         return bundle_bytes("searchset", entries, search_links(request, ctx, count, cursors), total)
 
     # -- history ---------------------------------------------------------------------------------------
-    async def history(self, ctx: RequestContext, res_id: str | None, params: dict[str, str]) -> bytes:
+    async def history(
+        self, ctx: RequestContext, res_id: str | None, params: dict[str, str], conn: AsyncConnection | None
+    ) -> bytes:
         """An event's history is its one version; the type's history lists the events, newest first."""
         base = f"{ctx.base_url}/{TYPE}"
         if res_id is not None:
             await self._check(ctx, "history-instance", res_id)
-            recorded, content = await self._one(ctx, res_id)
+            recorded, content = await self._one(ctx, res_id, conn)
             row = HistoryRow(0, TYPE, res_id, 1, recorded, "POST", content, 0)
             links = [("self", f"{base}/{res_id}/_history")]
             return bundle_bytes("history", [history_entry(ctx.base_url, row)], links, 1)
@@ -213,15 +219,15 @@ class AuditTrail:
         since = params.get("_since")
         cursor = params.get("_cursor")
         where: list[ColumnElement[bool]] = [e.recorded >= parse_instant("_since", since)] if since else []
-        async with self.svc.repo.reader() as conn:
-            access = await self._access(ctx, conn)
+        async with self.svc.repo.reading(conn) as reader:
+            access = await self._access(ctx, reader)
             visible = access.condition()
             where += [visible] if visible is not None else []
             total = (
-                await conn.execute(select(func.count()).select_from(audit_event).where(*where))
+                await reader.execute(select(func.count()).select_from(audit_event).where(*where))
             ).scalar_one()
             after = _after(paging.decode(cursor)[1]) if cursor else None
-            found = (await conn.execute(_page(where, access, True, after, count + 1))).all()
+            found = (await reader.execute(_page(where, access, True, after, count + 1))).all()
         page = [
             HistoryRow(0, TYPE, r.id, 1, r.recorded, "POST", access.shown(r.content, bool(r.others)), 0)
             for r in found[:count]

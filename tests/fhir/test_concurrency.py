@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import httpx
 import orjson
+import pytest
 
 from app.resources.no_basis.identifiers import FNR_SYSTEM, synthetic_fnr
+from tests.conftest import app_client
+from tests.databases import TestDatabase
 from tests.fhir.fixtures import FHIR_JSON, patient
+
+
+@pytest.fixture
+async def client(
+    backend: str, session_databases: dict[str, TestDatabase]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """These races need transactions side by side: ten pooled connections, not the suite's one."""
+    async with app_client(session_databases[backend], db_pool_size=10, db_max_overflow=0) as (http, _):
+        yield http
 
 
 async def test_twenty_concurrent_puts_with_the_same_if_match_have_one_winner(

@@ -21,6 +21,16 @@ async def test_a_sqlite_file_uses_the_configured_pool(tmp_path: Path) -> None:
         await database.dispose()
 
 
+async def test_sqlite_files_default_to_a_few_connections_and_no_overflow(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/pool.db")
+    try:
+        pool = database.engine.sync_engine.pool
+        assert pool.size() == 4  # type: ignore[attr-defined]
+        assert pool._max_overflow == 0  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()
+
+
 @pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://"])
 async def test_an_in_memory_database_keeps_one_connection(url: str) -> None:
     database = Database(url, pool_size=17, max_overflow=3)

@@ -136,7 +136,7 @@ async def history(
     """The history Bundle; `conn` lets a transaction's GET entries see the transaction's own writes."""
     store = svc.resource_type(res_type).store if res_type is not None else None
     if store is not None:  # a type kept outside the resource tables (the audit trail)
-        return await store.history(ctx, res_id, params)
+        return await store.history(ctx, res_id, params, conn)
     query = parse_history_query(svc, params)
     level = "history-instance" if res_id else "history-type" if res_type else "history-system"
     if svc.hooks.before_read:

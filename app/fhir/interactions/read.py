@@ -29,7 +29,7 @@ async def read(
     """The current version; `conn` lets a transaction's GET entries see the transaction's own writes."""
     store = svc.resource_type(res_type).store
     if store is not None:  # a type kept outside the resource tables (the audit trail)
-        return await store.read(ctx, res_id)
+        return await store.read(ctx, res_id, conn)
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, "read", res_type, res_id))
     async with svc.repo.reading(conn) as reader:
@@ -67,7 +67,7 @@ async def vread(
 ) -> HistoryRow:
     store = svc.resource_type(res_type).store
     if store is not None:  # a type kept outside the resource tables (the audit trail)
-        return await store.vread(ctx, res_id, version_id)
+        return await store.vread(ctx, res_id, version_id, conn)
     version = version_number(version_id)
     if version is None:
         raise FhirError(Category.NOT_FOUND, f"{res_type}/{res_id} has no version '{version_id[:20]}'")

@@ -178,8 +178,32 @@ async def search_page(
         raise FhirError(
             Category.INVALID, f"{request.res_types[0]} is searched through its Bundle", "not-supported"
         )
+    # The access check first, before the search takes its connection: it may record an emergency grant,
+    # and a request never holds one connection while it waits for another.
+    await _before_search(svc, ctx, request, conn)
     async with svc.repo.reading(conn) as reader:
         return await _search(svc, ctx, request, reader)
+
+
+async def _before_search(
+    svc: FhirService, ctx: RequestContext, request: SearchRequest, conn: AsyncConnection | None
+) -> None:
+    if svc.hooks.before_read:
+        types = [svc.resource_type(t) for t in request.res_types]
+        event = ReadEvent(
+            ctx,
+            _interaction(request),
+            types[0].name if len(types) == 1 else None,
+            None,
+            request.compartment,
+            tuple(request.pairs),
+            conn,
+        )
+        await svc.hooks.run_before_read(event)
+
+
+def _interaction(request: SearchRequest) -> str:
+    return "everything" if request.extra_criteria or request.path.endswith("$everything") else "search"
 
 
 async def search(
@@ -218,18 +242,7 @@ async def _search(
 ) -> SearchPage:
     types = [svc.resource_type(t) for t in request.res_types]
     pairs = request.pairs
-    interaction = "everything" if request.extra_criteria or request.path.endswith("$everything") else "search"
-    if svc.hooks.before_read:
-        event = ReadEvent(
-            ctx,
-            interaction,
-            types[0].name if len(types) == 1 else None,
-            None,
-            request.compartment,
-            tuple(pairs),
-            conn,
-        )
-        await svc.hooks.run_before_read(event)
+    interaction = _interaction(request)
     visible = svc.hooks.visible(ctx)
     count, summary, elements, total_mode, direction, after = page_parameters(svc, pairs)
     includes = parse_includes(svc.registry, pairs)
