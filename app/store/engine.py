@@ -101,7 +101,7 @@ class Database:
         # checkout under load (~770/s). No request holds one connection while it waits for another (the
         # test suite runs with a pool of one to keep it so), so a small pool cannot deadlock.
         # (An in-memory SQLite database lives in its one connection: SQLAlchemy's StaticPool, no sizes.)
-        default_size, default_overflow = (4, 0) if self.sqlite else (20, 10)
+        default_size, default_overflow = (6, 0) if self.sqlite else (20, 10)
         kwargs: dict[str, Any] = {"echo": echo}
         if not _in_memory(url):
             kwargs.update(

@@ -25,7 +25,7 @@ async def test_sqlite_files_default_to_a_few_connections_and_no_overflow(tmp_pat
     database = Database(f"sqlite+aiosqlite:///{tmp_path}/pool.db")
     try:
         pool = database.engine.sync_engine.pool
-        assert pool.size() == 4  # type: ignore[attr-defined]
+        assert pool.size() == 6  # type: ignore[attr-defined]
         assert pool._max_overflow == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
