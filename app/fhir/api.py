@@ -279,10 +279,6 @@ async def everything(res_id: str, request: Request) -> Response:
     type_values = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
     linked = ["Patient", *sorted(patient_compartment())]
     res_types = tuple(t for t in (type_values or linked) if t in svc.registry.types and t in linked)
-    async with svc.repo.reader() as conn:
-        patient = await svc.repo.current(conn, "Patient", res_id)
-    if patient is None or patient.deleted:
-        raise FhirError(Category.NOT_FOUND, f"Patient/{res_id} is not known")
     since = tuple(("_lastUpdated", f"ge{v}") for k, v in pairs if k == "_since")
     kept = [(k, v) for k, v in pairs if k in ("_count", "_cursor", "_type", "_since")]
     media = response_media_type(request)

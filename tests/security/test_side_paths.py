@@ -205,3 +205,15 @@ async def test_conditional_reference_to_a_patient_gives_its_id_only(world: World
     response = await world.http.post("/", json=bundle, headers=world.other)
     assert response.status_code == 200, response.text
     assert "Kari" not in response.text
+
+
+async def test_everything_tells_a_stranger_nothing_about_whether_a_patient_exists(world: World) -> None:
+    """$everything checked the patient's existence before the access check: 404 for an unknown id, 403
+    for a known one. Now both are 403 to a stranger, and only a caller let through learns of a 404."""
+    known = await world.http.get("/Patient/kari/$everything", headers=world.other)
+    unknown = await world.http.get("/Patient/no-such-patient/$everything", headers=world.other)
+    assert (known.status_code, unknown.status_code) == (403, 403)
+    assert (await world.http.get("/Patient/kari/$everything", headers=world.gp)).status_code == 200
+    assert (
+        await world.http.get("/Patient/no-such-patient/$everything", headers=world.system)
+    ).status_code == 404

@@ -182,7 +182,17 @@ async def search_page(
     # and a request never holds one connection while it waits for another.
     await _before_search(svc, ctx, request, conn)
     async with svc.repo.reading(conn) as reader:
+        if _interaction(request) == "everything" and request.compartment is not None:
+            await _require_patient(svc, reader, request.compartment[1])
         return await _search(svc, ctx, request, reader)
+
+
+async def _require_patient(svc: FhirService, conn: AsyncConnection, patient_id: str) -> None:
+    """$everything of a patient that is not stored (or deleted) is 404, told only to a caller the access
+    check has let through for that patient."""
+    stored = await svc.repo.current(conn, "Patient", patient_id)
+    if stored is None or stored.deleted:
+        raise FhirError(Category.NOT_FOUND, f"Patient/{patient_id} is not known")
 
 
 async def _before_search(
