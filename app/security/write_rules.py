@@ -4,7 +4,8 @@ refusal is audited (outside it) and rolls the write back.
 
 - Trusted identities (identifiers, partOf, a role's practitioner/organization, active of Organization,
   Practitioner, PractitionerRole) change only with the identity administration scope; every change is
-  audited with its before and after values and flagged `identity-change`.
+  audited with its before and after values and flagged `identity-change` for follow-up, except a create
+  at an id nothing names yet (it takes over nobody's patients; message intake makes many).
 - A citizen gives a proxy (fullmakt) only over their own record and never states parenthood.
 - A citizen never changes what a Patient tells the policy: its national identity numbers (which map a
   citizen's token to their record) and its regular GP (a standing care relation). They come from the
@@ -52,8 +53,9 @@ class RequestState:
     # (type, id) -> the patients of the version an update replaces, once access to it was checked
     checked_before_write: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     emergency: bool = False  # the search's audit row is flagged for follow-up
-    # (type, id) -> (trusted part before, after) of a write that changes an identity the policy trusts
-    identity_changes: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(
+    # (type, id) -> (trusted part before, after, whether to flag it for follow-up) of a write that
+    # changes an identity the policy trusts
+    identity_changes: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], bool]] = field(
         default_factory=dict
     )
     # (type, id) -> patients a personnel write names in a care relation but who were not in their care
@@ -78,10 +80,13 @@ async def check_identity_change(sink: AuditSink, event: WriteEvent, principal: P
     after = trusted_identity(event.res_type, event.resource)
     if before == after:
         return
-    event.ctx.state(RequestState).identity_changes[(event.res_type, event.res_id)] = (before, after)
-    if principal.kind != "citizen" and identity_admin(principal.scopes):
-        return
+    changes = event.ctx.state(RequestState).identity_changes
+    key = (event.res_type, event.res_id)
     if event.interaction == "create" and not await _named_in_facts(event):
+        changes[key] = (before, after, False)  # a new identity: audited, nothing to follow up
+        return
+    changes[key] = (before, after, True)
+    if principal.kind != "citizen" and identity_admin(principal.scopes):
         return
     await sink.denied(event.ctx, event.interaction, (), "identity change without administration scope")
     raise denied(
@@ -106,14 +111,14 @@ async def audit_identity_change(sink: AuditSink, event: WriteEvent, principal: P
     change = event.ctx.state(RequestState).identity_changes.pop((event.res_type, event.res_id), None)
     if change is None:
         return
-    before, after = (orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() for c in change)
+    before, after = (orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() for c in change[:2])
     record = sink.record(
         event.ctx,
         event.interaction,
         "0",
         (),
         (event.res_type, event.res_id, event.version),
-        flags=(IDENTITY_CHANGE,),
+        flags=(IDENTITY_CHANGE,) if change[2] else (),
         details=(("identity-before", before), ("identity-after", after)),
         principal=principal,
     )
