@@ -183,11 +183,11 @@ async def search_page(
     await _before_search(svc, ctx, request, conn)
     async with svc.repo.reading(conn) as reader:
         if _interaction(request) == "everything" and request.compartment is not None:
-            await _require_patient(svc, reader, request.compartment[1])
+            await _require_stored_patient(svc, reader, request.compartment[1])
         return await _search(svc, ctx, request, reader)
 
 
-async def _require_patient(svc: FhirService, conn: AsyncConnection, patient_id: str) -> None:
+async def _require_stored_patient(svc: FhirService, conn: AsyncConnection, patient_id: str) -> None:
     """$everything of a patient that is not stored (or deleted) is 404, told only to a caller the access
     check has let through for that patient."""
     stored = await svc.repo.current(conn, "Patient", patient_id)
