@@ -46,7 +46,7 @@ class SqliteAppender:
 
     def _statement(self, table: Table) -> _Statement:
         """The INSERT of every column of `table`, and each column's bind processing as SQLAlchemy does
-        it (so the stored values are the same as through the ORM-less Core path)."""
+        it (so what is stored is what SQLAlchemy's own insert would store)."""
         known = self._statements.get(table.name)
         if known is None:
             columns = list(table.columns)
@@ -90,10 +90,11 @@ class SqliteAppender:
         try:
             for sql, rows in prepared:
                 conn.executemany(sql, rows)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT too: the next batch must start clean
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None)
