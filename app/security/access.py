@@ -15,7 +15,6 @@ contract: in the unit of work, or after commit with the response waiting).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -424,7 +423,7 @@ class SecurityLayer:
         """The grant of an emergency read, written as soon as the read has given its connection back (a
         request never holds one connection while it waits for another: with every pooled connection
         held that way, none would come back). The response waits for it, as for its audit rows."""
-        self.sink.hold_response(ctx, asyncio.create_task(self._grant_emergency(ctx, principal, patients)))
+        self.sink.later(ctx, self._grant_emergency(ctx, principal, patients))
 
     async def _grant_emergency(
         self, ctx: RequestContext, principal: Principal, patients: tuple[str, ...]

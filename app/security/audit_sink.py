@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,14 +124,19 @@ class AuditSink:
         a 503 if it fails."""
         ctx.scratch.setdefault(AUDIT_WAITS, []).append(pending)
 
-    def _owe(self, ctx: RequestContext | None, event: dict[str, Any]) -> None:
-        """Inside a unit of work that will not keep our row: write it as soon as that unit ends, and hold
-        the response until it is committed."""
-        task = asyncio.create_task(self._submit(event))
+    def later(self, ctx: RequestContext | None, record: Coroutine[Any, Any, None]) -> None:
+        """Write a record of the access (`record`, not yet started) on its own, once the caller has let go
+        of what it holds (a unit of work that will not keep the row, a pooled connection): kept until it
+        is done, shutdown included, and the response waits for it."""
+        task = asyncio.create_task(record)
         self._later.add(task)
         task.add_done_callback(self._later.discard)
         if ctx is not None:
             self.hold_response(ctx, task)
+
+    def _owe(self, ctx: RequestContext | None, event: dict[str, Any]) -> None:
+        """Inside a unit of work that will not keep our row: write it as soon as that unit ends."""
+        self.later(ctx, self._submit(event))
 
     async def _submit(self, event: dict[str, Any]) -> None:
         await self.writer.submit(event)
