@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.store.sqlite_appender import SqliteAppender
 from app.store.sqlite_checkpoint import SqliteCheckpointer
+from app.store.sqlite_connection import SQLITE_PRAGMAS
 from app.store.sqlite_driver import OneTripDBAPI
 
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
@@ -33,22 +34,6 @@ def _ensure_sqlite_dir(url: str) -> None:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-
-
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
-    # Temporary b-trees (DISTINCT, IN (subquery), materialised CTEs: the access decisions and row filters
-    # have several) in memory, not in temp files (measured on a small database: 0.24 ms for a secured
-    # read's statement with temp files, 0.03 ms in memory).
-    "PRAGMA temp_store=MEMORY",
-    # Checkpoints run in a thread of their own (sqlite_checkpoint.py), not inside whichever commit takes the
-    # log past 1,000 pages while it holds the write lock; the log file is trimmed back to 64 MiB at most.
-    "PRAGMA wal_autocheckpoint=0",
-    "PRAGMA journal_size_limit=67108864",
-)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -136,8 +121,8 @@ class Database:
         if self.sqlite and not _in_memory(url):
             path = self.engine.sync_engine.url.database
             assert path is not None
-            self.appender = SqliteAppender(path, SQLITE_PRAGMAS, self.engine.dialect, self.write_slot)
-            self.checkpointer = SqliteCheckpointer(path, SQLITE_PRAGMAS)  # started by the first write
+            self.appender = SqliteAppender(path, self.engine.dialect, self.write_slot)
+            self.checkpointer = SqliteCheckpointer(path)  # started by the first write
 
     @asynccontextmanager
     async def write_slot(self) -> AsyncIterator[None]:

@@ -23,6 +23,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.type_api import _BindProcessorType
 
+from app.store.sqlite_connection import connect
+
 _Prepared = tuple[str, list[tuple[Any, ...]]]
 _Statement = tuple[str, list[tuple[str, "_BindProcessorType[Any] | None"]]]
 
@@ -31,13 +33,11 @@ class SqliteAppender:
     def __init__(
         self,
         path: str,
-        pragmas: Sequence[str],
         dialect: Dialect,
         write_slot: Callable[[], AbstractAsyncContextManager[None]],
     ) -> None:
         self._path = path
         self._write_slot = write_slot
-        self._pragmas = tuple(pragmas)
         self._dialect = dialect
         # One thread, so the connection is only ever used by the thread that opened it.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-appender")
@@ -85,7 +85,9 @@ class SqliteAppender:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._write, prepared)
 
     def _write(self, prepared: Sequence[_Prepared]) -> None:
-        conn = self._conn if self._conn is not None else self._open()
+        if self._conn is None:
+            self._conn = connect(self._path)
+        conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             for sql, rows in prepared:
@@ -95,13 +97,6 @@ class SqliteAppender:
             if conn.in_transaction:  # a failed COMMIT too: the next batch must start clean
                 conn.execute("ROLLBACK")
             raise
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None)
-        for pragma in self._pragmas:
-            conn.execute(pragma)
-        self._conn = conn
-        return conn
 
     async def close(self) -> None:
         """Close the connection (it is opened again by the next batch: a disposed Database may be used

@@ -3,9 +3,9 @@
 By default SQLite checkpoints inside the commit that takes the write-ahead log past 1,000 pages: that
 commit copies the log back into the database file and syncs it while it still holds the write lock, and
 every writer queued behind it (the audit trail's batches, which reads wait for) waits too. Measured with
-bench.security on SQLite: 677 secured reads/s with those checkpoints, 760/s without. So connections do not
-checkpoint on commit (`PRAGMA wal_autocheckpoint=0`, in engine.SQLITE_PRAGMAS) and this thread does,
-PASSIVE (it never blocks readers or writers), every `interval_s`. SQLite starts the log from its beginning
+bench.security on SQLite: 677 secured reads/s with those checkpoints, 760/s without. So connections do
+not checkpoint on commit (`PRAGMA wal_autocheckpoint=0`, in sqlite_connection.SQLITE_PRAGMAS) and this
+thread does, PASSIVE (it never blocks readers or writers), every `interval_s`. SQLite starts the log from its beginning
 again once a checkpoint has copied all of it, and `journal_size_limit` trims the file, so it stays the
 size of a few intervals' writes.
 """
@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+
+from app.store.sqlite_connection import connect
 
 log = logging.getLogger("helsebro.store")
 
 
 class SqliteCheckpointer:
-    def __init__(self, path: str, pragmas: Sequence[str], interval_s: float = 1.0) -> None:
+    def __init__(self, path: str, interval_s: float = 1.0) -> None:
         self._path = path
-        self._pragmas = tuple(pragmas)
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -56,10 +56,8 @@ class SqliteCheckpointer:
             log.debug("WAL checkpoint busy (%s of %s pages copied)", copied, log_pages)
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn = connect(self._path)
         try:
-            for pragma in self._pragmas:
-                conn.execute(pragma)
             while not self._stop.wait(self._interval_s):
                 self._checkpoint_safely(conn)
             self._checkpoint_safely(conn)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from app.store.engine import SQLITE_PRAGMAS, Database
+from app.store.engine import Database
 from app.store.sqlite_checkpoint import SqliteCheckpointer
 
 PAGES_WRITTEN = 3_000  # three times the 1,000 pages at which a commit would checkpoint by default
@@ -41,7 +41,7 @@ async def test_commits_never_checkpoint(tmp_path: Path) -> None:
 
 class Watched(SqliteCheckpointer):
     def __init__(self, path: str) -> None:
-        super().__init__(path, SQLITE_PRAGMAS, interval_s=0.1)
+        super().__init__(path, interval_s=0.1)
         self.rounds: list[tuple[int, int]] = []
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
