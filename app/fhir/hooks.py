@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
@@ -44,6 +45,11 @@ class WriteEvent:
     version: int
     pk: int | None = None  # the stored row's key (None only before a create has inserted it)
     previous: bytes | None = None  # stored content of the version an update or delete replaces
+
+    @property
+    def previous_resource(self) -> dict[str, Any] | None:
+        """`previous`, parsed (None when there is none)."""
+        return orjson.loads(self.previous) if self.previous else None
 
 
 @dataclass(frozen=True)

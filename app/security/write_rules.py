@@ -66,8 +66,7 @@ class RequestState:
 
 def _versions(event: WriteEvent) -> list[dict[str, Any]]:
     """The stored version a write replaces (if any) and the new one (none for a delete)."""
-    previous = orjson.loads(event.previous) if event.previous else None
-    return [v for v in (previous, event.resource) if isinstance(v, dict)]
+    return [v for v in (event.previous_resource, event.resource) if isinstance(v, dict)]
 
 
 # -- trusted identities --------------------------------------------------------------------------------
@@ -75,8 +74,7 @@ async def check_identity_change(sink: AuditSink, event: WriteEvent, principal: P
     """Identities the policy trusts change only with the identity administration scope. Creating one at an
     id no access fact names yet takes over nobody's patients, so it needs only the write scope; every
     change is audited and flagged after the write (audit_identity_change)."""
-    previous = orjson.loads(event.previous) if event.previous else None
-    before = trusted_identity(event.res_type, previous)
+    before = trusted_identity(event.res_type, event.previous_resource)
     after = trusted_identity(event.res_type, event.resource)
     if before == after:
         return
@@ -153,8 +151,7 @@ async def check_citizen_patient_write(
     were (a create is the citizen's own record or refused by the access check)."""
     if event.interaction == "create":
         return
-    previous = orjson.loads(event.previous) if event.previous else None
-    if _patient_trust(event, previous, days_after_end, base_url) == _patient_trust(
+    if _patient_trust(event, event.previous_resource, days_after_end, base_url) == _patient_trust(
         event, event.resource, days_after_end, base_url
     ):
         return

@@ -290,9 +290,9 @@ async def check_task_write(event: WriteEvent) -> None:
         if is_referral_task(event.resource):
             workflow.validate_create(event.resource)
         return
-    if event.previous is None:  # a write over a deleted Task
+    old = event.previous_resource
+    if old is None:  # a write over a deleted Task
         return
-    old = orjson.loads(event.previous)
     if is_referral_task(old) or is_referral_task(event.resource):
         workflow.validate_update(old, event.resource)
 
