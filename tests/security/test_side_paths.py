@@ -213,6 +213,11 @@ async def test_everything_tells_a_stranger_nothing_about_whether_a_patient_exist
     known = await world.http.get("/Patient/kari/$everything", headers=world.other)
     unknown = await world.http.get("/Patient/no-such-patient/$everything", headers=world.other)
     assert (known.status_code, unknown.status_code) == (403, 403)
+    # Another citizen likewise: Nils learns nothing about Kari's record or an id nobody has.
+    as_nils = [
+        await world.http.get(f"/Patient/{p}/$everything", headers=world.nils) for p in ("kari", "nobody")
+    ]
+    assert [r.status_code for r in as_nils] == [403, 403]
     assert (await world.http.get("/Patient/kari/$everything", headers=world.gp)).status_code == 200
     assert (
         await world.http.get("/Patient/no-such-patient/$everything", headers=world.system)
