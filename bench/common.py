@@ -352,6 +352,26 @@ class Tally:
         return max(0.0, self.host_busy_s - self.server_cpu_s - self.client_cpu_s)
 
 
+def merged(parts: Sequence[Tally]) -> Tally:
+    """One tally of a phase run in parts (interleaved with other phases): counts, times and CPU summed
+    (a CPU figure is None if any part lacks it), latencies and errors pooled."""
+    total = Tally()
+    for part in parts:
+        total.latencies_ms += part.latencies_ms
+        total.errors.update(part.errors)
+        room = MAX_ERROR_SAMPLES - len(total.error_samples)
+        total.error_samples += part.error_samples[: max(0, room)]
+        total.sent += part.sent
+        total.ok += part.ok
+        total.elapsed_s += part.elapsed_s
+        total.client_cpu_s += part.client_cpu_s
+        total.aborted |= part.aborted
+    for name in ("server_cpu_s", "host_busy_s", "postgres_cpu_s"):
+        values = [getattr(part, name) for part in parts]
+        setattr(total, name, None if not values or None in values else sum(values))
+    return total
+
+
 def cpu_pct(cpu_s: float | None, elapsed_s: float) -> float | None:
     """CPU seconds as percent of one core over `elapsed_s`."""
     return None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1)

@@ -1,7 +1,7 @@
 """Security on the read path: reads/s with authentication + access policy + audit on, against it off.
 
     python -m bench.security [--databases sqlite,postgresql] [--requests 2000] [--concurrency 16]
-                             [--patients 200]
+                             [--rounds 4] [--patients 200]
 
 Per database: a fresh database, `alembic upgrade head`, and two Helsebro servers on it as uvicorn
 subprocesses on 127.0.0.1: `off` (AUTH_MODE=off) and `on` (AUTH_MODE=jwt with the development issuer,
@@ -10,9 +10,11 @@ whose key this script creates and signs tokens with). A GP office, its GP (HPR) 
 `on` with a system token. Then measured phases, one at a time so the servers never compete for CPU, each
 after a warm-up: the same reads and searches without a token on `off` and with the GP's token on `on`
 (every one allowed through the care relation, decided by the policy and audited), and citizens reading
-their own Observations on `on`. After each phase the AuditEvents are counted: every successful audited
-request must have added exactly one ("batched is fine, lost is not"). Prints a table and the on ÷ off
-ratios, and writes bench/results/security-<database>.json.
+their own Observations on `on`. The phases compared with each other run in `--rounds` interleaved parts
+(off, on, on, off, ...), so that a host whose speed drifts over minutes slows both sides alike. Around
+each part the AuditEvents are counted: every successful audited request must have added exactly one
+("batched is fine, lost is not"). Prints a table and the on ÷ off ratios, and writes
+bench/results/security-<database>.json.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from bench.common import (
     fresh_database,
     host_busy_s,
     log_tail,
+    merged,
     migrate,
     open_clients,
     percentile,
@@ -413,13 +416,8 @@ def check_search(expected: int) -> Callable[[httpx.Response], None]:
 
 @dataclass(frozen=True)
 class AuditCheck:
-    before: int
-    after: int
+    added: int  # AuditEvents added while the phase's parts ran (warm-up included)
     expected: int  # successful audited requests (warm-up included), plus refused ones (they are audited too)
-
-    @property
-    def added(self) -> int:
-        return self.after - self.before
 
     @property
     def passed(self) -> bool:
@@ -492,8 +490,6 @@ def summarize(
             None
             if audit is None
             else {
-                "before": audit.before,
-                "after": audit.after,
                 "added": audit.added,
                 "expected": audit.expected,
                 "passed": audit.passed,
@@ -509,6 +505,7 @@ class Options:
     requests: int
     concurrency: int
     warmup: int
+    rounds: int
     patients: int
     time_limit_s: float
     results_dir: Path
@@ -584,34 +581,77 @@ def plan(off: Server, on: Server, creds: Credentials) -> list[Phase]:
     ]
 
 
-async def measure(
+# Phases compared with each other, run interleaved: reads (citizen reads are compared with off reads too),
+# and searches.
+GROUPS = (("read", "citizen-read"), ("search",))
+
+
+async def counted(
     phase: Phase,
+    load: Load,
     clients: Sequence[httpx.AsyncClient],
-    picks: tuple[Sequence[int], Sequence[int]],
     deadline: float,
     on: Server,
     creds: Credentials,
     postgres: str | None,
-) -> PhaseResult:
-    """A warm-up (not counted: connections, pools, token cache and code paths get hot), then the measured
-    run; the AuditEvents on the shared database are counted before and after both."""
-    pid = phase.server.process.pid
+) -> tuple[Tally, AuditCheck]:
+    """Run `load` on the phase's server, the AuditEvents on the shared database counted before and after."""
     before = await audit_count(clients[0], on, creds)
-    warmup = await drive(clients, phase.make_load(picks[0]), deadline, pid, postgres)
-    tally = await drive(clients, phase.make_load(picks[1]), deadline, pid, postgres)
+    tally = await drive(clients, load, deadline, phase.server.process.pid, postgres)
     after = await audit_count(clients[0], on, creds)
     # Refusals are audited as well (outcome 4); there should be none, and they are errors of the phase.
-    refused = warmup.errors["HTTP 403"] + tally.errors["HTTP 403"]
-    expected = warmup.ok + tally.ok + refused if phase.audited else 0
-    audit = AuditCheck(before, after, expected)
-    result = summarize(phase.mode, phase.name, len(picks[1]), warmup, tally, audit)
-    verdict = "ok" if audit.passed else f"MISMATCH: expected {audit.expected}"
-    print(
-        f"  {phase.mode:<3} {phase.name:<12} {result.requests_per_s:>8.1f} req/s  p50 {result.p50_ms:.1f} ms"
-        f"  p99 {result.p99_ms:.1f} ms  errors {result.errors}  audit +{audit.added} ({verdict})",
-        flush=True,
-    )
-    return result
+    expected = tally.ok + tally.errors["HTTP 403"] if phase.audited else 0
+    return tally, AuditCheck(after - before, expected)
+
+
+def part(picks: Sequence[int], index: int, parts: int) -> Sequence[int]:
+    size = -(-len(picks) // parts)
+    return picks[index * size : (index + 1) * size]
+
+
+async def run_group(
+    members: Sequence[Phase],
+    picks_of: Mapping[str, tuple[Sequence[int], Sequence[int]]],
+    opts: Options,
+    clients: Sequence[httpx.AsyncClient],
+    deadline: float,
+    on: Server,
+    creds: Credentials,
+    postgres: str | None,
+) -> list[PhaseResult]:
+    """Each phase's warm-up (not counted: connections, pools, token cache and code paths get hot), then
+    `opts.rounds` rounds, each running a part of every phase, in turn forwards and backwards."""
+    warmups: dict[int, Tally] = {}
+    parts: dict[int, list[Tally]] = {id(p): [] for p in members}
+    audits: dict[int, list[AuditCheck]] = {id(p): [] for p in members}
+    for phase in members:
+        load = phase.make_load(picks_of[phase.name][0])
+        warmups[id(phase)], audit = await counted(phase, load, clients, deadline, on, creds, postgres)
+        audits[id(phase)].append(audit)
+    for index in range(opts.rounds):
+        for phase in members if index % 2 == 0 else list(reversed(members)):
+            if time.monotonic() >= deadline:
+                break
+            load = phase.make_load(part(picks_of[phase.name][1], index, opts.rounds))
+            tally, audit = await counted(phase, load, clients, deadline, on, creds, postgres)
+            parts[id(phase)].append(tally)
+            audits[id(phase)].append(audit)
+    results = []
+    for phase in members:
+        checks = audits[id(phase)]
+        audit = AuditCheck(sum(c.added for c in checks), sum(c.expected for c in checks))
+        requested = len(picks_of[phase.name][1])
+        result = summarize(
+            phase.mode, phase.name, requested, warmups[id(phase)], merged(parts[id(phase)]), audit
+        )
+        verdict = "ok" if audit.passed else f"MISMATCH: expected {audit.expected}"
+        print(
+            f"  {phase.mode:<3} {phase.name:<12} {result.requests_per_s:>8.1f} req/s  p50 {result.p50_ms:.1f} "
+            f"ms  p99 {result.p99_ms:.1f} ms  errors {result.errors}  audit +{audit.added} ({verdict})",
+            flush=True,
+        )
+        results.append(result)
+    return results
 
 
 async def run_phases(
@@ -635,12 +675,14 @@ async def run_phases(
     # The two phases of a pair send the same requests (with and without a token), in the same order.
     read_picks, search_picks, citizen_picks = picks(), picks(), picks()
     picks_of = {"read": read_picks, "search": search_picks, "citizen-read": citizen_picks}
+    phases = plan(off, on, creds)
     results = []
-    for phase in plan(off, on, creds):
+    for group in GROUPS:
         if time.monotonic() >= deadline:
-            print(f"  {phase.mode:<3} {phase.name:<12} skipped: time limit reached", flush=True)
+            print(f"  {', '.join(group)}: skipped, time limit reached", flush=True)
             continue
-        results.append(await measure(phase, clients, picks_of[phase.name], deadline, on, creds, postgres))
+        members = [p for p in phases if p.name in group]
+        results += await run_group(members, picks_of, opts, clients, deadline, on, creds, postgres)
     return results
 
 
@@ -694,8 +736,8 @@ async def check_modes(client: httpx.AsyncClient, off: Server, on: Server) -> Non
 
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
     print(
-        f"\n== {kind}: {opts.patients} patients, {opts.requests} requests per phase, concurrency "
-        f"{opts.concurrency}, warm-up {opts.warmup} ==",
+        f"\n== {kind}: {opts.patients} patients, {opts.requests} requests per phase in {opts.rounds} "
+        f"interleaved rounds, concurrency {opts.concurrency}, warm-up {opts.warmup} ==",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
@@ -738,6 +780,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             "requests": opts.requests,
             "concurrency": opts.concurrency,
             "warmup": opts.warmup,
+            "rounds": opts.rounds,
             "patients": opts.patients,
         },
         "code": code,
@@ -842,6 +885,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="interleaved parts each phase of a comparison is run in (default 4)",
+    )
+    parser.add_argument(
         "--warmup",
         type=int,
         default=None,
@@ -866,12 +915,21 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if unknown or not databases:
         parser.error(f"--databases takes {', '.join(DATABASES)}; got {args.databases!r}")
     warmup = max(1, args.requests // 10) if args.warmup is None else args.warmup
-    if args.requests < 1 or args.concurrency < 1 or warmup < 0 or args.time_limit <= 0:
-        parser.error("--requests and --concurrency must be >= 1, --warmup >= 0, --time-limit > 0")
+    if min(args.requests, args.concurrency, args.rounds) < 1 or warmup < 0 or args.time_limit <= 0:
+        parser.error("--requests, --concurrency and --rounds must be >= 1, --warmup >= 0, --time-limit > 0")
+    if args.rounds > args.requests:
+        parser.error("--rounds cannot exceed --requests")
     if not 1 <= args.patients <= MAX_PATIENTS:
         parser.error(f"--patients must be between 1 and {MAX_PATIENTS}")
     return Options(
-        databases, args.requests, args.concurrency, warmup, args.patients, args.time_limit, args.results_dir
+        databases,
+        args.requests,
+        args.concurrency,
+        warmup,
+        args.rounds,
+        args.patients,
+        args.time_limit,
+        args.results_dir,
     )
 
 
