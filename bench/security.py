@@ -736,8 +736,9 @@ async def check_modes(client: httpx.AsyncClient, off: Server, on: Server) -> Non
 
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
     print(
-        f"\n== {kind}: {opts.patients} patients, {opts.requests} requests per phase in {opts.rounds} "
-        f"interleaved rounds, concurrency {opts.concurrency}, warm-up {opts.warmup} ==",
+        f"\n== {kind}: {opts.patients} patients, {opts.requests} requests per phase "
+        f"{f'in {opts.rounds} interleaved rounds' if opts.rounds > 1 else 'in one go'}, "
+        f"concurrency {opts.concurrency}, warm-up {opts.warmup} ==",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
@@ -834,7 +835,7 @@ def format_report(report: dict[str, Any]) -> str:
     )
     if by_rate["read"] is not None and by_rate["read"] < report["target"]:
         lines.append(
-            f"! reads with security on ÷ off is {by_rate['read']:.2f}: below the target {report['target']}"
+            f"! reads with security on ÷ off is {by_rate['read']:.3f}: below the target {report['target']}"
         )
     for p in report["phases"]:
         audit = p["audit"]
