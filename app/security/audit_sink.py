@@ -136,7 +136,4 @@ class AuditSink:
 
     def _owe(self, ctx: RequestContext | None, event: dict[str, Any]) -> None:
         """Inside a unit of work that will not keep our row: write it as soon as that unit ends."""
-        self.later(ctx, self._submit(event))
-
-    async def _submit(self, event: dict[str, Any]) -> None:
-        await self.writer.submit(event)
+        self.later(ctx, self.writer.submit(event))

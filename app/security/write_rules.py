@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import insert, select, union_all
@@ -45,6 +45,14 @@ def denied(message: str) -> FhirError:
     return FhirError(Category.FORBIDDEN, message, "forbidden")
 
 
+class IdentityChange(NamedTuple):
+    """A write's change to an identity the policy trusts: its trusted part before and after."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    follow_up: bool  # flagged for follow-up (not a new identity at an id nothing names)
+
+
 @dataclass
 class RequestState:
     """The security layer's per-request state (RequestContext.state)."""
@@ -53,11 +61,8 @@ class RequestState:
     # (type, id) -> the patients of the version an update replaces, once access to it was checked
     checked_before_write: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     emergency: bool = False  # the search's audit row is flagged for follow-up
-    # (type, id) -> (trusted part before, after, whether to flag it for follow-up) of a write that
-    # changes an identity the policy trusts
-    identity_changes: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], bool]] = field(
-        default_factory=dict
-    )
+    # (type, id) -> a write's change to an identity the policy trusts
+    identity_changes: dict[tuple[str, str], IdentityChange] = field(default_factory=dict)
     # (type, id) -> patients a personnel write names in a care relation but who were not in their care
     care_before: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     # (type, id) of deleted resources that gave a care relation
@@ -81,9 +86,9 @@ async def check_identity_change(sink: AuditSink, event: WriteEvent, principal: P
     changes = event.ctx.state(RequestState).identity_changes
     key = (event.res_type, event.res_id)
     if event.interaction == "create" and not await _named_in_facts(event):
-        changes[key] = (before, after, False)  # a new identity: audited, nothing to follow up
+        changes[key] = IdentityChange(before, after, follow_up=False)  # new: audited only
         return
-    changes[key] = (before, after, True)
+    changes[key] = IdentityChange(before, after, follow_up=True)
     if principal.kind != "citizen" and identity_admin(principal.scopes):
         return
     await sink.denied(event.ctx, event.interaction, (), "identity change without administration scope")
@@ -109,14 +114,16 @@ async def audit_identity_change(sink: AuditSink, event: WriteEvent, principal: P
     change = event.ctx.state(RequestState).identity_changes.pop((event.res_type, event.res_id), None)
     if change is None:
         return
-    before, after = (orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() for c in change[:2])
+    before, after = (
+        orjson.dumps(c, option=orjson.OPT_SORT_KEYS).decode() for c in (change.before, change.after)
+    )
     record = sink.record(
         event.ctx,
         event.interaction,
         "0",
         (),
         (event.res_type, event.res_id, event.version),
-        flags=(IDENTITY_CHANGE,) if change[2] else (),
+        flags=(IDENTITY_CHANGE,) if change.follow_up else (),
         details=(("identity-before", before), ("identity-after", after)),
         principal=principal,
     )
