@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Row,
     Select,
     String,
     and_,
@@ -46,6 +45,7 @@ from app.fhir.search.extract import identity_hash
 from app.security import policy_sql
 from app.security.facts import LINKED_TYPES, PATIENT_DATA_BEYOND_COMPARTMENT, twelfth_birthday_cutoff
 from app.security.principal import Principal
+from app.store.driver_sql import DriverStatement
 from app.store.repository import CURRENT_ROW
 from app.store.tables import UtcDateTime, idx_reference, resource
 
@@ -148,7 +148,7 @@ class _Templates:
         self.config = config
         self.shape = shape
         self.parties = _party_slots(shape.parties)
-        self.reads: dict[str, Select[Any]] = {}
+        self.reads: dict[str, DriverStatement] = {}
         self.decisions: dict[str, Select[Any]] = {}
         care = (
             self._limited(policy_sql.care_patients(self.parties, _NOW)) if shape.kind == "personnel" else None
@@ -272,12 +272,12 @@ class _Templates:
         return and_(true(), *parts)
 
     # -- one resource -------------------------------------------------------------------------------
-    def read(self, res_type: str) -> Select[Any]:
+    def read(self, res_type: str) -> DriverStatement:
         """A read's own statement: the current row's columns (CURRENT_ROW), then the decision's."""
         statement = self.reads.get(res_type)
         if statement is None:
-            statement = self._decision(res_type, CURRENT_ROW, CURRENT_ROW.c.pk, _READ_ID)
-            self.reads[res_type] = statement
+            decision = self._decision(res_type, CURRENT_ROW, CURRENT_ROW.c.pk, _READ_ID)
+            statement = self.reads[res_type] = DriverStatement(decision)
         return statement
 
     def decision(self, res_type: str) -> Select[Any]:
@@ -426,7 +426,7 @@ class Policy:
         rows = (await conn.execute(self.templates.decision(res_type), params)).all()
         return self.decision(rows, 1, res_type, res_id)
 
-    def decision(self, rows: Sequence[Row[Any]], first: int, res_type: str, res_id: str) -> Decision:
+    def decision(self, rows: Sequence[Sequence[Any]], first: int, res_type: str, res_id: str) -> Decision:
         """The Decision from the rows of a decision statement whose own columns start at `first`."""
         principal = self.principal
         found = sorted(row[first] for row in rows if row[first] is not None)
@@ -450,11 +450,11 @@ class Policy:
 class JudgedRead:
     """A read that takes the policy's decision in its own statement (app.store.repository.JudgedRead)."""
 
-    statement: Select[Any]
+    statement: DriverStatement
     params: Mapping[str, Any]
     policy: Policy
     res_type: str
     res_id: str
 
-    def judge(self, rows: Sequence[Row[Any]]) -> Decision:
+    def judge(self, rows: Sequence[Sequence[Any]]) -> Decision:
         return self.policy.decision(rows, len(CURRENT_ROW.c), self.res_type, self.res_id)

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.store.driver_sql import DriverStatement
 from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.search_sql import PageQuery, count_statement, page_statement
@@ -134,15 +135,16 @@ class JudgedRead(Protocol):
     """A read that also judges the row it reads in the same statement (an access policy's decision), so
     that no second statement is needed: `statement` selects CURRENT_ROW's columns first and its own after
     them (one or more rows per resource, none if it does not exist), with `params` besides "res_type" and
-    "res_id"; `judge` turns the rows into what the caller of read_current_judged gets back."""
+    "res_id"; `judge` turns the rows into what the caller of read_current_judged gets back. The statement
+    runs as driver SQL (driver_sql.py): it is on every secured read's path."""
 
     @property
-    def statement(self) -> Select[Any]: ...
+    def statement(self) -> DriverStatement: ...
 
     @property
     def params(self) -> Mapping[str, Any]: ...
 
-    def judge(self, rows: Sequence[Row[Any]]) -> object: ...
+    def judge(self, rows: Sequence[Sequence[Any]]) -> object: ...
 
 
 class Repository:
@@ -227,7 +229,7 @@ class Repository:
     ) -> tuple[CurrentVersion, object] | None:
         """read_current() and the judgement of `judged` on the row, in one statement."""
         params = {**judged.params, "res_type": res_type, "res_id": res_id}
-        rows = (await conn.execute(judged.statement, params)).all()
+        rows = await judged.statement.all(conn, params)
         if not rows:
             return None
         return CurrentVersion(*rows[0][:5]), judged.judge(rows)
