@@ -3,7 +3,12 @@
 A read must not answer before its AuditEvent is committed ("batched is fine, lost is not"), but one
 transaction per read would make the audit the bottleneck. AuditWriter lets every request wait for its own
 event while one background task commits whatever has queued up in a single transaction: while one batch
-is being stored the next one fills, so the batch size follows the load without any timer.
+is being stored the next one fills, so the batch size follows the load.
+
+Before taking a batch the task lingers a moment (LINGER_S) for the requests already on their way. A
+commit costs far more than an event in it (on SQLite ~0.3 ms of CPU for the pages every commit rewrites,
+~0.035 ms per event), and without the wait a server reading at ~600/s committed batches of 2.7 events on
+average (bench.security). The wait adds at most that moment to an audited response.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ async def store_audit_events(
 
 
 def batch_store(svc: FhirService) -> AuditStore:
-    """The production store of an AuditWriter: one transaction per batch (on an SQLite file, through the
-    database's appender: one trip to its own thread instead of six through the pool)."""
+    """The production store of an AuditWriter: one transaction per batch, through the database's appender
+    (one trip to the database instead of five or six through the pool) where it has one."""
     appender = svc.repo.db.appender
 
     async def store(events: Sequence[dict[str, Any]]) -> None:
@@ -52,14 +57,16 @@ def batch_store(svc: FhirService) -> AuditStore:
 
 
 _Waiter = tuple[dict[str, Any], "asyncio.Future[None]"]
+LINGER_S = 0.0005
 
 
 class AuditWriter:
-    def __init__(self, store: AuditStore, max_batch: int = 500) -> None:
+    def __init__(self, store: AuditStore, max_batch: int = 500, linger_s: float = LINGER_S) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._store = store
         self._max_batch = max_batch
+        self._linger_s = linger_s
         self._queue: list[_Waiter] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -117,6 +124,8 @@ class AuditWriter:
                     wakeup.clear()
                     await wakeup.wait()
                     continue
+                if self._linger_s > 0 and len(self._queue) < self._max_batch and not self._closing:
+                    await asyncio.sleep(self._linger_s)  # for the events already on their way
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 try:

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.store.postgres_appender import PostgresAppender
 from app.store.sqlite_appender import SqliteAppender
 from app.store.sqlite_checkpoint import SqliteCheckpointer
 from app.store.sqlite_connection import SQLITE_PRAGMAS
 from app.store.sqlite_driver import OneTripDBAPI
 
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
+
+
+class Appender(Protocol):
+    """Append-only batches (the audit trail) committed on their own, in one trip to the database."""
+
+    async def append(self, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 def is_sqlite(url: str) -> bool:
@@ -115,14 +124,17 @@ class Database:
         # connection spin in SQLite's busy handler (which sleeps up to 100 ms per try), keeps write latency
         # flat under load. Other processes on the same file are still handled by busy_timeout.
         self._write_lock = asyncio.Lock() if self.sqlite else None
-        # Append-only batches (the audit trail) on an SQLite file: one trip to a thread of their own.
-        self.appender: SqliteAppender | None = None
+        # Append-only batches (the audit trail): on an SQLite file one trip to a thread of their own, on
+        # PostgreSQL one statement (an in-memory SQLite database has only its one connection).
+        self.appender: Appender | None = None
         self.checkpointer: SqliteCheckpointer | None = None
         if self.sqlite and not _in_memory(url):
             path = self.engine.sync_engine.url.database
             assert path is not None
             self.appender = SqliteAppender(path, self.engine.dialect, self.write_slot)
             self.checkpointer = SqliteCheckpointer(path)  # started by the first write
+        elif not self.sqlite:
+            self.appender = PostgresAppender(self.engine)
 
     @asynccontextmanager
     async def write_slot(self) -> AsyncIterator[None]:

@@ -88,6 +88,19 @@ async def test_submissions_accumulate_while_a_batch_is_stored() -> None:
     await writer.close()
 
 
+@pytest.mark.parametrize(("linger_s", "batches"), [(0.05, [[0, 1, 2]]), (0, [[0], [1, 2]])])
+async def test_the_writer_lingers_for_events_on_their_way(linger_s: float, batches: list[list[int]]) -> None:
+    """A commit costs much more than an event in it: events arriving within the linger share one."""
+    store = RecordingStore()
+    writer = AuditWriter(store, linger_s=linger_s)
+    first = asyncio.create_task(writer.submit({"n": 0}))
+    await asyncio.sleep(0.01)
+    rest = [asyncio.create_task(writer.submit({"n": n})) for n in (1, 2)]
+    await asyncio.gather(first, *rest)
+    assert store.batches == batches
+    await writer.close()
+
+
 async def test_max_batch_bounds_each_store_call() -> None:
     store = RecordingStore()
     writer = AuditWriter(store, max_batch=7)

@@ -1,6 +1,7 @@
 """SqliteAppender: what it stores reads back exactly as rows inserted through SQLAlchemy; a batch is one
-transaction; it queues behind the process's other SQLite writers. (SQLite files only: on PostgreSQL and
-in-memory SQLite the audit trail's batches go through the pool; tests/security/test_audit_writer.py.)"""
+transaction; it queues behind the process's other SQLite writers. (SQLite files only: PostgreSQL has
+PostgresAppender, test_postgres_appender.py; on in-memory SQLite the audit trail's batches go through the
+pool, tests/security/test_audit_writer.py.)"""
 
 from __future__ import annotations
 
