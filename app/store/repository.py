@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.store.driver_sql import DriverStatement
 from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
+from app.store.row_writes import RowDelete, RowInsert, write_rows
 from app.store.search_sql import PageQuery, count_statement, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
 from app.store.visibility import RowFilter, is_unrestricted, parameters
@@ -127,8 +128,36 @@ _NEXT_VERSION = (
         content=bindparam("b_content"),
     )
 )
-_DELETE_INDEX = {t.name: delete(t).where(t.c.res_pk == bindparam("res_pk")) for t in INDEX_TABLES}
+_INDEX_TABLE = {t.name: t for t in INDEX_TABLES}
 _INSERT_INDEX = {t.name: insert(t) for t in INDEX_TABLES}
+
+
+def _version_row(
+    pk: int, res_type: str, res_id: str, version: int, at: datetime, method: str, content: bytes | None
+) -> dict[str, Any]:
+    return {
+        "res_pk": pk,
+        "res_type": res_type,
+        "res_id": res_id,
+        "version": version,
+        "last_updated": at,
+        "method": method,
+        "content": content,
+    }
+
+
+def _index_inserts(pk: int, index: Mapping[str, Sequence[dict[str, Any]]] | None) -> list[RowInsert]:
+    return [
+        RowInsert(_INDEX_TABLE[name], [{**row, "res_pk": pk} for row in rows])
+        for name, rows in (index or {}).items()
+        if rows
+    ]
+
+
+def _index_replacement(pk: int, index: Mapping[str, Sequence[dict[str, Any]]]) -> list[RowDelete | RowInsert]:
+    """Remove every index row of `pk` (it may have rows in any table), then insert the new ones."""
+    deletes: list[RowDelete | RowInsert] = [RowDelete(t, "res_pk", pk) for t in INDEX_TABLES]
+    return deletes + _index_inserts(pk, index)
 
 
 class JudgedRead(Protocol):
@@ -394,9 +423,17 @@ class Repository:
 
     # -- writes --------------------------------------------------------------------------------------
     async def insert(
-        self, conn: AsyncConnection, res_type: str, res_id: str, content: bytes, at: datetime, method: str
+        self,
+        conn: AsyncConnection,
+        res_type: str,
+        res_id: str,
+        content: bytes,
+        at: datetime,
+        method: str,
+        index: Mapping[str, Sequence[dict[str, Any]]] | None = None,
     ) -> StoredResource:
-        """Insert version 1 of a new resource; DuplicateKey if the id is taken (also when deleted)."""
+        """Insert version 1 of a new resource with its search index rows (table name -> rows);
+        DuplicateKey if the id is taken (also when deleted)."""
         try:
             values = {
                 "res_type": res_type,
@@ -409,7 +446,10 @@ class Repository:
             pk = (await conn.execute(_INSERT_RESOURCE, values)).scalar_one()
         except IntegrityError as exc:
             raise DuplicateKey(f"{res_type}/{res_id} exists") from exc
-        await self._insert_version(conn, pk, res_type, res_id, 1, at, method, content)
+        version = _version_row(pk, res_type, res_id, 1, at, method, content)
+        await self._write_version(
+            conn, version, [RowInsert(resource_version, [version]), *_index_inserts(pk, index)]
+        )
         return StoredResource(pk, res_type, res_id, 1, at, False, content)
 
     async def insert_many(
@@ -465,8 +505,10 @@ class Repository:
         content: bytes | None,
         at: datetime,
         method: str,
+        index: Mapping[str, Sequence[dict[str, Any]]] | None = None,
     ) -> StoredResource:
-        """Write the next version (content None = delete). VersionConflict if someone else got there first."""
+        """Write the next version (content None = delete) and, given `index` (table name -> rows, empty for
+        a delete), replace its search index rows. VersionConflict if someone else got there first."""
         new_version = current.version + 1
         params = {
             "b_pk": current.pk,
@@ -479,52 +521,34 @@ class Repository:
         result = await conn.execute(_NEXT_VERSION, params)
         if result.rowcount != 1:
             raise VersionConflict(f"{current.res_type}/{current.res_id}")
-        await self._insert_version(
-            conn, current.pk, current.res_type, current.res_id, new_version, at, method, content
-        )
+        version = _version_row(current.pk, current.res_type, current.res_id, new_version, at, method, content)
+        steps: list[RowDelete | RowInsert] = [RowInsert(resource_version, [version])]
+        if index is not None:
+            steps += _index_replacement(current.pk, index)
+        await self._write_version(conn, version, steps)
         return StoredResource(
             current.pk, current.res_type, current.res_id, new_version, at, content is None, content
         )
 
-    async def _insert_version(
-        self,
-        conn: AsyncConnection,
-        pk: int,
-        res_type: str,
-        res_id: str,
-        version: int,
-        at: datetime,
-        method: str,
-        content: bytes | None,
+    @staticmethod
+    async def _write_version(
+        conn: AsyncConnection, version: Mapping[str, Any], steps: Sequence[RowDelete | RowInsert]
     ) -> None:
+        """The version row and what goes with it in one trip; VersionConflict if the version exists."""
         try:
-            values = {
-                "res_pk": pk,
-                "res_type": res_type,
-                "res_id": res_id,
-                "version": version,
-                "last_updated": at,
-                "method": method,
-                "content": content,
-            }
-            await conn.execute(_INSERT_VERSION, values)
+            await write_rows(conn, steps)
         except IntegrityError as exc:
-            raise VersionConflict(f"{res_type}/{res_id}/_history/{version}") from exc
+            where = f"{version['res_type']}/{version['res_id']}/_history/{version['version']}"
+            raise VersionConflict(where) from exc
 
     async def replace_index(
         self,
         conn: AsyncConnection,
         pk: int,
         rows: Mapping[str, Sequence[dict[str, Any]]],
-        fresh: bool = False,
     ) -> None:
-        """Swap a resource's search index rows (table name -> rows); fresh: a new resource, nothing to remove."""
-        if not fresh:
-            for table in INDEX_TABLES:
-                await conn.execute(_DELETE_INDEX[table.name], {"res_pk": pk})
-        for name, table_rows in rows.items():
-            if table_rows:
-                await conn.execute(_INSERT_INDEX[name], [{**row, "res_pk": pk} for row in table_rows])
+        """Swap a resource's search index rows (table name -> rows), in one trip."""
+        await write_rows(conn, _index_replacement(pk, rows))
 
     # -- conditional create keys ---------------------------------------------------------------------
     async def claim_conditional(

@@ -105,9 +105,30 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(outcome[1])
 
 
+def _run_steps(connection: aiosqlite.Connection, steps: Sequence[tuple[str, Any, bool]]) -> None:
+    """On the connection's thread: several statements (sql, parameters, many) one after the other."""
+    conn: sqlite3.Connection = connection._conn
+    for operation, parameters, many in steps:
+        if many:
+            conn.executemany(operation, parameters)
+        else:
+            conn.execute(operation, parameters)
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor  # type: ignore[assignment]  # a subclass; mypy compares __init__
+
+    def run_steps(self, steps: Sequence[tuple[str, Any, bool]]) -> None:
+        """Statements without results, in one trip to the connection's thread (row_writes.py)."""
+        try:
+            await_(self._run_steps(steps))
+        except Exception as error:
+            self._handle_exception(error)
+
+    async def _run_steps(self, steps: Sequence[tuple[str, Any, bool]]) -> None:
+        async with self._execute_mutex:
+            await self._connection._execute(_run_steps, self._connection, steps)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -42,12 +42,9 @@ async def store_new(
 ) -> StoredResource:
     event = WriteEvent(ctx, conn, "create", rtype.name, res_id, resource, 1)
     await svc.hooks.run_before_write(event)
-    stored = await svc.repo.insert(
-        conn, rtype.name, res_id, canonical_bytes(resource, res_id, 1, at), at, method
-    )
-    await svc.repo.replace_index(
-        conn, stored.pk, index_rows(rtype, resource, svc.base_url).tables(), fresh=True
-    )
+    content = canonical_bytes(resource, res_id, 1, at)
+    index = index_rows(rtype, resource, svc.base_url).tables()
+    stored = await svc.repo.insert(conn, rtype.name, res_id, content, at, method, index)
     if svc.hooks.after_write:
         await svc.hooks.run_after_write(replace(event, pk=stored.pk))
     return stored
@@ -71,9 +68,8 @@ async def store_version(
     )
     await svc.hooks.run_before_write(event)
     content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
-    stored = await svc.repo.replace(conn, current, content, at, method)
-    rows = {} if resource is None else index_rows(rtype, resource, svc.base_url).tables()
-    await svc.repo.replace_index(conn, stored.pk, rows)
+    index = {} if resource is None else index_rows(rtype, resource, svc.base_url).tables()
+    stored = await svc.repo.replace(conn, current, content, at, method, index)
     if resource is None:
         await svc.repo.release_conditionals_of(conn, stored.pk)
     if svc.hooks.after_write:
