@@ -129,7 +129,6 @@ _NEXT_VERSION = (
     )
 )
 _INDEX_TABLE = {t.name: t for t in INDEX_TABLES}
-_INSERT_INDEX = {t.name: insert(t) for t in INDEX_TABLES}
 
 
 def _version_row(
@@ -489,14 +488,12 @@ class Repository:
         conn: AsyncConnection,
         per_resource: Sequence[tuple[int, Mapping[str, Sequence[dict[str, Any]]]]],
     ) -> None:
-        """Index rows of many new resources: one executemany per index table."""
+        """Index rows of many new resources: every table's rows in one trip."""
         by_table: dict[str, list[dict[str, Any]]] = {}
         for pk, tables in per_resource:
             for name, rows in tables.items():
                 by_table.setdefault(name, []).extend({**row, "res_pk": pk} for row in rows)
-        for name, rows in by_table.items():
-            if rows:
-                await conn.execute(_INSERT_INDEX[name], rows)
+        await write_rows(conn, [RowInsert(_INDEX_TABLE[name], rows) for name, rows in by_table.items()])
 
     async def replace(
         self,
