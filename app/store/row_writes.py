@@ -4,7 +4,8 @@ A write replaces a resource's rows in several side tables: its version, its sear
 tables), its access facts. Through `conn.execute` each table is one statement, and each statement a trip
 (on SQLite a hand-over to the connection's thread and back, on PostgreSQL a round trip, each resumed only
 when the busy event loop comes back to the request) plus SQLAlchemy's per-call work; an update of a
-Patient ran 14 such statements. Here all of them are one trip in the caller's transaction:
+Patient ran sixteen such statements besides its own UPDATE. Here they are one trip in the caller's
+transaction:
 
 - SQLite: the statements run one after the other in one call on the connection's thread
   (sqlite_driver.OneTripConnection.run_steps);
