@@ -1,10 +1,16 @@
 """CRUD load benchmark: Helsebro against the bare storage route (bench.bare_app), on SQLite and PostgreSQL.
 
-    python -m bench.crud [--databases sqlite,postgresql] [--requests 2000] [--concurrency 32]
+    python -m bench.crud [--databases sqlite,postgresql] [--requests 2000] [--concurrency 32] [--auth]
 
 Per database: a fresh database, `alembic upgrade head`, Helsebro and the bare app as uvicorn subprocesses on
 127.0.0.1, then measured phases (each after a warm-up), one at a time so the two servers never compete for
 CPU. Prints a table and the Helsebro ÷ bare ratios, and writes bench/results/crud-<database>.json.
+
+With --auth Helsebro runs as deployed (AUTH_MODE=jwt, the development issuer with a key this script makes):
+every request carries a system client's token (system/*.cruds) and is checked by the access policy; each
+create and update stores its AuditEvent in its own unit of work, each read waits for its audit's group
+commit. The bare route has no security: the ratio says what the whole server costs. Results go to
+crud-auth-<database>.json.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
+from app.security.devtoken import load_or_create_key, mint_token
 from bench.common import (
     DATABASES,
     DEFAULT_RESULTS_DIR,
@@ -141,6 +148,7 @@ class Load:
     expect: int
     # Called with every expected response; raising ValueError turns the response into an error.
     on_ok: Callable[[int, httpx.Response], None] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # on every request (the token)
 
 
 async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: float, pid: int) -> Tally:
@@ -151,7 +159,7 @@ async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: floa
 
     async def one(client: httpx.AsyncClient, index: int) -> None:
         content = load.bodies[index] if load.bodies is not None else None
-        headers = BODY_HEADERS if content is not None else None
+        headers = {**BODY_HEADERS, **load.headers} if content is not None else load.headers
         started = time.perf_counter()
         try:
             response = await client.request(load.method, load.urls[index], content=content, headers=headers)
@@ -252,6 +260,7 @@ class Options:
     warmup: int
     time_limit_s: float
     results_dir: Path
+    auth: bool = False
 
 
 @dataclass
@@ -260,6 +269,7 @@ class Target:
     server: Server
     clients: list[httpx.AsyncClient]  # one per concurrent request
     prefix: str  # "" for Helsebro, "/bare" for the bare app
+    headers: Mapping[str, str] = field(default_factory=dict)  # the token, for Helsebro with --auth
 
 
 def id_from_location(response: httpx.Response, res_type: str) -> str:
@@ -282,12 +292,13 @@ def create_load(target: Target, seeds: range, created: list[str] | None) -> Load
         [orjson.dumps(patient(seed)) for seed in seeds],
         201,
         remember,
+        target.headers,
     )
 
 
 def read_load(target: Target, ids: Sequence[str], count: int) -> Load:
     base = f"{target.server.base_url}{target.prefix}/Patient"
-    return Load("GET", [f"{base}/{ids[i % len(ids)]}" for i in range(count)], None, 200)
+    return Load("GET", [f"{base}/{ids[i % len(ids)]}" for i in range(count)], None, 200, None, target.headers)
 
 
 def update_load(target: Target, ids: Sequence[str], seeds: range) -> Load:
@@ -298,6 +309,8 @@ def update_load(target: Target, ids: Sequence[str], seeds: range) -> Load:
         [f"{base}/{res_id}" for res_id, _ in pairs],
         [orjson.dumps(updated_patient(seed, res_id)) for res_id, seed in pairs],
         200,
+        None,
+        target.headers,
     )
 
 
@@ -360,24 +373,49 @@ def cpu_ratio(results: Sequence[PhaseResult], phase: str) -> float | None:
     return round(bare / helsebro, 3)
 
 
+def security(workdir: Path, opts: Options) -> tuple[dict[str, str], dict[str, str]]:
+    """Helsebro's environment and the headers of its requests: authentication off, or (--auth) on with
+    the development issuer and a system client's token."""
+    if not opts.auth:
+        return {"AUTH_MODE": "off"}, {}
+    key_file = workdir / "dev-key.json"
+    load_or_create_key(key_file)  # before the server starts: it reads the key at start-up
+    token = mint_token(
+        key_file,
+        subject="bench-crud",
+        scopes="system/*.cruds",
+        client_id="bench-crud",
+        lifetime=int(opts.time_limit_s) + 3600,
+    )
+    env = {
+        "AUTH_MODE": "jwt",
+        "AUTH_DEV_ISSUER": "true",
+        "AUTH_DEV_KEY_FILE": str(key_file),
+        "AUTH_AUDIENCE": "helsebro",
+    }
+    return env, {"Authorization": f"Bearer {token}"}
+
+
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
     print(
         f"\n== {kind}: {opts.requests} requests per phase, concurrency {opts.concurrency}, "
-        f"warm-up {opts.warmup} ==",
+        f"warm-up {opts.warmup}, authentication {'on' if opts.auth else 'off'} ==",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
         workdir = Path(tmp)
+        env, headers = security(workdir, opts)
         async with fresh_database(kind, workdir) as url:
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
                 servers = [
-                    start_server("helsebro", "app.main:create_app", url, workdir, {"AUTH_MODE": "off"}),
+                    start_server("helsebro", "app.main:create_app", url, workdir, env),
                     start_server("bare", "bench.bare_app:create_bare_app", url, workdir),
                 ]
                 for server in servers:
                     stack.callback(stop_process, server.process)  # runs last: after the clients close
-                helsebro = Target("helsebro", servers[0], await open_clients(stack, opts.concurrency), "")
+                clients = await open_clients(stack, opts.concurrency)
+                helsebro = Target("helsebro", servers[0], clients, "", headers)
                 bare = Target("bare", servers[1], await open_clients(stack, opts.concurrency), "/bare")
                 await wait_ready(helsebro.clients[0], helsebro.server, "/metadata", 200)
                 await wait_ready(bare.clients[0], bare.server, "/bare/Patient/ready-check", None)
@@ -388,7 +426,12 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
         "database": kind,
         "database_url": url,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "options": {"requests": opts.requests, "concurrency": opts.concurrency, "warmup": opts.warmup},
+        "options": {
+            "requests": opts.requests,
+            "concurrency": opts.concurrency,
+            "warmup": opts.warmup,
+            "auth": opts.auth,
+        },
         "host": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -407,7 +450,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{'target':<9} {'phase':<7} {'ok/sent':>11} {'errors':>6} {'req/s':>8} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'client cpu':>10} {'server cpu':>10} {'other cpu':>9} {'cpu ms/req':>10}"
     )
-    lines = [f"\n{report['database']} ({report['database_url']})", header, "-" * len(header)]
+    auth = "authentication on" if report["options"]["auth"] else "authentication off"
+    lines = [f"\n{report['database']} ({report['database_url']}), {auth}", header, "-" * len(header)]
     for p in report["phases"]:
         flag = "  (time limit)" if p["truncated"] else ""
         lines.append(
@@ -444,7 +488,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], results_dir: Path) -> Path:
-    return write_json_report(report, results_dir, "crud")
+    return write_json_report(report, results_dir, "crud-auth" if report["options"]["auth"] else "crud")
 
 
 # -- entry point ----------------------------------------------------------------------------------------
@@ -467,6 +511,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="seconds for the whole run; phases stop early when it is reached (default 300)",
     )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="run Helsebro with authentication, access policy and audit on (a system client's token)",
+    )
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     unknown = [d for d in databases if d not in DATABASES]
@@ -474,7 +523,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error(f"--databases takes {', '.join(DATABASES)}; got {args.databases!r}")
     if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.time_limit <= 0:
         parser.error("--requests and --concurrency must be >= 1, --warmup >= 0, --time-limit > 0")
-    return Options(databases, args.requests, args.concurrency, args.warmup, args.time_limit, args.results_dir)
+    return Options(
+        databases, args.requests, args.concurrency, args.warmup, args.time_limit, args.results_dir, args.auth
+    )
 
 
 async def run(opts: Options) -> int:
