@@ -17,6 +17,7 @@ from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
 from app.disconnect import CancelOnDisconnect
 from app.errors import install_error_handlers
+from app.fhir.api import fallback_router
 from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
 from app.fhir.engine import Engine
@@ -141,6 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.refresh_capability = refresh_capability
     refresh_capability()
     install_error_handlers(app, settings.max_body_bytes)
+    # The FHIR routes first: requests are matched against the routes in order, and these serve most of
+    # them; their typed parameters never take a pack's path (the catch-all for malformed ones comes last).
+    app.include_router(fhir_router)
     app.state.kith = kith_routes.KithConfig.from_settings(settings)
     app.include_router(kith_routes.router)
     # Referrals received as KITH messages get Dialogmelding status messages back (their referrer is not on FHIR).
@@ -150,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(referral_operations.router)
     app.include_router(referral_views.router)
-    app.include_router(fhir_router)
+    app.include_router(fallback_router)
     install_openapi(app)
     install_authentication(app, settings)
     app.add_middleware(CancelOnDisconnect)  # inside the access log, which records its 499

@@ -371,7 +371,14 @@ async def conditional_delete(res_type: str, request: Request) -> Response:
     return _delete_reply(request, result)
 
 
-@router.api_route("/{res_type}/{res_id}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+# Included after every other router (app.main): it takes any two-segment path, so it must not shadow a
+# pack's own (/Patient/$referrals).
+fallback_router = APIRouter()
+
+
+@fallback_router.api_route(
+    "/{res_type}/{res_id}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 async def malformed_type_or_id(res_type: str, res_id: str, request: Request) -> Response:
     """Reached only when the type or id does not have FHIR's shape: say which, instead of a bare 404."""
     service(request).resource_type(res_type)
