@@ -4,7 +4,7 @@ databases, with SQLAlchemy's error handling."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -29,15 +29,6 @@ STATEMENT = select(
     literal("Patient").label("kind"),
     (resource.c.last_updated <= bindparam("at", type_=resource.c.last_updated.type)).label("before"),
 ).where(resource.c.res_type == "DriverTest", resource.c.res_id == ID, resource.c.res_id.in_([ID, "x"]))
-
-
-@pytest.fixture
-async def database(session_databases: dict[str, TestDatabase], backend: str) -> AsyncIterator[Database]:
-    db = Database(session_databases[backend].url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def _in_rolled_back_unit(db: Database, body: Callable[[AsyncConnection], Awaitable[None]]) -> None:

@@ -3,7 +3,6 @@ SQLAlchemy's own statements would store them, with SQLAlchemy's errors."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,18 +14,8 @@ from app.security.tables import access_fact, party_identity
 from app.store.engine import Database
 from app.store.row_writes import RowDelete, RowInsert, write_rows
 from app.store.tables import idx_string, resource
-from tests.databases import TestDatabase
 
 AT = datetime(2026, 12, 6, 16, 0, 1, 250000, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(session_databases: dict[str, TestDatabase], backend: str) -> AsyncIterator[Database]:
-    db = Database(session_databases[backend].url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def new_resource(conn: AsyncConnection, res_id: str) -> int:
