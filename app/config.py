@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     # Default and maximum page size of history bundles.
     default_page_size: int = 50
     max_page_size: int = 1000
-    # Connection pool; unset: 6 + 0 on an SQLite file, 20 + 10 on PostgreSQL (app/store/engine.py says why).
+    # Connection pool; unset: 6 + 0 on an SQLite file, 30 + 0 on PostgreSQL (app/store/engine.py says why).
     # Waiting longer than db_pool_timeout_s for a connection is an error.
     db_pool_size: int | None = None
     db_max_overflow: int | None = None

@@ -31,6 +31,17 @@ async def test_sqlite_files_default_to_a_few_connections_and_no_overflow(tmp_pat
         await database.dispose()
 
 
+async def test_postgresql_defaults_to_a_pool_without_overflow() -> None:
+    """Overflow connections are closed on return: a burst would start and stop a backend per request."""
+    database = Database("postgresql+asyncpg://postgres@127.0.0.1:5432/not-connected-to")
+    try:
+        pool = database.engine.sync_engine.pool
+        assert pool.size() == 30  # type: ignore[attr-defined]
+        assert pool._max_overflow == 0  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()
+
+
 @pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://"])
 async def test_an_in_memory_database_keeps_one_connection(url: str) -> None:
     database = Database(url, pool_size=17, max_overflow=3)
