@@ -293,6 +293,17 @@ def fmt_num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def dev_issuer_env(key_file: Path) -> dict[str, str]:
+    """A server's settings for authentication with the development issuer whose key is `key_file` (made
+    before the server starts: it reads the key at start-up)."""
+    return {
+        "AUTH_MODE": "jwt",
+        "AUTH_DEV_ISSUER": "true",
+        "AUTH_DEV_KEY_FILE": str(key_file),
+        "AUTH_AUDIENCE": "helsebro",
+    }
+
+
 def write_json_report(report: dict[str, Any], results_dir: Path, prefix: str) -> Path:
     """bench/results/<prefix>-<database>.json (git-ignored)."""
     results_dir.mkdir(parents=True, exist_ok=True)

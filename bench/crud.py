@@ -41,6 +41,7 @@ from bench.common import (
     Tally,
     cpu_pct,
     delta,
+    dev_issuer_env,
     fmt_num,
     fmt_pct,
     fresh_database,
@@ -387,13 +388,7 @@ def security(workdir: Path, opts: Options) -> tuple[dict[str, str], dict[str, st
         client_id="bench-crud",
         lifetime=int(opts.time_limit_s) + 3600,
     )
-    env = {
-        "AUTH_MODE": "jwt",
-        "AUTH_DEV_ISSUER": "true",
-        "AUTH_DEV_KEY_FILE": str(key_file),
-        "AUTH_AUDIENCE": "helsebro",
-    }
-    return env, {"Authorization": f"Bearer {token}"}
+    return dev_issuer_env(key_file), {"Authorization": f"Bearer {token}"}
 
 
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from bench.common import (
     code_version,
     cpu_pct,
     delta,
+    dev_issuer_env,
     fmt_num,
     fmt_pct,
     fresh_database,
@@ -746,12 +747,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
         key_file = workdir / "dev-key.json"
         load_or_create_key(key_file)  # before the servers start: they read it at start-up
         creds = credentials(key_file, opts.patients, int(opts.time_limit_s) + 3600)
-        secure_env = {
-            "AUTH_MODE": "jwt",
-            "AUTH_DEV_ISSUER": "true",
-            "AUTH_DEV_KEY_FILE": str(key_file),
-            "AUTH_AUDIENCE": "helsebro",
-        }
+        secure_env = dev_issuer_env(key_file)
         async with fresh_database(kind, workdir) as url:
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
