@@ -21,22 +21,21 @@ async def test_a_sqlite_file_uses_the_configured_pool(tmp_path: Path) -> None:
         await database.dispose()
 
 
-async def test_sqlite_files_default_to_a_few_connections_and_no_overflow(tmp_path: Path) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/pool.db")
+@pytest.mark.parametrize(
+    ("url", "size"),
+    [
+        # SQLite: each connection is a thread; a few serve reads faster than many.
+        ("sqlite+aiosqlite:///{tmp}/pool.db", 6),
+        # PostgreSQL: overflow connections are closed on return, so a burst would start and stop a
+        # backend per request (never connected to here).
+        ("postgresql+asyncpg://postgres@127.0.0.1:5432/not-connected-to", 30),
+    ],
+)
+async def test_the_default_pools_have_no_overflow(url: str, size: int, tmp_path: Path) -> None:
+    database = Database(url.format(tmp=tmp_path))
     try:
         pool = database.engine.sync_engine.pool
-        assert pool.size() == 6  # type: ignore[attr-defined]
-        assert pool._max_overflow == 0  # type: ignore[attr-defined]
-    finally:
-        await database.dispose()
-
-
-async def test_postgresql_defaults_to_a_pool_without_overflow() -> None:
-    """Overflow connections are closed on return: a burst would start and stop a backend per request."""
-    database = Database("postgresql+asyncpg://postgres@127.0.0.1:5432/not-connected-to")
-    try:
-        pool = database.engine.sync_engine.pool
-        assert pool.size() == 30  # type: ignore[attr-defined]
+        assert pool.size() == size  # type: ignore[attr-defined]
         assert pool._max_overflow == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
