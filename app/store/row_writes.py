@@ -15,7 +15,8 @@ transaction:
 
 Values go through the columns' bind processing as SQLAlchemy's own execution would; errors through
 SQLAlchemy's handling (IntegrityError and the rest, as from `conn.execute`). The SQL of each shape (which
-tables, which columns) is built once per dialect.
+tables, which columns) is built once per dialect. The audit trail's appenders use the same statements:
+PostgresAppender through write_rows, SqliteAppender through sqlite_steps on a connection of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 from sqlalchemy import Column, Connection, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.store.sqlite_driver import Step
 
 _Processor = Callable[[Any], Any] | None
 _COLLATION = re.compile(r'\s+COLLATE\s+"[^"]*"')
@@ -134,37 +137,23 @@ def _plan(steps: Sequence[_Step], dialect: Dialect) -> _Plan:
     return plan
 
 
+def _present(steps: Sequence[RowDelete | RowInsert]) -> list[RowDelete | RowInsert]:
+    """The steps with something to do: an insert without rows is none."""
+    return [s for s in steps if isinstance(s, RowDelete) or s.rows]
+
+
 def _value(process: _Processor, value: Any) -> Any:
     return value if process is None else process(value)
 
 
-def _run_sqlite(connection: Connection, steps: list[tuple[str, Any, bool]]) -> None:
-    dbapi_connection = connection.connection.dbapi_connection
-    try:
-        dbapi_connection.run_steps(steps)  # type: ignore[union-attr]
-    except BaseException as error:
-        connection._handle_dbapi_exception(error, steps[0][0], steps[0][1], None, None)
-        raise  # not reached: it raises
-
-
-async def write_rows(conn: AsyncConnection, steps: Sequence[RowDelete | RowInsert]) -> None:
-    """Run `steps` in order, in `conn`'s transaction, in one trip (inserts without rows are skipped)."""
-    steps = [s for s in steps if isinstance(s, RowDelete) or s.rows]
+def sqlite_steps(steps: Sequence[RowDelete | RowInsert], dialect: Dialect) -> list[Step]:
+    """The SQLite statements of `steps` with their processed parameters (for sqlite_driver.run_steps:
+    through the pool's connection here, on its own connection in SqliteAppender)."""
+    steps = _present(steps)
     if not steps:
-        return
-    dialect = conn.dialect
+        return []
     plan = _plan(steps, dialect)
-    if dialect.name == "postgresql":
-        arguments: list[Any] = []
-        for step, processors in zip(steps, plan.processors, strict=True):
-            if isinstance(step, RowDelete):
-                arguments += [_value(p, v) for p, v in zip(processors, step.values(), strict=True)]
-                continue
-            for name, process in zip(_columns(step), processors, strict=True):
-                arguments.append([_value(process, row[name]) for row in step.rows])
-        await conn.exec_driver_sql(plan.statements[0], tuple(arguments))
-        return
-    runs: list[tuple[str, Any, bool]] = []
+    runs: list[Step] = []
     for step, sql, processors in zip(steps, plan.statements, plan.processors, strict=True):
         if isinstance(step, RowDelete):
             values = tuple(_value(p, v) for p, v in zip(processors, step.values(), strict=True))
@@ -176,4 +165,35 @@ async def write_rows(conn: AsyncConnection, steps: Sequence[RowDelete | RowInser
                 for row in step.rows
             ]
             runs.append((sql, rows, True))
-    await conn.run_sync(_run_sqlite, runs)
+    return runs
+
+
+def _run_sqlite(connection: Connection, steps: list[Step]) -> None:
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        dbapi_connection.run_steps(steps)  # type: ignore[union-attr]
+    except BaseException as error:
+        connection._handle_dbapi_exception(error, steps[0][0], steps[0][1], None, None)
+        raise  # not reached: it raises
+
+
+async def write_rows(conn: AsyncConnection, steps: Sequence[RowDelete | RowInsert]) -> None:
+    """Run `steps` in order, in `conn`'s transaction, in one trip (inserts without rows are skipped)."""
+    dialect = conn.dialect
+    if dialect.name != "postgresql":
+        runs = sqlite_steps(steps, dialect)
+        if runs:
+            await conn.run_sync(_run_sqlite, runs)
+        return
+    steps = _present(steps)
+    if not steps:
+        return
+    plan = _plan(steps, dialect)
+    arguments: list[Any] = []
+    for step, processors in zip(steps, plan.processors, strict=True):
+        if isinstance(step, RowDelete):
+            arguments += [_value(p, v) for p, v in zip(processors, step.values(), strict=True)]
+            continue
+        for name, process in zip(_columns(step), processors, strict=True):
+            arguments.append([_value(process, row[name]) for row in step.rows])
+    await conn.exec_driver_sql(plan.statements[0], tuple(arguments))

@@ -19,14 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.type_api import _BindProcessorType
 
+from app.store.row_writes import RowInsert, sqlite_steps
 from app.store.sqlite_connection import connect
-
-_Prepared = tuple[str, list[tuple[Any, ...]]]
-_Statement = tuple[str, list[tuple[str, "_BindProcessorType[Any] | None"]]]
+from app.store.sqlite_driver import Step, run_steps
 
 
 class SqliteAppender:
@@ -42,56 +40,25 @@ class SqliteAppender:
         # One thread, so the connection is only ever used by the thread that opened it.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-appender")
         self._conn: sqlite3.Connection | None = None
-        self._statements: dict[str, _Statement] = {}
-
-    def _statement(self, table: Table) -> _Statement:
-        """The INSERT of every column of `table`, and each column's bind processing as SQLAlchemy does
-        it (so what is stored is what SQLAlchemy's own insert would store)."""
-        known = self._statements.get(table.name)
-        if known is None:
-            columns = list(table.columns)
-            sql = str(insert(table).values({c.name: None for c in columns}).compile(dialect=self._dialect))
-            processors = [
-                (c.name, c.type.dialect_impl(self._dialect).bind_processor(self._dialect)) for c in columns
-            ]
-            known = (sql, processors)
-            self._statements[table.name] = known
-        return known
-
-    def _prepare(self, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]) -> list[_Prepared]:
-        prepared: list[_Prepared] = []
-        for table, rows in batches:
-            if not rows:
-                continue
-            sql, processors = self._statement(table)
-            prepared.append(
-                (
-                    sql,
-                    [
-                        tuple(row.get(name) if p is None else p(row.get(name)) for name, p in processors)
-                        for row in rows
-                    ],
-                )
-            )
-        return prepared
 
     async def append(self, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]) -> None:
-        """Insert each table's rows (dicts by column name, in the order given: parents first) in one
-        transaction, committed before this returns; rolled back entirely if any row fails."""
-        prepared = self._prepare(batches)
-        if not prepared:
+        """Insert each table's rows (dicts by column name, every row of a table with the same keys, in
+        the order given: parents first) in one transaction, committed before this returns; rolled back
+        entirely if any row fails. The statements and the values' processing are row_writes' (what
+        SQLAlchemy's own insert would store)."""
+        steps = sqlite_steps([RowInsert(table, rows) for table, rows in batches], self._dialect)
+        if not steps:
             return
         async with self._write_slot():
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, prepared)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, steps)
 
-    def _write(self, prepared: Sequence[_Prepared]) -> None:
+    def _write(self, steps: Sequence[Step]) -> None:
         if self._conn is None:
             self._conn = connect(self._path)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for sql, rows in prepared:
-                conn.executemany(sql, rows)
+            run_steps(conn, steps)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # a failed COMMIT too: the next batch must start clean

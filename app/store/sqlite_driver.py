@@ -105,9 +105,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(outcome[1])
 
 
-def _run_steps(connection: aiosqlite.Connection, steps: Sequence[tuple[str, Any, bool]]) -> None:
-    """On the connection's thread: several statements (sql, parameters, many) one after the other."""
-    conn: sqlite3.Connection = connection._conn
+Step = tuple[str, Any, bool]  # sql, parameters (a sequence of rows when many), many
+
+
+def run_steps(conn: sqlite3.Connection, steps: Sequence[Step]) -> None:
+    """On the connection's own thread: statements without results, one after the other."""
     for operation, parameters, many in steps:
         if many:
             conn.executemany(operation, parameters)
@@ -115,18 +117,22 @@ def _run_steps(connection: aiosqlite.Connection, steps: Sequence[tuple[str, Any,
             conn.execute(operation, parameters)
 
 
+def _run_steps(connection: aiosqlite.Connection, steps: Sequence[Step]) -> None:
+    run_steps(connection._conn, steps)
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor  # type: ignore[assignment]  # a subclass; mypy compares __init__
 
-    def run_steps(self, steps: Sequence[tuple[str, Any, bool]]) -> None:
+    def run_steps(self, steps: Sequence[Step]) -> None:
         """Statements without results, in one trip to the connection's thread (row_writes.py)."""
         try:
             await_(self._run_steps(steps))
         except Exception as error:
             self._handle_exception(error)
 
-    async def _run_steps(self, steps: Sequence[tuple[str, Any, bool]]) -> None:
+    async def _run_steps(self, steps: Sequence[Step]) -> None:
         async with self._execute_mutex:
             await self._connection._execute(_run_steps, self._connection, steps)
 
