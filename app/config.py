@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     # unspecified addresses (names are checked again when resolved at delivery).
     subscription_endpoint_allowlist: str = ""
 
+    # -- asynchronous jobs ($reindex with Prefer: respond-async, $export) -----------------------------------
+    # Run jobs from this process. Every process can start them; each job runs on one process at a time.
+    job_worker: bool = True
+    job_poll_seconds: float = 1.0
+    # A process that stops renewing its job's lease (it died) loses the job to another after this long.
+    job_lease_seconds: float = 60.0
+    # Share of wall time a running job may take (it rests between steps), so requests keep their latency.
+    job_duty_cycle: float = 0.5
+    # Resources per step: a $reindex batch, or one $export file.
+    job_batch_size: int = 500
+    # Finished jobs and their export files are deleted after this many hours.
+    job_retention_hours: float = 24.0
+
     # -- KITH legacy messages (app/adapters/kith) -----------------------------------------------------------
     # Directory with the official KITH/Helsedirektoratet XSDs (searched recursively). Empty: messages are
     # not validated against schemas (a warning is logged once per missing schema).

@@ -22,6 +22,9 @@ from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
 from app.fhir.engine import Engine
 from app.fhir.interactions.reindex import ReindexReport, load_stored_search_parameters
+from app.fhir.jobs import routes as job_routes
+from app.fhir.jobs.spec import JobConfig
+from app.fhir.jobs.worker import JobWorker
 from app.fhir.registry import Registry
 from app.fhir.search.parse import SearchLimits
 from app.fhir.service import FhirService
@@ -35,7 +38,7 @@ from app.resources.referrals import views as referral_views
 from app.security.access import install_security
 from app.security.authn import install_authentication
 from app.security.smart import capability_security
-from app.security.subscribers import PrincipalAccess
+from app.security.stored_principals import PrincipalAccess
 from app.store.engine import Database
 from app.store.repository import Repository
 
@@ -57,6 +60,16 @@ def subscription_config(settings: Settings) -> SubscriptionConfig:
         timeout_seconds=settings.subscription_timeout_seconds,
         cache_seconds=settings.subscription_cache_seconds,
         endpoint_allowlist=tuple(settings.subscription_endpoint_allowlist.split(",")),
+    )
+
+
+def job_config(settings: Settings) -> JobConfig:
+    return JobConfig(
+        poll_seconds=settings.job_poll_seconds,
+        lease_seconds=settings.job_lease_seconds,
+        duty_cycle=settings.job_duty_cycle,
+        batch_size=settings.job_batch_size,
+        retention_hours=settings.job_retention_hours,
     )
 
 
@@ -96,9 +109,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
     # Subscriptions: outbox rows in each write's unit of work; the delivery worker runs with the lifespan.
-    # With authentication on, delivery reads each notified version as the subscription's registrant.
-    access = PrincipalAccess() if security.enabled else None
-    subscriptions = install_subscriptions(fhir, subscription_config(settings), access)
+    # With authentication on, delivery and jobs act as the principal that registered or started them.
+    if security.enabled:
+        fhir.principals = PrincipalAccess()
+    subscriptions = install_subscriptions(fhir, subscription_config(settings), fhir.principals)
+    jobs = JobWorker(
+        fhir, job_config(settings), lambda kind: refresh_capability() if kind == "reindex" else None
+    )
+    fhir.job_waker = jobs.wake
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -110,7 +128,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         await subscriptions.start()
+        if settings.job_worker:
+            jobs.start()
         yield
+        await jobs.stop()
         await subscriptions.stop()
         await security.close()
         await database.dispose()
@@ -130,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = Engine(fhir)
     app.state.security = security
     app.state.subscriptions = subscriptions
+    app.state.jobs = jobs
     app.state.base_url = settings.base_url.rstrip("/")
 
     def refresh_capability() -> None:
@@ -154,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(referral_operations.router)
     app.include_router(referral_views.router)
+    app.include_router(job_routes.router)
     app.include_router(fallback_router)
     install_openapi(app)
     install_authentication(app, settings)

@@ -24,6 +24,8 @@ from tests.databases import (
 )
 
 TABLES_CHILD_FIRST = (
+    "job_output",
+    "job",
     "audit_patient",
     "audit_event",
     "sec_emergency_access",

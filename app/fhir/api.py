@@ -19,14 +19,17 @@ from app.fhir.http import (
     http_date,
     parse_etag_version,
     parse_http_date,
+    prefer_async,
     prefer_return,
+    prefer_strict,
     require_json_body,
     response_media_type,
     write_response,
 )
 from app.fhir.interactions import search as search_ix
 from app.fhir.interactions.delete import DeleteResult
-from app.fhir.outcome import Category, FhirError, Issue, informational, operation_outcome, outcome_bytes
+from app.fhir.interactions.reindex import report_issues
+from app.fhir.outcome import Category, FhirError, informational, operation_outcome, outcome_bytes
 from app.fhir.registry import patient_compartment
 from app.fhir.service import HIDDEN_MATCH_MESSAGE, FhirService, WriteResult
 from app.fhir.validate import check_id, parse_json
@@ -196,11 +199,6 @@ async def vread(res_type: str, res_id: str, version_id: str, request: Request) -
     return fhir_response(request, row.content, 200, headers, media)
 
 
-def _strict(request: Request) -> bool:
-    prefer = request.headers.get("prefer", "")
-    return "handling=strict" in prefer.replace(" ", "")
-
-
 async def _run_search(
     request: Request,
     res_types: tuple[str, ...],
@@ -209,7 +207,7 @@ async def _run_search(
     compartment: tuple[str, str] | None = None,
 ) -> Response:
     media = response_media_type(request)
-    search_request = search_ix.SearchRequest(res_types, pairs, path, _strict(request), compartment)
+    search_request = search_ix.SearchRequest(res_types, pairs, path, prefer_strict(request), compartment)
     body = await fhir_engine(request).search_bundle(context(request), search_request)
     return fhir_response(request, body, 200, None, media)
 
@@ -241,21 +239,25 @@ async def search_system(request: Request) -> Response:
     return await _run_search(request, res_types, "", pairs)
 
 
+# Status URLs of asynchronous requests: /_async/{job id} (a leading underscore never names a type).
+ASYNC_STATUS = "_async"
+
+
+def accepted(request: Request, ctx: RequestContext, job_id: str) -> Response:
+    """202 Accepted for an asynchronous request, with where to ask for its status (FHIR async pattern)."""
+    url = f"{ctx.base_url}/{ASYNC_STATUS}/{job_id}"
+    body = outcome_bytes(informational(f"Accepted; ask for the status at {url}"))
+    return fhir_response(request, body, 202, {"Content-Location": url})
+
+
 async def _reindex(request: Request, res_type: str | None) -> Response:
-    report = await fhir_engine(request).reindex(context(request), res_type)
+    ctx = context(request)
+    if prefer_async(request):
+        job_id = await fhir_engine(request).start_reindex(ctx, res_type, str(request.url))
+        return accepted(request, ctx, job_id)
+    report = await fhir_engine(request).reindex(ctx, res_type)
     request.app.state.refresh_capability()
-    issues = [
-        Issue(f"Reindexed {report.resources} resources", "informational", severity="information"),
-        *[
-            Issue(f"Search parameter in force: {p}", "informational", severity="information")
-            for p in report.parameters
-        ],
-        *[
-            Issue(f"Search parameter not usable: {r}", "not-supported", severity="warning")
-            for r in report.rejected
-        ],
-    ]
-    return fhir_response(request, outcome_bytes(operation_outcome(issues)))
+    return fhir_response(request, outcome_bytes(operation_outcome(report_issues(report))))
 
 
 @router.post(
@@ -283,7 +285,7 @@ async def everything(res_id: str, request: Request) -> Response:
     kept = [(k, v) for k, v in pairs if k in ("_count", "_cursor", "_type", "_since")]
     media = response_media_type(request)
     search_request = search_ix.SearchRequest(
-        res_types, kept, f"Patient/{res_id}/$everything", _strict(request), ("Patient", res_id), since
+        res_types, kept, f"Patient/{res_id}/$everything", prefer_strict(request), ("Patient", res_id), since
     )
     body = await fhir_engine(request).search_bundle(context(request), search_request)
     return fhir_response(request, body, 200, None, media)

@@ -21,6 +21,7 @@ import orjson
 from app.fhir.context import RequestContext, require_principal
 from app.fhir.interactions import create as create_ix
 from app.fhir.interactions import delete as delete_ix
+from app.fhir.interactions import export as export_ix
 from app.fhir.interactions import history as history_ix
 from app.fhir.interactions import patch as patch_ix
 from app.fhir.interactions import read as read_ix
@@ -33,6 +34,8 @@ from app.fhir.interactions.reindex import ReindexReport
 from app.fhir.interactions.search import SearchRequest
 from app.fhir.interactions.transaction.entries import bundle_entries
 from app.fhir.interactions.transaction.results import EntryResult
+from app.fhir.jobs import queue as job_queue
+from app.fhir.jobs.queue import JobView
 from app.fhir.service import FhirService, WriteResult
 from app.store.repository import CurrentVersion, HistoryRow
 
@@ -165,6 +168,34 @@ class Engine:
     async def reindex(self, ctx: RequestContext, res_type: str | None) -> ReindexReport:
         return await reindex_ix.reindex(self.svc, ctx, res_type)
 
+    # -- asynchronous jobs (FHIR async pattern) ---------------------------------------------------------
+    @_with_principal
+    async def start_reindex(self, ctx: RequestContext, res_type: str | None, request_url: str) -> str:
+        """$reindex as a job; returns the job id. Refused at once when the caller may not start it."""
+        await reindex_ix.check_reindex(self.svc, ctx, res_type)
+        return await job_queue.submit(self.svc, ctx, "reindex", request_url, {"type": res_type})
+
+    @_with_principal
+    async def start_export(
+        self, ctx: RequestContext, request: export_ix.ExportRequest, request_url: str
+    ) -> str:
+        """$export as a job; returns the job id. The kick-off's parameters and the caller's right to
+        export are checked at once; every read of the job is then the caller's own, audited search."""
+        params = await export_ix.plan_export(self.svc, ctx, request)
+        return await job_queue.submit(self.svc, ctx, "export", request_url, params)
+
+    @_with_principal
+    async def job_status(self, ctx: RequestContext, job_id: str) -> JobView:
+        return await job_queue.status(self.svc, ctx, job_id)
+
+    @_with_principal
+    async def cancel_job(self, ctx: RequestContext, job_id: str) -> None:
+        await job_queue.cancel(self.svc, ctx, job_id)
+
+    @_with_principal
+    async def job_file(self, ctx: RequestContext, job_id: str, seq: int) -> bytes:
+        return await job_queue.output(self.svc, ctx, job_id, seq)
+
 
 def entry_resource(entry: EntryResult) -> dict[str, Any] | None:
     """An entry's stored resource, parsed (None when the entry has none, e.g. a hidden match)."""
@@ -188,4 +219,9 @@ ENTRY_POINTS = (
     "transaction",
     "bundle_response",
     "reindex",
+    "start_reindex",
+    "start_export",
+    "job_status",
+    "cancel_job",
+    "job_file",
 )

@@ -118,11 +118,13 @@ class MatchCheck:
 
 @dataclass(frozen=True)
 class OperationEvent:
-    """Before a server-maintenance operation ($reindex) that is not a read or write of one resource."""
+    """Before an operation that is not a read or write of one resource: server maintenance ($reindex) or
+    a bulk export (whose reads are each checked and audited again as searches)."""
 
     ctx: RequestContext
-    name: str  # e.g. "$reindex"
+    name: str  # e.g. "$reindex", "$export"
     res_type: str | None
+    res_types: tuple[str, ...] = ()  # the types an operation over several reads ($export's _type)
 
 
 H = TypeVar("H")
@@ -184,6 +186,8 @@ class Hooks:
     match_guard: MatchGuard | None = None
     # Takes the after_read hooks' decision in a read's own statement; None: they decide after the read.
     read_judge: ReadJudge | None = None
+    # The resource types the caller may search (a bulk export without _type exports these); None: all.
+    searchable_types: Callable[[RequestContext], frozenset[str] | None] | None = None
 
     async def run_before_write(self, event: WriteEvent) -> None:
         for hook in self.before_write:
@@ -212,6 +216,9 @@ class Hooks:
     async def run_on_reindex(self, event: WriteEvent) -> None:
         for hook in self.on_reindex:
             await hook(event)
+
+    def searchable(self, ctx: RequestContext) -> frozenset[str] | None:
+        return None if self.searchable_types is None else self.searchable_types(ctx)
 
     def visible(self, ctx: RequestContext) -> RowFilter:
         return self.visibility(ctx) if self.visibility is not None else NO_POLICY

@@ -69,18 +69,35 @@ def require_json_body(request: Request) -> None:
         )
 
 
+def _preferences(request: Request) -> list[tuple[str, str]]:
+    """The Prefer header's preferences (RFC 7240) as (lower-case name, value) pairs."""
+    prefer = request.headers.get("prefer")
+    if not prefer:
+        return []
+    found = []
+    for part in prefer.split(","):
+        for token in part.split(";"):
+            key, _, value = token.strip().partition("=")
+            found.append((key.strip().lower(), value.strip().strip('"')))
+    return found
+
+
 def prefer_return(request: Request) -> str:
     """representation (default), minimal or OperationOutcome, from the Prefer header."""
-    prefer = request.headers.get("prefer")
-    if prefer:
-        for part in prefer.split(","):
-            for token in part.split(";"):
-                key, _, value = token.strip().partition("=")
-                if key.strip().lower() == "return":
-                    value = value.strip().strip('"')
-                    if value in ("minimal", "representation", "OperationOutcome"):
-                        return value
+    for key, value in _preferences(request):
+        if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
+            return value
     return "representation"
+
+
+def prefer_async(request: Request) -> bool:
+    """Prefer: respond-async (the FHIR asynchronous request pattern)."""
+    return any(key == "respond-async" for key, _ in _preferences(request))
+
+
+def prefer_strict(request: Request) -> bool:
+    """Prefer: handling=strict: unknown or unsupported parameters are errors, not ignored."""
+    return ("handling", "strict") in _preferences(request)
 
 
 def etag(version: int) -> str:

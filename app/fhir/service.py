@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from app.fhir.hooks import Hooks
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry, ResourceType
 from app.fhir.search.parse import SearchLimits
+from app.fhir.stored_principals import OpenAccess, StoredPrincipals
 from app.store.repository import Repository, StoredResource
 
 
@@ -38,6 +40,10 @@ class FhirService:
     # and then no absolute reference is local (links still use the request's URL).
     base_url: str = ""
     search_limits: SearchLimits = field(default_factory=SearchLimits)
+    # Who later work acts for (subscription delivery, jobs): the security layer's, with authentication on.
+    principals: StoredPrincipals = field(default_factory=OpenAccess)
+    # Tells this process's job worker that a job was submitted (it polls otherwise).
+    job_waker: Callable[[], None] = lambda: None
 
     def resource_type(self, name: str) -> ResourceType:
         rtype = self.registry.get(name)

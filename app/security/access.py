@@ -113,6 +113,7 @@ class SecurityLayer:
         hooks.visibility = self.visibility
         hooks.match_guard = self.may_know
         hooks.read_judge = self.judged_read
+        hooks.searchable_types = lambda ctx: self.caller(ctx).scopes.types_with("s")
 
     async def close(self) -> None:
         if self._sink is not None:
@@ -181,8 +182,19 @@ class SecurityLayer:
         await store_facts(event, self.settings.care_relation_days_after_end, self.svc.base_url)
 
     async def before_operation(self, event: OperationEvent) -> None:
-        """Server maintenance is for system clients with write access to everything it touches."""
+        """Server maintenance is for system clients with write access to everything it touches. A bulk
+        export is for system clients (SMART Backend Services) with search scope on every type it reads;
+        its searches are then filtered and audited like any other."""
         principal = self.caller(event.ctx)
+        if event.name == "$export":
+            refused = [t for t in event.res_types if not principal.scopes.allows(t, "s")]
+            if principal.kind != "system" or refused:
+                await self.sink.denied(event.ctx, "$export", (), "bulk export not allowed", principal)
+                raise denied(
+                    "$export needs a system client with search scope on every type it exports"
+                    + (f" (not on {', '.join(refused[:5])})" if refused else "")
+                )
+            return
         if principal.kind != "system" or not principal.scopes.allows(event.res_type or "*", "u"):
             raise denied(f"{event.name} needs a system client with update scope on the resources it touches")
 

@@ -136,12 +136,13 @@ class Has:
 
 @dataclass(frozen=True, slots=True)
 class InCompartment:
-    """The subject references `target_type/target_id` through one of the parameters (identities)."""
+    """The subject references one of `target_ids` of `target_type` through one of the parameters
+    (identities); `target_ids` None: any resource of that type (a bulk export of all patients' data)."""
 
     identities: tuple[int, ...]
     target_type: str
-    target_id: str
-    include_target: bool = False  # the target resource itself belongs to the result too ($everything)
+    target_ids: tuple[str, ...] | None
+    include_target: bool = False  # the targets themselves belong to the result too ($everything)
 
 
 @dataclass(frozen=True, slots=True)

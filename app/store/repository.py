@@ -382,6 +382,13 @@ class Repository:
         rows = (await conn.execute(query.order_by(resource.c.pk).limit(limit))).all()
         return [StoredResource(*row) for row in rows]
 
+    async def count_live(self, conn: AsyncConnection, res_types: Sequence[str] | None) -> int:
+        """How many live resources there are (of the given types): the extent of a reindex job."""
+        query = select(func.count()).select_from(resource).where(resource.c.deleted.is_(False))
+        if res_types is not None:
+            query = query.where(resource.c.res_type.in_(res_types))
+        return int((await conn.execute(query)).scalar_one())
+
     async def history(
         self,
         conn: AsyncConnection,

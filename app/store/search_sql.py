@@ -141,20 +141,15 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         t = TABLES[clause.table].alias()
         return _pks(t, t.c.hash_identity == clause.identity), clause.missing
     if isinstance(clause, InCompartment):
-        t = idx_reference.alias()
-        members: Any = _pks(
-            t,
-            t.c.target_type == clause.target_type,
-            t.c.target_id == clause.target_id,
-            t.c.hash_identity.in_(clause.identities),
-        )
+        t, target = idx_reference.alias(), resource.alias()
+        where = [t.c.target_type == clause.target_type, t.c.hash_identity.in_(clause.identities)]
+        chosen = [target.c.res_type == clause.target_type]
+        if clause.target_ids is not None:
+            where.insert(1, _equal_or_in(t.c.target_id, clause.target_ids))
+            chosen.append(_equal_or_in(target.c.res_id, clause.target_ids))
+        members: Any = _pks(t, *where)
         if clause.include_target:
-            target = resource.alias()
-            members = members.union_all(
-                select(target.c.pk).where(
-                    target.c.res_type == clause.target_type, target.c.res_id == clause.target_id
-                )
-            )
+            members = members.union_all(select(target.c.pk).where(*chosen))
         return members, False
     if isinstance(clause, Chain):
         r, target = idx_reference.alias(), resource.alias()
@@ -166,6 +161,13 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         where.extend(_scoped(scope, target))
         return select(r.c.res_pk).select_from(joined).where(*where), False
     raise TypeError(f"not an index clause: {clause!r}")
+
+
+def _equal_or_in(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    """One value as an equality (what the planner and the index serve best), several as IN."""
+    if not values:
+        return false()
+    return column == values[0] if len(values) == 1 else column.in_(values)  # type: ignore[no-any-return]
 
 
 def _composite_alternative(t: Any, alt: CompositeAlternative) -> ColumnElement[bool]:

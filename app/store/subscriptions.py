@@ -27,7 +27,7 @@ class SubscriptionRow:
     endpoint: str
     payload: str | None
     headers: tuple[str, ...]
-    # Who registered it (SubscriberAccess.registrant); None keeps what is stored.
+    # Who registered it (StoredPrincipals.registrant); None keeps what is stored.
     registrant: str | None = None
 
 

@@ -219,7 +219,7 @@ subscription = Table(
     Column("endpoint", Text, nullable=False),
     Column("payload", String(100), nullable=True),  # MIME type; NULL sends an empty ping
     Column("headers", Text, nullable=False),  # JSON array of "Name: value" lines
-    # Who registered it, as JSON (app/security/subscribers.py): delivery reads as that principal.
+    # Who registered it, as JSON (app/security/stored_principals.py): delivery reads as that principal.
     Column("principal", Text, nullable=True),
     Column("updated", UtcDateTime, nullable=False),
     Index("ix_subscription_status_criteria_type", "status", "criteria_type"),
@@ -247,4 +247,38 @@ subscription_outbox = Table(
     Column("last_error", String(200), nullable=True),  # short reason, never content
     Index("ix_subscription_outbox_subscription_pk", "subscription_pk", "state", "id"),
     Index("ix_subscription_outbox_state_due", "state", "due"),
+)
+
+# Asynchronous jobs (FHIR async pattern: $reindex, $export). A job runs as the principal that started
+# it, on one process at a time: `lease` names the process holding it until `lease_until`, and a job whose
+# holder died is taken over when the lease ends. `state` is where a resumed run goes on from, written in
+# the same unit of work as the step's output, so a restart neither repeats nor loses a file.
+job = Table(
+    "job",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),  # reindex, export
+    Column("status", String(12), nullable=False),  # queued, running, completed, failed, cancelled
+    Column("request", Text, nullable=False),  # the kick-off request's URL (the manifest's "request")
+    Column("params", Text, nullable=False),  # JSON: the kind's parameters, fixed at kick-off
+    Column("principal", Text, nullable=True),  # who started it (app/security/stored_principals.py)
+    Column("state", Text, nullable=False),  # JSON: the kind's progress state
+    Column("progress", String(200), nullable=True),  # for X-Progress; counts only, never content
+    Column("result", Text, nullable=True),  # JSON: what the status request answers once finished
+    Column("created", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+    Column("lease", String(32), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Index("ix_job_status_lease_until", "status", "lease_until"),
+)
+
+# A job's output files (bulk export NDJSON), kept in the database so every API process can serve them.
+job_output = Table(
+    "job_output",
+    metadata,
+    Column("job_id", String(36), ForeignKey("job.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("res_type", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )

@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from app.fhir.context import MissingPrincipal, RequestContext, SystemPrincipal
 from app.fhir.engine import ENTRY_POINTS, Engine
+from app.fhir.interactions.export import ExportRequest
 from app.fhir.interactions.search import SearchRequest
+from app.fhir.outcome import FhirError
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female"}
 JSON_PATCH = b'[{"op": "replace", "path": "/gender", "value": "male"}]'
@@ -37,7 +39,21 @@ ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "transaction": (BUNDLE,),
     "bundle_response": (BUNDLE, "representation"),
     "reindex": ("Patient",),
+    "start_reindex": ("Patient", "http://fhir.test/Patient/$reindex"),
+    "start_export": (ExportRequest("system", None, [], False), "http://fhir.test/$export"),
+    # JOB stands for the id of a job the test starts first
+    "job_status": ("JOB",),
+    "cancel_job": ("JOB",),
+    "job_file": ("JOB", 1),
 }
+
+
+async def _arguments(engine: Engine, system: RequestContext, name: str) -> tuple[Any, ...]:
+    arguments = ARGUMENTS[name]
+    if "JOB" not in arguments:
+        return arguments
+    job_id = await engine.start_export(system, *ARGUMENTS["start_export"])
+    return tuple(job_id if a == "JOB" else a for a in arguments)
 
 
 def test_every_entry_point_is_listed() -> None:
@@ -50,9 +66,10 @@ async def test_an_entry_point_without_a_principal_is_refused(app: FastAPI, name:
     engine: Engine = app.state.engine
     system = RequestContext("http://fhir.test", SystemPrincipal("test", "seed one patient"))
     await engine.update(system, "Patient", "p1", PATIENT)
+    arguments = await _arguments(engine, system, name)
     nobody = RequestContext("http://fhir.test", None)
     with pytest.raises(MissingPrincipal):
-        await getattr(engine, name)(nobody, *ARGUMENTS[name])
+        await getattr(engine, name)(nobody, *arguments)
     # Nothing was read or changed on its behalf.
     current = await engine.read(system, "Patient", "p1")
     assert current.version == 1
@@ -63,4 +80,9 @@ async def test_an_entry_point_with_a_system_principal_runs(app: FastAPI, name: s
     engine: Engine = app.state.engine
     system = RequestContext("http://fhir.test", SystemPrincipal("test", "exercise the engine API"))
     await engine.update(system, "Patient", "p1", PATIENT)
-    await getattr(engine, name)(system, *ARGUMENTS[name])
+    arguments = await _arguments(engine, system, name)
+    if name == "job_file":  # the job has not run, so it has no file yet: the call looked for it
+        with pytest.raises(FhirError, match="No such file"):
+            await engine.job_file(system, *arguments)
+        return
+    await getattr(engine, name)(system, *arguments)

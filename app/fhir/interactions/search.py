@@ -33,6 +33,13 @@ EVERYTHING_PARAMS = frozenset({"_since", "start", "end"})  # $everything paramet
 
 
 @dataclass(frozen=True)
+class PatientSet:
+    """The Patient compartments of several patients at once (bulk export): `ids` None is every patient."""
+
+    ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class SearchRequest:
     res_types: tuple[str, ...]
     pairs: list[tuple[str, str]]
@@ -42,6 +49,8 @@ class SearchRequest:
     # Criteria derived from operation parameters ($everything's _since), parsed like search parameters
     # but kept out of the Bundle links, which repeat the request's own parameters.
     extra_criteria: tuple[tuple[str, str], ...] = ()
+    # Only resources in these patients' compartments (each type must be in the Patient compartment).
+    patients: PatientSet | None = None
 
 
 def page_parameters(
@@ -96,7 +105,16 @@ def compartment_clause(res_type: str, compartment: tuple[str, str]) -> Clause | 
     params = patient_compartment().get(res_type)
     if not params:
         return None
-    return InCompartment(tuple(identity_hash(res_type, p) for p in params), *compartment)
+    return InCompartment(tuple(identity_hash(res_type, p) for p in params), compartment[0], (compartment[1],))
+
+
+def _patient_set_clause(res_type: str, ids: tuple[str, ...] | None) -> tuple[Clause, ...]:
+    if res_type == "Patient":
+        return () if ids is None else (IdIn(ids),)
+    params = patient_compartment().get(res_type)
+    if not params:
+        raise FhirError(Category.INVALID, f"{res_type} is not in the Patient compartment", "not-supported")
+    return (InCompartment(tuple(identity_hash(res_type, p) for p in params), "Patient", ids),)
 
 
 def _typed_clauses(
@@ -104,6 +122,9 @@ def _typed_clauses(
 ) -> list[TypedClauses]:
     criteria = [(k, v) for k, v in request.pairs if k not in request_only] + list(request.extra_criteria)
     per_type = [(t, parse_clauses(parse_ctx, t, criteria, request.strict)) for t in types]
+    if request.patients is not None:
+        ids = request.patients.ids
+        return [TypedClauses(t.name, (*c, *_patient_set_clause(t.name, ids))) for t, c in per_type]
     if request.compartment is None:
         return [TypedClauses(t.name, tuple(c)) for t, c in per_type]
     linked = [(t, c) for t, c in per_type if t.name == "Patient" or patient_compartment().get(t.name)]
@@ -120,7 +141,8 @@ def _typed_clauses(
         # The identities are per type, so they select the types as well; the patient is added to the
         # same index-driven member list (one IN, no OR that would send the planner to scan by type).
         with_patient = any(t.name == "Patient" for t, _ in linked)
-        members = InCompartment(identities, *request.compartment, include_target=with_patient)
+        patient_type, patient_id = request.compartment
+        members = InCompartment(identities, patient_type, (patient_id,), include_target=with_patient)
         return [TypedClauses("*", (*common.pop(), members))]
     typed = []
     for rtype, clauses in linked:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from app.fhir.hooks import Stage
 from app.fhir.service import FhirService
+from app.fhir.stored_principals import OpenAccess, StoredPrincipals
 from app.fhir.subscriptions.config import SubscriptionConfig
 from app.fhir.subscriptions.endpoints import EndpointPolicy
 from app.fhir.subscriptions.matcher import SubscriptionMatcher
-from app.fhir.subscriptions.subscriber import OpenAccess, SubscriberAccess
 from app.fhir.subscriptions.worker import DeliveryWorker
 from app.store.subscriptions import SubscriptionStore
 
-__all__ = ["SubscriberAccess", "SubscriptionConfig", "Subscriptions", "install_subscriptions"]
+__all__ = ["StoredPrincipals", "SubscriptionConfig", "Subscriptions", "install_subscriptions"]
 
 
 class Subscriptions:
@@ -33,7 +33,7 @@ class Subscriptions:
 
 
 def install_subscriptions(
-    svc: FhirService, config: SubscriptionConfig, access: SubscriberAccess | None = None
+    svc: FhirService, config: SubscriptionConfig, access: StoredPrincipals | None = None
 ) -> Subscriptions:
     """`access`: who delivery reads as (the security layer's, with authentication on); None: no policy."""
     access = access or OpenAccess()

@@ -20,9 +20,10 @@ from app.fhir.outcome import FhirError
 from app.fhir.search.criteria import Criteria
 from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService, now_ms
+from app.fhir.stored_principals import OpenAccess, StoredPrincipals
 from app.fhir.subscriptions.endpoints import EndpointPolicy
 from app.fhir.subscriptions.spec import check_subscription, parse_subscription_criteria
-from app.fhir.subscriptions.subscriber import DELIVERY_PRINCIPAL, OpenAccess, SubscriberAccess
+from app.fhir.subscriptions.subscriber import DELIVERY_PRINCIPAL
 from app.store.query import IdIn
 from app.store.repository import Repository
 from app.store.subscriptions import SubscriptionRow, SubscriptionStore
@@ -50,13 +51,13 @@ class SubscriptionMatcher:
         cache_seconds: float,
         on_enqueued: Callable[[], None] = lambda: None,
         endpoints: EndpointPolicy | None = None,
-        access: SubscriberAccess | None = None,
+        access: StoredPrincipals | None = None,
     ) -> None:
         self.svc = svc
         self.store = store
         self.cache_seconds = cache_seconds
         self.endpoints = endpoints or EndpointPolicy()
-        self.access: SubscriberAccess = access or OpenAccess()
+        self.access: StoredPrincipals = access or OpenAccess()
         self.on_enqueued = on_enqueued  # called after a unit of work with new outbox rows has committed
         # Active subscriptions by the type their criteria search; None until loaded or after a change.
         self._by_type: dict[str, list[ActiveSubscription]] | None = None

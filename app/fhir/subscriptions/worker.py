@@ -7,7 +7,7 @@ retried with exponential backoff, and after the last attempt the row is failed a
 set to status "error" with an error message, through the engine (a new version, like any write).
 
 What is sent is what the subscriber may read: each notified version is read through the engine's vread
-as the principal that registered the subscription (SubscriberAccess), so scopes, consent blocks and care
+as the principal that registered the subscription (StoredPrincipals), so scopes, consent blocks and care
 relations apply and the read is audited before anything leaves. A version the subscriber may not read is
 not notified at all, not even as an empty ping (which would tell that a matching resource changed): the
 row is marked withheld and the refused read is in the audit trail.
@@ -39,10 +39,11 @@ from app.fhir.interactions.read import vread
 from app.fhir.interactions.update import update_in
 from app.fhir.outcome import FhirError
 from app.fhir.service import FhirService
+from app.fhir.stored_principals import OpenAccess, StoredPrincipals
 from app.fhir.subscriptions.config import SubscriptionConfig
 from app.fhir.subscriptions.endpoints import EndpointPolicy
 from app.fhir.subscriptions.spec import split_header
-from app.fhir.subscriptions.subscriber import DELIVERY_PRINCIPAL, OpenAccess, SubscriberAccess
+from app.fhir.subscriptions.subscriber import DELIVERY_PRINCIPAL
 from app.fhir.subscriptions.transport import RefusedAddress, delivery_client
 from app.store.subscriptions import Claimed, SubscriptionStore
 
@@ -77,13 +78,13 @@ class DeliveryWorker:
         svc: FhirService,
         store: SubscriptionStore,
         config: SubscriptionConfig,
-        access: SubscriberAccess | None = None,
+        access: StoredPrincipals | None = None,
         endpoints: EndpointPolicy | None = None,
     ) -> None:
         self.svc = svc
         self.store = store
         self.config = config
-        self.access: SubscriberAccess = access or OpenAccess()
+        self.access: StoredPrincipals = access or OpenAccess()
         self.endpoints = endpoints or EndpointPolicy()
         # Endpoints on the allow-list are trusted as named; any other connects only to addresses a
         # subscriber may name (checked on every connection).

@@ -1,9 +1,10 @@
-"""Subscriptions deliver for the principal that registered them (authentication on).
+"""Principals stored for later work (authentication on): subscriptions deliver for the principal that
+registered them, asynchronous jobs run as the principal that started them.
 
-When a Subscription is written, the writer's verified principal is stored with it (its identity, scopes
-as granted and organisation, never the token). At delivery it is rebuilt and each notified version is read
-in its name, so scopes, consent blocks and care relations apply, and the read is audited, as for the
-client's own read. A request-bound emergency reason is never stored.
+The verified principal is stored with the subscription or job (its identity, scopes as granted and
+organisation, never the token). When the work runs it is rebuilt and everything is read in its name, so
+scopes, consent blocks and care relations apply, and the reads are audited, as for the client's own
+requests. A request-bound emergency reason is never stored.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def load_principal(text: str) -> Principal:
 
 
 class PrincipalAccess:
-    """SubscriberAccess with authentication on."""
+    """StoredPrincipals with authentication on."""
 
     def registrant(self, ctx: RequestContext) -> str | None:
         principal = ctx.principal
@@ -82,6 +83,21 @@ class PrincipalAccess:
         except (ValueError, KeyError, TypeError):
             return None
         return RequestContext(base, principal, request_id=request_id)
+
+    def same_caller(self, registrant: str | None, ctx: RequestContext) -> bool:
+        principal = ctx.principal
+        if registrant is None or not isinstance(principal, Principal):
+            return False
+        try:
+            stored = load_principal(registrant)
+        except (ValueError, KeyError, TypeError):
+            return False
+        # The same client acting for the same subject, as vouched for by the same issuer.
+        return (stored.issuer, stored.subject, stored.client_id) == (
+            principal.issuer,
+            principal.subject,
+            principal.client_id,
+        )
 
     async def settle(self, ctx: RequestContext) -> None:
         waits = ctx.scratch.pop(AUDIT_WAITS, [])
