@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.fhir.jobs.worker import JobWorker
-from tests.fhir.jobs.conftest import ndjson, wait_finished
+from tests.fhir.jobs.conftest import ndjson, running_jobs, wait_finished
 from tests.security.helpers import World, auth_header
 
 ASYNC = {"Prefer": "respond-async"}
@@ -18,10 +18,8 @@ ASYNC = {"Prefer": "respond-async"}
 
 @pytest.fixture
 async def worker(secure_app: FastAPI) -> AsyncIterator[JobWorker]:
-    jobs: JobWorker = secure_app.state.jobs
-    jobs.start()
-    yield jobs
-    await jobs.stop()
+    async with running_jobs(secure_app) as jobs:
+        yield jobs
 
 
 async def test_personnel_and_citizens_cannot_export(world: World) -> None:

@@ -122,12 +122,20 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 # --- POST /$kith-message ------------------------------------------------------------------------------------
 
 
-def _rejection(
-    config: KithConfig, error: KithError, received: ReceivedMessage | None, status: int
-) -> Response:
+@dataclass(frozen=True)
+class Reply:
+    """What the intake answers a message: an HTTP status and the AppRec (None for a receipt taken in)."""
+
+    status: int
+    apprec: bytes | None
+    refusal: str | None = None  # why the message was refused (the AppRec's error), for the caller's log
+
+
+def _rejection(config: KithConfig, error: KithError, received: ReceivedMessage | None, status: int) -> Reply:
     received = received or intake.unknown_message(config.own, datetime.now().replace(microsecond=0))
     log.info("KITH message refused: %s %s (HTTP %d)", error.code.value, error.message, status)
-    return _xml(to_bytes(build_apprec(rejection_for(received, error, version=config.apprec_version))), status)
+    apprec = to_bytes(build_apprec(rejection_for(received, error, version=config.apprec_version)))
+    return Reply(status, apprec, f"{error.code.value}: {error.message}")
 
 
 def _storage_error(error: FhirError) -> tuple[KithError, int]:
@@ -137,34 +145,19 @@ def _storage_error(error: FhirError) -> tuple[KithError, int]:
     return KithError(AppRecError.OTHER, f"the referral could not be stored ({error.category.value})"), status
 
 
-@router.post(
-    "/$kith-message",
-    tags=OPERATION_TAGS,
-    summary="Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), answered with an AppRec; or the AppRec "
-    "for a message sent from here (204)",
-    response_class=Response,
-    responses={200: {"content": {XML: {}}, "description": "AppRec (status 1 OK)"}},
-)
-async def receive_message(request: Request) -> Response:
-    config = _config(request)
-    if not _declares_xml(request.headers.get("content-type")):
-        raise FhirError(
-            Category.UNSUPPORTED_MEDIA,
-            "$kith-message takes a KITH XML message (Content-Type application/xml or text/xml)",
-            "not-supported",
-        )
-    body = await request.body()
+async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body: bytes) -> Reply:
+    """The intake of one KITH message, for the HTTP route and the import command alike: an AppRec for
+    every message, idempotent by MsgId, the referral and its receipt stored in one transaction."""
     try:
         accepted = intake.read_message(body, max_bytes=config.max_bytes, validator=config.validator)
     except intake.Rejected as refused:
         return _rejection(config, refused.error, refused.received, refused.status)
-    engine, ctx = fhir_engine(request), request_context(request)
     if isinstance(accepted, intake.ReceiptIn):
         await _record_receipt(engine, ctx, accepted.apprec, body)
-        return Response(status_code=204)
+        return Reply(204, None)
     again = await _stored_receipt(engine, ctx, accepted.key)
     if again is not None:
-        return _xml(again)
+        return Reply(200, again)
     apprec = to_bytes(
         build_apprec(receipt_for(accepted.received, AppRecStatus.OK, version=config.apprec_version))
     )
@@ -181,7 +174,29 @@ async def receive_message(request: Request) -> Response:
         # the same MsgId was stored by a concurrent request in the meantime: its answer stands
         apprec = await _stored_receipt(engine, ctx, accepted.key) or apprec
     log.info("KITH message accepted: %s", accepted.referral.message_type.code)
-    return _xml(apprec)
+    return Reply(200, apprec)
+
+
+@router.post(
+    "/$kith-message",
+    tags=OPERATION_TAGS,
+    summary="Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), answered with an AppRec; or the AppRec "
+    "for a message sent from here (204)",
+    response_class=Response,
+    responses={200: {"content": {XML: {}}, "description": "AppRec (status 1 OK)"}},
+)
+async def receive_message(request: Request) -> Response:
+    if not _declares_xml(request.headers.get("content-type")):
+        raise FhirError(
+            Category.UNSUPPORTED_MEDIA,
+            "$kith-message takes a KITH XML message (Content-Type application/xml or text/xml)",
+            "not-supported",
+        )
+    body = await request.body()
+    reply = await receive(fhir_engine(request), request_context(request), _config(request), body)
+    if reply.apprec is None:
+        return Response(status_code=204)
+    return _xml(reply.apprec, reply.status)
 
 
 # --- GET /ServiceRequest/{id}/$kith-henvisning --------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,13 +18,21 @@ from app.fhir.jobs.worker import JobWorker
 TIMEOUT = 30.0
 
 
-@pytest.fixture
-async def worker(app: FastAPI) -> AsyncIterator[JobWorker]:
-    """The test app's job worker, running for the test (ASGITransport runs no lifespan)."""
+@asynccontextmanager
+async def running_jobs(app: FastAPI) -> AsyncIterator[JobWorker]:
+    """The app's job worker, running for the block (ASGITransport runs no lifespan)."""
     jobs: JobWorker = app.state.jobs
     jobs.start()
-    yield jobs
-    await jobs.stop()
+    try:
+        yield jobs
+    finally:
+        await jobs.stop()
+
+
+@pytest.fixture
+async def worker(app: FastAPI) -> AsyncIterator[JobWorker]:
+    async with running_jobs(app) as jobs:
+        yield jobs
 
 
 async def wait_finished(
