@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bz2
+import gzip
+import lzma
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +46,12 @@ from app.main import create_app
 
 STATE_FILE = ".helsebro-load.json"
 SUFFIXES = (".ndjson", ".json", ".xml")
+# Compressed files are read as what they hold (bulk exports and archives are often compressed).
+OPENERS: dict[str, Callable[[Path], bytes]] = {
+    ".gz": lambda p: gzip.decompress(p.read_bytes()),
+    ".bz2": lambda p: bz2.decompress(p.read_bytes()),
+    ".xz": lambda p: lzma.decompress(p.read_bytes()),
+}
 COMPLETE = -1  # a file's progress once all of it is done
 SHOWN_FAILURES = 20
 
@@ -91,11 +100,22 @@ class LoadState:
         os.replace(temporary, self.path)
 
 
+def kind_of(path: Path) -> str:
+    """.ndjson, .json or .xml (also under .gz, .bz2 or .xz); "" for anything else."""
+    suffixes = path.suffixes[-2:] if path.suffix in OPENERS else path.suffixes[-1:]
+    return suffixes[0] if len(suffixes) and suffixes[0] in SUFFIXES else ""
+
+
+def read(path: Path) -> bytes:
+    opener = OPENERS.get(path.suffix)
+    return opener(path) if opener is not None else path.read_bytes()
+
+
 def discover(directory: Path, state_path: Path) -> list[Path]:
     return sorted(
         p
         for p in directory.rglob("*")
-        if p.is_file() and p.suffix in SUFFIXES and not p.name.startswith(".") and p != state_path
+        if p.is_file() and kind_of(p) and not p.name.startswith(".") and p != state_path
     )
 
 
@@ -133,13 +153,15 @@ class Loader:
                 progress.update(size)
                 continue
             tally.files += 1
-            if path.suffix == ".ndjson":
-                lines = path.read_bytes().split(b"\n")
-                await self._lines(name, size, list(enumerate(lines, 1)), done, state, tally, progress)
-            elif path.suffix == ".json":
-                await self._json(name, size, path.read_bytes(), done, state, tally, progress)
+            kind, content = kind_of(path), read(path)
+            if kind == ".ndjson":
+                lines = list(enumerate(content.split(b"\n"), 1))
+                scaled = _Scaled(progress, size / max(len(content), 1))  # the bar counts bytes on disk
+                await self._lines(name, size, lines, done, state, tally, scaled)
+            elif kind == ".json":
+                await self._json(name, size, content, done, state, tally, progress)
             else:
-                await self._message(name, path.read_bytes(), tally)
+                await self._message(name, content, tally)
                 state.mark(name, size, COMPLETE)
                 progress.update(size)
             rate = tally.resources / max(time.monotonic() - started, 1e-6)
@@ -248,6 +270,22 @@ class Loader:
             tally.resources += 1
         else:
             tally.failures.append(Failure(name, "message", reply.status, reply.refusal or "refused"))
+
+
+class _Scaled:
+    """Progress in bytes read, told to the bar as bytes on disk (a compressed file is smaller)."""
+
+    def __init__(self, progress: Progress, factor: float) -> None:
+        self.progress, self.factor, self.told, self.seen = progress, factor, 0, 0
+
+    def update(self, n: int) -> None:
+        self.seen += n
+        due = int(self.seen * self.factor)
+        self.progress.update(due - self.told)
+        self.told = due
+
+    def set_postfix_str(self, text: str) -> None:
+        self.progress.set_postfix_str(text)
 
 
 class _Silent:

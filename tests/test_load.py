@@ -4,6 +4,7 @@ on after an interruption without writing anything twice. On SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -85,16 +86,20 @@ async def test_a_mixed_directory(app: FastAPI, client: httpx.AsyncClient, tmp_pa
     broken = {**bundle, "entry": [{"resource": bogus, "request": {"method": "PUT", "url": "Patient/bogus"}}]}
     (tmp_path / "d.json").write_bytes(orjson.dumps(broken))
     (tmp_path / "e.xml").write_bytes(fixture_bytes("henvisning_v2_nytilstand.xml"))
+    (tmp_path / "f.ndjson.gz").write_bytes(
+        gzip.compress(_patients(1, start=10))
+    )  # compressed: read as NDJSON
+    (tmp_path / "notes.txt").write_text("not data")
 
     tally = await _run(app, tmp_path)
 
-    assert tally.files == 5
-    assert tally.resources == 3 + 1 + 2 + 1 + 1  # NDJSON, bundle, single resource, message
+    assert tally.files == 6
+    assert tally.resources == 3 + 1 + 2 + 1 + 1 + 1  # NDJSON, bundle, single resource, message, gzip
     failed = {(f.file, f.where, f.status) for f in tally.failures}
     assert failed == {("a.ndjson", "line 4", 400), ("a.ndjson", "line 5", 400), ("d.json", "bundle", 400)}
     assert "gender" in next(f.reason for f in tally.failures if f.where == "line 5")
-    # three from the NDJSON file, one from the Bundle, one from the referral message
-    assert (await client.get("/Patient", params={"_summary": "count"})).json()["total"] == 5
+    # four from the NDJSON files, one from the Bundle, one from the referral message
+    assert (await client.get("/Patient", params={"_summary": "count"})).json()["total"] == 6
     assert (await client.get("/Observation", params={"subject": "Patient/p0"})).json()["total"] == 1
     assert (await client.get("/ServiceRequest", params={"_summary": "count"})).json()["total"] == 1
     assert (await client.get("/Organization/org")).status_code == 200
