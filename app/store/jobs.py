@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import job, job_output
@@ -222,8 +222,3 @@ class JobStore:
         await conn.execute(delete(job_output).where(job_output.c.job_id.in_(old)))
         gone = await conn.execute(delete(job).where(job.c.id.in_(old.scalar_subquery())))
         return int(gone.rowcount)
-
-    async def count_live(self, conn: AsyncConnection) -> int:
-        """Queued and running jobs (for tests and the status of the worker)."""
-        found = await conn.execute(select(func.count()).where(job.c.status.in_((QUEUED, RUNNING))))
-        return int(found.scalar_one())
