@@ -15,5 +15,6 @@ RUN pip install . && chown -R helsebro /srv/helsebro
 
 USER helsebro
 EXPOSE 8080
-# Migrate, then serve. Scale out with more containers behind a load balancer: the API is stateless.
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory app.main:create_app --host 0.0.0.0 --port 8080 --no-access-log --proxy-headers"]
+# Migrate, then serve (WORKERS processes). Scale out with more containers behind a load balancer: the API
+# is stateless.
+CMD ["sh", "-c", "alembic upgrade head && exec python -m app.serve --host 0.0.0.0 --port 8080"]

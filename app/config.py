@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     search_max_parameters: int = 50
     search_max_values: int = 200
     log_level: str = "INFO"
+    # Server processes of `python -m app.serve` (uvicorn workers). Each has its own connection pool and
+    # background workers; they share everything else through the database, so more than one needs
+    # PostgreSQL (the embedded SQLite database serves one process).
+    workers: int = 1
 
     # -- security -------------------------------------------------------------------------------------
     # "jwt": every FHIR request needs a valid bearer token. "off" disables authentication, access policy
