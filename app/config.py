@@ -12,6 +12,10 @@ class Settings(BaseSettings):
 
     # sqlite+aiosqlite:///./helsebro.db (embedded default) or postgresql+asyncpg://user@host:5432/db
     database_url: str = "sqlite+aiosqlite:///./helsebro.db"
+    # A PostgreSQL streaming replica of DATABASE_URL for reads (postgresql+asyncpg://...); empty: none.
+    # Searches and reads made for callers go there, except a caller's reads right after its own writes
+    # (read-your-writes); the server's own work (delivery, jobs) reads the primary.
+    database_read_url: str = ""
     # Public base URL used in Location headers and Bundle links; empty means "derive from the request".
     base_url: str = ""
     # Largest accepted request body in bytes (413 above it).

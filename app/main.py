@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.db_max_overflow,
         pool_timeout_s=settings.db_pool_timeout_s,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        read_url=settings.database_read_url,
     )
     registry = Registry.standard()
     fhir = FhirService(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,3 +77,35 @@ def drop_database(db: TestDatabase) -> None:
             Path(db.name + extra).unlink(missing_ok=True)
     else:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)'))
+
+
+REPLICA_PORT = 5433
+REPLICA_SCRIPT = ROOT / ".ci" / "replica"
+
+
+def replica_url(primary: TestDatabase) -> str:
+    """The URL of a test database on the streaming replica (.ci/replica) of the local PostgreSQL."""
+    return primary.url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{REPLICA_PORT}/")
+
+
+def replica_unavailable_reason() -> str | None:
+    """Start the replica if it is not running (.ci/replica, which needs root), then check it answers."""
+    if os.geteuid() == 0:
+        started = subprocess.run(
+            [str(REPLICA_SCRIPT)], capture_output=True, text=True, timeout=180, check=False
+        )
+        if started.returncode != 0:
+            return f".ci/replica failed: {(started.stderr or started.stdout)[-500:]}"
+    try:
+        asyncio.run(_replica_admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"no PostgreSQL replica on 127.0.0.1:{REPLICA_PORT} ({type(exc).__name__}: {exc})"
+    return None
+
+
+async def _replica_admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_DSN.replace(":5432/", f":{REPLICA_PORT}/"), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

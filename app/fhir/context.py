@@ -63,3 +63,12 @@ def require_principal(ctx: RequestContext) -> object:
             "engine calls need a principal: the caller's, or a SystemPrincipal with a reason"
         )
     return principal
+
+
+def caller_key(principal: object) -> str:
+    """Who acts, as one string: the same client for the same subject from the same issuer (a verified
+    caller), or the named part of the server. Read-your-writes keys its bookkeeping by it."""
+    if isinstance(principal, SystemPrincipal):
+        return f"server:{principal.name}"
+    parts = (getattr(principal, name, None) for name in ("issuer", "subject", "client_id"))
+    return "caller:" + "|".join(str(part) for part in parts)

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
-from app.fhir.context import RequestContext, require_principal
+from app.fhir.context import RequestContext, caller_key, require_principal
 from app.fhir.interactions import create as create_ix
 from app.fhir.interactions import delete as delete_ix
 from app.fhir.interactions import export as export_ix
@@ -37,6 +37,7 @@ from app.fhir.interactions.transaction.results import EntryResult
 from app.fhir.jobs import queue as job_queue
 from app.fhir.jobs.queue import JobView
 from app.fhir.service import FhirService, WriteResult
+from app.store.replica import acting_for
 from app.store.repository import CurrentVersion, HistoryRow
 
 P = ParamSpec("P")
@@ -46,15 +47,17 @@ R = TypeVar("R")
 def _with_principal(
     method: Callable[P, Awaitable[R]],
 ) -> Callable[P, Awaitable[R]]:
-    """Refuse the call unless its context (the first argument after self) names a principal."""
+    """Refuse the call unless its context (the first argument after self) names a principal; the call
+    then acts for that principal (app/store/replica.py)."""
 
     @wraps(method)
     async def checked(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = args[1] if len(args) > 1 else kwargs.get("ctx")
         if not isinstance(ctx, RequestContext):
             raise TypeError(f"{method.__name__} needs a RequestContext")
-        require_principal(ctx)
-        return await method(*args, **kwargs)
+        # Reads on this caller's behalf may be served by a replica, except right after its own writes.
+        with acting_for(caller_key(require_principal(ctx))):
+            return await method(*args, **kwargs)
 
     return checked
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.store.postgres_appender import PostgresAppender
+from app.store.replica import ReadRouting
 from app.store.sqlite_appender import SqliteAppender
 from app.store.sqlite_checkpoint import SqliteCheckpointer
 from app.store.sqlite_connection import SQLITE_PRAGMAS
@@ -86,6 +87,7 @@ class Database:
         echo: bool = False,
         statement_timeout_ms: int = 0,
         pool_timeout_s: float = 30.0,
+        read_url: str = "",
     ) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
@@ -125,6 +127,16 @@ class Database:
             _configure_postgres(self.engine)
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.write_engine = self.engine.execution_options(**{_MODE: "write"})
+        # A PostgreSQL streaming replica for reads that may be served there (app/store/replica.py).
+        self.replica: AsyncEngine | None = None
+        self.routing: ReadRouting | None = None
+        if read_url:
+            if self.sqlite or is_sqlite(read_url):
+                raise ValueError("DATABASE_READ_URL is for a PostgreSQL replica of a PostgreSQL DATABASE_URL")
+            self.replica = create_async_engine(read_url, **kwargs)
+            _configure_postgres(self.replica)
+            replica_reads = self.replica.execution_options(isolation_level="AUTOCOMMIT")
+            self.routing = ReadRouting(self.read_engine, replica_reads)
         # SQLite has one writer at a time. Queueing writers of this process here, rather than letting each
         # connection spin in SQLite's busy handler (which sleeps up to 100 ms per try), keeps write latency
         # flat under load. Other processes on the same file are still handled by busy_timeout.
@@ -154,3 +166,5 @@ class Database:
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

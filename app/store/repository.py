@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.store.driver_sql import DriverStatement
 from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
+from app.store.replica import ReadRouting
 from app.store.row_writes import RowDelete, RowInsert, write_rows
 from app.store.search_sql import PageQuery, count_statement, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
@@ -180,9 +181,19 @@ class Repository:
         self.db = db
 
     # -- units of work -------------------------------------------------------------------------------
-    def reader(self) -> AsyncConnection:
-        """A connection for reads, used as `async with repo.reader() as conn` (no transaction held)."""
-        return self.db.read_engine.connect()
+    def reader(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads, used as `async with repo.reader() as conn` (no transaction held): on
+        the replica when one is configured and the read may be served there (app/store/replica.py)."""
+        if self.db.routing is None:
+            return self.db.read_engine.connect()
+        return self._routed_reader(self.db.routing)
+
+    @staticmethod
+    @asynccontextmanager
+    async def _routed_reader(routing: ReadRouting) -> AsyncIterator[AsyncConnection]:
+        engine = await routing.engine_for_read()
+        async with engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def reading(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -212,6 +223,8 @@ class Repository:
             _WRITING.reset(token)
         for callback in callbacks:
             callback()
+        if self.db.routing is not None:
+            await self.db.routing.wrote()  # the caller's next reads wait for the replica to have it
 
     @staticmethod
     def after_commit(callback: Callable[[], None]) -> None:
