@@ -26,6 +26,8 @@ from typing import Any, NoReturn
 import asyncpg
 import httpx
 
+from app.security.devtoken import load_or_create_key, mint_token
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
 HOST = "127.0.0.1"  # the only host the benchmarks ever talk to
@@ -37,13 +39,25 @@ FHIR_JSON = "application/fhir+json"
 
 # -- CPU accounting -------------------------------------------------------------------------------------
 def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process, from /proc (None where there is no /proc)."""
+    """User + system CPU seconds of a process and its live child processes (a server's workers), from
+    /proc (None where there is no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # the command name may contain spaces; fields after it do not
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_s(child) or 0.0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+    return found
 
 
 def host_busy_s() -> float | None:
@@ -87,9 +101,15 @@ def free_port() -> int:
 
 
 def start_server(
-    name: str, factory: str, database_url: str, workdir: Path, extra_env: Mapping[str, str] | None = None
+    name: str,
+    factory: str,
+    database_url: str,
+    workdir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> Server:
-    """Start `uvicorn --factory <factory>` on a free port; `extra_env` adds to or overrides its settings."""
+    """Start `uvicorn --factory <factory>` on a free port, with `workers` processes; `extra_env` adds to or
+    overrides its settings."""
     port = free_port()
     log_path = workdir / f"{name}.log"
     command = [
@@ -105,6 +125,7 @@ def start_server(
         "--no-access-log",
         "--log-level",
         "warning",
+        *(["--workers", str(workers)] if workers > 1 else []),
     ]
     base_url = f"http://{HOST}:{port}"
     env = {
@@ -302,6 +323,19 @@ def dev_issuer_env(key_file: Path) -> dict[str, str]:
         "AUTH_DEV_KEY_FILE": str(key_file),
         "AUTH_AUDIENCE": "helsebro",
     }
+
+
+def system_client(
+    workdir: Path, subject: str, scopes: str, lifetime_s: float
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Helsebro's environment with authentication on (the development issuer, with a key made here), and
+    the headers of a system client's requests (its token)."""
+    key_file = workdir / "dev-key.json"
+    load_or_create_key(key_file)  # before the server starts: it reads the key at start-up
+    token = mint_token(
+        key_file, subject=subject, scopes=scopes, client_id=subject, lifetime=int(lifetime_s) + 3600
+    )
+    return dev_issuer_env(key_file), {"Authorization": f"Bearer {token}"}
 
 
 def write_json_report(report: dict[str, Any], results_dir: Path, prefix: str) -> Path:

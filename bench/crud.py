@@ -32,7 +32,6 @@ from typing import Any
 import httpx
 import orjson
 
-from app.security.devtoken import load_or_create_key, mint_token
 from bench.common import (
     DATABASES,
     DEFAULT_RESULTS_DIR,
@@ -41,7 +40,6 @@ from bench.common import (
     Tally,
     cpu_pct,
     delta,
-    dev_issuer_env,
     fmt_num,
     fmt_pct,
     fresh_database,
@@ -55,6 +53,7 @@ from bench.common import (
     settle,
     start_server,
     stop_process,
+    system_client,
     wait_ready,
     write_json_report,
 )
@@ -379,16 +378,7 @@ def security(workdir: Path, opts: Options) -> tuple[dict[str, str], dict[str, st
     the development issuer and a system client's token."""
     if not opts.auth:
         return {"AUTH_MODE": "off"}, {}
-    key_file = workdir / "dev-key.json"
-    load_or_create_key(key_file)  # before the server starts: it reads the key at start-up
-    token = mint_token(
-        key_file,
-        subject="bench-crud",
-        scopes="system/*.cruds",
-        client_id="bench-crud",
-        lifetime=int(opts.time_limit_s) + 3600,
-    )
-    return dev_issuer_env(key_file), {"Authorization": f"Bearer {token}"}
+    return system_client(workdir, "bench-crud", "system/*.cruds", opts.time_limit_s)
 
 
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """Ingestion + search benchmark: the Synthea sample (bz2 transaction bundles) into Helsebro, then searches.
 
     python -m bench.ingest [--databases sqlite,postgresql] [--data-dir DIR] [--concurrency 2]
-                           [--search-requests 300] [--time-limit 1500]
+                           [--search-requests 300] [--time-limit 1500] [--auth] [--workers N]
 
 Per database: a fresh database, `alembic upgrade head`, Helsebro as a uvicorn subprocess on 127.0.0.1, then
 every bundle is posted to `POST /` (the organisation and practitioner bundles first, since patient bundles
 reference them conditionally), and a fixed search mix built from the loaded data runs on the same server.
-Prints tables and writes bench/results/ingest-<database>.json.
+With --auth the server runs as deployed (authentication, access policy, audit) and system clients load and
+search; --workers N serves with N processes. Prints tables and writes
+bench/results/ingest[-auth][-w<N>]-<database>.json.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from bench.common import (
     settle,
     start_server,
     stop_process,
+    system_client,
     wait_ready,
     write_json_report,
 )
@@ -462,6 +465,23 @@ class Options:
     max_body_bytes: int | None  # None: raise the server's limit to fit the largest bundle if needed
     time_limit_s: float
     results_dir: Path
+    auth: bool = False
+    workers: int = 1
+
+
+# With --auth, a system client loads with the scopes an import needs (create and update; search for the
+# bundles' conditional references and creates), and another searches with read and search scopes.
+INGEST_SCOPES = "system/*.cus"
+SEARCH_SCOPES = "system/*.rs"
+
+
+def security(workdir: Path, opts: Options) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Helsebro's environment, and the headers of the loading and the searching client."""
+    if not opts.auth:
+        return {"AUTH_MODE": "off"}, {}, {}
+    env, ingest_headers = system_client(workdir, "bench-ingest", INGEST_SCOPES, opts.time_limit_s)
+    _, search_headers = system_client(workdir, "bench-search", SEARCH_SCOPES, opts.time_limit_s)
+    return env, ingest_headers, search_headers
 
 
 def server_env(opts: Options, bundles: Sequence[BundleFile]) -> dict[str, str]:
@@ -486,25 +506,29 @@ async def bench_database(
 ) -> dict[str, Any]:
     resources = sum(b.entries for b in bundles)
     print(
-        f"\n== {kind}: {len(bundles)} bundles, {resources:,} resources, concurrency {opts.concurrency}; "
+        f"\n== {kind}: {len(bundles)} bundles, {resources:,} resources, concurrency {opts.concurrency}, "
+        f"authentication {'on' if opts.auth else 'off'}, {opts.workers} server process(es); "
         f"search {opts.search_requests} per kind at concurrency {opts.search_concurrency} ==",
         flush=True,
     )
-    env = {**server_env(opts, bundles), "AUTH_MODE": "off"}  # the security layer has its own bench
     search: list[KindResult] = []
     overall: dict[str, Any] = {}
     plan = SearchPlan({})
     settle_s: float | None = None
     with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
         workdir = Path(tmp)
+        env, ingest_headers, search_headers = security(workdir, opts)
+        env.update(server_env(opts, bundles))
         async with fresh_database(kind, workdir) as url:
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
                 code = code_version()
-                server = start_server("helsebro", "app.main:create_app", url, workdir, env)
+                server = start_server("helsebro", "app.main:create_app", url, workdir, env, opts.workers)
                 stack.callback(stop_process, server.process)  # runs last: after the clients close
                 # A big transaction takes seconds: the time limit, not a read timeout, bounds a request.
                 ingest_clients = await open_clients(stack, opts.concurrency, timeout_s=opts.time_limit_s)
+                for client in ingest_clients:
+                    client.headers.update(ingest_headers)
                 await wait_ready(ingest_clients[0], server, "/metadata", 200)
                 ingested, outcomes = await ingest(server, ingest_clients, bundles, deadline)
                 print(
@@ -515,6 +539,8 @@ async def bench_database(
                 if opts.search_requests and time.monotonic() < deadline:
                     settle_s = await settle(url)
                     search_clients = await open_clients(stack, opts.search_concurrency)
+                    for client in search_clients:
+                        client.headers.update(search_headers)
                     plan = await build_plan(search_clients[0], server.base_url)
                     search, overall = await run_searches(server, search_clients, plan, opts, deadline)
                 size = await database_size(url)
@@ -529,7 +555,9 @@ async def bench_database(
             "search_concurrency": opts.search_concurrency,
             "search_warmup": opts.search_warmup,
             "time_limit_s": opts.time_limit_s,
-            "server_env": env,
+            "auth": opts.auth,
+            "workers": opts.workers,
+            "server_env": {k: v for k, v in env.items() if "KEY" not in k},
         },
         "code": code,
         "host": {
@@ -634,7 +662,11 @@ def _code(code: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], results_dir: Path) -> Path:
-    return write_json_report(report, results_dir, "ingest")
+    """bench/results/ingest[-auth][-w<workers>]-<database>.json."""
+    options = report["options"]
+    prefix = "ingest" + ("-auth" if options["auth"] else "")
+    prefix += f"-w{options['workers']}" if options["workers"] > 1 else ""
+    return write_json_report(report, results_dir, prefix)
 
 
 # -- entry point ----------------------------------------------------------------------------------------
@@ -678,6 +710,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--time-limit", type=float, default=1500.0, help="seconds for the whole run (default 1500)"
     )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help=f"authentication, access policy and audit on: a system client loads ({INGEST_SCOPES}) and "
+        f"another searches ({SEARCH_SCOPES})",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1; PostgreSQL)")
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     unknown = [d for d in databases if d not in DATABASES]
@@ -704,6 +743,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.max_body_bytes,
         args.time_limit,
         args.results_dir,
+        args.auth,
+        args.workers,
     )
 
 
