@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.service import FhirService
 from app.security.audit_store import audit_rows, insert_audit_events
 from app.security.tables import audit_event, audit_patient
+from app.store.repository import Repository
 
 AuditStore = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
 # Key in a request's hook state: audit writes the response must wait for (see authn._after_audit).
@@ -36,8 +37,11 @@ async def store_audit_events(
     svc: FhirService, conn: AsyncConnection, events: Sequence[dict[str, Any]]
 ) -> None:
     """Store AuditEvents in the caller's transaction: a write stores its audit in its own unit of work.
-    (`svc` is the service whose database `conn` belongs to; the trail has its own tables.)"""
-    await insert_audit_events(conn, events)
+    (`svc` is the service whose database `conn` belongs to; the trail has its own tables.) In a writer()
+    unit they are written at its end, all of them in one statement (a transaction of 2,000 creates has
+    2,000 AuditEvents): committed with the work, or rolled back with it."""
+    if not Repository.batch_in_unit(conn, insert_audit_events, insert_audit_events, events):
+        await insert_audit_events(conn, events)
 
 
 def batch_store(svc: FhirService) -> AuditStore:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -80,6 +80,24 @@ class HistoryRow:
 _WRITING: ContextVar[bool] = ContextVar("helsebro_writing", default=False)
 # Callbacks of the current writer() unit of work, run once it has committed (dropped on rollback).
 _ON_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("helsebro_on_commit", default=None)
+
+# Rows a unit of work writes at its end, in one statement per kind instead of one per write (the audit of
+# each write in a transaction of thousands): key -> (how to write them, the rows).
+UnitFlush = Callable[[AsyncConnection, list[Any]], Awaitable[object]]
+
+
+@dataclass
+class _UnitBatches:
+    conn: AsyncConnection
+    batches: dict[object, tuple[UnitFlush, list[Any]]]
+
+    async def flush(self) -> None:
+        for write, rows in self.batches.values():
+            if rows:
+                await write(self.conn, rows)
+
+
+_BATCHES: ContextVar[_UnitBatches | None] = ContextVar("helsebro_unit_batches", default=None)
 
 _CURRENT_COLUMNS = (
     resource.c.pk,
@@ -217,7 +235,13 @@ class Repository:
         commit_token = _ON_COMMIT.set(callbacks)
         try:
             async with self.db.write_slot(), self.db.write_engine.begin() as conn:
-                yield conn
+                unit = _UnitBatches(conn, {})
+                batches_token = _BATCHES.set(unit)
+                try:
+                    yield conn
+                    await unit.flush()  # what was batched to the end of the unit, before it commits
+                finally:
+                    _BATCHES.reset(batches_token)
         finally:
             _ON_COMMIT.reset(commit_token)
             _WRITING.reset(token)
@@ -235,6 +259,20 @@ class Repository:
             callback()
         else:
             callbacks.append(callback)
+
+    @staticmethod
+    def batch_in_unit(conn: AsyncConnection, key: object, write: UnitFlush, rows: Sequence[Any]) -> bool:
+        """Add rows to write at the end of `conn`'s unit of work, before it commits, with one `write` call
+        for all rows of `key` (rolled back with the unit). False when `conn` is not the current unit's:
+        the caller writes them itself."""
+        unit = _BATCHES.get()
+        if unit is None or unit.conn is not conn:
+            return False
+        found = unit.batches.get(key)
+        if found is None:
+            found = unit.batches[key] = (write, [])
+        found[1].extend(rows)
+        return True
 
     @staticmethod
     def writing() -> bool:
