@@ -149,7 +149,7 @@ class _Templates:
         self.shape = shape
         self.parties = _party_slots(shape.parties)
         self.reads: dict[str, DriverStatement] = {}
-        self.decisions: dict[str, Select[Any]] = {}
+        self.decisions: dict[str, DriverStatement] = {}
         care = (
             self._limited(policy_sql.care_patients(self.parties, _NOW)) if shape.kind == "personnel" else None
         )
@@ -280,12 +280,14 @@ class _Templates:
             statement = self.reads[res_type] = DriverStatement(decision)
         return statement
 
-    def decision(self, res_type: str) -> Select[Any]:
-        """The decision about a stored resource named by primary key (pol_pk) and id (pol_res_id)."""
+    def decision(self, res_type: str) -> DriverStatement:
+        """The decision about a stored resource named by primary key (pol_pk) and id (pol_res_id): after
+        every write of patient data, so run as driver SQL like the judged read."""
         statement = self.decisions.get(res_type)
         if statement is None:
             anchor = select(literal(1).label("one")).subquery("anchor")
-            statement = self.decisions[res_type] = self._decision(res_type, anchor, _PK, _RES_ID)
+            decision = self._decision(res_type, anchor, _PK, _RES_ID)
+            statement = self.decisions[res_type] = DriverStatement(decision)
         return statement
 
     def _decision(self, res_type: str, source: Any, pk: Any, res_id: Any) -> Select[Any]:
@@ -423,7 +425,7 @@ class Policy:
     async def decide(self, conn: AsyncConnection, res_type: str, res_id: str, pk: int) -> Decision:
         """The decision for one stored resource, by primary key: one statement, built once per type."""
         params = {**self.values, "pol_pk": pk, "pol_res_id": res_id}
-        rows = (await conn.execute(self.templates.decision(res_type), params)).all()
+        rows = await self.templates.decision(res_type).all(conn, params)
         return self.decision(rows, 1, res_type, res_id)
 
     def decision(self, rows: Sequence[Sequence[Any]], first: int, res_type: str, res_id: str) -> Decision:
