@@ -39,15 +39,22 @@ FHIR_JSON = "application/fhir+json"
 
 # -- CPU accounting -------------------------------------------------------------------------------------
 def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process and its live child processes (a server's workers), from
-    /proc (None where there is no /proc)."""
+    """User + system CPU seconds of a process, from /proc (None where there is no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # the command name may contain spaces; fields after it do not
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(process_cpu_s(child) or 0.0 for child in _children(pid))
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """process_cpu_s of a server and its live child processes (its workers, with --workers). Read at the
+    ends of a phase only: polled during a load, the extra /proc reads would slow the load generator."""
+    own = process_cpu_s(pid)
+    if own is None:
+        return None
+    return own + sum(tree_cpu_s(child) or 0.0 for child in _children(pid))
 
 
 def _children(pid: int) -> list[int]:

@@ -48,12 +48,12 @@ from bench.common import (
     migrate,
     open_clients,
     percentile,
-    process_cpu_s,
     run_main,
     settle,
     start_server,
     stop_process,
     system_client,
+    tree_cpu_s,
     wait_ready,
     write_json_report,
 )
@@ -187,12 +187,12 @@ async def drive(clients: Sequence[httpx.AsyncClient], load: Load, deadline: floa
             await one(client, index)
         tally.sent = next_index
 
-    server_cpu, host_busy, client_cpu = process_cpu_s(pid), host_busy_s(), time.process_time()
+    server_cpu, host_busy, client_cpu = tree_cpu_s(pid), host_busy_s(), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker(client) for client in clients[:count]))
     tally.elapsed_s = time.perf_counter() - started
     tally.client_cpu_s = time.process_time() - client_cpu
-    tally.server_cpu_s = delta(server_cpu, process_cpu_s(pid))
+    tally.server_cpu_s = delta(server_cpu, tree_cpu_s(pid))
     tally.host_busy_s = delta(host_busy, host_busy_s())
     return tally
 

@@ -55,12 +55,12 @@ from bench.common import (
     migrate,
     open_clients,
     percentile,
-    process_cpu_s,
     run_main,
     settle,
     start_server,
     stop_process,
     system_client,
+    tree_cpu_s,
     wait_ready,
     write_json_report,
 )
@@ -188,7 +188,7 @@ async def ingest(
     samples: list[str] = []
     pid = server.process.pid
     total = sum(b.entries for b in bundles)
-    server_cpu, host_busy, client_cpu = process_cpu_s(pid), host_busy_s(), time.process_time()
+    server_cpu, host_busy, client_cpu = tree_cpu_s(pid), host_busy_s(), time.process_time()
     started = time.perf_counter()
     last_report = started
 
@@ -215,7 +215,7 @@ async def ingest(
         await asyncio.gather(*(worker(client, queue) for client in clients))
     elapsed = time.perf_counter() - started
     client_cpu_s = time.process_time() - client_cpu
-    server_cpu_s = delta(server_cpu, process_cpu_s(pid))
+    server_cpu_s = delta(server_cpu, tree_cpu_s(pid))
     busy_s = delta(host_busy, host_busy_s())
     other_s = (
         None if busy_s is None or server_cpu_s is None else max(0.0, busy_s - server_cpu_s - client_cpu_s)
