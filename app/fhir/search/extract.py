@@ -172,8 +172,9 @@ class _Builder:
 
 
 @lru_cache(maxsize=8192)
+@lru_cache(maxsize=8192)
 def identity_hash(res_type: str, param: str) -> int:
-    return hash64(res_type, param)
+    return hash64(res_type, param)  # a few thousand (type, parameter) pairs, hashed for every index row
 
 
 def split_reference(reference: str) -> tuple[str | None, str | None, str | None]:

@@ -8,10 +8,14 @@ Supported: unions (`a | b`), paths (`Observation.subject`), choice types (`Obser
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+import fhir.resources.R4B as r4b
 
 
 class ExpressionError(ValueError):
@@ -170,6 +174,20 @@ def compile_expression(expression: str) -> tuple[Branch, ...]:
     return tuple(_compile_branch(branch) for branch in _split_top(expression, "|"))
 
 
+@cache
+def choice_names() -> frozenset[str]:
+    """Every choice element's name in R4 (`value` of value[x], `effective`, `onset`, ...), from the FHIR
+    models: only these names can stand for a suffixed key, so only they are looked for as a prefix."""
+    names = set()
+    for module in pkgutil.iter_modules(r4b.__path__):
+        for item in vars(importlib.import_module(f"{r4b.__name__}.{module.name}")).values():
+            for field in getattr(item, "model_fields", {}).values() if isinstance(item, type) else ():
+                extra = field.json_schema_extra
+                if isinstance(extra, dict) and isinstance(extra.get("one_of_many"), str):
+                    names.add(extra["one_of_many"])
+    return frozenset(names)
+
+
 def _children(node: Node, name: str) -> list[Node]:
     value = node.value
     if not isinstance(value, dict):
@@ -178,6 +196,8 @@ def _children(node: Node, name: str) -> list[Node]:
     if found is not None:
         items = found if isinstance(found, list) else [found]
         return [Node(item) for item in items if item is not None]
+    if name not in choice_names():
+        return []  # most missing elements: no walk over the element's keys
     # Choice type: `value` stands for valueQuantity, valueString, ...
     out = []
     for key, item in value.items():

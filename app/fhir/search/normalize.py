@@ -31,6 +31,13 @@ _NORWEGIAN_ORDER = str.maketrans({"æ": "\ue001", "ø": "\ue002", "å": "\ue003"
 
 
 def normalize_string(value: str) -> str:
+    if value.isascii():  # most values: nothing to decompose or reorder, and casefold() is lower()
+        return value.lower().strip()[:STRING_INDEX_LENGTH]
+    return fold(value)
+
+
+def fold(value: str) -> str:
+    """normalize_string for any text: accents off (but å, æ, ø kept), case folded, Norwegian order."""
     out = []
     for char in unicodedata.normalize("NFC", value):
         if char in _KEEP:

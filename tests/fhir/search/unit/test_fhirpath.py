@@ -17,6 +17,7 @@ from app.fhir.search.fhirpath import (
     Node,
     ResolvesTo,
     TruthyFlag,
+    choice_names,
     compile_expression,
     evaluate,
     evaluate_relative,
@@ -180,3 +181,14 @@ def test_evaluate_relative_for_composite_components() -> None:
     assert [n.value for n in evaluate_relative(compile_expression("value.as(Quantity)"), component)] == [
         {"value": 2}
     ]
+
+
+def test_only_choice_elements_are_looked_for_by_prefix() -> None:
+    names = choice_names()
+    assert {"value", "effective", "deceased", "onset", "multipleBirth"} <= names
+    assert not {"status", "identifier", "gender"} & names  # subject is one: PlanDefinition.subject[x]
+    observation = {"resourceType": "Observation", "valueQuantity": {"value": 1}, "statusX": "final"}
+    assert [n.type_hint for n in evaluate(compile_expression("Observation.value"), observation)] == [
+        "Quantity"
+    ]
+    assert evaluate(compile_expression("Observation.status"), observation) == []  # not a choice element

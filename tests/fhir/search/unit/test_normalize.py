@@ -12,6 +12,7 @@ from app.fhir.search.normalize import (
     STRING_INDEX_LENGTH,
     date_range,
     decimal_range,
+    fold,
     normalize_string,
     prefix_upper_bound,
 )
@@ -151,3 +152,10 @@ def test_decimal_range(text: str, expected: tuple[float, float, float]) -> None:
 )
 def test_not_a_decimal(text: str) -> None:
     assert decimal_range(text) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["Kari Nordmann", "  OLA  ", "Straße-1", "x" * 300, "O'Brien\tJr.", "", "ABC123def", "Å"]
+)
+def test_the_ascii_fast_path_folds_as_the_full_path(text: str) -> None:
+    assert normalize_string(text) == fold(text)
