@@ -13,6 +13,7 @@ replica is normally milliseconds behind, so without it the window is small but r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 _CALLER: ContextVar[str | None] = ContextVar("helsebro_caller", default=None)
 _MAX_CALLERS = 10_000  # noted writers kept per process; the oldest are forgotten first
 _REPLAY_CACHE_S = 0.005  # how long one look at the replica's replay position is trusted
+_UNKNOWN = 2**64  # a write whose WAL position could not be read
+_UNKNOWN_PIN_S = 30.0  # how long its caller then reads the primary (replicas are normally ms behind)
+log = logging.getLogger("helsebro.replica")
 
 
 @contextmanager
@@ -57,6 +61,7 @@ class ReadRouting:
         self.primary = primary
         self.replica = replica
         self._pending: OrderedDict[str, int] = OrderedDict()  # caller -> WAL position of its last write
+        self._unknown_since: dict[str, float] = {}  # callers whose last write's position is unknown
         self._replayed = 0
         self._replayed_at = 0.0
 
@@ -66,6 +71,12 @@ class ReadRouting:
             return self.primary
         wanted = self._pending.get(caller)
         if wanted is None:
+            return self.replica
+        if wanted == _UNKNOWN:  # the position could not be read: the primary, for a while
+            if time.monotonic() - self._unknown_since.get(caller, 0.0) < _UNKNOWN_PIN_S:
+                return self.primary
+            self._pending.pop(caller, None)
+            self._unknown_since.pop(caller, None)
             return self.replica
         if await self._replay_position() >= wanted:
             self._pending.pop(caller, None)
@@ -77,12 +88,20 @@ class ReadRouting:
         caller = current_caller()
         if caller is None:
             return
-        async with self.primary.connect() as conn:
-            position = _lsn((await conn.execute(text("SELECT pg_current_wal_lsn()::text"))).scalar())
+        try:
+            async with self.primary.connect() as conn:
+                position = _lsn((await conn.execute(text("SELECT pg_current_wal_lsn()::text"))).scalar())
+        except Exception as exc:  # the write has committed: it must not be answered as failed
+            log.warning(
+                "could not read the primary's WAL position (%s); reads stay there", type(exc).__name__
+            )
+            position = _UNKNOWN
+            self._unknown_since[caller] = time.monotonic()
         self._pending[caller] = max(position, self._pending.get(caller, 0))
         self._pending.move_to_end(caller)
         while len(self._pending) > _MAX_CALLERS:
-            self._pending.popitem(last=False)
+            forgotten, _ = self._pending.popitem(last=False)
+            self._unknown_since.pop(forgotten, None)
 
     async def _replay_position(self) -> int:
         now = time.monotonic()

@@ -16,9 +16,10 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
-from app.store.replica import _lsn
+from app.store.replica import ReadRouting, _lsn, acting_for
 from tests.conftest import BASE, empty_tables, make_settings
 from tests.databases import (
     ADMIN_DSN,
@@ -132,3 +133,20 @@ async def test_callers_read_the_replica_and_their_own_writes_from_the_primary(
             assert await readable("/Patient/other", reader)
             assert (await http.get("/Patient/other", headers=writer)).status_code == 404
         await _eventually(lambda: readable("/Patient/other", writer))
+
+
+async def test_a_write_whose_position_cannot_be_read_keeps_its_caller_on_the_primary() -> None:
+    # Nothing listens on port 1: reading the primary's WAL position fails after the write has committed.
+    unreachable = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    replica = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/replica")
+    routing = ReadRouting(unreachable, replica)
+    try:
+        with acting_for("caller:a"):
+            await routing.wrote()  # logged, not raised: the write must not be answered as failed
+            assert await routing.engine_for_read() is unreachable
+        with acting_for("caller:b"):
+            assert await routing.engine_for_read() is replica  # other callers are not held back
+        assert await routing.engine_for_read() is unreachable  # the server's own reads: the primary
+    finally:
+        await unreachable.dispose()
+        await replica.dispose()

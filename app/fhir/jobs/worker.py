@@ -101,10 +101,11 @@ class JobWorker:
     async def _execute(self, job: Job, lease: str) -> None:
         kind = KINDS.get(job.kind)
         ctx = self.svc.principals.reader(job.principal, str(job.params.get("base", "")), f"job-{job.id}")
-        if kind is None or ctx is None:
-            why = (
-                "unknown job kind" if kind is None else "the client that started the job cannot be identified"
-            )
+        if kind is None:
+            await self._fail(job, lease, FhirError(Category.FAULT, f"Unknown job kind '{job.kind}'"))
+            return
+        if ctx is None:
+            why = "The client that started the job can no longer be identified"
             await self._fail(job, lease, FhirError(Category.FORBIDDEN, why))
             return
         state = job.state
