@@ -1,6 +1,6 @@
 """CRUD load benchmark: Helsebro against the bare storage route (bench.bare_app), on SQLite and PostgreSQL.
 
-    python -m bench.crud [--databases sqlite,postgresql] [--requests 2000] [--concurrency 32] [--auth]
+    python -m bench.crud [--databases sqlite,postgresql] [--requests 2000] [--concurrency 32] [--auth] [--workers N]
 
 Per database: a fresh database, `alembic upgrade head`, Helsebro and the bare app as uvicorn subprocesses on
 127.0.0.1, then measured phases (each after a warm-up), one at a time so the two servers never compete for
@@ -261,6 +261,7 @@ class Options:
     time_limit_s: float
     results_dir: Path
     auth: bool = False
+    workers: int = 1  # server processes of Helsebro and of the bare route alike
 
 
 @dataclass
@@ -394,8 +395,8 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
                 servers = [
-                    start_server("helsebro", "app.main:create_app", url, workdir, env),
-                    start_server("bare", "bench.bare_app:create_bare_app", url, workdir),
+                    start_server("helsebro", "app.main:create_app", url, workdir, env, opts.workers),
+                    start_server("bare", "bench.bare_app:create_bare_app", url, workdir, None, opts.workers),
                 ]
                 for server in servers:
                     stack.callback(stop_process, server.process)  # runs last: after the clients close
@@ -416,6 +417,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             "concurrency": opts.concurrency,
             "warmup": opts.warmup,
             "auth": opts.auth,
+            "workers": opts.workers,
         },
         "host": {
             "python": platform.python_version(),
@@ -473,7 +475,10 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], results_dir: Path) -> Path:
-    return write_json_report(report, results_dir, "crud-auth" if report["options"]["auth"] else "crud")
+    options = report["options"]
+    prefix = "crud-auth" if options["auth"] else "crud"
+    prefix += f"-w{options['workers']}" if options.get("workers", 1) > 1 else ""
+    return write_json_report(report, results_dir, prefix)
 
 
 # -- entry point ----------------------------------------------------------------------------------------
@@ -501,6 +506,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="run Helsebro with authentication, access policy and audit on (a system client's token)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes of both targets (default 1; PostgreSQL)"
+    )
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     unknown = [d for d in databases if d not in DATABASES]
@@ -509,7 +517,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.time_limit <= 0:
         parser.error("--requests and --concurrency must be >= 1, --warmup >= 0, --time-limit > 0")
     return Options(
-        databases, args.requests, args.concurrency, args.warmup, args.time_limit, args.results_dir, args.auth
+        databases,
+        args.requests,
+        args.concurrency,
+        args.warmup,
+        args.time_limit,
+        args.results_dir,
+        args.auth,
+        args.workers,
     )
 
 
