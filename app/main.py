@@ -114,8 +114,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if security.enabled:
         fhir.principals = PrincipalAccess()
     subscriptions = install_subscriptions(fhir, subscription_config(settings), fhir.principals)
+
+    async def reindexed_elsewhere() -> None:
+        """A $reindex completed (in any process): its search parameters come into force here too."""
+        await load_stored_search_parameters(fhir, ReindexReport())
+        refresh_capability()
+
     jobs = JobWorker(
-        fhir, job_config(settings), lambda kind: refresh_capability() if kind == "reindex" else None
+        fhir,
+        job_config(settings),
+        on_finished=lambda kind: refresh_capability() if kind == "reindex" else None,
+        on_reindexed=reindexed_elsewhere,
+        run_jobs=settings.job_worker,
     )
     fhir.job_waker = jobs.wake
 
@@ -129,8 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         await subscriptions.start()
-        if settings.job_worker:
-            jobs.start()
+        jobs.start()  # runs jobs only with JOB_WORKER; follows every process's $reindex either way
         yield
         await jobs.stop()
         await subscriptions.stop()

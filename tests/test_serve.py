@@ -287,3 +287,46 @@ async def test_every_process_accepts_and_refuses_the_same_tokens(
         for _ in range(3):  # the second request on each process is answered from its token cache
             assert (await http.get("/Patient", headers=system)).status_code == 200
             assert (await http.get("/Patient", headers=expired)).status_code == 401
+
+
+async def test_a_reindex_on_one_process_brings_its_search_parameters_to_all(
+    clients: list[httpx.AsyncClient], system: dict[str, str]
+) -> None:
+    parameter = {
+        "resourceType": "SearchParameter",
+        "id": "patient-kallenavn",
+        "url": "http://helsebro.example/fhir/SearchParameter/patient-kallenavn",
+        "name": "kallenavn",
+        "status": "active",
+        "description": "A nickname of the patient",
+        "code": "kallenavn",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": "Patient.name.where(use='nickname').given",
+    }
+    named = {**patient(), "id": "kallenavn", "name": [{"use": "nickname", "given": ["Kajsa"]}]}
+    await clients[0].put("/Patient/kallenavn", content=orjson.dumps(named), headers={**system, **JSON})
+    url = "/SearchParameter/patient-kallenavn"
+    await clients[0].put(url, content=orjson.dumps(parameter), headers={**system, **JSON})
+    strict = {**system, "Prefer": "handling=strict"}
+    assert (
+        await clients[1].get("/Patient", params={"kallenavn": "kajsa"}, headers=strict)
+    ).status_code == 400
+
+    kick_off = await clients[0].post("/$reindex", headers={**system, "Prefer": "respond-async"})
+    status_url = kick_off.headers["Content-Location"].replace(BASE, "")
+    deadline = time.monotonic() + TIMEOUT
+    while (await clients[0].get(status_url, headers=system)).status_code == 202:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    # every process follows: the other host's searches and CapabilityStatement know the parameter
+    while True:
+        found = await clients[1].get("/Patient", params={"kallenavn": "kajsa"}, headers=strict)
+        if found.status_code == 200:
+            break
+        assert time.monotonic() < deadline, "the other process did not take the new search parameter"
+        await asyncio.sleep(0.1)
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == ["kallenavn"]
+    statement = (await clients[1].get("/metadata")).json()
+    caps = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert "kallenavn" in {p["name"] for p in caps["searchParam"]}

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import job, job_output
@@ -215,6 +215,14 @@ class JobStore:
             )
         ).first()
         return None if row is None else bytes(row[0])
+
+    async def last_completed(self, conn: AsyncConnection, kind: str) -> datetime | None:
+        """When the most recent job of `kind` completed (in any process), or None."""
+        found = await conn.execute(
+            select(func.max(job.c.updated)).where(job.c.kind == kind, job.c.status == COMPLETED)
+        )
+        value: datetime | None = found.scalar_one()
+        return value
 
     async def purge(self, conn: AsyncConnection, finished_before: datetime) -> int:
         """Drop jobs (and their files) that finished before the given time."""

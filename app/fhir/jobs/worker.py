@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from app.fhir.interactions.export import EXPORT
@@ -38,16 +38,29 @@ class _LeaseLost(Exception):
 
 
 class JobWorker:
+    """Runs jobs (unless `run_jobs` is off: a process that only serves requests), and in every process
+    watches for $reindex jobs completed by any process, so each process's search registry and
+    CapabilityStatement follow (`on_reindexed`)."""
+
     def __init__(
-        self, svc: FhirService, config: JobConfig, on_finished: Callable[[str], None] | None = None
+        self,
+        svc: FhirService,
+        config: JobConfig,
+        on_finished: Callable[[str], None] | None = None,
+        on_reindexed: Callable[[], Awaitable[None]] | None = None,
+        run_jobs: bool = True,
     ) -> None:
         self.svc = svc
         self.config = config
-        self.on_finished = on_finished  # called with the kind of each job that completed
+        self.on_finished = on_finished  # called with the kind of each job that completed here
+        self.on_reindexed = on_reindexed
+        self.run_jobs = run_jobs
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._next_purge = 0.0
+        self._reindexed: datetime | None = None  # the last completed $reindex this process has followed
+        self._watching = False
 
     def start(self) -> None:
         if self._task is None:
@@ -72,7 +85,8 @@ class JobWorker:
         while not self._stopping:
             self._wake.clear()
             try:
-                ran = await self._run_one()
+                await self._follow_reindex()
+                ran = await self._run_one() if self.run_jobs else False
                 await self._purge()
             except Exception as exc:  # a database outage must not end the worker; try again later
                 log.error("job round failed (%s)", type(exc).__name__)
@@ -80,6 +94,20 @@ class JobWorker:
             if not ran:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
+
+    async def _follow_reindex(self) -> None:
+        """Reload the stored search parameters when another process (or this one) completed a $reindex
+        since the last look; the first look only notes where things stand (start-up loaded them)."""
+        if self.on_reindexed is None:
+            return
+        async with self.svc.repo.reader() as conn:
+            latest = await STORE.last_completed(conn, "reindex")
+        if not self._watching:
+            self._watching, self._reindexed = True, latest
+            return
+        if latest is not None and (self._reindexed is None or latest > self._reindexed):
+            self._reindexed = latest
+            await self.on_reindexed()
 
     async def _run_one(self) -> bool:
         now = now_ms()
