@@ -28,7 +28,6 @@ from app.fhir.service import FhirService, fhir_instant, now_ms
 
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
-LEVELS = ("system", "patient", "group")
 # Bulk Data parameters this server does not offer: refused with Prefer: handling=strict, else ignored and
 # named in the manifest's error file (as the specification asks).
 UNSUPPORTED = frozenset({"_typeFilter", "_elements", "patient", "includeAssociatedData"})
@@ -89,9 +88,9 @@ async def plan_export(svc: FhirService, ctx: RequestContext, request: ExportRequ
         types = [t for t in exportable if searchable is None or t in searchable]
     since_text = _one(pairs, "_since")
     since = fhir_instant(parse_instant("_since", since_text)) if since_text else None
-    patients = await _patients(svc, ctx, request)
-    if svc.hooks.before_operation:
+    if svc.hooks.before_operation:  # may the caller export at all: before anything is read for it
         await svc.hooks.run_before_operation(OperationEvent(ctx, "$export", None, tuple(types)))
+    patients = await _patients(svc, ctx, request)
     return {
         "level": request.level,
         "types": types,
