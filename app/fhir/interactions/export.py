@@ -20,7 +20,7 @@ from app.fhir.context import RequestContext
 from app.fhir.hooks import OperationEvent
 from app.fhir.interactions.history import parse_instant
 from app.fhir.interactions.read import read_reference
-from app.fhir.interactions.search import PatientSet, SearchRequest, search_page
+from app.fhir.interactions.search import PatientSet, SearchRequest, search_page, single_param
 from app.fhir.jobs.spec import JobKind, Output, Step
 from app.fhir.outcome import Category, FhirError, Issue, operation_outcome
 from app.fhir.registry import patient_compartment
@@ -53,17 +53,10 @@ def _exportable(svc: FhirService, level: str) -> list[str]:
     )
 
 
-def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
-    values = [v for k, v in pairs if k == name]
-    if len(values) > 1:
-        raise FhirError(Category.INVALID, f"{name} may be given only once", "value")
-    return values[0] if values else None
-
-
 async def plan_export(svc: FhirService, ctx: RequestContext, request: ExportRequest) -> dict[str, Any]:
     """Check a kick-off and fix what the job will export: its parameters (stored with the job)."""
     pairs = request.pairs
-    output_format = _one(pairs, "_outputFormat")
+    output_format = single_param(pairs, "_outputFormat")
     if output_format is not None and output_format not in OUTPUT_FORMATS:
         raise FhirError(
             Category.INVALID, f"_outputFormat '{output_format[:60]}' is not supported (use {NDJSON})", "value"
@@ -86,7 +79,7 @@ async def plan_export(svc: FhirService, ctx: RequestContext, request: ExportRequ
         types = list(dict.fromkeys(asked))
     else:  # everything the caller may search
         types = [t for t in exportable if searchable is None or t in searchable]
-    since_text = _one(pairs, "_since")
+    since_text = single_param(pairs, "_since")
     since = fhir_instant(parse_instant("_since", since_text)) if since_text else None
     if svc.hooks.before_operation:  # may the caller export at all: before anything is read for it
         await svc.hooks.run_before_operation(OperationEvent(ctx, "$export", None, tuple(types)))

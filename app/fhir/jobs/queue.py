@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.fhir.context import RequestContext
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import FhirService, now_ms
@@ -34,9 +36,8 @@ async def submit(
     return job_id
 
 
-async def _own_job(svc: FhirService, ctx: RequestContext, job_id: str) -> Job:
-    async with svc.repo.reader() as conn:
-        job = await STORE.get(conn, job_id)
+async def _own_job(svc: FhirService, ctx: RequestContext, conn: AsyncConnection, job_id: str) -> Job:
+    job = await STORE.get(conn, job_id)
     if job is None or not svc.principals.same_caller(job.principal, ctx):
         raise FhirError(Category.NOT_FOUND, "No such job")
     if job.status == CANCELLED:
@@ -45,22 +46,22 @@ async def _own_job(svc: FhirService, ctx: RequestContext, job_id: str) -> Job:
 
 
 async def status(svc: FhirService, ctx: RequestContext, job_id: str) -> JobView:
-    job = await _own_job(svc, ctx, job_id)
     async with svc.repo.reader() as conn:
+        job = await _own_job(svc, ctx, conn, job_id)
         files = await STORE.outputs(conn, job_id)
     return JobView(job, files)
 
 
 async def cancel(svc: FhirService, ctx: RequestContext, job_id: str) -> None:
     """Cancel a queued or running job, or delete a finished one's files (the Bulk Data DELETE)."""
-    await _own_job(svc, ctx, job_id)
     async with svc.repo.writer() as conn:
+        await _own_job(svc, ctx, conn, job_id)
         await STORE.cancel(conn, job_id, now_ms())
 
 
 async def output(svc: FhirService, ctx: RequestContext, job_id: str, seq: int) -> bytes:
-    await _own_job(svc, ctx, job_id)
     async with svc.repo.reader() as conn:
+        await _own_job(svc, ctx, conn, job_id)
         content = await STORE.output(conn, job_id, seq)
     if content is None:
         raise FhirError(Category.NOT_FOUND, "No such file")

@@ -116,15 +116,15 @@ class JobWorker:
                 return False  # idle: no write transaction
         lease = uuid.uuid4().hex
         async with self.svc.repo.writer() as conn:
-            job = await STORE.claim(conn, now, lease, self._lease_end())
+            job = await STORE.claim(conn, now, lease, self._lease_end(now))
         if job is None:
             return False
         log.info("job %s (%s) started", job.id, job.kind)
         await self._execute(job, lease)
         return True
 
-    def _lease_end(self) -> datetime:
-        return now_ms() + timedelta(seconds=self.config.lease_seconds)
+    def _lease_end(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.config.lease_seconds)
 
     async def _execute(self, job: Job, lease: str) -> None:
         kind = KINDS.get(job.kind)
@@ -173,7 +173,7 @@ class JobWorker:
             if step.result is not None:
                 held = await STORE.finish(conn, job.id, lease, COMPLETED, step.result, step.progress, now)
             else:
-                until = now + timedelta(seconds=self.config.lease_seconds)
+                until = self._lease_end(now)
                 held = await STORE.checkpoint(conn, job.id, lease, until, new_state, step.progress, now)
             if not held:
                 raise _LeaseLost
