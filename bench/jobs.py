@@ -40,14 +40,14 @@ from bench.common import (
     wait_ready,
     write_json_report,
 )
-from bench.ingest import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from bench.ingest import DATA_DIR_ENV, default_data_dir
 
 DEFAULT_RESULTS_DIR = REPO_ROOT / "bench" / "results"
 ASYNC = {"Prefer": "respond-async"}
 
 
 def load_data(database_url: str, bundles: int, workdir: Path) -> dict[str, Any]:
-    source = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    source = default_data_dir()
     files = sorted(source.glob("*.json*"))
     if not files:
         raise SystemExit(f"no Synthea bundles in {source} (set {DATA_DIR_ENV})")

@@ -40,8 +40,8 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN, timeout=5)
+async def _admin(sql: str, dsn: str = ADMIN_DSN) -> None:
+    conn = await asyncpg.connect(dsn, timeout=5)
     try:
         await conn.execute(sql)
     finally:
@@ -81,6 +81,7 @@ def drop_database(db: TestDatabase) -> None:
 
 REPLICA_PORT = 5433
 REPLICA_SCRIPT = ROOT / ".ci" / "replica"
+REPLICA_ADMIN_DSN = ADMIN_DSN.replace(":5432/", f":{REPLICA_PORT}/")
 
 
 def replica_url(primary: TestDatabase) -> str:
@@ -97,15 +98,7 @@ def replica_unavailable_reason() -> str | None:
         if started.returncode != 0:
             return f".ci/replica failed: {(started.stderr or started.stdout)[-500:]}"
     try:
-        asyncio.run(_replica_admin("SELECT 1"))
+        asyncio.run(_admin("SELECT 1", REPLICA_ADMIN_DSN))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return f"no PostgreSQL replica on 127.0.0.1:{REPLICA_PORT} ({type(exc).__name__}: {exc})"
     return None
-
-
-async def _replica_admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN.replace(":5432/", f":{REPLICA_PORT}/"), timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()

@@ -22,8 +22,7 @@ from app.main import create_app
 from app.store.replica import ReadRouting, _lsn, acting_for
 from tests.conftest import BASE, empty_tables, make_settings
 from tests.databases import (
-    ADMIN_DSN,
-    REPLICA_PORT,
+    REPLICA_ADMIN_DSN,
     REQUIRE_POSTGRES,
     TestDatabase,
     replica_unavailable_reason,
@@ -33,7 +32,6 @@ from tests.fhir.fixtures import patient
 from tests.security.helpers import auth_header
 
 JSON = {"Content-Type": "application/fhir+json"}
-REPLICA_ADMIN = ADMIN_DSN.replace(":5432/", f":{REPLICA_PORT}/")
 
 
 def test_wal_positions_compare_as_numbers() -> None:
@@ -55,7 +53,7 @@ def replica(postgres_reason: str | None) -> None:
 @asynccontextmanager
 async def paused_replay() -> AsyncIterator[None]:
     """Stop the replica replaying the primary's WAL for the block (it still receives it)."""
-    conn = await asyncpg.connect(REPLICA_ADMIN, timeout=5)
+    conn = await asyncpg.connect(REPLICA_ADMIN_DSN, timeout=5)
     try:
         await conn.execute("SELECT pg_wal_replay_pause()")
         while True:  # the pause takes effect between two WAL records
