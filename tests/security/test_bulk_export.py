@@ -23,10 +23,12 @@ async def worker(secure_app: FastAPI) -> AsyncIterator[JobWorker]:
 
 
 async def test_personnel_and_citizens_cannot_export(world: World) -> None:
-    for who in (world.gp, world.kari):
+    for who in (world.gp, world.other, world.kari):  # own GP, a stranger organisation, a citizen
         refused = await world.http.get("/$export", headers={**who, **ASYNC})
         assert refused.status_code == 403, refused.text
-    assert len(await world.audit("outcome=4&subtype=operation")) == 2
+        group = await world.http.get("/Group/none/$export", headers={**who, **ASYNC})
+        assert group.status_code == 403, group.text  # refused before anything is read for it
+    assert len(await world.audit("outcome=4&subtype=operation")) == 6
 
 
 async def test_a_system_client_exports_what_its_scopes_allow(
@@ -49,12 +51,15 @@ async def test_a_system_client_exports_what_its_scopes_allow(
     exported = ndjson((await world.http.get(file_url, headers=exporter)).content)
     assert {"kari", "nils"} <= {p["id"] for p in exported}
 
-    # another client sees no job and no file; without a token, nothing at all
+    # another client, personnel of a stranger organisation, and a citizen whose data is in the files see
+    # no job and no file; without a token, nothing at all
     stranger = auth_header(mint(subject="other", scopes="system/*.rs", client_id="other"))
-    assert (await world.http.get(status_url, headers=stranger)).status_code == 404
-    assert (await world.http.get(file_url, headers=stranger)).status_code == 404
-    assert (await world.http.delete(status_url, headers=stranger)).status_code == 404
+    for outsider in (stranger, world.other, world.kari):
+        assert (await world.http.get(status_url, headers=outsider)).status_code == 404
+        assert (await world.http.get(file_url, headers=outsider)).status_code == 404
+        assert (await world.http.delete(status_url, headers=outsider)).status_code == 404
     assert (await world.http.get(file_url)).status_code == 401
+    assert (await world.http.get(file_url, headers=exporter)).status_code == 200  # nothing was deleted
 
     # the job's reads are the exporter's own searches, audited with the patients they returned
     searches = await world.audit("agent:identifier=registry&patient=Patient/kari&subtype=search-type")
