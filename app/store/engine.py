@@ -19,7 +19,7 @@ from app.store.replica import ReadRouting
 from app.store.sqlite_appender import SqliteAppender
 from app.store.sqlite_checkpoint import SqliteCheckpointer
 from app.store.sqlite_connection import SQLITE_PRAGMAS
-from app.store.sqlite_driver import OneTripDBAPI
+from app.store.sqlite_driver import OneTripConnection, OneTripDBAPI
 
 _MODE = WRITE_MODE_KEY = "helsebro_mode"
 
@@ -62,8 +62,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         if mode == "read":
             return  # single statements in autocommit: readers never hold a snapshot open
         # IMMEDIATE takes the write lock up front: concurrent writers queue (busy_timeout) instead of
-        # failing late on lock upgrade, which also makes read-check-write sequences race-free.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
+        # failing late on lock upgrade, which also makes read-check-write sequences race-free. From then
+        # on the unit's statements run on the event loop's thread (sqlite_driver.py).
+        if mode == "write":
+            driver = conn.connection.dbapi_connection
+            assert isinstance(driver, OneTripConnection)
+            driver.begin_write()
+        else:
+            conn.exec_driver_sql("BEGIN")
 
 
 def _configure_postgres(engine: AsyncEngine) -> None:
@@ -113,6 +119,8 @@ class Database:
         if self.sqlite:
             _ensure_sqlite_dir(url)
             kwargs["module"] = OneTripDBAPI()  # one trip to the connection's thread per statement
+            # A write unit's statements run on the event loop's thread once it holds the lock.
+            kwargs["connect_args"] = {"check_same_thread": False}
         else:
             kwargs.update(pool_pre_ping=False)
             if statement_timeout_ms > 0:
@@ -127,6 +135,15 @@ class Database:
             _configure_postgres(self.engine)
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.write_engine = self.engine.execution_options(**{_MODE: "write"})
+        self._writer: AsyncEngine | None = None
+        if self.sqlite and not _in_memory(url):
+            # One connection for every write unit of this process (they queue for write_slot anyway), so
+            # its page cache stays warm. In WAL mode a connection drops its whole cache when another has
+            # committed, so units spread over the pool read the B-trees back with ~90 pread calls per
+            # create.
+            self._writer = create_async_engine(url, **{**kwargs, "pool_size": 1, "max_overflow": 0})
+            _configure_sqlite(self._writer)
+            self.write_engine = self._writer.execution_options(**{_MODE: "write"})
         # A PostgreSQL streaming replica for reads that may be served there (app/store/replica.py).
         self.replica: AsyncEngine | None = None
         self.routing: ReadRouting | None = None
@@ -166,5 +183,7 @@ class Database:
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
+        if self._writer is not None:
+            await self._writer.dispose()
         if self.replica is not None:
             await self.replica.dispose()
