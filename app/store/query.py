@@ -26,14 +26,17 @@ class TokenHashIn:
     column: Literal["hash_value", "hash_sys_value", "hash_sys"]
     hashes: tuple[int, ...]
     negate: bool = False  # :not — no row matches
+    # For hash_sys_value, which has no index of its own: the hash_value of each code, which has one. The
+    # rows are looked up by code and filtered by system (a code is nearly always as selective).
+    value_hashes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class StringMatch:
     identity: int
     mode: Literal["prefix", "contains", "exact"]
-    values: tuple[str, ...]  # normalised for prefix/contains; exact hashes are in `hashes`
-    hashes: tuple[int, ...] = ()
+    values: tuple[str, ...]  # normalised (for exact, what the exact values normalise to)
+    exact: tuple[str, ...] = ()  # the exact values of an :exact search
 
 
 @dataclass(frozen=True, slots=True)

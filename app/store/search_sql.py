@@ -92,11 +92,15 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
     """(SELECT res_pk ..., negate) for a clause on index rows; `scope` limits what chains look into."""
     if isinstance(clause, TokenHashIn):
         t = idx_token.alias()
+        if clause.column == "hash_sys_value":  # not indexed: found by code, filtered by system
+            by_code = t.c.hash_value.in_(clause.value_hashes)
+            return _pks(t, by_code, t.c.hash_sys_value.in_(clause.hashes)), clause.negate
         return _pks(t, t.c[clause.column].in_(clause.hashes)), clause.negate
     if isinstance(clause, StringMatch):
         t = idx_string.alias()
-        if clause.mode == "exact":
-            return _pks(t, t.c.hash_exact.in_(clause.hashes)), False
+        if clause.mode == "exact":  # an exact value's normalised form is in the index, the value beside it
+            normalized, exact = t.c.value_norm.in_(clause.values), t.c.value_exact.in_(clause.exact)
+            return _pks(t, t.c.hash_identity == clause.identity, normalized, exact), False
         if clause.mode == "contains":
             likes = [t.c.value_norm.contains(v, autoescape=True) for v in clause.values]
             return _pks(t, t.c.hash_identity == clause.identity, or_(*likes)), False

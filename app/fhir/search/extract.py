@@ -120,7 +120,6 @@ class _Builder:
                 **self._base(param),
                 "value_norm": norm,
                 "value_exact": value,
-                "hash_exact": hash64(self.res_type, param, value),
             }
         )
 

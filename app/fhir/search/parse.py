@@ -7,6 +7,7 @@ asked for strict handling (Prefer: handling=strict), then they are a 400.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -112,6 +113,7 @@ class ParseContext:
 
 def _token_clause(rtype: ResourceType, code: str, values: list[str], negate: bool = False) -> Clause:
     by_column: dict[str, list[int]] = {}
+    pairs: list[tuple[str, str]] = []  # (system, code) of system|code values
     for alt in values:
         pieces = split_escaped(alt, "|")
         if len(pieces) == 1:
@@ -119,31 +121,37 @@ def _token_clause(rtype: ResourceType, code: str, values: list[str], negate: boo
         elif len(pieces) == 2 and pieces[1] == "":
             by_column.setdefault("hash_sys", []).append(hash64(rtype.name, code, pieces[0]))
         elif len(pieces) == 2:
-            by_column.setdefault("hash_sys_value", []).append(hash64(rtype.name, code, *pieces))
+            pairs.append((pieces[0], pieces[1]))
         elif len(pieces) == 3 and code.endswith(":of-type"):  # system|code|value
             system, type_code, value = pieces
-            by_column.setdefault("hash_sys_value", []).append(
-                hash64(rtype.name, code, system, f"{type_code}|{value}")
-            )
+            pairs.append((system, f"{type_code}|{value}"))
         else:
             raise invalid(code, alt, "expected [system|]code")
     groups = [TokenHashIn(col, tuple(h)) for col, h in by_column.items()]  # type: ignore[arg-type]
+    if pairs:
+        groups.append(system_code_hashes(rtype.name, code, pairs))
     if len(groups) == 1:
         only = groups[0]
-        return TokenHashIn(only.column, only.hashes, negate)
+        return TokenHashIn(only.column, only.hashes, negate, only.value_hashes)
     either = AnyOf(tuple((g,) for g in groups))
     return Not(either) if negate else either
+
+
+def system_code_hashes(res_type: str, param: str, pairs: Sequence[tuple[str, str]]) -> TokenHashIn:
+    """Token equality on system|code pairs (also :in a value set's codes)."""
+    return TokenHashIn(
+        "hash_sys_value",
+        tuple(hash64(res_type, param, system, code) for system, code in pairs),
+        value_hashes=tuple(dict.fromkeys(hash64(res_type, param, code) for _system, code in pairs)),
+    )
 
 
 def _string_clause(rtype: ResourceType, code: str, modifier: str | None, values: list[str]) -> Clause:
     plain = [split_escaped(v, "\x00")[0] for v in values]
     if modifier == "exact":
-        return StringMatch(
-            identity_hash(rtype.name, code),
-            "exact",
-            tuple(plain),
-            tuple(hash64(rtype.name, code, v) for v in plain),
-        )
+        exact = tuple(v for v in plain if normalize_string(v))  # what has no normal form was not indexed
+        normalized = tuple(dict.fromkeys(normalize_string(v) for v in exact))
+        return StringMatch(identity_hash(rtype.name, code), "exact", normalized, exact)
     mode = "contains" if modifier == "contains" else "prefix"
     normalized = tuple(n for n in (normalize_string(v) for v in plain) if n)
     if not normalized:

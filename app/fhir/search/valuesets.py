@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.hashing import hash64
+from app.fhir.search.parse import system_code_hashes
 from app.store.query import AnyOf, Chain, Clause, Has, Not, TokenHashIn, UriMatch, ValueSetIn
 from app.store.repository import Repository
 from app.store.visibility import Unrestricted
@@ -80,8 +81,7 @@ async def _token_clause(repo: Repository, conn: AsyncConnection, clause: ValueSe
     codes, systems = _expand(await _find_value_set(repo, conn, clause.value_set))
     groups: list[tuple[Clause, ...]] = []
     if codes:
-        hashes = tuple(hash64(clause.res_type, clause.param, s, c) for s, c in codes)
-        groups.append((TokenHashIn("hash_sys_value", hashes),))
+        groups.append((system_code_hashes(clause.res_type, clause.param, codes),))
     if systems:
         groups.append(
             (TokenHashIn("hash_sys", tuple(hash64(clause.res_type, clause.param, s) for s in systems)),)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.fhir.search.normalize import STRING_INDEX_LENGTH
 from tests.fhir.search.helpers import organization, patient, put_all, search_ids
 
 
@@ -100,6 +101,18 @@ async def test_exact_is_case_and_accent_sensitive(people: httpx.AsyncClient) -> 
     # Whole value only, never a prefix.
     assert await search_ids(people, "Patient", {"family:exact": "Bjørn"}) == set()
     assert await search_ids(people, "Patient", {"family:exact": "Bjørnstad"}) == {"oyvind"}
+    # Several values: any of them.
+    assert await search_ids(people, "Patient", {"given:exact": "Åse,Áilu,ase"}) == {"aase", "ailu"}
+
+
+async def test_exact_compares_the_whole_value_beyond_the_indexed_length(client: httpx.AsyncClient) -> None:
+    """:exact enters by the normalised value, which is cut at STRING_INDEX_LENGTH, and compares the whole
+    exact value: two names alike in their first 200 characters stay apart."""
+    stem = "Langnavn" * (STRING_INDEX_LENGTH // 8 + 5)
+    await put_all(client, organization("one", f"{stem} En"), organization("two", f"{stem} To"))
+    assert await search_ids(client, "Organization", {"name:exact": f"{stem} En"}) == {"one"}
+    assert await search_ids(client, "Organization", {"name:exact": f"{stem} to"}) == set()
+    assert await search_ids(client, "Organization", {"name": stem.lower()}) == {"one", "two"}
 
 
 async def test_contains_matches_anywhere(people: httpx.AsyncClient) -> None:

@@ -52,6 +52,17 @@ async def test_code_alone_matches_any_system(conditions: httpx.AsyncClient) -> N
 async def test_system_and_code(conditions: httpx.AsyncClient) -> None:
     assert await search_ids(conditions, "Condition", {"code": f"{ICD10}|E11"}) == {"icd-dm"}
     assert await search_ids(conditions, "Condition", {"code": f"{SNOMED}|E11"}) == set()
+    # Found by the code, then told apart by the system: E11 is in three systems here.
+    assert await search_ids(conditions, "Condition", {"code": f"{ICD10}|E11,{SNOMED}|44054006"}) == {
+        "icd-dm",
+        "snomed-dm",
+    }
+    assert await search_ids(conditions, "Condition", {"code:not": f"{ICD10}|E11"}) == {
+        "snomed-dm",
+        "nosys",
+        "same-code-other-system",
+        "asthma",
+    }
 
 
 async def test_empty_system_means_no_system(conditions: httpx.AsyncClient) -> None:
