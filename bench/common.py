@@ -203,14 +203,18 @@ async def wait_ready(
         await asyncio.sleep(0.1)
 
 
-async def open_clients(stack: AsyncExitStack, count: int, timeout_s: float = 30.0) -> list[httpx.AsyncClient]:
+async def open_clients(
+    stack: AsyncExitStack, count: int, timeout_s: float = 30.0, keep_alive: bool = True
+) -> list[httpx.AsyncClient]:
     """One single-connection client per concurrent request.
 
     One shared client with 32 connections was itself the bottleneck (its pool costs grow with the number of
     connections: ~450 req/s at a full core, against ~850 req/s at 60% this way). trust_env=False: no proxy
-    from the environment may ever sit between this script and 127.0.0.1.
+    from the environment may ever sit between this script and 127.0.0.1. Without `keep_alive` every request
+    has a connection of its own, so that a server of several processes gets each request on whichever
+    process accepts it first (a kept connection stays with one process for the whole run).
     """
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1 if keep_alive else 0)
     return [
         await stack.enter_async_context(
             httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s), trust_env=False)
