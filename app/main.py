@@ -138,6 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh_capability()
         gc.collect()
         gc.freeze()
+        # Collect the youngest generation every 10,000 new objects instead of 700. A request allocates
+        # thousands, and with 700 the objects of every request in flight were promoted at each collection
+        # until a full collection ran every ~2 s, stopping the event loop 50-190 ms. bench: secured
+        # identifier searches at concurrency 8, p99 110 -> 64 ms (gen0 and gen1 pauses stay ~10-30 ms).
+        gc.set_threshold(10_000, 10, 10)
         await subscriptions.start()
         jobs.start()  # runs jobs only with JOB_WORKER; follows every process's $reindex either way
         yield

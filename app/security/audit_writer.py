@@ -14,6 +14,7 @@ average (bench.security). The wait adds at most that moment to an audited respon
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -113,7 +114,9 @@ class AuditWriter:
         if self._loop is not loop or self._wakeup is None:
             self._loop, self._wakeup, self._task = loop, asyncio.Event(), None
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain(), name="audit-writer")
+            # Started by whichever request audits first: in a context of its own, not a copy of that
+            # request's (its principal, its unit of work's batches), which the task would keep for good.
+            self._task = loop.create_task(self._drain(), name="audit-writer", context=contextvars.Context())
         self._wakeup.set()
 
     async def _drain(self) -> None:

@@ -242,6 +242,10 @@ class Repository:
                     await unit.flush()  # what was batched to the end of the unit, before it commits
                 finally:
                     _BATCHES.reset(batches_token)
+                    # A task started during the unit keeps a copy of this context, and with it the unit:
+                    # emptied, it holds no rows (a bundle's ~2,000 audit events had stayed alive in one,
+                    # and every full garbage collection walked them).
+                    unit.batches.clear()
         finally:
             _ON_COMMIT.reset(commit_token)
             _WRITING.reset(token)

@@ -7,6 +7,7 @@ AuditEvents on SQLite and PostgreSQL and find them again through the REST search
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 from typing import Any
 
@@ -283,3 +284,19 @@ async def test_the_server_indexes_audit_events_leanly(app: FastAPI, client: http
     (audit,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent"]
     assert {p["name"] for p in audit["searchParam"]} <= AUDIT_SEARCH_PARAMS
     assert "patient" in {p["name"] for p in audit["searchParam"]}
+
+
+async def test_the_drain_task_runs_in_a_context_of_its_own() -> None:
+    """Started by whichever request audits first, the task must not keep that request's context (its
+    principal, its unit of work's batches) for the life of the process."""
+    request_value: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_value", default=None)
+    seen: list[str | None] = []
+
+    async def store(events: Sequence[dict[str, Any]]) -> None:
+        seen.append(request_value.get())
+
+    writer = AuditWriter(store)
+    request_value.set("the first request's")
+    await writer.submit({"n": 1})
+    assert seen == [None]
+    await writer.close()

@@ -3,6 +3,7 @@ before the unit commits; rolled back with it; refused for a connection that is n
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.engine import Database
 from app.store.jobs import JobStore
-from app.store.repository import Repository
+from app.store.repository import _BATCHES, Repository, _UnitBatches
 from app.store.tables import job, job_output
 
 AT = datetime(2026, 12, 6, tzinfo=UTC)
@@ -53,3 +54,28 @@ async def test_batched_rows_are_written_once_at_the_end_of_the_unit(database: Da
         await failing_unit()
     assert calls == [["a", "b", "c"]]  # a failed unit writes nothing of its batch
     assert await _jobs(database) == 3
+
+
+async def test_a_task_started_during_the_unit_does_not_keep_its_rows(database: Database) -> None:
+    """A task copies the context it starts in, the unit's batches with it; once the unit is over they are
+    empty, so a long-lived task started mid-unit keeps no rows alive."""
+    repo = Repository(database)
+    seen: list[Any] = []
+
+    async def write(conn: AsyncConnection, rows: list[Any]) -> None:
+        seen.extend(rows)
+
+    release = asyncio.Event()
+
+    async def long_lived() -> object:
+        await release.wait()
+        return _BATCHES.get()
+
+    async with repo.writer() as conn:
+        assert Repository.batch_in_unit(conn, "rows", write, [{"big": "row"}])
+        task = asyncio.create_task(long_lived())
+    assert seen == [{"big": "row"}]
+    release.set()
+    kept = await task
+    assert isinstance(kept, _UnitBatches)
+    assert kept.batches == {}
