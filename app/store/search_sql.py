@@ -124,13 +124,14 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
     if isinstance(clause, TokenHashIn):
         t = _alias(idx_token)
         if clause.column == "hash_sys_value":  # not indexed: found by code, filtered by system
-            by_code = t.c.hash_value.in_(clause.value_hashes)
-            return _pks(t, by_code, t.c.hash_sys_value.in_(clause.hashes)), clause.negate
-        return _pks(t, t.c[clause.column].in_(clause.hashes)), clause.negate
+            by_code = _equal_or_in(t.c.hash_value, clause.value_hashes)
+            return _pks(t, by_code, _equal_or_in(t.c.hash_sys_value, clause.hashes)), clause.negate
+        return _pks(t, _equal_or_in(t.c[clause.column], clause.hashes)), clause.negate
     if isinstance(clause, StringMatch):
         t = _alias(idx_string)
         if clause.mode == "exact":  # an exact value's normalised form is in the index, the value beside it
-            normalized, exact = t.c.value_norm.in_(clause.values), t.c.value_exact.in_(clause.exact)
+            normalized = _equal_or_in(t.c.value_norm, clause.values)
+            exact = _equal_or_in(t.c.value_exact, clause.exact)
             return _pks(t, t.c.hash_identity == clause.identity, normalized, exact), False
         if clause.mode == "contains":
             likes = [t.c.value_norm.contains(v, autoescape=True) for v in clause.values]
@@ -159,7 +160,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
     if isinstance(clause, UriMatch):
         t = _alias(idx_uri)
         if clause.mode == "eq":
-            return _pks(t, t.c.hash_value.in_(clause.hashes)), False
+            return _pks(t, _equal_or_in(t.c.hash_value, clause.hashes)), False
         if clause.mode == "below":  # stored uri starts with the search value
             conds = [t.c.value.startswith(v, autoescape=True) for v in clause.values]
         else:  # above: the search value starts with the stored uri
@@ -167,7 +168,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
     if isinstance(clause, ReferenceMatch):
         t = _alias(idx_reference)
-        return _pks(t, t.c[clause.column].in_(clause.hashes)), False
+        return _pks(t, _equal_or_in(t.c[clause.column], clause.hashes)), False
     if isinstance(clause, CompositeMatch):
         t = _alias(idx_composite)
         alternatives = [_composite_alternative(t, alt) for alt in clause.alternatives]
@@ -177,7 +178,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         return _pks(t, t.c.hash_identity == clause.identity), clause.missing
     if isinstance(clause, InCompartment):
         t, target = _alias(idx_reference), _alias(resource)
-        where = [t.c.target_type == clause.target_type, t.c.hash_identity.in_(clause.identities)]
+        where = [t.c.target_type == clause.target_type, _equal_or_in(t.c.hash_identity, clause.identities)]
         chosen = [target.c.res_type == clause.target_type]
         if clause.target_ids is not None:
             where.insert(1, _equal_or_in(t.c.target_id, clause.target_ids))
@@ -198,8 +199,9 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
     raise TypeError(f"not an index clause: {clause!r}")
 
 
-def _equal_or_in(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
-    """One value as an equality (what the planner and the index serve best), several as IN."""
+def _equal_or_in(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """One value as an equality (what the planner and the index serve best, and a plain bound parameter
+    where IN's list is rendered into the SQL at every execution), several as IN."""
     if not values:
         return false()
     return column == values[0] if len(values) == 1 else column.in_(values)  # type: ignore[no-any-return]
@@ -224,7 +226,7 @@ def _composite_alternative(t: Any, alt: CompositeAlternative) -> ColumnElement[b
 def condition(subject: Any, clause: Clause, scope: RowFilter) -> ColumnElement[bool]:
     """`clause` on the rows of `subject`; resources that chains and _has look into are limited by `scope`."""
     if isinstance(clause, IdIn):
-        return subject.c.res_id.in_(clause.ids)  # type: ignore[no-any-return]
+        return _equal_or_in(subject.c.res_id, clause.ids)
     if isinstance(clause, TypeIn):
         return subject.c.res_type.in_(clause.types)  # type: ignore[no-any-return]
     if isinstance(clause, LastUpdatedMatch):
