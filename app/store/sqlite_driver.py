@@ -214,26 +214,23 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
     def commit(self) -> None:
-        try:
-            if self._writing and self._queued == self._done:
-                self._connection._conn.commit()
-            else:
-                super().commit()
-        except Exception as error:
-            self._handle_exception(error)
-        finally:
-            self._writing = False
+        self._end(sqlite3.Connection.commit, super().commit)
 
     def rollback(self) -> None:
+        if self._queued == self._done and (
+            self._connection._connection is None or not self._connection._conn.in_transaction
+        ):
+            self._writing = False
+            return  # nothing to roll back (a pooled connection coming back after a read or a commit)
+        self._end(sqlite3.Connection.rollback, super().rollback)
+
+    def _end(self, inline: Callable[[sqlite3.Connection], None], on_thread: Callable[[], None]) -> None:
+        """Commit or roll back: inline in a write transaction with nothing in flight, else by a trip."""
         try:
-            if self._queued == self._done and (
-                self._connection._connection is None or not self._connection._conn.in_transaction
-            ):
-                return  # nothing to roll back (a pooled connection coming back after a read or a commit)
             if self._writing and self._queued == self._done:
-                self._connection._conn.rollback()
+                inline(self._connection._conn)
             else:
-                super().rollback()
+                on_thread()
         except Exception as error:
             self._handle_exception(error)
         finally:

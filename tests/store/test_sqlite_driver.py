@@ -72,26 +72,27 @@ async def test_errors_are_sqlalchemy_errors_and_roll_back(database: Database) ->
         assert (await conn.execute(text("select count(*) from t"))).scalar() == 0
 
 
-def trip_name(fn: object, args: tuple[object, ...]) -> str:
-    """The function a trip runs (the driver wraps it in _tracked(owner, fn, ...))."""
-    if getattr(fn, "__name__", "") == "_tracked":
-        fn = args[1]
-    return str(getattr(fn, "__name__", repr(fn)))
+def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of the function each trip to a connection's thread runs (the driver wraps
+    it in _tracked(owner, fn, ...))."""
+    calls: list[str] = []
+    queue_call = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
+        inner = args[1] if getattr(fn, "__name__", "") == "_tracked" else fn
+        calls.append(str(getattr(inner, "__name__", repr(inner))))
+        return await queue_call(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return calls
 
 
 async def test_one_call_on_the_connections_thread_per_statement(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[str] = []
-    queue_call = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
-        calls.append(trip_name(fn, args))
-        return await queue_call(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-
     async with database.read_engine.connect() as conn:
         await conn.execute(text("select 1"))  # the connection is open and checked out
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        calls = count_trips(monkeypatch)
         for n in range(3):
             assert (await conn.execute(text("select :n"), {"n": n})).scalar() == n
     assert calls == ["_run", "_run", "_run"]  # and no rollback when it goes back to the pool
@@ -100,16 +101,9 @@ async def test_one_call_on_the_connections_thread_per_statement(
 async def test_a_write_unit_runs_on_the_event_loop_without_trips(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[str] = []
-    queue_call = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
-        calls.append(trip_name(fn, args))
-        return await queue_call(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-
     async with database.read_engine.connect() as conn:
         await conn.execute(text("select 1"))  # the pool has its connection
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    calls = count_trips(monkeypatch)
     async with database.write_engine.begin() as conn:
         inserted = await conn.execute(text("insert into t (name, n) values ('a', 1) returning id"))
         assert inserted.scalar() == 1
