@@ -18,8 +18,8 @@ SQLITE_PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
     # Pages read through a memory map of the file rather than a pread call each. A connection drops its
     # page cache whenever another has committed (WAL mode), so readers read B-tree pages again after
-    # every write; with the map that costs no system call. bench.crud SQLite creates went from 358-402/s
-    # to 437-468/s.
+    # every write; with the map that costs no system call. Creates from 32 clients went from 358-402/s to
+    # 437-468/s (two rounds each, bench/README.md).
     "PRAGMA mmap_size=1073741824",
     # Checkpoints run in a thread of their own (sqlite_checkpoint.py), not inside whichever commit takes the
     # log past 1,000 pages while it holds the write lock; the log file is trimmed back to 64 MiB at most.
