@@ -134,7 +134,6 @@ class Database:
         else:
             _configure_postgres(self.engine)
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.write_engine = self.engine.execution_options(**{_MODE: "write"})
         self._writer: AsyncEngine | None = None
         if self.sqlite and not _in_memory(url):
             # One connection for every write unit of this process (they queue for write_slot anyway), so
@@ -143,7 +142,7 @@ class Database:
             # create.
             self._writer = create_async_engine(url, **{**kwargs, "pool_size": 1, "max_overflow": 0})
             _configure_sqlite(self._writer)
-            self.write_engine = self._writer.execution_options(**{_MODE: "write"})
+        self.write_engine = (self._writer or self.engine).execution_options(**{_MODE: "write"})
         # A PostgreSQL streaming replica for reads that may be served there (app/store/replica.py).
         self.replica: AsyncEngine | None = None
         self.routing: ReadRouting | None = None
