@@ -22,6 +22,7 @@ from app.main import create_app
 from app.store.replica import ReadRouting, _lsn, acting_for
 from tests.conftest import BASE, empty_tables, make_settings
 from tests.databases import (
+    ADMIN_DSN,
     REPLICA_ADMIN_DSN,
     REQUIRE_POSTGRES,
     TestDatabase,
@@ -52,9 +53,23 @@ def replica(postgres_reason: str | None) -> None:
 
 @asynccontextmanager
 async def paused_replay() -> AsyncIterator[None]:
-    """Stop the replica replaying the primary's WAL for the block (it still receives it)."""
+    """Stop the replica replaying the primary's WAL for the block (it still receives it).
+
+    It first lets the replica replay everything the primary has written: paused in the middle of an
+    earlier transaction (the fixture's TRUNCATE, say), the replica would hold that transaction's
+    ACCESS EXCLUSIVE locks for the whole block, and reads of the replica would wait on them until the
+    statement timeout (503)."""
+    primary = await asyncpg.connect(ADMIN_DSN, timeout=5)
+    try:
+        written = await primary.fetchval("SELECT pg_current_wal_lsn()::text")
+    finally:
+        await primary.close()
     conn = await asyncpg.connect(REPLICA_ADMIN_DSN, timeout=5)
     try:
+        deadline = time.monotonic() + 30
+        while _lsn(await conn.fetchval("SELECT pg_last_wal_replay_lsn()::text")) < _lsn(written):
+            assert time.monotonic() < deadline, "the replica did not catch up with the primary"
+            await asyncio.sleep(0.01)
         await conn.execute("SELECT pg_wal_replay_pause()")
         while True:  # the pause takes effect between two WAL records
             if await conn.fetchval("SELECT pg_get_wal_replay_pause_state()") == "paused":
