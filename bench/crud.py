@@ -321,6 +321,10 @@ async def measure(
     """A warm-up (not counted: connections, pools, caches and code paths get hot), then the measured run."""
     pid = target.server.process.pid
     warmup = await drive(target.clients, make_load(opts.warmup), deadline, pid)
+    if warmup.errors:
+        print(
+            f"  {target.name:<9} {phase:<7} warm-up errors: {dict(warmup.errors)} {warmup.error_samples[:2]}"
+        )
     tally = await drive(target.clients, make_load(opts.requests), deadline, pid)
     result = summarize(target.name, phase, opts.requests, tally, sum(warmup.errors.values()))
     print(

@@ -16,7 +16,7 @@ predicates, selected as columns, so that a read can say *why* it is refused).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -391,6 +391,10 @@ class Policy:
     @property
     def parameters(self) -> Mapping[str, Any]:
         return self.values
+
+    @property
+    def shape(self) -> Hashable:
+        return self.templates  # one per Shape and configuration: the same condition
 
     async def patient_access(self, conn: AsyncConnection, patient_id: str) -> str:
         """ "yes", "emergency" (only through granted emergency access) or "no" for one named patient."""

@@ -352,18 +352,17 @@ class Repository:
         """Primary keys of live resources of a type matching every clause (AND), in pk order, among those
         `visible`; chains and _has look only into what `inner` (default: `visible`) lets through."""
         query = PageQuery((TypedClauses(res_type, tuple(clauses)),), (), None, False, limit, visible, inner)
-        rows = (await conn.execute(page_statement(query), parameters(visible, inner))).all()
+        rows = (await conn.execute(*page_statement(query))).all()
         return [row.pk for row in rows]
 
     async def search_page(self, conn: AsyncConnection, query: PageQuery) -> list[SearchRow]:
-        statement = page_statement(query)
-        rows = (await conn.execute(statement, parameters(query.visible, query.inner))).all()
+        rows = (await conn.execute(*page_statement(query))).all()
         return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
 
     async def search_count(
         self, conn: AsyncConnection, typed: Sequence[TypedClauses], visible: RowFilter
     ) -> int:
-        return int((await conn.execute(count_statement(typed, visible), parameters(visible))).scalar_one())
+        return int((await conn.execute(*count_statement(typed, visible))).scalar_one())
 
     async def reference_targets(
         self,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, false, func, literal, not_, or_, select, true
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Select, String, Table, and_, false, func, not_, or_, select, true, type_coerce
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.store.query import (
     AnyOf,
@@ -36,6 +36,7 @@ from app.store.query import (
     TypeIn,
     UriMatch,
 )
+from app.store.search_templates import KEPT, TemplateCache, derived
 from app.store.tables import (
     idx_composite,
     idx_date,
@@ -47,7 +48,7 @@ from app.store.tables import (
     idx_uri,
     resource,
 )
-from app.store.visibility import RowFilter, is_unrestricted
+from app.store.visibility import RowFilter, is_unrestricted, parameters
 
 TABLES = {
     t.name: t for t in (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
@@ -134,9 +135,11 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
             exact = _equal_or_in(t.c.value_exact, clause.exact)
             return _pks(t, t.c.hash_identity == clause.identity, normalized, exact), False
         if clause.mode == "contains":
-            likes = [t.c.value_norm.contains(v, autoescape=True) for v in clause.values]
+            likes = [
+                t.c.value_norm.like(derived(v, "like", _contains_pattern), escape="/") for v in clause.values
+            ]
             return _pks(t, t.c.hash_identity == clause.identity, or_(*likes)), False
-        ranges = [and_(t.c.value_norm >= v, t.c.value_norm < v + _MAX_TEXT) for v in clause.values]
+        ranges = [and_(t.c.value_norm >= v, t.c.value_norm < _text_above(v)) for v in clause.values]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*ranges)), False
     if isinstance(clause, DateMatch | NumberMatch):
         t = _alias(idx_date if isinstance(clause, DateMatch) else idx_number)
@@ -162,9 +165,9 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         if clause.mode == "eq":
             return _pks(t, _equal_or_in(t.c.hash_value, clause.hashes)), False
         if clause.mode == "below":  # stored uri starts with the search value
-            conds = [t.c.value.startswith(v, autoescape=True) for v in clause.values]
+            conds = [t.c.value.like(derived(v, "like", _prefix_pattern), escape="/") for v in clause.values]
         else:  # above: the search value starts with the stored uri
-            conds = [literal(v).startswith(t.c.value) for v in clause.values]
+            conds = [type_coerce(v, String()).startswith(t.c.value) for v in clause.values]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
     if isinstance(clause, ReferenceMatch):
         t = _alias(idx_reference)
@@ -199,9 +202,33 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
     raise TypeError(f"not an index clause: {clause!r}")
 
 
-def _equal_or_in(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+def _text_above(prefix: Any) -> Any:
+    """A bound above every text that starts with `prefix` (for a range scan of an index on text)."""
+    return derived(prefix, "above", _above)
+
+
+def _above(prefix: str) -> str:
+    return prefix + _MAX_TEXT
+
+
+def _escaped(value: str) -> str:
+    """`value` as literal text in a LIKE pattern with ESCAPE '/' (what SQLAlchemy's autoescape does)."""
+    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _contains_pattern(value: str) -> str:
+    return f"%{_escaped(value)}%"
+
+
+def _prefix_pattern(value: str) -> str:
+    return f"{_escaped(value)}%"
+
+
+def _equal_or_in(column: Any, values: Sequence[Any] | BindParameter[Any]) -> ColumnElement[bool]:
     """One value as an equality (what the planner and the index serve best, and a plain bound parameter
     where IN's list is rendered into the SQL at every execution), several as IN."""
+    if isinstance(values, BindParameter):  # a long list, bound as one expanding parameter
+        return column.in_(values)  # type: ignore[no-any-return]
     if not values:
         return false()
     return column == values[0] if len(values) == 1 else column.in_(values)  # type: ignore[no-any-return]
@@ -219,7 +246,7 @@ def _composite_alternative(t: Any, alt: CompositeAlternative) -> ColumnElement[b
         parts.append(range_condition(t.c.second_low, t.c.second_high, alt.second_range))
     elif alt.second_kind == "string":
         prefix = alt.second_prefix
-        parts.append(and_(t.c.second_string >= prefix, t.c.second_string < prefix + _MAX_TEXT))
+        parts.append(and_(t.c.second_string >= prefix, t.c.second_string < _text_above(prefix)))
     return and_(*parts)
 
 
@@ -327,10 +354,10 @@ class PageQuery:
     backwards: bool  # walk the order in reverse (prev / last pages)
     limit: int
     # The caller's row visibility (access policy), applied in SQL to the rows returned and counted.
-    visible: RowFilter
+    visible: RowFilter = field(metadata=KEPT)
     # What chains and _has may look into; None: the same as `visible`. Conditional matching counts every
     # resource (uniqueness) but must not let the caller probe hidden ones through an inner query.
-    inner: RowFilter | None = None
+    inner: RowFilter | None = field(default=None, metadata=KEPT)
 
     @property
     def scope(self) -> RowFilter:
@@ -363,7 +390,20 @@ def keyset(
     return or_(*alternatives)
 
 
-def page_statement(query: PageQuery) -> Select[Any]:
+_PAGES = TemplateCache()
+_COUNTS = TemplateCache()
+
+
+def page_statement(query: PageQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """A page's statement (built once per shape of query: search_templates.py) and its parameters, the
+    row filters' included."""
+    inner = None if query.inner is None else query.inner.shape
+    statement, params = _PAGES.statement(query, (query.visible.shape, inner), _built_page)
+    params.update(parameters(query.visible, query.inner))
+    return statement, params
+
+
+def _built_page(query: PageQuery) -> Select[Any]:
     with _one_statement():
         return _page_statement(query)
 
@@ -401,10 +441,17 @@ def _page_statement(query: PageQuery) -> Select[Any]:
     )
 
 
-def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> Select[Any]:
-    subject = _SUBJECT
-    with _one_statement():
-        where = [base_filter(subject, typed, visible)]
-    if not is_unrestricted(visible):
-        where.append(visible.condition(subject))
-    return select(func.count()).select_from(subject).where(*where)
+def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement counting what the type groups match among the `visible` rows, and its parameters."""
+
+    def build(groups: tuple[TypedClauses, ...]) -> Select[Any]:
+        subject = _SUBJECT
+        with _one_statement():
+            where = [base_filter(subject, groups, visible)]
+        if not is_unrestricted(visible):
+            where.append(visible.condition(subject))
+        return select(func.count()).select_from(subject).where(*where)
+
+    statement, params = _COUNTS.statement(tuple(typed), visible.shape, build)
+    params.update(visible.parameters)
+    return statement, params

@@ -8,7 +8,7 @@ rule; seeing everything is itself a rule (`Unrestricted`) that names why, never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +27,12 @@ class RowFilter(Protocol):
         executed (the condition is shared between statements and requests, so it carries none itself)."""
         ...
 
+    @property
+    def shape(self) -> Hashable:
+        """Equal for rules whose conditions are the same SQL (only their `parameters` differ): statements
+        holding the condition are built once per shape (app/store/search_templates.py)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Unrestricted:
@@ -37,6 +43,10 @@ class Unrestricted:
 
     def condition(self, subject: Any) -> ColumnElement[bool]:
         return true()
+
+    @property
+    def shape(self) -> Hashable:
+        return "unrestricted"
 
     @property
     def parameters(self) -> Mapping[str, Any]:
