@@ -378,6 +378,13 @@ def base_filter(subject: Any, typed: Sequence[TypedClauses], scope: RowFilter) -
     return and_(subject.c.deleted.is_(False), or_(*groups) if len(groups) > 1 else groups[0])
 
 
+def subject_types(typed: Sequence[TypedClauses]) -> frozenset[str] | None:
+    """The types the rows of a search can have; None when a group is of any type ("*")."""
+    if any(group.res_type == "*" for group in typed):
+        return None
+    return frozenset(group.res_type for group in typed)
+
+
 def keyset(
     exprs: Sequence[ColumnElement[Any]], descending: Sequence[bool], values: Sequence[Any]
 ) -> ColumnElement[bool]:
@@ -420,7 +427,7 @@ def _page_statement(query: PageQuery) -> Select[Any]:
         descending = [not d for d in descending]
     where = [base_filter(subject, query.typed, query.scope)]
     if not is_unrestricted(query.visible):
-        where.append(query.visible.condition(subject))
+        where.append(query.visible.condition(subject, subject_types(query.typed)))
     if query.after is not None:
         where.append(keyset(keys, descending, query.after))
     order = [k.desc() if d else k.asc() for k, d in zip(keys, descending, strict=True)]
@@ -449,7 +456,7 @@ def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> tuple[
         with _one_statement():
             where = [base_filter(subject, groups, visible)]
         if not is_unrestricted(visible):
-            where.append(visible.condition(subject))
+            where.append(visible.condition(subject, subject_types(groups)))
         return select(func.count()).select_from(subject).where(*where)
 
     statement, params = _COUNTS.statement(tuple(typed), visible.shape, build)

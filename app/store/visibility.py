@@ -17,8 +17,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 
 class RowFilter(Protocol):
-    def condition(self, subject: Any) -> ColumnElement[bool]:
-        """True for rows of `subject` (an alias of the resource table) that the caller may see."""
+    def condition(self, subject: Any, types: frozenset[str] | None = None) -> ColumnElement[bool]:
+        """True for rows of `subject` (an alias of the resource table) that the caller may see. `types`:
+        the types `subject`'s rows can have, when the statement limits them (None: any type); the rule
+        may then leave out what cannot apply to them."""
         ...
 
     @property
@@ -41,7 +43,7 @@ class Unrestricted:
 
     reason: str
 
-    def condition(self, subject: Any) -> ColumnElement[bool]:
+    def condition(self, subject: Any, types: frozenset[str] | None = None) -> ColumnElement[bool]:
         return true()
 
     @property
