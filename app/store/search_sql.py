@@ -9,7 +9,20 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, Table, and_, false, func, not_, or_, select, true, type_coerce
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    and_,
+    false,
+    func,
+    intersect,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.store.query import (
@@ -371,11 +384,37 @@ def base_filter(subject: Any, typed: Sequence[TypedClauses], scope: RowFilter) -
     groups = [
         and_(
             *([] if group.res_type == "*" else [type_column == group.res_type]),
-            *conditions(subject, group.clauses, scope),
+            *_intersected(subject, group.clauses, scope),
         )
         for group in typed
     ]
     return and_(subject.c.deleted.is_(False), or_(*groups) if len(groups) > 1 else groups[0])
+
+
+# Clauses whose matches are one plain SELECT of primary keys (never a compound: SQLite takes no
+# parenthesised compound inside another).
+_INTERSECTABLE = (TokenHashIn, StringMatch, UriMatch, ReferenceMatch, Chain)
+
+
+def _intersected(subject: Any, clauses: Sequence[Clause], scope: RowFilter) -> list[ColumnElement[bool]]:
+    """The clauses of one type group, the selective ones as one `pk IN (a INTERSECT b ...)`.
+
+    As separate `pk IN (a) AND pk IN (b)` PostgreSQL joins them one by one and, misjudging how many rows
+    each matches (a patient's Observations: it assumes a handful), probes the other indexes row by row
+    for every match of the first: a patient with 3,000 Observations searched by a common code took
+    14-24 ms. The intersection reads each clause's primary keys once and hashes them: 4.4 ms. Joins of
+    the same clauses: Observation?subject=X&code=Y, the commonest search there is."""
+    sets: list[Select[Any]] = []
+    rest: list[ColumnElement[bool]] = []
+    for clause in clauses:
+        if isinstance(clause, _INTERSECTABLE) and not (isinstance(clause, TokenHashIn) and clause.negate):
+            query, _negate = _subquery(clause, scope)
+            sets.append(query)
+        else:
+            rest.append(condition(subject, clause, scope))
+    if len(sets) > 1:
+        return [subject.c.pk.in_(intersect(*sets)), *rest]
+    return [subject.c.pk.in_(sets[0]), *rest] if sets else rest
 
 
 def subject_types(typed: Sequence[TypedClauses]) -> frozenset[str] | None:

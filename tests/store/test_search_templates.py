@@ -13,9 +13,11 @@ from sqlalchemy.sql.elements import BindParameter
 
 from app.store.query import (
     Chain,
+    Clause,
     DateMatch,
     IdIn,
     RangeCondition,
+    ReferenceMatch,
     StringMatch,
     TokenHashIn,
     TypedClauses,
@@ -162,3 +164,17 @@ def test_count_statements_bind_values_and_render_on_both_dialects() -> None:
     for dialect in (sqlite.dialect(), postgresql.dialect()):  # type: ignore[no-untyped-call]
         compiled = statement.compile(dialect=dialect)
         assert {"v0", "v1", "v2"} <= set(compiled.binds)
+
+
+def test_selective_clauses_of_a_group_are_one_intersection() -> None:
+    def sql(*clauses: Clause) -> str:
+        query = _page(TypedClauses("Observation", clauses))
+        return str(page_statement(query)[0].compile(dialect=sqlite.dialect()))
+
+    both = sql(ReferenceMatch("hash_target", (1,)), TokenHashIn("hash_value", (2,)))
+    assert both.count("INTERSECT") == 1
+    # a :not clause is a NOT IN of its own, a lone clause a plain IN
+    negated = sql(ReferenceMatch("hash_target", (1,)), TokenHashIn("hash_value", (2,), negate=True))
+    assert "INTERSECT" not in negated
+    assert "NOT IN" in negated
+    assert "INTERSECT" not in sql(ReferenceMatch("hash_target", (1,)))
