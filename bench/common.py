@@ -132,6 +132,11 @@ def start_server(
         "--no-access-log",
         "--log-level",
         "warning",
+        # The load keeps its connections between phases, and a phase of the other server can take longer
+        # than uvicorn's default 5 s: the server then closed idle connections just as the next phase
+        # sent on them ("Server disconnected without sending a response" in warm-ups).
+        "--timeout-keep-alive",
+        "300",
         *(["--workers", str(workers)] if workers > 1 else []),
     ]
     base_url = f"http://{HOST}:{port}"
