@@ -19,7 +19,7 @@ from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.replica import ReadRouting
 from app.store.row_writes import RowDelete, RowInsert, write_rows
-from app.store.search_sql import PageQuery, count_statement, page_statement
+from app.store.search_sql import PageQuery, count_statement, counts_all, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
 from app.store.visibility import RowFilter, is_unrestricted, parameters
 
@@ -63,6 +63,7 @@ class SearchRow:
     last_updated: datetime
     content: bytes | None
     keys: tuple[Any, ...]  # sort values and pk, for the keyset cursor
+    total: int | None = None  # the number of all matches, when the page's statement counted them
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +358,8 @@ class Repository:
 
     async def search_page(self, conn: AsyncConnection, query: PageQuery) -> list[SearchRow]:
         rows = (await conn.execute(*page_statement(query))).all()
+        if counts_all(query):
+            return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:-1]), r[-1]) for r in rows]
         return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
 
     async def search_count(

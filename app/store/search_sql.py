@@ -371,6 +371,9 @@ class PageQuery:
     # What chains and _has may look into; None: the same as `visible`. Conditional matching counts every
     # resource (uniqueness) but must not let the caller probe hidden ones through an inner query.
     inner: RowFilter | None = field(default=None, metadata=KEPT)
+    # The caller wants the number of all matches: a first page of a selective search counts them in its
+    # own statement (counts_all), others leave it to count_statement.
+    count_all: bool = False
 
     @property
     def scope(self) -> RowFilter:
@@ -471,20 +474,41 @@ def _page_statement(query: PageQuery) -> Select[Any]:
         where.append(keyset(keys, descending, query.after))
     order = [k.desc() if d else k.asc() for k, d in zip(keys, descending, strict=True)]
     labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
-    return (
-        select(
-            subject.c.pk,
-            subject.c.res_type,
-            subject.c.res_id,
-            subject.c.version,
-            subject.c.last_updated,
-            subject.c.content,
-            *labelled,
-        )
+    if not counts_all(query):
+        return select(*_columns(subject), *labelled).where(*where).order_by(*order).limit(query.limit)
+    # The page with the number of all matches: the window counts every row the filters let through
+    # while the page is picked from them, so the matches are walked once, not again by count_statement
+    # ($everything of a patient with 3,000 resources: 26 + 22-31 ms in PostgreSQL -> 24-28 ms). The
+    # window runs over narrow rows; the page's content is read after the LIMIT (over whole rows the
+    # window's buffer made it 36-42 ms).
+    page = (
+        select(subject.c.pk, *labelled, func.count().over().label("total"))
         .where(*where)
         .order_by(*order)
         .limit(query.limit)
+        .subquery("page")
     )
+    row = _PAGE_ROW
+    page_keys = [page.c[f"k{i}"] for i in range(len(keys))]
+    return (
+        select(*_columns(row), *page_keys, page.c.total)
+        .join_from(page, row, row.c.pk == page.c.pk)
+        .order_by(*[k.desc() if d else k.asc() for k, d in zip(page_keys, descending, strict=True)])
+    )
+
+
+_PAGE_ROW = resource.alias("page_row")
+
+
+def _columns(row: Any) -> tuple[Any, ...]:
+    return (row.c.pk, row.c.res_type, row.c.res_id, row.c.version, row.c.last_updated, row.c.content)
+
+
+def counts_all(query: PageQuery) -> bool:
+    """Whether the page's statement also gives the number of all matches (as its last column): asked
+    for, on a first page, and the search selective (its matches few enough to walk whole: over a type's
+    every row the window would buffer them all, where count_statement only counts)."""
+    return query.count_all and query.after is None and not query.backwards and _selective(query.typed)
 
 
 def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> tuple[Select[Any], dict[str, Any]]:

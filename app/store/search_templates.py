@@ -45,6 +45,7 @@ _STRUCTURAL = frozenset(
         "descending",
         "backwards",
         "limit",
+        "count_all",
         "res_type",  # a type group's, compared with "*" in Python
     }
 )

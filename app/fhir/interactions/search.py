@@ -289,7 +289,8 @@ async def _search(
     rows: list[SearchRow] = []
     extra_row = False
     if typed and summary != "count":
-        query = PageQuery(tuple(typed), sort, after, backwards, count + 1, visible)
+        wants_total = total_mode != "none" and direction is None
+        query = PageQuery(tuple(typed), sort, after, backwards, count + 1, visible, count_all=wants_total)
         rows = await svc.repo.search_page(conn, query)
         extra_row = len(rows) > count
         rows = rows[:count]
@@ -328,6 +329,8 @@ async def _total(
         return None
     if direction is None and not extra_row and summary != "count":
         return len(rows)  # the first page holds everything: no count query needed
+    if rows and rows[0].total is not None:
+        return rows[0].total  # counted by the page's own statement
     return await svc.repo.search_count(conn, typed, visible)
 
 

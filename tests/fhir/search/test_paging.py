@@ -4,10 +4,13 @@ keyset cursors while other clients write (both databases)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
 from tests.conftest import BASE
 from tests.fhir.search.helpers import Resource, ids, link, patient, put, put_all, require_link, search
@@ -236,3 +239,29 @@ async def test_sort_order_with_ties_and_missing_values(mixed: httpx.AsyncClient)
     by_family = ids(await search(mixed, "Patient", {"_sort": "family,_id"}))
     assert by_family[:3] == ["m2", "m3", "m7"]  # Berg, Berg, berg: case-insensitive ties
     assert by_family[-2:] == ["m6", "m8"]  # no family name: last, ordered by the next key
+
+
+async def test_a_first_page_counts_its_matches_in_its_own_statement(
+    app: FastAPI, seven: httpx.AsyncClient
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        first = await search(seven, "Patient", {"family": "b,d,e,f,h", "_count": "2"})
+        assert first["total"] == 5
+        assert len(ids(first)) == 2
+        assert not [s for s in statements if "count(*) AS count_1" in s]  # no second walk
+        statements.clear()
+        second = await follow(seven, require_link(first, "next"))
+        assert second["total"] == 5  # a later page: counted by a statement of its own
+        assert [s for s in statements if "count(*) AS count_1" in s]
+        none = await search(seven, "Patient", {"family": "b,d,e,f,h", "_count": "2", "_total": "none"})
+        assert "total" not in none
+        assert len(ids(none)) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
