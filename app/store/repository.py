@@ -19,7 +19,7 @@ from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.replica import ReadRouting
 from app.store.row_writes import RowDelete, RowInsert, write_rows
-from app.store.search_sql import PageQuery, count_statement, counts_all, page_statement
+from app.store.search_pages import PageQuery, count_statement, counts_all, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
 from app.store.visibility import RowFilter, is_unrestricted, parameters
 

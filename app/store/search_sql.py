@@ -1,12 +1,12 @@
 """Search clauses -> SQL. Every clause becomes `subject.pk IN (index subquery)`, which both SQLite and
-PostgreSQL run as a single index-driven semi-join instead of a probe per candidate row."""
+PostgreSQL run as a single index-driven semi-join instead of a probe per candidate row. The statements
+that hold them (a page, a count) are search_pages.py's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -42,14 +42,13 @@ from app.store.query import (
     QuantityMatch,
     RangeCondition,
     ReferenceMatch,
-    SortKey,
     StringMatch,
     TokenHashIn,
     TypedClauses,
     TypeIn,
     UriMatch,
 )
-from app.store.search_templates import KEPT, TemplateCache, derived
+from app.store.search_templates import derived
 from app.store.tables import (
     idx_composite,
     idx_date,
@@ -61,13 +60,12 @@ from app.store.tables import (
     idx_uri,
     resource,
 )
-from app.store.visibility import RowFilter, is_unrestricted, parameters
+from app.store.visibility import RowFilter, is_unrestricted
 
 TABLES = {
     t.name: t for t in (idx_token, idx_string, idx_date, idx_number, idx_quantity, idx_uri, idx_reference)
 }
-_MAX = 2**62
-_MAX_TEXT = "\U0010ffff"
+MAX_TEXT = "\U0010ffff"
 
 # Aliases made once and handed out in order while one statement is built, so the n-th use of a table in a
 # statement is always the same alias object. A fresh alias builds a proxy of every column the first time
@@ -75,12 +73,12 @@ _MAX_TEXT = "\U0010ffff"
 # names each time.
 _ALIASES: dict[tuple[str, int], Any] = {}
 _USES: ContextVar[dict[str, int] | None] = ContextVar("search_sql_alias_uses", default=None)
-_SUBJECT = resource.alias("subject")
+SUBJECT = resource.alias("subject")
 
 
-def _alias(table: Table) -> Any:
+def statement_alias(table: Table) -> Any:
     uses = _USES.get()
-    if uses is None:  # outside page_statement and count_statement: a fresh alias
+    if uses is None:  # outside one_statement(): a fresh alias
         return table.alias()
     n = uses.get(table.name, 0)
     uses[table.name] = n + 1
@@ -91,7 +89,8 @@ def _alias(table: Table) -> Any:
 
 
 @contextmanager
-def _one_statement() -> Iterator[None]:
+def one_statement() -> Iterator[None]:
+    """While one statement is built: statement_alias hands out the same aliases in the same order."""
     token = _USES.set({})
     try:
         yield
@@ -136,13 +135,13 @@ def _scoped(scope: RowFilter, subject: Any) -> list[ColumnElement[bool]]:
 def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
     """(SELECT res_pk ..., negate) for a clause on index rows; `scope` limits what chains look into."""
     if isinstance(clause, TokenHashIn):
-        t = _alias(idx_token)
+        t = statement_alias(idx_token)
         if clause.column == "hash_sys_value":  # not indexed: found by code, filtered by system
             by_code = _equal_or_in(t.c.hash_value, clause.value_hashes)
             return _pks(t, by_code, _equal_or_in(t.c.hash_sys_value, clause.hashes)), clause.negate
         return _pks(t, _equal_or_in(t.c[clause.column], clause.hashes)), clause.negate
     if isinstance(clause, StringMatch):
-        t = _alias(idx_string)
+        t = statement_alias(idx_string)
         if clause.mode == "exact":  # an exact value's normalised form is in the index, the value beside it
             normalized = _equal_or_in(t.c.value_norm, clause.values)
             exact = _equal_or_in(t.c.value_exact, clause.exact)
@@ -155,7 +154,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         ranges = [and_(t.c.value_norm >= v, t.c.value_norm < _text_above(v)) for v in clause.values]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*ranges)), False
     if isinstance(clause, DateMatch | NumberMatch):
-        t = _alias(idx_date if isinstance(clause, DateMatch) else idx_number)
+        t = statement_alias(idx_date if isinstance(clause, DateMatch) else idx_number)
         # "+ 0": range clauses run as a correlated EXISTS probed through (res_pk, hash_identity); without
         # table statistics SQLite otherwise picks the (hash_identity, low) index and scans a range per row.
         if isinstance(clause, DateMatch):
@@ -165,7 +164,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
         conds = [range_condition(low, high, c) for c in clause.conditions]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
     if isinstance(clause, QuantityMatch):
-        t = _alias(idx_quantity)
+        t = statement_alias(idx_quantity)
         alternatives = []
         for c in clause.conditions:
             cond = range_condition(t.c.value + 0, t.c.value + 0, c.range)
@@ -174,7 +173,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
             alternatives.append(cond)
         return _pks(t, t.c.hash_identity == clause.identity, or_(*alternatives)), False
     if isinstance(clause, UriMatch):
-        t = _alias(idx_uri)
+        t = statement_alias(idx_uri)
         if clause.mode == "eq":
             return _pks(t, _equal_or_in(t.c.hash_value, clause.hashes)), False
         if clause.mode == "below":  # stored uri starts with the search value
@@ -183,17 +182,17 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
             conds = [type_coerce(v, String()).startswith(t.c.value) for v in clause.values]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*conds)), False
     if isinstance(clause, ReferenceMatch):
-        t = _alias(idx_reference)
+        t = statement_alias(idx_reference)
         return _pks(t, _equal_or_in(t.c[clause.column], clause.hashes)), False
     if isinstance(clause, CompositeMatch):
-        t = _alias(idx_composite)
+        t = statement_alias(idx_composite)
         alternatives = [_composite_alternative(t, alt) for alt in clause.alternatives]
         return _pks(t, t.c.hash_identity == clause.identity, or_(*alternatives)), False
     if isinstance(clause, Missing):
-        t = _alias(TABLES[clause.table])
+        t = statement_alias(TABLES[clause.table])
         return _pks(t, t.c.hash_identity == clause.identity), clause.missing
     if isinstance(clause, InCompartment):
-        t, target = _alias(idx_reference), _alias(resource)
+        t, target = statement_alias(idx_reference), statement_alias(resource)
         where = [t.c.target_type == clause.target_type, _equal_or_in(t.c.hash_identity, clause.identities)]
         chosen = [target.c.res_type == clause.target_type]
         if clause.target_ids is not None:
@@ -204,7 +203,7 @@ def _subquery(clause: Clause, scope: RowFilter) -> tuple[Select[Any], bool]:
             members = members.union_all(select(target.c.pk).where(*chosen))
         return members, False
     if isinstance(clause, Chain):
-        r, target = _alias(idx_reference), _alias(resource)
+        r, target = statement_alias(idx_reference), statement_alias(resource)
         joined = r.join(target, and_(target.c.res_type == r.c.target_type, target.c.res_id == r.c.target_id))
         where = [r.c.hash_identity == clause.identity, target.c.deleted.is_(False)]
         if clause.target_types:
@@ -221,7 +220,7 @@ def _text_above(prefix: Any) -> Any:
 
 
 def _above(prefix: str) -> str:
-    return prefix + _MAX_TEXT
+    return prefix + MAX_TEXT
 
 
 def _escaped(value: str) -> str:
@@ -279,7 +278,7 @@ def condition(subject: Any, clause: Clause, scope: RowFilter) -> ColumnElement[b
         # target) matches nothing; a bare or_() rendered as no condition at all and matched everything.
         return or_(false(), *[and_(true(), *conditions(subject, group, scope)) for group in clause.groups])
     if isinstance(clause, Has):
-        r, source = _alias(idx_reference), _alias(resource)
+        r, source = statement_alias(idx_reference), statement_alias(resource)
         joined = r.join(source, source.c.pk == r.c.res_pk)
         inner = (
             select(r.c.target_id)
@@ -307,7 +306,7 @@ _RANGE_CLAUSES = (DateMatch, NumberMatch, QuantityMatch)
 _SELECTIVE_CLAUSES = (IdIn, TokenHashIn, ReferenceMatch, InCompartment, Chain, Has, StringMatch, UriMatch)
 
 
-def _selective(typed: Sequence[TypedClauses]) -> bool:
+def selective(typed: Sequence[TypedClauses]) -> bool:
     """Whether every type group has an equality-like clause that pins down few rows."""
     return all(any(isinstance(c, _SELECTIVE_CLAUSES) or _selective_any(c) for c in g.clauses) for g in typed)
 
@@ -322,68 +321,10 @@ def conditions(subject: Any, clauses: Sequence[Clause], scope: RowFilter) -> lis
     return [condition(subject, c, scope) for c in clauses]
 
 
-# -- ordering -------------------------------------------------------------------------------------------
-_SORT_TABLE = {
-    "token": (idx_token, "code"),
-    "string": (idx_string, "value_norm"),
-    "number": (idx_number, "value"),
-    "quantity": (idx_quantity, "value"),
-    "uri": (idx_uri, "value"),
-    "reference": (idx_reference, "target_id"),
-}
-
-
-def sort_expression(subject: Any, key: SortKey) -> ColumnElement[Any]:
-    """A scalar per subject row; missing values map to a sentinel that sorts last in either direction."""
-    if key.kind == "id":
-        return subject.c.res_id  # type: ignore[no-any-return]
-    if key.kind == "lastUpdated":
-        return subject.c.last_updated  # type: ignore[no-any-return]
-    sentinel: float | str
-    if key.kind == "date":
-        t = _alias(idx_date)
-        column, agg, sentinel = (t.c.high, func.max, -_MAX) if key.descending else (t.c.low, func.min, _MAX)
-    else:
-        table, name = _SORT_TABLE[key.kind]
-        t = _alias(table)
-        column = t.c[name]
-        agg = func.max if key.descending else func.min
-        numeric = key.kind in ("number", "quantity")
-        low_end, high_end = (-1e308, 1e308) if numeric else ("", _MAX_TEXT)
-        sentinel = low_end if key.descending else high_end
-    scalar = (
-        select(agg(column))
-        .where(t.c.res_pk == subject.c.pk, t.c.hash_identity == key.identity)
-        .scalar_subquery()
-    )
-    return func.coalesce(scalar, sentinel)
-
-
-@dataclass(frozen=True)
-class PageQuery:
-    typed: tuple[TypedClauses, ...]
-    sort: tuple[SortKey, ...]
-    after: tuple[Any, ...] | None  # keyset cursor: the sort values and pk of the last row seen
-    backwards: bool  # walk the order in reverse (prev / last pages)
-    limit: int
-    # The caller's row visibility (access policy), applied in SQL to the rows returned and counted.
-    visible: RowFilter = field(metadata=KEPT)
-    # What chains and _has may look into; None: the same as `visible`. Conditional matching counts every
-    # resource (uniqueness) but must not let the caller probe hidden ones through an inner query.
-    inner: RowFilter | None = field(default=None, metadata=KEPT)
-    # The caller wants the number of all matches: a first page of a selective search counts them in its
-    # own statement (counts_all), others leave it to count_statement.
-    count_all: bool = False
-
-    @property
-    def scope(self) -> RowFilter:
-        return self.inner if self.inner is not None else self.visible
-
-
 def base_filter(subject: Any, typed: Sequence[TypedClauses], scope: RowFilter) -> ColumnElement[bool]:
     # With a selective clause the type column must not drive the plan (without statistics SQLite walks
     # every resource of the type and tests the clauses row by row); coalesce() takes it off the index.
-    type_column = func.coalesce(subject.c.res_type, "") if _selective(typed) else subject.c.res_type
+    type_column = func.coalesce(subject.c.res_type, "") if selective(typed) else subject.c.res_type
     groups = [
         and_(
             *([] if group.res_type == "*" else [type_column == group.res_type]),
@@ -418,110 +359,3 @@ def _intersected(subject: Any, clauses: Sequence[Clause], scope: RowFilter) -> l
     if len(sets) > 1:
         return [subject.c.pk.in_(intersect(*sets)), *rest]
     return [subject.c.pk.in_(sets[0]), *rest] if sets else rest
-
-
-def subject_types(typed: Sequence[TypedClauses]) -> frozenset[str] | None:
-    """The types the rows of a search can have; None when a group is of any type ("*")."""
-    if any(group.res_type == "*" for group in typed):
-        return None
-    return frozenset(group.res_type for group in typed)
-
-
-def keyset(
-    exprs: Sequence[ColumnElement[Any]], descending: Sequence[bool], values: Sequence[Any]
-) -> ColumnElement[bool]:
-    """Rows strictly after `values` in the order (expr1, expr2, ...)."""
-    alternatives = []
-    for i, (expr, desc, value) in enumerate(zip(exprs, descending, values, strict=True)):
-        equal_before = [e == v for e, v in zip(exprs[:i], values[:i], strict=True)]
-        step = expr < value if desc else expr > value
-        alternatives.append(and_(*equal_before, step))
-    return or_(*alternatives)
-
-
-_PAGES = TemplateCache()
-_COUNTS = TemplateCache()
-
-
-def page_statement(query: PageQuery) -> tuple[Select[Any], dict[str, Any]]:
-    """A page's statement (built once per shape of query: search_templates.py) and its parameters, the
-    row filters' included."""
-    inner = None if query.inner is None else query.inner.shape
-    statement, params = _PAGES.statement(query, (query.visible.shape, inner), _built_page)
-    params.update(parameters(query.visible, query.inner))
-    return statement, params
-
-
-def _built_page(query: PageQuery) -> Select[Any]:
-    with _one_statement():
-        return _page_statement(query)
-
-
-def _page_statement(query: PageQuery) -> Select[Any]:
-    subject = _SUBJECT
-    # With a selective clause the matches are few: "pk + 0" keeps the planner from walking the primary
-    # key index in order and filtering row by row until the page is full, which is fast when matches are
-    # dense but scanned ~90,000 rows for a patient's $everything (the matches of one patient sit together).
-    pk_key = subject.c.pk + 0 if _selective(query.typed) else subject.c.pk
-    keys = [sort_expression(subject, k) for k in query.sort] + [pk_key]
-    descending = [k.descending for k in query.sort] + [False]
-    if query.backwards:
-        descending = [not d for d in descending]
-    where = [base_filter(subject, query.typed, query.scope)]
-    if not is_unrestricted(query.visible):
-        where.append(query.visible.condition(subject, subject_types(query.typed)))
-    if query.after is not None:
-        where.append(keyset(keys, descending, query.after))
-    order = [k.desc() if d else k.asc() for k, d in zip(keys, descending, strict=True)]
-    labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
-    if not counts_all(query):
-        return select(*_columns(subject), *labelled).where(*where).order_by(*order).limit(query.limit)
-    # The page with the number of all matches: the window counts every row the filters let through
-    # while the page is picked from them, so the matches are walked once, not again by count_statement
-    # ($everything of a patient with 3,000 resources: 26 + 22-31 ms in PostgreSQL -> 24-28 ms). The
-    # window runs over narrow rows; the page's content is read after the LIMIT (over whole rows the
-    # window's buffer made it 36-42 ms).
-    page = (
-        select(subject.c.pk, *labelled, func.count().over().label("total"))
-        .where(*where)
-        .order_by(*order)
-        .limit(query.limit)
-        .subquery("page")
-    )
-    row = _PAGE_ROW
-    page_keys = [page.c[f"k{i}"] for i in range(len(keys))]
-    return (
-        select(*_columns(row), *page_keys, page.c.total)
-        .join_from(page, row, row.c.pk == page.c.pk)
-        .order_by(*[k.desc() if d else k.asc() for k, d in zip(page_keys, descending, strict=True)])
-    )
-
-
-_PAGE_ROW = resource.alias("page_row")
-
-
-def _columns(row: Any) -> tuple[Any, ...]:
-    return (row.c.pk, row.c.res_type, row.c.res_id, row.c.version, row.c.last_updated, row.c.content)
-
-
-def counts_all(query: PageQuery) -> bool:
-    """Whether the page's statement also gives the number of all matches (as its last column): asked
-    for, on a first page, and the search selective (its matches few enough to walk whole: over a type's
-    every row the window would buffer them all, where count_statement only counts)."""
-    return query.count_all and query.after is None and not query.backwards and _selective(query.typed)
-
-
-def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> tuple[Select[Any], dict[str, Any]]:
-    """The statement counting what the type groups match among the `visible` rows, and its parameters."""
-
-    def build(groups: tuple[TypedClauses, ...]) -> Select[Any]:
-        subject = _SUBJECT
-        with _one_statement():
-            where = [base_filter(subject, groups, visible)]
-        if not is_unrestricted(visible):
-            where.append(visible.condition(subject, subject_types(groups)))
-        return select(func.count()).select_from(subject).where(*where)
-
-    statement, params = _COUNTS.statement(tuple(typed), visible.shape, build)
-    params.update(visible.parameters)
-    return statement, params

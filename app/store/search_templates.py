@@ -7,7 +7,7 @@ into its shape (the classes, the structural fields such as modes, columns and pr
 values each tuple holds) and its values. The statement is built once per shape from a copy of the query
 whose values are bound parameters (`v0`, `v1`, ...), and later queries of that shape only pass values.
 
-Rules for the builder (app/store/search_sql.py), which sees bound parameters where values were:
+Rules for the builders (app/store/search_sql.py, search_pages.py), which sees bound parameters where values were:
 - compare values with columns (`column == value`, `column.in_(values)`), never inspect them in Python;
 - a value transformed before it is bound (a LIKE pattern, a range's upper end) goes through `derived`;
 - a long tuple of a field in `_EXPANDABLE` arrives as one expanding parameter (`IN` of any length, one

@@ -22,7 +22,7 @@ from app.store.query import (
     TokenHashIn,
     TypedClauses,
 )
-from app.store.search_sql import PageQuery, count_statement, page_statement
+from app.store.search_pages import PageQuery, count_statement, page_statement
 from app.store.search_templates import KEPT, TemplateCache, derived, placeholders, split
 from app.store.visibility import EVERY_ROW, Unrestricted
 

@@ -25,7 +25,7 @@ from app.fhir.service import FhirService
 from app.fhir.type_store import TypeStore
 from app.store.query import Clause, IdIn, InCompartment, SortKey, TypedClauses
 from app.store.repository import SearchRow, StoredResource
-from app.store.search_sql import PageQuery
+from app.store.search_pages import PageQuery
 from app.store.visibility import RowFilter
 
 TOTAL_MODES = ("none", "estimate", "accurate")
