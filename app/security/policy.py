@@ -182,7 +182,7 @@ class _Templates:
         refs = select(r.c.target_id.label("patient_id")).where(
             r.c.res_pk.in_(pks),
             policy_sql.in_constants(r.c.hash_identity, config.compartment_identities),
-            r.c.target_type == "Patient",
+            policy_sql.not_indexed(r.c.target_type) == "Patient",
             r.c.target_id.is_not(None),
         )
         own = select(resource.c.res_id).where(resource.c.pk.in_(patient_pks))

@@ -141,7 +141,7 @@ def linked_patients(pks: Any, identities: Sequence[int]) -> tuple[Select[Any], S
     unite with others: SQLite takes no nested compound selects)."""
     f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
     direct = select(f.c.patient_id).where(
-        f.c.source_pk.in_(pks), f.c.kind == "subject", f.c.patient_id.is_not(None)
+        f.c.source_pk.in_(pks), not_indexed(f.c.kind) == "subject", f.c.patient_id.is_not(None)
     )
     through = (
         select(c.c.target_id)
@@ -152,13 +152,21 @@ def linked_patients(pks: Any, identities: Sequence[int]) -> tuple[Select[Any], S
         )
         .where(
             g.c.source_pk.in_(pks),
-            g.c.kind == "context",
+            not_indexed(g.c.kind) == "context",
             in_constants(c.c.hash_identity, identities),
-            c.c.target_type == "Patient",
+            not_indexed(c.c.target_type) == "Patient",
             c.c.target_id.is_not(None),
         )
     )
     return direct, through
+
+
+def not_indexed(column: Any) -> ColumnElement[Any]:
+    """`column` in a form no index serves, for statements that must enter through their `pks` (the
+    returned resources' few rows). SQLite has no statistics, and without them took (target_type,
+    target_id >) for the better entry: it walked every reference to a Patient, 24 ms of a secured
+    search's 29 on 8 loaded bundles, where the resources' own rows take microseconds."""
+    return func.coalesce(column, "")
 
 
 def own_entry(pk: Any, parties: Any) -> ColumnElement[bool]:
