@@ -178,15 +178,11 @@ class _Templates:
         pks: BindParameter[Any] = bindparam("pol_pks", expanding=True)
         linked_pks: BindParameter[Any] = bindparam("pol_linked_pks", expanding=True)
         patient_pks: BindParameter[Any] = bindparam("pol_patient_pks", expanding=True)
-        r = idx_reference.alias()
-        refs = select(r.c.target_id.label("patient_id")).where(
-            r.c.res_pk.in_(pks),
-            policy_sql.in_constants(r.c.hash_identity, config.compartment_identities),
-            policy_sql.not_indexed(r.c.target_type) == "Patient",
-            r.c.target_id.is_not(None),
-        )
+        refs = policy_sql.referenced_patients(lambda res_pk: res_pk.in_(pks), config.compartment_identities)
         own = select(resource.c.res_id).where(resource.c.pk.in_(patient_pks))
-        linked = policy_sql.linked_patients(linked_pks, config.compartment_identities)
+        linked = policy_sql.linked_patients(
+            lambda source_pk: source_pk.in_(linked_pks), config.compartment_identities
+        )
         patients = union(refs, own, *linked).subquery("returned_patients")
         only_emergency: ColumnElement[bool] = false()
         if care is not None and self.allowed is not None and self.shape.hpr:
@@ -272,28 +268,20 @@ class _Templates:
             parts.append(false())
         elif shape.kind == "personnel" and (types is None or "AuditEvent" in types):
             parts.append(subject.c.res_type != "AuditEvent")  # the audit trail is not clinical data
+        # Patient data among the rows' types: the compartment's, and those facts link to patients.
+        patient_data: list[ColumnElement[bool]] = []
         compartment_types = _among(config.patient_types - config.linked_types, types)
+        if compartment_types:
+            patient_data.append(policy_sql.in_constants(subject.c.res_type, compartment_types))
         linked_types = _among(config.linked_types, types)
-        if self.allowed is not None and (compartment_types or linked_types):
-            patient_data = or_(
-                false(),
-                *(
-                    [policy_sql.in_constants(subject.c.res_type, compartment_types)]
-                    if compartment_types
-                    else []
-                ),
-                *(
-                    [
-                        and_(
-                            policy_sql.in_constants(subject.c.res_type, linked_types),
-                            policy_sql.linked(subject.c.pk),
-                        )
-                    ]
-                    if linked_types
-                    else []
-                ),
+        if linked_types:
+            patient_data.append(
+                and_(
+                    policy_sql.in_constants(subject.c.res_type, linked_types), policy_sql.linked(subject.c.pk)
+                )
             )
-            parts.append(or_(not_(patient_data), self._in_patients(subject, self.allowed, types)))
+        if self.allowed is not None and patient_data:
+            parts.append(or_(not_(or_(*patient_data)), self._in_patients(subject, self.allowed, types)))
         if shape.kind != "citizen":  # blocks and reservations are the patient's own, against others
             parts.append(not_(policy_sql.blocked(subject.c.res_type, subject.c.res_id, self.parties, _NOW)))
             core_journal_types = _among(config.core_journal_types, types)

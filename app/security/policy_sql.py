@@ -9,7 +9,7 @@ lists rendered again on every execution).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -136,12 +136,27 @@ def linked(pk: Any) -> ColumnElement[bool]:
     return exists().where(f.c.source_pk == pk, in_constants(f.c.kind, ("subject", "context")))
 
 
-def linked_patients(pks: Any, identities: Sequence[int]) -> tuple[Select[Any], Select[Any]]:
-    """The patients facts link resources (`pks`) to: directly, and through their context (two selects to
-    unite with others: SQLite takes no nested compound selects)."""
+def referenced_patients(of: Callable[[Any], ColumnElement[bool]], identities: Sequence[int]) -> Select[Any]:
+    """The patients resources reference through the parameters `identities` (the Patient compartment's),
+    entered through the resources' own index rows (`of(res_pk)` picks them)."""
+    r = idx_reference.alias()
+    return select(r.c.target_id.label("patient_id")).where(
+        of(r.c.res_pk),
+        in_constants(r.c.hash_identity, identities),
+        not_indexed(r.c.target_type) == "Patient",
+        r.c.target_id.is_not(None),
+    )
+
+
+def linked_patients(
+    of: Callable[[Any], ColumnElement[bool]], identities: Sequence[int]
+) -> tuple[Select[Any], Select[Any]]:
+    """The patients facts link resources to: directly, and through their context (two selects to unite
+    with others: SQLite takes no nested compound selects). `of(source_pk)` picks the resources (one, or
+    a search's results); the selects enter through them."""
     f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
     direct = select(f.c.patient_id).where(
-        f.c.source_pk.in_(pks), not_indexed(f.c.kind) == "subject", f.c.patient_id.is_not(None)
+        of(f.c.source_pk), not_indexed(f.c.kind) == "subject", f.c.patient_id.is_not(None)
     )
     through = (
         select(c.c.target_id)
@@ -151,7 +166,7 @@ def linked_patients(pks: Any, identities: Sequence[int]) -> tuple[Select[Any], S
             )
         )
         .where(
-            g.c.source_pk.in_(pks),
+            of(g.c.source_pk),
             not_indexed(g.c.kind) == "context",
             in_constants(c.c.hash_identity, identities),
             not_indexed(c.c.target_type) == "Patient",
@@ -162,8 +177,8 @@ def linked_patients(pks: Any, identities: Sequence[int]) -> tuple[Select[Any], S
 
 
 def not_indexed(column: Any) -> ColumnElement[Any]:
-    """`column` in a form no index serves, for statements that must enter through their `pks` (the
-    returned resources' few rows). SQLite has no statistics, and without them took (target_type,
+    """`column` in a form no index serves, for statements that must enter through the few rows of the
+    resources they are about. SQLite has no statistics, and without them took (target_type,
     target_id >) for the better entry: it walked every reference to a Patient, 24 ms of a secured
     search's 29 on 8 loaded bundles, where the resources' own rows take microseconds."""
     return func.coalesce(column, "")
@@ -181,43 +196,15 @@ def subject_patients(
 ) -> Select[Any]:
     """The patients one resource (`pk`) is about: its Patient-compartment references (`identities`: those
     of its type), itself for a Patient (`self_patient`, else None), and for a Binary, Bundle or Device
-    (`linked_identities` given) those facts link it to. coalesce(): the rows of one resource are found
-    through (res_pk, hash_identity); without table statistics SQLite would otherwise walk the
-    (target_type, target_id) index over every reference to any patient."""
+    (`linked_identities` given) those facts link it to, all found through the resource's own rows
+    (not_indexed)."""
     parts: list[Select[Any]] = []
     if identities:
-        parts.append(
-            select(idx_reference.c.target_id.label("patient_id")).where(
-                idx_reference.c.res_pk == pk,
-                in_constants(idx_reference.c.hash_identity, identities),
-                func.coalesce(idx_reference.c.target_type, "") == "Patient",
-                idx_reference.c.target_id.is_not(None),
-            )
-        )
+        parts.append(referenced_patients(lambda res_pk: res_pk == pk, identities))
     if self_patient is not None:
         parts.append(select(self_patient.label("patient_id")))
     if linked_identities is not None:
-        f, g, r, c = access_fact.alias(), access_fact.alias(), resource.alias(), idx_reference.alias()
-        parts.append(
-            select(f.c.patient_id).where(
-                f.c.source_pk == pk, f.c.kind == "subject", f.c.patient_id.is_not(None)
-            )
-        )
-        parts.append(
-            select(c.c.target_id)
-            .select_from(
-                g.join(r, and_(r.c.res_type == g.c.target_type, r.c.res_id == g.c.target_id)).join(
-                    c, c.c.res_pk == r.c.pk
-                )
-            )
-            .where(
-                g.c.source_pk == pk,
-                g.c.kind == "context",
-                in_constants(c.c.hash_identity, linked_identities),
-                c.c.target_type == "Patient",
-                c.c.target_id.is_not(None),
-            )
-        )
+        parts.extend(linked_patients(lambda source_pk: source_pk == pk, linked_identities))
     if not parts:
         return select(literal(None, String()).label("patient_id")).where(false())
     if len(parts) == 1:

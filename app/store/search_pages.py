@@ -191,5 +191,5 @@ def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> tuple[
         return select(func.count()).select_from(subject).where(*where)
 
     statement, params = _COUNTS.statement(tuple(typed), visible.shape, build)
-    params.update(visible.parameters)
+    params.update(parameters(visible))
     return statement, params

@@ -189,6 +189,3 @@ class TemplateCache:
         finally:
             _DERIVED.reset(token)
         return Template(statement, tuple(found))
-
-    def __len__(self) -> int:
-        return len(self._templates)
