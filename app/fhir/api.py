@@ -129,7 +129,9 @@ def _delete_reply(request: Request, result: DeleteResult) -> Response:
     return fhir_response(request, outcome_bytes(informational(result.message)), 200, headers)
 
 
-# read first: it is the hottest route, and the path convertors keep it from shadowing the others.
+# The hottest routes first, in this order: read, create, search, update. Requests are matched against the
+# routes in order, each miss costing a few microseconds; the path convertors keep type and id routes from
+# shadowing one another, so the order changes nothing else.
 @router.get("/{res_type:fhirtype}/{res_id:fhirid}", tags=FHIR_TAGS, summary="read")
 async def read(res_type: str, res_id: str, request: Request) -> Response:
     media = response_media_type(request)
@@ -151,6 +153,36 @@ def _not_modified(request: Request, version: int, last_modified: datetime) -> bo
         since = parse_http_date(if_modified_since)  # second precision, like Last-Modified
         return since is not None and last_modified.replace(microsecond=0) <= since
     return False
+
+
+@router.post("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="create (If-None-Exist for conditional create)")
+async def create(res_type: str, request: Request) -> Response:
+    response_media_type(request)
+    svc, ctx = service(request), context(request)
+    svc.resource_type(res_type)
+    body = await json_body(request)
+    result = await fhir_engine(request).create(ctx, res_type, body, request.headers.get("if-none-exist"))
+    return _write_reply(request, ctx, result, "Created" if result.created else "Found existing")
+
+
+@router.get("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="search")
+async def search(res_type: str, request: Request) -> Response:
+    return await _run_search(request, (res_type,), res_type, request.query_params.multi_items())
+
+
+@router.put(
+    "/{res_type:fhirtype}/{res_id:fhirid}",
+    tags=FHIR_TAGS,
+    summary="update (update-as-create with a client id)",
+)
+async def update(res_type: str, res_id: str, request: Request) -> Response:
+    response_media_type(request)
+    svc, ctx = service(request), context(request)
+    svc.resource_type(res_type)
+    body = await json_body(request)
+    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
+    result = await fhir_engine(request).update(ctx, res_type, res_id, body, if_match)
+    return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
 
 
 @router.post("/", tags=FHIR_TAGS, summary="batch / transaction")
@@ -210,11 +242,6 @@ async def _run_search(
     search_request = search_ix.SearchRequest(res_types, pairs, path, prefer_strict(request), compartment)
     body = await fhir_engine(request).search_bundle(context(request), search_request)
     return fhir_response(request, body, 200, None, media)
-
-
-@router.get("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="search")
-async def search(res_type: str, request: Request) -> Response:
-    return await _run_search(request, (res_type,), res_type, request.query_params.multi_items())
 
 
 @router.post("/{res_type:fhirtype}/_search", tags=FHIR_TAGS, summary="search (parameters in a form body)")
@@ -304,31 +331,6 @@ async def compartment_search(res_id: str, res_type: str, request: Request) -> Re
         request.query_params.multi_items(),
         ("Patient", res_id),
     )
-
-
-@router.post("/{res_type:fhirtype}", tags=FHIR_TAGS, summary="create (If-None-Exist for conditional create)")
-async def create(res_type: str, request: Request) -> Response:
-    response_media_type(request)
-    svc, ctx = service(request), context(request)
-    svc.resource_type(res_type)
-    body = await json_body(request)
-    result = await fhir_engine(request).create(ctx, res_type, body, request.headers.get("if-none-exist"))
-    return _write_reply(request, ctx, result, "Created" if result.created else "Found existing")
-
-
-@router.put(
-    "/{res_type:fhirtype}/{res_id:fhirid}",
-    tags=FHIR_TAGS,
-    summary="update (update-as-create with a client id)",
-)
-async def update(res_type: str, res_id: str, request: Request) -> Response:
-    response_media_type(request)
-    svc, ctx = service(request), context(request)
-    svc.resource_type(res_type)
-    body = await json_body(request)
-    if_match = parse_etag_version(request.headers.get("if-match"), "If-Match")
-    result = await fhir_engine(request).update(ctx, res_type, res_id, body, if_match)
-    return _write_reply(request, ctx, result, "Created" if result.created else "Updated")
 
 
 @router.patch(
