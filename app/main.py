@@ -17,7 +17,6 @@ from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
 from app.disconnect import CancelOnDisconnect
 from app.errors import install_error_handlers
-from app.fhir.api import fallback_router
 from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
 from app.fhir.engine import Engine
@@ -26,6 +25,7 @@ from app.fhir.jobs import routes as job_routes
 from app.fhir.jobs.spec import JobConfig
 from app.fhir.jobs.worker import JobWorker
 from app.fhir.registry import Registry
+from app.fhir.routing import fallback_router
 from app.fhir.search.parse import SearchLimits
 from app.fhir.service import FhirService
 from app.fhir.subscriptions import SubscriptionConfig, install_subscriptions
@@ -192,9 +192,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(referral_operations.router)
     app.include_router(referral_views.router)
     app.include_router(job_routes.router)
-    app.include_router(fallback_router)
     install_openapi(app)
     install_authentication(app, settings)
+    app.include_router(fallback_router)  # last: it takes every method on every path
     app.add_middleware(CancelOnDisconnect)  # inside the access log, which records its 499
     app.add_middleware(BodyLimitAndAccessLog, max_body_bytes=settings.max_body_bytes)
     return app

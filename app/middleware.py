@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import time
 import traceback
 from typing import Any
@@ -19,6 +20,16 @@ error_log = logging.getLogger("helsebro.errors")
 # Request ids: a per-process random prefix and a counter, cheaper than a uuid on every request.
 _ID_PREFIX = os.urandom(4).hex()
 _ID_COUNTER = itertools.count(1)
+
+
+# No FHIR type, id, version or operation name holds a control character. Route patterns end in `$`, which
+# in Python also matches before a final newline, so without this check /Patient/kari%0A read Patient/kari.
+_CONTROL_IN_PATH = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_PATH_ERROR = FhirError(
+    Category.INVALID,
+    "The request path holds a control character, which no FHIR type, id or operation has",
+    "value",
+)
 
 
 class BodyTooLarge(Exception):
@@ -53,6 +64,10 @@ class BodyLimitAndAccessLog:
         if not request_id:
             request_id = f"{_ID_PREFIX}-{next(_ID_COUNTER)}"
         scope.setdefault("state", {})["request_id"] = request_id
+        if _CONTROL_IN_PATH.search(scope["path"]):
+            await self._reply(send, _CONTROL_PATH_ERROR, request_id)
+            self._log(scope, 400, started, request_id)
+            return
 
         received = 0
         limit = self.max_body_bytes
@@ -140,7 +155,8 @@ def _loggable_path(scope: Scope) -> str:
     """
     route = scope.get("route")
     template = getattr(route, "path_format", None)
-    if not isinstance(template, str):
+    # app.fhir.routing's fallback takes every path no route serves: its template says nothing.
+    if not isinstance(template, str) or getattr(route, "name", None) == "unrouted":
         return "(no route)"
     res_type = scope.get("path_params", {}).get("res_type")
     if isinstance(res_type, str) and res_type.isalpha():

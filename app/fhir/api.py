@@ -17,6 +17,7 @@ from app.fhir.http import (
     etag,
     fhir_response,
     http_date,
+    none_match,
     parse_etag_version,
     parse_http_date,
     prefer_async,
@@ -32,7 +33,7 @@ from app.fhir.interactions.reindex import report_issues
 from app.fhir.outcome import Category, FhirError, informational, operation_outcome, outcome_bytes
 from app.fhir.registry import patient_compartment
 from app.fhir.service import HIDDEN_MATCH_MESSAGE, FhirService, WriteResult
-from app.fhir.validate import check_id, parse_json
+from app.fhir.validate import parse_json
 
 
 class _FhirTypeConvertor(Convertor[str]):
@@ -146,8 +147,7 @@ def _not_modified(request: Request, version: int, last_modified: datetime) -> bo
     """If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        tags = [t.strip() for t in if_none_match.split(",")]
-        return "*" in tags or any(t in (etag(version), f'"{version}"') for t in tags)
+        return none_match(if_none_match, version)
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since is not None:
         since = parse_http_date(if_modified_since)  # second precision, like Last-Modified
@@ -373,18 +373,3 @@ async def conditional_delete(res_type: str, request: Request) -> Response:
         context(request), res_type, request.url.query, if_match
     )
     return _delete_reply(request, result)
-
-
-# Included after every other router (app.main): it takes any two-segment path, so it must not shadow a
-# pack's own (/Patient/$referrals).
-fallback_router = APIRouter()
-
-
-@fallback_router.api_route(
-    "/{res_type}/{res_id}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
-)
-async def malformed_type_or_id(res_type: str, res_id: str, request: Request) -> Response:
-    """Reached only when the type or id does not have FHIR's shape: say which, instead of a bare 404."""
-    service(request).resource_type(res_type)
-    check_id(res_id)
-    raise AssertionError("unreachable: a well-formed type and id match the routes above")

@@ -24,11 +24,33 @@ _FORMAT_ALIASES = {
     "text/json": PLAIN_JSON,
 }
 _XML_LIKE = ("xml", "ttl", "turtle", "html")
-_ACCEPTABLE = (FHIR_JSON, PLAIN_JSON, "application/*", "*/*", "application/json+fhir")
 
 
 def _media(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
+
+
+def _fhir_version(value: str) -> str | None:
+    """The media type's fhirVersion parameter (R4 3.1.0.1.11, e.g. `; fhirVersion=4.0`), if any."""
+    for parameter in value.split(";")[1:]:
+        name, _, version = parameter.partition("=")
+        if name.strip().lower() == "fhirversion":
+            return version.strip().strip('"')
+    return None
+
+
+def _serves_version(value: str) -> bool:
+    """Whether a media type asks for no FHIR version or for R4 (4.0, or a 4.0.x patch release)."""
+    version = _fhir_version(value)
+    return version is None or version == "4.0" or version.startswith("4.0.")
+
+
+def _version_error(category: Category, value: str) -> FhirError:
+    return FhirError(
+        category,
+        f"This server serves FHIR R4 (fhirVersion 4.0), not fhirVersion {(_fhir_version(value) or '')[:20]}",
+        "not-supported",
+    )
 
 
 def response_media_type(request: Request) -> str:
@@ -44,7 +66,11 @@ def response_media_type(request: Request) -> str:
     accept = request.headers.get("accept")
     if not accept:
         return FHIR_JSON
-    offered = [_media(part) for part in accept.split(",")]
+    parts = accept.split(",")
+    served = [part for part in parts if _serves_version(part)]
+    if not served:
+        raise _version_error(Category.NOT_ACCEPTABLE, parts[0])
+    offered = [_media(part) for part in served]
     if any(m in (FHIR_JSON, "application/json+fhir", "application/*", "*/*") for m in offered):
         return FHIR_JSON
     if PLAIN_JSON in offered:
@@ -67,6 +93,8 @@ def require_json_body(request: Request) -> None:
             f"Content-Type '{media[:60]}' is not supported; send application/fhir+json",
             "not-supported",
         )
+    if not _serves_version(content_type):
+        raise _version_error(Category.UNSUPPORTED_MEDIA, content_type)
 
 
 def _preferences(request: Request) -> list[tuple[str, str]]:
@@ -104,19 +132,44 @@ def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
+# If-Match values besides a version number (versions start at 1): `*`, any current version (RFC 9110
+# 13.1.1), and a well-formed entity tag that names no version of ours (W/"abc"), which matches nothing.
+ANY_VERSION = 0
+NO_VERSION = -1
+
+
+def _tag_version(tag: str) -> int | None:
+    """W/"3", "3" or 3 -> 3; any other well-formed entity tag -> NO_VERSION; malformed -> None."""
+    opaque = tag[2:] if tag.startswith("W/") else tag
+    quoted = len(opaque) >= 2 and opaque[0] == opaque[-1] == '"'
+    inner = opaque[1:-1] if quoted else opaque
+    if inner.isascii() and inner.isdigit():
+        return int(inner) if len(inner) <= len(str(MAX_VERSION)) else NO_VERSION
+    if quoted and '"' not in inner and all("!" <= c <= "~" for c in inner):
+        return NO_VERSION
+    return None
+
+
 def parse_etag_version(header: str | None, name: str) -> int | None:
-    """W/"3" or "3" -> 3. A malformed value is a client error, not something to ignore."""
+    """If-Match (or a bundle entry's ifMatch): a version, ANY_VERSION for `*`, NO_VERSION for an entity
+    tag that names no version (412, not 400, as RFC 9110 asks). Malformed is a client error."""
     if header is None:
         return None
     value = header.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    if not (value.isascii() and value.isdigit()):
+    if value == "*":
+        return ANY_VERSION
+    version = _tag_version(value)
+    if version is None:
         raise FhirError(
             Category.INVALID, f"{name} must look like W/\"<versionId>\", got '{header[:40]}'", "value"
         )
-    return int(value)
+    return version
+
+
+def none_match(header: str, version: int) -> bool:
+    """Whether If-None-Match names `version` (or is `*`): a list of the same forms If-Match takes."""
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or version in (_tag_version(tag) for tag in tags)
 
 
 # Versions are stored as 32-bit integers (resource.version): a larger number names no version, and the

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from app.fhir.outcome import Category, FhirError, Issue
 from app.fhir.registry import Registry
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_ISSUES = 50
 # JSON nesting levels a resource may use (the root object is level 1). Real resources stay far below it
 # (nested Questionnaire items ~25); far deeper ones exhaust Python's stack in the models' validators and
@@ -89,7 +89,7 @@ def _refuse_duplicate_keys(body: bytes) -> None:
 
 
 def check_id(resource_id: str) -> None:
-    if not ID_PATTERN.match(resource_id):
+    if not ID_PATTERN.fullmatch(resource_id):
         raise FhirError(
             Category.INVALID,
             f"'{resource_id[:80]}' is not a valid FHIR id (1-64 characters of A-Z, a-z, 0-9, '-' and '.')",
@@ -102,7 +102,7 @@ def _expression(resource_type: str, loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts[-1] += f"[{item}]"
-        elif _FIELD_NAME.match(item):
+        elif _FIELD_NAME.fullmatch(item):
             parts.append(item)
     return ".".join(parts)
 

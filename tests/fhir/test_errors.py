@@ -68,6 +68,68 @@ async def test_unknown_route_is_404_and_wrong_method_is_405(client: httpx.AsyncC
     assert_outcome(await client.delete("/Patient/" + "x" * 65), 400)
 
 
+async def test_a_trailing_newline_never_names_another_resource(client: httpx.AsyncClient) -> None:
+    # Route patterns end in `$`, which in Python also matches before a final newline: these read and
+    # deleted Patient/kari.
+    body = orjson.dumps({**patient(), "id": "kari"})
+    assert (await client.put("/Patient/kari", content=body, headers=FHIR_JSON)).status_code == 201
+    for method, path in (
+        ("GET", "/Patient/kari%0A"),
+        ("DELETE", "/Patient/kari%0A"),
+        ("PUT", "/Patient/kari%0A"),
+        ("GET", "/Patient/kari/_history/1%0A"),
+        ("GET", "/Patient%0A/kari"),
+        ("GET", "/metadata%0A"),
+    ):
+        outcome = assert_outcome(await client.request(method, path, content=body, headers=FHIR_JSON), 400)
+        assert "control character" in outcome["issue"][0]["diagnostics"]  # type: ignore[index]
+    assert (await client.get("/Patient/kari")).json()["meta"]["versionId"] == "1"
+    # In a bundle the id is checked whole too.
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "DELETE", "url": "Patient/kari\n"}}],
+    }
+    reply = await client.post("/", content=orjson.dumps(batch), headers=FHIR_JSON)
+    assert reply.json()["entry"][0]["response"]["status"].startswith("400")
+    assert (await client.get("/Patient/kari")).status_code == 200
+
+
+async def test_405_and_options_name_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    wrong = await client.patch(
+        "/Patient", content=b"[]", headers={"Content-Type": "application/json-patch+json"}
+    )
+    assert_outcome(wrong, 405)
+    assert wrong.headers["allow"] == "GET, POST, PUT, DELETE, OPTIONS"
+    wrong = await client.post("/Patient/1")
+    assert_outcome(wrong, 405)
+    assert wrong.headers["allow"] == "GET, PUT, PATCH, DELETE, OPTIONS"
+    for path, allow in (
+        ("/Patient", "GET, POST, PUT, DELETE, OPTIONS"),
+        ("/Patient/1", "GET, PUT, PATCH, DELETE, OPTIONS"),
+        ("/metadata", "GET, OPTIONS"),
+    ):
+        options = await client.options(path)
+        assert options.status_code == 200, options.text
+        assert options.headers["allow"] == allow
+    assert_outcome(await client.options("/NoSuchType"), 404)
+
+
+async def test_an_unknown_type_is_404_whatever_the_method(client: httpx.AsyncClient) -> None:
+    for method, path in (
+        ("POST", "/0/_search"),
+        ("POST", "/0/$reindex"),
+        ("POST", "/0"),
+        ("GET", "/0"),
+        ("PUT", "/Nonsense/1"),
+        ("POST", "/Nonsense/1/$everything"),
+    ):
+        outcome = assert_outcome(await client.request(method, path), 404)
+        assert "resource type" in outcome["issue"][0]["diagnostics"]  # type: ignore[index]
+    # A trailing slash still leads to the path without it.
+    assert (await client.get("/Patient/")).status_code == 307
+
+
 async def test_nothing_is_stored_on_a_rejected_write(client: httpx.AsyncClient) -> None:
     bad = {**patient(), "id": "p1", "birthDate": "yesterday"}
     assert_outcome(await client.put("/Patient/p1", content=orjson.dumps(bad), headers=FHIR_JSON), 400)

@@ -57,6 +57,42 @@ async def test_malformed_if_match_is_400(client: httpx.AsyncClient) -> None:
     assert response.status_code == 400
 
 
+async def test_if_match_takes_every_form_of_entity_tag(client: httpx.AsyncClient) -> None:
+    body = await created_patient(client)
+    url = f"/Patient/{body['id']}"
+
+    async def put(if_match: str, gender: str) -> httpx.Response:
+        content = orjson.dumps({**body, "gender": gender})
+        return await client.put(url, content=content, headers={**FHIR_JSON, "If-Match": if_match})
+
+    # A well-formed tag that names no version fails the precondition; it is not malformed.
+    assert (await put('W/"abc"', "male")).status_code == 412
+    assert (await client.delete(url, headers={"If-Match": '"abc"'})).status_code == 412
+    # `*` matches whatever version is current; bare and quoted numbers are the version.
+    assert (await put("*", "male")).headers["etag"] == 'W/"2"'
+    assert (await put("2", "female")).headers["etag"] == 'W/"3"'
+    assert (await put('"3"', "male")).headers["etag"] == 'W/"4"'
+    assert (await put("yesterday", "female")).status_code == 400
+    # `*` on what does not exist (never, or no longer) is 412, and creates nothing.
+    missing = orjson.dumps({**body, "id": "never-there"})
+    refused = await client.put(
+        "/Patient/never-there", content=missing, headers={**FHIR_JSON, "If-Match": "*"}
+    )
+    assert refused.status_code == 412
+    assert (await client.get("/Patient/never-there")).status_code == 404
+    assert (await client.delete(url, headers={"If-Match": "*"})).status_code == 200
+    assert (await client.delete(url, headers={"If-Match": "*"})).status_code == 412
+
+
+async def test_if_none_match_takes_the_forms_if_match_takes(client: httpx.AsyncClient) -> None:
+    body = await created_patient(client)
+    url = f"/Patient/{body['id']}"
+    for tag in ('W/"1"', '"1"', "1", 'W/"0", 1', "*"):
+        assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 304, tag
+    for tag in ('W/"2"', "2", '"abc"', "nonsense"):
+        assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 200, tag
+
+
 async def test_if_none_match_gives_304_for_current_version(client: httpx.AsyncClient) -> None:
     body = await created_patient(client)
     url = f"/Patient/{body['id']}"
@@ -133,3 +169,23 @@ async def test_accept_header(client: httpx.AsyncClient) -> None:
     assert plain.headers["content-type"].startswith("application/json")
     assert (await client.get(url, headers={"Accept": "application/fhir+xml"})).status_code == 406
     assert (await client.get(url, headers={"Accept": "*/*"})).status_code == 200
+
+
+async def test_fhir_version_parameter(client: httpx.AsyncClient) -> None:
+    body = await created_patient(client)
+    url = f"/Patient/{body['id']}"
+    for accept in ("application/fhir+json; fhirVersion=4.0", "application/fhir+json;fhirVersion=4.0.1"):
+        assert (await client.get(url, headers={"Accept": accept})).status_code == 200, accept
+    refused = await client.get(url, headers={"Accept": "application/fhir+json; fhirVersion=3.0"})
+    assert refused.status_code == 406
+    assert "fhirVersion 3.0" in refused.json()["issue"][0]["diagnostics"]
+    assert (
+        await client.get("/metadata", headers={"Accept": "application/fhir+json; fhirVersion=5.0"})
+    ).status_code == 406
+    # One acceptable alternative is enough.
+    either = "application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0"
+    assert (await client.get(url, headers={"Accept": either})).status_code == 200
+    stu3_body = {"Content-Type": "application/fhir+json; fhirVersion=3.0"}
+    assert (
+        await client.post("/Patient", content=orjson.dumps(patient()), headers=stu3_body)
+    ).status_code == 415

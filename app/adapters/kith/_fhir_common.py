@@ -50,7 +50,7 @@ EXT_URBAN_DISTRICT = "http://hl7.no/fhir/StructureDefinition/no-basis-urban-dist
 URBAN_DISTRICT_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.3403"  # bydel (Volven 3403)
 
 OSLO = ZoneInfo("Europe/Oslo")
-_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 
 # Identifier type code (Volven 8116 persons, 9051 organisations) -> national system
 ID_SYSTEMS = {
@@ -109,7 +109,7 @@ def add_ext(node: Json, extension: Json | None) -> None:
 def fhir_system(oid: str | None) -> str | None:
     if oid is None:
         return None
-    return f"urn:oid:{oid}" if _OID.match(oid) else oid
+    return f"urn:oid:{oid}" if _OID.fullmatch(oid) else oid
 
 
 def kith_system(system: Any) -> str | None:

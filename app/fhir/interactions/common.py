@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
 from app.fhir.hooks import MatchCheck, WriteEvent
+from app.fhir.http import ANY_VERSION, NO_VERSION
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria
@@ -22,6 +23,21 @@ from app.store.visibility import EVERY_ROW
 
 # How often a unit of work that lost a race is tried again before the client gets 409.
 MAX_ATTEMPTS = 5
+
+
+def check_if_match(what: str, current: StoredResource | None, if_match: int | None) -> None:
+    """412 unless If-Match (a version, ANY_VERSION or NO_VERSION) holds for `what`'s current version."""
+    if if_match is None:
+        return
+    if current is None or (if_match == ANY_VERSION and current.deleted):
+        raise FhirError(Category.PRECONDITION, f"If-Match given but {what} does not exist")
+    if if_match != ANY_VERSION and current.version != if_match:
+        asked = "an entity tag that names no version" if if_match == NO_VERSION else f"version {if_match}"
+        raise FhirError(
+            Category.PRECONDITION,
+            f"Version conflict: {what} is at version {current.version}, If-Match asks for {asked}",
+            "conflict",
+        )
 
 
 def retry_exhausted(what: str) -> FhirError:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
-from app.fhir.interactions.common import match_one, store_version
+from app.fhir.interactions.common import check_if_match, match_one, store_version
 from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
@@ -31,15 +31,9 @@ async def _delete_current(
     res_id: str,
     if_match: int | None,
 ) -> DeleteResult:
+    check_if_match(f"{rtype.name}/{res_id}", current, if_match)
     if current is None:
-        if if_match is not None:
-            raise FhirError(Category.PRECONDITION, f"If-Match given but {rtype.name}/{res_id} does not exist")
         return DeleteResult(f"{rtype.name}/{res_id} does not exist; nothing to delete", None)
-    if if_match is not None and current.version != if_match:
-        raise FhirError(
-            Category.PRECONDITION,
-            f"Version conflict: {rtype.name}/{res_id} is at version {current.version}, If-Match says {if_match}",
-        )
     if current.deleted:
         return DeleteResult(f"{rtype.name}/{res_id} was already deleted", current.version)
     stored = await store_version(svc, ctx, conn, rtype, current, None, now_ms(), "DELETE")

@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadEvent
 from app.fhir.http import FHIR_JSON, JSON_PATCH, PLAIN_JSON
-from app.fhir.interactions.common import store_version
+from app.fhir.interactions.common import check_if_match, store_version
 from app.fhir.interactions.read import gone
 from app.fhir.interactions.unit_of_work import in_unit_of_work
-from app.fhir.interactions.update import _check_if_match
 from app.fhir.outcome import Category, FhirError
 from app.fhir.patch.fhirpath_patch import apply_fhirpath_patch, parse_fhirpath_patch
 from app.fhir.patch.json_patch import apply_json_patch, parse_json_patch
@@ -106,7 +105,7 @@ async def _patch_current(
         raise FhirError(Category.NOT_FOUND, f"{rtype.name}/{res_id} is not known")
     if current.deleted or current.content is None:
         raise gone(rtype.name, res_id, current.version)
-    _check_if_match(rtype.name, res_id, current, if_match)
+    check_if_match(f"{rtype.name}/{res_id}", current, if_match)
     resource = _checked(svc, rtype, res_id, patcher(orjson.loads(current.content), rtype.model))
     if same_content(current.content, resource):
         return WriteResult(200, current)  # no-op: no new version, like an unchanged PUT

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.hooks import WriteEvent
 from app.fhir.interactions.common import (
+    check_if_match,
     claim,
     match_one,
     require_stored_match,
@@ -25,19 +26,6 @@ from app.fhir.validate import validate_resource
 from app.store.repository import StoredResource
 
 
-def _check_if_match(res_type: str, res_id: str, current: StoredResource | None, if_match: int | None) -> None:
-    if if_match is None:
-        return
-    if current is None:
-        raise FhirError(Category.PRECONDITION, f"If-Match given but {res_type}/{res_id} does not exist")
-    if current.version != if_match:
-        raise FhirError(
-            Category.PRECONDITION,
-            f"Version conflict: {res_type}/{res_id} is at version {current.version}, If-Match says {if_match}",
-            "conflict",
-        )
-
-
 async def _apply(
     svc: FhirService,
     ctx: RequestContext,
@@ -48,7 +36,7 @@ async def _apply(
     current: StoredResource | None,
     if_match: int | None,
 ) -> WriteResult:
-    _check_if_match(rtype.name, res_id, current, if_match)
+    check_if_match(f"{rtype.name}/{res_id}", current, if_match)
     if current is None:
         if not svc.allow_update_create:
             raise FhirError(Category.NOT_FOUND, f"{rtype.name}/{res_id} is not known; use POST to create")

@@ -10,7 +10,7 @@ from typing import Any
 from app.fhir.outcome import Category, FhirError
 
 _OPS = ("add", "remove", "replace", "move", "copy", "test")
-_ARRAY_INDEX = re.compile(r"^(0|[1-9][0-9]*)$")
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _MISSING = object()
 
 
@@ -75,7 +75,7 @@ def _unprocessable(message: str) -> FhirError:
 def _array_index(array: list[Any], token: str, allow_end: bool) -> int:
     if allow_end and token == "-":
         return len(array)
-    if not _ARRAY_INDEX.match(token):
+    if not _ARRAY_INDEX.fullmatch(token):
         raise _unprocessable(f"'{token[:40]}' is not an array index")
     index = int(token)
     if index > len(array) or (index == len(array) and not allow_end):

@@ -56,8 +56,8 @@ def prefix_upper_bound(prefix: str) -> str:
 
 
 _DATE = re.compile(
-    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
 )
 
 
@@ -71,7 +71,7 @@ def _micros(moment: datetime) -> int:
 
 def date_range(text: str) -> tuple[int, int] | None:
     """[low, high] in microseconds (inclusive) for a FHIR date/dateTime/instant; None if malformed."""
-    match = _DATE.match(text.strip())
+    match = _DATE.fullmatch(text.strip())
     if not match:
         return None
     g = match.groupdict()
@@ -110,7 +110,7 @@ def date_range(text: str) -> tuple[int, int] | None:
     return low, low + step // _MICROSECOND - 1
 
 
-_DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def decimal_range(text: str) -> tuple[float, float, float] | None:
@@ -120,7 +120,7 @@ def decimal_range(text: str) -> tuple[float, float, float] | None:
     are computed in decimal arithmetic so that "0.2" gives exactly [0.15, 0.25], not 0.15000000000000002.
     """
     text = text.strip()
-    if not _DECIMAL.match(text):
+    if not _DECIMAL.fullmatch(text):
         return None
     number = Decimal(text)
     exponent = number.as_tuple().exponent  # "100" -> 0, "100.00" -> -2, "1e2" -> 2

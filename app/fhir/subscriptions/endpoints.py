@@ -42,10 +42,10 @@ _REFUSED_NETWORKS = tuple(
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Printable ASCII without space: no CR/LF (header injection), no other control characters.
-_URL_TEXT = re.compile(r"^[\x21-\x7e]+$")
+_URL_TEXT = re.compile(r"[\x21-\x7e]+")
 # What the C library's inet_aton reads as IPv4 besides dotted quads: 127.1, 2130706433, 0x7f.0.0.1.
-_LEGACY_IPV4 = re.compile(r"^[0-9a-fA-FxX.]+$")
-_HOST_NAME = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+_LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
+_HOST_NAME = re.compile(r"(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 
 def refused_address(address: IPAddress) -> bool:
@@ -61,7 +61,7 @@ def literal_address(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host)
     except ValueError:
         pass
-    if _LEGACY_IPV4.match(host):
+    if _LEGACY_IPV4.fullmatch(host):
         try:
             return ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
@@ -108,7 +108,7 @@ def _port(parts: SplitResult) -> int:
 def _parse_entry(text: str) -> _Entry:
     if "://" not in text:
         host = _normal_host(text)
-        if literal_address(host) is None and not _HOST_NAME.match(host):
+        if literal_address(host) is None and not _HOST_NAME.fullmatch(host):
             raise ValueError(f"allow-list entry {text!r} is neither a URL prefix nor a host")
         return _Entry(host)
     parts = urlsplit(text)
@@ -133,7 +133,7 @@ class EndpointPolicy:
 
     def refusal(self, endpoint: str) -> str | None:
         """Why notifications may not go to `endpoint`, or None. Text only: names resolve at delivery."""
-        if not _URL_TEXT.match(endpoint):
+        if not _URL_TEXT.fullmatch(endpoint):
             return "channel.endpoint must be printable ASCII without spaces or control characters"
         parts = urlsplit(endpoint)
         try:

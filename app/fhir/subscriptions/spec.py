@@ -17,7 +17,7 @@ from app.fhir.subscriptions.endpoints import EndpointPolicy
 
 SUPPORTED_PAYLOADS = ("application/fhir+json", "application/json")
 # RFC 9110 token characters for a header name.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Headers the HTTP client owns; a subscription must not override them.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
 # Control characters (HTAB aside) in a header line could end it early and inject another header or body.
@@ -74,7 +74,7 @@ def check_headers(headers: Any) -> tuple[str, ...]:
             not isinstance(line, str)
             or ":" not in line
             or _CONTROL.search(line)
-            or not _HEADER_NAME.match(name)
+            or not _HEADER_NAME.fullmatch(name)
             or name.lower() in _RESERVED_HEADERS
         ):
             raise unprocessable(

@@ -49,7 +49,7 @@ SYSTEM_ALIASES: dict[str, frozenset[str]] = {
 _RULE_KEYS = frozenset({"id", "description", "when", "target"})
 _WHEN_KEYS = frozenset({"intake", "municipality", "age", "diagnosis", "service"})
 _SET_KEYS = frozenset({"id", "description", "version", "rules", "default"})
-_MUNICIPALITY = re.compile(r"^\d{4}$")
+_MUNICIPALITY = re.compile(r"\d{4}")
 
 
 class RuleSetError(ValueError):
@@ -106,7 +106,7 @@ def _check_when(when: Any, where: str, problems: list[str]) -> None:
             _strings(when[key], f"{where}.{key}", problems)
     if "municipality" in when:
         for code in _strings(when["municipality"], f"{where}.municipality", problems):
-            if not _MUNICIPALITY.match(code):
+            if not _MUNICIPALITY.fullmatch(code):
                 problems.append(f"{where}.municipality: {code!r} is not a four-digit kommunenummer")
     if "age" in when:
         _check_age(when["age"], f"{where}.age", problems)
