@@ -262,8 +262,14 @@ async def search_system(request: Request) -> Response:
     svc = service(request)
     pairs = request.query_params.multi_items()
     type_values = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
-    res_types = tuple(type_values) if type_values else tuple(sorted(svc.registry.types))
+    res_types = tuple(type_values) if type_values else _searched_by_default(svc, sorted(svc.registry.types))
     return await _run_search(request, res_types, "", pairs)
+
+
+def _searched_by_default(svc: FhirService, names: list[str]) -> tuple[str, ...]:
+    """The types a search without _type covers: not those kept apart (the audit trail of who saw a
+    record is not the record; each $everything adds to it), which a search takes only by name."""
+    return tuple(name for name in names if svc.resource_type(name).store is None)
 
 
 # Status URLs of asynchronous requests: /_async/{job id} (a leading underscore never names a type).
@@ -306,8 +312,10 @@ async def everything(res_id: str, request: Request) -> Response:
     svc = service(request)
     pairs = request.query_params.multi_items()
     type_values = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
-    linked = ["Patient", *sorted(patient_compartment())]
-    res_types = tuple(t for t in (type_values or linked) if t in svc.registry.types and t in linked)
+    linked = [t for t in ("Patient", *sorted(patient_compartment())) if t in svc.registry.types]
+    res_types = (
+        tuple(t for t in type_values if t in linked) if type_values else _searched_by_default(svc, linked)
+    )
     since = tuple(("_lastUpdated", f"ge{v}") for k, v in pairs if k == "_since")
     kept = [(k, v) for k, v in pairs if k in ("_count", "_cursor", "_type", "_since")]
     media = response_media_type(request)

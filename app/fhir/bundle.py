@@ -37,4 +37,7 @@ def bundle_bytes(
         head["total"] = total
     if links:
         head["link"] = [{"relation": rel, "url": url} for rel, url in links]
-    return orjson.dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
+    listed = list(entries)
+    if not listed:
+        return orjson.dumps(head)  # FHIR JSON has no empty arrays: no entries, no "entry"
+    return orjson.dumps(head)[:-1] + b',"entry":[' + b",".join(listed) + b"]}"

@@ -33,13 +33,13 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
             "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
-            "searchInclude": sorted(
-                f"{name}:{p.code}" for p in rtype.search_params.values() if p.type == "reference"
-            ),
             "searchParam": [
                 _search_param(p) for p in sorted(rtype.search_params.values(), key=lambda p: p.code)
             ],
         }
+        includes = sorted(f"{name}:{p.code}" for p in rtype.search_params.values() if p.type == "reference")
+        if includes:  # FHIR JSON has no empty arrays
+            entry["searchInclude"] = includes
         if name == "Patient":
             entry["operation"] = [
                 {
@@ -64,8 +64,10 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
             {
                 "mode": "server",
                 "documentation": "Search parameters are indexed at write time; unknown parameters are ignored "
-                "and reported in the Bundle unless Prefer: handling=strict. Composite parameters and "
-                ":in/:not-in/:above/:below on tokens are not supported yet.",
+                "and reported in the Bundle unless Prefer: handling=strict. Modifiers: token :not, :text, "
+                ":of-type, :in, :not-in; string :exact, :contains; uri :above, :below; reference :identifier; "
+                ":missing on every type. Composite parameters, chains, _has, _include and _revinclude "
+                "(with :iterate) are supported.",
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

@@ -260,3 +260,30 @@ async def test_a_batch_reads_and_searches_the_trail(world: World) -> None:
     first, second = response.json()["entry"]
     assert first["resource"] == event
     assert [e["resource"]["id"] for e in second["resource"]["entry"]] == [event["id"]]
+
+
+async def test_everything_leaves_the_audit_trail_out_unless_asked(world: World) -> None:
+    # Each $everything is audited; the trail of who saw the record is not the record itself.
+    for _ in range(3):
+        reply = await world.http.get("/Patient/kari/$everything?_count=500", headers=world.system)
+        assert reply.status_code == 200, reply.text
+        types = {e["resource"]["resourceType"] for e in reply.json()["entry"]}
+        assert {"Patient", "Observation"} <= types
+        assert "AuditEvent" not in types
+    asked = await world.http.get(
+        "/Patient/kari/$everything?_type=AuditEvent&_count=500", headers=world.system
+    )
+    assert asked.status_code == 200, asked.text
+    audited = [e["resource"] for e in asked.json()["entry"] if e["search"]["mode"] == "match"]
+    assert len(audited) >= 3
+    assert {e["resourceType"] for e in audited} == {"AuditEvent"}
+    assert all("Patient/kari" in patients_of(e) for e in audited)
+    # Among other types it would have been left out without a word: refused instead.
+    for path in ("/Patient/kari/$everything?_type=AuditEvent,Observation", "/?_type=AuditEvent,Observation"):
+        mixed = await world.http.get(path, headers=world.system)
+        assert mixed.status_code == 400, mixed.text
+        assert "on its own" in mixed.json()["issue"][0]["diagnostics"]
+    # A system search without _type covers the record's types, not the trail.
+    every = await world.http.get("/?_count=500", headers=world.system)
+    assert every.status_code == 200, every.text
+    assert "AuditEvent" not in {e["resource"]["resourceType"] for e in every.json()["entry"]}

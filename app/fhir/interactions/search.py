@@ -173,6 +173,16 @@ def search_links(
 
 
 def _type_store(svc: FhirService, request: SearchRequest) -> TypeStore | None:
+    if len(request.res_types) > 1:
+        # A type kept outside the resource tables is searched on its own: among others it would be
+        # left out without a word.
+        apart = [t for t in request.res_types if svc.resource_type(t).store is not None]
+        if apart:
+            raise FhirError(
+                Category.INVALID,
+                f"{apart[0]} is searched on its own (_type={apart[0]}), not together with other types",
+                "not-supported",
+            )
     if len(request.res_types) != 1 or request.extra_criteria:
         return None
     return svc.resource_type(request.res_types[0]).store
