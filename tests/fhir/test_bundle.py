@@ -49,10 +49,11 @@ async def test_empty_results_have_no_empty_entry_array(client: httpx.AsyncClient
 
 async def test_an_empty_batch_or_transaction_gets_an_empty_response(client: httpx.AsyncClient) -> None:
     for bundle_type in ("batch", "transaction"):
-        for bundle in (
+        bundles: list[dict[str, Any]] = [
             {"resourceType": "Bundle", "type": bundle_type},
             {"resourceType": "Bundle", "type": bundle_type, "entry": []},
-        ):
+        ]
+        for bundle in bundles:
             reply = await client.post("/", content=orjson.dumps(bundle), headers=FHIR_JSON)
             assert reply.status_code == 200, reply.text
             body = reply.json()
