@@ -201,7 +201,9 @@ async def metadata(request: Request) -> Response:
 @router.get("/_history", tags=FHIR_TAGS, summary="System history")
 async def history_system(request: Request) -> Response:
     response_media_type(request)
-    body = await fhir_engine(request).history_bundle(context(request), None, None, dict(request.query_params))
+    body = await fhir_engine(request).history_bundle(
+        context(request), None, None, dict(request.query_params), prefer_strict(request)
+    )
     return fhir_response(request, body)
 
 
@@ -209,7 +211,7 @@ async def history_system(request: Request) -> Response:
 async def history_type(res_type: str, request: Request) -> Response:
     response_media_type(request)
     body = await fhir_engine(request).history_bundle(
-        context(request), res_type, None, dict(request.query_params)
+        context(request), res_type, None, dict(request.query_params), prefer_strict(request)
     )
     return fhir_response(request, body)
 
@@ -218,7 +220,7 @@ async def history_type(res_type: str, request: Request) -> Response:
 async def history_instance(res_type: str, res_id: str, request: Request) -> Response:
     response_media_type(request)
     body = await fhir_engine(request).history_bundle(
-        context(request), res_type, res_id, dict(request.query_params)
+        context(request), res_type, res_id, dict(request.query_params), prefer_strict(request)
     )
     return fhir_response(request, body)
 

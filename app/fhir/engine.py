@@ -107,9 +107,14 @@ class Engine:
 
     @_with_principal
     async def history_bundle(
-        self, ctx: RequestContext, res_type: str | None, res_id: str | None, params: dict[str, str]
+        self,
+        ctx: RequestContext,
+        res_type: str | None,
+        res_id: str | None,
+        params: dict[str, str],
+        strict: bool = False,
     ) -> bytes:
-        return await history_ix.history(self.svc, ctx, res_type, res_id, params)
+        return await history_ix.history(self.svc, ctx, res_type, res_id, params, strict=strict)
 
     # -- writes ------------------------------------------------------------------------------------------
     @_with_principal

@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.fhir.bundle import bundle_bytes, entry_bytes
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadEvent
-from app.fhir.interactions.history import history_entry, parse_count, parse_instant
+from app.fhir.interactions.history import history_entry, parse_at, parse_count, parse_instant
 from app.fhir.interactions.search import (
     SearchRequest,
     as_stored,
@@ -217,8 +217,11 @@ class AuditTrail:
         await self._check(ctx, "history-type")
         count = parse_count(params.get("_count"), self.svc.default_page_size, self.svc.max_page_size)
         since = params.get("_since")
+        at = params.get("_at")
         cursor = params.get("_cursor")
         where: list[ColumnElement[bool]] = [e.recorded >= parse_instant("_since", since)] if since else []
+        if at:  # an event, never replaced, is current from when it was recorded
+            where.append(e.recorded <= parse_at(at)[1])
         async with self.svc.repo.reading(conn) as reader:
             access = await self._access(ctx, reader)
             visible = access.condition()
@@ -232,7 +235,7 @@ class AuditTrail:
             HistoryRow(0, TYPE, r.id, 1, r.recorded, "POST", access.shown(r.content, bool(r.others)), 0)
             for r in found[:count]
         ]
-        keep = {"_count": str(count), **({"_since": since} if since else {})}
+        keep = {"_count": str(count), **({"_since": since} if since else {}), **({"_at": at} if at else {})}
         links = [("self", _url(f"{base}/_history", {**keep, **({"_cursor": cursor} if cursor else {})}))]
         links.append(("first", _url(f"{base}/_history", keep)))
         if len(found) > count and page:

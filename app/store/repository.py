@@ -455,9 +455,12 @@ class Repository:
         before_seq: int | None,
         limit: int,
         visible: RowFilter,
+        at: tuple[datetime, datetime] | None = None,
     ) -> tuple[list[HistoryRow], int]:
         """Newest first; keyset paging on the global sequence keeps pages stable while data changes.
-        `visible` is decided on the resource (its current version), for every version of it."""
+        `visible` is decided on the resource (its current version), for every version of it. `at` keeps
+        the versions that were current at some moment of that (inclusive) period: written by its end,
+        and not yet replaced by its start."""
         conditions: list[ColumnElement[bool]] = []
         if not is_unrestricted(visible):
             owner = resource.alias("owner")
@@ -472,6 +475,19 @@ class Repository:
             conditions.append(resource_version.c.res_id == res_id)
         if since is not None:
             conditions.append(resource_version.c.last_updated >= since)
+        if at is not None:
+            start, end = at
+            later = resource_version.alias("later")
+            replaced_before = (
+                select(later.c.seq)
+                .where(
+                    later.c.res_pk == resource_version.c.res_pk,
+                    later.c.version == resource_version.c.version + 1,
+                    later.c.last_updated <= start,
+                )
+                .exists()
+            )
+            conditions += [resource_version.c.last_updated <= end, ~replaced_before]
         values = parameters(visible)
         total = (
             await conn.execute(select(func.count()).select_from(resource_version).where(*conditions), values)

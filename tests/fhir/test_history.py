@@ -98,3 +98,44 @@ async def test_invalid_history_parameters_are_400(client: httpx.AsyncClient) -> 
     assert (await client.get("/_history", params={"_count": "-1"})).status_code == 400
     assert (await client.get("/_history", params={"_since": "last tuesday"})).status_code == 400
     assert (await client.get("/_history", params={"_cursor": "x"})).status_code == 400
+
+
+async def test_at_keeps_the_versions_current_during_the_period(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/Patient", content=orjson.dumps(patient()), headers=FHIR_JSON)).json()
+    url = f"/Patient/{created['id']}"
+    versions = [created]
+    for gender in ("male", "other"):
+        await asyncio.sleep(0.01)
+        reply = await client.put(
+            url, content=orjson.dumps({**versions[-1], "gender": gender}), headers=FHIR_JSON
+        )
+        versions.append(reply.json())
+    moments = [v["meta"]["lastUpdated"] for v in versions]
+
+    async def current_at(at: str, path: str = f"{url}/_history") -> list[str]:
+        reply = await client.get(path, params={"_at": at})
+        assert reply.status_code == 200, reply.text
+        return [e["resource"]["meta"]["versionId"] for e in reply.json().get("entry", [])]
+
+    # At the instant version 2 was written it was current, and version 1 no longer was.
+    assert await current_at(moments[1]) == ["2"]
+    assert await current_at(moments[2]) == ["3"]
+    assert await current_at(moments[0]) == ["1"]
+    # A period at coarser precision takes every version current at some moment of it.
+    assert await current_at(moments[0][:4]) == ["3", "2", "1"]
+    assert await current_at("1999") == []
+    assert await current_at("2999") == ["3"]  # the last version is still current
+    # Type and system history too, and the links keep _at.
+    reply = await client.get("/Patient/_history", params={"_at": moments[1]})
+    assert [e["resource"]["meta"]["versionId"] for e in reply.json()["entry"]] == ["2"]
+    assert all("_at=" in link["url"] for link in reply.json()["link"])
+    assert (await client.get("/_history", params={"_at": "yesterday"})).status_code == 400
+
+
+async def test_strict_history_refuses_what_it_does_not_understand(client: httpx.AsyncClient) -> None:
+    strict = {"Prefer": "handling=strict"}
+    assert (await client.get("/_history", params={"_list": "x"}, headers=strict)).status_code == 400
+    assert (await client.get("/Patient/_history", params={"name": "x"}, headers=strict)).status_code == 400
+    assert (await client.get("/_history", params={"_list": "x"})).status_code == 200  # lenient: ignored
+    known = {"_count": "5", "_since": "2000-01-01", "_at": "2026", "_pretty": "true"}
+    assert (await client.get("/_history", params=known, headers=strict)).status_code == 200

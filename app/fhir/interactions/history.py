@@ -1,9 +1,9 @@
-"""Instance, type and system _history with _count, _since and stable keyset paging."""
+"""Instance, type and system _history with _count, _since, _at and stable keyset paging."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,6 +12,7 @@ from app.fhir.bundle import bundle_bytes, entry_bytes
 from app.fhir.context import RequestContext
 from app.fhir.hooks import ReadCheck, ReadEvent, Returned, SearchEvent
 from app.fhir.outcome import Category, FhirError
+from app.fhir.search.normalize import date_range
 from app.fhir.service import FhirService, fhir_instant
 from app.store.repository import HistoryRow
 from app.store.visibility import Unrestricted
@@ -21,6 +22,12 @@ RESOURCE_CHECKED = Unrestricted("instance history: the read check decided on the
 
 CURSOR_PARAM = "_cursor"
 MAX_SEQ_DIGITS = 18  # history cursors are 64-bit row numbers; longer ones name no row
+# What history understands; _format and _pretty belong to the HTTP layer. Anything else is ignored, or
+# with Prefer: handling=strict refused.
+HISTORY_PARAMS = frozenset({"_count", "_since", "_at", CURSOR_PARAM, "_format", "_pretty"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Period = tuple[datetime, datetime]  # inclusive
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,25 @@ class HistoryQuery:
     since: datetime | None
     cursor: int | None
     since_text: str | None
+    at: Period | None = None
+    at_text: str | None = None
+
+
+def parse_at(text: str) -> Period:
+    """_at: the period a date, dateTime or instant stands for at its precision (2020 is the whole year)."""
+    bounds = date_range(text)
+    if bounds is None:
+        raise FhirError(Category.INVALID, f"_at must be a FHIR date or dateTime, got '{text[:40]}'", "value")
+    low, high = bounds
+    return _EPOCH + timedelta(microseconds=low), _EPOCH + timedelta(microseconds=high)
+
+
+def check_history_params(params: dict[str, str], strict: bool) -> None:
+    unknown = sorted(name for name in params if name not in HISTORY_PARAMS)
+    if strict and unknown:
+        raise FhirError(
+            Category.INVALID, f"History does not support {', '.join(unknown)[:120]}", "not-supported"
+        )
 
 
 def parse_instant(name: str, text: str) -> datetime:
@@ -54,8 +80,10 @@ def parse_count(text: str | None, default: int, maximum: int) -> int:
     return min(int(text), maximum)
 
 
-def parse_history_query(svc: FhirService, params: dict[str, str]) -> HistoryQuery:
+def parse_history_query(svc: FhirService, params: dict[str, str], strict: bool = False) -> HistoryQuery:
+    check_history_params(params, strict)
     since_text = params.get("_since")
+    at_text = params.get("_at")
     cursor = params.get(CURSOR_PARAM)
     if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= MAX_SEQ_DIGITS):
         raise FhirError(Category.INVALID, f"{CURSOR_PARAM} is not a valid page cursor", "value")
@@ -64,6 +92,8 @@ def parse_history_query(svc: FhirService, params: dict[str, str]) -> HistoryQuer
         since=parse_instant("_since", since_text) if since_text else None,
         cursor=int(cursor) if cursor else None,
         since_text=since_text,
+        at=parse_at(at_text) if at_text else None,
+        at_text=at_text,
     )
 
 
@@ -92,7 +122,7 @@ async def history_rows(
         # version hides them all); the row filter would decide the same again.
         visible = RESOURCE_CHECKED
     rows, total = await svc.repo.history(
-        conn, res_type, res_id, query.since, query.cursor, query.count + 1, visible
+        conn, res_type, res_id, query.since, query.cursor, query.count + 1, visible, query.at
     )
     if svc.hooks.after_search and not res_id:
         returned = [Returned(r.res_type, r.res_id, r.version, r.res_pk) for r in rows[: query.count]]
@@ -132,12 +162,15 @@ async def history(
     res_id: str | None,
     params: dict[str, str],
     conn: AsyncConnection | None = None,
+    strict: bool = False,
 ) -> bytes:
-    """The history Bundle; `conn` lets a transaction's GET entries see the transaction's own writes."""
+    """The history Bundle; `conn` lets a transaction's GET entries see the transaction's own writes,
+    `strict` (Prefer: handling=strict) refuses parameters history does not understand."""
     store = svc.resource_type(res_type).store if res_type is not None else None
     if store is not None:  # a type kept outside the resource tables (the audit trail)
+        check_history_params(params, strict)
         return await store.history(ctx, res_id, params, conn)
-    query = parse_history_query(svc, params)
+    query = parse_history_query(svc, params, strict)
     level = "history-instance" if res_id else "history-type" if res_type else "history-system"
     if svc.hooks.before_read:
         await svc.hooks.run_before_read(ReadEvent(ctx, level, res_type, res_id))
@@ -149,6 +182,8 @@ async def history(
     keep = {"_count": str(query.count)}
     if query.since_text:
         keep["_since"] = query.since_text
+    if query.at_text:
+        keep["_at"] = query.at_text
     self_params = dict(keep)
     if query.cursor is not None:
         self_params[CURSOR_PARAM] = str(query.cursor)
