@@ -23,9 +23,11 @@ from app.resources.referrals.codes import (
     FORWARDING_EXTENSION,
     REFERRAL_CATEGORY,
     REFERRAL_STATUS_SYSTEM,
+    TASK_CODE_SYSTEM,
     BusinessStatus,
     Decision,
     Output,
+    TaskCode,
     codeable,
 )
 from app.resources.referrals.taskjson import set_output
@@ -319,6 +321,7 @@ def task(ref: Referral, identifier: Json, links: Links) -> Json:
         "identifier": [identifier],
         "status": "requested",
         "intent": "order",
+        "code": codeable(TASK_CODE_SYSTEM, TaskCode.REFERRAL),
     }
     rs = ref.requested_service
     if rs is not None and rs.priority is not None and (priority := fhir_priority(rs.priority)):

@@ -17,6 +17,8 @@ PRIORITY_SYSTEM = f"{BASE}/CodeSystem/referral-priority"  # assessment priority
 REJECTION_REASON_SYSTEM = f"{BASE}/CodeSystem/referral-rejection-reason"  # Task.statusReason of a rejection
 OUTPUT_SYSTEM = f"{BASE}/CodeSystem/referral-task-output"  # Task.output.type: what each entry records
 FORWARDING_EXTENSION = f"{BASE}/StructureDefinition/referral-forwarding"  # who forwarded, to whom, when
+TASK_CODE_SYSTEM = f"{BASE}/CodeSystem/referral-task"  # Task.code: what makes a Task a referral Task
+REFERRAL_TASK_PROFILE = f"{BASE}/StructureDefinition/referral-task"  # the same, said by meta.profile
 
 TASK_STATUS_SYSTEM = "http://hl7.org/fhir/task-status"  # FHIR's own; not published here
 # ServiceRequest.category of a referral: SNOMED CT 3457005 |Patient referral| (the R4 example value set)
@@ -24,6 +26,10 @@ REFERRAL_CATEGORY = {"system": "http://snomed.info/sct", "code": "3457005", "dis
 
 ICD10_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.7110"  # ICD-10 (Volven 7110)
 ICPC2_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.7170"  # ICPC-2 (Volven 7170)
+
+
+class TaskCode(StrEnum):
+    REFERRAL = "henvisning"
 
 
 class TaskStatus(StrEnum):
@@ -107,6 +113,14 @@ FHIR_PRIORITY: dict[str, str] = {
 }
 
 CONCEPTS: dict[str, tuple[Concept, ...]] = {
+    TASK_CODE_SYSTEM: (
+        Concept(
+            TaskCode.REFERRAL,
+            "Henvisning",
+            "Referral",
+            "The Task carries a referral (its focus, a ServiceRequest) through receipt, assessment and care.",
+        ),
+    ),
     REFERRAL_STATUS_SYSTEM: (
         Concept(
             BusinessStatus.MOTTATT, "Mottatt", "Received", "The receiving unit has received the referral."
@@ -180,6 +194,7 @@ CONCEPTS: dict[str, tuple[Concept, ...]] = {
 }
 
 _TITLES = {
+    TASK_CODE_SYSTEM: ("referral-task", "Henvisningsoppgave (Task.code)"),
     REFERRAL_STATUS_SYSTEM: ("referral-status", "Henvisningsstatus (Task.businessStatus)"),
     DECISION_SYSTEM: ("referral-decision", "Utfall av vurdering av henvisning"),
     PRIORITY_SYSTEM: ("referral-priority", "Prioritet ved vurdering av henvisning"),

@@ -6,8 +6,9 @@ and writes the result with If-Match in one transaction: every transition is a ne
 its history, and a concurrent change gives 412 instead of a lost update. A plain `PUT Task/{id}` is held
 to the same transition table by a before-write hook.
 
-A referral Task is a Task whose focus is a ServiceRequest (the R4 workflow pattern for fulfilling a
-request); other Tasks are left alone.
+A referral Task is a Task coded as one (Task.code henvisning from the pack's referral-task code system,
+or the referral-task profile), whose focus is the referral's ServiceRequest (the R4 workflow pattern for
+fulfilling a request); other Tasks, a lab order's for one, are left alone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.fhir.http import fhir_response, response_media_type
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals import workflow
+from app.resources.referrals.codes import REFERRAL_TASK_PROFILE, TASK_CODE_SYSTEM, TaskCode
 from app.resources.referrals.parameters import OperationInput, present
 from app.resources.referrals.routing import RuleSet, facts_from, load_rule_set, record_routing, route
 from app.resources.referrals.taskjson import (
@@ -51,9 +53,20 @@ def _status_key(task: Task) -> tuple[str, str | None]:
 
 
 def is_referral_task(task: Any) -> bool:
-    focus = task.get("focus") if isinstance(task, dict) else None
-    reference = focus.get("reference") if isinstance(focus, dict) else None
-    return isinstance(reference, str) and reference.split("/")[-2:-1] == ["ServiceRequest"]
+    """A referral Task says so: Task.code from the pack's referral-task code system, or the referral-task
+    profile in meta.profile. A Task that merely has a ServiceRequest as focus (a lab order, say) is not."""
+    if not isinstance(task, dict):
+        return False
+    code = task.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    if isinstance(codings, list) and any(
+        isinstance(c, dict) and c.get("system") == TASK_CODE_SYSTEM and c.get("code") == TaskCode.REFERRAL
+        for c in codings
+    ):
+        return True
+    meta = task.get("meta")
+    profiles = meta.get("profile") if isinstance(meta, dict) else None
+    return isinstance(profiles, list) and REFERRAL_TASK_PROFILE in profiles
 
 
 def caller_reference(ctx: RequestContext) -> Reference | None:
@@ -233,7 +246,7 @@ async def run_action(
     assert current.content is not None
     task = orjson.loads(current.content)
     if not is_referral_task(task):
-        raise InvalidInput(f"Task/{task_id} is not a referral Task (its focus is not a ServiceRequest)")
+        raise InvalidInput(f"Task/{task_id} is not a referral Task (no referral-task code or profile)")
     moment = at or datetime.now(UTC)
     if run is None:
         assert rules is not None

@@ -32,10 +32,11 @@ from app.resources.referrals.taskjson import (
 
 
 class IllegalTransition(FhirError):
-    """The action is not allowed in the Task's current state (HTTP 409)."""
+    """The action is not allowed in the Task's current state: a business rule, so 422 (R4 3.1.0.9; 409
+    is for version conflicts)."""
 
     def __init__(self, message: str, expression: tuple[str, ...] = ("Task.status",)) -> None:
-        super().__init__(Category.CONFLICT, message, "business-rule", expression)
+        super().__init__(Category.UNPROCESSABLE, message, "business-rule", expression)
 
 
 class InvalidInput(FhirError):

@@ -226,9 +226,9 @@ async def waiting_times_operation(
     as_of = _query_date("today", today) or datetime.now(OSLO).date()
     if start and end and end < start:
         raise FhirError(Category.INVALID, "received-to is before received-from", "value", ("received-to",))
-    # Referral Tasks are Tasks whose focus is a ServiceRequest; the search cannot say "any ServiceRequest",
-    # so it asks for Tasks with a focus and the rest is filtered here (as are the receipt dates, which
-    # live in Task.output and are not indexed).
+    # Every referral Task has a focus, so the search asks for Tasks with one; is_referral_task keeps the
+    # referral Tasks (by code or profile), and the receipt dates (in Task.output, not indexed) are
+    # filtered here too.
     criteria = [("focus:missing", "false"), *([("owner", owner)] if owner else [])]
     tasks = await fhir_engine(request).search(request_context(request), "Task", criteria, MAX_TASKS)
     body = waiting_time_parameters(filter(is_referral_task, tasks), as_of, start, end)

@@ -6,7 +6,14 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from app.resources.referrals.codes import Decision, Priority, RejectionReason
+from app.resources.referrals.codes import (
+    TASK_CODE_SYSTEM,
+    Decision,
+    Priority,
+    RejectionReason,
+    TaskCode,
+    codeable,
+)
 from app.resources.referrals.taskjson import OSLO
 from app.resources.referrals.workflow import (
     accept,
@@ -36,12 +43,17 @@ def day(n: int, hour: int = 9) -> datetime:
     return (MONDAY + timedelta(days=n)).replace(hour=hour)
 
 
+# What makes a Task a referral Task (a lab order's Task may have a ServiceRequest as focus too).
+REFERRAL_TASK_CODE = codeable(TASK_CODE_SYSTEM, TaskCode.REFERRAL)
+
+
 def new_task() -> Task:
     return {
         "resourceType": "Task",
         "id": "task-1",
         "status": "requested",
         "intent": "order",
+        "code": REFERRAL_TASK_CODE,
         "focus": {"reference": "ServiceRequest/sr-1"},
         "for": {"reference": "Patient/p-1"},
         "requester": {"reference": "PractitionerRole/gp-1"},

@@ -1,5 +1,5 @@
 """The referral workflow operations through the REST API, on SQLite and PostgreSQL: each step is a new
-Task version, illegal steps get 409 and bad inputs 422, and plain Task writes obey the same table."""
+Task version, illegal steps and bad inputs get 422, and plain Task writes obey the same table."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import orjson
 
-from app.resources.referrals.codes import REFERRAL_CATEGORY, REFERRAL_STATUS_SYSTEM
+from app.resources.referrals.codes import REFERRAL_CATEGORY, REFERRAL_STATUS_SYSTEM, REFERRAL_TASK_PROFILE
 from tests.fhir.fixtures import FHIR_JSON
+from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 
 HOSPITAL = {"reference": "Organization/hospital"}
 DPS = {"reference": "Organization/dps"}
@@ -36,6 +37,7 @@ def referral_bundle() -> dict[str, Any]:
             "id": "task",
             "status": "requested",
             "intent": "order",
+            "code": REFERRAL_TASK_CODE,
             "focus": {"reference": "ServiceRequest/ref"},
             "for": {"reference": "Patient/pat"},
             "owner": HOSPITAL,
@@ -126,14 +128,14 @@ async def test_forward_and_reject_with_reasons(client: httpx.AsyncClient) -> Non
     assert rejected.status_code == 200, rejected.text
     assert rejected.json()["status"] == "rejected"
     again = await step(client, "receive")
-    assert again.status_code == 409, again.text  # rejected is final
+    assert again.status_code == 422, again.text  # rejected is final
     assert again.json()["resourceType"] == "OperationOutcome"
 
 
 async def test_illegal_steps_and_bad_inputs_are_refused_and_change_nothing(client: httpx.AsyncClient) -> None:
     await seeded(client)
     early = await step(client, "accept")
-    assert early.status_code == 409, early.text
+    assert early.status_code == 422, early.text
     assert early.json()["issue"][0]["severity"] == "error"
     assert (await step(client, "receive")).status_code == 200
     missing = await step(client, "assess")
@@ -149,7 +151,7 @@ async def test_illegal_steps_and_bad_inputs_are_refused_and_change_nothing(clien
     assert not_parameters.status_code == 400, not_parameters.text
     not_json = await client.post("/Task/task/$receive", content=b"{", headers=FHIR_JSON)
     assert not_json.status_code == 400
-    assert (await step(client, "receive")).status_code == 409  # already received
+    assert (await step(client, "receive")).status_code == 422  # already received
     current = (await client.get("/Task/task")).json()
     assert current["meta"]["versionId"] == "2"
     assert current["status"] == "received"
@@ -161,10 +163,53 @@ async def test_plain_task_writes_follow_the_same_rules(client: httpx.AsyncClient
     jump = await client.put(
         "/Task/task", content=orjson.dumps({**task, "status": "completed"}), headers=FHIR_JSON
     )
-    assert jump.status_code == 409, jump.text
+    assert jump.status_code == 422, jump.text
     wrong_start = {**task, "id": "other", "status": "in-progress"}
     created = await client.put("/Task/other", content=orjson.dumps(wrong_start), headers=FHIR_JSON)
-    assert created.status_code == 409, created.text
+    assert created.status_code == 422, created.text
     unrelated = {"resourceType": "Task", "status": "completed", "intent": "order"}
     assert (await client.post("/Task", content=orjson.dumps(unrelated), headers=FHIR_JSON)).status_code == 201
     assert (await client.get("/Task/task")).json()["meta"]["versionId"] == "1"
+
+
+async def test_a_lab_order_task_is_not_a_referral(client: httpx.AsyncClient) -> None:
+    # After R4's Task example "example2" (a lab order being fulfilled): a ServiceRequest as focus, no
+    # referral code. It starts in progress and completes, which the referral workflow would refuse.
+    lab_order = {
+        "resourceType": "ServiceRequest",
+        "id": "lab",
+        "status": "active",
+        "intent": "original-order",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "55233-1"}]},
+        "subject": {"reference": "Patient/pat"},
+    }
+    assert (
+        await client.put("/ServiceRequest/lab", content=orjson.dumps(lab_order), headers=FHIR_JSON)
+    ).status_code == 201
+    task = {
+        "resourceType": "Task",
+        "id": "lab-task",
+        "status": "in-progress",
+        "intent": "filler-order",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+        "focus": {"reference": "ServiceRequest/lab"},
+        "for": {"reference": "Patient/pat"},
+        "authoredOn": "2026-11-02T09:00:00+01:00",
+    }
+    created = await client.put("/Task/lab-task", content=orjson.dumps(task), headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    done = await client.put(
+        "/Task/lab-task", content=orjson.dumps({**task, "status": "completed"}), headers=FHIR_JSON
+    )
+    assert done.status_code == 200, done.text
+    # The referral operations refuse it, as for any Task that is not a referral's.
+    refused = await client.post(
+        "/Task/lab-task/$receive", json={"resourceType": "Parameters"}, headers=FHIR_JSON
+    )
+    assert refused.status_code == 422, refused.text
+    # The referral-task profile makes a Task a referral Task as the code does.
+    profiled = {**task, "id": "profiled", "code": None, "meta": {"profile": [REFERRAL_TASK_PROFILE]}}
+    del profiled["code"]
+    wrong = await client.put("/Task/profiled", content=orjson.dumps(profiled), headers=FHIR_JSON)
+    assert wrong.status_code == 422, wrong.text  # a referral Task starts as requested
+    assert wrong.json()["issue"][0]["code"] == "business-rule", wrong.text

@@ -18,6 +18,7 @@ from app.resources.referrals.taskjson import output
 from tests.conftest import app_client
 from tests.databases import TestDatabase
 from tests.fhir.fixtures import FHIR_JSON
+from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 
 EXAMPLE = Path(referrals_pack.__file__).parent / "routing-example.json"
 INTAKE = {"reference": "Organization/intake", "display": "Felles henvisningsmottak"}
@@ -65,6 +66,7 @@ def referral(patient_birth: str, diagnosis: str, municipality: str = "4640") -> 
             "id": "task",
             "status": "requested",
             "intent": "order",
+            "code": REFERRAL_TASK_CODE,
             "focus": {"reference": "ServiceRequest/ref"},
             "for": {"reference": "Patient/pat"},
             "owner": INTAKE,

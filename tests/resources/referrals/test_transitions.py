@@ -1,4 +1,4 @@
-"""Every action from every state: legal moves give the expected status, the rest are 409s.
+"""Every action from every state: legal moves give the expected status, the rest are 422s (business rules).
 
 The expectations are written out here rather than derived from the module's table, so that a change of
 the table shows up as a failing test.
@@ -104,7 +104,7 @@ def test_every_action_from_every_state(case: tuple[str, str]) -> None:
     else:
         with pytest.raises(IllegalTransition) as caught:
             ACTIONS[action](task)
-        assert caught.value.status == 409
+        assert caught.value.status == 422
         assert caught.value.outcome()["issue"][0]["code"] == "business-rule"
     assert task == before, "actions never modify their input"
 

@@ -19,6 +19,7 @@ from app.resources.referrals.codes import REFERRAL_CATEGORY, Decision
 from app.resources.referrals.taskjson import OSLO
 from app.resources.referrals.workflow import assess, receive
 from tests.fhir.fixtures import FHIR_JSON
+from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
 from tests.security.scenario import KARI_FNR, NILS_FNR
 
@@ -48,6 +49,7 @@ def new_task(task_id: str, sr_id: str, patient: str, owner: dict[str, str], auth
         "id": task_id,
         "status": "requested",
         "intent": "order",
+        "code": REFERRAL_TASK_CODE,
         "focus": {"reference": f"ServiceRequest/{sr_id}"},
         "for": {"reference": f"Patient/{patient}"},
         "owner": owner,
