@@ -200,6 +200,7 @@ class SearchPage:
     summary: str | None
     elements: tuple[str, ...]
     warnings: list[str]
+    incomplete: list[str]  # what the page leaves out, and why (issue type "incomplete")
 
 
 async def search_page(
@@ -263,8 +264,10 @@ def searchset_bundle(
 ) -> bytes:
     entries = [search_entry(svc, ctx, r, "match", page.summary, page.elements) for r in page.matches]
     entries += [search_entry(svc, ctx, r, "include", page.summary, page.elements) for r in page.included]
-    if page.warnings:
-        outcome = operation_outcome([Issue(w, "not-supported", severity="warning") for w in page.warnings])
+    issues = [Issue(w, "not-supported", severity="warning") for w in page.warnings]
+    issues += [Issue(text, "incomplete", severity="warning") for text in page.incomplete]
+    if issues:
+        outcome = operation_outcome(issues)
         entries.append(entry_bytes({"search": {"mode": "outcome"}}, outcome_bytes(outcome)))
     return bundle_bytes(
         "searchset", entries, search_links(request, ctx, page.count, page.cursors), page.total
@@ -308,9 +311,8 @@ async def _search(
             rows.reverse()
     total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row, visible)
     matches = [as_stored(row) for row in rows]
-    included = (
-        await resolve_includes(svc.repo, conn, svc.registry, includes, matches, visible) if matches else []
-    )
+    resolved = await resolve_includes(svc.repo, conn, svc.registry, includes, matches, visible)
+    included = resolved.resources
     if svc.hooks.after_search:
         returned = [Returned(r.res_type, r.res_id, r.version, r.pk) for r in (*matches, *included)]
         query_text = urlencode([(k, v) for k, v in pairs if k != "_cursor"])
@@ -319,7 +321,10 @@ async def _search(
         )
 
     cursors = page_cursors(direction, rows, extra_row)
-    return SearchPage(matches, included, total, cursors, count, summary, elements, list(parse_ctx.warnings))
+    incomplete = [resolved.cut] if resolved.cut else []
+    return SearchPage(
+        matches, included, total, cursors, count, summary, elements, list(parse_ctx.warnings), incomplete
+    )
 
 
 async def _total(

@@ -69,6 +69,15 @@ def _identities(registry: Registry, spec: IncludeSpec) -> list[int]:
     return [identity_hash(rtype.name, spec.param)]
 
 
+@dataclass(frozen=True)
+class Included:
+    resources: list[StoredResource]
+    cut: str | None = None  # why some were left out (the page's caps), to tell the client
+
+
+NOTHING_INCLUDED = Included([])
+
+
 async def resolve_includes(
     repo: Repository,
     conn: AsyncConnection,
@@ -76,14 +85,17 @@ async def resolve_includes(
     specs: list[IncludeSpec],
     matches: list[StoredResource],
     visible: RowFilter,
-) -> list[StoredResource]:
+) -> Included:
     """Resources to add with search mode "include"; never one that is already a match, never one the
-    caller may not see (`visible` is applied in the queries, so nothing hidden is fetched)."""
+    caller may not see (`visible` is applied in the queries, so nothing hidden is fetched). A page holds
+    at most MAX_INCLUDED of them and follows :iterate MAX_ITERATIONS deep; when a cap leaves some out,
+    `cut` says so, since a client must never take a partial page for the whole."""
     if not specs or not matches:
-        return []
+        return NOTHING_INCLUDED
     seen = {(m.res_type, m.res_id) for m in matches}
     included: list[StoredResource] = []
     frontier = list(matches)
+    cut: str | None = None
     for round_number in range(MAX_ITERATIONS):
         active = [s for s in specs if round_number == 0 or s.iterate]
         found: list[StoredResource] = []
@@ -98,10 +110,12 @@ async def resolve_includes(
                     conn,
                     _identities(registry, spec),
                     [(r.res_type, r.res_id) for r in sources],
-                    MAX_INCLUDED,
+                    MAX_INCLUDED + 1,
                     visible,
                 )
-                found.extend(await repo.current_by_pks(conn, pks, visible=visible))
+                if len(pks) > MAX_INCLUDED:
+                    cut = _cap_message()
+                found.extend(await repo.current_by_pks(conn, pks[:MAX_INCLUDED], visible=visible))
             else:
                 targets = await repo.reference_targets(
                     conn,
@@ -117,7 +131,18 @@ async def resolve_includes(
                 seen.add(key)
                 new.append(resource)
         included.extend(new)
-        if not new or len(included) >= MAX_INCLUDED or not any(s.iterate for s in specs):
+        if len(included) > MAX_INCLUDED:
+            cut = _cap_message()
+        if not new or cut or not any(s.iterate for s in specs):
             break
+        if round_number == MAX_ITERATIONS - 1:
+            cut = f":iterate followed references {MAX_ITERATIONS} levels deep and stopped; there may be more"
         frontier = new
-    return included[:MAX_INCLUDED]
+    return Included(included[:MAX_INCLUDED], cut)
+
+
+def _cap_message() -> str:
+    return (
+        f"_include/_revinclude: this page holds the first {MAX_INCLUDED:,} included resources and leaves "
+        "out the rest; search with a smaller _count to get them all"
+    )

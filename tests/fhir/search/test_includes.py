@@ -7,6 +7,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from app.fhir.search.includes import MAX_INCLUDED
 from tests.conftest import BASE
 from tests.fhir.search.helpers import (
     encounter,
@@ -216,3 +217,50 @@ async def test_iterate_includes_are_known_parameters(world: httpx.AsyncClient) -
     ]
     bundle = await search(world, "Patient", params, {"Prefer": "handling=strict"})
     assert entries(bundle, "outcome") == []
+
+
+async def test_a_page_over_the_include_cap_says_what_it_left_out(client: httpx.AsyncClient) -> None:
+    # 1,001 Observations of one patient: one more than a page includes. They were cut without a word.
+    await put_all(client, patient("many"))
+    batch = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": observation(f"o{i}", subject="Patient/many"),
+                "request": {"method": "PUT", "url": f"Observation/o{i}"},
+            }
+            for i in range(MAX_INCLUDED + 1)
+        ],
+    }
+    assert (
+        await client.post("/", json=batch, headers={"Content-Type": "application/fhir+json"})
+    ).status_code == 200
+    bundle = await search(client, "Patient", [("_id", "many"), ("_revinclude", "Observation:subject")])
+    assert len(keys(bundle, "include")) == MAX_INCLUDED
+    (outcome,) = [e["resource"] for e in entries(bundle, "outcome")]
+    (issue,) = outcome["issue"]
+    assert issue["code"] == "incomplete"
+    assert issue["severity"] == "warning"
+    assert "smaller _count" in issue["diagnostics"]
+    # At the cap exactly, nothing is left out and nothing is said.
+    await client.delete("/Observation/o0")
+    bundle = await search(client, "Patient", [("_id", "many"), ("_revinclude", "Observation:subject")])
+    assert len(keys(bundle, "include")) == MAX_INCLUDED
+    assert entries(bundle, "outcome") == []
+
+
+async def test_iterate_says_when_it_stops_before_the_end(client: httpx.AsyncClient) -> None:
+    # A chain of Patient.link six long: :iterate follows four levels and says it stopped.
+    chain = [
+        patient(f"p{i}", link=[{"other": {"reference": f"Patient/p{i + 1}"}, "type": "seealso"}])
+        for i in range(6)
+    ]
+    await put_all(client, *chain, patient("p6"))
+    bundle = await search(client, "Patient", [("_id", "p0"), ("_include:iterate", "Patient:link")])
+    assert sorted(keys(bundle, "include")) == ["Patient/p1", "Patient/p2", "Patient/p3", "Patient/p4"]
+    (outcome,) = [e["resource"] for e in entries(bundle, "outcome")]
+    assert outcome["issue"][0]["code"] == "incomplete"
+    short = await search(client, "Patient", [("_id", "p3"), ("_include:iterate", "Patient:link")])
+    assert sorted(keys(short, "include")) == ["Patient/p4", "Patient/p5", "Patient/p6"]
+    assert entries(short, "outcome") == []
