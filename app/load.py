@@ -12,6 +12,8 @@ in name order and recursively:
 
 Everything goes through the engine API as a SystemPrincipal naming the import, so validation, the domain
 packs' rules, the access facts and (with authentication on) the audit apply as to any client's writes.
+Referential integrity is off for the import (REFERENTIAL_INTEGRITY=false): files come in name order, so
+Observation.ndjson comes before the Patient.ndjson its references name. `--check-references` keeps it on.
 
 Resumable: after each committed chunk or file the progress is saved in a state file (`--state`, by default
 `.helsebro-load.json` in DIR), and a new run goes on from there; a chunk interrupted before its commit left
@@ -306,7 +308,10 @@ def summary(tally: Tally) -> Iterator[str]:
 
 async def run(arguments: argparse.Namespace, settings: Settings | None = None) -> Tally:
     directory: Path = arguments.directory
-    app = create_app(settings or Settings())
+    settings = settings or Settings()
+    if not arguments.check_references:
+        settings = settings.model_copy(update={"referential_integrity": False})
+    app = create_app(settings)
     reason = f"import of {directory.name or 'a directory'} with app.load"
     ctx = RequestContext(app.state.base_url, SystemPrincipal("loader", reason), "loader")
     state = LoadState(arguments.state or directory / STATE_FILE, fresh=arguments.restart)
@@ -328,6 +333,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=500, help="NDJSON lines per transaction (500)")
     parser.add_argument("--report", type=Path, help="write every failure to this file as JSON lines")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--check-references",
+        action="store_true",
+        help="refuse resources whose local references name nothing (off: files come in name order)",
+    )
     return parser.parse_args(argv)
 
 

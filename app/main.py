@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry=registry,
         repo=Repository(database),
         allow_update_create=settings.allow_update_create,
+        referential_integrity=settings.referential_integrity,
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         base_url=settings.base_url.rstrip("/"),

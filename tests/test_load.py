@@ -132,6 +132,8 @@ def test_the_command_line(
     data = tmp_path / "data"
     data.mkdir()
     (data / "patients.ndjson").write_bytes(_patients(2) + b"[]\n")
+    # Read first (name order), it names a patient that comes later: the import checks no references.
+    (data / "observations.ndjson").write_bytes(_line(observation("Patient/p0")))
     report = tmp_path / "failures.jsonl"
     environment = {**os.environ, "DATABASE_URL": session_databases[backend].url, "AUTH_MODE": "off"}
     done = subprocess.run(
@@ -144,7 +146,7 @@ def test_the_command_line(
         check=False,
     )
     assert done.returncode == 1, done.stderr  # one line failed
-    assert "1 files read, 2 resources and messages stored, 1 failed" in done.stdout
+    assert "2 files read, 3 resources and messages stored, 1 failed" in done.stdout
     assert "patients.ndjson line 3: HTTP 400 not a FHIR resource" in done.stdout
     (failure,) = [orjson.loads(line) for line in report.read_bytes().splitlines()]
     assert failure == {

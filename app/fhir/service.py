@@ -33,6 +33,8 @@ class FhirService:
     repo: Repository
     hooks: Hooks = field(default_factory=Hooks)
     allow_update_create: bool = True
+    # A local reference must name a resource that exists (interactions/integrity.py); off for bulk loads.
+    referential_integrity: bool = True
     default_page_size: int = 50
     max_page_size: int = 1000
     # This server's configured base URL (BASE_URL): absolute references on it are local, the same on write,

@@ -99,6 +99,7 @@ class _UnitBatches:
 
 
 _BATCHES: ContextVar[_UnitBatches | None] = ContextVar("helsebro_unit_batches", default=None)
+_KEYS_PER_STATEMENT = 500  # (type, id) keys looked up in one statement
 
 _CURRENT_COLUMNS = (
     resource.c.pk,
@@ -428,6 +429,20 @@ class Repository:
         if not is_unrestricted(visible):
             query = query.where(visible.condition(resource))
         return [StoredResource(*row) for row in (await conn.execute(query, parameters(visible))).all()]
+
+    async def live_keys(self, conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the (type, id) keys name a live resource, whoever may see it (referential integrity)."""
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+            by_type: dict[str, list[str]] = {}
+            for res_type, res_id in keys[start : start + _KEYS_PER_STATEMENT]:
+                by_type.setdefault(res_type, []).append(res_id)
+            matches = [and_(resource.c.res_type == k, resource.c.res_id.in_(v)) for k, v in by_type.items()]
+            query = select(resource.c.res_type, resource.c.res_id).where(
+                or_(*matches), resource.c.deleted.is_(False)
+            )
+            found.update((t, i) for t, i in (await conn.execute(query)).all())
+        return found
 
     async def live_batch(
         self, conn: AsyncConnection, res_types: Sequence[str] | None, after_pk: int, limit: int

@@ -149,6 +149,8 @@ async def test_read_unknown_id_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_other_resource_types_and_application_json(client: httpx.AsyncClient) -> None:
+    example = orjson.dumps({**patient(), "id": "example"})
+    assert (await client.put("/Patient/example", content=example, headers=FHIR_JSON)).status_code == 201
     response = await client.post(
         "/Observation", content=orjson.dumps(observation()), headers={"Content-Type": "application/json"}
     )

@@ -52,7 +52,8 @@ async def test_history_of_unknown_resource_is_404(client: httpx.AsyncClient) -> 
 
 async def test_type_and_system_history(client: httpx.AsyncClient) -> None:
     await make_versions(client)
-    await client.post("/Observation", content=orjson.dumps(observation()), headers=FHIR_JSON)
+    unattached = {k: v for k, v in observation().items() if k != "subject"}
+    await client.post("/Observation", content=orjson.dumps(unattached), headers=FHIR_JSON)
     patients = (await client.get("/Patient/_history")).json()
     assert patients["total"] == 4
     assert {e["fullUrl"].split("/")[-2] for e in patients["entry"]} == {"Patient"}

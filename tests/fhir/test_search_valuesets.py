@@ -49,6 +49,8 @@ async def ids(client: httpx.AsyncClient, **params: str) -> list[str]:
 async def test_in_and_not_in(client: httpx.AsyncClient) -> None:
     for vs in (DIABETES_VS, ALL_ICPC2):
         await client.put(f"/ValueSet/{vs['id']}", content=orjson.dumps(vs), headers=FHIR_JSON)
+    p1 = {"resourceType": "Patient", "id": "p1"}
+    assert (await client.put("/Patient/p1", content=orjson.dumps(p1), headers=FHIR_JSON)).status_code == 201
     for body in (
         condition("e11", ICD10, "E11"),
         condition("t90", ICPC2, "T90"),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.hooks import MatchCheck, WriteEvent
 from app.fhir.http import ANY_VERSION, NO_VERSION
+from app.fhir.interactions.integrity import require_references
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria
@@ -58,6 +59,7 @@ async def store_new(
 ) -> StoredResource:
     event = WriteEvent(ctx, conn, "create", rtype.name, res_id, resource, 1)
     await svc.hooks.run_before_write(event)
+    await require_references(svc, conn, resource, res_id)
     content = canonical_bytes(resource, res_id, 1, at)
     index = index_rows(rtype, resource, svc.base_url).tables()
     stored = await svc.repo.insert(conn, rtype.name, res_id, content, at, method, index)
@@ -83,6 +85,8 @@ async def store_version(
         ctx, conn, interaction, rtype.name, current.res_id, resource, version, current.pk, current.content
     )
     await svc.hooks.run_before_write(event)
+    if resource is not None:
+        await require_references(svc, conn, resource, current.res_id)
     content = None if resource is None else canonical_bytes(resource, current.res_id, version, at)
     index = {} if resource is None else index_rows(rtype, resource, svc.base_url).tables()
     stored = await svc.repo.replace(conn, current, content, at, method, index)

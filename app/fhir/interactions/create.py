@@ -16,6 +16,7 @@ from app.fhir.interactions.common import (
     require_stored_match,
     store_new,
 )
+from app.fhir.interactions.integrity import require_references
 from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.registry import Registry, ResourceType
 from app.fhir.search.criteria import Criteria, has_id_clause, parse_criteria, require_match, tokens_only
@@ -105,6 +106,8 @@ async def create_many_in(
     ]
     for event in events:
         await svc.hooks.run_before_write(event)
+    for _rtype, resource, res_id in items:
+        await require_references(svc, conn, resource, res_id)
     stored = await svc.repo.insert_many(
         conn,
         [(rtype.name, res_id, canonical_bytes(resource, res_id, 1, at)) for rtype, resource, res_id in items],

@@ -285,10 +285,13 @@ def _quantity_values(builder: _Builder, param: str, value: Any) -> None:
 
 
 def _target(builder: _Builder, reference: str) -> tuple[str | None, str | None, str | None]:
+    return reference_target(reference, builder.local_base)
+
+
+def reference_target(reference: str, base: str) -> tuple[str | None, str | None, str | None]:
     """(type, id, url) of a reference. An absolute URL on this server's base is a local reference; any
     other absolute URL stays a URL: http://other.example/fhir/Patient/1 is not this server's Patient/1
     (it must not join chains, includes or a local patient's compartment)."""
-    base = builder.local_base
     if base and reference.startswith(base + "/"):
         reference = reference[len(base) + 1 :]
     target_type, target_id, url = split_reference(reference)

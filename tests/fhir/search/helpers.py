@@ -32,7 +32,21 @@ async def put(client: httpx.AsyncClient, resource: Resource) -> Resource:
 
 
 async def put_all(client: httpx.AsyncClient, *resources: Resource) -> list[Resource]:
-    return [await put(client, r) for r in resources]
+    """PUT every resource in one transaction: they may refer to one another in any order (a local
+    reference must name a resource that exists when the unit of work ends)."""
+    if not resources:
+        return []
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources
+        ],
+    }
+    response = await client.post("/", content=orjson.dumps(bundle), headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    return [entry["resource"] for entry in response.json()["entry"]]
 
 
 async def get(

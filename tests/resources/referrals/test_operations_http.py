@@ -183,6 +183,8 @@ async def test_a_lab_order_task_is_not_a_referral(client: httpx.AsyncClient) -> 
         "code": {"coding": [{"system": "http://loinc.org", "code": "55233-1"}]},
         "subject": {"reference": "Patient/pat"},
     }
+    pat = orjson.dumps({"resourceType": "Patient", "id": "pat"})
+    assert (await client.put("/Patient/pat", content=pat, headers=FHIR_JSON)).status_code == 201
     assert (
         await client.put("/ServiceRequest/lab", content=orjson.dumps(lab_order), headers=FHIR_JSON)
     ).status_code == 201

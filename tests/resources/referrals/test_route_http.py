@@ -50,6 +50,9 @@ def referral(patient_birth: str, diagnosis: str, municipality: str = "4640") -> 
             ],
         },
         {"resourceType": "Organization", "id": "intake", "name": "Felles henvisningsmottak"},
+        # The units the example rules route to: a rule's target must exist (referential integrity).
+        {"resourceType": "Organization", "id": "bup-fjordby", "name": "BUP Fjordby"},
+        {"resourceType": "Organization", "id": "dps-fjordby", "name": "Fjordby DPS"},
         {
             "resourceType": "ServiceRequest",
             "id": "ref",

@@ -27,6 +27,11 @@ INTERNAL = "INTERN MERKNAD"  # note text that must never reach the patient
 HOSPITAL = {"reference": "Organization/hospital", "display": "Fjordby sykehus"}
 HOSPITAL_A = {"reference": "Organization/hospital-a", "display": "Sykehuset Aust"}
 HOSPITAL_B = {"reference": "Organization/hospital-b", "display": "Sykehuset Vest"}
+# The organisations the referrals name: they must exist (referential integrity).
+ORGANIZATIONS = [
+    {"resourceType": "Organization", "id": ref["reference"].split("/")[1], "name": ref["display"]}
+    for ref in (HOSPITAL, HOSPITAL_A, HOSPITAL_B)
+]
 
 
 # -- building referrals ---------------------------------------------------------------------------------
@@ -133,7 +138,7 @@ async def test_citizen_view_states_dates_order_and_no_internal_text(
     # small pages and chunks, so the paging and chunking paths run with a handful of referrals
     monkeypatch.setattr(search_ix, "SEARCH_ALL_PAGE_SIZE", 2)
     monkeypatch.setattr(views, "REFS_PER_SEARCH", 2)
-    await put_all(client, [patient("pat-a", KARI_FNR), patient("pat-b", NILS_FNR)])
+    await put_all(client, [*ORGANIZATIONS, patient("pat-a", KARI_FNR), patient("pat-b", NILS_FNR)])
     today = datetime.now(OSLO).date()
     deadline = (today + timedelta(days=60)).isoformat()
     note = ("String", f"{INTERNAL}: ikke for pasienten")
@@ -290,7 +295,7 @@ def figures(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def test_waiting_times_per_organisation_and_date_filter(client: httpx.AsyncClient) -> None:
-    await put_all(client, [patient("pat", KARI_FNR)])
+    await put_all(client, [*ORGANIZATIONS, patient("pat", KARI_FNR)])
     d = date(2025, 3, 3)  # Monday; the assessment deadline of a receipt on d is Monday 17 March
     await task_with_dates(client, "a1", HOSPITAL_A, d, d + timedelta(days=2))  # 2 days, 2 working days
     await task_with_dates(client, "a2", HOSPITAL_A, d, d + timedelta(days=15))  # 15 days, 11 wd: late
@@ -372,7 +377,7 @@ async def test_waiting_times_bad_dates_are_400(client: httpx.AsyncClient, query:
 
 
 async def test_waiting_times_invalid_data_is_422_naming_the_task(client: httpx.AsyncClient) -> None:
-    await put_all(client, [patient("pat", KARI_FNR)])
+    await put_all(client, [*ORGANIZATIONS, patient("pat", KARI_FNR)])
     stored = await task_with_dates(client, "bad", HOSPITAL_A, date(2025, 3, 5), date(2025, 3, 6))
     # same status and businessStatus: a plain update, so only the invariants are checked
     for entry in stored["output"]:
@@ -392,7 +397,7 @@ async def test_citizen_token_sees_own_referrals_only(
 ) -> None:
     http = secure_client
     system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
-    await put_all(http, [patient("kari", KARI_FNR), patient("nils", NILS_FNR)], **system)
+    await put_all(http, [*ORGANIZATIONS, patient("kari", KARI_FNR), patient("nils", NILS_FNR)], **system)
     for sr_id, who in (("sr-kari", "kari"), ("sr-nils", "nils")):
         resources = [
             service_request(sr_id, who, "2026-01-05T09:00:00+01:00"),
