@@ -1,9 +1,10 @@
 """Parse and validate a FHIR JSON resource once, on write.
 
 fhir.resources' R4B models check structure, cardinality, primitive formats and choice types. What they
-let through is checked here: codes outside a required value set (the models list them as `enum_values`),
-empty objects, arrays or strings, nulls outside primitive arrays (FHIR JSON, section 2.6.2), control
-characters in strings, literal references of no valid form, and nesting deeper than MAX_DEPTH.
+let through is checked here: codes outside a required value set of R4 (app/fhir/data/required-bindings.json,
+generated from the standard's definitions by app/fhir/bindings_generate.py, hierarchical value sets
+expanded), empty objects, arrays or strings, nulls outside primitive arrays (FHIR JSON, section 2.6.2),
+control characters in strings, literal references of no valid form, and nesting deeper than MAX_DEPTH.
 Errors carry a FHIRPath-style `expression`.
 """
 
@@ -13,6 +14,7 @@ import json
 import re
 import typing
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -173,9 +175,22 @@ def _array_issues(
             _shape_issues(item, item_path, issues, depth + 1)
 
 
-# A field's plan: (JSON name, closed code set or None, child model whose subtree holds closed codes or None).
-_FieldPlan = tuple[str, frozenset[str] | None, Any]
+# A field's plan: (JSON name, its required codes or None, its required codings (system -> codes) or None,
+# the child model whose subtree holds required codes or None).
+_FieldPlan = tuple[str, frozenset[str] | None, dict[str, frozenset[str]] | None, Any]
 _IN_PROGRESS: set[Any] = set()
+
+
+@cache
+def _required_bindings() -> tuple[dict[str, frozenset[str]], dict[str, dict[str, frozenset[str]]]]:
+    """R4's required bindings: "Holder.element" -> codes, and -> system -> codes for coded elements."""
+    table = json.loads(resources.files("app.fhir").joinpath("data/required-bindings.json").read_bytes())
+    codes = {key: frozenset(values) for key, values in table["code"].items()}
+    codings = {
+        key: {system: frozenset(values) for system, values in systems.items()}
+        for key, systems in table["coding"].items()
+    }
+    return codes, codings
 
 
 def _child_model(annotation: Any) -> Any:
@@ -198,16 +213,17 @@ def _code_plan(model: Any) -> tuple[_FieldPlan, ...]:
     """Only the fields that are, or lead to, codes of a closed required value set: everything else is
     skipped when checking a resource, which keeps the check far cheaper than walking every element."""
     _IN_PROGRESS.add(model)
+    codes, codings = _required_bindings()
     plan: list[_FieldPlan] = []
     for name, info in model.model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        values = extra.get("enum_values")
-        closed = frozenset(str(v) for v in values) if isinstance(values, list) and "+" not in values else None
-        child = _child_model(info.annotation)
+        json_name = info.alias or name
+        key = f"{model.__name__}.{json_name}"
+        closed, coded = codes.get(key), codings.get(key)
+        child = None if coded is not None else _child_model(info.annotation)
         if child is not None and (child in _IN_PROGRESS or not _code_plan(child)):
-            child = None  # cycles (Extension, Reference ...) and subtrees without closed codes
-        if closed is not None or child is not None:
-            plan.append((info.alias or name, closed, child))
+            child = None  # cycles (Extension, Reference ...) and subtrees without required codes
+        if closed is not None or coded is not None or child is not None:
+            plan.append((json_name, closed, coded, child))
     _IN_PROGRESS.discard(model)
     return tuple(plan)
 
@@ -215,7 +231,7 @@ def _code_plan(model: Any) -> tuple[_FieldPlan, ...]:
 def _code_issues(model: Any, value: Any, path: str, issues: list[Issue]) -> None:
     if len(issues) >= _MAX_ISSUES or not isinstance(value, dict):
         return
-    for json_name, allowed, child_model in _code_plan(model):
+    for json_name, allowed, coded, child_model in _code_plan(model):
         child = value.get(json_name)
         if child is None:
             continue
@@ -226,13 +242,56 @@ def _code_issues(model: Any, value: Any, path: str, issues: list[Issue]) -> None
             if allowed is not None and isinstance(item, str) and item not in allowed:
                 issues.append(
                     Issue(
-                        f"'{item[:40]}' is not one of the codes allowed here: {', '.join(sorted(allowed))}",
+                        f"'{item[:40]}' is not one of the codes allowed here: {_listed(allowed)}",
                         "code-invalid",
                         (item_path,),
                     )
                 )
+            elif coded is not None and isinstance(item, dict):
+                _coding_issues(coded, item, item_path, issues)
             elif child_model is not None:
                 _code_issues(child_model, item, item_path, issues)
+
+
+def _listed(codes: frozenset[str]) -> str:
+    shown = sorted(codes)
+    return ", ".join(shown[:30]) + (f" (and {len(shown) - 30} more)" if len(shown) > 30 else "")
+
+
+def _coding_issues(
+    required: dict[str, frozenset[str]], concept: dict[str, Any], path: str, issues: list[Issue]
+) -> None:
+    """A CodeableConcept (or Coding) bound to a required value set needs a coding from it, and no coding in
+    one of its systems with a code the value set leaves out."""
+    codings = concept.get("coding") if "coding" in concept else [concept]
+    if not isinstance(codings, list):
+        return
+    matched = False
+    for index, coding in enumerate(codings):
+        if not isinstance(coding, dict):
+            continue
+        allowed = required.get(coding.get("system", ""))
+        if allowed is None:
+            continue
+        code = coding.get("code")
+        if code in allowed:
+            matched = True
+        else:
+            where = f"{path}.coding[{index}].code" if "coding" in concept else f"{path}.code"
+            shown = str(code)[:40]
+            issues.append(
+                Issue(
+                    f"'{shown}' is not one of the codes allowed here: {_listed(allowed)}",
+                    "code-invalid",
+                    (where,),
+                )
+            )
+            return
+    if not matched:
+        systems = ", ".join(sorted(required))
+        issues.append(
+            Issue(f"A coding from the required value set ({systems}) is missing", "code-invalid", (path,))
+        )
 
 
 def validate_resource(registry: Registry, resource: Any, expected_type: str | None = None) -> dict[str, Any]:

@@ -97,9 +97,61 @@ def test_codes_outside_a_required_value_set_are_rejected() -> None:
     assert nested.expression == ("Patient.name[0].use",)
 
 
-def test_codes_of_open_value_sets_are_left_alone() -> None:
-    # Observation.status lists "amended +": amended has child codes, so the list is not closed.
+def test_hierarchical_required_value_sets_are_checked_whole() -> None:
+    # Observation.status is "amended +" in the models (amended has child codes): the child codes pass,
+    # and anything outside the expanded value set is refused, as in every other required binding.
     validate_resource(REGISTRY, {**observation(), "status": "corrected"})
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({**observation(), "status": "bogus"}, "Observation.status"),
+        ({"resourceType": "Encounter", "status": "bogus", "class": {"code": "AMB"}}, "Encounter.status"),
+        (
+            {"resourceType": "DiagnosticReport", "status": "bogus", "code": {"text": "x"}},
+            "DiagnosticReport.status",
+        ),
+        ({"resourceType": "Task", "status": "bogus", "intent": "order"}, "Task.status"),
+        (
+            {**observation(), "valueQuantity": {"value": 5, "comparator": "~"}},
+            "Observation.valueQuantity.comparator",
+        ),
+        (
+            {
+                **observation(),
+                "component": [{"code": {"text": "x"}, "valueQuantity": {"value": 1, "comparator": "~"}}],
+            },
+            "Observation.component[0].valueQuantity.comparator",
+        ),
+    ]
+    for resource, where in cases:
+        error = rejected(resource)
+        assert error.issue_code == "code-invalid", where
+        assert error.expression == (where,)
+
+
+def test_codes_of_value_sets_that_cannot_be_enumerated_are_left_alone() -> None:
+    # Attachment.contentType is bound to BCP 13 (every mime type): not enumerable, so not checked.
+    document = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "content": [{"attachment": {"contentType": "application/x-helsebro-test"}}],
+    }
+    validate_resource(REGISTRY, document)
+
+
+def test_a_required_coded_element_needs_a_coding_from_its_value_set() -> None:
+    clinical = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/kari"}}
+    validate_resource(
+        REGISTRY, {**condition, "clinicalStatus": {"coding": [{"system": clinical, "code": "active"}]}}
+    )
+    # R4's hierarchy: recurrence and relapse are kinds of active.
+    validate_resource(
+        REGISTRY, {**condition, "clinicalStatus": {"coding": [{"system": clinical, "code": "relapse"}]}}
+    )
+    wrong = rejected({**condition, "clinicalStatus": {"coding": [{"system": clinical, "code": "bogus"}]}})
+    assert wrong.expression == ("Condition.clinicalStatus.coding[0].code",)
+    text_only = rejected({**condition, "clinicalStatus": {"text": "aktiv"}})
+    assert text_only.expression == ("Condition.clinicalStatus",)
+    assert "required value set" in text_only.message
 
 
 def test_repeated_json_keys_are_refused_at_any_depth() -> None:
