@@ -17,6 +17,7 @@ from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
 from app.disconnect import CancelOnDisconnect
 from app.errors import install_error_handlers
+from app.fhir.api import OPERATIONS as FHIR_OPERATIONS
 from app.fhir.api import router as fhir_router
 from app.fhir.capability import capability_statement
 from app.fhir.engine import Engine
@@ -24,6 +25,7 @@ from app.fhir.interactions.reindex import ReindexReport, load_stored_search_para
 from app.fhir.jobs import routes as job_routes
 from app.fhir.jobs.spec import JobConfig
 from app.fhir.jobs.worker import JobWorker
+from app.fhir.operations import OperationRegistry
 from app.fhir.registry import Registry
 from app.fhir.routing import fallback_router
 from app.fhir.search.parse import SearchLimits
@@ -170,11 +172,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = jobs
     app.state.base_url = settings.base_url.rstrip("/")
 
+    app.state.kith = kith_routes.KithConfig.from_settings(settings)
+    # Referrals received as KITH messages get Dialogmelding status messages back (their referrer is not on FHIR).
+    app.state.referrals = referral_operations.ReferralConfig(
+        rules=referral_operations.load_rules(settings.referral_routing_rules),
+        observers=(kith_status_messages.dialogmelding_observer,),
+    )
+    # Every operation, from one registry: its routes below, and /metadata.
+    operations = OperationRegistry(
+        [
+            *FHIR_OPERATIONS,
+            *job_routes.OPERATIONS,
+            *referral_operations.operations(app.state.referrals),
+            *referral_views.OPERATIONS,
+            *kith_routes.OPERATIONS,
+        ]
+    )
+    app.state.operations = operations
+
     def refresh_capability() -> None:
-        """/metadata is generated from the registry; call again when the registry changes ($reindex)."""
-        statement = capability_statement(registry, settings.base_url, app_version())
+        """/metadata is generated from the registries; call again when the registry changes ($reindex)."""
+        statement = capability_statement(registry, operations, settings.base_url, app_version())
         if settings.auth_mode == "jwt":
             statement["rest"][0]["security"] = capability_security(settings)
+        app.state.capability = statement
         app.state.capability_bytes = orjson.dumps(statement)
 
     app.state.refresh_capability = refresh_capability
@@ -183,15 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The FHIR routes first: requests are matched against the routes in order, and these serve most of
     # them; their typed parameters never take a pack's path (the catch-all for malformed ones comes last).
     app.include_router(fhir_router)
-    app.state.kith = kith_routes.KithConfig.from_settings(settings)
-    app.include_router(kith_routes.router)
-    # Referrals received as KITH messages get Dialogmelding status messages back (their referrer is not on FHIR).
-    app.state.referrals = referral_operations.ReferralConfig(
-        rules=referral_operations.load_rules(settings.referral_routing_rules),
-        observers=(kith_status_messages.dialogmelding_observer,),
-    )
-    app.include_router(referral_operations.router)
-    app.include_router(referral_views.router)
+    app.include_router(operations.router())
     app.include_router(job_routes.router)
     install_openapi(app)
     install_authentication(app, settings)

@@ -7,10 +7,12 @@ from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
+from app.fhir.capability import with_implementation_url
 from app.fhir.context import UNAUTHENTICATED, RequestContext
 from app.fhir.engine import Engine
 from app.fhir.http import (
@@ -30,6 +32,7 @@ from app.fhir.http import (
 from app.fhir.interactions import search as search_ix
 from app.fhir.interactions.delete import DeleteResult
 from app.fhir.interactions.reindex import report_issues
+from app.fhir.operations import ANY_TYPE, Operation, Parameter
 from app.fhir.outcome import Category, FhirError, informational, operation_outcome, outcome_bytes
 from app.fhir.registry import patient_compartment
 from app.fhir.service import HIDDEN_MATCH_MESSAGE, FhirService, WriteResult
@@ -136,6 +139,10 @@ def _delete_reply(request: Request, result: DeleteResult) -> Response:
 @router.get("/{res_type:fhirtype}/{res_id:fhirid}", tags=FHIR_TAGS, summary="read")
 async def read(res_type: str, res_id: str, request: Request) -> Response:
     media = response_media_type(request)
+    if res_type == "OperationDefinition":  # this server's own operations first (app/fhir/operations.py)
+        definition = request.app.state.operations.definition(res_id)
+        if definition is not None:
+            return fhir_response(request, orjson.dumps(definition), 200, None, media)
     stored = await fhir_engine(request).read(context(request), res_type, res_id)
     headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
     if _not_modified(request, stored.version, stored.last_updated):
@@ -195,7 +202,11 @@ async def batch_or_transaction(request: Request) -> Response:
 
 @router.get("/metadata", tags=["Server"], summary="CapabilityStatement")
 async def metadata(request: Request) -> Response:
-    return fhir_response(request, request.app.state.capability_bytes)
+    if request.app.state.base_url:
+        return fhir_response(request, request.app.state.capability_bytes)
+    # No BASE_URL (a local demo): the implementation is where this request was sent.
+    statement = with_implementation_url(request.app.state.capability, str(request.base_url).rstrip("/"))
+    return fhir_response(request, orjson.dumps(statement))
 
 
 @router.get("/_history", tags=FHIR_TAGS, summary="System history")
@@ -295,21 +306,14 @@ async def _reindex(request: Request, res_type: str | None) -> Response:
     return fhir_response(request, outcome_bytes(operation_outcome(report_issues(report))))
 
 
-@router.post(
-    "/$reindex", tags=["Operations"], summary="Rebuild all search indexes (after search parameters change)"
-)
 async def reindex_system(request: Request) -> Response:
     return await _reindex(request, None)
 
 
-@router.post(
-    "/{res_type:fhirtype}/$reindex", tags=["Operations"], summary="Rebuild the search index of one type"
-)
 async def reindex_type(res_type: str, request: Request) -> Response:
     return await _reindex(request, res_type)
 
 
-@router.get("/Patient/{res_id:fhirid}/$everything", tags=FHIR_TAGS, summary="Patient $everything")
 async def everything(res_id: str, request: Request) -> Response:
     svc = service(request)
     pairs = request.query_params.multi_items()
@@ -326,6 +330,51 @@ async def everything(res_id: str, request: Request) -> Response:
     )
     body = await fhir_engine(request).search_bundle(context(request), search_request)
     return fhir_response(request, body, 200, None, media)
+
+
+_REINDEX_ASYNC = "With the header Prefer: respond-async it runs as a job: 202 with Content-Location."
+_REINDEX_OUT = Parameter("return", "out", "OperationOutcome", 1, "1", "What was reindexed, per type")
+OPERATIONS = (
+    Operation(
+        "everything",
+        "instance",
+        "GET",
+        everything,
+        "Patient $everything",
+        types=("Patient",),
+        description="Every resource of the patient's compartment (AuditEvents only when _type names them "
+        "alone), paged with _count.",
+        parameters=(
+            Parameter("_since", "in", "instant", documentation="Only resources updated since then"),
+            Parameter("_type", "in", "code", max="*", documentation="The resource types to return"),
+            Parameter("_count", "in", "integer", documentation="Page size"),
+            Parameter("return", "out", "Bundle", 1, "1", "A searchset Bundle"),
+        ),
+        definition_url="http://hl7.org/fhir/OperationDefinition/Patient-everything",
+        tags=tuple(str(t) for t in FHIR_TAGS),
+    ),
+    Operation(
+        "reindex",
+        "system",
+        "POST",
+        reindex_system,
+        "Rebuild all search indexes (after search parameters change)",
+        description=_REINDEX_ASYNC,
+        parameters=(_REINDEX_OUT,),
+        affects_state=True,
+    ),
+    Operation(
+        "reindex",
+        "type",
+        "POST",
+        reindex_type,
+        "Rebuild the search index of one type",
+        types=ANY_TYPE,
+        description=_REINDEX_ASYNC,
+        parameters=(_REINDEX_OUT,),
+        affects_state=True,
+    ),
+)
 
 
 @router.get(

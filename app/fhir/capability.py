@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from app.fhir.operations import OperationRegistry, capability_entry
 from app.fhir.registry import INTERACTIONS, Registry, SearchParam
 from app.fhir.service import fhir_instant, now_ms
 
@@ -19,7 +21,11 @@ def _search_param(param: SearchParam) -> dict[str, Any]:
     return out
 
 
-def capability_statement(registry: Registry, base_url: str, version: str) -> dict[str, Any]:
+def capability_statement(
+    registry: Registry, operations: OperationRegistry, base_url: str, version: str
+) -> dict[str, Any]:
+    """The statement of this server. With no BASE_URL, `implementation.url` is left for the /metadata
+    route to fill in from the request (`with_implementation_url`)."""
     resources = []
     for name in sorted(registry.types):
         rtype = registry.types[name]
@@ -40,13 +46,9 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
         includes = sorted(f"{name}:{p.code}" for p in rtype.search_params.values() if p.type == "reference")
         if includes:  # FHIR JSON has no empty arrays
             entry["searchInclude"] = includes
-        if name == "Patient":
-            entry["operation"] = [
-                {
-                    "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                }
-            ]
+        offered = operations.on_type(name)
+        if offered:
+            entry["operation"] = _unique(capability_entry(o) for o in offered)
         if rtype.profiles:
             entry["supportedProfile"] = list(rtype.profiles)
         resources.append(entry)
@@ -57,7 +59,10 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
         "publisher": "Helsebro",
         "kind": "instance",
         "software": {"name": SOFTWARE_NAME, "version": version},
-        "implementation": {"description": "Helsebro FHIR R4 server", "url": base_url or "/"},
+        "implementation": {
+            "description": "Helsebro FHIR R4 server",
+            **({"url": base_url} if base_url else {}),
+        },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "rest": [
@@ -69,6 +74,7 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
                 ":missing on every type. Composite parameters, chains, _has, _include and _revinclude "
                 "(with :iterate) are supported.",
                 "resource": resources,
+                "operation": _unique(capability_entry(o) for o in operations.system_level()),
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},
@@ -78,3 +84,17 @@ def capability_statement(registry: Registry, base_url: str, version: str) -> dic
             }
         ],
     }
+
+
+def _unique(entries: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """One entry per definition: an operation at type and instance level is one operation."""
+    seen: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        seen.setdefault(entry["definition"], entry)
+    return list(seen.values())
+
+
+def with_implementation_url(statement: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The statement naming `base_url` (the request's) as the implementation's URL."""
+    implementation = {**statement["implementation"], "url": base_url}
+    return {**statement, "implementation": implementation}

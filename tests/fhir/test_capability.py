@@ -5,7 +5,12 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
+from app.fhir.operations import OperationRegistry
 from app.fhir.registry import Registry, r4_resource_type_names
+from app.fhir.routing import allowed_methods
+from app.main import create_app
+from tests.conftest import BASE, make_settings
+from tests.databases import TestDatabase
 
 
 async def test_metadata_is_an_r4_capability_statement(client: httpx.AsyncClient) -> None:
@@ -54,3 +59,59 @@ def test_registry_covers_the_r4_types_with_r4b_models() -> None:
     assert len(registry.types) >= 120
     assert "identifier" in registry.types["Patient"].search_params
     assert "identifier" not in registry.types["Binary"].search_params
+
+
+async def test_operations_are_listed_from_the_registry_that_routes_them(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    statement = (await client.get("/metadata")).json()
+    rest = statement["rest"][0]
+    assert statement["implementation"]["url"] == BASE
+    system = {o["name"]: o["definition"] for o in rest["operation"]}
+    assert system["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+    assert {"reindex", "kith-message"} <= set(system)
+    by_type = {
+        r["type"]: {o["name"]: o["definition"] for o in r.get("operation", [])} for r in rest["resource"]
+    }
+    assert by_type["Patient"]["everything"] == "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+    assert by_type["Group"]["export"].endswith("/group-export")
+    assert {"receive", "assess", "waiting-times"} <= set(by_type["Task"])
+    # Every operation the registry holds is routed, at each of its paths, with its method.
+    operations: OperationRegistry = app.state.operations
+    for operation in operations.operations:
+        for path in operation.paths():
+            concrete = path.replace("{res_type:fhirtype}", "Patient").replace("{res_id:fhirid}", "x")
+            assert operation.method in allowed_methods(app, concrete), (operation.id, path)
+    # And nothing is advertised that the registry does not hold.
+    advertised = {o["definition"] for o in rest["operation"]} | {
+        o["definition"] for r in rest["resource"] for o in r.get("operation", [])
+    }
+    assert advertised == {o.canonical for o in operations.operations}
+
+
+async def test_the_servers_own_operation_definitions_are_served(client: httpx.AsyncClient) -> None:
+    everything = await client.get("/OperationDefinition/Patient-everything")
+    assert everything.status_code == 200, everything.text
+    definition = everything.json()
+    assert definition["resourceType"] == "OperationDefinition"
+    assert (definition["code"], definition["instance"], definition["resource"]) == (
+        "everything",
+        True,
+        ["Patient"],
+    )
+    assert {"_since", "_type", "_count", "return"} == {p["name"] for p in definition["parameter"]}
+    reindex = (await client.get("/OperationDefinition/reindex")).json()
+    assert (reindex["system"], reindex["type"], reindex["affectsState"]) == (True, True, True)
+    assert (await client.get("/OperationDefinition/no-such-operation")).status_code == 404
+
+
+async def test_without_a_base_url_the_implementation_is_where_the_request_went(
+    session_databases: dict[str, TestDatabase], backend: str
+) -> None:
+    app = create_app(make_settings(session_databases[backend].url, base_url=""))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://fhir.example:8080"
+    ) as http:
+        statement = (await http.get("/metadata")).json()
+    await app.state.database.dispose()
+    assert statement["implementation"]["url"] == "http://fhir.example:8080"

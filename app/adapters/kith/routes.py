@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from app.adapters.kith import intake
 from app.adapters.kith.apprec import (
@@ -48,11 +48,11 @@ from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
+from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.values import escape_value
 
 log = logging.getLogger(__name__)
-router = APIRouter()
 OPERATION_TAGS: list[str | Enum] = ["KITH messages"]
 XML = "application/xml"
 _XML_MEDIA_TYPES = frozenset({"application/xml", "text/xml"})
@@ -177,14 +177,6 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     return Reply(200, apprec)
 
 
-@router.post(
-    "/$kith-message",
-    tags=OPERATION_TAGS,
-    summary="Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), answered with an AppRec; or the AppRec "
-    "for a message sent from here (204)",
-    response_class=Response,
-    responses={200: {"content": {XML: {}}, "description": "AppRec (status 1 OK)"}},
-)
 async def receive_message(request: Request) -> Response:
     if not _declares_xml(request.headers.get("content-type")):
         raise FhirError(
@@ -202,18 +194,11 @@ async def receive_message(request: Request) -> Response:
 # --- GET /ServiceRequest/{id}/$kith-henvisning --------------------------------------------------------------
 
 
-@router.get(
-    "/ServiceRequest/{sr_id}/$kith-henvisning",
-    tags=OPERATION_TAGS,
-    summary="The referral as a KITH Henvisning message (version 2.0 in MsgHead, or 1.1)",
-    response_class=Response,
-    responses={200: {"content": {XML: {}}, "description": "Henvisning XML"}},
-)
-async def kith_henvisning(sr_id: str, request: Request, version: str = "2.0") -> Response:
+async def kith_henvisning(res_id: str, request: Request, version: str = "2.0") -> Response:
     if version not in (HenvisningVersion.V2_0, HenvisningVersion.V1_1):
         raise FhirError(Category.INVALID, "version must be 2.0 or 1.1")
     engine, ctx = fhir_engine(request), request_context(request)
-    service_request = await engine.read_resource(ctx, f"ServiceRequest/{sr_id}")
+    service_request = await engine.read_resource(ctx, f"ServiceRequest/{res_id}")
     assert service_request is not None
     referral = await stored_referral(engine, ctx, service_request)
     referral = replace(referral, msg_id=str(uuid.uuid4()), generated=datetime.now().replace(microsecond=0))
@@ -226,3 +211,41 @@ async def kith_henvisning(sr_id: str, request: Request, version: str = "2.0") ->
             log.error("Henvisning %s does not validate: %s", version, "; ".join(result.errors))
             raise FhirError(Category.FAULT, "the Henvisning produced does not validate against its XSD")
     return _xml(to_bytes(root))
+
+
+_TAGS = tuple(str(t) for t in OPERATION_TAGS)
+OPERATIONS = (
+    Operation(
+        "kith-message",
+        "system",
+        "POST",
+        receive_message,
+        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), answered with an AppRec; or the AppRec "
+        "for a message sent from here (204)",
+        description="The body is the KITH XML message (Content-Type application/xml or text/xml).",
+        parameters=(Parameter("return", "out", "Binary", 0, "1", "The AppRec (XML)"),),
+        affects_state=True,
+        tags=_TAGS,
+        route_options={
+            "response_class": Response,
+            "responses": {200: {"content": {XML: {}}, "description": "AppRec (status 1 OK)"}},
+        },
+    ),
+    Operation(
+        "kith-henvisning",
+        "instance",
+        "GET",
+        kith_henvisning,
+        "The referral as a KITH Henvisning message (version 2.0 in MsgHead, or 1.1)",
+        types=("ServiceRequest",),
+        parameters=(
+            Parameter("version", "in", "string", documentation="2.0 (the default) or 1.1"),
+            Parameter("return", "out", "Binary", 1, "1", "The Henvisning (XML)"),
+        ),
+        tags=_TAGS,
+        route_options={
+            "response_class": Response,
+            "responses": {200: {"content": {XML: {}}, "description": "Henvisning XML"}},
+        },
+    ),
+)

@@ -18,6 +18,7 @@ from app.fhir.api import ASYNC_STATUS, accepted, context, fhir_engine
 from app.fhir.http import fhir_response, prefer_async, prefer_strict
 from app.fhir.interactions.export import NDJSON, ExportRequest
 from app.fhir.jobs.queue import JobView
+from app.fhir.operations import Endpoint, Level, Operation, Parameter
 from app.fhir.outcome import Category, FhirError, informational, outcome_bytes
 from app.store.jobs import COMPLETED, FAILED
 
@@ -35,19 +36,49 @@ async def _kick_off(request: Request, level: str, group_id: str | None = None) -
     return accepted(request, ctx, job_id)
 
 
-@router.get("/$export", tags=TAGS, summary="Bulk export of every type the client may search")
 async def export_system(request: Request) -> Response:
     return await _kick_off(request, "system")
 
 
-@router.get("/Patient/$export", tags=TAGS, summary="Bulk export of every patient's compartment")
 async def export_patients(request: Request) -> Response:
     return await _kick_off(request, "patient")
 
 
-@router.get("/Group/{group_id:fhirid}/$export", tags=TAGS, summary="Bulk export of a Group's patients")
-async def export_group(group_id: str, request: Request) -> Response:
-    return await _kick_off(request, "group", group_id)
+async def export_group(res_id: str, request: Request) -> Response:
+    return await _kick_off(request, "group", res_id)
+
+
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
+_EXPORT_PARAMETERS = (
+    Parameter("_outputFormat", "in", "string", documentation="application/fhir+ndjson (the default)"),
+    Parameter("_since", "in", "instant", documentation="Only resources updated since then"),
+    Parameter("_type", "in", "string", max="*", documentation="Resource types, comma-separated"),
+)
+
+
+def _export(
+    level: Level, endpoint: Endpoint, title: str, types: tuple[str, ...], definition: str
+) -> Operation:
+    return Operation(
+        "export",
+        level,
+        "GET",
+        endpoint,
+        title,
+        types=types,
+        parameters=_EXPORT_PARAMETERS,
+        definition_url=f"{BULK_DATA}/{definition}",
+        tags=tuple(TAGS),
+    )
+
+
+OPERATIONS = (
+    _export("system", export_system, "Bulk export of every type the client may search", (), "export"),
+    _export(
+        "type", export_patients, "Bulk export of every patient's compartment", ("Patient",), "patient-export"
+    ),
+    _export("instance", export_group, "Bulk export of a Group's patients", ("Group",), "group-export"),
+)
 
 
 def _file_url(base: str, job_id: str, seq: int) -> str:

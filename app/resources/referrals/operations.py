@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
@@ -28,6 +28,7 @@ from app.fhir.context import RequestContext
 from app.fhir.engine import Engine, entry_resource
 from app.fhir.hooks import Hooks, Stage, WriteEvent
 from app.fhir.http import fhir_response, response_media_type
+from app.fhir.operations import Endpoint, Operation, Parameter
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals import workflow
@@ -44,7 +45,6 @@ from app.resources.referrals.taskjson import (
 )
 from app.resources.referrals.transitions import InvalidInput
 
-router = APIRouter()
 OPERATION_TAGS: list[str | Enum] = ["Referrals"]
 
 
@@ -279,20 +279,83 @@ async def run_action(
     return stored
 
 
-@router.post("/Task/{task_id}/${action}", tags=OPERATION_TAGS, summary="Referral workflow step on a Task")
-async def task_operation(task_id: str, action: str, request: Request) -> Response:
-    media = response_media_type(request)
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise FhirError(Category.INVALID, "The body is not valid JSON") from None
-    config: ReferralConfig = request.app.state.referrals
-    task = await run_action(
-        fhir_engine(request), request_context(request), task_id, action, body, config=config
+def _step_endpoint(action: str) -> Endpoint:
+    async def task_operation(res_id: str, request: Request) -> Response:
+        media = response_media_type(request)
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            raise FhirError(Category.INVALID, "The body is not valid JSON") from None
+        config: ReferralConfig = request.app.state.referrals
+        task = await run_action(
+            fhir_engine(request), request_context(request), res_id, action, body, config=config
+        )
+        headers = {"ETag": f'W/"{task["meta"]["versionId"]}"'}
+        return fhir_response(request, orjson.dumps(task), 200, headers, media)
+
+    return task_operation
+
+
+def _in(name: str, fhir_type: str, required: bool = False, documentation: str = "") -> Parameter:
+    return Parameter(name, "in", fhir_type, 1 if required else 0, "1", documentation)
+
+
+_NOTE = _in("note", "string", documentation="Internal note on the Task (never shown to the patient)")
+# Each action's Parameters (README.md, "Operations"), as the operation's definition lists them.
+STEP_PARAMETERS: dict[str, tuple[Parameter, ...]] = {
+    "receive": (
+        _in("owner", "Reference", documentation="The receiving unit, when it is not the Task's owner"),
+        _NOTE,
+    ),
+    "assess": (
+        _in("decision", "code", True, "rett, ikke-rett or behov-for-vurderingssamtale"),
+        _in("priority", "code", documentation="haster, hoy or ordinaer"),
+        _in("careDeadline", "date", documentation="The deadline for start of care; required with rett"),
+        _NOTE,
+    ),
+    "forward": (_in("to", "Reference", True, "The new owner"), _in("reason", "string")),
+    "offer-assessment-conversation": (
+        _in("earliest", "date", True),
+        _in("latest", "date", True),
+        _in("actor", "Reference"),
+        _NOTE,
+    ),
+    "accept": (_NOTE,),
+    "reject": (
+        _in("reason", "code", True, "From the referral-rejection-reason code system"),
+        _in("text", "string"),
+        _in("childOrYouth", "boolean"),
+    ),
+    "give-appointment": (_in("appointment", "Reference", True), _in("start", "dateTime", True)),
+    "hold": (_in("reason", "string", True),),
+    "resume": (),
+    "start": (),
+    "complete": (_NOTE,),
+    "cancel": (_in("reason", "string"),),
+    "route": (),
+}
+_RETURNS = Parameter("return", "out", "Task", 1, "1", "The Task as stored, a new version")
+
+
+def operations(config: ReferralConfig) -> tuple[Operation, ...]:
+    """The workflow steps on referral Tasks; $route only with a rule set (REFERRAL_ROUTING_RULES)."""
+    actions = [*ACTIONS, *(["route"] if config.rules is not None else [])]
+    return tuple(
+        Operation(
+            action,
+            "instance",
+            "POST",
+            _step_endpoint(action),
+            f"Referral workflow: {action}",
+            types=("Task",),
+            description="A step of the referral workflow on a referral Task (README: app/resources/referrals).",
+            parameters=(*STEP_PARAMETERS[action], _RETURNS),
+            affects_state=True,
+            tags=tuple(str(t) for t in OPERATION_TAGS),
+        )
+        for action in actions
     )
-    headers = {"ETag": f'W/"{task["meta"]["versionId"]}"'}
-    return fhir_response(request, orjson.dumps(task), 200, headers, media)
 
 
 async def check_task_write(event: WriteEvent) -> None:

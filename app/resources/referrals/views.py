@@ -14,13 +14,14 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.fhir.http import fhir_response, response_media_type
+from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
 from app.fhir.search.extract import split_reference
 from app.fhir.validate import check_id
@@ -36,8 +37,6 @@ from app.resources.referrals.taskjson import (
     reference_key,
 )
 from app.resources.referrals.waiting_times import WaitingTimes, waiting_times_by_organisation
-
-router = APIRouter()
 
 MAX_REFERRALS = 1_000  # per patient; more is a data anomaly, and a refusal beats a silently cut list
 MAX_TASKS = 20_000  # per waiting-time request; beyond that the caller narrows it with `owner`
@@ -140,7 +139,6 @@ def _referral_parts(sr: dict[str, Any], task: dict[str, Any] | None, view: dict[
     return parts
 
 
-@router.get("/Patient/$referrals", tags=OPERATION_TAGS, summary="The referrals of the token's patient")
 async def own_referrals(request: Request) -> Response:
     media = response_media_type(request)
     ctx = request_context(request)
@@ -158,10 +156,9 @@ async def own_referrals(request: Request) -> Response:
     return fhir_response(request, orjson.dumps(body), 200, None, media)
 
 
-@router.get("/Patient/{patient_id:fhirid}/$referrals", tags=OPERATION_TAGS, summary="A patient's referrals")
-async def patient_referrals(patient_id: str, request: Request) -> Response:
+async def patient_referrals(res_id: str, request: Request) -> Response:
     media = response_media_type(request)
-    body = await referral_views(fhir_engine(request), request_context(request), patient_id)
+    body = await referral_views(fhir_engine(request), request_context(request), res_id)
     return fhir_response(request, orjson.dumps(body), 200, None, media)
 
 
@@ -213,7 +210,6 @@ def _figure_parts(owner: dict[str, Any], figures: WaitingTimes) -> list[dict[str
     return parts
 
 
-@router.get("/Task/$waiting-times", tags=OPERATION_TAGS, summary="Assessment waiting times per organisation")
 async def waiting_times_operation(
     request: Request,
     owner: Annotated[str | None, Query(description="Task owner, e.g. Organization/x (default: all)")] = None,
@@ -233,3 +229,48 @@ async def waiting_times_operation(
     tasks = await fhir_engine(request).search(request_context(request), "Task", criteria, MAX_TASKS)
     body = waiting_time_parameters(filter(is_referral_task, tasks), as_of, start, end)
     return fhir_response(request, orjson.dumps(body), 200, None, media)
+
+
+_TAGS = tuple(str(t) for t in OPERATION_TAGS)
+_VIEWS = Parameter("return", "out", "Parameters", 1, "1", "The referrals as the patient sees them")
+OPERATIONS = (
+    Operation(
+        "referrals",
+        "type",
+        "GET",
+        own_referrals,
+        "The referrals of the token's patient",
+        types=("Patient",),
+        description="For a citizen's token with a patient context (the SMART `patient` claim).",
+        parameters=(_VIEWS,),
+        tags=_TAGS,
+    ),
+    Operation(
+        "referrals",
+        "instance",
+        "GET",
+        patient_referrals,
+        "A patient's referrals",
+        types=("Patient",),
+        parameters=(_VIEWS,),
+        tags=_TAGS,
+    ),
+    Operation(
+        "waiting-times",
+        "type",
+        "GET",
+        waiting_times_operation,
+        "Assessment waiting times per organisation",
+        types=("Task",),
+        parameters=(
+            Parameter(
+                "owner", "in", "string", documentation="Task owner, e.g. Organization/x (default: all)"
+            ),
+            Parameter("received-from", "in", "date"),
+            Parameter("received-to", "in", "date"),
+            Parameter("today", "in", "date", documentation="Default: today in Oslo"),
+            Parameter("return", "out", "Parameters", 1, "1", "Figures per organisation"),
+        ),
+        tags=_TAGS,
+    ),
+)

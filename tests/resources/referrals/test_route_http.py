@@ -136,7 +136,12 @@ async def test_route_without_rules_is_unknown(client: httpx.AsyncClient) -> None
     await seed(client, referral("1980-05-01", "F41.1"))
     response = await client.post("/Task/task/$route", json={"resourceType": "Parameters"})
     assert response.status_code == 404
-    assert "REFERRAL_ROUTING_RULES" in response.json()["issue"][0]["diagnostics"]
+    # Without a rule set (REFERRAL_ROUTING_RULES) the server neither routes nor advertises $route.
+    statement = (await client.get("/metadata")).json()
+    task = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Task")
+    offered = {o["name"] for o in task["operation"]}
+    assert "receive" in offered
+    assert "route" not in offered
 
 
 def test_a_bad_rule_file_stops_the_start(tmp_path: Path, session_databases: dict[str, TestDatabase]) -> None:
