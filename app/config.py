@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     # Whether PUT to a new id creates the resource (update-as-create with a client id).
     allow_update_create: bool = True
+    # Origins whose browser apps (SMART apps, portals) may call the API, comma-separated
+    # (https://portal.example.no,https://app.example.no), or * for any; empty: no CORS headers.
+    cors_origins: str = ""
     # Refuse (422) a write whose local reference names no existing resource, as HAPI does by default.
     # False for bulk loads whose references arrive in any order (python -m app.load, migrations).
     referential_integrity: bool = True

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.adapters.kith import routes as kith_routes
 from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
+from app.cors import install_cors
 from app.disconnect import CancelOnDisconnect
 from app.errors import install_error_handlers
 from app.fhir.api import OPERATIONS as FHIR_OPERATIONS
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     install_authentication(app, settings)
     app.include_router(fallback_router)  # last: it takes every method on every path
+    install_cors(app, settings.cors_origins)  # outside authentication: a preflight carries no token
     app.add_middleware(CancelOnDisconnect)  # inside the access log, which records its 499
     app.add_middleware(BodyLimitAndAccessLog, max_body_bytes=settings.max_body_bytes)
     return app
