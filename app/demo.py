@@ -242,7 +242,8 @@ async def load(svc: FhirService) -> dict[int, int]:
 
 async def main() -> None:
     # The loader writes through the service layer (no HTTP, no token); the server it seeds may require one.
-    app = create_app(Settings(auth_mode="off"))
+    # Errors only: its own "AUTH_MODE=off" warning would read as if the server it seeds ran without it.
+    app = create_app(Settings(auth_mode="off", log_level="ERROR"))
     try:
         counts = await load(app.state.fhir)
     finally:

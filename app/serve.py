@@ -27,6 +27,25 @@ def check(settings: Settings) -> str | None:
     return None
 
 
+def banner(settings: Settings, host: str, port: int) -> str:
+    """Where things are, and how to get in: printed once before serving."""
+    base = settings.base_url.rstrip("/") or f"http://{host}:{port}"
+    lines = [
+        f"Helsebro FHIR R4 at {base} ({settings.workers} process{'es' if settings.workers > 1 else ''})",
+        f"  API documentation: {base}/docs   CapabilityStatement: {base}/metadata",
+    ]
+    if settings.auth_mode == "off":
+        lines.append("  AUTH_MODE=off: no authentication, access policy or audit (local demo only)")
+    elif settings.auth_dev_issuer:
+        lines.append("  Tokens from the development issuer: `make -s token` (the demo GP), or")
+        lines.append(
+            "  `.venv/bin/python -m app.security.devtoken --help` (personnel, citizen, system client)"
+        )
+    else:
+        lines.append("  Every FHIR request needs a bearer token from a trusted issuer (AUTH_ISSUERS)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -37,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(problem, file=sys.stderr)
         return 2
+    print(banner(settings, args.host, args.port), file=sys.stderr)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 from fastapi import FastAPI
 
@@ -12,6 +17,8 @@ from app.resources.no_basis.identifiers import (
     has_valid_orgnr,
     has_valid_personal_check_digits,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_demo_loads_once_and_reloads_without_new_versions(
@@ -37,3 +44,22 @@ def test_demo_identities_are_synthetic_with_valid_check_digits() -> None:
                 assert int(number[2:4]) > 80  # synthetic (Tenor) month range: never a real person
             if identifier["system"] == ORGNR_SYSTEM:
                 assert has_valid_orgnr(identifier["value"])
+
+
+def test_the_demo_loader_does_not_say_authentication_is_off(tmp_path: Path) -> None:
+    # `make run` loads the demo data, then serves with authentication on: the loader's own app (auth off,
+    # no HTTP) must not print the "AUTH_MODE=off" warning into that console.
+    environment = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/demo.db"}
+    for command in (["-m", "alembic", "upgrade", "head"], ["-m", "app.demo"]):
+        done = subprocess.run(
+            [sys.executable, *command],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "demo data: 12 created" in done.stdout
+    assert "AUTH_MODE=off" not in done.stdout + done.stderr

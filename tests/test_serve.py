@@ -23,7 +23,7 @@ import pytest
 
 from app.config import Settings
 from app.resources.no_basis.identifiers import FNR_SYSTEM, synthetic_fnr
-from app.serve import check
+from app.serve import banner, check
 from tests.databases import TestDatabase, create_database, drop_database
 from tests.fhir.fixtures import observation, patient
 from tests.fhir.jobs.conftest import wait_finished
@@ -42,6 +42,19 @@ def test_more_than_one_worker_needs_postgresql() -> None:
     assert check(Settings(database_url="sqlite+aiosqlite:///./x.db", workers=1)) is None
     assert check(Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1/x", workers=4)) is None
     assert check(Settings(workers=0)) is not None
+
+
+def test_the_banner_says_where_things_are_and_how_to_get_in() -> None:
+    demo = banner(Settings(auth_dev_issuer=True, base_url="http://127.0.0.1:8080"), "127.0.0.1", 8080)
+    assert "http://127.0.0.1:8080/docs" in demo
+    assert "make -s token" in demo
+    assert "AUTH_MODE=off" not in demo  # authentication is on: nothing may say otherwise
+    off = banner(Settings(auth_mode="off"), "0.0.0.0", 9000)
+    assert "http://0.0.0.0:9000/metadata" in off
+    assert "AUTH_MODE=off" in off
+    production = banner(Settings(base_url="https://fhir.example.no", workers=4), "0.0.0.0", 80)
+    assert "https://fhir.example.no (4 processes)" in production
+    assert "trusted issuer" in production
 
 
 def test_the_command_refuses_workers_on_sqlite(tmp_path: Path) -> None:

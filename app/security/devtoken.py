@@ -133,35 +133,50 @@ def _parser() -> argparse.ArgumentParser:
     from app.config import Settings
 
     settings = Settings()
-    common = argparse.ArgumentParser(add_help=False)
+    helpful = argparse.ArgumentDefaultsHelpFormatter
+    common = argparse.ArgumentParser(add_help=False, formatter_class=helpful)
     common.add_argument("--key-file", default=settings.auth_dev_key_file, help="dev issuer key (JWK)")
-    common.add_argument("--audience", default=settings.auth_audience)
+    common.add_argument("--audience", default=settings.auth_audience, help="token aud (AUTH_AUDIENCE)")
     common.add_argument("--lifetime", type=int, default=3600, help="seconds")
     common.add_argument("--subject", help="token sub (default: derived from the identity)")
     common.add_argument("--name", help="display name")
     common.add_argument("--patient", help="SMART launch context: a Patient id")
-    common.add_argument("--access-basis", choices=("care-relation", "emergency", "patient-consent"))
-    common.add_argument("--source-system")
+    common.add_argument(
+        "--access-basis", choices=("care-relation", "emergency", "patient-consent"), help="NHN access basis"
+    )
+    common.add_argument("--source-system", help="NHN source system")
 
     parser = argparse.ArgumentParser(
         prog="python -m app.security.devtoken",
         description="Print a token signed by the Helsebro development issuer (synthetic data only).",
+        epilog="A test harness or integration test (Postman, schemathesis, a CI job) should use a system "
+        "client: `python -m app.security.devtoken system --client-id my-tests` (scope system/*.cruds): it "
+        "may read and write everything, audited under its client id. Personnel tokens see only what their "
+        "care relations allow, citizen tokens only the citizen's own record. `<kind> --help` shows each "
+        "kind's options and defaults.",
+        formatter_class=helpful,
     )
     sub = parser.add_subparsers(dest="kind", required=True)
-    personnel = sub.add_parser("personnel", parents=[common], help="health personnel (HPR + organisation)")
+    personnel = sub.add_parser(
+        "personnel", parents=[common], formatter_class=helpful, help="health personnel (HPR + organisation)"
+    )
     personnel.add_argument("--hpr", required=True, help="HPR number")
     personnel.add_argument("--orgnr", required=True, help="organisation number of the legal entity")
     personnel.add_argument("--child-orgnr", help="organisation number of the sub-unit")
     personnel.add_argument("--category", default="LE", help="Volven 9060 category (LE, SP, JO, ...)")
-    personnel.add_argument("--client-id", default="helsebro-dev-client")
-    personnel.add_argument("--scope", default="user/*.cruds")
-    citizen = sub.add_parser("citizen", parents=[common], help="a citizen (fødselsnummer)")
+    personnel.add_argument("--client-id", default="helsebro-dev-client", help="token client_id")
+    personnel.add_argument("--scope", default="user/*.cruds", help="SMART scopes")
+    citizen = sub.add_parser(
+        "citizen", parents=[common], formatter_class=helpful, help="a citizen (fødselsnummer)"
+    )
     citizen.add_argument("--pid", required=True, help="fødselsnummer or D-nummer (synthetic)")
-    citizen.add_argument("--client-id", default="helsebro-dev-client")
-    citizen.add_argument("--scope", default="patient/*.rs")
-    system = sub.add_parser("system", parents=[common], help="a system (client credentials)")
-    system.add_argument("--client-id", required=True)
-    system.add_argument("--scope", default="system/*.cruds")
+    citizen.add_argument("--client-id", default="helsebro-dev-client", help="token client_id")
+    citizen.add_argument("--scope", default="patient/*.rs", help="SMART scopes")
+    system = sub.add_parser(
+        "system", parents=[common], formatter_class=helpful, help="a system (client credentials)"
+    )
+    system.add_argument("--client-id", required=True, help="token client_id, also its sub")
+    system.add_argument("--scope", default="system/*.cruds", help="SMART scopes")
     return parser
 
 

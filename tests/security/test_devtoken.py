@@ -97,3 +97,16 @@ def test_mint_header_and_removable_claims(dev_key_file: Path) -> None:
     assert header["kid"] == load_or_create_key(dev_key_file).kid
     assert "exp" not in claims
     assert claims["x"] == "y"
+
+
+def test_help_names_the_defaults_and_the_token_for_test_harnesses(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = " ".join(capsys.readouterr().out.split())
+    assert "should use a system client" in top
+    assert "python -m app.security.devtoken system --client-id" in top
+    with pytest.raises(SystemExit):
+        main(["system", "--help"])
+    system = capsys.readouterr().out
+    assert "(default: system/*.cruds)" in system
+    assert "(default: 3600)" in system
