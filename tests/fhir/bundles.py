@@ -19,6 +19,11 @@ def bundle(*entries: dict[str, Any], kind: str = "transaction") -> dict[str, Any
     return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
 
 
+def put_each(*resources: dict[str, Any], kind: str = "transaction") -> dict[str, Any]:
+    """A Bundle that PUTs every resource at its own id."""
+    return bundle(*(put(f"{r['resourceType']}/{r['id']}", r) for r in resources), kind=kind)
+
+
 def post(
     resource: dict[str, Any], full_url: str | None = None, if_none_exist: str | None = None
 ) -> dict[str, Any]:

@@ -10,20 +10,13 @@ from fastapi import FastAPI
 
 from app.fhir.interactions.integrity import local_references
 from tests.conftest import BASE
+from tests.fhir.bundles import put_each
 from tests.fhir.fixtures import FHIR_JSON, observation, patient
 
 
 async def put(client: httpx.AsyncClient, resource: dict[str, Any]) -> httpx.Response:
     url = f"/{resource['resourceType']}/{resource['id']}"
     return await client.put(url, content=orjson.dumps(resource), headers=FHIR_JSON)
-
-
-def transaction(*resources: dict[str, Any], bundle_type: str = "transaction") -> dict[str, Any]:
-    entries = [
-        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for r in resources
-    ]
-    return {"resourceType": "Bundle", "type": bundle_type, "entry": entries}
 
 
 def test_local_references_are_this_servers_only() -> None:
@@ -92,17 +85,15 @@ async def test_a_deleted_target_is_no_target(client: httpx.AsyncClient) -> None:
 
 async def test_a_transaction_may_refer_forward_and_is_refused_whole(client: httpx.AsyncClient) -> None:
     obs = {**observation("Patient/later"), "id": "o1"}
-    forward = transaction(obs, {**patient(), "id": "later"})  # the Patient comes after the Observation
+    forward = put_each(obs, {**patient(), "id": "later"})  # the Patient comes after the Observation
     assert (await client.post("/", content=orjson.dumps(forward), headers=FHIR_JSON)).status_code == 200
-    dangling = transaction({**patient(), "id": "p2"}, {**observation("Patient/nobody"), "id": "o2"})
+    dangling = put_each({**patient(), "id": "p2"}, {**observation("Patient/nobody"), "id": "o2"})
     refused = await client.post("/", content=orjson.dumps(dangling), headers=FHIR_JSON)
     assert refused.status_code == 422, refused.text
     assert "Patient/nobody" in refused.text
     assert (await client.get("/Patient/p2")).status_code == 404  # nothing of it stored
     # In a batch each entry stands alone.
-    batch = transaction(
-        {**patient(), "id": "p3"}, {**observation("Patient/nobody"), "id": "o3"}, bundle_type="batch"
-    )
+    batch = put_each({**patient(), "id": "p3"}, {**observation("Patient/nobody"), "id": "o3"}, kind="batch")
     reply = (await client.post("/", content=orjson.dumps(batch), headers=FHIR_JSON)).json()
     assert [e["response"]["status"][:3] for e in reply["entry"]] == ["201", "422"]
 

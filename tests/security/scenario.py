@@ -19,6 +19,7 @@ from app.resources.no_basis.identifiers import (
     synthetic_fnr,
 )
 from app.security.facts import BLOCK, CONSENT_CATEGORY_SYSTEM, PROXY, RESERVATION
+from tests.fhir.bundles import put_each
 
 
 def orgnr(first_eight: str) -> str:
@@ -190,11 +191,4 @@ def reservation(patient: str) -> dict[str, Any]:
 
 
 def transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
+    return put_each(*resources)

@@ -10,6 +10,7 @@ import httpx
 import orjson
 
 from app.resources.no_basis.identifiers import FNR_SYSTEM, HPR_SYSTEM, synthetic_fnr
+from tests.fhir.bundles import put_each
 from tests.fhir.fixtures import FHIR_JSON
 
 Resource = dict[str, Any]
@@ -36,15 +37,7 @@ async def put_all(client: httpx.AsyncClient, *resources: Resource) -> list[Resou
     reference must name a resource that exists when the unit of work ends)."""
     if not resources:
         return []
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
-    response = await client.post("/", content=orjson.dumps(bundle), headers=FHIR_JSON)
+    response = await client.post("/", content=orjson.dumps(put_each(*resources)), headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     return [entry["resource"] for entry in response.json()["entry"]]
 

@@ -18,6 +18,7 @@ from app.resources.referrals import views
 from app.resources.referrals.codes import REFERRAL_CATEGORY, Decision
 from app.resources.referrals.taskjson import OSLO
 from app.resources.referrals.workflow import assess, receive
+from tests.fhir.bundles import put_each
 from tests.fhir.fixtures import FHIR_JSON
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
@@ -73,14 +74,7 @@ def patient(patient_id: str, fnr: str) -> dict[str, Any]:
 
 
 async def put_all(http: httpx.AsyncClient, resources: list[dict[str, Any]], **headers: str) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
+    bundle = put_each(*resources)
     response = await http.post("/", content=orjson.dumps(bundle), headers={**FHIR_JSON, **headers})
     assert response.status_code == 200, response.text
 
