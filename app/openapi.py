@@ -187,6 +187,8 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
 }
 _ERRORS = {
     "400": "Invalid request or resource",
+    "401": "No bearer token, or one that is invalid or expired (WWW-Authenticate says which)",
+    "403": "The token's scopes or the access policy refuse this (the refusal is audited)",
     "404": "Unknown resource type or id",
     "406": "Requested format not supported",
     "409": "Conflict with a concurrent write",
@@ -201,6 +203,20 @@ def _response(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, **(_ref(schema) if schema else {})}
 
 
+# Writes may also break a business rule or name what does not exist (referential integrity).
+_WRITE_ERRORS = {"422": "A business rule, a profile or referential integrity refuses the write"}
+_WRITES = frozenset({"post", "put", "patch", "delete"})
+# Authentication (app/security/authn.py): every path needs a bearer token except these.
+_PUBLIC = frozenset({"/metadata"})
+_BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A token from a trusted issuer (SMART on FHIR scopes; with `make run`, `make -s token`, "
+    "or `python -m app.security.devtoken system --client-id my-tests` for a test harness)",
+}
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     for path, methods in doc.get("paths", {}).items():
@@ -209,11 +225,19 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation["parameters"] = [*operation.get("parameters", []), *extra]
             if body:
                 operation["requestBody"] = {"required": True, **_ref(body)}
+            errors = {**_ERRORS, **(_WRITE_ERRORS if method in _WRITES else {})}
+            if path in _PUBLIC:
+                operation["security"] = []
+                errors = {code: d for code, d in errors.items() if code not in ("401", "403")}
             operation["responses"] = {
                 **{code: _response(d, s) for code, (d, s) in responses.items()},
-                **{code: _response(d, "OperationOutcome") for code, d in _ERRORS.items()},
+                **{code: _response(d, "OperationOutcome") for code, d in sorted(errors.items())},
             }
-    doc["components"] = {"schemas": {"Resource": _RESOURCE, "Bundle": _BUNDLE, "OperationOutcome": _OUTCOME}}
+    doc["components"] = {
+        "schemas": {"Resource": _RESOURCE, "Bundle": _BUNDLE, "OperationOutcome": _OUTCOME},
+        "securitySchemes": {"bearer": _BEARER},
+    }
+    doc["security"] = [{"bearer": []}]
     return doc
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from app.openapi import OPENAPI_PATH, render
 
 
@@ -15,5 +17,24 @@ def test_openapi_document_has_not_drifted() -> None:
 def test_openapi_never_advertises_fastapi_validation_errors() -> None:
     text = render().decode()
     assert "HTTPValidationError" not in text
-    assert '"422"' not in text
     assert "OperationOutcome" in text
+    document = orjson.loads(text)
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            for code in ("422", "400", "404"):
+                if code in operation["responses"]:
+                    schema = operation["responses"][code]["content"]["application/fhir+json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/OperationOutcome"}
+
+
+def test_every_operation_but_the_public_ones_needs_a_bearer_token() -> None:
+    document = orjson.loads(render())
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    metadata = document["paths"]["/metadata"]["get"]
+    assert metadata["security"] == []
+    assert "401" not in metadata["responses"]
+    read = document["paths"]["/{res_type}/{res_id}"]["get"]
+    assert {"401", "403", "404"} <= set(read["responses"])
+    assert "422" not in read["responses"]
+    assert "422" in document["paths"]["/{res_type}"]["post"]["responses"]
