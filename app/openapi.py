@@ -217,6 +217,112 @@ _BEARER = {
 }
 
 
+# The types the national domains and their adapters use get paths of their own, with their search
+# parameters and a schema naming the type; every other type is served through the generic /{res_type}
+# paths (a document with all 126 types' paths is too large for Swagger UI to be of use).
+DOCUMENTED_TYPES = (
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Location",
+    "RelatedPerson",
+    "Encounter",
+    "EpisodeOfCare",
+    "Observation",
+    "Condition",
+    "AllergyIntolerance",
+    "Procedure",
+    "Immunization",
+    "Medication",
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationDispense",
+    "Flag",
+    "Device",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Composition",
+    "Provenance",
+    "ServiceRequest",
+    "Task",
+    "Appointment",
+    "CarePlan",
+    "CareTeam",
+    "Communication",
+    "CommunicationRequest",
+    "Consent",
+    "QuestionnaireResponse",
+    "Group",
+    "Subscription",
+    "AuditEvent",
+)
+# The generic paths copied for each documented type.
+_TYPED_PATHS = (
+    "/{res_type}",
+    "/{res_type}/_search",
+    "/{res_type}/_history",
+    "/{res_type}/{res_id}",
+    "/{res_type}/{res_id}/_history",
+    "/{res_type}/{res_id}/_history/{version_id}",
+)
+_SEARCH_TYPES = {"number": "number", "date": "string", "token": "string", "reference": "string"}
+
+
+def _typed(operation: dict[str, Any], name: str, search_params: list[dict[str, Any]]) -> dict[str, Any]:
+    """A generic operation as it applies to one type: no res_type parameter, the type's schema."""
+    text = orjson.dumps(operation).replace(
+        b"#/components/schemas/Resource", f"#/components/schemas/{name}".encode()
+    )
+    typed: dict[str, Any] = orjson.loads(text)
+    typed["parameters"] = [p for p in typed.get("parameters", []) if p.get("name") != "res_type"]
+    if typed.get("summary") in ("search", "search (parameters in a form body)"):
+        typed["parameters"] += search_params
+    typed["operationId"] = f"{typed['operationId'].split('__res_type')[0]}_{name}"
+    typed["tags"] = [name]
+    return typed
+
+
+def _search_parameters(app: FastAPI, name: str) -> list[dict[str, Any]]:
+    params = app.state.fhir.registry.types[name].search_params
+    return [
+        {
+            "name": code,
+            "in": "query",
+            "required": False,
+            "schema": {"type": _SEARCH_TYPES.get(param.type, "string")},
+            "description": f"{param.type}: {_first_sentence(param.documentation)}".rstrip(": "),
+        }
+        for code, param in sorted(params.items())
+    ]
+
+
+def _first_sentence(text: str) -> str:
+    first = text.split(". ")[0].strip()
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
+def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
+    """The documented types' own paths, and a schema per type; returns those schemas."""
+    schemas: dict[str, Any] = {}
+    for name in DOCUMENTED_TYPES:
+        if name not in app.state.fhir.registry.types:
+            continue
+        search_params = _search_parameters(app, name)
+        for generic in _TYPED_PATHS:
+            path = generic.replace("{res_type}", name, 1)
+            doc["paths"][path] = {
+                method: _typed(operation, name, search_params)
+                for method, operation in doc["paths"][generic].items()
+            }
+        schemas[name] = {
+            "allOf": [{"$ref": "#/components/schemas/Resource"}],
+            "description": f"A FHIR R4 {name} (http://hl7.org/fhir/R4/{name.lower()}.html)",
+            "properties": {"resourceType": {"type": "string", "enum": [name]}},
+        }
+    return schemas
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     for path, methods in doc.get("paths", {}).items():
@@ -231,10 +337,15 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 errors = {code: d for code, d in errors.items() if code not in ("401", "403")}
             operation["responses"] = {
                 **{code: _response(d, s) for code, (d, s) in responses.items()},
-                **{code: _response(d, "OperationOutcome") for code, d in sorted(errors.items())},
+                **{code: {"$ref": f"#/components/responses/Error{code}"} for code in sorted(errors)},
             }
+    typed_schemas = _add_typed_paths(app, doc)
     doc["components"] = {
-        "schemas": {"Resource": _RESOURCE, "Bundle": _BUNDLE, "OperationOutcome": _OUTCOME},
+        "schemas": {"Resource": _RESOURCE, "Bundle": _BUNDLE, "OperationOutcome": _OUTCOME, **typed_schemas},
+        "responses": {
+            f"Error{code}": _response(description, "OperationOutcome")
+            for code, description in sorted({**_ERRORS, **_WRITE_ERRORS}.items())
+        },
         "securitySchemes": {"bearer": _BEARER},
     }
     doc["security"] = [{"bearer": []}]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from app.openapi import OPENAPI_PATH, render
+from app.openapi import DOCUMENTED_TYPES, OPENAPI_PATH, render
 
 
 def test_openapi_document_has_not_drifted() -> None:
@@ -23,8 +23,10 @@ def test_openapi_never_advertises_fastapi_validation_errors() -> None:
         for operation in methods.values():
             for code in ("422", "400", "404"):
                 if code in operation["responses"]:
-                    schema = operation["responses"][code]["content"]["application/fhir+json"]["schema"]
-                    assert schema == {"$ref": "#/components/schemas/OperationOutcome"}
+                    assert operation["responses"][code] == {"$ref": f"#/components/responses/Error{code}"}
+    for response in document["components"]["responses"].values():
+        schema = response["content"]["application/fhir+json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/OperationOutcome"}
 
 
 def test_every_operation_but_the_public_ones_needs_a_bearer_token() -> None:
@@ -38,3 +40,27 @@ def test_every_operation_but_the_public_ones_needs_a_bearer_token() -> None:
     assert {"401", "403", "404"} <= set(read["responses"])
     assert "422" not in read["responses"]
     assert "422" in document["paths"]["/{res_type}"]["post"]["responses"]
+
+
+def test_the_domain_types_have_paths_of_their_own_with_their_search_parameters() -> None:
+    document = orjson.loads(render())
+    paths = document["paths"]
+    for name in DOCUMENTED_TYPES:
+        for path in (f"/{name}", f"/{name}/{{res_id}}", f"/{name}/_history", f"/{name}/{{res_id}}/_history"):
+            assert path in paths, path
+        read = paths[f"/{name}/{{res_id}}"]["get"]
+        assert read["tags"] == [name]
+        assert "res_type" not in {p["name"] for p in read["parameters"]}
+        assert read["responses"]["200"]["content"]["application/fhir+json"]["schema"] == {
+            "$ref": f"#/components/schemas/{name}"
+        }
+        assert document["components"]["schemas"][name]["properties"]["resourceType"]["enum"] == [name]
+    search = {p["name"] for p in paths["/Patient"]["get"]["parameters"]}
+    assert {"identifier", "name", "birthdate", "_count", "_include"} <= search
+    assert {"subject", "code", "date", "value-quantity"} <= {
+        p["name"] for p in paths["/Observation"]["get"]["parameters"]
+    }
+    operation_ids = [o["operationId"] for methods in paths.values() for o in methods.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    # Every other type is still served, through the generic paths.
+    assert "/{res_type}/{res_id}" in paths
