@@ -48,7 +48,7 @@ _REFERENCE = re.compile(
 # A JSON object is taken for a Reference when it has a string "reference" and no key a Reference lacks:
 # that leaves out the uri elements named "reference" (DetectedIssue, Expression, ...), which sit beside
 # keys of their own.
-_REFERENCE_KEYS = frozenset({"reference", "type", "identifier", "display", "id", "extension"})
+REFERENCE_KEYS = frozenset({"reference", "type", "identifier", "display", "id", "extension"})
 
 
 def parse_json(body: bytes) -> Any:
@@ -125,7 +125,7 @@ def _shape_issues(value: Any, path: str, issues: list[Issue], depth: int = 1) ->
         if (
             isinstance(reference, str)
             and not _REFERENCE.fullmatch(reference)
-            and value.keys() <= _REFERENCE_KEYS
+            and value.keys() <= REFERENCE_KEYS
         ):
             issues.append(Issue(_bad_reference(reference), "value", (f"{path}.reference",)))
         for key, child in value.items():

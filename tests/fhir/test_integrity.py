@@ -105,3 +105,22 @@ async def test_the_setting_relaxes_it_for_bulk_loads(client: httpx.AsyncClient, 
         assert (await client.post("/Observation", content=body, headers=FHIR_JSON)).status_code == 201
     finally:
         app.state.fhir.referential_integrity = True
+
+
+def test_uri_elements_named_reference_are_not_references() -> None:
+    # Expression.reference is a uri beside keys a Reference lacks; it names no resource of this server.
+    plan = {
+        "resourceType": "PlanDefinition",
+        "status": "active",
+        "action": [
+            {
+                "condition": [
+                    {
+                        "kind": "applicability",
+                        "expression": {"language": "text/cql", "reference": "Library/x"},
+                    }
+                ]
+            }
+        ],
+    }
+    assert local_references(plan, "p1", BASE) == {}

@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.outcome import Category, FhirError, Issue
 from app.fhir.search.extract import reference_target
 from app.fhir.service import FhirService
+from app.fhir.validate import REFERENCE_KEYS
 from app.store.repository import UnitFlush
 
-# (type, id) of a target -> where it was referred to from ("Observation/o1: Observation.subject")
+# (type, id) of a target -> where it was referred to from ("Observation/o1 (Observation.subject)")
 References = dict[tuple[str, str], str]
 
 MAX_REPORTED = 20  # missing targets named in one OperationOutcome
@@ -32,8 +33,11 @@ MAX_REPORTED = 20  # missing targets named in one OperationOutcome
 
 def _reference_strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(node, dict):
+        # A Reference, not one of the uri elements named "reference" (Expression, DetectedIssue), which
+        # sit beside keys a Reference lacks: the validator tells them apart the same way.
+        is_reference = isinstance(node.get("reference"), str) and node.keys() <= REFERENCE_KEYS
         for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
+            if key == "reference" and is_reference:
                 yield value, path
             elif key != "contained":  # contained resources refer within their container
                 yield from _reference_strings(value, f"{path}.{key}")
