@@ -29,11 +29,10 @@ OWN_CANONICAL = "http://helsebro.no/fhir/OperationDefinition"
 class Parameter:
     name: str
     use: Literal["in", "out"]
-    type: str | None = None  # a FHIR type; None for a part-only parameter
+    type: str | None = None  # a FHIR type
     min: int = 0
     max: str = "1"
     documentation: str = ""
-    search_type: str | None = None  # for a string parameter that works like a search parameter
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class Operation:
             "affectsState": self.affects_state,
             "code": self.code,
             "system": self.level == "system",
-            "type": on_types and self.level == "type",
+            "type": self.level == "type",
             "instance": self.level == "instance",
         }
         if self.description:
@@ -106,8 +105,6 @@ def _parameter(parameter: Parameter) -> dict[str, Any]:
         out["documentation"] = parameter.documentation
     if parameter.type:
         out["type"] = parameter.type
-    if parameter.search_type:
-        out["searchType"] = parameter.search_type
     return out
 
 
