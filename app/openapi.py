@@ -323,6 +323,17 @@ def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
     return schemas
 
 
+def _own_success(operation: dict[str, Any]) -> dict[str, Any]:
+    """The success of an operation described nowhere above (the operations' routes): FastAPI's own where
+    it names a media type of its own (the KITH operations' XML), else a FHIR resource."""
+    kept = {
+        code: response
+        for code, response in operation.get("responses", {}).items()
+        if code.startswith("2") and set(response.get("content", {})) - {"application/json"}
+    }
+    return kept or {"200": _response("The operation's result", "Resource")}
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     for path, methods in doc.get("paths", {}).items():
@@ -336,6 +347,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 operation["security"] = []
                 errors = {code: d for code, d in errors.items() if code not in ("401", "403")}
             operation["responses"] = {
+                **({} if responses else _own_success(operation)),
                 **{code: _response(d, s) for code, (d, s) in responses.items()},
                 **{code: {"$ref": f"#/components/responses/Error{code}"} for code in sorted(errors)},
             }
