@@ -56,15 +56,10 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
         return error_response(FhirError(Category.INVALID, f"Invalid request: {details}", "invalid"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+    async def on_http(_request: Request, exc: StarletteHTTPException) -> Response:
+        # Unrouted paths and methods never get here: app.fhir.routing's fallback answers them.
         category = _HTTP_CATEGORIES.get(exc.status_code, Category.FAULT)
-        if exc.status_code == 404:
-            message = f"No FHIR endpoint at {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
-        else:
-            message = str(exc.detail)
-        error = FhirError(category, message, headers=dict(exc.headers or {}))
+        error = FhirError(category, str(exc.detail), headers=dict(exc.headers or {}))
         response = error_response(error)
         response.status_code = exc.status_code
         return response

@@ -10,6 +10,7 @@ import httpx
 import orjson
 
 from app.resources.referrals.codes import REFERRAL_CATEGORY, REFERRAL_STATUS_SYSTEM, REFERRAL_TASK_PROFILE
+from tests.fhir.bundles import put_each
 from tests.fhir.fixtures import FHIR_JSON
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 
@@ -183,11 +184,6 @@ async def test_a_lab_order_task_is_not_a_referral(client: httpx.AsyncClient) -> 
         "code": {"coding": [{"system": "http://loinc.org", "code": "55233-1"}]},
         "subject": {"reference": "Patient/pat"},
     }
-    pat = orjson.dumps({"resourceType": "Patient", "id": "pat"})
-    assert (await client.put("/Patient/pat", content=pat, headers=FHIR_JSON)).status_code == 201
-    assert (
-        await client.put("/ServiceRequest/lab", content=orjson.dumps(lab_order), headers=FHIR_JSON)
-    ).status_code == 201
     task = {
         "resourceType": "Task",
         "id": "lab-task",
@@ -198,8 +194,10 @@ async def test_a_lab_order_task_is_not_a_referral(client: httpx.AsyncClient) -> 
         "for": {"reference": "Patient/pat"},
         "authoredOn": "2026-11-02T09:00:00+01:00",
     }
-    created = await client.put("/Task/lab-task", content=orjson.dumps(task), headers=FHIR_JSON)
-    assert created.status_code == 201, created.text
+    seeded = put_each({"resourceType": "Patient", "id": "pat"}, lab_order, task)
+    created = await client.post("/", content=orjson.dumps(seeded), headers=FHIR_JSON)
+    assert created.status_code == 200, created.text
+    assert created.json()["entry"][2]["response"]["status"].startswith("201")
     done = await client.put(
         "/Task/lab-task", content=orjson.dumps({**task, "status": "completed"}), headers=FHIR_JSON
     )
@@ -210,8 +208,8 @@ async def test_a_lab_order_task_is_not_a_referral(client: httpx.AsyncClient) -> 
     )
     assert refused.status_code == 422, refused.text
     # The referral-task profile makes a Task a referral Task as the code does.
-    profiled = {**task, "id": "profiled", "code": None, "meta": {"profile": [REFERRAL_TASK_PROFILE]}}
-    del profiled["code"]
+    uncoded = {key: value for key, value in task.items() if key != "code"}
+    profiled = {**uncoded, "id": "profiled", "meta": {"profile": [REFERRAL_TASK_PROFILE]}}
     wrong = await client.put("/Task/profiled", content=orjson.dumps(profiled), headers=FHIR_JSON)
     assert wrong.status_code == 422, wrong.text  # a referral Task starts as requested
     assert wrong.json()["issue"][0]["code"] == "business-rule", wrong.text
