@@ -22,7 +22,7 @@ from tests.fhir.bundles import put_each
 from tests.fhir.fixtures import FHIR_JSON
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
-from tests.security.scenario import KARI_FNR, NILS_FNR
+from tests.security.scenario import KARI_FNR, NILS_FNR, OTHER_CLINIC_ORGNR
 
 INTERNAL = "INTERN MERKNAD"  # note text that must never reach the patient
 HOSPITAL = {"reference": "Organization/hospital", "display": "Fjordby sykehus"}
@@ -424,3 +424,44 @@ async def test_citizen_token_sees_own_referrals_only(
     missing = await http.get("/Patient/$referrals", headers=no_launch)
     assert missing.status_code == 400, missing.text
     assert (await http.get("/Patient/kari/$referrals")).status_code == 401  # no token at all
+
+
+async def test_personnel_of_a_stranger_organisation_are_refused_the_referral_operations(
+    secure_client: httpx.AsyncClient, mint: Callable[..., str]
+) -> None:
+    # The operations are routed from the registry now; each still reads through the engine with the
+    # caller's principal, so a clinic with no care relation to Kari gets nothing of hers.
+    http = secure_client
+    system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
+    resources = [
+        *ORGANIZATIONS,
+        patient("kari", KARI_FNR),
+        service_request("sr-kari", "kari", "2026-01-05T09:00:00+01:00"),
+        new_task("t-sr-kari", "sr-kari", "kari", HOSPITAL, "2026-01-05T09:00:00+01:00"),
+    ]
+    await put_all(http, resources, **system)
+    await step(http, "t-sr-kari", "receive", parameters(note=("String", INTERNAL)), **system)
+    stranger = auth_header(
+        mint(
+            subject="hpr-3000003",
+            scopes="user/*.cruds",
+            hpr="3000003",
+            orgnr=OTHER_CLINIC_ORGNR,
+            category="LE",
+        )
+    )
+    views = await http.get("/Patient/kari/$referrals", headers=stranger)
+    assert views.status_code == 403, views.text
+    assert "sr-kari" not in views.text
+    step_refused = await http.post(
+        "/Task/t-sr-kari/$accept", content=orjson.dumps(parameters()), headers={**FHIR_JSON, **stranger}
+    )
+    assert step_refused.status_code == 403, step_refused.text
+    # The system client's figures count the received referral; the stranger's search finds none of it.
+    everyone = await http.get("/Task/$waiting-times", headers=system)
+    assert "Organization/hospital" in everyone.text
+    waiting = await http.get("/Task/$waiting-times", headers=stranger)
+    assert waiting.status_code == 200, waiting.text
+    assert "Organization/hospital" not in waiting.text
+    task = await http.get("/Task/t-sr-kari", headers=system)
+    assert task.json()["status"] == "received"  # nothing was accepted on the stranger's word
