@@ -7,6 +7,7 @@ A test fails when the committed document drifts from this.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.config import Settings
+from app.demo import demo_resources
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 FHIR_JSON = "application/fhir+json"
@@ -27,20 +29,19 @@ _RESOURCE = {
     "properties": {"resourceType": {"type": "string"}, "id": {"type": "string"}},
     "additionalProperties": True,
 }
-_OUTCOME = {
+# The R4 schemas of resources and data types (app/fhir/schemas_generate.py builds the table from the
+# standard's StructureDefinitions); the document carries those its documented types reach.
+R4_SCHEMAS = Path(__file__).resolve().parent / "fhir" / "data" / "r4-schemas.json"
+_SCHEMA_REF = "#/components/schemas/"
+# Extension refers to every data type and each data type to Extension: with that cycle in it the document
+# took a schema-driven client 105 s to load (schemathesis), against 3 s without. So an extension is
+# described by its url alone; its value is checked on write by the validator, as contained resources are.
+_EXTENSION = {
     "type": "object",
-    "description": "FHIR OperationOutcome: every error, and informational results",
-    "required": ["resourceType", "issue"],
-    "properties": {
-        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
-        "issue": {"type": "array", "items": {"type": "object"}},
-    },
-}
-_BUNDLE = {
-    "type": "object",
-    "description": "FHIR Bundle",
-    "required": ["resourceType", "type"],
-    "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]}, "type": {"type": "string"}},
+    "description": "An extension (http://hl7.org/fhir/R4/extensibility.html): a url and a value[x] or "
+    "nested extensions",
+    "required": ["url"],
+    "properties": {"url": {"type": "string"}},
     "additionalProperties": True,
 }
 
@@ -150,16 +151,8 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
         None,
         _SEARCH_RESPONSE,
     ),
-    ("get", "/Patient/{res_id}/$everything"): (
-        [
-            _query("_since", "Only resources updated at or after this instant"),
-            _query("_type", "Types"),
-            *_SEARCH[:1],
-            _query("_cursor", "Paging cursor"),
-        ],
-        None,
-        _SEARCH_RESPONSE,
-    ),
+    # Its other parameters come from the operation registry (_registry_inputs).
+    ("get", "/Patient/{res_id}/$everything"): ([_query("_cursor", "Paging cursor")], None, _SEARCH_RESPONSE),
     ("get", "/Patient/{res_id}/{res_type}"): (_SEARCH, None, _SEARCH_RESPONSE),
     ("patch", "/{res_type}/{res_id}"): (
         [_PREFER, _FORMAT, _IF_MATCH],
@@ -269,12 +262,18 @@ _TYPED_PATHS = (
 _SEARCH_TYPES = {"number": "number", "date": "string", "token": "string", "reference": "string"}
 
 
-def _typed(operation: dict[str, Any], name: str, search_params: list[dict[str, Any]]) -> dict[str, Any]:
-    """A generic operation as it applies to one type: no res_type parameter, the type's schema."""
-    text = orjson.dumps(operation).replace(
-        b"#/components/schemas/Resource", f"#/components/schemas/{name}".encode()
-    )
+def _typed(
+    operation: dict[str, Any], name: str, search_params: list[dict[str, Any]], example: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A generic operation as it applies to one type: no res_type parameter, the type's schema, with the
+    demo data's resource of that type as the example of its bodies."""
+    own = {"$ref": f"{_SCHEMA_REF}{name}"}
+    text = orjson.dumps(operation).replace(f"{_SCHEMA_REF}Resource".encode(), own["$ref"].encode())
     typed: dict[str, Any] = orjson.loads(text)
+    bodies = [typed.get("requestBody", {}), *typed.get("responses", {}).values()]
+    for media in (body.get("content", {}).get(FHIR_JSON) for body in bodies):
+        if example is not None and media is not None and media.get("schema") == own:
+            media["example"] = example
     typed["parameters"] = [p for p in typed.get("parameters", []) if p.get("name") != "res_type"]
     if typed.get("summary") in ("search", "search (parameters in a form body)"):
         typed["parameters"] += search_params
@@ -302,9 +301,11 @@ def _first_sentence(text: str) -> str:
     return first if len(first) <= 160 else first[:157] + "..."
 
 
-def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
-    """The documented types' own paths, and a schema per type; returns those schemas."""
-    schemas: dict[str, Any] = {}
+def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> None:
+    """The documented types' own paths."""
+    examples: dict[str, dict[str, Any]] = {}
+    for resource in demo_resources():
+        examples.setdefault(resource["resourceType"], resource)
     for name in DOCUMENTED_TYPES:
         if name not in app.state.fhir.registry.types:
             continue
@@ -312,15 +313,31 @@ def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
         for generic in _TYPED_PATHS:
             path = generic.replace("{res_type}", name, 1)
             doc["paths"][path] = {
-                method: _typed(operation, name, search_params)
+                method: _typed(operation, name, search_params, examples.get(name))
                 for method, operation in doc["paths"][generic].items()
             }
-        schemas[name] = {
-            "allOf": [{"$ref": "#/components/schemas/Resource"}],
-            "description": f"A FHIR R4 {name} (http://hl7.org/fhir/R4/{name.lower()}.html)",
-            "properties": {"resourceType": {"type": "string", "enum": [name]}},
-        }
-    return schemas
+
+
+def _reachable(roots: list[str]) -> dict[str, Any]:
+    """The R4 schemas of `roots` and of every type they refer to, in name order."""
+    table: dict[str, Any] = orjson.loads(R4_SCHEMAS.read_bytes())
+    found: dict[str, Any] = {}
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in found or name == "Resource":
+            continue
+        found[name] = _EXTENSION if name == "Extension" else table[name]
+        pending += [ref.removeprefix(_SCHEMA_REF) for ref in _refs(table[name])]
+    return dict(sorted(found.items()))
+
+
+def _refs(schema: Any) -> list[str]:
+    if isinstance(schema, dict):
+        return [schema["$ref"]] if "$ref" in schema else [r for v in schema.values() for r in _refs(v)]
+    if isinstance(schema, list):
+        return [r for v in schema for r in _refs(v)]
+    return []
 
 
 def _own_success(operation: dict[str, Any]) -> dict[str, Any]:
@@ -334,12 +351,27 @@ def _own_success(operation: dict[str, Any]) -> dict[str, Any]:
     return kept or {"200": _response("The operation's result", "Resource")}
 
 
+def _registry_inputs(app: FastAPI) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, path) -> the input of an operation of the registry (app/fhir/operations.py)."""
+    return {
+        (operation.method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", path)): operation.openapi()
+        for operation in app.state.operations.operations
+        for path in operation.paths()
+    }
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    inputs = _registry_inputs(app)
     for path, methods in doc.get("paths", {}).items():
         for method, operation in methods.items():
             extra, body, responses = _OPERATIONS.get((method, path), ([], None, {}))
-            operation["parameters"] = [*operation.get("parameters", []), *extra]
+            own = inputs.get((method, path), {})
+            # A handler may declare a parameter FastAPI sees too ($waiting-times): each is listed once.
+            merged = [*operation.get("parameters", []), *own.get("parameters", []), *extra]
+            operation["parameters"] = list({(p["in"], p["name"]): p for p in reversed(merged)}.values())[::-1]
+            if "requestBody" in own:
+                operation["requestBody"] = own["requestBody"]
             if body:
                 operation["requestBody"] = {"required": True, **_ref(body)}
             errors = {**_ERRORS, **(_WRITE_ERRORS if method in _WRITES else {})}
@@ -351,9 +383,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 **{code: _response(d, s) for code, (d, s) in responses.items()},
                 **{code: {"$ref": f"#/components/responses/Error{code}"} for code in sorted(errors)},
             }
-    typed_schemas = _add_typed_paths(app, doc)
+    _add_typed_paths(app, doc)
+    named = [ref.removeprefix(_SCHEMA_REF) for ref in _refs(doc["paths"]) if ref.startswith(_SCHEMA_REF)]
     doc["components"] = {
-        "schemas": {"Resource": _RESOURCE, "Bundle": _BUNDLE, "OperationOutcome": _OUTCOME, **typed_schemas},
+        "schemas": {"Resource": _RESOURCE, **_reachable([*named, "OperationOutcome"])},
         "responses": {
             f"Error{code}": _response(description, "OperationOutcome")
             for code, description in sorted({**_ERRORS, **_WRITE_ERRORS}.items())

@@ -54,7 +54,7 @@ def test_the_domain_types_have_paths_of_their_own_with_their_search_parameters()
         assert read["responses"]["200"]["content"]["application/fhir+json"]["schema"] == {
             "$ref": f"#/components/schemas/{name}"
         }
-        assert document["components"]["schemas"][name]["properties"]["resourceType"]["enum"] == [name]
+        assert document["components"]["schemas"][name]["properties"]["resourceType"]["const"] == name
     search = {p["name"] for p in paths["/Patient"]["get"]["parameters"]}
     assert {"identifier", "name", "birthdate", "_count", "_include"} <= search
     assert {"subject", "code", "date", "value-quantity"} <= {
@@ -72,3 +72,34 @@ def test_every_operation_documents_its_success() -> None:
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             assert any(code.startswith("2") for code in operation["responses"]), (method, path)
+
+
+def test_the_documented_types_carry_their_r4_element_schemas_and_demo_examples() -> None:
+    document = orjson.loads(render())
+    schemas = document["components"]["schemas"]
+    patient = schemas["Patient"]
+    assert patient["additionalProperties"] is False
+    assert patient["properties"]["gender"]["enum"] == ["female", "male", "other", "unknown"]
+    assert patient["properties"]["contact"]["items"] == {"$ref": "#/components/schemas/Patient_Contact"}
+    # Every schema the document refers to is in it; contained and bundled resources stay free-form.
+    text = orjson.dumps(document).decode()
+    for name in {part.split('"')[0] for part in text.split('"#/components/schemas/')[1:]}:
+        assert name in schemas, name
+    assert schemas["Resource"]["additionalProperties"] is True
+    create = document["paths"]["/Patient"]["post"]["requestBody"]["content"]["application/fhir+json"]
+    assert create["example"]["resourceType"] == "Patient"
+    assert create["example"]["identifier"][0]["system"] == "urn:oid:2.16.578.1.12.4.1.4.1"  # a fødselsnummer
+    read = document["paths"]["/Observation/{res_id}"]["get"]["responses"]["200"]["content"]
+    assert read["application/fhir+json"]["example"]["resourceType"] == "Observation"
+
+
+def test_operations_document_their_inputs_from_the_registry() -> None:
+    paths = orjson.loads(render())["paths"]
+    everything = {p["name"] for p in paths["/Patient/{res_id}/$everything"]["get"]["parameters"]}
+    assert {"res_id", "_since", "_type", "_count", "_cursor"} <= everything
+    waiting = [p["name"] for p in paths["/Task/$waiting-times"]["get"]["parameters"]]
+    assert sorted(waiting) == sorted(set(waiting)) == ["owner", "received-from", "received-to", "today"]
+    assess = paths["/Task/{res_id}/$assess"]["post"]["requestBody"]
+    assert assess["required"] is True
+    assert assess["content"]["application/fhir+json"]["schema"] == {"$ref": "#/components/schemas/Parameters"}
+    assert "`decision` (code, 1..1)" in assess["description"]

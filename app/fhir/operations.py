@@ -93,6 +93,46 @@ class Operation:
             definition["parameter"] = [_parameter(p) for p in self.parameters]
         return definition
 
+    def openapi(self) -> dict[str, Any]:
+        """The operation's input for the OpenAPI document: query parameters of a GET, a Parameters body
+        of a POST (FHIR's two ways of passing them), built from the parameters as /metadata's are."""
+        inputs = [p for p in self.parameters if p.use == "in"]
+        if not inputs:
+            return {}
+        if self.method == "GET":
+            return {"parameters": [_query_parameter(p) for p in inputs]}
+        listed = "; ".join(
+            f"`{p.name}` ({p.type}, {p.min}..{p.max}){': ' + p.documentation if p.documentation else ''}"
+            for p in inputs
+        )
+        return {
+            "requestBody": {
+                "required": any(p.min >= 1 for p in inputs),
+                "description": f"A Parameters resource: {listed}",
+                "content": {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/Parameters"}}},
+            }
+        }
+
+
+# FHIR primitive types that are JSON numbers or booleans in a query's schema; others are strings.
+_QUERY_TYPES = {
+    "integer": "integer",
+    "positiveInt": "integer",
+    "unsignedInt": "integer",
+    "boolean": "boolean",
+}
+
+
+def _query_parameter(parameter: Parameter) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": _QUERY_TYPES.get(parameter.type or "", "string")}
+    return {
+        "name": parameter.name,
+        "in": "query",
+        "required": parameter.min >= 1,
+        "schema": {"type": "array", "items": schema} if parameter.max != "1" else schema,
+        "description": f"{parameter.type}: {parameter.documentation}".rstrip(": "),
+    }
+
 
 def _parameter(parameter: Parameter) -> dict[str, Any]:
     out: dict[str, Any] = {

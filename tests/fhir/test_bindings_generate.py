@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from app.fhir.bindings_generate import OUTPUT, _descendants, _holder, required_bindings
-
-REPO = Path(__file__).resolve().parents[2]
-SKIP = "R4 definitions not found: set HELSEBRO_FHIR_R4_DIR (../shared/data/fhir-r4)"
-
-
-def definitions() -> Path | None:
-    path = Path(os.environ.get("HELSEBRO_FHIR_R4_DIR") or REPO.parent / "shared" / "data" / "fhir-r4")
-    return path if (path / "profiles-resources.json.xz").is_file() else None
+from tests.external import fhir_r4_definitions
 
 
 def test_holders_are_the_models_class_names() -> None:
@@ -36,7 +25,4 @@ def test_is_a_takes_the_code_and_everything_below_it() -> None:
 
 
 def test_the_shipped_table_has_not_drifted() -> None:
-    source = definitions()
-    if source is None:
-        pytest.skip(SKIP)
-    assert required_bindings(source) == json.loads(OUTPUT.read_text())
+    assert required_bindings(fhir_r4_definitions()) == json.loads(OUTPUT.read_text())
