@@ -1,5 +1,6 @@
 """Bearer token verification (JWT, asymmetric signatures only) and the Principal a token's claims describe.
 
+The registered claims (iss, aud, exp, nbf, iat, sub, jti) are checked with joserfc's JWTClaimsRegistry.
 Each verified token is cached until it expires, so its signature is checked once, not on every request;
 expiry is still checked on every use. Error messages never quote the token or claim values.
 """
@@ -8,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 import orjson
 from joserfc import jws
-from joserfc.errors import JoseError
+from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import ECKey, Key, RSAKey
+from joserfc.jwt import JWTClaimsRegistry
 
 from app.config import Settings
 from app.fhir.outcome import Category, FhirError
@@ -61,6 +64,31 @@ CLAIM_SECURITY_LEVEL = "helseid://claims/identity/security_level"
 
 def unauthorized(message: str) -> FhirError:
     return FhirError(Category.UNAUTHORIZED, message, "login")
+
+
+# What a refused registered claim is reported as (the claim's name only, never its value).
+_CLAIM_MESSAGES = {
+    "iss": "The token issuer is not trusted",
+    "aud": "The token is not meant for this server (aud)",
+    "exp": "The token has no valid expiry (exp)",
+    "nbf": "The bearer token is not valid yet (nbf)",
+    "iat": "The token's issue time (iat) is invalid",
+}
+
+
+def _claim_error(error: ClaimError) -> FhirError:
+    if isinstance(error, ExpiredTokenError):
+        return unauthorized("The bearer token has expired")
+    # A MissingClaimError names every missing essential claim, comma-separated: report the first in
+    # the order of _CLAIM_MESSAGES (the issuer before the audience before the expiry).
+    names = error.claim.split(",")
+    claim = next((name for name in _CLAIM_MESSAGES if name in names), names[0])
+    return unauthorized(_CLAIM_MESSAGES.get(claim, f"The token claim {claim} is invalid"))
+
+
+def _expired(exp: float, now: float) -> bool:
+    """The registry's own rule (exp <= now - leeway, now in whole seconds), for the tokens in the cache."""
+    return exp <= math.floor(now) - LEEWAY_SECONDS
 
 
 def _check_signature(token: str, key: Key, algorithm: str) -> bool:
@@ -146,7 +174,7 @@ class TokenVerifier:
         now = self._clock()
         cached = self._cache.get(token)
         if cached is not None:
-            if now > cached.exp + LEEWAY_SECONDS:
+            if _expired(cached.exp, now):
                 self._cache.pop(token, None)
                 raise unauthorized("The bearer token has expired")
             return cached
@@ -182,20 +210,21 @@ class TokenVerifier:
         return claims
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> None:
-        if claims.get("iss") not in self.trusted_issuers:
+        if not self.trusted_issuers:
+            # Kept by hand: the registry reads an empty "values" list as "any value".
             raise unauthorized("The token issuer is not trusted")
-        aud = claims.get("aud")
-        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if self.audience not in audiences:
-            raise unauthorized("The token is not meant for this server (aud)")
-        exp = claims.get("exp")
-        if not _is_number(exp):
-            raise unauthorized("The token has no valid expiry (exp)")
-        if now > exp + LEEWAY_SECONDS:
-            raise unauthorized("The bearer token has expired")
-        nbf = claims.get("nbf")
-        if nbf is not None and (not _is_number(nbf) or nbf > now + LEEWAY_SECONDS):
-            raise unauthorized("The bearer token is not valid yet (nbf)")
+        # exp is essential: a token without an expiry would stay valid (and cached) forever.
+        registry = JWTClaimsRegistry(
+            now=math.floor(now),
+            leeway=LEEWAY_SECONDS,
+            iss={"essential": True, "values": sorted(self.trusted_issuers)},
+            aud={"essential": True, "value": self.audience},  # a string, or a list that contains it
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ClaimError as error:
+            raise _claim_error(error) from None
 
     async def _key_for(self, issuer: str, kid: str, now: float) -> Key | None:
         # Keys are bound to issuers: the dev key signs only for the dev issuer, and vice versa.
@@ -238,17 +267,13 @@ class TokenVerifier:
     def _remember(self, token: str, verified: _Verified) -> None:
         if len(self._cache) >= CACHE_SIZE:
             now = self._clock()
-            for cached_token in [t for t, v in self._cache.items() if now > v.exp + LEEWAY_SECONDS]:
+            for cached_token in [t for t, v in self._cache.items() if _expired(v.exp, now)]:
                 del self._cache[cached_token]
             if len(self._cache) >= CACHE_SIZE:
                 # Still full of live tokens: drop the oldest tenth (dicts keep insertion order).
                 for cached_token in list(self._cache)[: CACHE_SIZE // 10]:
                     del self._cache[cached_token]
         self._cache[token] = verified
-
-
-def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _text(claims: dict[str, Any], name: str) -> str | None:

@@ -128,6 +128,31 @@ async def test_leeway_for_clock_skew(dev_key_file: Path, mint: Callable[..., str
     await refused(verifier, mint(subject="d", scopes="", not_before=now + 60))
 
 
+async def test_expiry_boundary_in_and_out_of_the_cache(dev_key_file: Path, mint: Callable[..., str]) -> None:
+    # RFC 7519 4.1.4: not accepted on or after exp (plus the leeway), both when first seen and when cached.
+    clock = FakeClock()
+    clock.now = float(int(clock.now))
+    verifier = TokenVerifier(settings(dev_key_file), clock=clock)
+    deadline = int(clock.now) - tokens.LEEWAY_SECONDS
+    assert "expired" in (await refused(verifier, mint(subject="a", scopes="", expires_at=deadline))).message
+    token = mint(subject="b", scopes="", expires_at=deadline + 1)
+    await verifier.verify(token)
+    clock.now += 1
+    assert "expired" in (await refused(verifier, token)).message
+
+
+async def test_issued_in_the_future(dev_key_file: Path, mint: Callable[..., str]) -> None:
+    clock = FakeClock()
+    verifier = TokenVerifier(settings(dev_key_file), clock=clock)
+    token = mint(subject="svc", scopes="")  # iat is now
+    clock.now -= (
+        tokens.LEEWAY_SECONDS + 5
+    )  # the server's clock is behind the issuer's by more than the leeway
+    assert "iat" in (await refused(verifier, token)).message
+    clock.now += 10  # within the leeway
+    await verifier.verify(token)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -137,6 +162,8 @@ async def test_leeway_for_clock_skew(dev_key_file: Path, mint: Callable[..., str
         ({"aud": ["someone-else"]}, "aud"),
         ({"iss": None}, "issuer"),
         ({"nbf": "now"}, "nbf"),
+        ({"iat": "today"}, "iat"),
+        ({"sub": 42}, "sub"),  # registered claims must have their registered types (RFC 7519 4.1)
     ],
 )
 async def test_claim_checks(

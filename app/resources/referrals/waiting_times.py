@@ -4,6 +4,11 @@ A working day (virkedag) is Monday–Friday that is not a public holiday (hellig
 helligdager og helligdagsfred, lov om 1. og 17. mai). Saturdays are not working days here, which is how
 the health services count the 10-day assessment deadline (pasient- og brukerrettighetsloven § 2-2).
 Christmas Eve and New Year's Eve are ordinary working days by law.
+
+The holidays come from the `holidays` package (Norway, without its optional Sundays). For every day of
+1947–2100 it gives the same answers as the hand-written calendar it replaced (issue 13). Outside that
+range it differs: it covers only 1901–2100 (no holidays at all after 2100), and before 1947, when the
+law of 1 and 17 May came, it has neither day.
 """
 
 from __future__ import annotations
@@ -15,42 +20,22 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+import holidays
+from dateutil.easter import EASTER_WESTERN, easter
+
 ASSESSMENT_WORKING_DAYS = 10
 
 
 def easter_sunday(year: int) -> date:
-    """Easter Sunday of the Gregorian calendar (the anonymous Gregorian / Meeus–Jones–Butcher algorithm)."""
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return date(year, month, day + 1)
+    """Easter Sunday of the Gregorian calendar (dateutil's, which the `holidays` package counts from)."""
+    return easter(year, EASTER_WESTERN)
 
 
 @lru_cache(maxsize=256)
 def public_holidays(year: int) -> dict[date, str]:
-    """Norwegian public holidays of a year, date -> Norwegian name."""
-    easter = easter_sunday(year)
-    return {
-        date(year, 1, 1): "Første nyttårsdag",
-        easter - timedelta(days=3): "Skjærtorsdag",
-        easter - timedelta(days=2): "Langfredag",
-        easter: "Første påskedag",
-        easter + timedelta(days=1): "Andre påskedag",
-        date(year, 5, 1): "Offentlig høytidsdag (1. mai)",
-        date(year, 5, 17): "Grunnlovsdag (17. mai)",
-        easter + timedelta(days=39): "Kristi himmelfartsdag",
-        easter + timedelta(days=49): "Første pinsedag",
-        easter + timedelta(days=50): "Andre pinsedag",
-        date(year, 12, 25): "Første juledag",
-        date(year, 12, 26): "Andre juledag",
-    }
+    """Norwegian public holidays of a year, date -> Norwegian name ("; " between two on one day)."""
+    # A plain dict: a HolidayBase converts every key it is asked about and adds the years it is asked for.
+    return dict(holidays.country_holidays("NO", years=year, language="no", include_sundays=False))
 
 
 def is_working_day(day: date) -> bool:

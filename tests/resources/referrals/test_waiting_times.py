@@ -68,6 +68,32 @@ def test_holidays_2026_move_with_easter() -> None:
     assert len(holidays) == 12
 
 
+def test_holidays_2027_known_dates() -> None:
+    # Pins the `holidays` package's Norway calendar to the legal public holidays (issue 13).
+    calendar = public_holidays(2027)
+    assert sorted(calendar) == [
+        date(2027, 1, 1),
+        date(2027, 3, 25),  # skjærtorsdag
+        date(2027, 3, 26),  # langfredag
+        date(2027, 3, 28),  # 1. påskedag
+        date(2027, 3, 29),  # 2. påskedag
+        date(2027, 5, 1),
+        date(2027, 5, 6),  # Kristi himmelfartsdag
+        date(2027, 5, 16),  # 1. pinsedag
+        date(2027, 5, 17),  # 2. pinsedag and Grunnlovsdag on one day
+        date(2027, 12, 25),
+        date(2027, 12, 26),
+    ]  # no other Sundays, no 24 or 31 December
+    assert "Andre påskedag" in calendar[date(2027, 3, 29)]
+    assert "Kristi himmelfartsdag" in calendar[date(2027, 5, 6)]
+    assert {"Andre pinsedag", "Grunnlovsdag"} <= set(calendar[date(2027, 5, 17)].split("; "))
+    for day in (date(2027, 1, 1), date(2027, 3, 29), date(2027, 5, 6), date(2027, 5, 17)):
+        assert not is_working_day(day)
+    assert add_working_days(date(2027, 3, 24), 1) == date(2027, 3, 30)  # over Easter 2027
+    assert add_working_days(date(2027, 12, 23), 1) == date(2027, 12, 24)  # julaften is a working day
+    assert add_working_days(date(2027, 12, 24), 1) == date(2027, 12, 27)  # 25/26 December fall on a weekend
+
+
 @pytest.mark.parametrize(
     ("day", "working"),
     [
