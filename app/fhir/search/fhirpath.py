@@ -1,9 +1,14 @@
 """The FHIRPath subset of the R4 search-parameter expressions, compiled once and run on FHIR JSON dicts.
 
 Supported: unions (`a | b`), paths (`Observation.subject`), choice types (`Observation.value` finds
-`valueQuantity` etc.), `as Type` / `.as(Type)` / `.ofType(Type)`, `.where(resolve() is Type)`,
-`.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this subset fail to compile
-(ExpressionError); the registry marks their parameters as unsupported instead of indexing them wrongly.
+`valueQuantity` etc.), `as Type` / `.as(Type)` / `.ofType(Type)` (a specialisation passes too: `canonical`
+is a `uri`, `Age` a `Quantity`), `.where(resolve() is Type)` (by the reference's type),
+`.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this
+subset fail to compile (ExpressionError); the registry marks their parameters as unsupported instead of
+indexing them wrongly.
+
+`as` filters each item of its input: the R4 expressions apply it to collections (`useContext.value as
+Quantity`), which FHIRPath N1 makes an error, and the index wants every value.
 """
 
 from __future__ import annotations
@@ -207,8 +212,26 @@ def _children(node: Node, name: str) -> list[Node]:
     return out
 
 
-def _same_type(hint: str | None, type_name: str) -> bool:
-    return hint is None or hint.lower() == type_name.lower()
+# The R4 types that specialise another (StructureDefinition.baseDefinition), lower-cased: `as uri` keeps a
+# canonical, `as Quantity` an Age. Every other type's parent is Element or BackboneElement.
+_SUPERTYPES = {
+    **dict.fromkeys(("canonical", "oid", "url", "uuid"), "uri"),
+    **dict.fromkeys(("code", "id", "markdown"), "string"),
+    **dict.fromkeys(("positiveint", "unsignedint"), "integer"),
+    **dict.fromkeys(("age", "count", "distance", "duration", "moneyquantity", "simplequantity"), "quantity"),
+}
+
+
+def same_type(hint: str | None, type_name: str) -> bool:
+    """Whether an element of type `hint` (unknown: None) is a `type_name`, that type or a specialisation."""
+    if hint is None:
+        return True
+    wanted, current = type_name.lower(), hint.lower()
+    while current != wanted:
+        if current not in _SUPERTYPES:
+            return False
+        current = _SUPERTYPES[current]
+    return True
 
 
 def _reference_type(value: Any) -> str | None:
@@ -229,7 +252,11 @@ def _apply(step: Step, nodes: list[Node]) -> list[Node]:
     if isinstance(step, Child):
         return [child for node in nodes for child in _children(node, step.name)]
     if isinstance(step, AsType):
-        return [Node(n.value, step.type_name) for n in nodes if _same_type(n.type_hint, step.type_name)]
+        return [
+            Node(n.value, n.type_hint or step.type_name)
+            for n in nodes
+            if same_type(n.type_hint, step.type_name)
+        ]
     if isinstance(step, ResolvesTo):
         return [n for n in nodes if _reference_type(n.value) == step.type_name]
     if isinstance(step, FieldEquals):

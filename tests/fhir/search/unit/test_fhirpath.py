@@ -21,6 +21,7 @@ from app.fhir.search.fhirpath import (
     compile_expression,
     evaluate,
     evaluate_relative,
+    same_type,
 )
 
 
@@ -151,6 +152,42 @@ def test_resolve_is_by_reference_type(reference: str, kept: bool) -> None:
     observation = {"resourceType": "Observation", "subject": {"reference": reference}}
     found = values("Observation.subject.where(resolve() is Patient)", observation)
     assert found == ([{"reference": reference}] if kept else [])
+
+
+@pytest.mark.parametrize(
+    ("hint", "type_name", "passes"),
+    [
+        (None, "Quantity", True),  # no type known (not a choice element): kept
+        ("Quantity", "Quantity", True),
+        ("DateTime", "dateTime", True),
+        ("Canonical", "uri", True),
+        ("Url", "uri", True),
+        ("Uri", "canonical", False),  # a uri is not a canonical
+        ("Code", "string", True),
+        ("Markdown", "string", True),
+        ("PositiveInt", "integer", True),
+        ("Age", "Quantity", True),
+        ("SimpleQuantity", "Quantity", True),
+        ("Quantity", "Age", False),
+        ("Range", "Quantity", False),
+        ("Date", "dateTime", False),  # separate primitives, no specialisation
+        ("String", "uri", False),
+    ],
+)
+def test_as_keeps_a_type_and_its_specialisations(hint: str | None, type_name: str, passes: bool) -> None:
+    assert same_type(hint, type_name) is passes
+
+
+def test_as_on_a_choice_keeps_specialisations() -> None:
+    canonical = {"resourceType": "ConceptMap", "sourceCanonical": "http://x/vs"}
+    uri = {"resourceType": "ConceptMap", "sourceUri": "http://x/vs"}
+    assert values("(ConceptMap.source as uri)", canonical) == ["http://x/vs"]
+    assert values("(ConceptMap.source as uri)", uri) == ["http://x/vs"]
+    assert values("(ConceptMap.source as canonical)", uri) == []
+    # The node keeps its own type: a canonical taken `as uri` is still a canonical.
+    assert [n.type_hint for n in evaluate(compile_expression("ConceptMap.source as uri"), canonical)] == [
+        "Canonical"
+    ]
 
 
 def test_choice_types() -> None:
