@@ -2,8 +2,8 @@
 
 Supported: unions (`a | b`), paths (`Observation.subject`), choice types (`Observation.value` finds
 `valueQuantity` etc.), `as Type` / `.as(Type)` / `.ofType(Type)` (a specialisation passes too: `canonical`
-is a `uri`, `Age` a `Quantity`), `.where(resolve() is Type)` (by the reference's type),
-`.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this
+is a `uri`, `Age` a `Quantity`), `.where(resolve() is Type)` (by the reference's type; `#id` by the
+contained resource's), `.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this
 subset fail to compile (ExpressionError); the registry marks their parameters as unsupported instead of
 indexing them wrongly.
 
@@ -234,10 +234,14 @@ def same_type(hint: str | None, type_name: str) -> bool:
     return True
 
 
-def _reference_type(value: Any) -> str | None:
+def reference_type(value: Any, root: Any = None) -> str | None:
+    """The type `resolve()` finds for a Reference: a contained resource's (`#id`, or `#` the container
+    itself) when `root` is the resource holding it, else the type named by the reference or its `type`."""
     if not isinstance(value, dict):
         return None
     reference = value.get("reference")
+    if isinstance(reference, str) and reference.startswith("#"):
+        return _contained_type(reference[1:], root)
     if isinstance(reference, str) and "/" in reference:
         parts = reference.split("/")
         # Type/id or Type/id/_history/n, possibly absolute
@@ -248,7 +252,20 @@ def _reference_type(value: Any) -> str | None:
     return type_name if isinstance(type_name, str) else None
 
 
-def _apply(step: Step, nodes: list[Node]) -> list[Node]:
+def _contained_type(local_id: str, root: Any) -> str | None:
+    if not isinstance(root, dict):
+        return None
+    if not local_id:
+        found = root.get("resourceType")
+        return found if isinstance(found, str) else None
+    for contained in root.get("contained") or ():
+        if isinstance(contained, dict) and contained.get("id") == local_id:
+            found = contained.get("resourceType")
+            return found if isinstance(found, str) else None
+    return None
+
+
+def _apply(step: Step, nodes: list[Node], root: Any = None) -> list[Node]:
     if isinstance(step, Child):
         return [child for node in nodes for child in _children(node, step.name)]
     if isinstance(step, AsType):
@@ -258,7 +275,7 @@ def _apply(step: Step, nodes: list[Node]) -> list[Node]:
             if same_type(n.type_hint, step.type_name)
         ]
     if isinstance(step, ResolvesTo):
-        return [n for n in nodes if _reference_type(n.value) == step.type_name]
+        return [n for n in nodes if reference_type(n.value, root) == step.type_name]
     if isinstance(step, FieldEquals):
         return [n for n in nodes if isinstance(n.value, dict) and n.value.get(step.field) == step.literal]
     if isinstance(step, Index):
@@ -277,7 +294,7 @@ def evaluate(branches: tuple[Branch, ...], resource: dict[str, Any]) -> list[Nod
             continue
         nodes = [Node(resource)]
         for step in steps:
-            nodes = _apply(step, nodes)
+            nodes = _apply(step, nodes, resource)
             if not nodes:
                 break
         out.extend(nodes)

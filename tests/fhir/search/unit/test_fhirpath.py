@@ -21,6 +21,7 @@ from app.fhir.search.fhirpath import (
     compile_expression,
     evaluate,
     evaluate_relative,
+    reference_type,
     same_type,
 )
 
@@ -152,6 +153,23 @@ def test_resolve_is_by_reference_type(reference: str, kept: bool) -> None:
     observation = {"resourceType": "Observation", "subject": {"reference": reference}}
     found = values("Observation.subject.where(resolve() is Patient)", observation)
     assert found == ([{"reference": reference}] if kept else [])
+
+
+def test_resolve_finds_contained_resources_by_their_type() -> None:
+    observation = {
+        "resourceType": "Observation",
+        "contained": [{"resourceType": "Patient", "id": "newborn"}, {"resourceType": "Group", "id": "g"}],
+        "subject": {"reference": "#newborn"},
+        "focus": [{"reference": "#g"}, {"reference": "#missing"}, {"reference": "#"}],
+    }
+    assert values("Observation.subject.where(resolve() is Patient)", observation) == [
+        {"reference": "#newborn"}
+    ]
+    assert values("Observation.focus.where(resolve() is Group)", observation) == [{"reference": "#g"}]
+    # `#` is the containing resource itself.
+    assert values("Observation.focus.where(resolve() is Observation)", observation) == [{"reference": "#"}]
+    assert reference_type({"reference": "#newborn"}) is None  # no resource to look in
+    assert reference_type({"reference": "#x"}, {"contained": [{"id": "x"}]}) is None  # no resourceType
 
 
 @pytest.mark.parametrize(
