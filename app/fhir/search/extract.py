@@ -196,10 +196,12 @@ def _token_values(builder: _Builder, param: str, value: Any) -> None:
         builder.token(param, None, value)
     elif isinstance(value, dict):
         if "coding" in value or ("text" in value and "value" not in value and "code" not in value):
-            before = len(builder.rows.token)
-            for coding in value.get("coding") or []:
+            codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+            for coding in codings:
                 _coding(builder, param, coding)
-            if len(builder.rows.token) == before:
+            # Decided by the concept, not by counting new rows: a concept met twice (Observation's
+            # dataAbsentReason and a component's) adds no new rows the second time but is still coded.
+            if all(c.get("system") is None and c.get("code") is None for c in codings):
                 # Only text (or codings without code and system): the element is present, so a row without
                 # system and code keeps `:missing=true` from matching it; no token value looks it up.
                 builder.token(param, None, None, presence=True)

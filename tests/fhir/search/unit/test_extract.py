@@ -248,3 +248,19 @@ def test_concept_with_only_text_gets_a_row_without_system_and_code() -> None:
         {"subject": {"reference": "Patient/p"}, "code": {"coding": [{"code": "E11"}], "text": "x"}},
     )
     assert [r["code"] for r in by_param(coded.token, "code")] == ["E11"]  # no extra row when coded
+
+
+def test_a_concept_met_twice_is_still_coded() -> None:
+    """`Observation.dataAbsentReason | Observation.component.dataAbsentReason` with the same concept in
+    both: the second adds no rows, and must not add a row without system and code either."""
+    reason = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "x"}]}
+    rows = rows_of(
+        "Observation",
+        {
+            "status": "cancelled",
+            "code": {"text": "x"},
+            "dataAbsentReason": reason,
+            "component": [{"code": {"text": "y"}, "dataAbsentReason": reason}],
+        },
+    )
+    assert [r["code"] for r in by_param(rows.token, "combo-data-absent-reason")] == ["x"]
