@@ -91,9 +91,17 @@ def _second(res_type: str, code: str, kind: str, values: list[Any]) -> list[Row]
 
 def composite_rows(res_type: str, planned: PlannedParam, element: Any) -> list[Row]:
     (kind1, branches1), (kind2, branches2) = planned.components
-    code = planned.param.code
-    firsts = _first(res_type, code, kind1, [n.value for n in evaluate_relative(branches1, element)])
-    seconds = _second(res_type, code, kind2, [n.value for n in evaluate_relative(branches2, element)])
+    firsts = [n.value for n in evaluate_relative(branches1, element)]
+    seconds = [n.value for n in evaluate_relative(branches2, element)]
+    return combine_rows(res_type, planned.param.code, (kind1, kind2), firsts, seconds)
+
+
+def combine_rows(
+    res_type: str, code: str, kinds: tuple[str, str], firsts: list[Any], seconds: list[Any]
+) -> list[Row]:
+    """The rows of one root element from the values its two components selected."""
+    first_rows = _first(res_type, code, kinds[0], firsts)
+    second_rows = _second(res_type, code, kinds[1], seconds)
     base = {"res_type": res_type, "param": code, "hash_identity": hash64(res_type, code)}
     empty = {
         "second_a": None,
@@ -103,7 +111,7 @@ def composite_rows(res_type: str, planned: PlannedParam, element: Any) -> list[R
         "second_high": None,
         "second_string": None,
     }
-    return [{**base, **empty, **first, **second} for first, second in product(firsts, seconds)]
+    return [{**base, **empty, **first, **second} for first, second in product(first_rows, second_rows)]
 
 
-__all__ = ["Branch", "composite_rows"]
+__all__ = ["Branch", "combine_rows", "composite_rows"]

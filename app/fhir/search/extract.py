@@ -7,6 +7,7 @@ turned into rows of the parameter type's table. Element kinds are recognised by 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -54,7 +55,7 @@ class PlannedParam:
     components: tuple[tuple[str, tuple[Branch, ...]], ...] = ()  # composite: (type, relative branches)
 
 
-def _plan(param: SearchParam) -> PlannedParam:
+def plan_param(param: SearchParam) -> PlannedParam:
     components: tuple[tuple[str, tuple[Branch, ...]], ...] = ()
     if param.type == "composite":
         kinds = component_types(param)
@@ -67,7 +68,9 @@ def _plan(param: SearchParam) -> PlannedParam:
 
 def index_plan(rtype: ResourceType) -> list[PlannedParam]:
     if rtype.index_plan is None:
-        rtype.index_plan = [_plan(p) for p in rtype.search_params.values() if p.code not in ENGINE_PARAMS]
+        rtype.index_plan = [
+            plan_param(p) for p in rtype.search_params.values() if p.code not in ENGINE_PARAMS
+        ]
     plan: list[PlannedParam] = rtype.index_plan
     return plan
 
@@ -171,7 +174,6 @@ class _Builder:
 
 
 @lru_cache(maxsize=8192)
-@lru_cache(maxsize=8192)
 def identity_hash(res_type: str, param: str) -> int:
     return hash64(res_type, param)  # a few thousand (type, parameter) pairs, hashed for every index row
 
@@ -196,10 +198,12 @@ def _token_values(builder: _Builder, param: str, value: Any) -> None:
         builder.token(param, None, value)
     elif isinstance(value, dict):
         if "coding" in value or ("text" in value and "value" not in value and "code" not in value):
-            before = len(builder.rows.token)
-            for coding in value.get("coding") or []:
+            codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+            for coding in codings:
                 _coding(builder, param, coding)
-            if len(builder.rows.token) == before:
+            # Decided by the concept, not by counting new rows: a concept met twice (Observation's
+            # dataAbsentReason and a component's) adds no new rows the second time but is still coded.
+            if all(c.get("system") is None and c.get("code") is None for c in codings):
                 # Only text (or codings without code and system): the element is present, so a row without
                 # system and code keeps `:missing=true` from matching it; no token value looks it up.
                 builder.token(param, None, None, presence=True)
@@ -348,4 +352,13 @@ def index_rows(rtype: ResourceType, resource: dict[str, Any], local_base: str = 
                 builder.rows.composite.extend(composite_rows(rtype.name, planned, node.value))
             else:
                 _node_rows(builder, planned.param, node)
+    return builder.rows
+
+
+def value_rows(res_type: str, param: SearchParam, values: Iterable[Any], local_base: str = "") -> IndexRows:
+    """The rows of a (non-composite) parameter for the elements its expression selected: indexing after
+    evaluation, so that elements selected by another evaluator (the differential test's) index the same way."""
+    builder = _Builder(res_type, local_base)
+    for value in values:
+        _node_rows(builder, param, Node(value))
     return builder.rows

@@ -1,9 +1,26 @@
 """The FHIRPath subset of the R4 search-parameter expressions, compiled once and run on FHIR JSON dicts.
 
 Supported: unions (`a | b`), paths (`Observation.subject`), choice types (`Observation.value` finds
-`valueQuantity` etc.), `as Type` / `.as(Type)` / `.ofType(Type)`, `.where(resolve() is Type)`,
-`.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this subset fail to compile
-(ExpressionError); the registry marks their parameters as unsupported instead of indexing them wrongly.
+`valueQuantity` etc.), `as Type` / `.as(Type)` / `.ofType(Type)` (a specialisation passes too: `canonical`
+is a `uri`, `Age` a `Quantity`), `.where(resolve() is Type)` (by the reference's type; `#id` by the
+contained resource's), `.where(field='literal')`, `.first()` and `.exists()`. Expressions outside this
+subset fail to compile (ExpressionError); the registry marks their parameters as unsupported instead of
+indexing them wrongly.
+
+`as` filters each item of its input: the R4 expressions apply it to collections (`useContext.value as
+Quantity`), which FHIRPath N1 makes an error, and the index wants every value.
+
+Checked against fhirpathpy: tests/fhir/search/test_fhirpath_differential.py runs every parameter the
+subset compiles on every official R4 example of its type (npm hl7.fhir.r4.examples 4.0.1, ~135,600
+pairs) here and in fhirpathpy, and compares the elements selected and the index rows made of them.
+- Fixed from what it found: `as uri` dropped a `canonical` (specialisations now pass: ConceptMap
+  source-uri/target-uri); `resolve() is Patient` missed contained resources (`#newborn`); the generator
+  lost R4's InsurancePlan `name | alias` (relative paths); a coded concept selected twice got a stray row
+  without system and code (app/fhir/search/extract.py).
+- Explained, as data in the test (an entry that stops differing fails it): fhirpathpy matches a root type
+  name only against the exact resourceType (`Resource.id`); fhirpathpy makes `as` over several items an
+  error, which the index reads as a filter; R4's `value.as(DateTime)` names the System type, which the
+  index takes as the FHIR dateTime R4 means.
 """
 
 from __future__ import annotations
@@ -207,14 +224,36 @@ def _children(node: Node, name: str) -> list[Node]:
     return out
 
 
-def _same_type(hint: str | None, type_name: str) -> bool:
-    return hint is None or hint.lower() == type_name.lower()
+# The R4 types that specialise another (StructureDefinition.baseDefinition), lower-cased: `as uri` keeps a
+# canonical, `as Quantity` an Age. Every other type's parent is Element or BackboneElement.
+_SUPERTYPES = {
+    **dict.fromkeys(("canonical", "oid", "url", "uuid"), "uri"),
+    **dict.fromkeys(("code", "id", "markdown"), "string"),
+    **dict.fromkeys(("positiveint", "unsignedint"), "integer"),
+    **dict.fromkeys(("age", "count", "distance", "duration", "moneyquantity", "simplequantity"), "quantity"),
+}
 
 
-def _reference_type(value: Any) -> str | None:
+def same_type(hint: str | None, type_name: str) -> bool:
+    """Whether an element of type `hint` (unknown: None) is a `type_name`, that type or a specialisation."""
+    if hint is None:
+        return True
+    wanted, current = type_name.lower(), hint.lower()
+    while current != wanted:
+        if current not in _SUPERTYPES:
+            return False
+        current = _SUPERTYPES[current]
+    return True
+
+
+def reference_type(value: Any, root: Any = None) -> str | None:
+    """The type `resolve()` finds for a Reference: a contained resource's (`#id`, or `#` the container
+    itself) when `root` is the resource holding it, else the type named by the reference or its `type`."""
     if not isinstance(value, dict):
         return None
     reference = value.get("reference")
+    if isinstance(reference, str) and reference.startswith("#"):
+        return _contained_type(reference[1:], root)
     if isinstance(reference, str) and "/" in reference:
         parts = reference.split("/")
         # Type/id or Type/id/_history/n, possibly absolute
@@ -225,13 +264,30 @@ def _reference_type(value: Any) -> str | None:
     return type_name if isinstance(type_name, str) else None
 
 
-def _apply(step: Step, nodes: list[Node]) -> list[Node]:
+def _contained_type(local_id: str, root: Any) -> str | None:
+    if not isinstance(root, dict):
+        return None
+    if not local_id:
+        found = root.get("resourceType")
+        return found if isinstance(found, str) else None
+    for contained in root.get("contained") or ():
+        if isinstance(contained, dict) and contained.get("id") == local_id:
+            found = contained.get("resourceType")
+            return found if isinstance(found, str) else None
+    return None
+
+
+def _apply(step: Step, nodes: list[Node], root: Any = None) -> list[Node]:
     if isinstance(step, Child):
         return [child for node in nodes for child in _children(node, step.name)]
     if isinstance(step, AsType):
-        return [Node(n.value, step.type_name) for n in nodes if _same_type(n.type_hint, step.type_name)]
+        return [
+            Node(n.value, n.type_hint or step.type_name)
+            for n in nodes
+            if same_type(n.type_hint, step.type_name)
+        ]
     if isinstance(step, ResolvesTo):
-        return [n for n in nodes if _reference_type(n.value) == step.type_name]
+        return [n for n in nodes if reference_type(n.value, root) == step.type_name]
     if isinstance(step, FieldEquals):
         return [n for n in nodes if isinstance(n.value, dict) and n.value.get(step.field) == step.literal]
     if isinstance(step, Index):
@@ -250,7 +306,7 @@ def evaluate(branches: tuple[Branch, ...], resource: dict[str, Any]) -> list[Nod
             continue
         nodes = [Node(resource)]
         for step in steps:
-            nodes = _apply(step, nodes)
+            nodes = _apply(step, nodes, resource)
             if not nodes:
                 break
         out.extend(nodes)

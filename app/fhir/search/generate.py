@@ -21,9 +21,15 @@ _COMMON_BASES = {"Resource", "DomainResource"}
 
 
 def split_expression(expression: str, base: str) -> str:
-    """Keep the union branches of a multi-base expression that apply to `base`."""
-    branches = [b.strip() for b in _split_union(expression)]
-    mine = [b for b in branches if b.lstrip("(").startswith(f"{base}.") or b.lstrip("(") == base]
+    """Keep the union branches of a multi-base expression that apply to `base`. A branch relative to the
+    resource (R4's InsurancePlan name is `name | alias`) applies to every base and gets its type in front."""
+    mine = []
+    for branch in (b.strip() for b in _split_union(expression)):
+        path = branch.lstrip("(")
+        if path.startswith(f"{base}.") or path == base:
+            mine.append(branch)
+        elif path[:1].islower():
+            mine.append(f"{branch[: len(branch) - len(path)]}{base}.{path}")
     return " | ".join(mine)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.fhir.registry import Registry, ResourceType
-from app.fhir.search.extract import IndexRows, identity_hash, index_rows, split_reference
+from app.fhir.search.extract import IndexRows, identity_hash, index_rows, split_reference, value_rows
 from app.fhir.search.hashing import hash64
 from app.fhir.search.normalize import MAX_TIME, date_range, normalize_string
 from app.resources.no_basis.identifiers import FNR_SYSTEM, synthetic_fnr
@@ -248,3 +248,28 @@ def test_concept_with_only_text_gets_a_row_without_system_and_code() -> None:
         {"subject": {"reference": "Patient/p"}, "code": {"coding": [{"code": "E11"}], "text": "x"}},
     )
     assert [r["code"] for r in by_param(coded.token, "code")] == ["E11"]  # no extra row when coded
+
+
+def test_a_concept_met_twice_is_still_coded() -> None:
+    """`Observation.dataAbsentReason | Observation.component.dataAbsentReason` with the same concept in
+    both: the second adds no rows, and must not add a row without system and code either."""
+    reason = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "x"}]}
+    rows = rows_of(
+        "Observation",
+        {
+            "status": "cancelled",
+            "code": {"text": "x"},
+            "dataAbsentReason": reason,
+            "component": [{"code": {"text": "y"}, "dataAbsentReason": reason}],
+        },
+    )
+    assert [r["code"] for r in by_param(rows.token, "combo-data-absent-reason")] == ["x"]
+
+
+def test_value_rows_index_given_elements_as_index_rows_does() -> None:
+    patient = {"resourceType": "Patient", "name": [{"family": "Ås", "given": ["Åse"]}], "gender": "female"}
+    rows = index_rows(rtype("Patient"), patient)
+    for code, elements in (("name", patient["name"]), ("gender", ["female"])):
+        param = rtype("Patient").search_params[code]
+        found = value_rows("Patient", param, elements)
+        assert found.string + found.token == by_param(rows.string + rows.token, code)

@@ -21,6 +21,8 @@ from app.fhir.search.fhirpath import (
     compile_expression,
     evaluate,
     evaluate_relative,
+    reference_type,
+    same_type,
 )
 
 
@@ -151,6 +153,59 @@ def test_resolve_is_by_reference_type(reference: str, kept: bool) -> None:
     observation = {"resourceType": "Observation", "subject": {"reference": reference}}
     found = values("Observation.subject.where(resolve() is Patient)", observation)
     assert found == ([{"reference": reference}] if kept else [])
+
+
+def test_resolve_finds_contained_resources_by_their_type() -> None:
+    observation = {
+        "resourceType": "Observation",
+        "contained": [{"resourceType": "Patient", "id": "newborn"}, {"resourceType": "Group", "id": "g"}],
+        "subject": {"reference": "#newborn"},
+        "focus": [{"reference": "#g"}, {"reference": "#missing"}, {"reference": "#"}],
+    }
+    assert values("Observation.subject.where(resolve() is Patient)", observation) == [
+        {"reference": "#newborn"}
+    ]
+    assert values("Observation.focus.where(resolve() is Group)", observation) == [{"reference": "#g"}]
+    # `#` is the containing resource itself.
+    assert values("Observation.focus.where(resolve() is Observation)", observation) == [{"reference": "#"}]
+    assert reference_type({"reference": "#newborn"}) is None  # no resource to look in
+    assert reference_type({"reference": "#x"}, {"contained": [{"id": "x"}]}) is None  # no resourceType
+
+
+@pytest.mark.parametrize(
+    ("hint", "type_name", "passes"),
+    [
+        (None, "Quantity", True),  # no type known (not a choice element): kept
+        ("Quantity", "Quantity", True),
+        ("DateTime", "dateTime", True),
+        ("Canonical", "uri", True),
+        ("Url", "uri", True),
+        ("Uri", "canonical", False),  # a uri is not a canonical
+        ("Code", "string", True),
+        ("Markdown", "string", True),
+        ("PositiveInt", "integer", True),
+        ("Age", "Quantity", True),
+        ("SimpleQuantity", "Quantity", True),
+        ("Quantity", "Age", False),
+        ("Range", "Quantity", False),
+        ("Date", "dateTime", False),  # separate primitives, no specialisation
+        ("String", "uri", False),
+    ],
+)
+def test_as_keeps_a_type_and_its_specialisations(hint: str | None, type_name: str, passes: bool) -> None:
+    assert same_type(hint, type_name) is passes
+
+
+def test_as_on_a_choice_keeps_specialisations() -> None:
+    canonical = {"resourceType": "ConceptMap", "sourceCanonical": "http://x/vs"}
+    uri = {"resourceType": "ConceptMap", "sourceUri": "http://x/vs"}
+    assert values("(ConceptMap.source as uri)", canonical) == ["http://x/vs"]
+    assert values("(ConceptMap.source as uri)", uri) == ["http://x/vs"]
+    assert values("(ConceptMap.source as canonical)", uri) == []
+    # The node keeps its own type: a canonical taken `as uri` is still a canonical.
+    assert [n.type_hint for n in evaluate(compile_expression("ConceptMap.source as uri"), canonical)] == [
+        "Canonical"
+    ]
 
 
 def test_choice_types() -> None:
