@@ -14,7 +14,6 @@ from app.config import Settings
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.interactions.update import update
 from app.fhir.service import FhirService
-from app.main import create_app
 from app.resources.no_basis.identifiers import (
     FNR_SYSTEM,
     HERID_SYSTEM,
@@ -243,6 +242,9 @@ async def load(svc: FhirService) -> dict[int, int]:
 async def main() -> None:
     # The loader writes through the service layer (no HTTP, no token); the server it seeds may require one.
     # Errors only: its own "AUTH_MODE=off" warning would read as if the server it seeds ran without it.
+    # Imported here: the app imports this module (the citizen portal's demo sign-in lists its patients).
+    from app.main import create_app
+
     app = create_app(Settings(auth_mode="off", log_level="ERROR"))
     try:
         counts = await load(app.state.fhir)
