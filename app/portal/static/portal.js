@@ -16,6 +16,7 @@ let session = readSession();
 let panels = [];
 let capability = null;
 let navigated = false; // focus moves to a view's heading only when the user asked for the view
+let greeting = ""; // said once the first view after signing in has loaded
 
 const api = createApi(
   () => session && session.token,
@@ -102,6 +103,7 @@ async function signIn(event) {
     };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     setStatus(`Du er logget inn som ${session.name}.`);
+    greeting = `Du er logget inn som ${session.name}.`;
     navigated = true;
     showSignedIn();
     if (window.location.hash === "#oversikt") route();
@@ -178,9 +180,16 @@ function showView(name) {
   navigated = false;
 }
 
+/** The sign-in's greeting, said (once) when the overview it leads to has loaded. */
+function welcome() {
+  const text = greeting;
+  greeting = "";
+  return text;
+}
+
 const LOADERS = {
   oversikt: () =>
-    busy($("service-cards"), "Henter hvilke tjenester som er tilgjengelige …", "", async () => {
+    busy($("service-cards"), "Henter hvilke tjenester som er tilgjengelige …", welcome, async () => {
       const statement = await getCapability();
       for (const panel of panels) {
         const offered = isOffered(panel, statement);
