@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.external import missing
@@ -26,8 +27,10 @@ from tests.portal.server import (
     EMERGENCY_DOCTOR,
     EMERGENCY_HPR,
     EMERGENCY_REASON,
+    GP_HPR,
     GP_NAME,
     GP_OFFICE,
+    GP_ORGNR,
     KARI_REFERRAL,
     PortalServer,
     Seeded,
@@ -53,6 +56,7 @@ WIDTH, HEIGHT = 1280, 900
 EMERGENCY_WASH = (255, 241, 221)  # --emergency-wash in portal.css
 EMERGENCY_EDGE = (179, 71, 0)  # --emergency-edge
 TIMEOUT_MS = 15_000
+PAGE_SIZE = 50  # the access log's page (accesslog.js)
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +365,28 @@ def _summary_document() -> dict[str, Any]:
         {"fullUrl": "urn:uuid:m1", "resource": medication},
     ]
     return {"resourceType": "Bundle", "type": "document", "entry": entries}
+
+
+def test_a_long_access_log_comes_a_page_at_a_time(page: Page, portal: tuple[PortalServer, Seeded]) -> None:
+    server, _ = portal
+    gp = server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for _ in range(PAGE_SIZE + 5):  # more reads than one page of the log holds
+            assert http.get("/Observation/blodtrykk-oyvind", headers=gp).status_code == 200
+    open_portal(page, server)
+    sign_in(page, "Øyvind Bjørn Ærø")
+    go_to(page, "Hvem har sett journalen min")
+    rows = page.locator("table.access-table tbody tr")
+    own = page.get_by_label("Vis også mine egne oppslag")
+    own.check()  # the first page in full: his own look-ups in it too (signing in read his Patient)
+    assert rows.count() == PAGE_SIZE
+    own_rows = rows.filter(has_text="Deg selv").count()
+    assert own_rows >= 1
+    own.uncheck()
+    assert rows.count() == PAGE_SIZE - own_rows
+    assert rows.filter(has_text="Lest: måling eller prøvesvar").count() == PAGE_SIZE - own_rows
+    page.get_by_role("button", name="Vis flere oppslag").click()
+    page.wait_for_selector("#status:text-is('Flere oppslag er hentet.')")
+    assert rows.filter(has_text="Lest: måling eller prøvesvar").count() == PAGE_SIZE + 5
+    assert page.get_by_role("button", name="Vis flere oppslag").is_hidden()  # no more pages
+    assert f"Viser {PAGE_SIZE + 5} oppslag" in page.locator("#access-summary").inner_text()
