@@ -242,7 +242,8 @@ async def load(svc: FhirService) -> dict[int, int]:
 async def main() -> None:
     # The loader writes through the service layer (no HTTP, no token); the server it seeds may require one.
     # Errors only: its own "AUTH_MODE=off" warning would read as if the server it seeds ran without it.
-    from app.main import create_app  # here: the OpenAPI document (built by create_app's app) uses this data
+    # Imported here: the app imports this module (the OpenAPI examples, the portal's demo sign-in).
+    from app.main import create_app
 
     app = create_app(Settings(auth_mode="off", log_level="ERROR"))
     try:

@@ -34,6 +34,8 @@ from app.fhir.service import FhirService
 from app.fhir.subscriptions import SubscriptionConfig, install_subscriptions
 from app.middleware import BodyLimitAndAccessLog
 from app.openapi import install_openapi
+from app.portal import PUBLIC_PATHS as PORTAL_PATHS
+from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
@@ -207,8 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_router)
     app.include_router(operations.router())
     app.include_router(job_routes.router)
+    app.include_router(portal_router)  # the citizen portal's page and its development sign-in
     install_openapi(app)
-    install_authentication(app, settings)
+    install_authentication(app, settings, public_paths=PORTAL_PATHS)
     app.include_router(fallback_router)  # last: it takes every method on every path
     install_cors(app, settings.cors_origins)  # outside authentication: a preflight carries no token
     app.add_middleware(CancelOnDisconnect)  # inside the access log, which records its 499

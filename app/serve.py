@@ -30,9 +30,16 @@ def check(settings: Settings) -> str | None:
 def banner(settings: Settings, host: str, port: int) -> str:
     """Where things are, and how to get in: printed once before serving."""
     base = settings.base_url.rstrip("/") or f"http://{host}:{port}"
+    demo_sign_in = settings.auth_mode == "jwt" and settings.auth_dev_issuer
+    portal = (
+        "sign in as a demo citizen"
+        if demo_sign_in
+        else "its demo sign-in needs AUTH_DEV_ISSUER=true and AUTH_MODE=jwt"
+    )
     lines = [
         f"Helsebro FHIR R4 at {base} ({settings.workers} process{'es' if settings.workers > 1 else ''})",
         f"  API documentation: {base}/docs   CapabilityStatement: {base}/metadata",
+        f"  Citizen portal: {base}/portal ({portal})",
     ]
     if settings.auth_mode == "off":
         lines.append("  AUTH_MODE=off: no authentication, access policy or audit (local demo only)")

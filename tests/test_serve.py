@@ -48,6 +48,7 @@ def test_the_banner_says_where_things_are_and_how_to_get_in() -> None:
     demo = banner(Settings(auth_dev_issuer=True, base_url="http://127.0.0.1:8080"), "127.0.0.1", 8080)
     assert "http://127.0.0.1:8080/docs" in demo
     assert "make -s token" in demo
+    assert "Citizen portal: http://127.0.0.1:8080/portal (sign in as a demo citizen)" in demo
     assert "AUTH_MODE=off" not in demo  # authentication is on: nothing may say otherwise
     off = banner(Settings(auth_mode="off"), "0.0.0.0", 9000)
     assert "http://0.0.0.0:9000/metadata" in off
@@ -55,6 +56,8 @@ def test_the_banner_says_where_things_are_and_how_to_get_in() -> None:
     production = banner(Settings(base_url="https://fhir.example.no", workers=4), "0.0.0.0", 80)
     assert "https://fhir.example.no (4 processes)" in production
     assert "trusted issuer" in production
+    assert "https://fhir.example.no/portal (its demo sign-in needs AUTH_DEV_ISSUER=true" in production
+    assert "(sign in as a demo citizen)" not in off  # authentication off: no citizen to be
 
 
 def test_the_command_refuses_workers_on_sqlite(tmp_path: Path) -> None:

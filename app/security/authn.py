@@ -40,8 +40,10 @@ class MissingCredentials(Exception):
     """No (or no usable) Authorization header: RFC 6750 error="invalid_request"."""
 
 
-def install_authentication(app: FastAPI, settings: Settings) -> None:
-    """Call before the outer middleware is added, so access logs and request ids cover 401s too."""
+def install_authentication(app: FastAPI, settings: Settings, public_paths: Collection[str] = ()) -> None:
+    """Call before the outer middleware is added, so access logs and request ids cover 401s too.
+    `public_paths` are served without a token besides PUBLIC_PATHS (the citizen portal's page and its
+    sign-in: exact paths, never a prefix)."""
     install_smart(app, settings)
     if settings.auth_mode == "off":
         log.warning("AUTH_MODE=off: no authentication, access policy or audit (local demo only)")
@@ -56,7 +58,8 @@ def install_authentication(app: FastAPI, settings: Settings) -> None:
         fhir = getattr(app.state, "fhir", None)
         return fhir.registry.types if fhir is not None else None
 
-    app.add_middleware(BearerAuthentication, verifier=verifier, known_types=known_types)
+    public = PUBLIC_PATHS | frozenset(public_paths)
+    app.add_middleware(BearerAuthentication, verifier=verifier, known_types=known_types, public_paths=public)
 
 
 class BearerAuthentication:
@@ -65,13 +68,15 @@ class BearerAuthentication:
         app: ASGIApp,
         verifier: TokenVerifier,
         known_types: Callable[[], Collection[str] | None],
+        public_paths: frozenset[str] = PUBLIC_PATHS,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.known_types = known_types
+        self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _path(scope) in PUBLIC_PATHS:
+        if scope["type"] != "http" or _path(scope) in self.public_paths:
             await self.app(scope, receive, send)
             return
         try:

@@ -126,6 +126,28 @@ def mint_token(
     return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
 
 
+CITIZEN_SCOPES = "patient/*.rs"
+
+
+def citizen_subject(pid: str) -> str:
+    """A stable token subject for a citizen that does not show their fødselsnummer."""
+    return f"dev-citizen-{uuid.uuid5(uuid.NAMESPACE_OID, pid).hex[:16]}"
+
+
+def mint_citizen_token(
+    key_file: str | Path,
+    pid: str,
+    *,
+    scopes: str = CITIZEN_SCOPES,
+    subject: str | None = None,
+    **options: Any,
+) -> str:
+    """A citizen's token (fødselsnummer or D-nummer as pid), as the CLI's `citizen` kind mints it; the
+    citizen portal's development sign-in (app/portal) mints its tokens here too. `options` are
+    mint_token's."""
+    return mint_token(key_file, subject=subject or citizen_subject(pid), scopes=scopes, pid=pid, **options)
+
+
 # -- CLI --------------------------------------------------------------------------------------------------
 
 
@@ -171,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     citizen.add_argument("--pid", required=True, help="fødselsnummer or D-nummer (synthetic)")
     citizen.add_argument("--client-id", default="helsebro-dev-client", help="token client_id")
-    citizen.add_argument("--scope", default="patient/*.rs", help="SMART scopes")
+    citizen.add_argument("--scope", default=CITIZEN_SCOPES, help="SMART scopes")
     system = sub.add_parser(
         "system", parents=[common], formatter_class=helpful, help="a system (client credentials)"
     )
@@ -182,33 +204,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    identity: dict[str, Any] = {}
-    if args.kind == "personnel":
-        identity = {
-            "hpr": args.hpr,
-            "orgnr": args.orgnr,
-            "child_orgnr": args.child_orgnr,
-            "category": args.category,
-        }
-        default_subject = f"dev-hpr-{args.hpr}"
-    elif args.kind == "citizen":
-        identity = {"pid": args.pid}
-        default_subject = f"dev-citizen-{uuid.uuid5(uuid.NAMESPACE_OID, args.pid).hex[:16]}"
+    options: dict[str, Any] = {
+        "audience": args.audience,
+        "lifetime": args.lifetime,
+        "client_id": args.client_id,
+        "patient": args.patient,
+        "name": args.name,
+        "access_basis": args.access_basis,
+        "source_system": args.source_system,
+    }
+    if args.kind == "citizen":
+        token = mint_citizen_token(
+            args.key_file, args.pid, scopes=args.scope, subject=args.subject, **options
+        )
     else:
-        default_subject = args.client_id
-    token = mint_token(
-        args.key_file,
-        subject=args.subject or default_subject,
-        scopes=args.scope,
-        audience=args.audience,
-        lifetime=args.lifetime,
-        client_id=args.client_id,
-        patient=args.patient,
-        name=args.name,
-        access_basis=args.access_basis,
-        source_system=args.source_system,
-        **identity,
-    )
+        if args.kind == "personnel":
+            options |= {
+                "hpr": args.hpr,
+                "orgnr": args.orgnr,
+                "child_orgnr": args.child_orgnr,
+                "category": args.category,
+            }
+            default_subject = f"dev-hpr-{args.hpr}"
+        else:
+            default_subject = args.client_id
+        token = mint_token(
+            args.key_file, subject=args.subject or default_subject, scopes=args.scope, **options
+        )
     sys.stdout.write(token + "\n")
     return 0
 

@@ -1,0 +1,207 @@
+"""A real Helsebro server for the browser tests, and the data its views need, seeded through the API.
+
+The server is set up as `make run` does it, each step a process of its own: `alembic upgrade head` on a
+new SQLite file, `python -m app.demo`, then `python -m app.serve` on a free port, trusting the development
+issuer. (Nothing here runs an event loop in the test process, where Playwright's sync API runs one.)
+Everything else is written through the FHIR API with dev tokens, as the clinics' systems would: a
+referral for Kari taken through receipt and assessment by the hospital, one for Åse, a read by Kari's
+GP (an ordinary audited access) and a read by a doctor at the emergency clinic, which has no care
+relation with her, under emergency access (nødrett).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.resources.no_basis.identifiers import ORGNR_SYSTEM
+from app.resources.referrals.codes import REFERRAL_CATEGORY
+from app.resources.referrals.taskjson import OSLO
+from app.security.devtoken import mint_token
+from tests.resources.referrals.builders import REFERRAL_TASK_CODE
+from tests.security.helpers import auth_header
+from tests.security.scenario import orgnr
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 60.0
+
+# From the demo data (app/demo.py): the hospital trust, Kari's GP office and her GP.
+HOSPITAL = {"reference": "Organization/sykehuset-fjordby", "display": "Sykehuset Fjordby HF (demo)"}
+HOSPITAL_ORGNR, GP_ORGNR, GP_HPR = "991000003", "992000007", "9100001"
+GP_NAME, GP_OFFICE = "Øyvind Lind", "Fjordby legekontor (demo)"
+# Added here: an emergency clinic with no care relation with Kari, and its doctor (no Practitioner).
+EMERGENCY_CLINIC, EMERGENCY_ORGNR = "Fjordby legevakt (demo)", orgnr("99300001")
+EMERGENCY_HPR, EMERGENCY_DOCTOR = "9100003", "Ola Vakt"
+EMERGENCY_REASON = "Bevisstløs ved innkomst"
+KARI_REFERRAL, ASE_REFERRAL = "Utredning av kneplager", "Kontroll av diabetes"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    care_deadline: date  # Kari's referral: the deadline for start of care set by the assessment
+
+
+@dataclass
+class PortalServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    key_file: Path
+
+    def token(self, subject: str, scopes: str, **claims: Any) -> dict[str, str]:
+        return auth_header(mint_token(self.key_file, subject=subject, scopes=scopes, **claims))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(tmp: Path, key_file: Path) -> PortalServer:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'portal.db'}",
+        "BASE_URL": f"http://127.0.0.1:{port}",
+        "AUTH_MODE": "jwt",
+        "AUTH_DEV_ISSUER": "true",
+        "AUTH_DEV_KEY_FILE": str(key_file),
+        "LOG_LEVEL": "WARNING",
+    }
+    for step in (["-m", "alembic", "upgrade", "head"], ["-m", "app.demo"]):
+        done = subprocess.run(
+            [sys.executable, *step], cwd=ROOT, env=env, capture_output=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = PortalServer(process, f"http://127.0.0.1:{port}", log, key_file)
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server stopped: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.url}/metadata", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"the server did not start: {log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def _referral(sr_id: str, patient: str, what: str, authored: str) -> list[dict[str, Any]]:
+    service_request = {
+        "resourceType": "ServiceRequest",
+        "id": sr_id,
+        "status": "active",
+        "intent": "order",
+        "category": [{"coding": [REFERRAL_CATEGORY]}],
+        "code": {"text": what},
+        "subject": {"reference": f"Patient/{patient}"},
+        "performer": [HOSPITAL],
+        "authoredOn": authored,
+    }
+    task = {
+        "resourceType": "Task",
+        "id": f"t-{sr_id}",
+        "status": "requested",
+        "intent": "order",
+        "code": REFERRAL_TASK_CODE,
+        "focus": {"reference": f"ServiceRequest/{sr_id}"},
+        "for": {"reference": f"Patient/{patient}"},
+        "owner": HOSPITAL,
+        "authoredOn": authored,
+    }
+    return [service_request, task]
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _parameters(**values: tuple[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": n, f"value{kind}": v} for n, (kind, v) in values.items()],
+    }
+
+
+def seed(server: PortalServer) -> Seeded:
+    system = server.token("portal-test-seed", "system/*.cruds", client_id="portal-test-seed")
+    hospital = server.token(
+        "hpr-9100002", "user/*.cruds", hpr="9100002", orgnr=HOSPITAL_ORGNR, category="LE", name="Siri Sykehus"
+    )
+    gp = server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
+    emergency = server.token(
+        f"hpr-{EMERGENCY_HPR}",
+        "user/*.cruds",
+        hpr=EMERGENCY_HPR,
+        orgnr=EMERGENCY_ORGNR,
+        category="LE",
+        name=EMERGENCY_DOCTOR,
+    )
+    today = datetime.now(OSLO).date()
+    care_deadline = today + timedelta(weeks=6)
+    authored = (today - timedelta(days=3)).isoformat()
+    clinic = {
+        "resourceType": "Organization",
+        "id": "legevakt-fjordby",
+        "identifier": [{"system": ORGNR_SYSTEM, "value": EMERGENCY_ORGNR}],
+        "active": True,
+        "name": EMERGENCY_CLINIC,
+    }
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for resource in [
+            clinic,
+            *_referral("henvisning-kari", "kari", KARI_REFERRAL, authored),
+            *_referral("henvisning-ase", "ase", ASE_REFERRAL, authored),
+        ]:
+            _ok(http.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=system))
+        # The hospital owns the Task (a care relation): it receives and assesses the referral.
+        _ok(http.post("/Task/t-henvisning-kari/$receive", json=_parameters(), headers=hospital))
+        assessment = _parameters(
+            decision=("Code", "rett"),
+            priority=("Code", "ordinaer"),
+            careDeadline=("Date", care_deadline.isoformat()),
+            note=("String", "INTERN MERKNAD: aldri til pasienten"),
+        )
+        _ok(http.post("/Task/t-henvisning-kari/$assess", json=assessment, headers=hospital))
+        # Kari's GP reads her allergy (care relation: her regular GP).
+        _ok(http.get("/AllergyIntolerance/penicillin-kari", headers=gp))
+        # The emergency clinic has no care relation: refused, then granted under emergency access.
+        refused = http.get("/AllergyIntolerance/penicillin-kari", headers=emergency)
+        assert refused.status_code == 403, refused.text
+        reason = {"nhn-emergency-reason": quote(EMERGENCY_REASON)}
+        _ok(http.get("/AllergyIntolerance/penicillin-kari", headers={**emergency, **reason}))
+    return Seeded(care_deadline)

@@ -1,0 +1,392 @@
+"""The citizen portal in headless Chromium against a real server: real clicks and keys, real API calls.
+
+Debian's `chromium` (/usr/bin/chromium) is driven by the `playwright` package, whose own browser
+downloads are never used. Where chromium is missing these tests are skipped with the command that
+installs it; in CI (HELSEBRO_CI=1, set by .ci/run, which installs it) they fail instead.
+
+Each test checks the DOM text a citizen reads, and screenshots: a PNG of the viewport's width, and for
+the key elements their own screenshot, decoded to check what the eye would (the highlight colour of an
+emergency-access row, absent from an ordinary one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from tests.external import missing
+from tests.portal.png import SIGNATURE, Image, png_size, read_png
+from tests.portal.server import (
+    ASE_REFERRAL,
+    EMERGENCY_CLINIC,
+    EMERGENCY_DOCTOR,
+    EMERGENCY_HPR,
+    EMERGENCY_REASON,
+    GP_HPR,
+    GP_NAME,
+    GP_OFFICE,
+    GP_ORGNR,
+    KARI_REFERRAL,
+    PortalServer,
+    Seeded,
+    seed,
+    start_server,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page, Route, ViewportSize
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTH, HEIGHT = 1280, 900
+EMERGENCY_WASH = (255, 241, 221)  # --emergency-wash in portal.css
+EMERGENCY_EDGE = (179, 71, 0)  # --emergency-edge
+TIMEOUT_MS = 15_000
+PAGE_SIZE = 50  # the access log's page (accesslog.js)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    """Chromium and Playwright are there, or the tests are skipped (failed in CI) saying how to get them."""
+    if not CHROMIUM.exists():
+        missing(f"Debian's chromium is not at {CHROMIUM} (install it: apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("the playwright package is not installed (pip install -e '.[dev]')")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def portal(
+    chromium: Path, tmp_path_factory: pytest.TempPathFactory, dev_key_file: Path
+) -> Iterator[tuple[PortalServer, Seeded]]:
+    server = start_server(tmp_path_factory.mktemp("portal"), dev_key_file)
+    try:
+        yield server, seed(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path, portal: tuple[PortalServer, Seeded]) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, portal: tuple[PortalServer, Seeded]) -> Iterator[Page]:
+    viewport: ViewportSize = {"width": WIDTH, "height": HEIGHT}
+    context = browser.new_context(viewport=viewport, locale="nb-NO", timezone_id="Europe/Oslo")
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert not errors, errors  # no script error on any page
+
+
+def open_portal(page: Page, server: PortalServer) -> None:
+    page.goto(f"{server.url}/portal")
+    page.wait_for_selector("body[data-ready='true']")
+
+
+def sign_in(page: Page, name: str) -> None:
+    page.get_by_label(name).check()
+    page.get_by_role("button", name="Logg inn").click()
+    page.wait_for_selector(f"#session-name:text-is('{name}')")
+
+
+def go_to(page: Page, menu_entry: str) -> None:
+    """Clicks a menu entry and waits until its view (whose heading is the entry's text) has loaded."""
+    page.get_by_role("navigation", name="Hovedmeny").get_by_role("link", name=menu_entry).click()
+    page.get_by_role("heading", level=1, name=menu_entry).wait_for()
+    page.wait_for_selector("main [aria-busy]", state="detached")
+
+
+def screenshot(page: Page, path: Path) -> bytes:
+    data = page.screenshot(path=path, full_page=True)
+    assert data.startswith(SIGNATURE)
+    width, height = png_size(data)
+    assert width == WIDTH
+    assert height >= HEIGHT
+    return data
+
+
+def element_shot(locator: Locator, path: Path) -> Image:
+    """The element's own screenshot, decoded; its size is the element's."""
+    data = locator.screenshot(path=path)
+    image = read_png(data)
+    box = locator.bounding_box()
+    assert box is not None
+    assert abs(image.width - box["width"]) <= 1
+    assert abs(image.height - box["height"]) <= 1
+    assert len(image.colours()) > 2  # text on a background, not an empty box
+    return image
+
+
+def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_signs_out(
+    page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
+) -> None:
+    server, seeded = portal
+    open_portal(page, server)
+    assert page.locator("html").get_attribute("lang") == "nb"
+    assert page.get_by_role("heading", level=1).inner_text() == "Logg inn"
+    assert page.get_by_role("navigation", name="Hovedmeny").is_hidden()
+    screenshot(page, tmp_path / "login.png")
+
+    sign_in(page, "Kari Nordmann")
+    assert page.get_by_role("heading", level=1, name="Hei, Kari Nordmann").is_visible()
+    page.wait_for_selector("#status:text-is('Du er logget inn som Kari Nordmann.')")
+    # The overview reads /metadata: none of the three packs' operations is offered yet.
+    page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
+    for panel_id in ("kjernejournal", "legemidler", "gravid"):
+        assert page.locator(f"#card-{panel_id}-status").inner_text() == "Ikke tilgjengelig ennå"
+    screenshot(page, tmp_path / "oversikt.png")
+
+    # Mine henvisninger: the assessed referral, its status in plain Norwegian, the deadline.
+    go_to(page, "Mine henvisninger")
+    assert page.get_by_role("link", name="Mine henvisninger").get_attribute("aria-current") == "page"
+    assert page.evaluate("document.activeElement.textContent") == "Mine henvisninger"  # focus on the h1
+    card = page.locator(".referral")
+    assert card.count() == 1
+    text = card.inner_text()
+    assert KARI_REFERRAL in text
+    assert card.locator(".badge").text_content() == "Status: Vurdert"  # "Status: " for screen readers
+    deadline = seeded.care_deadline.strftime("%d.%m.%Y")
+    assert f"Du har rett til nødvendig helsehjelp, og helsehjelpen skal starte senest {deadline}." in text
+    assert "Til\nSykehuset Fjordby HF (demo)" in text
+    assert f"Frist for start av helsehjelp\n{deadline} (om " in text
+    assert "INTERN MERKNAD" not in page.content()  # the workers' notes never reach the page
+    assert page.get_by_role("status").inner_text() == "Fant 1 henvisning."
+    screenshot(page, tmp_path / "henvisninger.png")
+    element_shot(card, tmp_path / "henvisning.png")
+
+    # Hvem har sett journalen min: the GP's read, and the emergency access highlighted.
+    go_to(page, "Hvem har sett journalen min")
+    rows = page.locator("table.access-table tbody tr")
+    gp_row = rows.filter(has_text=GP_OFFICE)
+    assert gp_row.count() == 1
+    assert [c.strip() for c in gp_row.locator("td").all_inner_texts()[1:]] == [
+        f"{GP_NAME}\nLege, HPR-nr. 9100001",  # the name from the Practitioner register
+        f"{GP_OFFICE}\nOrg.nr. 992000007",
+        "Lest: allergi",
+        "Behandling",
+    ]
+    assert gp_row.get_attribute("data-emergency") == "false"
+    emergency = rows.filter(has_text="Akuttilgang (nødrett)")
+    assert emergency.count() == 1
+    assert "access-row--emergency" in (emergency.get_attribute("class") or "")
+    emergency_text = emergency.inner_text()
+    for expected in (
+        EMERGENCY_DOCTOR,
+        f"HPR-nr. {EMERGENCY_HPR}",
+        EMERGENCY_CLINIC,
+        "Akutt behandling",
+        f"Begrunnelse: {EMERGENCY_REASON}",
+        "Oppslaget blir kontrollert i etterkant.",
+    ):
+        assert expected in emergency_text
+    background = "cell => getComputedStyle(cell).backgroundColor"
+    assert emergency.locator("td").first.evaluate(background) == "rgb({}, {}, {})".format(*EMERGENCY_WASH)
+    assert gp_row.locator("td").first.evaluate(background) == "rgba(0, 0, 0, 0)"
+    # The refused attempt before it is listed as refused, and not as emergency access.
+    refused = rows.filter(has_text="Nektet: ingen tilgang")
+    assert refused.count() == 1
+    assert EMERGENCY_CLINIC in refused.inner_text()
+    assert refused.get_attribute("data-emergency") == "false"
+    summary = page.locator("#access-summary").inner_text()
+    assert "1 av dem var med akuttilgang (nødrett)." in summary
+    # Her own look-ups (through the portal) are hidden until she asks for them.
+    assert rows.filter(has_text="Deg selv").count() == 0
+    page.get_by_label("Vis også mine egne oppslag").check()
+    assert rows.filter(has_text="Deg selv").count() >= 2  # her Patient read and the referral searches
+    screenshot(page, tmp_path / "logg.png")
+    highlighted = element_shot(emergency, tmp_path / "akuttilgang.png")
+    assert highlighted.share(EMERGENCY_WASH) > 0.3
+    assert highlighted.share(EMERGENCY_EDGE) > 0
+    ordinary = element_shot(gp_row, tmp_path / "fastlege.png")
+    assert ordinary.share(EMERGENCY_WASH) == 0
+    assert ordinary.share(EMERGENCY_EDGE) == 0
+
+    # A panel whose operation the server does not offer says so.
+    go_to(page, "Min kjernejournal")
+    panel = page.locator("#view-kjernejournal")
+    assert "Tjenesten «Min kjernejournal» er ikke tilgjengelig ennå." in panel.inner_text()
+    assert panel.locator("code").inner_text() == "Patient/$summary"
+
+    page.get_by_role("button", name="Logg ut").click()
+    page.wait_for_selector("#view-login:not([hidden])")
+    assert page.get_by_role("status").inner_text() == "Du er logget ut."
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.get_by_role("navigation", name="Hovedmeny").is_hidden()
+    assert KARI_REFERRAL not in page.locator("main").inner_text()
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    assert page.get_by_role("heading", level=1).inner_text() == "Logg inn"
+
+
+def test_another_citizen_signed_in_with_the_keyboard_sees_only_her_own(
+    page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
+) -> None:
+    server, _ = portal
+    open_portal(page, server)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Hopp til hovedinnholdet"
+    page.keyboard.press("Tab")  # the first demo citizen's radio button, checked
+    assert page.evaluate("document.activeElement.value") == "kari"
+    page.keyboard.press("ArrowDown")  # the next one: Åse
+    assert page.evaluate("document.activeElement.value") == "ase"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Logg inn"
+    page.wait_for_selector("#session-name:text-is('Åse Ødegård')")
+
+    go_to(page, "Mine henvisninger")
+    referrals = page.locator("#referral-list").inner_text()
+    assert ASE_REFERRAL in referrals
+    assert "Henvisningen er sendt til Sykehuset Fjordby HF (demo)." in referrals
+    assert KARI_REFERRAL not in page.content()
+    screenshot(page, tmp_path / "ase-henvisninger.png")
+
+    go_to(page, "Hvem har sett journalen min")
+    log = page.locator("#access-log").inner_text()
+    assert EMERGENCY_CLINIC not in log
+    assert GP_NAME not in log
+    assert page.locator(".access-row--emergency").count() == 0
+    assert "Ingen av dem var med akuttilgang." in page.locator("#access-summary").inner_text()
+
+
+def test_an_offered_panel_calls_its_operation_and_shows_the_answer(
+    page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
+) -> None:
+    """No pack offers its operation yet: /metadata is changed on its way to the page to say $summary and
+    $pregnancy-card are, $summary's answer is a document Bundle made here, and $pregnancy-card goes on to
+    the real server, which does not serve it (the panel shows the error)."""
+    server, _ = portal
+    calls: list[dict[str, str]] = []
+
+    def metadata(route: Route) -> None:
+        statement = route.fetch().json()
+        patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+        patient["operation"] = [
+            *patient.get("operation", []),
+            {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"},
+            {"name": "pregnancy-card", "definition": "http://helsebro.no/fhir/OperationDefinition/x"},
+        ]
+        route.fulfill(json=statement)
+
+    def summary(route: Route) -> None:
+        calls.append(route.request.headers)
+        route.fulfill(json=_summary_document(), content_type="application/fhir+json")
+
+    page.route(f"{server.url}/metadata", metadata)
+    page.route(f"{server.url}/Patient/kari/$summary", summary)
+    open_portal(page, server)
+    sign_in(page, "Kari Nordmann")
+    page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
+    assert page.locator("#card-kjernejournal-status").inner_text() == "Tilgjengelig"
+    assert page.locator("#card-legemidler-status").inner_text() == "Ikke tilgjengelig ennå"
+
+    go_to(page, "Min kjernejournal")
+    content = page.locator("#panel-kjernejournal-content")
+    assert content.get_by_role("heading", level=2).inner_text() == "Pasientsammendrag"
+    assert content.get_by_role("heading", level=3).all_inner_texts() == ["Allergier", "Legemidler"]
+    assert content.locator("li").all_inner_texts() == ["Penicillin", "Paracet 500 mg: 1 tablett ved behov"]
+    assert len(calls) == 1
+    assert calls[0]["authorization"].startswith("Bearer ")
+    screenshot(page, tmp_path / "kjernejournal.png")
+
+    go_to(page, "Helsekort for gravide")
+    alert = page.get_by_role("alert")
+    assert alert.is_visible()
+    assert alert.inner_text().startswith("Fant ikke opplysningene.")
+    assert page.locator("#panel-gravid-content").inner_text() == ""
+
+
+def test_an_expired_session_sends_the_citizen_back_to_sign_in(
+    page: Page, portal: tuple[PortalServer, Seeded]
+) -> None:
+    server, _ = portal
+    open_portal(page, server)
+    sign_in(page, "Øyvind Bjørn Ærø")
+    stored = json.loads(page.evaluate("sessionStorage.getItem('helsebro-portal-session')"))
+    stored["token"] = stored["token"][:-8] + "AAAAAAAA"  # the signature no longer matches: 401
+    page.evaluate("s => sessionStorage.setItem('helsebro-portal-session', s)", json.dumps(stored))
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    assert page.locator("#session-name").inner_text() == "Øyvind Bjørn Ærø"  # still signed in, it seems
+    page.get_by_role("link", name="Mine henvisninger").first.click()  # the API refuses the token
+    page.wait_for_selector("#view-login:not([hidden])")
+    assert "Økten din er utløpt. Logg inn på nytt." in page.get_by_role("alert").inner_text()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def _summary_document() -> dict[str, Any]:
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a1", "code": {"text": "Penicillin"}}
+    medication = {
+        "resourceType": "MedicationStatement",
+        "id": "m1",
+        "medicationCodeableConcept": {"coding": [{"display": "Paracet 500 mg"}]},
+        "dosage": [{"text": "1 tablett ved behov"}],
+        "text": {"status": "generated", "div": "<div xmlns='http://www.w3.org/1999/xhtml'><b>x</b></div>"},
+    }
+    composition = {
+        "resourceType": "Composition",
+        "id": "c1",
+        "status": "final",
+        "title": "Pasientsammendrag",
+        "section": [
+            {"title": "Allergier", "entry": [{"reference": "AllergyIntolerance/a1"}]},
+            {"title": "Legemidler", "entry": [{"reference": "urn:uuid:m1"}]},
+        ],
+    }
+    entries = [
+        {"fullUrl": "urn:uuid:c1", "resource": composition},
+        {"fullUrl": "http://127.0.0.1/AllergyIntolerance/a1", "resource": allergy},
+        {"fullUrl": "urn:uuid:m1", "resource": medication},
+    ]
+    return {"resourceType": "Bundle", "type": "document", "entry": entries}
+
+
+def test_a_long_access_log_comes_a_page_at_a_time(page: Page, portal: tuple[PortalServer, Seeded]) -> None:
+    server, _ = portal
+    gp = server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for _ in range(PAGE_SIZE + 5):  # more reads than one page of the log holds
+            assert http.get("/Observation/blodtrykk-oyvind", headers=gp).status_code == 200
+    open_portal(page, server)
+    sign_in(page, "Øyvind Bjørn Ærø")
+    go_to(page, "Hvem har sett journalen min")
+    rows = page.locator("table.access-table tbody tr")
+    own = page.get_by_label("Vis også mine egne oppslag")
+    own.check()  # the first page in full: his own look-ups in it too (signing in read his Patient)
+    assert rows.count() == PAGE_SIZE
+    own_rows = rows.filter(has_text="Deg selv").count()
+    assert own_rows >= 1
+    own.uncheck()
+    assert rows.count() == PAGE_SIZE - own_rows
+    assert rows.filter(has_text="Lest: måling eller prøvesvar").count() == PAGE_SIZE - own_rows
+    page.get_by_role("button", name="Vis flere oppslag").click()
+    page.wait_for_selector("#status:text-is('Flere oppslag er hentet.')")
+    assert rows.filter(has_text="Lest: måling eller prøvesvar").count() == PAGE_SIZE + 5
+    assert page.get_by_role("button", name="Vis flere oppslag").is_hidden()  # no more pages
+    assert f"Viser {PAGE_SIZE + 5} oppslag" in page.locator("#access-summary").inner_text()
