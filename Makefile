@@ -6,7 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 export DATABASE_URL ?= sqlite+aiosqlite:///./helsebro.db
 
-.PHONY: run token test lint typecheck pytest migrate demo openapi bench bench-ingest clean
+.PHONY: run token test lint typecheck pytest migrate demo openapi postman-collection postman schemathesis live \
+	bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Node tools from the npm registry, pinned by package-lock.json: newman, and the R4 examples the FHIRPath
+# differential test reads. Without npm on the machine those tests skip (CI makes them mandatory).
+NPM := $(shell command -v npm 2>/dev/null)
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 migrate: $(VENV)/.installed
@@ -41,13 +49,35 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy app tests bench migrations
 
-pytest: $(VENV)/.installed-dev
+pytest: $(VENV)/.installed-dev $(if $(NPM),node_modules/.installed)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
 openapi: $(VENV)/.installed
 	$(BIN)/python -m app.openapi
+
+postman-collection: $(VENV)/.installed
+	$(BIN)/python -m app.postman write
+
+# Against a running server that trusts the development issuer (`make run` in another terminal).
+postman: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python -m app.postman run --url http://$(HOST):$(PORT)
+
+# schemathesis over openapi/openapi.json against a running server, bounded and reproducible (a fixed
+# seed). Not checked: positive_data_acceptance (a body the JSON schemas allow may still break a FHIR
+# invariant, a binding, a check digit or referential integrity, and is rightly refused with 400/422).
+ST_EXAMPLES ?= 5
+schemathesis: $(VENV)/.installed-dev
+	$(BIN)/st run openapi/openapi.json --url http://$(HOST):$(PORT) \
+		--header "Authorization: Bearer $$($(BIN)/python -m app.security.devtoken system --client-id schemathesis)" \
+		--checks all --exclude-checks positive_data_acceptance --phases examples,fuzzing \
+		--max-examples $(ST_EXAMPLES) --seed 20261207 --generation-deterministic
+
+# The checks against a live server: `make run`'s server on a free port with its own database, then the
+# Postman collection and schemathesis (what .ci/run does after `make test`).
+live: $(VENV)/.installed-dev node_modules/.installed
+	.ci/live
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.crud

@@ -17,6 +17,8 @@ from app.adapters.kith import status_messages as kith_status_messages
 from app.config import Settings
 from app.cors import install_cors
 from app.disconnect import CancelOnDisconnect
+from app.docs import PUBLIC_PATHS as DOCS_PATHS
+from app.docs import router as docs_router
 from app.errors import install_error_handlers
 from app.fhir.api import OPERATIONS as FHIR_OPERATIONS
 from app.fhir.api import router as fhir_router
@@ -163,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="FHIR R4 (4.0.1) REST API for Norwegian health and care services. "
         "Request and response bodies are FHIR JSON (application/fhir+json); errors are OperationOutcome.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # app/docs.py serves Swagger UI without a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -210,8 +212,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router())
     app.include_router(job_routes.router)
     app.include_router(portal_router)  # the citizen portal's page and its development sign-in
+    app.include_router(docs_router)
     install_openapi(app)
-    install_authentication(app, settings, public_paths=PORTAL_PATHS)
+    install_authentication(app, settings, public_paths=PORTAL_PATHS | DOCS_PATHS)
     app.include_router(fallback_router)  # last: it takes every method on every path
     install_cors(app, settings.cors_origins)  # outside authentication: a preflight carries no token
     app.add_middleware(CancelOnDisconnect)  # inside the access log, which records its 499

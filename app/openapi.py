@@ -94,6 +94,34 @@ _HISTORY = [
     _FORMAT,
 ]
 
+# A PATCH body is a JSON Patch (RFC 6902) or a FHIRPath Patch (a Parameters resource), not the resource.
+_PATCH = "Patch"
+_PATCH_BODY = {
+    "required": True,
+    "content": {
+        "application/json-patch+json": {
+            "schema": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["op", "path"],
+                    "properties": {
+                        "op": {
+                            "type": "string",
+                            "enum": ["add", "remove", "replace", "move", "copy", "test"],
+                        },
+                        "path": {"type": "string", "description": "A JSON Pointer, e.g. /name/0/family"},
+                        "value": {"description": "The value of add, replace and test"},
+                        "from": {"type": "string", "description": "The source of move and copy"},
+                    },
+                },
+            },
+            "example": [{"op": "replace", "path": "/active", "value": False}],
+        },
+        FHIR_JSON: {"schema": {"$ref": f"{_SCHEMA_REF}Parameters"}},
+    },
+}
+
 # (method, path) -> (extra parameters, request body schema or None, {status: (description, schema)})
 _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[str, tuple[str, str]]]] = {
     ("get", "/metadata"): ([_FORMAT], None, {"200": ("CapabilityStatement", "Resource")}),
@@ -137,7 +165,6 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
         "Resource",
         {"200": ("Updated", "Resource"), "201": ("Created (update-as-create)", "Resource")},
     ),
-    # Body: a JSON Patch array (application/json-patch+json) or a FHIRPath Patch Parameters resource.
     ("post", "/$reindex"): (
         [],
         None,
@@ -156,7 +183,7 @@ _OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, Any]], str | None, dict[
     ("get", "/Patient/{res_id}/{res_type}"): (_SEARCH, None, _SEARCH_RESPONSE),
     ("patch", "/{res_type}/{res_id}"): (
         [_PREFER, _FORMAT, _IF_MATCH],
-        "Resource",
+        _PATCH,
         {"200": ("Patched (unchanged: same version)", "Resource"), "410": ("Deleted", "OperationOutcome")},
     ),
     ("put", "/{res_type}"): (
@@ -373,7 +400,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if "requestBody" in own:
                 operation["requestBody"] = own["requestBody"]
             if body:
-                operation["requestBody"] = {"required": True, **_ref(body)}
+                operation["requestBody"] = _PATCH_BODY if body == _PATCH else {"required": True, **_ref(body)}
             errors = {**_ERRORS, **(_WRITE_ERRORS if method in _WRITES else {})}
             if path in _PUBLIC:
                 operation["security"] = []

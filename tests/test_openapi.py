@@ -103,3 +103,11 @@ def test_operations_document_their_inputs_from_the_registry() -> None:
     assert assess["required"] is True
     assert assess["content"]["application/fhir+json"]["schema"] == {"$ref": "#/components/schemas/Parameters"}
     assert "`decision` (code, 1..1)" in assess["description"]
+
+
+def test_a_patch_body_is_a_json_patch_or_parameters_not_the_resource() -> None:
+    paths = orjson.loads(render())["paths"]
+    for path in ("/{res_type}/{res_id}", "/Patient/{res_id}"):
+        content = paths[path]["patch"]["requestBody"]["content"]
+        assert content["application/json-patch+json"]["schema"]["type"] == "array"
+        assert content["application/fhir+json"]["schema"] == {"$ref": "#/components/schemas/Parameters"}

@@ -54,10 +54,19 @@ class Issue:
 
     def to_json(self, default_code: str) -> dict[str, Any]:
         issue: dict[str, Any] = {"severity": self.severity, "code": self.code or default_code}
-        issue["diagnostics"] = self.diagnostics
+        issue["diagnostics"] = fhir_string(self.diagnostics)
         if self.expression:
-            issue["expression"] = list(self.expression)
+            issue["expression"] = [fhir_string(e) for e in self.expression]
         return issue
+
+
+def fhir_string(text: str) -> str:
+    """`text` as a valid FHIR string: messages quote what the client sent (an element name, a parameter),
+    and control characters or whitespace other than space, tab, CR and LF would make the OperationOutcome
+    itself invalid (and could spoof lines in a client's log), so they are shown escaped, as \\uXXXX."""
+    if text.isprintable():
+        return text or "-"
+    return "".join(c if c.isprintable() or c in "\t\n\r" else f"\\u{ord(c):04x}" for c in text)
 
 
 @dataclass

@@ -26,9 +26,7 @@ from app.security.tokens import ACCESS_BASES, TokenVerifier, unauthorized
 
 log = logging.getLogger("helsebro.auth")
 
-PUBLIC_PATHS = frozenset(
-    {"/metadata", SMART_PATH, "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico"}
-)
+PUBLIC_PATHS = frozenset({"/metadata", SMART_PATH, "/openapi.json", "/favicon.ico"})
 REALM = 'Bearer realm="helsebro"'
 MAX_SOURCE_SYSTEM = 200
 MAX_EMERGENCY_REASON = 500
@@ -42,8 +40,8 @@ class MissingCredentials(Exception):
 
 def install_authentication(app: FastAPI, settings: Settings, public_paths: Collection[str] = ()) -> None:
     """Call before the outer middleware is added, so access logs and request ids cover 401s too.
-    `public_paths` are served without a token besides PUBLIC_PATHS (the citizen portal's page and its
-    sign-in: exact paths, never a prefix)."""
+    `public_paths` are served without a token besides PUBLIC_PATHS (the API documentation's and the citizen
+    portal's pages and files: exact paths, never a prefix)."""
     install_smart(app, settings)
     if settings.auth_mode == "off":
         log.warning("AUTH_MODE=off: no authentication, access policy or audit (local demo only)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.fhir.hooks import Stage, WriteEvent
+from app.fhir.outcome import fhir_string
 from app.main import create_app
 from tests.conftest import BASE, make_settings
 from tests.fhir.fixtures import FHIR_JSON, patient
@@ -205,3 +207,30 @@ async def test_fastapi_validation_errors_become_operation_outcomes(app: FastAPI)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=probe), base_url=BASE) as client:
         response = await client.get("/typed/abc")
     assert_outcome(response, 400)
+
+
+# FHIR's string type (R4 StructureDefinition string.value): no control characters, and no whitespace
+# other than space, tab, CR and LF.
+FHIR_STRING = re.compile(r"[ \r\n\t\S]+")
+
+
+async def test_outcomes_quoting_the_request_stay_valid_fhir(client: httpx.AsyncClient) -> None:
+    # schemathesis found the client's own characters echoed into diagnostics and expression, which made
+    # the OperationOutcome invalid (its JSON schema refused it).
+    odd = "a\x0bb\u2028c\x85d\x14e\u00a0f"
+    refused = assert_outcome(await client.get("/Patient", params={"_format": odd}), 406)
+    body = {**patient(), f"x{odd}": [None]}
+    invalid = assert_outcome(
+        await client.post("/Patient", content=orjson.dumps(body), headers=FHIR_JSON), 400
+    )
+    for outcome in (refused, invalid):
+        for issue in outcome["issue"]:  # type: ignore[attr-defined]
+            for text in (issue["diagnostics"], *issue.get("expression", [])):
+                assert FHIR_STRING.fullmatch(text), text
+    assert "a\\u000bb\\u2028c\\u0085d\\u0014e\\u00a0f" in refused["issue"][0]["diagnostics"]  # type: ignore[index]
+
+
+def test_fhir_string_escapes_only_what_fhir_forbids() -> None:
+    assert fhir_string("Åse Ødegård: «tekst» 😀\tok\r\n") == "Åse Ødegård: «tekst» 😀\tok\r\n"
+    assert fhir_string("a\x00b\x1fc\x7fd") == "a\\u0000b\\u001fc\\u007fd"
+    assert fhir_string("") == "-"  # a FHIR string is never empty

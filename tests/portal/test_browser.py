@@ -390,3 +390,40 @@ def test_a_long_access_log_comes_a_page_at_a_time(page: Page, portal: tuple[Port
     assert rows.filter(has_text="Lest: måling eller prøvesvar").count() == PAGE_SIZE + 5
     assert page.get_by_role("button", name="Vis flere oppslag").is_hidden()  # no more pages
     assert f"Viser {PAGE_SIZE + 5} oppslag" in page.locator("#access-summary").inner_text()
+
+
+def test_the_api_documentation_works_offline_and_its_authorize_button_takes_a_token(
+    page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
+) -> None:
+    # Here beside the portal's tests because it needs the same real server and browser (app/docs.py).
+    server, _ = portal
+    elsewhere: list[str] = []
+
+    def offline(route: Route) -> None:  # as in a hospital network: nothing but this server
+        elsewhere.append(route.request.url)
+        route.abort()
+
+    page.route(lambda url: not url.startswith(server.url), offline)
+    page.goto(f"{server.url}/docs")
+    page.get_by_role("heading", name="Helsebro FHIR R4 API").first.wait_for()
+    assert elsewhere == []  # swagger-ui came from this server, not a CDN
+
+    token = server.token("docs-reader", "system/*.cruds", client_id="docs-reader")["Authorization"]
+    page.locator("button.authorize").first.click()
+    dialog = page.locator(".dialog-ux .modal-ux")
+    assert "bearer" in dialog.inner_text()  # the document's security scheme
+    dialog.locator("input").first.fill(token.removeprefix("Bearer "))
+    dialog.locator("button.modal-btn.authorize").click()
+    assert "Authorized" in dialog.inner_text()
+    dialog.locator("button.btn-done").click()
+
+    read = page.locator("#operations-Patient-read_Patient")
+    read.locator(".opblock-summary").click()
+    read.get_by_role("button", name="Try it out").click()
+    read.get_by_placeholder("res_id").fill("kari")
+    read.get_by_role("button", name="Execute").click()
+    answer = read.locator(".live-responses-table tbody tr.response").first
+    answer.wait_for()
+    assert answer.locator(".response-col_status").inner_text().strip() == "200"
+    assert "Nordmann" in answer.inner_text()  # Patient/kari, read with the token
+    screenshot(page, tmp_path / "docs.png")

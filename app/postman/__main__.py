@@ -1,0 +1,5 @@
+import sys
+
+from app.postman import main
+
+sys.exit(main(sys.argv[1:]))
