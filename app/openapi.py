@@ -290,13 +290,21 @@ _SEARCH_TYPES = {"number": "number", "date": "string", "token": "string", "refer
 
 
 def _typed(
-    operation: dict[str, Any], name: str, search_params: list[dict[str, Any]], example: dict[str, Any] | None
+    method: str,
+    operation: dict[str, Any],
+    name: str,
+    search_params: list[dict[str, Any]],
+    example: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """A generic operation as it applies to one type: no res_type parameter, the type's schema, with the
     demo data's resource of that type as the example of its bodies."""
     own = {"$ref": f"{_SCHEMA_REF}{name}"}
     text = orjson.dumps(operation).replace(f"{_SCHEMA_REF}Resource".encode(), own["$ref"].encode())
     typed: dict[str, Any] = orjson.loads(text)
+    if example is not None and method != "delete":  # the demo resource's id: "Try it out" finds it
+        for parameter in typed.get("parameters", []):
+            if parameter["name"] == "res_id":
+                parameter["example"] = example["id"]
     bodies = [typed.get("requestBody", {}), *typed.get("responses", {}).values()]
     for media in (body.get("content", {}).get(FHIR_JSON) for body in bodies):
         if example is not None and media is not None and media.get("schema") == own:
@@ -340,7 +348,7 @@ def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> None:
         for generic in _TYPED_PATHS:
             path = generic.replace("{res_type}", name, 1)
             doc["paths"][path] = {
-                method: _typed(operation, name, search_params, examples.get(name))
+                method: _typed(method, operation, name, search_params, examples.get(name))
                 for method, operation in doc["paths"][generic].items()
             }
 

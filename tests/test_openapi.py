@@ -89,8 +89,15 @@ def test_the_documented_types_carry_their_r4_element_schemas_and_demo_examples()
     create = document["paths"]["/Patient"]["post"]["requestBody"]["content"]["application/fhir+json"]
     assert create["example"]["resourceType"] == "Patient"
     assert create["example"]["identifier"][0]["system"] == "urn:oid:2.16.578.1.12.4.1.4.1"  # a fødselsnummer
-    read = document["paths"]["/Observation/{res_id}"]["get"]["responses"]["200"]["content"]
-    assert read["application/fhir+json"]["example"]["resourceType"] == "Observation"
+    read = document["paths"]["/Observation/{res_id}"]["get"]
+    assert (
+        read["responses"]["200"]["content"]["application/fhir+json"]["example"]["resourceType"]
+        == "Observation"
+    )
+    (res_id,) = [p for p in read["parameters"] if p["name"] == "res_id"]
+    assert res_id["example"] == "blodtrykk-oyvind"  # the demo resource: "Try it out" reads it
+    delete = document["paths"]["/Observation/{res_id}"]["delete"]
+    assert all("example" not in p for p in delete["parameters"])  # never the demo data's
 
 
 def test_operations_document_their_inputs_from_the_registry() -> None:
