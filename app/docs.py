@@ -36,7 +36,13 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         swagger_css_url=f"{DOCS}/swagger-ui.css",
         swagger_favicon_url=f"{DOCS}/favicon.png",
         oauth2_redirect_url=OAUTH2_REDIRECT,
-        swagger_ui_parameters={"persistAuthorization": True},
+        # The document is large (2.3 MB: 35 types' paths and R4 schemas): no models section at the foot of
+        # the page and no syntax colouring keep it quick to open and to expand an operation in.
+        swagger_ui_parameters={
+            "persistAuthorization": True,
+            "defaultModelsExpandDepth": -1,
+            "syntaxHighlight": False,
+        },
     )
 
 

@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app.config import Settings
 from app.demo import demo_resources
+from app.fhir.outcome import ISSUE_CODES
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 FHIR_JSON = "application/fhir+json"
@@ -217,6 +218,19 @@ _ERRORS = {
     "415": "Unsupported Content-Type",
     "500": "Internal error",
 }
+
+
+def _error_response(status: int, description: str) -> dict[str, Any]:
+    """An error's OperationOutcome, with an example in the issue code the server answers that status with
+    (its own example also spares Swagger UI generating one from the schema for each of them)."""
+    response = _response(description, "OperationOutcome")
+    code = ISSUE_CODES.get(status, "processing")
+    example = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": description}],
+    }
+    response["content"][FHIR_JSON]["example"] = example
+    return response
 
 
 def _response(description: str, schema: str) -> dict[str, Any]:
@@ -423,7 +437,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     doc["components"] = {
         "schemas": {"Resource": _RESOURCE, **_reachable([*named, "OperationOutcome"])},
         "responses": {
-            f"Error{code}": _response(description, "OperationOutcome")
+            f"Error{code}": _error_response(int(code), description)
             for code, description in sorted({**_ERRORS, **_WRITE_ERRORS}.items())
         },
         "securitySchemes": {"bearer": _BEARER},

@@ -118,3 +118,12 @@ def test_a_patch_body_is_a_json_patch_or_parameters_not_the_resource() -> None:
         content = paths[path]["patch"]["requestBody"]["content"]
         assert content["application/json-patch+json"]["schema"]["type"] == "array"
         assert content["application/fhir+json"]["schema"] == {"$ref": "#/components/schemas/Parameters"}
+
+
+def test_each_error_response_shows_the_issue_code_the_server_answers_with() -> None:
+    responses = orjson.loads(render())["components"]["responses"]
+    examples = {code: r["content"]["application/fhir+json"]["example"] for code, r in responses.items()}
+    assert examples["Error404"]["issue"][0]["code"] == "not-found"
+    assert examples["Error401"]["issue"][0]["code"] == "login"
+    assert examples["Error412"]["issue"][0]["code"] == "conflict"
+    assert all(e["resourceType"] == "OperationOutcome" for e in examples.values())

@@ -43,6 +43,8 @@ _TABLE: dict[Category, tuple[int, str]] = {
     Category.BUSY: (503, "transient"),
     Category.FAULT: (500, "exception"),
 }
+# The issue code of each status (the first category that answers it), for documentation.
+ISSUE_CODES = {status: code for status, code in reversed(_TABLE.values())}
 
 
 @dataclass(frozen=True)
