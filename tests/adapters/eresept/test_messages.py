@@ -1,0 +1,134 @@
+"""M1 / M5 / M10 XML: parse, build, XSD-validate, parse again (official samples and own fixtures)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from app.adapters.eresept.messages import (
+    build_m1,
+    build_m5,
+    build_m10,
+    parse_m1,
+    parse_m5,
+    parse_m10,
+)
+from app.adapters.eresept.model import ProductKind
+from app.adapters.kith.errors import KithError
+from app.adapters.kith.xmlsafe import parse_xml, to_bytes
+from app.adapters.kith.xsd import XsdValidator
+from tests.adapters.eresept.conftest import fixture_bytes
+from tests.adapters.kith.conftest import legacy_files
+
+Parse = Callable[[bytes], Any]
+Build = Callable[[Any], etree._Element]
+KINDS: dict[str, tuple[Parse, Build]] = {
+    "M1": (parse_m1, build_m1),
+    "M5": (parse_m5, build_m5),
+    "M10": (parse_m10, build_m10),
+}
+
+
+def _samples() -> list[object]:
+    return [
+        *legacy_files("samples/eresept/*/M1 *.xml"),
+        *legacy_files("samples/eresept/*/M5 *.xml"),
+        *legacy_files("samples/eresept/*/M10 *.xml"),
+    ]
+
+
+def _roundtrip(data: bytes, kind: str, validator: XsdValidator) -> None:
+    parse, build = KINDS[kind]
+    assert validator.validate(parse_xml(data)).valid  # the input itself is valid
+    message = parse(data)
+    rebuilt = build(message)
+    result = validator.validate(rebuilt)
+    assert result.valid, result.errors
+    assert parse(to_bytes(rebuilt)) == message
+
+
+@pytest.mark.parametrize("path", _samples())
+def test_official_samples_round_trip_and_validate(path: Path, validator: XsdValidator) -> None:
+    _roundtrip(path.read_bytes(), path.name.split()[0], validator)
+
+
+def test_own_fixture_round_trips_and_validates(validator: XsdValidator) -> None:
+    _roundtrip(fixture_bytes("m1_merkevare.xml"), "M1", validator)
+
+
+def test_m1_fixture_content() -> None:
+    """ISO-8859-1 fixture: the declared encoding is honoured, every modelled field is read."""
+    rx = parse_m1(fixture_bytes("m1_merkevare.xml"))
+    assert rx.envelope.patient is not None
+    assert rx.envelope.patient.name.given == "Øyvind"
+    assert rx.envelope.patient.idents[0].id == "03846130011"
+    prescriber = rx.envelope.sender.professional
+    assert prescriber is not None
+    assert prescriber.idents[0].id == "9144900"
+    assert (rx.issued, rx.expires, rx.earliest_dispense) == (
+        date(2026, 3, 2),
+        date(2027, 3, 1),
+        date(2026, 3, 3),
+    )
+    assert rx.free_card is True
+    assert rx.reference == "Fjordby-4711"
+    med = rx.medicine
+    assert (med.quantity, med.reiterations, med.note) == (Decimal(2), 3, "Tas med mat")
+    product = med.prescribing.medicine
+    assert product.kind == ProductKind.BRAND
+    assert product.brand_name == "Selo-Zok"
+    assert product.atc is not None
+    assert product.atc.code == "C07AB02"
+    dosage = med.prescribing.dosages[0]
+    assert (dosage.start, dosage.end) == (date(2026, 3, 2), date(2026, 9, 1))
+    assert dosage.doses[0].clock_time == time(8, 0)
+    assert dosage.doses[0].exact
+    assert dosage.doses[1].time_of_day is not None
+    assert dosage.doses[1].time_of_day.display == "Kveld"
+
+
+def test_build_writes_utf8_whatever_the_input_encoding() -> None:
+    out = to_bytes(build_m1(parse_m1(fixture_bytes("m1_merkevare.xml"))))
+    assert out.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert "Øyvind".encode() in out
+
+
+def _m1_with(replace: str, by: str) -> bytes:
+    text = fixture_bytes("m1_merkevare.xml").decode("iso-8859-1").replace(replace, by, 1)
+    return text.encode("iso-8859-1")
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "code"),
+    [
+        ("<Reiterasjon>3</Reiterasjon>", "<Reiterasjon>3.5</Reiterasjon>", "T02"),
+        ("<Utloper>2027-03-01</Utloper>", "<Utloper>snart</Utloper>", "T02"),
+        ("<Forskrivningsdato>2026-03-02</Forskrivningsdato>", "", "T02"),
+        ("<LegemiddelMerkevare>", "<Legemiddelblanding/><LegemiddelMerkevare>", "T02"),
+        ("<Resept ", "<Tilbakekalling ", "T01"),  # not well-formed any more
+        ('xmlns="http://www.kith.no/xmlstds/eresept/m1/2013-10-08"', 'xmlns="urn:other"', "T10"),
+        ("<MsgHead ", '<!DOCTYPE x [<!ENTITY a "b">]><MsgHead ', "T99"),
+    ],
+)
+def test_m1_refusals(replace: str, by: str, code: str) -> None:
+    with pytest.raises(KithError) as caught:
+        parse_m1(_m1_with(replace, by))
+    assert caught.value.code == code
+
+
+def test_another_message_type_is_t10() -> None:
+    with pytest.raises(KithError) as caught:
+        parse_m5(fixture_bytes("m1_merkevare.xml"))
+    assert caught.value.code == "T10"
+
+
+def test_size_limit_holds() -> None:
+    with pytest.raises(KithError) as caught:
+        parse_m1(fixture_bytes("m1_merkevare.xml") + b" " * (5 * 1024 * 1024))
+    assert caught.value.code == "T99"
