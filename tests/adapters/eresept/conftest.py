@@ -1,12 +1,8 @@
-"""The e-resept tests reuse the KITH tests' access to the legacy reference data (samples and XSDs)."""
+"""Own fixtures of the e-resept tests (the legacy reference data comes from tests/adapters/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from tests.adapters.kith.conftest import legacy, validator
-
-__all__ = ["FIXTURES", "fixture_bytes", "legacy", "validator"]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -27,8 +27,8 @@ from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.resources.no_basis.identifiers import FNR_SYSTEM, HPR_SYSTEM
 from tests.adapters.eresept.conftest import fixture_bytes
-from tests.adapters.kith.conftest import legacy_files
 from tests.adapters.kith.fhir_referrals import fhir_model
+from tests.adapters.legacy import legacy_files
 
 Json = dict[str, Any]
 

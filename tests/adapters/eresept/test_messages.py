@@ -24,7 +24,7 @@ from app.adapters.kith.errors import KithError
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from tests.adapters.eresept.conftest import fixture_bytes
-from tests.adapters.kith.conftest import legacy_files
+from tests.adapters.legacy import legacy_files
 
 Parse = Callable[[bytes], Any]
 Build = Callable[[Any], etree._Element]
