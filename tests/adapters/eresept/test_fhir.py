@@ -28,9 +28,10 @@ from app.adapters.kith.xsd import XsdValidator
 from app.resources.no_basis.identifiers import FNR_SYSTEM, HPR_SYSTEM
 from tests.adapters.eresept.conftest import fixture_bytes
 from tests.adapters.kith.fhir_referrals import fhir_model
-from tests.adapters.legacy import legacy_files
+from tests.adapters.legacy import LEGACY_MISSING, legacy_dir, legacy_files
 
 Json = dict[str, Any]
+M5_SAMPLES = "samples/eresept/*/M5 *.xml"
 
 
 def _m1_inputs() -> list[object]:
@@ -128,17 +129,32 @@ def test_the_same_message_gives_the_same_bundle() -> None:
 # --- M5 -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M5 *.xml"))
-def test_m5_revokes_the_m1_request_and_maps_back(path: Path, legacy: Path, validator: XsdValidator) -> None:
-    recall = parse_m5(path.read_bytes())
-    m1 = parse_m1(next(legacy.glob("samples/eresept/*/M1 *.xml")).read_bytes())
+def _m5_pairs() -> list[object]:
+    """(M5, the M1 it recalls): the official pair (same folder, same ReseptId) and the own fixtures."""
+    own = pytest.param(None, None, id="own-fixtures")
+    root = legacy_dir()
+    if root is None:
+        return [
+            pytest.param(None, None, marks=LEGACY_MISSING, id="legacy-data-missing"),
+            own,
+        ]
+    pairs = [pytest.param(p, p.parent / "M1 Resept.xml", id=p.name) for p in sorted(root.glob(M5_SAMPLES))]
+    return [*pairs, own]
+
+
+@pytest.mark.parametrize(("m5_path", "m1_path"), _m5_pairs())
+def test_m5_revokes_the_m1_request_and_maps_back(
+    m5_path: Path | None, m1_path: Path | None, validator: XsdValidator
+) -> None:
+    recall = parse_m5(fixture_bytes("m5_tilbakekalling.xml") if m5_path is None else m5_path.read_bytes())
+    m1 = parse_m1(_m1_bytes(m1_path))
     bundle = prescription_to_bundle(m1)
     request = _resource(bundle, "MedicationRequest")
     revoked = revoke(request, recall)
     fhir_model("MedicationRequest").model_validate(revoked)
     assert revoked["status"] == "cancelled"
     assert revoked["statusReason"]["coding"][0]["code"] == recall.reason.code
-    assert revoked["statusReason"]["text"] == "Trenger ikke resten"
+    assert revoked["statusReason"]["text"] == recall.note
     assert revoke(request, recall, dispensed=True)["status"] == "stopped"
     back = recall_from_request(
         revoked, recall.envelope.sender, _resource(bundle, "Patient"), msg_id=recall.envelope.msg_id
@@ -183,9 +199,11 @@ def _dispense_clinical(d: Dispense) -> tuple[object, ...]:
     )
 
 
-@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M10 *.xml"))
-def test_m10_round_trip_through_fhir(path: Path, validator: XsdValidator) -> None:
-    dispense = parse_m10(path.read_bytes())
+@pytest.mark.parametrize(
+    "path", [*legacy_files("samples/eresept/*/M10 *.xml"), pytest.param(None, id="own-fixture")]
+)
+def test_m10_round_trip_through_fhir(path: Path | None, validator: XsdValidator) -> None:
+    dispense = parse_m10(fixture_bytes("m10_utlevering.xml") if path is None else path.read_bytes())
     bundle = dispense_to_bundle(dispense)
     _valid_fhir(bundle)
     md = _resource(bundle, "MedicationDispense")

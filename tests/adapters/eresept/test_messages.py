@@ -58,8 +58,37 @@ def test_official_samples_round_trip_and_validate(path: Path, validator: XsdVali
     _roundtrip(path.read_bytes(), path.name.split()[0], validator)
 
 
-def test_own_fixture_round_trips_and_validates(validator: XsdValidator) -> None:
-    _roundtrip(fixture_bytes("m1_merkevare.xml"), "M1", validator)
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("m1_merkevare.xml", "M1"), ("m5_tilbakekalling.xml", "M5"), ("m10_utlevering.xml", "M10")],
+)
+def test_own_fixtures_round_trip_and_validate(name: str, kind: str, validator: XsdValidator) -> None:
+    _roundtrip(fixture_bytes(name), kind, validator)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("m1_merkevare.xml", "M1"), ("m5_tilbakekalling.xml", "M5"), ("m10_utlevering.xml", "M10")],
+)
+def test_own_fixtures_round_trip_without_the_xsds(name: str, kind: str) -> None:
+    """The pure part of the round trip, which runs without the shared reference data."""
+    parse, build = KINDS[kind]
+    message = parse(fixture_bytes(name))
+    assert parse(to_bytes(build(message))) == message
+
+
+def test_m5_and_m10_fixture_content() -> None:
+    recall = parse_m5(fixture_bytes("m5_tilbakekalling.xml"))
+    assert recall.prescription_id == "6f1c2a90-3b1e-4a57-9d55-2f0c8e7a1b23"
+    assert recall.reason.code == "1"
+    assert recall.note == "Byttes til annen styrke"
+    assert recall.new_prescription_id == "5a7e0c1d-2b3f-4c5d-8e9f-0a1b2c3d4e5f"
+    dispense = parse_m10(fixture_bytes("m10_utlevering.xml"))
+    assert dispense.dispenser.her_id == "9990002"
+    assert dispense.dispensed_on == date(2026, 3, 4)
+    assert dispense.medicine is not None
+    assert dispense.medicine.reiterations == 2
+    assert dispense.customer_reserved_substitution is True
 
 
 def test_m1_fixture_content() -> None:
