@@ -13,6 +13,7 @@ from typing import Any
 from app.adapters.eresept import _fhir_medicine as fm
 from app.adapters.eresept._fhir_parties import organisation_from, patient_from, resolver, sender_from
 from app.adapters.eresept.model import (
+    Deletion,
     Dispense,
     Dispenser,
     Envelope,
@@ -23,6 +24,7 @@ from app.adapters.eresept.model import (
 from app.adapters.eresept.to_fhir import (
     EXT_COMPLETED,
     EXT_CUSTOMER_RESERVED,
+    EXT_DELETED_IN_RF,
     EXT_EMPLOYEE,
     EXT_FEST_UPDATED,
     EXT_FREE_CARD,
@@ -37,7 +39,7 @@ from app.adapters.eresept.to_fhir import (
 )
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, Ident, Organisation
+from app.adapters.kith.model import Coded, Ident, Organisation, OriginalReference
 
 Json = dict[str, Any]
 Resolve = Any  # (reference) -> resource | None
@@ -100,6 +102,7 @@ def _envelope(
     patient: Json | None,
     receiver: Organisation,
     generated: datetime | None,
+    conversation_ref: OriginalReference | None = None,
 ) -> Envelope:
     return Envelope(
         msg_id=msg_id,
@@ -107,6 +110,7 @@ def _envelope(
         sender=sender,
         receiver=receiver,
         patient=None if patient is None else patient_from(patient),
+        conversation_ref=conversation_ref,
     )
 
 
@@ -174,6 +178,26 @@ def recall_from_request(
         ),
         note=reason.get("text"),
         new_prescription_id=None if new_id is None else new_id.get("value"),
+    )
+
+
+def deletion_from_request(
+    request: Json,
+    receiver: Organisation,
+    patient: Json | None,
+    *,
+    msg_id: str,
+    in_reply_to: OriginalReference | None,
+    sender: Organisation = RESEPTFORMIDLEREN,
+    generated: datetime | None = None,
+) -> Deletion:
+    """A MedicationRequest marked deleted in RF → M7 to its prescriber (`receiver`), answering `in_reply_to`."""
+    raw = f.ext_value(request, EXT_DELETED_IN_RF, "DateTime")
+    # Kept with its offset (not KITH's naive local time): the sample's Tidspunkt carries one.
+    deleted_at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    return Deletion(
+        envelope=_envelope(msg_id, sender, patient, receiver, generated, in_reply_to),
+        deleted_at=_required(deleted_at, "deletion time (eresept-slettet-rf)"),
     )
 
 

@@ -16,7 +16,7 @@ from app.adapters.eresept._forskrivning import (
     parse_prescribed_medicine,
     put_prescribed_medicine,
 )
-from app.adapters.eresept.model import Dispense, Dispenser, Envelope, Prescription, Recall
+from app.adapters.eresept.model import Deletion, Dispense, Dispenser, Envelope, Prescription, Recall
 from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded
@@ -34,11 +34,13 @@ NS_M5 = "http://www.kith.no/xmlstds/eresept/m5/2013-04-16"
 NS_M10 = "http://www.kith.no/xmlstds/eresept/m10/2013-10-08"
 NS_UTLEVERING = "http://www.kith.no/xmlstds/eresept/utlevering/2013-10-08"
 NS_FK1 = "http://www.kith.no/xmlstds/felleskomponent1"
+NS_M7 = "http://www.kith.no/xmlstds/eresept/m7/2008-05-01"
 
 # MsgHead Type (Volven 8279) of each message.
 TYPE_M1 = Coded(code="ERM1", display="Resept")
 TYPE_M5 = Coded(code="ERM5", display="Tilbakekalling av resept")
 TYPE_M10 = Coded(code="ERM10", display="Utleveringsrapport")
+TYPE_M7 = Coded(code="ERM7", display="Slettet resept i RF")
 HER_ID_TYPE = Coded(code="HER", system="2.16.578.1.12.4.1.1.9051", display="HER-id")
 
 
@@ -69,6 +71,7 @@ def _open(data: bytes | etree._Element, ns: str, name: str) -> tuple[Envelope, e
         sender=head.sender,
         receiver=head.receiver,
         patient=head.patient,
+        conversation_ref=head.conversation_ref,
     )
     return envelope, business
 
@@ -81,6 +84,7 @@ def _wrap(envelope: Envelope, msg_type: Coded, business: etree._Element) -> etre
         sender=envelope.sender,
         receiver=envelope.receiver,
         patient=envelope.patient,
+        conversation_ref=envelope.conversation_ref,
         documents=(Document(ref_doc=RefDoc(msg_type=XML_INSTANCE, content=business)),),
     )
     return build_msghead(head)
@@ -146,6 +150,23 @@ def build_m5(recall: Recall) -> etree._Element:
     x.put_coded(el, NS_M5, "Arsak", recall.reason)
     x.opt_text(el, NS_M5, "NyReseptId", recall.new_prescription_id)
     return _wrap(recall.envelope, TYPE_M5, el)
+
+
+# --- M7 -----------------------------------------------------------------------------------------------------
+
+
+def parse_m7(data: bytes | etree._Element) -> Deletion:
+    envelope, el = _open(data, NS_M7, "SlettetReseptRF")
+    deleted_at = x.to_datetime(x.text(el, NS_M7, "Tidspunkt"), "Tidspunkt")
+    if deleted_at is None:
+        raise KithError(AppRecError.NOT_VALID, "mandatory element <Tidspunkt> is missing")
+    return Deletion(envelope=envelope, deleted_at=deleted_at)
+
+
+def build_m7(deletion: Deletion) -> etree._Element:
+    el = etree.Element(x.q(NS_M7, "SlettetReseptRF"), nsmap={None: NS_M7})
+    x.sub(el, NS_M7, "Tidspunkt", deletion.deleted_at.isoformat())
+    return _wrap(deletion.envelope, TYPE_M7, el)
 
 
 # --- M10 ----------------------------------------------------------------------------------------------------

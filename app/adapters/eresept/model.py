@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from app.adapters.kith.model import Coded, Organisation, Patient, Quantity
+from app.adapters.kith.model import Coded, Organisation, OriginalReference, Patient, Quantity
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Envelope:
     sender: Organisation  # MsgInfo/Sender/Organisation (+ HealthcareProfessional: the prescriber, HPR)
     receiver: Organisation  # MsgInfo/Receiver/Organisation (Reseptformidleren)
     patient: Patient | None = None  # MsgInfo/Patient
+    conversation_ref: OriginalReference | None = None  # MsgInfo/ConversationRef (M7: the M5 it answers)
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,13 @@ class Dispense:
     customer_reserved_substitution: bool | None = None  # ByttereservasjonKunde
     no_report_to_gp: bool | None = None  # ReservasjonRapportFastlege
     employee_id: str | None = None  # AnsattId
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """M7 Slettet resept i RF: Reseptformidleren tells the prescriber a prescription is deleted there
+    (after an M5, or when it expired). It names no ReseptId: `envelope.conversation_ref` points at the
+    message it answers."""
+
+    envelope: Envelope
+    deleted_at: datetime  # Tidspunkt

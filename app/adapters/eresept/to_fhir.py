@@ -15,7 +15,7 @@ from app.adapters.eresept._fhir_parties import (
     organization_resource,
     patient_resource,
 )
-from app.adapters.eresept.model import Dispense, Envelope, PrescribedMedicine, Prescription, Recall
+from app.adapters.eresept.model import Deletion, Dispense, Envelope, PrescribedMedicine, Prescription, Recall
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import AppRecError, KithError
 
@@ -36,6 +36,7 @@ EXT_CUSTOMER_RESERVED = f"{SD}/eresept-byttereservasjon-kunde"
 EXT_NO_REPORT_TO_GP = f"{SD}/eresept-reservasjon-rapport-fastlege"
 EXT_EMPLOYEE = f"{SD}/eresept-ansatt-id"
 EXT_REITERATIONS = f"{SD}/eresept-reiterasjon"
+EXT_DELETED_IN_RF = f"{SD}/eresept-slettet-rf"  # when Reseptformidleren deleted the prescription (M7)
 RECALL_REASON_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.7500"  # Volven 7500 årsak til tilbakekalling
 PACKAGES = "pakning"  # Antall counts packages
 RESERVED_YES = "1"  # BytteresRekvirent 1 "Ja": the prescriber reserves against generic substitution
@@ -130,6 +131,18 @@ def revoke(request: Json, recall: Recall, *, dispensed: bool = False) -> Json:
             f.ext(EXT_NEW_PRESCRIPTION, "Identifier", prescription_identifier(recall.new_prescription_id))
         )
     out["extension"] = extensions
+    return out
+
+
+def mark_deleted(request: Json, deletion: Deletion) -> Json:
+    """M7 applied to the stored MedicationRequest (found by the caller through the conversation): the
+    deletion time in an extension; a request still active or on hold becomes `cancelled` (it can no
+    longer be dispensed), a cancelled or stopped one keeps its status and reason."""
+    extensions = [e for e in request.get("extension", []) if e.get("url") != EXT_DELETED_IN_RF]
+    extensions.append(f.ext(EXT_DELETED_IN_RF, "DateTime", f.fhir_datetime(deletion.deleted_at)))
+    out = {**request, "extension": extensions}
+    if request.get("status") in ("active", "on-hold", "draft"):
+        out["status"] = "cancelled"
     return out
 
 

@@ -3,6 +3,7 @@ written back validates against its XSD, and parsing it again gives the same clin
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,25 @@ import pytest
 
 from app.adapters.eresept._fhir_medicine import ATC_SYSTEM
 from app.adapters.eresept.from_fhir import (
+    deletion_from_request,
     dispense_from_bundle,
     prescription_from_bundle,
     recall_from_request,
 )
-from app.adapters.eresept.messages import build_m1, build_m5, build_m10, parse_m1, parse_m5, parse_m10
-from app.adapters.eresept.model import Dispense, Prescription, Recall
+from app.adapters.eresept.messages import (
+    build_m1,
+    build_m5,
+    build_m7,
+    build_m10,
+    parse_m1,
+    parse_m5,
+    parse_m7,
+    parse_m10,
+)
+from app.adapters.eresept.model import Deletion, Dispense, Prescription, Recall
 from app.adapters.eresept.to_fhir import (
     dispense_to_bundle,
+    mark_deleted,
     prescription_to_bundle,
     revoke,
 )
@@ -215,3 +227,43 @@ def test_m10_round_trip_through_fhir(path: Path | None, validator: XsdValidator)
     result = validator.validate(xml)
     assert result.valid, result.errors
     assert _dispense_clinical(parse_m10(to_bytes(xml))) == _dispense_clinical(dispense)
+
+
+# --- M7 -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M7 *.xml"))
+def test_m7_marks_the_recalled_request_deleted_and_maps_back(path: Path, validator: XsdValidator) -> None:
+    deletion = parse_m7(path.read_bytes())
+    assert deletion.envelope.conversation_ref is not None
+    m1 = parse_m1((path.parent / "M1 Resept.xml").read_bytes())
+    recall = parse_m5((path.parent / "M5 Tilbakekalling av resept.xml").read_bytes())
+    assert deletion.envelope.conversation_ref.parent_id == recall.envelope.msg_id  # M7 answers the M5
+    bundle = prescription_to_bundle(m1)
+    revoked = revoke(_resource(bundle, "MedicationRequest"), recall)
+    deleted = mark_deleted(revoked, deletion)
+    fhir_model("MedicationRequest").model_validate(deleted)
+    assert deleted["status"] == "cancelled"
+    assert deleted["statusReason"] == revoked["statusReason"]
+    back = deletion_from_request(
+        deleted,
+        m1.envelope.sender,
+        _resource(bundle, "Patient"),
+        msg_id=deletion.envelope.msg_id,
+        in_reply_to=deletion.envelope.conversation_ref,
+    )
+    xml = build_m7(back)
+    result = validator.validate(xml)
+    assert result.valid, result.errors
+    again = parse_m7(to_bytes(xml))
+    assert again.deleted_at == deletion.deleted_at
+    assert again.envelope.conversation_ref == deletion.envelope.conversation_ref
+
+
+def test_m7_on_an_active_request_cancels_it() -> None:
+    rx = parse_m1(fixture_bytes("m1_merkevare.xml"))
+    request = _resource(prescription_to_bundle(rx), "MedicationRequest")
+    deletion = Deletion(envelope=rx.envelope, deleted_at=datetime(2027, 3, 2, 0, 5, tzinfo=UTC))
+    deleted = mark_deleted(request, deletion)
+    assert deleted["status"] == "cancelled"
+    assert mark_deleted(deleted, deletion)["extension"].count(deleted["extension"][-1]) == 1

@@ -14,9 +14,11 @@ from lxml import etree
 from app.adapters.eresept.messages import (
     build_m1,
     build_m5,
+    build_m7,
     build_m10,
     parse_m1,
     parse_m5,
+    parse_m7,
     parse_m10,
 )
 from app.adapters.eresept.model import ProductKind
@@ -31,6 +33,7 @@ Build = Callable[[Any], etree._Element]
 KINDS: dict[str, tuple[Parse, Build]] = {
     "M1": (parse_m1, build_m1),
     "M5": (parse_m5, build_m5),
+    "M7": (parse_m7, build_m7),
     "M10": (parse_m10, build_m10),
 }
 
@@ -39,6 +42,7 @@ def _samples() -> list[object]:
     return [
         *legacy_files("samples/eresept/*/M1 *.xml"),
         *legacy_files("samples/eresept/*/M5 *.xml"),
+        *legacy_files("samples/eresept/*/M7 *.xml"),
         *legacy_files("samples/eresept/*/M10 *.xml"),
     ]
 
