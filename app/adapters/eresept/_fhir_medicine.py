@@ -6,6 +6,7 @@ values FHIR has no place for travel in `eresept-*` extensions, so that XML → F
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
 from typing import Any
@@ -47,6 +48,8 @@ EXT_NO_COMBINATION = f"{SD}/eresept-ingen-kombinasjon"
 EXT_TIME_OF_DAY = f"{SD}/eresept-tidsomrade"
 EXT_EXACT = f"{SD}/eresept-gis-eksakt"
 EXT_INTERVAL = f"{SD}/eresept-intervall"
+EXT_REIMBURSEMENT_BASIS = f"{SD}/eresept-refusjonshjemmel"
+EXT_REIMBURSEMENT_CODE = f"{SD}/eresept-refusjonskode"
 
 USE_AS_NEEDED = "3"  # Bruk 3 "Ved behov"
 # Tidsomrade → FHIR EventTiming, for readers that do not know the Volven code (not confirmed: see README).
@@ -249,19 +252,36 @@ def prescribing_from(
 
 def prescribed_extensions(pm: PrescribedMedicine) -> list[Json]:
     out = [f.ext(EXT_ARTICLE_GROUP, "CodeableConcept", f.cc(pm.article_group))]
-    if (use := _coding_ext(EXT_USE, pm.prescribing.use)) is not None:
-        out.append(use)
+    for url, value in (
+        (EXT_USE, pm.prescribing.use),
+        (EXT_REIMBURSEMENT_BASIS, pm.reimbursement_basis),
+        (EXT_REIMBURSEMENT_CODE, pm.reimbursement_code),
+    ):
+        if (extension := _coding_ext(url, value)) is not None:
+            out.append(extension)
     if pm.prescribing.no_combination is not None:
         out.append(f.ext(EXT_NO_COMBINATION, "Boolean", pm.prescribing.no_combination))
     return out
 
 
-def prescribed_extras(resource: Json) -> tuple[Coded, Coded | None, bool | None]:
-    """Varegruppekode, Bruk and IngenKombinasjon back from the resource's extensions."""
-    return (
-        f.coded(f.ext_value(resource, EXT_ARTICLE_GROUP, "CodeableConcept")),
-        _coded_ext(resource, EXT_USE),
-        f.ext_value(resource, EXT_NO_COMBINATION, "Boolean"),
+@dataclass(frozen=True)
+class PrescribedExtras:
+    """What `prescribed_extensions` wrote, read back."""
+
+    article_group: Coded
+    use: Coded | None
+    no_combination: bool | None
+    reimbursement_basis: Coded | None
+    reimbursement_code: Coded | None
+
+
+def prescribed_extras(resource: Json) -> PrescribedExtras:
+    return PrescribedExtras(
+        article_group=f.coded(f.ext_value(resource, EXT_ARTICLE_GROUP, "CodeableConcept")),
+        use=_coded_ext(resource, EXT_USE),
+        no_combination=f.ext_value(resource, EXT_NO_COMBINATION, "Boolean"),
+        reimbursement_basis=_coded_ext(resource, EXT_REIMBURSEMENT_BASIS),
+        reimbursement_code=_coded_ext(resource, EXT_REIMBURSEMENT_CODE),
     )
 
 

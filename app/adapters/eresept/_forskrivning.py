@@ -141,6 +141,8 @@ def parse_prescribed_medicine(el: etree._Element) -> PrescribedMedicine:
         prescribing=parse_prescribing(x.require(el, NS_FS, "Forskrivning")),
         quantity=_decimal(x.text(el, NS_M1, "Antall"), "Antall"),
         note=x.text(el, NS_M1, "Merknad"),
+        reimbursement_basis=x.coded(el, NS_M1, "RefHjemmel"),
+        reimbursement_code=x.coded(el, NS_M1, "RefKode"),
         reiterations=0 if reiterations is None else reiterations,
         substitution_reserved=x.coded(el, NS_M1, "BytteresRekvirent"),
     )
@@ -201,6 +203,8 @@ def put_prescribed_medicine(parent: etree._Element, medicine: PrescribedMedicine
     if medicine.quantity is not None:
         x.sub(el, NS_M1, "Antall", str(medicine.quantity))
     x.opt_text(el, NS_M1, "Merknad", medicine.note)
+    x.put_coded(el, NS_M1, "RefHjemmel", medicine.reimbursement_basis)
+    x.put_coded(el, NS_M1, "RefKode", medicine.reimbursement_code)
     x.sub(el, NS_M1, "Reiterasjon", str(medicine.reiterations))
     x.put_coded(el, NS_M1, "BytteresRekvirent", medicine.substitution_reserved, cv=False)
     put_prescribing(el, medicine.prescribing)

@@ -78,19 +78,21 @@ def _of_type(bundle: Json, resource_type: str) -> Json:
 
 
 def _prescribed(resource: Json, resolve: Resolve, reiterations: int, quantity: Any) -> PrescribedMedicine:
-    article_group, use, no_combination = fm.prescribed_extras(resource)
+    extras = fm.prescribed_extras(resource)
     reference = f.ref_of(resource.get("medicationReference"))
     medication = _required(resolve(reference) if reference else None, "Medication")
     reserved = f.ext_value(resource.get("substitution"), EXT_SUBSTITUTION_RESERVED, "CodeableConcept")
     if reserved is None:
         reserved = f.ext_value(resource, EXT_SUBSTITUTION_RESERVED, "CodeableConcept")
     return PrescribedMedicine(
-        article_group=article_group,
+        article_group=extras.article_group,
         prescribing=fm.prescribing_from(
-            resource.get("dosageInstruction", []), medication, use, no_combination
+            resource.get("dosageInstruction", []), medication, extras.use, extras.no_combination
         ),
         quantity=fm.quantity_decimal(quantity.get("value") if isinstance(quantity, dict) else None),
         note=(resource.get("note") or [{}])[0].get("text"),
+        reimbursement_basis=extras.reimbursement_basis,
+        reimbursement_code=extras.reimbursement_code,
         reiterations=reiterations,
         substitution_reserved=f.opt_coded(reserved),
     )

@@ -58,7 +58,7 @@ def _required_date(el: etree._Element, ns: str, tag: str) -> date:
     return found
 
 
-def _open(data: bytes | etree._Element, ns: str, name: str) -> tuple[Envelope, etree._Element]:
+def open_envelope(data: bytes | etree._Element, ns: str, name: str) -> tuple[Envelope, etree._Element]:
     """The envelope and the business document `{ns}name` (T10 when the message is of another kind)."""
     root = parse_xml(data) if isinstance(data, bytes) else data
     head = parse_msghead(root)
@@ -77,6 +77,12 @@ def _open(data: bytes | etree._Element, ns: str, name: str) -> tuple[Envelope, e
 
 
 def _wrap(envelope: Envelope, msg_type: Coded, business: etree._Element) -> etree._Element:
+    return wrap_documents(
+        envelope, msg_type, (Document(ref_doc=RefDoc(msg_type=XML_INSTANCE, content=business)),)
+    )
+
+
+def wrap_documents(envelope: Envelope, msg_type: Coded, documents: tuple[Document, ...]) -> etree._Element:
     head = MsgHead(
         msg_type=msg_type,
         gen_date=envelope.generated,
@@ -85,7 +91,7 @@ def _wrap(envelope: Envelope, msg_type: Coded, business: etree._Element) -> etre
         receiver=envelope.receiver,
         patient=envelope.patient,
         conversation_ref=envelope.conversation_ref,
-        documents=(Document(ref_doc=RefDoc(msg_type=XML_INSTANCE, content=business)),),
+        documents=documents,
     )
     return build_msghead(head)
 
@@ -94,7 +100,7 @@ def _wrap(envelope: Envelope, msg_type: Coded, business: etree._Element) -> etre
 
 
 def parse_m1(data: bytes | etree._Element) -> Prescription:
-    envelope, el = _open(data, NS_M1, "Resept")
+    envelope, el = open_envelope(data, NS_M1, "Resept")
     if x.child(el, NS_M1, "ReseptDokHandelsvare") is not None:
         raise KithError(
             AppRecError.NOT_VALID, "<ReseptDokHandelsvare> (non-medicine goods) is not supported yet"
@@ -133,7 +139,7 @@ def build_m1(prescription: Prescription) -> etree._Element:
 
 
 def parse_m5(data: bytes | etree._Element) -> Recall:
-    envelope, el = _open(data, NS_M5, "Tilbakekalling")
+    envelope, el = open_envelope(data, NS_M5, "Tilbakekalling")
     return Recall(
         envelope=envelope,
         prescription_id=x.required_text(el, NS_M5, "ReseptId"),
@@ -156,7 +162,7 @@ def build_m5(recall: Recall) -> etree._Element:
 
 
 def parse_m7(data: bytes | etree._Element) -> Deletion:
-    envelope, el = _open(data, NS_M7, "SlettetReseptRF")
+    envelope, el = open_envelope(data, NS_M7, "SlettetReseptRF")
     deleted_at = x.to_datetime(x.text(el, NS_M7, "Tidspunkt"), "Tidspunkt")
     if deleted_at is None:
         raise KithError(AppRecError.NOT_VALID, "mandatory element <Tidspunkt> is missing")
@@ -173,7 +179,7 @@ def build_m7(deletion: Deletion) -> etree._Element:
 
 
 def parse_m10(data: bytes | etree._Element) -> Dispense:
-    envelope, report = _open(data, NS_M10, "Utleveringsrapport")
+    envelope, report = open_envelope(data, NS_M10, "Utleveringsrapport")
     el = x.require(report, NS_UTLEVERING, "Utlevering")
     dispenser = x.require(el, NS_UTLEVERING, "Utleverer")
     medicine = x.child(el, NS_M1, "ReseptDokLegemiddel")

@@ -100,6 +100,10 @@ class PrescribedMedicine:
     prescribing: Prescribing  # fs:Forskrivning
     quantity: Decimal | None = None  # Antall (packages)
     note: str | None = None  # Merknad
+    reimbursement_basis: Coded | None = None  # RefHjemmel (Volven 7427: §5-14 §2 ..., blåresept)
+    reimbursement_code: Coded | None = (
+        None  # RefKode: the diagnosis the reimbursement rests on (ICPC-2/ICD-10)
+    )
     reiterations: int = 0  # Reiterasjon
     substitution_reserved: Coded | None = None  # BytteresRekvirent (1 ja, 2 nei)
 
@@ -162,3 +166,38 @@ class Deletion:
 
     envelope: Envelope
     deleted_at: datetime  # Tidspunkt
+
+
+@dataclass(frozen=True)
+class ListedDispense:
+    """M96 Listeelement/Utlevering: what has been dispensed on a listed prescription so far."""
+
+    name_form_strength: str  # NavnFormStyrke
+    packages_total: Decimal  # AntallPakningerUtlevertTotalt
+    packages_last: Decimal  # AntallPakningerUtlevertSiste
+    last_dispensed: datetime  # TidspunktSisteUtlevering
+    item_number: str | None = None  # Varenr
+    package_size: Quantity | None = None  # Pakningsstr
+
+
+@dataclass(frozen=True)
+class ListedPrescription:
+    """M96 Listeelement: a prescription's state in Reseptformidleren."""
+
+    prescription_id: str  # ReseptId
+    status: Coded  # Status (E ekspederbar, ...)
+    dispenser_name: str | None = None  # NavnUtleverer
+    recalled: bool | None = None  # TilbakekallingStatus
+    recall_reason: Coded | None = None  # Arsak
+    dispenses: tuple[ListedDispense, ...] = ()  # Utlevering
+
+
+@dataclass(frozen=True)
+class PrescriptionList:
+    """M96 Reseptliste (rekvirent): the prescriber's prescriptions in RF; each listed prescription's M1
+    travels base64-encoded in a Document of its own."""
+
+    envelope: Envelope
+    items: tuple[ListedPrescription, ...]
+    prescriptions: tuple[Prescription, ...]  # the embedded M1s, in document order
+    search_status: Coded | None = None  # StatusSok (instead of items: why the search found nothing)

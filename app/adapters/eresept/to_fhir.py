@@ -92,6 +92,8 @@ def medication_request(rx: Prescription, patient: str, medication: str, requeste
         out["requester"] = f.reference(requester)
     if pm.note is not None:
         out["note"] = [{"text": pm.note}]
+    if pm.reimbursement_code is not None:  # the diagnosis behind a blue prescription (also in an extension)
+        out["reasonCode"] = [f.cc(pm.reimbursement_code)]
     if pm.substitution_reserved is not None:
         out["substitution"] = {
             "allowedBoolean": pm.substitution_reserved.code != RESERVED_YES,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from app.adapters.eresept.lists import build_m96, parse_m96
 from app.adapters.eresept.messages import (
     build_m1,
     build_m5,
@@ -21,8 +22,9 @@ from app.adapters.eresept.messages import (
     parse_m7,
     parse_m10,
 )
-from app.adapters.eresept.model import ProductKind
+from app.adapters.eresept.model import ListedPrescription, PrescriptionList, ProductKind
 from app.adapters.kith.errors import KithError
+from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from tests.adapters.eresept.conftest import fixture_bytes
@@ -35,6 +37,7 @@ KINDS: dict[str, tuple[Parse, Build]] = {
     "M5": (parse_m5, build_m5),
     "M7": (parse_m7, build_m7),
     "M10": (parse_m10, build_m10),
+    "M96": (parse_m96, build_m96),
 }
 
 
@@ -44,6 +47,7 @@ def _samples() -> list[object]:
         *legacy_files("samples/eresept/*/M5 *.xml"),
         *legacy_files("samples/eresept/*/M7 *.xml"),
         *legacy_files("samples/eresept/*/M10 *.xml"),
+        *legacy_files("samples/eresept/*/M96 *.xml"),
     ]
 
 
@@ -165,3 +169,31 @@ def test_size_limit_holds() -> None:
     with pytest.raises(KithError) as caught:
         parse_m1(fixture_bytes("m1_merkevare.xml") + b" " * (5 * 1024 * 1024))
     assert caught.value.code == "T99"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M96 *.xml"))
+def test_m96_reads_the_embedded_m1_with_its_reimbursement(path: Path) -> None:
+    """The listed prescription's M1 is base64 in a Document of its own; it carries RefHjemmel/RefKode."""
+    listing = parse_m96(path.read_bytes())
+    assert [i.prescription_id for i in listing.items] == [p.envelope.msg_id for p in listing.prescriptions]
+    medicine = listing.prescriptions[0].medicine
+    assert medicine.reimbursement_code is not None
+    assert medicine.reimbursement_code.code == "R97"
+    assert medicine.reimbursement_basis is not None
+    assert medicine.reimbursement_basis.system == "2.16.578.1.12.4.1.1.7427"
+
+
+def test_m96_embedded_message_that_is_not_base64_is_t02() -> None:
+    rx = parse_m1(fixture_bytes("m1_merkevare.xml"))
+    listing = PrescriptionList(
+        envelope=rx.envelope,
+        items=(ListedPrescription(prescription_id=rx.envelope.msg_id, status=Coded(code="E")),),
+        prescriptions=(rx,),
+    )
+    data = to_bytes(build_m96(listing))
+    assert parse_m96(data) == listing
+    content = data.index(b'base64container">') + len(b'base64container">')
+    broken = data[: content + 8] + b"!!" + data[content + 10 :]
+    with pytest.raises(KithError) as caught:
+        parse_m96(broken)
+    assert caught.value.code == "T02"
