@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.adapters.eresept._fhir_medicine import ATC_SYSTEM
+from app.adapters.eresept._fhir_medicine import ATC_SYSTEM, FEST_ID_SYSTEMS
 from app.adapters.eresept.from_fhir import (
     deletion_from_request,
     dispense_from_bundle,
@@ -26,7 +26,7 @@ from app.adapters.eresept.messages import (
     parse_m7,
     parse_m10,
 )
-from app.adapters.eresept.model import Deletion, Dispense, Prescription, Recall
+from app.adapters.eresept.model import Deletion, Dispense, Prescription, ProductKind, Recall
 from app.adapters.eresept.to_fhir import (
     dispense_to_bundle,
     mark_deleted,
@@ -267,3 +267,45 @@ def test_m7_on_an_active_request_cancels_it() -> None:
     deleted = mark_deleted(request, deletion)
     assert deleted["status"] == "cancelled"
     assert mark_deleted(deleted, deletion)["extension"].count(deleted["extension"][-1]) == 1
+
+
+def _as_substance_prescription() -> bytes:
+    """The M1 fixture as a generic (virkestoff) prescription: LegemiddelVirkestoff with its FEST id."""
+    text = fixture_bytes("m1_merkevare.xml").decode("iso-8859-1")
+    start, end = text.index("<LegemiddelMerkevare>"), text.index("</LegemiddelMerkevare>")
+    product = text[start:end].replace("<LegemiddelMerkevare>", "<LegemiddelVirkestoff>")
+    product = product.replace("<Varenavn>Selo-Zok</Varenavn>", "").replace(
+        "Selo-Zok Depottab", "Metoprolol Depottab"
+    )
+    text = text[:start] + product + "</LegemiddelVirkestoff>" + text[end + len("</LegemiddelMerkevare>") :]
+    return text.encode("iso-8859-1")
+
+
+def test_substance_prescription_round_trips(validator: XsdValidator) -> None:
+    data = _as_substance_prescription()
+    rx = parse_m1(data)
+    assert rx.medicine.prescribing.medicine.kind == ProductKind.SUBSTANCE
+    assert validator.validate(build_m1(rx)).valid
+    bundle = prescription_to_bundle(rx)
+    _valid_fhir(bundle)
+    codings = _resource(bundle, "Medication")["code"]["coding"]
+    assert {
+        "system": FEST_ID_SYSTEMS[ProductKind.SUBSTANCE],
+        "code": rx.medicine.prescribing.medicine.fest_id,
+    } in codings
+    back = prescription_from_bundle(bundle)
+    xml = build_m1(back)
+    assert validator.validate(xml).valid
+    assert _clinical(parse_m1(to_bytes(xml))) == _clinical(rx)
+
+
+def test_as_needed_dosage_is_refused_not_dropped() -> None:
+    text = fixture_bytes("m1_merkevare.xml").decode("iso-8859-1")
+    start, end = text.index("<DoseFastTidspunkt>"), text.index("</Dosering>")
+    as_needed = (
+        "<DoseEtterBehov><Mengde V='1' U='stk'/><DoseDognMaks V='2' U='stk'/><DoseTidsromMaks V='2' U='stk'/>"
+        "<Tidsrom V='1' U='Døgn'/><DoseIntervallMin V='4' U='Time'/></DoseEtterBehov>"
+    )
+    with pytest.raises(KithError) as caught:
+        parse_m1((text[:start] + as_needed + text[end:]).encode("iso-8859-1"))
+    assert caught.value.code == "T02"

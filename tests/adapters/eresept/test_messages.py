@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import date, time
 from decimal import Decimal
@@ -197,3 +198,21 @@ def test_m96_embedded_message_that_is_not_base64_is_t02() -> None:
     with pytest.raises(KithError) as caught:
         parse_m96(broken)
     assert caught.value.code == "T02"
+
+
+def test_an_embedded_m1_goes_through_the_hardened_parser() -> None:
+    """A DOCTYPE inside a base64-embedded M1 of an M96 is refused like one in the message itself."""
+    rx = parse_m1(fixture_bytes("m1_merkevare.xml"))
+    item = ListedPrescription(prescription_id=rx.envelope.msg_id, status=Coded(code="E"))
+    data = to_bytes(build_m96(PrescriptionList(envelope=rx.envelope, items=(item,), prescriptions=(rx,))))
+    root = etree.fromstring(data)
+    container = next(
+        el for el in root.iter() if isinstance(el.tag, str) and el.tag.endswith("Base64Container")
+    )
+    embedded = base64.b64decode(container.text or "").replace(
+        b"<MsgHead", b'<!DOCTYPE m [<!ENTITY a "b">]><MsgHead', 1
+    )
+    container.text = base64.b64encode(embedded).decode("ascii")
+    with pytest.raises(KithError) as caught:
+        parse_m96(to_bytes(root))
+    assert caught.value.code == "T99"
