@@ -1,0 +1,143 @@
+"""M96 Reseptliste ↔ a FHIR searchset Bundle: one `match` MedicationRequest per listed prescription (built
+from its embedded M1, as `to_fhir.prescription_to_bundle` builds it) with its Patient, prescriber and
+Medication as `include` entries. The list element's own data (RF status, dispenser, recall, dispenses so
+far) rides on the MedicationRequest in one complex extension, so the list maps back exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from app.adapters.eresept._fhir_parties import resolver
+from app.adapters.eresept.from_fhir import RESEPTFORMIDLEREN, prescription_from_request
+from app.adapters.eresept.model import Envelope, ListedDispense, ListedPrescription, PrescriptionList
+from app.adapters.eresept.to_fhir import prescription_to_bundle
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.model import Organisation, Quantity
+
+Json = dict[str, Any]
+EXT_LIST_ITEM = f"{f.SD}/eresept-reseptliste-element"
+RECALLED_STATUS = "cancelled"
+
+
+def _dispense_ext(d: ListedDispense) -> Json:
+    parts = [
+        f.ext("nameFormStrength", "String", d.name_form_strength),
+        f.ext("packagesTotal", "Decimal", float(d.packages_total)),
+        f.ext("packagesLast", "Decimal", float(d.packages_last)),
+        f.ext("lastDispensed", "DateTime", d.last_dispensed.isoformat()),
+    ]
+    if d.item_number is not None:
+        parts.append(f.ext("itemNumber", "String", d.item_number))
+    if d.package_size is not None:
+        size = {
+            k: v for k, v in (("value", d.package_size.value), ("unit", d.package_size.unit)) if v is not None
+        }
+        parts.append(f.ext("packageSize", "Quantity", size))
+    return {"url": "dispense", "extension": parts}
+
+
+def _item_ext(item: ListedPrescription) -> Json:
+    parts = [f.ext("status", "CodeableConcept", f.cc(item.status))]
+    if item.dispenser_name is not None:
+        parts.append(f.ext("dispenserName", "String", item.dispenser_name))
+    if item.recalled is not None:
+        parts.append(f.ext("recalled", "Boolean", item.recalled))
+    if item.recall_reason is not None:
+        parts.append(f.ext("recallReason", "CodeableConcept", f.cc(item.recall_reason)))
+    parts.extend(_dispense_ext(d) for d in item.dispenses)
+    return f.complex_ext(EXT_LIST_ITEM, parts)
+
+
+def prescription_list_to_searchset(listing: PrescriptionList) -> Json:
+    by_id = {rx.envelope.msg_id: rx for rx in listing.prescriptions}
+    entries: list[Json] = []
+    for item in listing.items:
+        rx = by_id.get(item.prescription_id)
+        if rx is None:  # RF always sends the M1 along; a bare list element has no FHIR resource to carry it
+            raise KithError(AppRecError.OTHER, "a listed prescription has no embedded M1")
+        for entry in prescription_to_bundle(rx)["entry"]:
+            resource = dict(entry["resource"])
+            is_request = resource["resourceType"] == "MedicationRequest"
+            if is_request:
+                resource["extension"] = [*resource.get("extension", []), _item_ext(item)]
+                if item.recalled:
+                    resource["status"] = RECALLED_STATUS
+                    if item.recall_reason is not None:
+                        resource["statusReason"] = f.cc(item.recall_reason)
+            entries.append(
+                {
+                    "fullUrl": entry["fullUrl"],
+                    "resource": resource,
+                    "search": {"mode": "match" if is_request else "include"},
+                }
+            )
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(listing.items), "entry": entries}
+
+
+def _part(parts: list[Json], name: str, value_type: str) -> Any:
+    return f.ext_value({"extension": parts}, name, value_type)
+
+
+def _listed(request: Json, prescription_id: str) -> ListedPrescription:
+    found = f.exts(request, EXT_LIST_ITEM)
+    parts: list[Json] = found[0].get("extension", []) if found else []
+    dispenses = []
+    for d in (p for p in parts if p.get("url") == "dispense"):
+        sub = d.get("extension", [])
+        size = _part(sub, "packageSize", "Quantity")
+        dispenses.append(
+            ListedDispense(
+                name_form_strength=_part(sub, "nameFormStrength", "String") or "",
+                packages_total=Decimal(str(_part(sub, "packagesTotal", "Decimal"))),
+                packages_last=Decimal(str(_part(sub, "packagesLast", "Decimal"))),
+                last_dispensed=datetime.fromisoformat(_part(sub, "lastDispensed", "DateTime")),
+                item_number=_part(sub, "itemNumber", "String"),
+                package_size=None
+                if size is None
+                else Quantity(value=size.get("value"), unit=size.get("unit")),
+            )
+        )
+    status = _part(parts, "status", "CodeableConcept")
+    return ListedPrescription(
+        prescription_id=prescription_id,
+        status=f.coded(status)
+        if status is not None
+        else f.coded({"coding": [{"code": "E", "display": "Ekspederbar"}]}),
+        dispenser_name=_part(parts, "dispenserName", "String"),
+        recalled=_part(parts, "recalled", "Boolean"),
+        recall_reason=f.opt_coded(_part(parts, "recallReason", "CodeableConcept")),
+        dispenses=tuple(dispenses),
+    )
+
+
+def prescription_list_from_searchset(
+    bundle: Json,
+    *,
+    msg_id: str,
+    receiver: Organisation,
+    sender: Organisation = RESEPTFORMIDLEREN,
+    generated: datetime | None = None,
+) -> PrescriptionList:
+    """A searchset of MedicationRequests (each with its includes) → M96 to the prescriber `receiver`."""
+    resolve = resolver(bundle)
+    prescriptions = []
+    items = []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") != "MedicationRequest":
+            continue
+        # The embedded M1 is the prescription as written: active, whatever RF's list says of it now.
+        rx = prescription_from_request({**resource, "status": "active"}, resolve, generated=generated)
+        prescriptions.append(rx)
+        items.append(_listed(resource, rx.envelope.msg_id))
+    envelope = Envelope(
+        msg_id=msg_id,
+        generated=generated or datetime.now().astimezone(),
+        sender=sender,
+        receiver=receiver,
+        patient=None,  # a prescriber's list may span patients: each embedded M1 names its own
+    )
+    return PrescriptionList(envelope=envelope, items=tuple(items), prescriptions=tuple(prescriptions))
