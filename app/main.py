@@ -39,6 +39,7 @@ from app.openapi import install_openapi
 from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
+from app.resources.medication_list import operations as medication_list_operations
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *job_routes.OPERATIONS,
             *referral_operations.operations(app.state.referrals),
             *referral_views.OPERATIONS,
+            *medication_list_operations.OPERATIONS,
             *kith_routes.OPERATIONS,
         ]
     )
