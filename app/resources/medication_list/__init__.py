@@ -1,2 +1,2 @@
 """Medication list (pasientens legemiddelliste): the one current List per patient, reconciliation
-(legemiddelsamstemming) and, later, multidose ownership. See README.md."""
+(legemiddelsamstemming) and multidose ownership. See README.md."""

@@ -41,6 +41,7 @@ class ChangeKind(StrEnum):
 class Aspect(StrEnum):
     DOSE = "dose"
     STRENGTH = "strength"
+    MULTIDOSE = "multidose"  # packed in multidose, or no longer
 
 
 class KeyKind(StrEnum):
@@ -56,3 +57,11 @@ def canonical_system(system: object) -> str | None:
     if not isinstance(system, str):
         return None
     return SYSTEM_ALIASES.get(system, system)
+
+
+# Multidose: the responsible doctor on the List (complex: practitioner, organization, both Reference by
+# identifier: HPR number, organisation number), and the mark on each statement the pharmacy packs.
+MULTIDOSE_RESPONSIBLE_EXTENSION = f"{BASE}/StructureDefinition/medication-list-multidose-responsible"
+MULTIDOSE_EXTENSION = f"{BASE}/StructureDefinition/medication-multidose"  # valueBoolean true
+TASK_CODE_SYSTEM = f"{BASE}/CodeSystem/medication-list-task"
+MULTIDOSE_PROPOSAL = "multidose-endringsforslag"  # Task.code of a proposed change to the multidose part

@@ -12,6 +12,7 @@ from app.resources.medication_list.codes import (
     ATC_SYSTEM,
     FEST_LEGEMIDDEL_SYSTEM,
     FEST_VARENUMMER_SYSTEM,
+    MULTIDOSE_EXTENSION,
     STRENGTH_EXTENSION,
     Aspect,
     ChangeKind,
@@ -80,6 +81,7 @@ class Medicine:
     codes: dict[KeyKind, str]  # FEST legemiddel id, varenummer, ATC code, normalised text (when present)
     strength: tuple[Decimal | None, str] | None
     dose: tuple[tuple[Any, ...], ...]
+    multidose: bool = False
 
     @property
     def free_text(self) -> bool:
@@ -113,7 +115,11 @@ def medicine(statement: Statement) -> Medicine:
         None,
     )
     dose = tuple(_dose_signature(d) for d in statement.get("dosage") or [])
-    return Medicine(statement, codes, strength, dose)
+    multidose = any(
+        isinstance(e, dict) and e.get("url") == MULTIDOSE_EXTENSION and e.get("valueBoolean") is True
+        for e in statement.get("extension") or []
+    )
+    return Medicine(statement, codes, strength, dose, multidose)
 
 
 @dataclass(frozen=True)
@@ -126,12 +132,14 @@ class Change:
 
 
 def compare(shared: Medicine, incoming: Medicine) -> tuple[Aspect, ...]:
-    """What differs between two paired statements: strength (when both are known), dose."""
+    """What differs between two paired statements: strength (when both are known), dose, multidose."""
     aspects: list[Aspect] = []
     if shared.strength is not None and incoming.strength is not None and shared.strength != incoming.strength:
         aspects.append(Aspect.STRENGTH)
     if shared.dose != incoming.dose:
         aspects.append(Aspect.DOSE)
+    if shared.multidose != incoming.multidose:
+        aspects.append(Aspect.MULTIDOSE)
     return tuple(aspects)
 
 

@@ -21,7 +21,7 @@ from app.fhir.engine import Engine, entry_resource
 from app.fhir.http import etag, fhir_response, parse_etag_version, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError, Issue, operation_outcome
-from app.resources.medication_list import model
+from app.resources.medication_list import model, multidose
 from app.resources.medication_list.codes import ChangeKind
 from app.resources.medication_list.diff import Change, diff
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
@@ -155,6 +155,7 @@ def _transaction(
     shared: Shared,
     list_resource: dict[str, Any],
     changes: list[Change],
+    proposals: list[dict[str, Any]],
     data: ReconcileInput,
     ctx: RequestContext,
     patient_id: str,
@@ -203,10 +204,14 @@ def _transaction(
                 "request": {"method": "POST", "url": "Provenance"},
             }
         )
+    entries += [{"resource": task, "request": {"method": "POST", "url": "Task"}} for task in proposals]
     list_id = list_resource["id"]
+    # Only proposals (or nothing): the List is written unchanged, which checks its version and makes no
+    # new one; applied changes give it a new version with the new entries.
+    unchanged = {k: v for k, v in list_resource.items() if k != "meta"}
     entries.append(
         {
-            "resource": model.with_entries(list_resource, references, at),
+            "resource": model.with_entries(list_resource, references, at) if changes else unchanged,
             "request": {
                 "method": "PUT",
                 "url": f"List/{list_id}",
@@ -275,9 +280,20 @@ async def reconcile(
         c for c in changes if c.kind != ChangeKind.SAME and (data.accept is None or c.key in data.accept)
     ]
     list_resource = await _list_to_write(engine, ctx, shared, patient_id, expected or 0)
+    owner = multidose.responsible(list_resource)
+    orgnrs = (getattr(ctx.principal, "orgnr", None), getattr(ctx.principal, "child_orgnr", None))
+    applied, proposed = multidose.split(wanted, owner, orgnrs)
+    at = datetime.now(UTC)
+    tasks = [
+        multidose.proposal_task(
+            c, patient_id, list_resource["id"], owner, _agent(ctx)["who"], data.reason, at
+        )
+        for c in proposed
+        if owner is not None
+    ]
     try:
         result = await engine.transaction(
-            ctx, _transaction(shared, list_resource, wanted, data, ctx, patient_id, datetime.now(UTC))
+            ctx, _transaction(shared, list_resource, applied, tasks, data, ctx, patient_id, at)
         )
     except FhirError as error:
         if error.category == Category.PRECONDITION:
@@ -285,7 +301,10 @@ async def reconcile(
         raise
     stored = entry_resource(result.entries[-1])
     assert stored is not None
-    answer += [{"name": "applied", "valueInteger": len(wanted)}, {"name": "list", "resource": stored}]
+    answer.append({"name": "applied", "valueInteger": len(applied)})
+    task_entries = result.entries[-1 - len(tasks) : -1] if tasks else []
+    answer += [{"name": "proposal", "valueReference": {"reference": t.location or ""}} for t in task_entries]
+    answer.append({"name": "list", "resource": stored})
     return {"resourceType": "Parameters", "parameter": answer}, int(stored["meta"]["versionId"])
 
 
@@ -354,7 +373,7 @@ OPERATIONS = (
                 "Parameters",
                 1,
                 "1",
-                "version, change (kind, key, aspect, shared, incoming), applied, list",
+                "version, change (kind, key, aspect, shared, incoming), applied, proposal (Task), list",
             ),
         ),
         affects_state=True,

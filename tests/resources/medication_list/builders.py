@@ -74,3 +74,11 @@ def paracet(**kw: Any) -> dict[str, Any]:
 def tran(**kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {"dose": "5 ml daglig", "dose_value": None}
     return statement("Tran, flytende", **(args | kw))
+
+
+def in_multidose(statement: dict[str, Any]) -> dict[str, Any]:
+    """The statement marked as packed in multidose."""
+    from app.resources.medication_list.codes import MULTIDOSE_EXTENSION
+
+    mark = {"url": MULTIDOSE_EXTENSION, "valueBoolean": True}
+    return {**statement, "extension": [*statement.get("extension", []), mark]}
