@@ -271,6 +271,8 @@ async def reconcile(
     answer += [_change_parts(c) for c in changes]
     if not data.apply:
         return {"resourceType": "Parameters", "parameter": answer}, shared.version
+    if getattr(ctx.principal, "kind", None) == "citizen":
+        raise FhirError(Category.FORBIDDEN, "The medication list is changed by health personnel", "forbidden")
     if if_match is None or if_match.strip() == "*":
         raise FhirError(
             Category.PRECONDITION, 'apply needs If-Match with the list\'s version (W/"0" before the first)'

@@ -66,6 +66,16 @@ async def test_gp_citizen_and_stranger(secure_client: httpx.AsyncClient, mint: C
     assert listed(own.json()) == listed(by_gp.json())
     assert own.headers["ETag"] == by_gp.headers["ETag"]
 
+    # Kari may diff her own list but not change it (PLL is changed by health personnel)
+    kari_writes = auth_header(mint(subject="kari", scopes="patient/*.cruds", pid=KARI_FNR, patient="kari"))
+    for apply in (False, True):
+        answer = await http.post(
+            "/Patient/kari/$reconcile",
+            content=orjson.dumps(reconcile_body(metformin(), apply=apply)),
+            headers={**FHIR_JSON, **kari_writes, "If-Match": by_gp.headers["ETag"]},
+        )
+        assert answer.status_code == (403 if apply else 200), answer.text
+
     # a clinic with no care relation, and another citizen, get nothing of it
     for who in (stranger, nils):
         refused = await http.get("/Patient/kari/$medication-list", headers=who)
