@@ -40,6 +40,7 @@ from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
 from app.resources.medication_list import operations as medication_list_operations
+from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *referral_operations.operations(app.state.referrals),
             *referral_views.OPERATIONS,
             *medication_list_operations.OPERATIONS,
+            *medication_list_proposals.OPERATIONS,
             *kith_routes.OPERATIONS,
         ]
     )

@@ -133,7 +133,7 @@ def _checked(data: ReconcileInput) -> ReconcileInput:
     return data
 
 
-def _agent(ctx: RequestContext) -> dict[str, Any]:
+def agent(ctx: RequestContext) -> dict[str, Any]:
     """Provenance.agent for the caller: HPR number, else organisation number, else the client id."""
     principal = ctx.principal
     hpr, orgnr = getattr(principal, "hpr", None), getattr(principal, "orgnr", None)
@@ -151,7 +151,7 @@ def _agent(ctx: RequestContext) -> dict[str, Any]:
     return agent
 
 
-def _transaction(
+def apply_bundle(
     shared: Shared,
     list_resource: dict[str, Any],
     changes: list[Change],
@@ -164,7 +164,7 @@ def _transaction(
     """The Bundle of one apply: statements (each ifMatch its version), a Provenance each, the List."""
     entries: list[dict[str, Any]] = []
     references = [f"MedicationStatement/{s['id']}" for s in shared.statements]
-    agent = _agent(ctx)
+    who = agent(ctx)
     for n, change in enumerate(changes):
         if change.kind == ChangeKind.ADDED:
             assert change.incoming is not None
@@ -200,7 +200,7 @@ def _transaction(
         )
         entries.append(
             {
-                "resource": model.provenance(target, patient_id, activity, why, agent, at),
+                "resource": model.provenance(target, patient_id, activity, why, who, at),
                 "request": {"method": "POST", "url": "Provenance"},
             }
         )
@@ -287,15 +287,13 @@ async def reconcile(
     applied, proposed = multidose.split(wanted, owner, orgnrs)
     at = datetime.now(UTC)
     tasks = [
-        multidose.proposal_task(
-            c, patient_id, list_resource["id"], owner, _agent(ctx)["who"], data.reason, at
-        )
+        multidose.proposal_task(c, patient_id, list_resource["id"], owner, agent(ctx)["who"], data.reason, at)
         for c in proposed
         if owner is not None
     ]
     try:
         result = await engine.transaction(
-            ctx, _transaction(shared, list_resource, applied, tasks, data, ctx, patient_id, at)
+            ctx, apply_bundle(shared, list_resource, applied, tasks, data, ctx, patient_id, at)
         )
     except FhirError as error:
         if error.category == Category.PRECONDITION:
@@ -305,7 +303,10 @@ async def reconcile(
     assert stored is not None
     answer.append({"name": "applied", "valueInteger": len(applied)})
     task_entries = result.entries[-1 - len(tasks) : -1] if tasks else []
-    answer += [{"name": "proposal", "valueReference": {"reference": t.location or ""}} for t in task_entries]
+    answer += [
+        {"name": "proposal", "valueReference": {"reference": "/".join((t.location or "").split("/")[:2])}}
+        for t in task_entries
+    ]
     answer.append({"name": "list", "resource": stored})
     return {"resourceType": "Parameters", "parameter": answer}, int(stored["meta"]["versionId"])
 

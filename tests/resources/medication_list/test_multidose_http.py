@@ -100,12 +100,47 @@ async def test_multidose_ownership(secure_client: httpx.AsyncClient, mint: Calla
     assert task["requester"]["identifier"]["value"] == HOSPITAL_HPR
     assert task["contained"][0]["dosage"][0]["text"] == "2 tabletter morgen"
 
-    # the responsible GP makes the change herself: applied
-    own = [in_multidose(metformin(dose="2 tabletter morgen", dose_value=2)), paracet()]
-    by_gp = await post_reconcile(
-        http, reconcile_body(*own, apply=True, reason="Akseptert forslag"), gp, shown.headers["ETag"]
-    )
-    assert by_gp.status_code == 200, by_gp.text
-    assert "proposal" not in {p["name"] for p in by_gp.json()["parameter"]}
+    # the hospital cannot decide its own proposal; the responsible GP accepts it: applied
+    decide = f"/{task_ref}/$multidose-decision"
+    accept = {"resourceType": "Parameters", "parameter": [{"name": "decision", "valueCode": "accept"}]}
+    refused = await http.post(decide, content=orjson.dumps(accept), headers={**FHIR_JSON, **hospital})
+    assert refused.status_code == 403, refused.text
+    accepted = await http.post(decide, content=orjson.dumps(accept), headers={**FHIR_JSON, **gp})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "completed"
     after = await http.get("/Patient/kari/$medication-list", headers=gp)
     assert after.json()["entry"][1]["resource"]["dosage"][0]["text"] == "2 tabletter morgen"
+    again = await http.post(decide, content=orjson.dumps(accept), headers={**FHIR_JSON, **gp})
+    assert again.status_code == 422, again.text  # decided once
+
+    # the hospital proposes to stop it; the GP rejects: it stays, the Task says why
+    stop = await post_reconcile(http, reconcile_body(paracet(), apply=True), hospital, after.headers["ETag"])
+    assert stop.status_code == 200, stop.text
+    stop_task = next(p for p in stop.json()["parameter"] if p["name"] == "proposal")["valueReference"][
+        "reference"
+    ]
+    reject = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "decision", "valueCode": "reject"},
+            {"name": "reason", "valueString": "Skal fortsette"},
+        ],
+    }
+    rejected = await http.post(
+        f"/{stop_task}/$multidose-decision", content=orjson.dumps(reject), headers={**FHIR_JSON, **gp}
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert (rejected.json()["status"], rejected.json()["statusReason"]["text"]) == (
+        "rejected",
+        "Skal fortsette",
+    )
+    kept = await http.get("/Patient/kari/$medication-list", headers=gp)
+    assert listed(kept.json()) == ["Metformin tablett 500 mg", "Paracetamol tablett 500 mg"]
+
+    # the responsible GP changes the multidose part directly: applied, no proposal
+    own = [in_multidose(metformin(dose="3 tabletter morgen", dose_value=3)), paracet()]
+    by_gp = await post_reconcile(http, reconcile_body(*own, apply=True), gp, kept.headers["ETag"])
+    assert by_gp.status_code == 200, by_gp.text
+    assert "proposal" not in {p["name"] for p in by_gp.json()["parameter"]}
+    final = await http.get("/Patient/kari/$medication-list", headers=gp)
+    assert final.json()["entry"][1]["resource"]["dosage"][0]["text"] == "3 tabletter morgen"
