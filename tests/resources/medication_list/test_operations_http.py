@@ -205,3 +205,45 @@ async def test_bad_input(client: httpx.AsyncClient) -> None:
     diffed = await reconcile(client, as_list)
     assert diffed.status_code == 200, diffed.text
     assert changes(diffed.json()) == [("added", "text:tranflytende")]
+
+
+async def test_entries_link_to_their_prescription_and_dispense(client: httpx.AsyncClient) -> None:
+    assert (await client.put("/Patient/kari", json=KARI)).status_code == 201
+    concept = metformin()["medicationCodeableConcept"]
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "rx1",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": "Patient/kari"},
+    }
+    dispense = {
+        "resourceType": "MedicationDispense",
+        "id": "disp1",
+        "status": "completed",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": "Patient/kari"},
+        "authorizingPrescription": [{"reference": "MedicationRequest/rx1"}],
+    }
+    for resource in (request, dispense):
+        stored = await client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
+        assert stored.status_code == 201, stored.text
+    linked = metformin(
+        basedOn=[{"reference": "MedicationRequest/rx1"}],
+        derivedFrom=[{"reference": "MedicationDispense/disp1"}],
+    )
+    applied = await reconcile(client, reconcile_body(linked, tran(), apply=True), 'W/"0"')
+    assert applied.status_code == 200, applied.text
+    found = (await client.get("/MedicationStatement?part-of:missing=true&_count=10")).json()
+    by_text = {e["resource"]["medicationCodeableConcept"]["text"]: e["resource"] for e in found["entry"]}
+    assert by_text["Metformin tablett 500 mg"]["basedOn"] == [{"reference": "MedicationRequest/rx1"}]
+    assert by_text["Metformin tablett 500 mg"]["derivedFrom"] == [{"reference": "MedicationDispense/disp1"}]
+    assert "basedOn" not in by_text["Tran, flytende"]  # in use without a prescription
+    # a link to a prescription that does not exist is refused (referential integrity): nothing written
+    dangling = metformin(fest="ID_OTHER", basedOn=[{"reference": "MedicationRequest/nope"}])
+    refused = await reconcile(
+        client, reconcile_body(linked, tran(), dangling, apply=True), applied.headers["ETag"]
+    )
+    assert refused.status_code == 422, refused.text
+    assert await count(client, "MedicationStatement") == 2
