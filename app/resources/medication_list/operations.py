@@ -21,7 +21,7 @@ from app.fhir.engine import Engine, entry_resource
 from app.fhir.http import etag, fhir_response, parse_etag_version, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError, Issue, operation_outcome
-from app.resources.medication_list import model, multidose
+from app.resources.medication_list import guard, model, multidose
 from app.resources.medication_list.codes import ChangeKind
 from app.resources.medication_list.diff import Change, diff
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
@@ -278,6 +278,7 @@ async def reconcile(
             Category.PRECONDITION, 'apply needs If-Match with the list\'s version (W/"0" before the first)'
         )
     expected = parse_etag_version(if_match, "If-Match")
+    guard.operation_writes(ctx)
     wanted = [
         c for c in changes if c.kind != ChangeKind.SAME and (data.accept is None or c.key in data.accept)
     ]

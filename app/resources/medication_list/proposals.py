@@ -21,7 +21,7 @@ from app.fhir.engine import Engine, entry_resource
 from app.fhir.http import etag, fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
-from app.resources.medication_list import multidose
+from app.resources.medication_list import guard, multidose
 from app.resources.medication_list.codes import MULTIDOSE_PROPOSAL, TASK_CODE_SYSTEM, Aspect, ChangeKind
 from app.resources.medication_list.diff import Change
 from app.resources.medication_list.model import instant
@@ -89,6 +89,7 @@ async def decide(engine: Engine, ctx: RequestContext, task_id: str, accept: bool
             Category.FORBIDDEN, "Only the multidose-responsible doctor's organisation decides", "forbidden"
         )
     at = datetime.now(UTC)
+    guard.operation_writes(ctx)
     task_entry = {
         "resource": decided(task, "completed" if accept else "rejected", reason, at),
         "request": {"method": "PUT", "url": f"Task/{task_id}", "ifMatch": etag(current_task.version)},

@@ -66,6 +66,20 @@ async def test_gp_citizen_and_stranger(secure_client: httpx.AsyncClient, mint: C
     assert listed(own.json()) == listed(by_gp.json())
     assert own.headers["ETag"] == by_gp.headers["ETag"]
 
+    # the List itself changes only through the operations: a plain write or delete by the GP is refused
+    list_id = stored_list["id"]
+    current = (await http.get(f"/List/{list_id}", headers=gp)).json()
+    emptied = {k: v for k, v in current.items() if k not in ("entry", "meta")}
+    for attempt in (
+        http.put(f"/List/{list_id}", json=emptied, headers=gp),
+        http.delete(f"/List/{list_id}", headers=gp),
+        http.post("/List", json=emptied, headers=gp),
+    ):
+        refused_write = await attempt
+        assert refused_write.status_code == 422, refused_write.text
+        assert "$reconcile" in refused_write.text
+    assert (await http.get(f"/List/{list_id}", headers=gp)).json()["meta"]["versionId"] == "2"
+
     # Kari may diff her own list but not change it (PLL is changed by health personnel)
     kari_writes = auth_header(mint(subject="kari", scopes="patient/*.cruds", pid=KARI_FNR, patient="kari"))
     for apply in (False, True):
