@@ -39,6 +39,9 @@ from app.openapi import install_openapi
 from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
+from app.resources.medication_list import guard as medication_list_guard
+from app.resources.medication_list import operations as medication_list_operations
+from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Domain packs register their rules and search parameters before anything reads the registry.
     install_no_basis(registry, fhir.hooks)
     referral_operations.install(fhir.hooks)
+    medication_list_guard.install(fhir.hooks)
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
     security = install_security(fhir, settings, CORE_JOURNAL_TYPES)
     # Subscriptions: outbox rows in each write's unit of work; the delivery worker runs with the lifespan.
@@ -190,6 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *job_routes.OPERATIONS,
             *referral_operations.operations(app.state.referrals),
             *referral_views.OPERATIONS,
+            *medication_list_operations.OPERATIONS,
+            *medication_list_proposals.OPERATIONS,
             *kith_routes.OPERATIONS,
         ]
     )

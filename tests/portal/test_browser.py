@@ -157,11 +157,19 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     sign_in(page, "Kari Nordmann")
     assert page.get_by_role("heading", level=1, name="Hei, Kari Nordmann").is_visible()
     page.wait_for_selector("#status:text-is('Du er logget inn som Kari Nordmann.')")
-    # The overview reads /metadata: none of the three packs' operations is offered yet.
+    # The overview reads /metadata: of the three packs' operations only $medication-list is offered.
     page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
-    for panel_id in ("kjernejournal", "legemidler", "gravid"):
+    for panel_id in ("kjernejournal", "gravid"):
         assert page.locator(f"#card-{panel_id}-status").inner_text() == "Ikke tilgjengelig ennå"
+    assert page.locator("#card-legemidler-status").inner_text() == "Tilgjengelig"
     screenshot(page, tmp_path / "oversikt.png")
+
+    # Mine legemidler: Kari has no medication list yet, so the empty List's title and no entries.
+    go_to(page, "Mine legemidler")
+    medicines = page.locator("#panel-legemidler-content")
+    medicines.get_by_role("heading", level=2).wait_for()
+    assert medicines.get_by_role("heading", level=2).inner_text() == "Pasientens legemiddelliste"
+    assert medicines.locator("p.empty").inner_text() == "Ingen opplysninger registrert."
 
     # Mine henvisninger: the assessed referral, its status in plain Norwegian, the deadline.
     go_to(page, "Mine henvisninger")
@@ -304,7 +312,7 @@ def test_an_offered_panel_calls_its_operation_and_shows_the_answer(
     sign_in(page, "Kari Nordmann")
     page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
     assert page.locator("#card-kjernejournal-status").inner_text() == "Tilgjengelig"
-    assert page.locator("#card-legemidler-status").inner_text() == "Ikke tilgjengelig ennå"
+    assert page.locator("#card-legemidler-status").inner_text() == "Tilgjengelig"  # served for real
 
     go_to(page, "Min kjernejournal")
     content = page.locator("#panel-kjernejournal-content")

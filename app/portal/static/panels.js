@@ -1,7 +1,8 @@
 // The panels the domain packs fill as they arrive (panels.json: one entry per panel, the only list of
 // them). Each names the FHIR operation that fills it; /metadata says whether this server offers it. When
 // it does, the panel calls it for the signed-in citizen and shows what comes back generically: a
-// document Bundle's Composition sections, a List's entries, any other Bundle's resources by type.
+// document Bundle's Composition sections, a List's entries (alone, or first in a Bundle with its
+// entries), any other Bundle's resources by type.
 
 import { conceptText, el, formatDate, replace } from "./format.js";
 
@@ -116,6 +117,13 @@ export function renderResult(result, level = 2) {
         composition.title ? el(`h${level}`, {}, composition.title) : null,
         sectionNodes(composition.section, resolver(result), level + (composition.title ? 1 : 0)),
       ];
+    }
+    if (resources[0] && resources[0].resourceType === "List") {
+      // a List with its entries alongside ($medication-list): the List's title and entries, in its order
+      const list = resources[0];
+      const resolve = resolver(result);
+      const items = (list.entry || []).map((e) => displayText(resolve(e.item)) || (e.item || {}).display || "");
+      return [list.title ? el(`h${level}`, {}, list.title) : null, entryList(items)];
     }
     const byType = new Map();
     for (const resource of resources) {
