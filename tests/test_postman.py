@@ -47,7 +47,7 @@ def test_every_request_checks_its_status_and_uses_a_declared_variable() -> None:
 def test_a_journey_per_domain() -> None:
     collection = orjson.loads(render())
     names = [journey["name"] for journey in collection["item"]]
-    assert len(names) == 3
+    assert len(names) == 4
     urls = " ".join(r["request"]["method"] + " " + r["request"]["url"] for r in requests(collection))
     for step in (
         "POST {{baseUrl}}/Patient",
@@ -60,6 +60,8 @@ def test_a_journey_per_domain() -> None:
         "/AuditEvent?patient=",
         "$kith-message",
         "$kith-henvisning",
+        "$medication-list",
+        "$reconcile",
     ):
         assert step in urls, step
     tokens = {

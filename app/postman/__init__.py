@@ -3,8 +3,9 @@
 A journey per domain, as an integrator walks it against a server that `make run` started (demo data, the
 development issuer): a patient with a fødselsnummer (create, read, search, conditional create, update
 with If-Match, history, a transaction, $everything, refusals), a referral from the GP through the
-hospital's workflow steps to the citizen's own views (her referrals, her access log), and a KITH
-Henvisning through the message intake. Every request checks its status, resource type and key fields.
+hospital's workflow steps to the citizen's own views (her referrals, her access log), a KITH
+Henvisning through the message intake, and a reconciliation of the patient's medication list. Every
+request checks its status, resource type and key fields.
 
 Variables: `baseUrl` and one bearer token per actor (`token` a system client, `gpToken` the demo GP,
 `hospitalToken` a doctor at the demo hospital, `citizenToken` the demo citizen Kari Nordmann); `make
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 
 from app.postman.journeys import DEMO_FNR, DEMO_PATIENT, kith_journey, patient_journey, referral_journey
+from app.postman.medication_journey import medication_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION_PATH = ROOT / "openapi" / "helsebro.postman_collection.json"
@@ -48,6 +50,7 @@ def collection() -> dict[str, Any]:
             {"name": "1 Pasient: registrering, søk, versjoner, transaksjon", "item": patient_journey()},
             {"name": "2 Henvisning: fastlege, sykehus og innbygger", "item": referral_journey()},
             {"name": "3 KITH-melding: Henvisning inn og ut", "item": kith_journey()},
+            {"name": "4 Legemiddelliste: samstemming", "item": medication_journey()},
         ],
     }
 
