@@ -6,40 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import orjson
 
 from tests.fhir.fixtures import FHIR_JSON
 from tests.resources.medication_list.builders import metformin, tran
 from tests.resources.medication_list.test_operations_http import listed, reconcile_body
-from tests.security.helpers import auth_header
+from tests.security.helpers import World, auth_header
 from tests.security.scenario import (
     GP_HPR,
     GP_OFFICE_ORGNR,
     KARI_FNR,
     NILS_FNR,
-    OTHER_CLINIC_ORGNR,
-    OTHER_HPR,
-    scenario,
-    transaction,
 )
 
 
-async def test_gp_citizen_and_stranger(secure_client: httpx.AsyncClient, mint: Callable[..., str]) -> None:
-    http = secure_client
-    system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
-    seeded = await http.post(
-        "/", content=orjson.dumps(transaction(scenario())), headers={**FHIR_JSON, **system}
-    )
-    assert seeded.status_code == 200, seeded.text
-    gp = auth_header(
-        mint(subject="hpr-gp", scopes="user/*.cruds", hpr=GP_HPR, orgnr=GP_OFFICE_ORGNR, category="LE")
-    )
-    stranger = auth_header(
-        mint(
-            subject="hpr-other", scopes="user/*.cruds", hpr=OTHER_HPR, orgnr=OTHER_CLINIC_ORGNR, category="LE"
-        )
-    )
+async def test_gp_citizen_and_stranger(world: World, mint: Callable[..., str]) -> None:
+    http, system, gp, stranger = world.http, world.system, world.gp, world.other
+    # Citizen tokens with the launch patient, as the portal's are.
     kari = auth_header(mint(subject="kari", scopes="patient/*.rs", pid=KARI_FNR, patient="kari"))
     nils = auth_header(mint(subject="nils", scopes="patient/*.rs", pid=NILS_FNR, patient="nils"))
 

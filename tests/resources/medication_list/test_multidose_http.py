@@ -4,7 +4,6 @@ applied, and the GP's own change is applied directly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,14 +14,11 @@ from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from tests.fhir.fixtures import FHIR_JSON
 from tests.resources.medication_list.builders import in_multidose, metformin, paracet, tran
 from tests.resources.medication_list.test_operations_http import changes, listed, reconcile_body
-from tests.security.helpers import auth_header
+from tests.security.helpers import World
 from tests.security.scenario import (
     GP_HPR,
     GP_OFFICE_ORGNR,
     HOSPITAL_HPR,
-    HOSPITAL_ORGNR,
-    scenario,
-    transaction,
 )
 
 
@@ -49,19 +45,8 @@ async def post_reconcile(
     return await http.post("/Patient/kari/$reconcile", content=orjson.dumps(body), headers=headers)
 
 
-async def test_multidose_ownership(secure_client: httpx.AsyncClient, mint: Callable[..., str]) -> None:
-    http = secure_client
-    system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
-    seeded = await http.post(
-        "/", content=orjson.dumps(transaction(scenario())), headers={**FHIR_JSON, **system}
-    )
-    assert seeded.status_code == 200, seeded.text
-    gp = auth_header(
-        mint(subject="hpr-gp", scopes="user/*.cruds", hpr=GP_HPR, orgnr=GP_OFFICE_ORGNR, category="LE")
-    )
-    hospital = auth_header(
-        mint(subject="hpr-h", scopes="user/*.cruds", hpr=HOSPITAL_HPR, orgnr=HOSPITAL_ORGNR, category="LE")
-    )
+async def test_multidose_ownership(world: World) -> None:
+    http, system, gp, hospital = world.http, world.system, world.gp, world.hospital
     started = await post_reconcile(
         http, reconcile_body(in_multidose(metformin()), tran(), apply=True), gp, 'W/"0"'
     )
