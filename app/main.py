@@ -39,6 +39,8 @@ from app.openapi import install_openapi
 from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
+from app.resources.core_journal import flow as core_journal_flow
+from app.resources.core_journal.classify import load_rules as load_core_journal_rules
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -172,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.fhir = fhir
     app.state.engine = Engine(fhir)
+    # Critical information written by any local system is recorded in the core journal (a write hook).
+    core_journal_flow.install(app.state.engine, load_core_journal_rules())
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.jobs = jobs
