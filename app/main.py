@@ -40,6 +40,7 @@ from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
 from app.resources.core_journal import flow as core_journal_flow
+from app.resources.core_journal import summary as core_journal_summary
 from app.resources.core_journal.classify import load_rules as load_core_journal_rules
 from app.resources.no_basis import install as install_no_basis
 from app.resources.referrals import operations as referral_operations
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *job_routes.OPERATIONS,
             *referral_operations.operations(app.state.referrals),
             *referral_views.OPERATIONS,
+            *core_journal_summary.OPERATIONS,
             *kith_routes.OPERATIONS,
         ]
     )
