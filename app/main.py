@@ -40,6 +40,7 @@ from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
 from app.resources.core_journal import flow as core_journal_flow
+from app.resources.core_journal import guard as core_journal_guard
 from app.resources.core_journal import summary as core_journal_summary
 from app.resources.core_journal.classify import load_rules as load_core_journal_rules
 from app.resources.no_basis import install as install_no_basis
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = Engine(fhir)
     # Critical information written by any local system is recorded in the core journal (a write hook).
     core_journal_flow.install(app.state.engine, load_core_journal_rules())
+    core_journal_guard.install(fhir.hooks)  # entries are the pack's; a clinician sets their status
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.jobs = jobs

@@ -21,6 +21,7 @@ from app.resources.core_journal.classify import (
     sources,
 )
 from app.resources.core_journal.codes import CATEGORY_SYSTEM, CriticalCategory, code_system, is_entry
+from app.resources.core_journal.guard import refusal
 from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
 
 RULES = load_rules()
@@ -136,3 +137,18 @@ def test_a_clinicians_verification_on_the_entry_survives_a_merge() -> None:
 
 def test_the_category_code_system_lists_every_category() -> None:
     assert [c["code"] for c in code_system()["concept"]] == [str(c) for c in CriticalCategory]
+
+
+def test_only_the_pack_creates_entries_and_a_clinician_sets_only_statuses() -> None:
+    source = allergy(PENICILLIN)
+    entry = new_entry(source, RULES[0], source_extension("AllergyIntolerance/a", source, HOSPITAL))
+    assert refusal("create", None, entry) is not None
+    assert refusal("create", None, source) is None
+    assert refusal("update", source, {**source, "criticality": "low"}) is None  # not an entry
+    stored = {**entry, "id": "e", "meta": {**entry["meta"], "versionId": "3"}}
+    refuted = {**entry, "id": "e", "verificationStatus": {"coding": [{"system": "x", "code": "refuted"}]}}
+    assert refusal("update", stored, refuted) is None
+    assert refusal("update", stored, {**entry, "criticality": "low"}) is not None
+    assert refusal("update", stored, {k: v for k, v in entry.items() if k != "extension"}) is not None
+    untagged = {**entry, "meta": {"source": "x"}}
+    assert refusal("update", stored, untagged) is not None

@@ -87,3 +87,78 @@ async def test_a_refused_write_leaves_no_entry(world: World) -> None:
     refused = await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.other)
     assert refused.status_code == 403
     assert await entries(world) == []
+
+
+async def test_a_clinician_sets_the_verification_status_of_an_entry(world: World) -> None:
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    [entry] = await entries(world)
+    status = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "code": "refuted",
+            }
+        ]
+    }
+    url = f"/AllergyIntolerance/{entry['id']}"
+    changed = await world.http.put(url, json={**entry, "verificationStatus": status}, headers=world.gp)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["verificationStatus"] == status
+    # The sources and the content are the pack's.
+    refused = await world.http.put(
+        url, json={k: v for k, v in entry.items() if k != "extension"}, headers=world.gp
+    )
+    assert refused.status_code == 422
+    # A second source keeps the clinician's status.
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.gp)
+    ).status_code == 201
+    [entry] = await entries(world)
+    assert entry["verificationStatus"] == status
+    assert len(sources(entry)) == 2
+
+
+async def test_a_client_cannot_create_an_entry(world: World) -> None:
+    [tag] = [t for t in (await _an_entry(world))["meta"]["tag"] if t["code"] == "entry"]
+    forged = {**allergy(PEANUT), "meta": {"tag": [tag]}}
+    refused = await world.http.post("/AllergyIntolerance", json=forged, headers=world.gp)
+    assert refused.status_code == 422
+
+
+async def _an_entry(world: World) -> dict[str, Any]:
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    [entry] = await entries(world)
+    return entry
+
+
+async def test_critical_information_in_a_transaction_is_recorded_with_it_or_not_at_all(world: World) -> None:
+    def transaction(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"resource": r, "request": {"method": "POST", "url": r["resourceType"]}} for r in resources
+            ],
+        }
+
+    both = transaction(
+        allergy(PENICILLIN), allergy(PENICILLIN, reaction=[{"manifestation": [{"text": "Utslett"}]}])
+    )
+    done = await world.http.post("/", json=both, headers=world.hospital)
+    assert done.status_code == 200, done.text
+    [entry] = await entries(world)
+    assert len(sources(entry)) == 2
+    # A failing transaction (a reference to nothing) leaves no entry behind.
+    failing = transaction(
+        allergy(PEANUT), {**allergy(PEANUT), "recorder": {"reference": "Practitioner/nobody"}}
+    )
+    assert (await world.http.post("/", json=failing, headers=world.hospital)).status_code >= 400
+    peanut = await world.http.get(
+        f"/AllergyIntolerance?patient=Patient/kari&{ENTRIES}&code={PEANUT['system']}|{PEANUT['code']}",
+        headers=world.system,
+    )
+    assert peanut.json().get("total", len(peanut.json().get("entry", []))) == 0
