@@ -168,9 +168,16 @@ class Engine:
 
     @_with_principal
     async def delete(
-        self, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
+        self,
+        ctx: RequestContext,
+        res_type: str,
+        res_id: str,
+        if_match: int | None = None,
+        *,
+        conn: AsyncConnection | None = None,
     ) -> DeleteResult:
-        return await delete_ix.delete(self.svc, ctx, res_type, res_id, if_match)
+        """`conn`: see `create`."""
+        return await delete_ix.delete(self.svc, ctx, res_type, res_id, if_match, conn)
 
     @_with_principal
     async def conditional_delete(

@@ -236,3 +236,17 @@ def merge(
         {k: v for k, v in merged.items() if k != "meta"}, option=orjson.OPT_SORT_KEYS
     )
     return None if same else merged
+
+
+def withdraw(entry: Mapping[str, Any], reference: str) -> dict[str, Any] | None:
+    """The entry without the source `reference` (deleted, or no longer critical or about this substance);
+    None when no source remains (the entry goes too). Its clinical content stays as merged."""
+    merged = {k: v for k, v in entry.items() if k not in ("meta", "text")}
+    merged["meta"] = {"source": ENTRY_SOURCE, "tag": entry.get("meta", {}).get("tag", [ENTRY_TAG])}
+    extensions = [
+        e for e in entry.get("extension", []) if not (isinstance(e, dict) and source_of(e) == reference)
+    ]
+    if not any(source_of(e) for e in extensions if isinstance(e, dict) and e.get("url") == SOURCE_EXTENSION):
+        return None
+    merged["extension"] = extensions
+    return merged

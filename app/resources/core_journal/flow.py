@@ -4,12 +4,15 @@ A write hook at Stage.DERIVE (after the write was checked and allowed) classifie
 updated resource by the rules (classify.py); a match is recorded in the patient's core journal, or merged
 into the entry about the same substance or code, through the engine API with the pack's SystemPrincipal
 and in the write's own unit of work (`conn`): the source and its entry are committed together or not at
-all, and the entry's write passes through the same hooks, policy and audit as any other.
+all, and the entry's write passes through the same hooks, policy and audit as any other. A source that
+is deleted, stops being critical or changes substance is withdrawn from its entry; an entry left without
+sources is deleted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -23,8 +26,10 @@ from app.resources.core_journal.classify import (
     patient_reference,
     same_concept,
     source_extension,
+    source_references,
+    withdraw,
 )
-from app.resources.core_journal.codes import ENTRY_TAG, TAG_SYSTEM
+from app.resources.core_journal.codes import ENTRY_TAG, TAG_SYSTEM, is_entry
 
 CORE_JOURNAL = SystemPrincipal(
     "core-journal", "critical information registered in a local system is recorded in the core journal"
@@ -39,26 +44,48 @@ class CoreJournalFlow:
     rules: tuple[Rule, ...]
 
     async def after_write(self, event: WriteEvent) -> None:
-        if event.interaction not in ("create", "update") or event.resource is None:
+        if event.resource is not None and is_entry(event.resource):
+            return  # the pack's own entries (and a clinician setting their status)
+        rule = classify(event.resource, self.rules) if event.resource is not None else None
+        previous = event.previous_resource if event.interaction != "create" else None
+        was_critical = previous is not None and classify(previous, self.rules) is not None
+        if rule is None and not was_critical:
             return
-        rule = classify(event.resource, self.rules)
-        patient = patient_reference(event.resource) if rule is not None else None
-        if rule is None or patient is None:
+        about = event.resource if rule is not None else previous
+        patient = patient_reference(about or {})
+        if patient is None:
             return
         ctx = RequestContext(event.ctx.base, CORE_JOURNAL, event.ctx.request_id)
         reference = f"{event.res_type}/{event.res_id}"
-        extension = source_extension(reference, event.resource, Writer.of(event.ctx.principal))
         criteria = [("patient", patient), ("_tag", ENTRY_TOKEN)]
         entries = await self.engine.search(ctx, event.res_type, criteria, MAX_ENTRIES, conn=event.conn)
-        same = sorted((e for e in entries if same_concept(e, event.resource)), key=lambda e: str(e["id"]))
+        entries.sort(key=lambda e: str(e["id"]))
+        if rule is None or event.resource is None:  # deleted, or no longer critical
+            await self._withdraw(ctx, event, entries, reference)
+            return
+        same = [e for e in entries if same_concept(e, event.resource)]
+        # a source that changed substance leaves the entries about its old one
+        await self._withdraw(ctx, event, [e for e in entries if e not in same], reference)
+        extension = source_extension(reference, event.resource, Writer.of(event.ctx.principal))
         if not same:
-            await self.engine.create(
-                ctx, event.res_type, new_entry(event.resource, rule, extension), conn=event.conn
-            )
+            entry = new_entry(event.resource, rule, extension)
+            await self.engine.create(ctx, event.res_type, entry, conn=event.conn)
             return
         merged = merge(same[0], event.resource, extension)
         if merged is not None:
             await self.engine.update(ctx, event.res_type, str(merged["id"]), merged, conn=event.conn)
+
+    async def _withdraw(
+        self, ctx: RequestContext, event: WriteEvent, entries: list[dict[str, Any]], reference: str
+    ) -> None:
+        for entry in entries:
+            if reference not in source_references(entry):
+                continue
+            remaining = withdraw(entry, reference)
+            if remaining is None:
+                await self.engine.delete(ctx, event.res_type, str(entry["id"]), conn=event.conn)
+            else:
+                await self.engine.update(ctx, event.res_type, str(entry["id"]), remaining, conn=event.conn)
 
 
 def install(engine: Engine, rules: tuple[Rule, ...]) -> CoreJournalFlow:

@@ -19,6 +19,7 @@ from app.resources.core_journal.classify import (
     source_extension,
     source_references,
     sources,
+    withdraw,
 )
 from app.resources.core_journal.codes import CATEGORY_SYSTEM, CriticalCategory, code_system, is_entry
 from app.resources.core_journal.guard import refusal
@@ -152,3 +153,14 @@ def test_only_the_pack_creates_entries_and_a_clinician_sets_only_statuses() -> N
     assert refusal("update", stored, {k: v for k, v in entry.items() if k != "extension"}) is not None
     untagged = {**entry, "meta": {"source": "x"}}
     assert refusal("update", stored, untagged) is not None
+
+
+def test_withdrawing_a_source_keeps_the_others_and_the_last_one_ends_the_entry() -> None:
+    source = allergy(PENICILLIN)
+    entry = new_entry(source, RULES[0], source_extension("AllergyIntolerance/a", source, HOSPITAL))
+    both = merge(entry, source, source_extension("AllergyIntolerance/b", source, GP))
+    assert both is not None
+    one = withdraw(both, "AllergyIntolerance/a")
+    assert one is not None
+    assert source_references(one) == {"AllergyIntolerance/b"}
+    assert withdraw(one, "AllergyIntolerance/b") is None

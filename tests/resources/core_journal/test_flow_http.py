@@ -162,3 +162,32 @@ async def test_critical_information_in_a_transaction_is_recorded_with_it_or_not_
         headers=world.system,
     )
     assert peanut.json().get("total", len(peanut.json().get("entry", []))) == 0
+
+
+async def test_a_deleted_or_no_longer_critical_source_is_withdrawn_from_its_entry(world: World) -> None:
+    first = (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).json()
+    second = (await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.gp)).json()
+    deleted = await world.http.delete(f"/AllergyIntolerance/{first['id']}", headers=world.hospital)
+    assert deleted.status_code in (200, 204), deleted.text
+    [entry] = await entries(world)
+    assert source_references(entry) == {f"AllergyIntolerance/{second['id']}"}
+    assert organisations(entry) == [GP_OFFICE_ORGNR]
+    lowered = {**second, "criticality": "low"}
+    changed = await world.http.put(f"/AllergyIntolerance/{second['id']}", json=lowered, headers=world.gp)
+    assert changed.status_code == 200, changed.text
+    assert await entries(world) == []  # its last source gone, the entry goes too
+
+
+async def test_a_source_that_changes_substance_moves_to_the_other_entry(world: World) -> None:
+    written = (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).json()
+    moved = {**written, "code": {"coding": [PEANUT], "text": PEANUT["display"]}}
+    assert (
+        await world.http.put(f"/AllergyIntolerance/{written['id']}", json=moved, headers=world.hospital)
+    ).status_code == 200
+    [entry] = await entries(world)
+    assert entry["code"]["coding"] == [PEANUT]
+    assert source_references(entry) == {f"AllergyIntolerance/{written['id']}"}
