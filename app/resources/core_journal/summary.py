@@ -154,7 +154,10 @@ def _section(section: Section, entries: Sequence[Mapping[str, Any]]) -> dict[str
     if entries:
         out["entry"] = [{"reference": f"{r['resourceType']}/{r['id']}"} for r in entries]
     else:
-        out["emptyReason"] = {"coding": [{"system": EMPTY_REASON, "code": "unavailable"}]}
+        out["emptyReason"] = {
+            "coding": [{"system": EMPTY_REASON, "code": "unavailable", "display": "Unavailable"}],
+            "text": "Ingen opplysninger",
+        }
     return out
 
 
