@@ -14,7 +14,7 @@ from app.resources.core_journal.summary import SECTIONS
 from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
 from tests.resources.core_journal.test_flow_http import organisations
 from tests.security.helpers import World
-from tests.security.scenario import GP_OFFICE_ORGNR, HOSPITAL_ORGNR, ref, reservation
+from tests.security.scenario import GP_HPR, GP_OFFICE_ORGNR, HOSPITAL_ORGNR, ref, reservation
 
 URL = "/Patient/kari/$summary"
 IPS_ORDER = ["48765-2", "11450-4", "10160-0", "11369-6", "46264-8", "46240-8"]
@@ -174,3 +174,21 @@ async def test_the_same_data_gives_the_same_document(world: World) -> None:
     first, second = await summary(world, world.gp), await summary(world, world.gp)
     assert first["id"] != second["id"]
     assert stable(first) == stable(second)
+
+
+async def test_every_read_of_a_summary_is_audited_as_the_callers(world: World) -> None:
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    await other_sections(world)
+    await summary(world, world.gp)
+    events = await world.audit("patient=Patient/kari")
+    by_gp = [
+        e["subtype"][0]["code"]
+        for e in events
+        for a in e["agent"]
+        if a.get("requestor") and a.get("who", {}).get("identifier", {}).get("value") == GP_HPR
+    ]
+    # the Patient read, and one search per section. Device is not in R4's Patient compartment: its search
+    # names the patient in the audit through what it found (an empty one would not).
+    assert sorted(by_gp) == ["read", *["search-type"] * len(SECTIONS)]
