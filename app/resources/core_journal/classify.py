@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -250,3 +251,14 @@ def withdraw(entry: Mapping[str, Any], reference: str) -> dict[str, Any] | None:
         return None
     merged["extension"] = extensions
     return merged
+
+
+def claim_criteria(patient: str, resource: Mapping[str, Any], tag_token: str) -> str | None:
+    """If-None-Exist criteria for creating the entry about `resource`: two writers recording the same
+    coded substance for the same patient at once claim the same unique key, so the second one's unit of
+    work runs again and merges into the first one's entry instead of creating a twin. None when the
+    resource has no coding (text only): such entries are merged, but not protected against that race."""
+    codings = sorted(k for k in concept_keys(resource) if not k.startswith("text:"))
+    if not codings:
+        return None
+    return urlencode([("patient", patient), ("_tag", tag_token), ("code", codings[0])])

@@ -11,15 +11,20 @@ sources is deleted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
+from app.fhir.outcome import Category, FhirError
 from app.resources.core_journal.classify import (
     Rule,
     Writer,
+    claim_criteria,
     classify,
     merge,
     new_entry,
@@ -36,6 +41,8 @@ CORE_JOURNAL = SystemPrincipal(
 )
 ENTRY_TOKEN = f"{TAG_SYSTEM}|{ENTRY_TAG['code']}"
 MAX_ENTRIES = 1_000  # core-journal entries of one type per patient; more is a data anomaly
+MAX_ATTEMPTS = 5  # concurrent changes of one entry before the write is refused (409, try again)
+DELETE: dict[str, Any] = {}  # what a change returns when the entry is to be deleted (its last source went)
 
 
 @dataclass(frozen=True)
@@ -69,23 +76,51 @@ class CoreJournalFlow:
         extension = source_extension(reference, event.resource, Writer.of(event.ctx.principal))
         if not same:
             entry = new_entry(event.resource, rule, extension)
-            await self.engine.create(ctx, event.res_type, entry, conn=event.conn)
-            return
-        merged = merge(same[0], event.resource, extension)
-        if merged is not None:
-            await self.engine.update(ctx, event.res_type, str(merged["id"]), merged, conn=event.conn)
+            claim = claim_criteria(patient, event.resource, ENTRY_TOKEN)
+            created = await self.engine.create(ctx, event.res_type, entry, claim, conn=event.conn)
+            if created.created or created.stored.content is None:
+                return
+            same = [orjson.loads(created.stored.content)]  # another writer's entry: merge into it
+        source = event.resource
+        await self._revise(ctx, event, same[0], lambda entry: merge(entry, source, extension))
 
     async def _withdraw(
         self, ctx: RequestContext, event: WriteEvent, entries: list[dict[str, Any]], reference: str
     ) -> None:
         for entry in entries:
-            if reference not in source_references(entry):
-                continue
-            remaining = withdraw(entry, reference)
-            if remaining is None:
-                await self.engine.delete(ctx, event.res_type, str(entry["id"]), conn=event.conn)
-            else:
-                await self.engine.update(ctx, event.res_type, str(entry["id"]), remaining, conn=event.conn)
+            if reference in source_references(entry):
+                await self._revise(ctx, event, entry, lambda e: withdraw(e, reference) or DELETE)
+
+    async def _revise(
+        self,
+        ctx: RequestContext,
+        event: WriteEvent,
+        entry: dict[str, Any],
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+    ) -> None:
+        """Write `change(entry)` (None: nothing to do; DELETE: delete the entry) under If-Match. Another
+        writer's concurrent change to the entry has then been waited for (the row lock) and fails the
+        If-Match: the entry is read again in this unit of work and changed again, so no source is lost."""
+        res_type, res_id = event.res_type, str(entry["id"])
+        for _attempt in range(MAX_ATTEMPTS):
+            new = change(entry)
+            if new is None:
+                return
+            version = int(entry["meta"]["versionId"])
+            try:
+                if new is DELETE:
+                    await self.engine.delete(ctx, res_type, res_id, version, conn=event.conn)
+                else:
+                    await self.engine.update(ctx, res_type, res_id, new, version, conn=event.conn)
+                return
+            except FhirError as error:
+                if error.category is not Category.PRECONDITION:
+                    raise
+            found = await self.engine.search(ctx, res_type, [("_id", res_id)], 1, conn=event.conn)
+            if not found:
+                return  # deleted meanwhile (its last source withdrawn)
+            entry = found[0]
+        raise FhirError(Category.CONFLICT, "The core-journal entry kept changing; try again", "transient")
 
 
 def install(engine: Engine, rules: tuple[Rule, ...]) -> CoreJournalFlow:

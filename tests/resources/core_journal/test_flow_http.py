@@ -4,6 +4,7 @@ sources merge into one entry, and what no rule names is left alone."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from app.resources.core_journal.classify import source_references, sources
@@ -191,3 +192,15 @@ async def test_a_source_that_changes_substance_moves_to_the_other_entry(world: W
     [entry] = await entries(world)
     assert entry["code"]["coding"] == [PEANUT]
     assert source_references(entry) == {f"AllergyIntolerance/{written['id']}"}
+
+
+async def test_concurrent_sources_of_the_same_substance_become_one_entry_listing_all(world: World) -> None:
+    who = [world.hospital, world.gp] * 4
+    written = await asyncio.gather(
+        *(world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=h) for h in who)
+    )
+    assert [w.status_code for w in written] == [201] * len(who), [
+        w.text for w in written if w.status_code != 201
+    ]
+    [entry] = await entries(world)
+    assert source_references(entry) == {f"AllergyIntolerance/{w.json()['id']}" for w in written}
