@@ -39,6 +39,10 @@ from app.openapi import install_openapi
 from app.portal import PUBLIC_PATHS as PORTAL_PATHS
 from app.portal import router as portal_router
 from app.resources.core_journal import CORE_JOURNAL_TYPES
+from app.resources.core_journal import flow as core_journal_flow
+from app.resources.core_journal import guard as core_journal_guard
+from app.resources.core_journal import summary as core_journal_summary
+from app.resources.core_journal.classify import load_rules as load_core_journal_rules
 from app.resources.medication_list import guard as medication_list_guard
 from app.resources.medication_list import operations as medication_list_operations
 from app.resources.medication_list import proposals as medication_list_proposals
@@ -176,6 +180,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.fhir = fhir
     app.state.engine = Engine(fhir)
+    # Critical information written by any local system is recorded in the core journal (a write hook).
+    core_journal_flow.install(app.state.engine, load_core_journal_rules())
+    core_journal_guard.install(fhir.hooks)  # entries are the pack's; a clinician sets their status
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.jobs = jobs
@@ -196,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *referral_views.OPERATIONS,
             *medication_list_operations.OPERATIONS,
             *medication_list_proposals.OPERATIONS,
+            *core_journal_summary.OPERATIONS,
             *kith_routes.OPERATIONS,
         ]
     )

@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.demo import demo_resources, load
+from app.resources.core_journal.classify import classify, load_rules
 from app.resources.no_basis.identifiers import (
     FNR_SYSTEM,
     ORGNR_SYSTEM,
@@ -30,7 +31,10 @@ async def test_demo_loads_once_and_reloads_without_new_versions(
     second = await load(app.state.fhir)
     assert second == {200: len(resources)}
     history = (await client.get("/_history")).json()
-    assert history["total"] == len(resources)
+    # and the core-journal entries the pack records from the demo's critical information (one each here)
+    entries = sum(1 for r in resources if classify(r, load_rules()) is not None)
+    assert entries == 1  # Kari's penicillin allergy
+    assert history["total"] == len(resources) + entries
     kari = (await client.get("/Patient/kari")).json()
     assert kari["generalPractitioner"] == [{"reference": "PractitionerRole/fastlege-lind"}]
 

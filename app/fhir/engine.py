@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext, caller_key, require_principal
 from app.fhir.interactions import create as create_ix
@@ -100,10 +101,12 @@ class Engine:
         criteria: list[tuple[str, str]],
         limit: int,
         compartment: tuple[str, str] | None = None,
+        *,
+        conn: AsyncConnection | None = None,
     ) -> list[dict[str, Any]]:
         """Every match, parsed, for operations that search on the caller's behalf; more than `limit`
-        matches is a 413, never a partial answer."""
-        return await search_ix.search_all(self.svc, ctx, res_type, criteria, limit, compartment)
+        matches is a 413, never a partial answer. `conn`: see `create`."""
+        return await search_ix.search_all(self.svc, ctx, res_type, criteria, limit, compartment, conn)
 
     @_with_principal
     async def history_bundle(
@@ -119,15 +122,31 @@ class Engine:
     # -- writes ------------------------------------------------------------------------------------------
     @_with_principal
     async def create(
-        self, ctx: RequestContext, res_type: str, body: Any, if_none_exist: str | None = None
+        self,
+        ctx: RequestContext,
+        res_type: str,
+        body: Any,
+        if_none_exist: str | None = None,
+        *,
+        conn: AsyncConnection | None = None,
     ) -> WriteResult:
-        return await create_ix.create(self.svc, ctx, res_type, body, if_none_exist)
+        """`conn`: a write hook's unit of work (WriteEvent.conn), for data a pack derives from a write:
+        written with it, through the same hooks, policy and audit, or rolled back with it."""
+        return await create_ix.create(self.svc, ctx, res_type, body, if_none_exist, conn)
 
     @_with_principal
     async def update(
-        self, ctx: RequestContext, res_type: str, res_id: str, body: Any, if_match: int | None = None
+        self,
+        ctx: RequestContext,
+        res_type: str,
+        res_id: str,
+        body: Any,
+        if_match: int | None = None,
+        *,
+        conn: AsyncConnection | None = None,
     ) -> WriteResult:
-        return await update_ix.update(self.svc, ctx, res_type, res_id, body, if_match)
+        """`conn`: see `create`."""
+        return await update_ix.update(self.svc, ctx, res_type, res_id, body, if_match, conn)
 
     @_with_principal
     async def conditional_update(
@@ -149,9 +168,16 @@ class Engine:
 
     @_with_principal
     async def delete(
-        self, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
+        self,
+        ctx: RequestContext,
+        res_type: str,
+        res_id: str,
+        if_match: int | None = None,
+        *,
+        conn: AsyncConnection | None = None,
     ) -> DeleteResult:
-        return await delete_ix.delete(self.svc, ctx, res_type, res_id, if_match)
+        """`conn`: see `create`."""
+        return await delete_ix.delete(self.svc, ctx, res_type, res_id, if_match, conn)
 
     @_with_principal
     async def conditional_delete(

@@ -31,6 +31,9 @@ class Stage(IntEnum):
     FACTS = 30  # access facts derived from the new version (the access decision after a write reads them)
     ACCESS = 40  # scopes, care relations, consent, emergency access; the audit of what was allowed
     NORMALISE = 50  # server-owned adjustments of what is stored (a requested Subscription becomes active)
+    # data a pack derives from an allowed write, written through the engine in the write's unit of work
+    # (core-journal entries from critical information)
+    DERIVE = 55
     NOTIFY = 60  # subscription outbox rows, in the write's unit of work
 
 

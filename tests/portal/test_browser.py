@@ -157,9 +157,10 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     sign_in(page, "Kari Nordmann")
     assert page.get_by_role("heading", level=1, name="Hei, Kari Nordmann").is_visible()
     page.wait_for_selector("#status:text-is('Du er logget inn som Kari Nordmann.')")
-    # The overview reads /metadata: of the three packs' operations only $medication-list is offered.
+    # The overview reads /metadata: $summary and $medication-list are offered, $pregnancy-card not yet.
     page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
-    for panel_id in ("kjernejournal", "gravid"):
+    assert page.locator("#card-kjernejournal-status").inner_text() == "Tilgjengelig"
+    for panel_id in ("gravid",):
         assert page.locator(f"#card-{panel_id}-status").inner_text() == "Ikke tilgjengelig ennå"
     assert page.locator("#card-legemidler-status").inner_text() == "Tilgjengelig"
     screenshot(page, tmp_path / "oversikt.png")
@@ -236,11 +237,19 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     assert ordinary.share(EMERGENCY_WASH) == 0
     assert ordinary.share(EMERGENCY_EDGE) == 0
 
-    # A panel whose operation the server does not offer says so.
+    # The core journal's panel shows the server's $summary: her critical allergy leads.
     go_to(page, "Min kjernejournal")
-    panel = page.locator("#view-kjernejournal")
-    assert "Tjenesten «Min kjernejournal» er ikke tilgjengelig ennå." in panel.inner_text()
-    assert panel.locator("code").inner_text() == "Patient/$summary"
+    content = page.locator("#panel-kjernejournal-content")
+    content.get_by_role("heading", level=3).first.wait_for()
+    headings = content.get_by_role("heading", level=3).all_inner_texts()
+    assert headings[:3] == ["Allergier og intoleranser", "Problemer", "Legemidler"]
+    assert content.locator("section").first.locator("li").first.inner_text().startswith("Penicillin")
+
+    # A panel whose operation the server does not offer says so.
+    go_to(page, "Helsekort for gravide")
+    panel = page.locator("#view-gravid")
+    assert "Tjenesten «Helsekort for gravide» er ikke tilgjengelig ennå." in panel.inner_text()
+    assert panel.locator("code").inner_text() == "Patient/$pregnancy-card"
 
     page.get_by_role("button", name="Logg ut").click()
     page.wait_for_selector("#view-login:not([hidden])")

@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from app.demo import demo_resources, load
 from app.portal.citizens import demo_citizen, demo_citizens
 from app.portal.routes import ASSETS, PORTAL_CLIENT_ID, PUBLIC_PATHS, TOKEN_SECONDS
+from app.resources.core_journal.classify import source_references
+from app.resources.core_journal.codes import is_entry
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from app.security.devtoken import CLAIM_PID, citizen_subject
 from tests.conftest import app_client
@@ -119,9 +121,10 @@ async def test_a_demo_citizen_token_reads_only_that_citizens_own_record(
     assert own.status_code == 200, own.text
     assert own.json()["identifier"][0]["value"] == kari.pid
     allergies = (await secure_client.get("/AllergyIntolerance", headers=citizen)).json()
-    assert [e["resource"]["id"] for e in allergies["entry"] if e["search"]["mode"] == "match"] == [
-        "penicillin-kari"
-    ]
+    found = [e["resource"] for e in allergies["entry"] if e["search"]["mode"] == "match"]
+    # her allergy, and the core-journal entry the pack recorded from it (it is critical)
+    assert [a["id"] for a in found if not is_entry(a)] == ["penicillin-kari"]
+    assert [source_references(a) for a in found if is_entry(a)] == [{"AllergyIntolerance/penicillin-kari"}]
     for other in ("ase", "oyvind"):
         refused = await secure_client.get(f"/Patient/{other}", headers=citizen)
         assert refused.status_code == 403, refused.text

@@ -74,11 +74,15 @@ async def create(
     res_type: str,
     body: Any,
     if_none_exist: str | None = None,
+    conn: AsyncConnection | None = None,
 ) -> WriteResult:
+    """With `conn`, inside that (the caller's) unit of work: a pack deriving data from a write."""
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     # R4 3.1.0.7: an id in the body of a create is ignored; the server assigns one.
     criteria = create_criteria(rtype, resource, if_none_exist, svc.registry, svc.base_url)
+    if conn is not None:
+        return await create_in(svc, ctx, conn, rtype, resource, criteria)
     # A lost race: another create with the same criteria committed first (its resource is found on the
     # next attempt), or an old claim outlived the match it recorded.
     return await in_unit_of_work(

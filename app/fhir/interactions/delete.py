@@ -70,9 +70,17 @@ async def conditional_delete_in(
 
 
 async def delete(
-    svc: FhirService, ctx: RequestContext, res_type: str, res_id: str, if_match: int | None = None
+    svc: FhirService,
+    ctx: RequestContext,
+    res_type: str,
+    res_id: str,
+    if_match: int | None = None,
+    conn: AsyncConnection | None = None,
 ) -> DeleteResult:
+    """With `conn`, inside that (the caller's) unit of work: a pack deriving data from a write."""
     rtype = svc.resource_type(res_type)
+    if conn is not None:
+        return await delete_in(svc, ctx, conn, rtype, res_id, if_match)
     return await in_unit_of_work(
         svc,
         lambda conn: delete_in(svc, ctx, conn, rtype, res_id, if_match),

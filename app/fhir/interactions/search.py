@@ -397,10 +397,12 @@ async def search_all(
     criteria: list[tuple[str, str]],
     limit: int,
     compartment: tuple[str, str] | None = None,
+    conn: AsyncConnection | None = None,
 ) -> list[dict[str, Any]]:
     """Every match of a search as parsed resources, following the next links, for operations that search
     on the caller's behalf (policy and audit apply as to the caller's own search). Strict, since the
-    criteria are the operation's. More than `limit` matches is a 413 rather than a partial answer."""
+    criteria are the operation's. More than `limit` matches is a 413 rather than a partial answer.
+    With `conn`, the search sees that unit of work's own writes (a pack deriving data from a write)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
@@ -408,7 +410,7 @@ async def search_all(
         if cursor:
             pairs.append(("_cursor", cursor))
         request = SearchRequest((res_type,), pairs, res_type, strict=True, compartment=compartment)
-        page = await search_page(svc, ctx, request)
+        page = await search_page(svc, ctx, request, conn)
         found += [orjson.loads(m.content) for m in page.matches if m.content is not None]
         if len(found) > limit:
             raise FhirError(Category.TOO_LARGE, f"More than {limit} {res_type} resources match", "too-costly")

@@ -83,7 +83,9 @@ async def update(
     res_id: str,
     body: Any,
     if_match: int | None = None,
+    conn: AsyncConnection | None = None,
 ) -> WriteResult:
+    """With `conn`, inside that (the caller's) unit of work: a pack deriving data from a write."""
     rtype = svc.resource_type(res_type)
     resource = validate_resource(svc.registry, body, res_type)
     body_id = resource.get("id")
@@ -98,9 +100,11 @@ async def update(
             "invalid",
             (f"{res_type}.id",),
         )
+    if conn is not None:
+        return await update_in(svc, ctx, conn, rtype, res_id, resource, if_match)
     return await in_unit_of_work(
         svc,
-        lambda conn: update_in(svc, ctx, conn, rtype, res_id, resource, if_match),
+        lambda unit: update_in(svc, ctx, unit, rtype, res_id, resource, if_match),
         f"Update of {res_type}/{res_id}",
         if_match=if_match is not None,
     )

@@ -1,0 +1,235 @@
+"""`GET /Patient/{id}/$summary`: the patient's core journal as an IPS-shaped FHIR document.
+
+Every read goes through the engine with the caller's context (a read of the Patient, then compartment
+searches), so the access policy, consent blocks, the reservation and the audit apply exactly as to the
+caller's own reads. The document is built by pure functions (document(), sections()) from what the
+caller may see; the same data gives the same document except Bundle.id, Composition.id and the
+timestamps, so clients can diff it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from html import escape
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+
+from app.fhir.api import context as request_context
+from app.fhir.api import fhir_engine
+from app.fhir.context import RequestContext
+from app.fhir.engine import Engine
+from app.fhir.http import fhir_response, response_media_type
+from app.fhir.operations import Operation, Parameter
+from app.resources.core_journal.classify import source_references
+from app.resources.core_journal.codes import is_entry
+
+LOINC = "http://loinc.org"
+IPS_COMPOSITION_TYPE = {"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}
+IPS_BUNDLE_PROFILE = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips"
+IPS_OPERATION = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
+EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+MAX_PER_SECTION = 5_000  # resources of one kind for one patient; more is a 413, never a cut document
+ENCOUNTER_YEARS = 3
+_ACTIVE = frozenset({"active", "recurrence", "relapse"})
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    code: str  # LOINC, as the IPS and HAPI's generator use
+    display: str
+    res_type: str
+    keep: Callable[[Mapping[str, Any]], bool] = lambda _r: True
+    # Searched as a Patient-compartment search; R4's compartment has no Device, which the policy links
+    # to its patient through its access facts instead (the Patient read has checked the patient).
+    compartment: bool = True
+
+
+def _clinical(resource: Mapping[str, Any]) -> str | None:
+    codings = resource.get("clinicalStatus", {}).get("coding", [])
+    return str(codings[0].get("code")) if codings else None
+
+
+def _current_problem(resource: Mapping[str, Any]) -> bool:
+    return _clinical(resource) in _ACTIVE or _clinical(resource) is None
+
+
+SECTIONS = (
+    Section(
+        "Allergier og intoleranser",
+        "48765-2",
+        "Allergies and adverse reactions Document",
+        "AllergyIntolerance",
+    ),
+    Section("Problemer", "11450-4", "Problem list - Reported", "Condition", _current_problem),
+    Section("Legemidler", "10160-0", "History of Medication use Narrative", "MedicationStatement"),
+    Section("Vaksiner", "11369-6", "History of Immunization Narrative", "Immunization"),
+    Section(
+        "Implantater og medisinsk utstyr",
+        "46264-8",
+        "History of medical device use",
+        "Device",
+        compartment=False,
+    ),
+    Section(
+        "Kontakthistorikk", "46240-8", "History of Hospitalizations+Outpatient visits Narrative", "Encounter"
+    ),
+)
+
+
+def _years_ago(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+def criteria(section: Section, patient_id: str, today: date) -> list[tuple[str, str]]:
+    """The search for one section: the patient's resources of its type (active medicines, completed
+    vaccinations, encounters of the last three years)."""
+    found: list[tuple[str, str]] = [("patient", f"Patient/{patient_id}")]
+    if section.res_type == "MedicationStatement":
+        found.append(("status", "active"))
+    elif section.res_type == "Encounter":
+        found.append(("date", f"ge{_years_ago(today, ENCOUNTER_YEARS).isoformat()}"))
+    return found
+
+
+def _label(resource: Mapping[str, Any]) -> str:
+    for element in ("code", "vaccineCode", "medicationCodeableConcept", "type", "deviceName"):
+        value = resource.get(element)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, dict):
+            coding = value.get("coding", [{}])[0] if value.get("coding") else {}
+            text = value.get("text") or coding.get("display") or coding.get("code") or value.get("name")
+            if text:
+                return str(text)
+    return str(resource.get("resourceType"))
+
+
+def _when(resource: Mapping[str, Any]) -> str:
+    for element in ("period", "effectivePeriod"):
+        if isinstance(resource.get(element), dict):
+            return str(resource[element].get("start", ""))
+    for element in ("occurrenceDateTime", "effectiveDateTime", "onsetDateTime", "recordedDate"):
+        if isinstance(resource.get(element), str):
+            return str(resource[element])
+    return ""
+
+
+def ordered(section: Section, found: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """A section's entries in a stable order: core-journal entries first (critical information leads),
+    then the rest; sources folded into a visible entry are left out (the entry lists them). Encounters
+    newest first; everything else by label; the id breaks ties."""
+    kept = [r for r in found if section.keep(r)]
+    folded = frozenset(ref for r in kept if is_entry(r) for ref in source_references(r))
+    kept = [r for r in kept if f"{r['resourceType']}/{r['id']}" not in folded]
+    if section.res_type == "Encounter":
+        by_date = sorted(kept, key=lambda r: str(r["id"]))
+        return sorted(by_date, key=_when, reverse=True)
+    return sorted(kept, key=lambda r: (not is_entry(r), _label(r).lower(), str(r["id"])))
+
+
+def _narrative(section: Section, entries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    items = "".join(
+        f"<li>{escape(_label(r))}{' (' + escape(_when(r)[:10]) + ')' if _when(r) else ''}</li>"
+        for r in entries
+    )
+    body = f"<ul>{items}</ul>" if entries else "<p>Ingen opplysninger</p>"
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+
+
+def _section(section: Section, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "title": section.title,
+        "code": {"coding": [{"system": LOINC, "code": section.code, "display": section.display}]},
+        "text": _narrative(section, entries),
+    }
+    if entries:
+        out["entry"] = [{"reference": f"{r['resourceType']}/{r['id']}"} for r in entries]
+    else:
+        out["emptyReason"] = {
+            "coding": [{"system": EMPTY_REASON, "code": "unavailable", "display": "Unavailable"}],
+            "text": "Ingen opplysninger",
+        }
+    return out
+
+
+def document(
+    base: str,
+    patient: Mapping[str, Any],
+    found: Mapping[str, Sequence[Mapping[str, Any]]],
+    document_id: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The document Bundle: Composition, Patient, then each section's resources in section order."""
+    stamp = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    per_section = [(s, ordered(s, found.get(s.res_type, ()))) for s in SECTIONS]
+    composition = {
+        "resourceType": "Composition",
+        "id": document_id,
+        "status": "final",
+        "type": {"coding": [IPS_COMPOSITION_TYPE]},
+        "subject": {"reference": f"Patient/{patient['id']}"},
+        "date": stamp,
+        "author": [{"display": "Helsebro kjernejournal"}],
+        "title": "Pasientsammendrag (kjernejournal)",
+        "section": [_section(s, entries) for s, entries in per_section],
+    }
+    resources = [composition, patient, *(r for _, entries in per_section for r in entries)]
+    return {
+        "resourceType": "Bundle",
+        "id": document_id,
+        "meta": {"profile": [IPS_BUNDLE_PROFILE]},
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{document_id}"},
+        "type": "document",
+        "timestamp": stamp,
+        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
+    }
+
+
+async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: datetime) -> dict[str, Any]:
+    """Reads the patient (the policy decides whether the caller may see them at all), then one
+    compartment search per section type, all as the caller."""
+    patient = await engine.read(ctx, "Patient", patient_id)
+    found: dict[str, list[dict[str, Any]]] = {}
+    for section in SECTIONS:
+        compartment = ("Patient", patient_id) if section.compartment else None
+        found[section.res_type] = await engine.search(
+            ctx, section.res_type, criteria(section, patient_id, now.date()), MAX_PER_SECTION, compartment
+        )
+    assert patient.content is not None
+    return document(ctx.base_url, orjson.loads(patient.content), found, str(uuid.uuid4()), now)
+
+
+async def summary_operation(res_id: str, request: Request) -> Response:
+    media = response_media_type(request)
+    body = await summary(fhir_engine(request), request_context(request), res_id, datetime.now(UTC))
+    return fhir_response(request, orjson.dumps(body), 200, None, media)
+
+
+OPERATIONS = (
+    Operation(
+        "summary",
+        "instance",
+        "GET",
+        summary_operation,
+        "The patient's core journal as an International Patient Summary document",
+        types=("Patient",),
+        description=(
+            "A FHIR document Bundle (Composition + entries) with the IPS sections: allergies and "
+            "intolerances (critical information first), problems, current medicines, vaccines, devices "
+            "and implants, and the encounters of the last three years. Access policy, reservation and "
+            "consent blocks apply; every read is audited."
+        ),
+        parameters=(Parameter("return", "out", "Bundle", 1, "1", "The IPS document Bundle"),),
+        definition_url=IPS_OPERATION,
+        tags=("Core journal",),
+    ),
+)

@@ -1,0 +1,194 @@
+"""`GET /Patient/{id}/$summary` through the REST API on SQLite and PostgreSQL: the IPS-shaped document,
+who may have it, what a reservation hides, and that the same data gives the same document."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+
+from app.resources.core_journal.classify import source_references
+from app.resources.core_journal.codes import is_entry
+from app.resources.core_journal.summary import SECTIONS
+from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
+from tests.resources.core_journal.test_flow_http import organisations
+from tests.security.helpers import World
+from tests.security.scenario import GP_HPR, GP_OFFICE_ORGNR, HOSPITAL_ORGNR, ref, reservation
+
+URL = "/Patient/kari/$summary"
+IPS_ORDER = ["48765-2", "11450-4", "10160-0", "11369-6", "46264-8", "46240-8"]
+
+
+def section(doc: dict[str, Any], loinc: str) -> list[dict[str, Any]]:
+    """The resources a section references, from the document's entries."""
+    by_ref = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in doc["entry"]}
+    [composition] = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Composition"]
+    [found] = [s for s in composition["section"] if s["code"]["coding"][0]["code"] == loinc]
+    return [by_ref[r["reference"]] for r in found.get("entry", [])]
+
+
+async def summary(world: World, who: dict[str, str], url: str = URL) -> dict[str, Any]:
+    response = await world.http.get(url, headers=who)
+    assert response.status_code == 200, response.text
+    doc: dict[str, Any] = response.json()
+    return doc
+
+
+async def other_sections(world: World) -> None:
+    """A medicine, a vaccine, an implant and a recent and an old encounter, written by the seeding client."""
+    recent = (date.today() - timedelta(days=40)).isoformat()
+    old = (date.today() - timedelta(days=5 * 365)).isoformat()
+    resources: list[dict[str, Any]] = [
+        {
+            "resourceType": "MedicationStatement",
+            "id": "kari-levaxin",
+            "status": "active",
+            "medicationCodeableConcept": {"text": "Levaxin 50 mikrog"},
+            "subject": ref("Patient/kari"),
+        },
+        {
+            "resourceType": "MedicationStatement",
+            "id": "kari-old-course",
+            "status": "completed",
+            "medicationCodeableConcept": {"text": "Amoxicillin"},
+            "subject": ref("Patient/kari"),
+        },
+        {
+            "resourceType": "Immunization",
+            "id": "kari-tbe",
+            "status": "completed",
+            "vaccineCode": {"text": "TBE-vaksine"},
+            "patient": ref("Patient/kari"),
+            "occurrenceDateTime": recent,
+        },
+        {
+            "resourceType": "Device",
+            "id": "kari-pacemaker",
+            "deviceName": [{"name": "Pacemaker", "type": "user-friendly-name"}],
+            "patient": ref("Patient/kari"),
+        },
+        *(
+            {
+                "resourceType": "Encounter",
+                "id": f"kari-visit-{name}",
+                "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "subject": ref("Patient/kari"),
+                "serviceProvider": ref("Organization/gp-office"),
+                "period": {"start": start, "end": start},
+            }
+            for name, start in (("recent", recent), ("old", old))
+        ),
+    ]
+    for resource in resources:
+        assert (await world.put(resource)).status_code == 201
+
+
+async def test_the_gp_sees_the_hospitals_critical_allergy_with_its_source(world: World) -> None:
+    source = await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    assert source.status_code == 201
+    await other_sections(world)
+    doc = await summary(world, world.gp)
+    assert doc["type"] == "document"
+    composition = doc["entry"][0]["resource"]
+    assert composition["resourceType"] == "Composition"
+    assert composition["type"]["coding"][0]["code"] == "60591-5"
+    assert [s["code"]["coding"][0]["code"] for s in composition["section"]] == IPS_ORDER
+    assert [s.code for s in SECTIONS] == IPS_ORDER
+    [entry] = section(doc, "48765-2")
+    assert is_entry(entry)
+    assert source_references(entry) == {f"AllergyIntolerance/{source.json()['id']}"}  # folded, listed once
+    assert organisations(entry) == [HOSPITAL_ORGNR]
+    assert [m["id"] for m in section(doc, "10160-0")] == ["kari-levaxin"]
+    assert [i["id"] for i in section(doc, "11369-6")] == ["kari-tbe"]
+    assert [d["id"] for d in section(doc, "46264-8")] == ["kari-pacemaker"]
+    assert [e["id"] for e in section(doc, "46240-8")] == ["kari-visit-recent"]
+    empty = [s for s in composition["section"] if s["code"]["coding"][0]["code"] == "11450-4"]
+    assert empty[0]["emptyReason"]["coding"][0]["code"] == "unavailable"
+
+
+async def test_two_sources_show_as_one_entry_critical_first(world: World) -> None:
+    for who in (world.hospital, world.gp):
+        assert (
+            await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=who)
+        ).status_code == 201
+    low = allergy(PEANUT, "low")
+    assert (await world.http.post("/AllergyIntolerance", json=low, headers=world.gp)).status_code == 201
+    allergies = section(await summary(world, world.gp), "48765-2")
+    assert [is_entry(a) for a in allergies] == [True, False]  # the critical entry first, then the rest
+    assert sorted(organisations(allergies[0])) == sorted([HOSPITAL_ORGNR, GP_OFFICE_ORGNR])
+
+
+async def test_the_citizen_sees_her_own_summary_and_no_one_elses(world: World) -> None:
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    [entry] = section(await summary(world, world.kari), "48765-2")
+    assert is_entry(entry)
+    assert (await world.http.get("/Patient/nils/$summary", headers=world.kari)).status_code == 403
+
+
+async def test_an_organisation_without_a_care_relation_is_refused(world: World) -> None:
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    refused = await world.http.get(URL, headers=world.other)
+    assert refused.status_code == 403
+    assert "Penicillin" not in refused.text
+
+
+async def test_a_reservation_hides_core_journal_content_except_the_organisations_own(world: World) -> None:
+    hospital_allergy = await world.http.post(
+        "/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital
+    )
+    gp_condition = await world.http.post("/Condition", json=condition(ADDISON), headers=world.gp)
+    assert hospital_allergy.status_code == gp_condition.status_code == 201
+    assert (await world.put(reservation("kari"), world.kari)).status_code == 201
+
+    at_gp = await summary(world, world.gp)
+    assert section(at_gp, "48765-2") == []  # the hospital's allergy: hidden from the GP
+    assert [c["id"] for c in section(at_gp, "11450-4")] == [gp_condition.json()["id"]]  # its own stands in
+    at_hospital = await summary(world, world.hospital)
+    assert [a["id"] for a in section(at_hospital, "48765-2")] == [hospital_allergy.json()["id"]]
+    assert section(at_hospital, "11450-4") == []
+    assert "Addison" not in orjson.dumps(at_hospital).decode()
+    # Kari's own view is not limited by her reservation.
+    at_kari = await summary(world, world.kari)
+    assert [is_entry(a) for a in section(at_kari, "48765-2")] == [True]
+
+
+def stable(doc: dict[str, Any]) -> bytes:
+    """The document without what differs between two calls: the ids and timestamps of this document."""
+    doc_id = doc["id"]
+    text = orjson.dumps(doc).decode().replace(doc_id, "ID").replace(doc["timestamp"], "NOW")
+    return text.encode()
+
+
+async def test_the_same_data_gives_the_same_document(world: World) -> None:
+    for who in (world.hospital, world.gp):
+        assert (
+            await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=who)
+        ).status_code == 201
+    await other_sections(world)
+    first, second = await summary(world, world.gp), await summary(world, world.gp)
+    assert first["id"] != second["id"]
+    assert stable(first) == stable(second)
+
+
+async def test_every_read_of_a_summary_is_audited_as_the_callers(world: World) -> None:
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    await other_sections(world)
+    await summary(world, world.gp)
+    events = await world.audit("patient=Patient/kari")
+    by_gp = [
+        e["subtype"][0]["code"]
+        for e in events
+        for a in e["agent"]
+        if a.get("requestor") and a.get("who", {}).get("identifier", {}).get("value") == GP_HPR
+    ]
+    # the Patient read, and one search per section. Device is not in R4's Patient compartment: its search
+    # names the patient in the audit through what it found (an empty one would not).
+    assert sorted(by_gp) == ["read", *["search-type"] * len(SECTIONS)]
