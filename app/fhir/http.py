@@ -97,6 +97,17 @@ def require_json_body(request: Request) -> None:
         raise _version_error(Category.UNSUPPORTED_MEDIA, content_type)
 
 
+async def operation_body(request: Request) -> Any:
+    """An operation's JSON body, parsed (it may be empty: None); malformed JSON is a 400."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise FhirError(Category.INVALID, "The body is not valid JSON") from None
+
+
 def _preferences(request: Request) -> list[tuple[str, str]]:
     """The Prefer header's preferences (RFC 7240) as (lower-case name, value) pairs."""
     prefer = request.headers.get("prefer")

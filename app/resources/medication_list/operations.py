@@ -18,7 +18,7 @@ from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine, entry_resource
-from app.fhir.http import etag, fhir_response, parse_etag_version, response_media_type
+from app.fhir.http import etag, fhir_response, operation_body, parse_etag_version, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError, Issue, operation_outcome
 from app.resources.medication_list import guard, model, multidose
@@ -314,11 +314,7 @@ async def reconcile(
 
 async def reconcile_operation(res_id: str, request: Request) -> Response:
     media = response_media_type(request)
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise FhirError(Category.INVALID, "The body is not valid JSON") from None
+    body = await operation_body(request)
     engine, ctx = fhir_engine(request), request_context(request)
     try:
         answer, version = await reconcile(

@@ -18,7 +18,7 @@ from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine, entry_resource
-from app.fhir.http import etag, fhir_response, response_media_type
+from app.fhir.http import etag, fhir_response, operation_body, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
 from app.resources.medication_list import guard, multidose
@@ -114,11 +114,7 @@ async def decide(engine: Engine, ctx: RequestContext, task_id: str, accept: bool
 
 
 async def decision_operation(res_id: str, request: Request) -> Response:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
-        raise FhirError(Category.INVALID, "The body is not valid JSON") from None
+    body = await operation_body(request) or {}
     if not isinstance(body, dict) or body.get("resourceType", "Parameters") != "Parameters":
         raise FhirError(Category.INVALID, "$multidose-decision takes a Parameters body")
     values = {p.get("name"): p for p in (body.get("parameter") or []) if isinstance(p, dict)}

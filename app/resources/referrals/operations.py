@@ -27,7 +27,7 @@ from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine, entry_resource
 from app.fhir.hooks import Hooks, Stage, WriteEvent
-from app.fhir.http import fhir_response, response_media_type
+from app.fhir.http import fhir_response, operation_body, response_media_type
 from app.fhir.operations import Endpoint, Operation, Parameter
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
@@ -282,11 +282,7 @@ async def run_action(
 def _step_endpoint(action: str) -> Endpoint:
     async def task_operation(res_id: str, request: Request) -> Response:
         media = response_media_type(request)
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw) if raw.strip() else None
-        except orjson.JSONDecodeError:
-            raise FhirError(Category.INVALID, "The body is not valid JSON") from None
+        body = await operation_body(request)
         config: ReferralConfig = request.app.state.referrals
         task = await run_action(
             fhir_engine(request), request_context(request), res_id, action, body, config=config
