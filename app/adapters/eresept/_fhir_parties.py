@@ -17,9 +17,7 @@ from app.resources.no_basis.identifiers import (
 )
 
 Json = dict[str, Any]
-_GENDER = {"1": "male", "2": "female", "9": "unknown", "0": "unknown"}
-_SEX = {"male": ("1", "Mann"), "female": ("2", "Kvinne"), "unknown": ("9", "Ikke spesifisert")}
-_SEX_SYSTEM = "2.16.578.1.12.4.1.1.3101"
+_UNKNOWN_SEX = Coded(code="9", system=f.SEX_SYSTEM, display="Ikke spesifisert")
 PATIENT_KEYS = (FNR_SYSTEM, DNR_SYSTEM)
 PRACTITIONER_KEYS = (HPR_SYSTEM,)
 ORGANISATION_KEYS = (HERID_SYSTEM, ORGNR_SYSTEM)
@@ -63,10 +61,7 @@ def patient_resource(p: Patient) -> Json:
     out: Json = {"resourceType": "Patient", "identifier": [f.identifier(i) for i in p.idents]}
     if (name := f.human_name(p.name)) is not None:
         out["name"] = [name]
-    if p.sex is not None:
-        if (gender := _GENDER.get(p.sex.code or "")) is not None:
-            out["gender"] = gender
-        out["_gender"] = {"extension": [f.kept_code(p.sex)]}
+    out.update(f.gender_fields(p.sex))
     if p.birth_date is not None:
         out["birthDate"] = p.birth_date.isoformat()
     if p.address is not None:
@@ -77,10 +72,7 @@ def patient_resource(p: Patient) -> Json:
 
 
 def patient_from(p: Json) -> Patient:
-    sex = f.kept_coded(p.get("_gender"))
-    if sex is None and p.get("gender") in _SEX:
-        code, display = _SEX[p["gender"]]
-        sex = Coded(code=code, system=_SEX_SYSTEM, display=display)
+    sex = f.sex_of(p, _UNKNOWN_SEX)
     return Patient(
         idents=f.idents(p.get("identifier")),
         name=f.from_human_name((p.get("name") or [None])[0]),

@@ -189,6 +189,38 @@ def kept_coded(node: Any) -> Coded | None:
     return None if value is None else coded(value)
 
 
+# Volven 3101 (kjønn) <-> Patient.gender; the KITH code is kept in `_gender`, so a round trip restores it.
+SEX_SYSTEM = "2.16.578.1.12.4.1.1.3101"
+_GENDER = {"0": "unknown", "1": "male", "2": "female", "9": "unknown"}
+_SEX = {"male": ("1", "Mann"), "female": ("2", "Kvinne")}
+
+
+def gender_fields(sex: Coded | None) -> Json:
+    """`gender` and `_gender` of a Patient with this KITH sex (none without one)."""
+    if sex is None:
+        return {}
+    out: Json = {}
+    if (gender := _GENDER.get(sex.code or "")) is not None:
+        out["gender"] = gender
+    out["_gender"] = {"extension": [kept_code(sex)]}
+    return out
+
+
+def sex_of(patient: Json, unknown: Coded) -> Coded | None:
+    """A Patient's KITH sex: the kept code, else mapped from `gender`; `unknown` is how the message family
+    says an unknown sex (Henvisning 0 "Ikke kjent", e-resept 9 "Ikke spesifisert")."""
+    sex = kept_coded(patient.get("_gender"))
+    if sex is not None:
+        return sex
+    gender = patient.get("gender")
+    if gender == "unknown":
+        return unknown
+    if gender in _SEX:
+        code, display = _SEX[gender]
+        return Coded(code=code, system=SEX_SYSTEM, display=display)
+    return None
+
+
 # --- dates --------------------------------------------------------------------------------------------------
 
 

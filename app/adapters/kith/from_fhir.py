@@ -57,8 +57,7 @@ __all__ = ["Resolve", "referral_from_bundle", "referral_from_resources"]
 Json = f.Json
 Resolve = Callable[[str], Json | None]
 
-_SEX = {"male": ("1", "Mann"), "female": ("2", "Kvinne"), "unknown": ("0", "Ikke kjent")}
-_SEX_SYSTEM = "2.16.578.1.12.4.1.1.3101"
+_UNKNOWN_SEX = Coded(code="0", system=f.SEX_SYSTEM, display="Ikke kjent")
 _NEW_CONDITION = Coded(code="HENVISNING_NYTILSTAND", display="Henvisning ny tilstand")
 _FORWARDED = Coded(code="HENVISNING_VIDERE", display="Viderehenvisning")
 
@@ -184,10 +183,7 @@ def _native_party(reference: Any, resolve: Resolve) -> Organisation:
 
 def _patient(resource: Json | None, info: Json | None, native: bool) -> Patient:
     p = resource or {}
-    sex = f.kept_coded(p.get("_gender"))
-    if sex is None and p.get("gender") in _SEX:
-        code, display = _SEX[p["gender"]]
-        sex = Coded(code=code, system=_SEX_SYSTEM, display=display)
+    sex = f.sex_of(p, _UNKNOWN_SEX)
     nationality = next(iter(f.exts(p, EXT_NATIONALITY)), None)
     marital = _coded(info, "maritalStatus")
     if marital is None and native:

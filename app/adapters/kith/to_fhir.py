@@ -53,7 +53,6 @@ __all__ = ["referral_identifier", "referral_key", "referral_to_bundle", "sender_
 Json = f.Json
 _NAMESPACE = uuid.UUID("5b0f3f5e-8a59-4d43-9a39-6c1b7ad1e0a4")  # fullUrls: uuid5(namespace, key#part)
 _PATIENT_KEYS = (FNR_SYSTEM, DNR_SYSTEM, FHN_SYSTEM, DUF_SYSTEM)
-_GENDER = {"0": "unknown", "1": "male", "2": "female", "9": "unknown"}  # Volven 3101
 EXT_NATIONALITY = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
 EXT_INTERPRETER_REQUIRED = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
 EXT_ROLE_TO_PATIENT = f"{f.SD}/kith-role-to-patient"
@@ -219,10 +218,7 @@ class _Bundle:
             out["name"] = [name]
         if p.telecoms:
             out["telecom"] = [f.contact_point(t) for t in p.telecoms]
-        if p.sex is not None:
-            if (gender := _GENDER.get(p.sex.code or "")) is not None:
-                out["gender"] = gender
-            out["_gender"] = {"extension": [f.kept_code(p.sex)]}
+        out.update(f.gender_fields(p.sex))
         if p.birth_date is not None:
             out["birthDate"] = p.birth_date.isoformat()
         if p.death_date is not None:
