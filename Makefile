@@ -67,14 +67,15 @@ postman: $(VENV)/.installed node_modules/.installed
 # schemathesis over openapi/openapi.json against a running server, bounded and reproducible (a fixed
 # seed). Not checked: positive_data_acceptance (a body the JSON schemas allow may still break a FHIR
 # invariant, a binding, a check digit or referential integrity, and is rightly refused with 400/422).
-# The data_too_large health check is about the generator, not the server: R4's Provenance (required
-# targets and agents, each a Reference with Identifier cycles) sometimes outgrows hypothesis's buffer.
+# The health checks are hypothesis's about its own data generation, not about the server: R4's Provenance
+# (required targets and agents, each a Reference with Identifier cycles) has outgrown the generator's
+# buffer on one clean clone (data_too_large) and its time budget on another (too_slow), so all are off.
 ST_EXAMPLES ?= 3
 schemathesis: $(VENV)/.installed-dev
 	$(BIN)/st run openapi/openapi.json --url http://$(HOST):$(PORT) \
 		--header "Authorization: Bearer $$($(BIN)/python -m app.security.devtoken system --client-id schemathesis)" \
 		--checks all --exclude-checks positive_data_acceptance --phases examples,fuzzing \
-		--suppress-health-check data_too_large --max-examples $(ST_EXAMPLES) --seed 20261207
+		--suppress-health-check all --max-examples $(ST_EXAMPLES) --seed 20261207
 
 # The checks against a live server: `make run`'s server on a free port with its own database, then the
 # Postman collection and schemathesis (what .ci/run does after `make test`).
