@@ -1,8 +1,9 @@
-"""Receiving a KITH referral message: read it, decide the receipt, and describe the record of it.
+"""Receiving a KITH message (a Henvisning, or an e-resept message): read it, decide the receipt, and
+describe the record of it.
 
 Pure functions; routes.py stores through the engine. Every message gets an AppRec: an accepted one is
 stored together with a `Communication` that records it (the sender's MsgId as identifier, the AppRec sent
-back as payload), in the referral's own transaction; a repeat of the same MsgId from the same sender is
+back as payload), in the message's own transaction; a repeat of the same MsgId from the same sender is
 answered with that stored AppRec and changes nothing. A refused message is answered with an error AppRec
 and leaves no trace in the store.
 """
@@ -16,6 +17,8 @@ from typing import Any
 
 from lxml import etree
 
+from app.adapters.eresept import intake as eresept
+from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
 from app.adapters.kith import henvisning_v1, msghead
@@ -32,6 +35,9 @@ Json = dict[str, Any]
 
 MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id"  # "<sender key>/<MsgId>": MsgIds are unique per sender
 SENT_MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id-sent"  # MsgId of a message we send: a uuid of our own
+# The bare MsgId of a received message, as a later message's ConversationRef/RefToParent names it (a GUID
+# by the MsgHead standard, so unique without its sender).
+RECEIVED_MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id-received"
 MESSAGE_CATEGORY_SYSTEM = "http://helsebro.no/fhir/CodeSystem/kith-message"
 RECEIVED_CATEGORY = {"system": MESSAGE_CATEGORY_SYSTEM, "code": "received", "display": "Mottatt KITH-melding"}
 MESSAGE_TYPE_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.8279"  # Volven 8279 Meldingens funksjon
@@ -55,7 +61,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
-    referral: Referral
+    message: Referral | EreseptMessage
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
 
@@ -86,8 +92,9 @@ class ReceiptIn:
 
 
 def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted | ReceiptIn:
-    """Parse, validate (when schemas are configured) and map a received Henvisning, or raise Rejected.
-    An AppRec is returned as such (a bad one raises FhirError: a receipt is not answered by a receipt)."""
+    """Parse, validate (when schemas are configured) and map a received Henvisning or e-resept message, or
+    raise Rejected. An AppRec is returned as such (a bad one raises FhirError: a receipt is not answered by
+    a receipt)."""
     if len(data) > max_bytes:
         error = KithError(AppRecError.FORMAT_OTHER, f"message exceeds the size limit of {max_bytes} bytes")
         raise Rejected(error, None, 413)
@@ -105,11 +112,16 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
     try:
         if validator is not None:
             validator.check(root)
+        if eresept.is_eresept(root):
+            msg_type, message = eresept.read(root)
+            env = message.envelope
+            received = ReceivedMessage(msg_type, env.generated, env.msg_id, env.sender, env.receiver)
+            return Accepted(message, received, message_key(env.sender, env.msg_id))
         referral = parse_henvisning_tree(root)
     except KithError as error:
         raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None
     received = ReceivedMessage.from_referral(referral)
-    return Accepted(referral, received, message_key(referral))
+    return Accepted(referral, received, message_key(referral.sender, referral.msg_id))
 
 
 def xml_payload(title: str, xml: bytes) -> Json:
@@ -123,40 +135,63 @@ def xml_payload(title: str, xml: bytes) -> Json:
     }
 
 
-def message_key(ref: Referral) -> str:
-    return f"{sender_key(ref)}/{ref.msg_id}"
+def message_key(sender: Organisation, msg_id: str) -> str:
+    return f"{sender_key(sender)}/{msg_id}"
 
 
 def message_identifier(key: str) -> Json:
     return {"system": MSG_ID_SYSTEM, "value": key}
 
 
-def record_entry(bundle: Json, accepted: Accepted, apprec: bytes, received_at: datetime) -> Json:
+@dataclass(frozen=True)
+class Anchor:
+    """What the record of a received message is about: the resource the message changed, its patient and
+    the parties, as references valid inside the transaction."""
+
+    about: str
+    subject: Json
+    sender: Json | None = None
+    recipients: tuple[Json, ...] = ()
+
+
+def entry_anchor(entry: Json, *, sender: Json | None = None, recipients: list[Json] | None = None) -> Anchor:
+    """The anchor of a transaction entry: its fullUrl, else the literal reference of a PUT by id."""
+    resource = entry["resource"]
+    about = entry.get("fullUrl") or entry["request"]["url"]
+    return Anchor(about, resource["subject"], sender, tuple(recipients or ()))
+
+
+def referral_anchor(bundle: Json) -> Anchor:
+    """A referral's record is about its ServiceRequest, from the requester to the performer."""
+    entry = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest")
+    sr = entry["resource"]
+    return entry_anchor(entry, sender=sr.get("requester"), recipients=sr.get("performer"))
+
+
+def record_entry(anchor: Anchor, accepted: Accepted, apprec: bytes, received_at: datetime) -> Json:
     """The transaction entry that records the message, created once per MsgId (a concurrent repeat finds it).
 
-    It points at the referral's ServiceRequest and patient through the Bundle's own fullUrls, so it lands in
-    the patient's compartment and under the access policy like the referral itself.
+    It points at what the message changed and at the patient through the transaction's own references, so
+    it lands in the patient's compartment and under the access policy like the change itself.
     """
-    service_request = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest")
-    sr = service_request["resource"]
-    ref = accepted.referral
     identifier = message_identifier(accepted.key)
+    received = accepted.received
     record: Json = {
         "resourceType": "Communication",
-        "identifier": [identifier],
+        "identifier": [identifier, {"system": RECEIVED_MSG_ID_SYSTEM, "value": received.msg_id}],
         "status": "completed",
         "category": [{"coding": [RECEIVED_CATEGORY]}],
-        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(ref.message_type)}]},
-        "subject": sr["subject"],
-        "about": [{"reference": service_request["fullUrl"]}],
-        "sent": f.fhir_datetime(ref.generated),
+        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(received.msg_type)}]},
+        "subject": anchor.subject,
+        "about": [{"reference": anchor.about}],
+        "sent": f.fhir_datetime(received.issue_date),
         "received": f.fhir_datetime(received_at),
         "payload": [xml_payload(APPREC_TITLE, apprec)],
     }
-    if "requester" in sr:
-        record["sender"] = sr["requester"]
-    if "performer" in sr:
-        record["recipient"] = sr["performer"]
+    if anchor.sender is not None:
+        record["sender"] = anchor.sender
+    if anchor.recipients:
+        record["recipient"] = list(anchor.recipients)
     return {
         "resource": record,
         "request": {"method": "POST", "url": "Communication", "ifNoneExist": f.search_identifier(identifier)},

@@ -1,8 +1,10 @@
 """HTTP routes of the KITH adapter: legacy referral messages in (with an AppRec back) and out.
 
-- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead) as `application/xml`. The
+- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), or an e-resept M1, M5, M7 or
+  M10 (MsgHead; see app/adapters/eresept/intake.py), as `application/xml`. The
   answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the referral is stored, or
-  status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/5xx (storage).
+  status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/412/5xx
+  (storage).
   A refused message stores nothing. A repeated MsgId gets the first answer again and changes nothing.
   A body not declared as XML (any other Content-Type, or none) is not read as a message: 415 with an
   OperationOutcome, as the FHIR API answers a wrong media type.
@@ -26,6 +28,8 @@ from enum import Enum
 
 from fastapi import Request, Response
 
+from app.adapters.eresept import store as eresept_store
+from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import intake
 from app.adapters.kith.apprec import (
     AppRec,
@@ -38,7 +42,8 @@ from app.adapters.kith.apprec import (
 )
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.henvisning import serialize_henvisning_tree
-from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation
+from app.adapters.kith.intake import Anchor, Json
+from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation, Referral
 from app.adapters.kith.stored import stored_referral
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
@@ -122,6 +127,16 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 # --- POST /$kith-message ------------------------------------------------------------------------------------
 
 
+async def _changes(
+    engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage
+) -> tuple[Json, Anchor]:
+    """The transaction a message makes and what its record is about."""
+    if isinstance(message, Referral):
+        bundle = referral_to_bundle(message)
+        return bundle, intake.referral_anchor(bundle)
+    return await eresept_store.changes(engine, ctx, message)
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the intake answers a message: an HTTP status and the AppRec (None for a receipt taken in)."""
@@ -139,15 +154,15 @@ def _rejection(config: KithConfig, error: KithError, received: ReceivedMessage |
 
 
 def _storage_error(error: FhirError) -> tuple[KithError, int]:
-    """A referral the store refuses (a change to an unknown referral, a Task rule) is the message's fault
+    """What the store refuses (a change to an unknown referral, a Task rule, a binding) is the message's fault
     (422); a conflict with a concurrent write (409) or a fault (5xx) is worth sending again."""
     status = error.status if error.status in (409, 412) or error.status >= 500 else 422
-    return KithError(AppRecError.OTHER, f"the referral could not be stored ({error.category.value})"), status
+    return KithError(AppRecError.OTHER, f"the message could not be stored ({error.category.value})"), status
 
 
 async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body: bytes) -> Reply:
     """The intake of one KITH message, for the HTTP route and the import command alike: an AppRec for
-    every message, idempotent by MsgId, the referral and its receipt stored in one transaction."""
+    every message, idempotent by MsgId, what the message changes and its receipt stored in one transaction."""
     try:
         accepted = intake.read_message(body, max_bytes=config.max_bytes, validator=config.validator)
     except intake.Rejected as refused:
@@ -161,10 +176,12 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     apprec = to_bytes(
         build_apprec(receipt_for(accepted.received, AppRecStatus.OK, version=config.apprec_version))
     )
-    bundle = referral_to_bundle(accepted.referral)
-    bundle["entry"].append(intake.record_entry(bundle, accepted, apprec, datetime.now(UTC)))
     try:
+        bundle, anchor = await _changes(engine, ctx, accepted.message)
+        bundle["entry"].append(intake.record_entry(anchor, accepted, apprec, datetime.now(UTC)))
         result = await engine.transaction(ctx, bundle)
+    except KithError as error:  # a recall of a prescription not held here, an M7 answering no recall
+        return _rejection(config, error, accepted.received, 422)
     except FhirError as error:
         if error.category in (Category.FORBIDDEN, Category.UNAUTHORIZED):
             raise
@@ -173,7 +190,7 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     if result.entries[-1].status != 201:
         # the same MsgId was stored by a concurrent request in the meantime: its answer stands
         apprec = await _stored_receipt(engine, ctx, accepted.key) or apprec
-    log.info("KITH message accepted: %s", accepted.referral.message_type.code)
+    log.info("KITH message accepted: %s", accepted.received.msg_type.code)
     return Reply(200, apprec)
 
 
@@ -220,8 +237,8 @@ OPERATIONS = (
         "system",
         "POST",
         receive_message,
-        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), answered with an AppRec; or the AppRec "
-        "for a message sent from here (204)",
+        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead) or an e-resept M1, M5, M7 or M10, answered "
+        "with an AppRec; or the AppRec for a message sent from here (204)",
         description="The body is the KITH XML message (Content-Type application/xml or text/xml).",
         parameters=(Parameter("return", "out", "Binary", 0, "1", "The AppRec (XML)"),),
         affects_state=True,

@@ -63,15 +63,15 @@ EXT_COMPRESSION = f"{f.SD}/kith-compression"
 EXT_FILE_REFERENCE = f"{f.SD}/kith-file-reference"
 
 
-def sender_key(ref: Referral) -> str:
-    """ "<id type>:<id>" of the referral's sender: its HER-id where it has one (the organisation, a
+def sender_key(sender: Organisation) -> str:
+    """ "<id type>:<id>" of a message's sender: its HER-id where it has one (the organisation, a
     department, then the person), else organisation number, RESH or HPR; "-:-" when it has none."""
-    org: Organisation | None = ref.sender
+    org: Organisation | None = sender
     candidates: list[Ident] = []
     while org is not None:
         candidates += [i for code in ("HER", "ENH", "RSH") for i in org.idents if i.type.code == code]
         org = org.sub_organisation
-    person = ref.sender.professional
+    person = sender.professional
     if person is not None:
         candidates += [i for code in ("HER", "HPR") for i in person.idents if i.type.code == code]
     return next((f"{i.type.code}:{i.id}" for i in candidates), "-:-")
@@ -80,7 +80,7 @@ def sender_key(ref: Referral) -> str:
 def referral_key(ref: Referral) -> str:
     """ "<sender key>/<document id>": a document id is unique per sender, and a change or a cancellation
     repeats it."""
-    return f"{sender_key(ref)}/{ref.document_id}"
+    return f"{sender_key(ref.sender)}/{ref.document_id}"
 
 
 def referral_identifier(ref: Referral) -> Json:

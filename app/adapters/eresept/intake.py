@@ -1,0 +1,90 @@
+"""Receiving e-resept messages through the KITH intake (`POST /$kith-message`): which messages are read,
+and what each changes in the store. Pure functions; `store.py` reads the stored state through the engine.
+
+- M1 Resept: the prescription (MedicationRequest with its parties), a conditional update on the ReseptId.
+- M10 Utleveringsrapport: the dispense (MedicationDispense), pointing at its stored prescription.
+- M5 Tilbakekalling: the stored prescription cancelled or stopped (with If-Match).
+- M7 Slettet resept i RF: the prescription the recall withdrew, marked deleted (with If-Match).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lxml import etree
+
+from app.adapters.eresept import messages as m
+from app.adapters.eresept.model import Deletion, Dispense, Prescription, Recall
+from app.adapters.kith import _xml as x
+from app.adapters.kith import msghead
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.model import Coded
+
+Json = dict[str, Any]
+EreseptMessage = Prescription | Recall | Deletion | Dispense
+
+# MsgHead Type (Volven 8279) -> the message type and its reader.
+_READERS: dict[str, tuple[Coded, Callable[[etree._Element], EreseptMessage]]] = {
+    "ERM1": (m.TYPE_M1, m.parse_m1),
+    "ERM5": (m.TYPE_M5, m.parse_m5),
+    "ERM7": (m.TYPE_M7, m.parse_m7),
+    "ERM10": (m.TYPE_M10, m.parse_m10),
+}
+SUPPORTED = tuple(_READERS)
+
+
+def message_type_code(root: etree._Element) -> str | None:
+    """MsgHead/MsgInfo/Type/@V, read without parsing the rest (None for anything but a MsgHead)."""
+    if root.tag != x.q(msghead.NS, "MsgHead"):
+        return None
+    type_el = root.find(f"{{{msghead.NS}}}MsgInfo/{{{msghead.NS}}}Type")
+    return None if type_el is None else type_el.get("V")
+
+
+def is_eresept(root: etree._Element) -> bool:
+    """An e-resept message (type ERM…), supported here or not: it is not read as a referral."""
+    code = message_type_code(root)
+    return code is not None and code.startswith("ERM")
+
+
+def read(root: etree._Element) -> tuple[Coded, EreseptMessage]:
+    """The message type and the message; T10 for an e-resept message this intake does not take."""
+    code = message_type_code(root) or ""
+    if code not in _READERS:
+        raise KithError(
+            AppRecError.UNSUPPORTED_FORMAT,
+            f"e-resept message type {code or '(none)'} is not received here (supported: {', '.join(SUPPORTED)})",
+        )
+    msg_type, reader = _READERS[code]
+    return msg_type, reader(root)
+
+
+def recalled_message_id(deletion: Deletion) -> str:
+    """The message an M7 answers (the M5 that recalled the prescription): its ConversationRef."""
+    ref = deletion.envelope.conversation_ref
+    if ref is None:
+        raise KithError(AppRecError.NOT_VALID, "an M7 must name the recall it answers (ConversationRef)")
+    return ref.parent_id
+
+
+def update_entry(resource: Json) -> Json:
+    """A PUT of a stored resource, guarded by the version it was read at (a concurrent change is a 412,
+    answered as worth sending again)."""
+    return {
+        "resource": resource,
+        "request": {
+            "method": "PUT",
+            "url": f"{resource['resourceType']}/{resource['id']}",
+            "ifMatch": f'W/"{resource["meta"]["versionId"]}"',
+        },
+    }
+
+
+def link_dispense(bundle: Json, request_id: str) -> None:
+    """Point the dispense of an M10 Bundle at its stored prescription by a literal reference too (the
+    ReseptId stays as its identifier), so `MedicationDispense?prescription=` finds it."""
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "MedicationDispense":
+            for authorizing in entry["resource"]["authorizingPrescription"]:
+                authorizing["reference"] = f"MedicationRequest/{request_id}"
