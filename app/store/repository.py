@@ -93,9 +93,14 @@ class _UnitBatches:
     batches: dict[object, tuple[UnitFlush, list[Any]]]
 
     async def flush(self) -> None:
-        for write, rows in self.batches.values():
-            if rows:
-                await write(self.conn, rows)
+        """Write every batch; a write that batches more (a derived resource's own audit and references)
+        is written in the next round, until nothing is left."""
+        while any(rows for _write, rows in self.batches.values()):
+            for write, rows in list(self.batches.values()):
+                if rows:
+                    taken = rows[:]
+                    rows.clear()  # what arrives while `write` runs waits for the next round
+                    await write(self.conn, taken)
 
 
 _BATCHES: ContextVar[_UnitBatches | None] = ContextVar("helsebro_unit_batches", default=None)

@@ -122,12 +122,14 @@ def prescription_from_request(
     *,
     receiver: Organisation = RESEPTFORMIDLEREN,
     generated: datetime | None = None,
+    prescription_id: str | None = None,
 ) -> Prescription:
-    """A MedicationRequest (with its Medication, Patient and requester resolvable) → M1."""
+    """A MedicationRequest (with its Medication, Patient and requester resolvable) → M1. Its ReseptId is
+    the request's identifier, or `prescription_id` for a request written on FHIR that has none yet."""
     dispense = request.get("dispenseRequest") or {}
     validity = dispense.get("validityPeriod") or {}
     subject = f.ref_of(request.get("subject"))
-    msg_id = _required(_identifier(request, PRESCRIPTION_ID_SYSTEM), "ReseptId identifier")
+    msg_id = prescription_id or _required(_identifier(request, PRESCRIPTION_ID_SYSTEM), "ReseptId identifier")
     fest_updated = f.from_fhir_datetime(f.ext_value(request, EXT_FEST_UPDATED, "DateTime"))
     return Prescription(
         envelope=_envelope(

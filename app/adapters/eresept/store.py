@@ -28,7 +28,21 @@ async def _one(engine: Engine, ctx: RequestContext, res_type: str, identifier: J
 
 
 async def _prescription(engine: Engine, ctx: RequestContext, prescription_id: str) -> Json | None:
-    return await _one(engine, ctx, "MedicationRequest", to_fhir.prescription_identifier(prescription_id))
+    """The MedicationRequest of a ReseptId: received as an M1 (its identifier), or written on FHIR and
+    sent from here as an M1 (the ReseptId is on the outgoing record, see outgoing.py)."""
+    found = await _one(engine, ctx, "MedicationRequest", to_fhir.prescription_identifier(prescription_id))
+    if found is None:
+        sent = await _one(
+            engine, ctx, "Communication", {"system": intake.SENT_MSG_ID_SYSTEM, "value": prescription_id}
+        )
+        found = await engine.read_resource(ctx, _about(sent, "MedicationRequest/"))
+    return found
+
+
+def _about(record: Json | None, prefix: str) -> str | None:
+    """The first reference of a message record's `about` to a resource of a type (`prefix` "Type/")."""
+    about = [a.get("reference", "") for a in (record or {}).get("about", [])]
+    return next((r for r in about if r.startswith(prefix)), None)
 
 
 async def _dispensed(engine: Engine, ctx: RequestContext, request_id: str) -> bool:
@@ -48,9 +62,7 @@ async def _recalled_request(engine: Engine, ctx: RequestContext, deletion: Delet
         ("identifier", f"{intake.RECEIVED_MSG_ID_SYSTEM}|{recall_id},{intake.SENT_MSG_ID_SYSTEM}|{recall_id}")
     ]
     found = await engine.search(ctx, "Communication", query, 1)
-    about = [a.get("reference", "") for a in (found[0] if found else {}).get("about", [])]
-    request_ref = next((r for r in about if r.startswith("MedicationRequest/")), None)
-    request = await engine.read_resource(ctx, request_ref) if request_ref else None
+    request = await engine.read_resource(ctx, _about(found[0] if found else None, "MedicationRequest/"))
     if request is None:
         raise KithError(AppRecError.OTHER, "the M7 answers no recall of a prescription held here")
     return request

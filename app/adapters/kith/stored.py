@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.adapters.kith.from_fhir import referral_from_resources
 from app.adapters.kith.model import Referral
 from app.fhir.context import RequestContext
@@ -28,9 +30,11 @@ def _references(resource: Any, out: set[str]) -> None:
             _references(item, out)
 
 
-async def resolve_all(engine: Engine, ctx: RequestContext, roots: list[Json]) -> dict[str, Json]:
+async def resolve_all(
+    engine: Engine, ctx: RequestContext, roots: list[Json], *, conn: AsyncConnection | None = None
+) -> dict[str, Json]:
     """Every resource the roots refer to, following references a few levels (role -> organisation ->
-    parent), one `_id` search per type and level."""
+    parent), one `_id` search per type and level (`conn`: a write hook's unit of work)."""
     known: dict[str, Json] = {f"{r['resourceType']}/{r['id']}": r for r in roots}
     frontier = list(roots)
     for _ in range(REFERENCE_DEPTH):
@@ -46,7 +50,7 @@ async def resolve_all(engine: Engine, ctx: RequestContext, roots: list[Json]) ->
             break
         frontier = []
         for res_type, ids in by_type.items():
-            for found in await engine.search(ctx, res_type, [("_id", ",".join(ids))], READ_CAP):
+            for found in await engine.search(ctx, res_type, [("_id", ",".join(ids))], READ_CAP, conn=conn):
                 known[f"{res_type}/{found['id']}"] = found
                 frontier.append(found)
     return known

@@ -42,6 +42,7 @@ class Rule:
     category: CriticalCategory
     criticality: frozenset[str] = frozenset()  # any of these (empty: not a condition of the rule)
     codes: frozenset[str] = frozenset()  # "system|code" tokens, any of which matches
+    tags: frozenset[str] = frozenset()  # "system|code" of meta.tag, any of which matches
 
 
 def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
@@ -52,6 +53,7 @@ def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
             category=CriticalCategory(r["category"]),
             criticality=frozenset(r.get("criticality", ())),
             codes=frozenset(f"{c['system']}|{c['code']}" for c in r.get("codes", ())),
+            tags=frozenset(f"{t['system']}|{t['code']}" for t in r.get("tags", ())),
         )
         for r in data["rules"]
     )
@@ -70,6 +72,12 @@ def _codings(concept: Any) -> list[dict[str, Any]]:
 def _status_code(resource: Mapping[str, Any], element: str) -> str | None:
     codings = _codings(resource.get(element))
     return str(codings[0]["code"]) if codings else None
+
+
+def _tag_keys(resource: Mapping[str, Any]) -> frozenset[str]:
+    meta = resource.get("meta")
+    tags = meta.get("tag", []) if isinstance(meta, dict) else []
+    return frozenset(f"{t.get('system')}|{t.get('code')}" for t in tags if isinstance(t, dict))
 
 
 def concept_keys(resource: Mapping[str, Any]) -> frozenset[str]:
@@ -102,6 +110,8 @@ def classify(resource: Mapping[str, Any], rules: Sequence[Rule]) -> Rule | None:
         if rule.criticality and resource.get("criticality") not in rule.criticality:
             continue
         if rule.codes and not rule.codes & concept_keys(resource):
+            continue
+        if rule.tags and not rule.tags & _tag_keys(resource):
             continue
         return rule
     return None

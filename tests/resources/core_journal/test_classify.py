@@ -21,7 +21,13 @@ from app.resources.core_journal.classify import (
     sources,
     withdraw,
 )
-from app.resources.core_journal.codes import CATEGORY_SYSTEM, CriticalCategory, code_system, is_entry
+from app.resources.core_journal.codes import (
+    CATEGORY_SYSTEM,
+    CriticalCategory,
+    category_coding,
+    code_system,
+    is_entry,
+)
 from app.resources.core_journal.guard import refusal
 from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
 
@@ -31,9 +37,22 @@ GP = Writer(("912345678",), "7654321", "CGM Allmenn")
 
 
 def test_the_rules_file_names_every_rule_with_a_known_category() -> None:
-    assert [r.resource_type for r in RULES] == ["AllergyIntolerance", "Condition"]
+    assert [r.resource_type for r in RULES] == ["AllergyIntolerance", "AllergyIntolerance", "Condition"]
     assert {r.category for r in RULES} <= set(CriticalCategory)
-    assert "http://hl7.org/fhir/sid/icd-10|E27.1" in RULES[1].codes
+    assert "http://hl7.org/fhir/sid/icd-10|E27.1" in RULES[2].codes
+    assert RULES[1].tags == {f"{CATEGORY_SYSTEM}|overfolsomhet"}
+
+
+def test_an_allergy_its_source_tags_as_critical_is_critical_whatever_its_criticality() -> None:
+    tagged = {
+        **allergy(PENICILLIN, criticality="low"),
+        "meta": {"tag": [category_coding(CriticalCategory.HYPERSENSITIVITY)]},
+    }
+    rule = classify(tagged, RULES)
+    assert rule is not None
+    assert rule.category is CriticalCategory.HYPERSENSITIVITY
+    other_tag = {**tagged, "meta": {"tag": [{"system": CATEGORY_SYSTEM, "code": "smitte"}]}}
+    assert classify(other_tag, RULES) is None
 
 
 def test_a_high_criticality_allergy_is_critical_a_low_one_is_not() -> None:
