@@ -79,3 +79,23 @@ async def test_a_task_started_during_the_unit_does_not_keep_its_rows(database: D
     kept = await task
     assert isinstance(kept, _UnitBatches)
     assert kept.batches == {}
+
+
+async def test_rows_batched_while_the_batches_are_written_are_written_too(database: Database) -> None:
+    """A batched write that derives more (a resource written at the end of the unit, with its own audit
+    rows and references to check) batches them while the unit is being flushed: they are written in a
+    next round, also into a kind whose batch was already written, before the unit commits."""
+    repo = Repository(database)
+    written: dict[str, list[Any]] = {"audit": [], "derived": []}
+
+    async def audit(conn: AsyncConnection, rows: list[Any]) -> None:
+        written["audit"].append(list(rows))
+
+    async def derive(conn: AsyncConnection, rows: list[Any]) -> None:
+        written["derived"].append(list(rows))
+        assert Repository.batch_in_unit(conn, "audit", audit, [f"audit of {r}" for r in rows])
+
+    async with repo.writer() as conn:
+        assert Repository.batch_in_unit(conn, "audit", audit, ["audit of the write"])
+        assert Repository.batch_in_unit(conn, "derived", derive, ["m1"])
+    assert written == {"audit": [["audit of the write"], ["audit of m1"]], "derived": [["m1"]]}
