@@ -37,6 +37,9 @@ class RequestContext:
     # Who is acting: the verified caller (the security layer's Principal) or a SystemPrincipal.
     principal: object
     request_id: str = ""
+    # The national service the request's reads and writes are part of, as (code, display), e.g. the core
+    # journal's $summary: the audit records every access under it, so a patient's access log says so.
+    service: tuple[str, str] | None = None
     # Per-request state of the hooks, keyed by the hook's own state class (see `state`).
     scratch: dict[Any, Any] = field(default_factory=dict)
 

@@ -28,6 +28,7 @@ from app.resources.no_basis.identifiers import DNR_SYSTEM, FNR_SYSTEM, HPR_SYSTE
 from app.security.principal import Principal
 
 AUDIT_FLAG_SYSTEM = "http://helsebro.no/fhir/CodeSystem/audit-flag"
+SERVICE_SYSTEM = "http://helsebro.no/fhir/CodeSystem/access-service"  # RequestContext.service
 ACCESS_BASIS_SYSTEM = "http://helsebro.no/fhir/CodeSystem/access-basis"
 # OAuth client ids have no national register; a URN of our own names the namespace.
 CLIENT_ID_SYSTEM = "urn:helsebro:client-id"
@@ -103,6 +104,7 @@ class AuditRecord:
     details: tuple[tuple[str, str], ...] = ()  # (type, text) on the first resource entity: what changed
     recorded: datetime | None = None  # defaults to now (UTC, ms)
     source_observer: str = "helsebro"
+    service: tuple[str, str] | None = None  # (code, display): the national service the access is part of
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
@@ -278,6 +280,8 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
         event["meta"] = {"tag": tags}
     event["type"] = _coding(EVENT_TYPE_SYSTEM, "rest", "Restful Operation")
     event["subtype"] = [_coding(INTERACTION_SYSTEM, subtype, subtype)]
+    if record.service is not None:  # after the interaction, which the audit store indexes
+        event["subtype"].append(_coding(SERVICE_SYSTEM, *record.service))
     event["action"] = action
     event["recorded"] = fhir_instant(record.recorded or now_ms())
     event["outcome"] = record.outcome

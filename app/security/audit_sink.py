@@ -79,6 +79,7 @@ class AuditSink:
             request_id=ctx.request_id,
             flags=flags,
             details=details,
+            service=ctx.service,
         )
 
     async def in_unit(self, conn: AsyncConnection, record: AuditRecord) -> None:

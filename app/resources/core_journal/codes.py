@@ -12,6 +12,9 @@ BASE = "http://helsebro.no/fhir"
 CATEGORY_SYSTEM = f"{BASE}/CodeSystem/core-journal-category"
 TAG_SYSTEM = f"{BASE}/CodeSystem/core-journal-tag"
 ENTRY_TAG = {"system": TAG_SYSTEM, "code": "entry", "display": "Kjernejournal-oppføring"}
+# What the audit records a $summary's reads under (RequestContext.service): the patient's access log
+# tells a core-journal lookup from a read of the EPJ's own records.
+CORE_JOURNAL_SERVICE = ("core-journal", "Kjernejournal")
 SOURCE_EXTENSION = f"{BASE}/StructureDefinition/core-journal-source"
 # meta.source of an entry: the pack keeps it (each source's own system is in its source extension)
 ENTRY_SOURCE = "urn:helsebro:core-journal"

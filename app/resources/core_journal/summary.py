@@ -9,6 +9,7 @@ timestamps, so clients can diff it.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from app.fhir.engine import Engine
 from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.resources.core_journal.classify import source_references
-from app.resources.core_journal.codes import is_entry
+from app.resources.core_journal.codes import CORE_JOURNAL_SERVICE, is_entry
 
 LOINC = "http://loinc.org"
 IPS_COMPOSITION_TYPE = {"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}
@@ -196,7 +197,8 @@ def document(
 
 async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: datetime) -> dict[str, Any]:
     """Reads the patient (the policy decides whether the caller may see them at all), then one
-    compartment search per section type, all as the caller."""
+    compartment search per section type, all as the caller and audited as core-journal access."""
+    ctx = dataclasses.replace(ctx, service=CORE_JOURNAL_SERVICE)
     patient = await engine.read(ctx, "Patient", patient_id)
     found: dict[str, list[dict[str, Any]]] = {}
     for section in SECTIONS:
@@ -226,7 +228,7 @@ OPERATIONS = (
             "A FHIR document Bundle (Composition + entries) with the IPS sections: allergies and "
             "intolerances (critical information first), problems, current medicines, vaccines, devices "
             "and implants, and the encounters of the last three years. Access policy, reservation and "
-            "consent blocks apply; every read is audited."
+            "consent blocks apply; every read is audited as core-journal access."
         ),
         parameters=(Parameter("return", "out", "Bundle", 1, "1", "The IPS document Bundle"),),
         definition_url=IPS_OPERATION,

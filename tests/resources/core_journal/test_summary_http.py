@@ -11,6 +11,7 @@ import orjson
 from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import is_entry
 from app.resources.core_journal.summary import SECTIONS
+from app.security.audit import SERVICE_SYSTEM
 from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
 from tests.resources.core_journal.test_flow_http import organisations
 from tests.security.helpers import World
@@ -192,3 +193,20 @@ async def test_every_read_of_a_summary_is_audited_as_the_callers(world: World) -
     # the Patient read, and one search per section. Device is not in R4's Patient compartment: its search
     # names the patient in the audit through what it found (an empty one would not).
     assert sorted(by_gp) == ["read", *["search-type"] * len(SECTIONS)]
+    services = [
+        e["subtype"][1:]
+        for e in events
+        for a in e["agent"]
+        if a.get("requestor") and a.get("who", {}).get("identifier", {}).get("value") == GP_HPR
+    ]
+    core_journal = {"system": SERVICE_SYSTEM, "code": "core-journal", "display": "Kjernejournal"}
+    assert services == [[core_journal]] * len(by_gp)  # every access, as core-journal access
+
+
+async def test_a_read_outside_the_summary_is_not_core_journal_access(world: World) -> None:
+    response = await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    assert response.status_code == 201
+    assert (await world.http.get("/AllergyIntolerance?patient=kari", headers=world.gp)).status_code == 200
+    events = await world.audit("patient=Patient/kari")
+    assert events
+    assert all(len(e["subtype"]) == 1 for e in events)
