@@ -31,8 +31,27 @@ _CRITICALITY_RANK = {"unable-to-assess": 0, "low": 1, "high": 2}
 _COPIED = {
     "AllergyIntolerance": ("type", "category", "criticality", "code", "patient", "onsetDateTime", "reaction"),
     "Condition": ("severity", "code", "bodySite", "subject", "onsetDateTime"),
+    "Procedure": (
+        "status",
+        "category",
+        "code",
+        "subject",
+        "performedDateTime",
+        "performedPeriod",
+        "bodySite",
+    ),
+    "Device": ("status", "type", "patient", "deviceName", "manufacturer", "udiCarrier"),
+    "Flag": ("status", "category", "code", "subject", "period"),
 }
 _STATUS = ("clinicalStatus", "verificationStatus")
+# The element that says what a resource is about (merging, rules' codes): `code`, but a Device's `type`.
+_CONCEPT = {"Device": "type"}
+# The search parameter on that element, for the If-None-Exist claim of a new entry (R4's Flag has none).
+_CLAIM_PARAMETER = {"AllergyIntolerance": "code", "Condition": "code", "Procedure": "code", "Device": "type"}
+
+
+def _concept_element(resource: Mapping[str, Any]) -> str:
+    return _CONCEPT.get(str(resource.get("resourceType")), "code")
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,7 @@ class Rule:
     criticality: frozenset[str] = frozenset()  # any of these (empty: not a condition of the rule)
     codes: frozenset[str] = frozenset()  # "system|code" tokens, any of which matches
     tags: frozenset[str] = frozenset()  # "system|code" of meta.tag, any of which matches
+    categories: frozenset[str] = frozenset()  # "system|code" of the resource's category, any of which
 
 
 def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
@@ -54,6 +74,7 @@ def parse_rules(data: Mapping[str, Any]) -> tuple[Rule, ...]:
             criticality=frozenset(r.get("criticality", ())),
             codes=frozenset(f"{c['system']}|{c['code']}" for c in r.get("codes", ())),
             tags=frozenset(f"{t['system']}|{t['code']}" for t in r.get("tags", ())),
+            categories=frozenset(f"{c['system']}|{c['code']}" for c in r.get("categories", ())),
         )
         for r in data["rules"]
     )
@@ -80,13 +101,21 @@ def _tag_keys(resource: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(f"{t.get('system')}|{t.get('code')}" for t in tags if isinstance(t, dict))
 
 
+def _category_keys(resource: Mapping[str, Any]) -> frozenset[str]:
+    """ "system|code" of the resource's coded category (one CodeableConcept, or a list of them)."""
+    category = resource.get("category")
+    concepts = category if isinstance(category, list) else [category]
+    return frozenset(f"{c['system']}|{c['code']}" for concept in concepts for c in _codings(concept))
+
+
 def concept_keys(resource: Mapping[str, Any]) -> frozenset[str]:
     """What a resource is about, for merging: its code's "system|code" tokens, or its normalised text
     when it has no coding (an allergy typed as free text by one system still merges with its twin)."""
-    codings = _codings(resource.get("code"))
+    concept = resource.get(_concept_element(resource))
+    codings = _codings(concept)
     if codings:
         return frozenset(f"{c['system']}|{c['code']}" for c in codings)
-    text = resource.get("code", {}).get("text") if isinstance(resource.get("code"), dict) else None
+    text = concept.get("text") if isinstance(concept, dict) else None
     return (
         frozenset({f"text:{' '.join(text.lower().split())}"})
         if isinstance(text, str) and text
@@ -112,6 +141,8 @@ def classify(resource: Mapping[str, Any], rules: Sequence[Rule]) -> Rule | None:
         if rule.codes and not rule.codes & concept_keys(resource):
             continue
         if rule.tags and not rule.tags & _tag_keys(resource):
+            continue
+        if rule.categories and not rule.categories & _category_keys(resource):
             continue
         return rule
     return None
@@ -239,9 +270,10 @@ def merge(
         merged["criticality"] = source["criticality"]
     if source.get("reaction"):
         merged["reaction"] = _union(entry.get("reaction", []), source["reaction"])
-    codings = _union(_codings(entry.get("code")), _codings(source.get("code")))
+    element = _concept_element(entry)
+    codings = _union(_codings(entry.get(element)), _codings(source.get(element)))
     if codings:
-        merged["code"] = {**entry.get("code", {}), "coding": codings}
+        merged[element] = {**entry.get(element, {}), "coding": codings}
     comparable = {k: v for k, v in entry.items() if k != "meta"}
     same = orjson.dumps(comparable, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         {k: v for k, v in merged.items() if k != "meta"}, option=orjson.OPT_SORT_KEYS
@@ -267,8 +299,10 @@ def claim_criteria(patient: str, resource: Mapping[str, Any], tag_token: str) ->
     """If-None-Exist criteria for creating the entry about `resource`: two writers recording the same
     coded substance for the same patient at once claim the same unique key, so the second one's unit of
     work runs again and merges into the first one's entry instead of creating a twin. None when the
-    resource has no coding (text only): such entries are merged, but not protected against that race."""
+    resource has no coding (text only) or its type no search parameter on it (Flag): such entries are
+    merged, but not protected against that race."""
     codings = sorted(k for k in concept_keys(resource) if not k.startswith("text:"))
-    if not codings:
+    parameter = _CLAIM_PARAMETER.get(str(resource.get("resourceType")))
+    if not codings or parameter is None:
         return None
-    return urlencode([("patient", patient), ("_tag", tag_token), ("code", codings[0])])
+    return urlencode([("patient", patient), ("_tag", tag_token), (parameter, codings[0])])

@@ -28,6 +28,7 @@ from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import CORE_JOURNAL_SERVICE, is_entry
+from app.resources.medication_list.operations import read_shared
 
 LOINC = "http://loinc.org"
 IPS_COMPOSITION_TYPE = {"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}
@@ -36,6 +37,7 @@ IPS_OPERATION = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
 EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 MAX_PER_SECTION = 5_000  # resources of one kind for one patient; more is a 413, never a cut document
 ENCOUNTER_YEARS = 3
+ONGOING_PROCEDURE = "preparation,in-progress,on-hold"  # treatment that is going on (or about to)
 _ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
 
@@ -67,8 +69,10 @@ SECTIONS = (
         "Allergies and adverse reactions Document",
         "AllergyIntolerance",
     ),
+    Section("Varsler", "104605-1", "Alert", "Flag", lambda r: r.get("status") == "active"),
     Section("Problemer", "11450-4", "Problem list - Reported", "Condition", _current_problem),
     Section("Legemidler", "10160-0", "History of Medication use Narrative", "MedicationStatement"),
+    Section("Pågående behandlinger", "47519-4", "History of Procedures Document", "Procedure"),
     Section("Vaksiner", "11369-6", "History of Immunization Narrative", "Immunization"),
     Section(
         "Implantater og medisinsk utstyr",
@@ -91,11 +95,13 @@ def _years_ago(today: date, years: int) -> date:
 
 
 def criteria(section: Section, patient_id: str, today: date) -> list[tuple[str, str]]:
-    """The search for one section: the patient's resources of its type (active medicines, completed
-    vaccinations, encounters of the last three years)."""
+    """The search for one section: the patient's resources of its type (active medicines, treatments
+    not yet completed, encounters of the last three years)."""
     found: list[tuple[str, str]] = [("patient", f"Patient/{patient_id}")]
     if section.res_type == "MedicationStatement":
-        found.append(("status", "active"))
+        found.append(("status", "active"))  # (R4's Flag has no status parameter: its section keeps them)
+    elif section.res_type == "Procedure":
+        found.append(("status", ONGOING_PROCEDURE))
     elif section.res_type == "Encounter":
         found.append(("date", f"ge{_years_ago(today, ENCOUNTER_YEARS).isoformat()}"))
     return found
@@ -202,12 +208,31 @@ async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: dat
     patient = await engine.read(ctx, "Patient", patient_id)
     found: dict[str, list[dict[str, Any]]] = {}
     for section in SECTIONS:
+        if section.res_type == "MedicationStatement":
+            found[section.res_type] = await current_medicines(engine, ctx, patient_id)
+            continue
         compartment = ("Patient", patient_id) if section.compartment else None
         found[section.res_type] = await engine.search(
             ctx, section.res_type, criteria(section, patient_id, now.date()), MAX_PER_SECTION, compartment
         )
     assert patient.content is not None
     return document(ctx.base_url, orjson.loads(patient.content), found, str(uuid.uuid4()), now)
+
+
+async def current_medicines(engine: Engine, ctx: RequestContext, patient_id: str) -> list[dict[str, Any]]:
+    """The patient's medication list (pasientens legemiddelliste, the medication-list pack): its active
+    entries; for a patient whose list has not been started, the active MedicationStatements."""
+    shared = await read_shared(engine, ctx, patient_id)
+    if shared.medication_list is not None:
+        return shared.statements
+    section = next(s for s in SECTIONS if s.res_type == "MedicationStatement")
+    return await engine.search(
+        ctx,
+        "MedicationStatement",
+        criteria(section, patient_id, date.today()),
+        MAX_PER_SECTION,
+        ("Patient", patient_id),
+    )
 
 
 async def summary_operation(res_id: str, request: Request) -> Response:
@@ -226,8 +251,9 @@ OPERATIONS = (
         types=("Patient",),
         description=(
             "A FHIR document Bundle (Composition + entries) with the IPS sections: allergies and "
-            "intolerances (critical information first), problems, current medicines, vaccines, devices "
-            "and implants, and the encounters of the last three years. Access policy, reservation and "
+            "intolerances (critical information first), alerts, problems, current medicines (the "
+            "medication list), ongoing treatments, vaccines, devices and implants, and the encounters of "
+            "the last three years. Access policy, reservation and "
             "consent blocks apply; every read is audited as core-journal access."
         ),
         parameters=(Parameter("return", "out", "Bundle", 1, "1", "The IPS document Bundle"),),

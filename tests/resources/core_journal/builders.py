@@ -52,3 +52,36 @@ def condition(code: dict[str, str], patient: str = "kari") -> dict[str, Any]:
         "code": {"coding": [code], "text": code["display"]},
         "subject": {"reference": f"Patient/{patient}"},
     }
+
+
+PACEMAKER = {"system": SNOMED, "code": "14106009", "display": "Cardiac pacemaker"}
+DIALYSIS = {"system": SNOMED, "code": "265764009", "display": "Renal dialysis"}
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+
+
+def implant(kind: dict[str, str], patient: str = "kari") -> dict[str, Any]:
+    return {
+        "resourceType": "Device",
+        "status": "active",
+        "type": {"coding": [kind], "text": kind["display"]},
+        "patient": {"reference": f"Patient/{patient}"},
+    }
+
+
+def treatment(code: dict[str, str], status: str = "in-progress", patient: str = "kari") -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "status": status,
+        "code": {"coding": [code], "text": code["display"]},
+        "subject": {"reference": f"Patient/{patient}"},
+    }
+
+
+def alert(text: str, category: str = "safety", patient: str = "kari") -> dict[str, Any]:
+    return {
+        "resourceType": "Flag",
+        "status": "active",
+        "category": [{"coding": [{"system": FLAG_CATEGORY, "code": category}]}],
+        "code": {"text": text},
+        "subject": {"reference": f"Patient/{patient}"},
+    }

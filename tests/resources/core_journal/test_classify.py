@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from app.fhir.context import SystemPrincipal
 from app.resources.core_journal.classify import (
     Writer,
+    claim_criteria,
     classify,
     concept_keys,
     load_rules,
@@ -29,7 +30,18 @@ from app.resources.core_journal.codes import (
     is_entry,
 )
 from app.resources.core_journal.guard import refusal
-from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
+from tests.resources.core_journal.builders import (
+    ADDISON,
+    DIALYSIS,
+    PACEMAKER,
+    PEANUT,
+    PENICILLIN,
+    alert,
+    allergy,
+    condition,
+    implant,
+    treatment,
+)
 
 RULES = load_rules()
 HOSPITAL = Writer(("998765432",), "1234567", "DIPS Arena")
@@ -37,7 +49,14 @@ GP = Writer(("912345678",), "7654321", "CGM Allmenn")
 
 
 def test_the_rules_file_names_every_rule_with_a_known_category() -> None:
-    assert [r.resource_type for r in RULES] == ["AllergyIntolerance", "AllergyIntolerance", "Condition"]
+    assert [r.resource_type for r in RULES] == [
+        "AllergyIntolerance",
+        "AllergyIntolerance",
+        "Condition",
+        "Device",
+        "Procedure",
+        "Flag",
+    ]
     assert {r.category for r in RULES} <= set(CriticalCategory)
     assert "http://hl7.org/fhir/sid/icd-10|E27.1" in RULES[2].codes
     assert RULES[1].tags == {f"{CATEGORY_SYSTEM}|overfolsomhet"}
@@ -183,3 +202,43 @@ def test_withdrawing_a_source_keeps_the_others_and_the_last_one_ends_the_entry()
     assert one is not None
     assert source_references(one) == {"AllergyIntolerance/b"}
     assert withdraw(one, "AllergyIntolerance/b") is None
+
+
+def test_implants_ongoing_treatments_and_clinical_flags_are_critical() -> None:
+    device = classify(implant(PACEMAKER), RULES)
+    assert device is not None
+    assert device.category is CriticalCategory.TREATMENT_IMPLANT
+    assert (
+        classify(implant({**PACEMAKER, "code": "87405001"}), RULES) is None
+    )  # another device: not on the list
+    procedure = classify(treatment(DIALYSIS), RULES)
+    assert procedure is not None
+    assert procedure.category is CriticalCategory.TREATMENT_IMPLANT
+    flag = classify(alert("Voldsrisiko"), RULES)
+    assert flag is not None
+    assert flag.category is CriticalCategory.OTHER
+    assert classify(alert("Betalingsavtale", category="admin"), RULES) is None
+
+
+def test_a_device_is_about_its_type_and_claims_its_entry_by_it() -> None:
+    assert concept_keys(implant(PACEMAKER)) == {f"{PACEMAKER['system']}|{PACEMAKER['code']}"}
+    assert same_concept(implant(PACEMAKER), implant(PACEMAKER, patient="ola"))
+    claim = claim_criteria("Patient/kari", implant(PACEMAKER), "t|entry")
+    assert claim is not None
+    assert "type=" in claim
+    assert "code=" not in claim
+    assert claim_criteria("Patient/kari", alert("Voldsrisiko"), "t|entry") is None  # R4 Flag: no code search
+
+
+def test_an_entry_for_a_device_copies_what_identifies_it() -> None:
+    rule = classify(implant(PACEMAKER), RULES)
+    assert rule is not None
+    entry = new_entry(implant(PACEMAKER), rule, source_extension("Device/d1", implant(PACEMAKER), HOSPITAL))
+    assert entry["type"]["coding"] == [PACEMAKER]
+    assert entry["patient"] == {"reference": "Patient/kari"}
+    assert entry["status"] == "active"
+    other = {**implant(PACEMAKER), "type": {"coding": [PACEMAKER, {"system": "urn:x", "code": "y"}]}}
+    merged = merge(entry, other, source_extension("Device/d2", other, GP))
+    assert merged is not None
+    assert len(merged["type"]["coding"]) == 2
+    assert source_references(merged) == {"Device/d1", "Device/d2"}

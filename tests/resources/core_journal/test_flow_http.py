@@ -10,7 +10,18 @@ from typing import Any
 from app.resources.core_journal.classify import source_references, sources
 from app.resources.core_journal.codes import TAG_SYSTEM
 from app.resources.no_basis.identifiers import ORGNR_SYSTEM
-from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
+from tests.resources.core_journal.builders import (
+    ADDISON,
+    DIALYSIS,
+    PACEMAKER,
+    PEANUT,
+    PENICILLIN,
+    alert,
+    allergy,
+    condition,
+    implant,
+    treatment,
+)
 from tests.security.helpers import World
 from tests.security.scenario import GP_OFFICE_ORGNR, HOSPITAL_ORGNR
 
@@ -204,3 +215,38 @@ async def test_concurrent_sources_of_the_same_substance_become_one_entry_listing
     ]
     [entry] = await entries(world)
     assert source_references(entry) == {f"AllergyIntolerance/{w.json()['id']}" for w in written}
+
+
+async def test_an_implant_an_ongoing_treatment_and_a_safety_flag_are_recorded(world: World) -> None:
+    """The other categories: Device (implants), Procedure (ongoing treatment) and Flag (the rest), each an
+    entry with its source; the same implant from a second source merges by its type."""
+    written = {}
+    for resource in (implant(PACEMAKER), treatment(DIALYSIS), alert("Voldsrisiko: kom aldri alene")):
+        response = await world.http.post(
+            f"/{resource['resourceType']}", json=resource, headers=world.hospital
+        )
+        assert response.status_code == 201, response.text
+        written[resource["resourceType"]] = response.json()["id"]
+    again = await world.http.post("/Device", json=implant(PACEMAKER), headers=world.gp)
+    assert again.status_code == 201, again.text
+    [device] = await entries(world, "Device")
+    assert device["type"]["coding"] == [PACEMAKER]
+    assert source_references(device) == {f"Device/{written['Device']}", f"Device/{again.json()['id']}"}
+    assert sorted(organisations(device)) == sorted([HOSPITAL_ORGNR, GP_OFFICE_ORGNR])
+    [procedure] = await entries(world, "Procedure")
+    assert procedure["status"] == "in-progress"
+    assert source_references(procedure) == {f"Procedure/{written['Procedure']}"}
+    [flag] = await entries(world, "Flag")
+    assert flag["code"]["text"] == "Voldsrisiko: kom aldri alene"
+    assert source_references(flag) == {f"Flag/{written['Flag']}"}
+
+
+async def test_a_completed_ordinary_procedure_or_an_admin_flag_stays_out(world: World) -> None:
+    appendectomy = {"system": "http://snomed.info/sct", "code": "80146002", "display": "Appendectomy"}
+    for resource in (treatment(appendectomy, "completed"), alert("Skylder egenandel", category="admin")):
+        response = await world.http.post(
+            f"/{resource['resourceType']}", json=resource, headers=world.hospital
+        )
+        assert response.status_code == 201, response.text
+    assert await entries(world, "Procedure") == []
+    assert await entries(world, "Flag") == []

@@ -12,13 +12,26 @@ from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import is_entry
 from app.resources.core_journal.summary import SECTIONS
 from app.security.audit import SERVICE_SYSTEM
-from tests.resources.core_journal.builders import ADDISON, PEANUT, PENICILLIN, allergy, condition
+from tests.resources.core_journal.builders import (
+    ADDISON,
+    DIALYSIS,
+    PACEMAKER,
+    PEANUT,
+    PENICILLIN,
+    alert,
+    allergy,
+    condition,
+    implant,
+    treatment,
+)
 from tests.resources.core_journal.test_flow_http import organisations
+from tests.resources.medication_list.builders import metformin
+from tests.resources.medication_list.test_operations_http import reconcile_body
 from tests.security.helpers import World
 from tests.security.scenario import GP_HPR, GP_OFFICE_ORGNR, HOSPITAL_ORGNR, ref, reservation
 
 URL = "/Patient/kari/$summary"
-IPS_ORDER = ["48765-2", "11450-4", "10160-0", "11369-6", "46264-8", "46240-8"]
+IPS_ORDER = ["48765-2", "104605-1", "11450-4", "10160-0", "47519-4", "11369-6", "46264-8", "46240-8"]
 
 
 def section(doc: dict[str, Any], loinc: str) -> list[dict[str, Any]]:
@@ -190,9 +203,10 @@ async def test_every_read_of_a_summary_is_audited_as_the_callers(world: World) -
         for a in e["agent"]
         if a.get("requestor") and a.get("who", {}).get("identifier", {}).get("value") == GP_HPR
     ]
-    # the Patient read, and one search per section. Device is not in R4's Patient compartment: its search
-    # names the patient in the audit through what it found (an empty one would not).
-    assert sorted(by_gp) == ["read", *["search-type"] * len(SECTIONS)]
+    # the Patient read, and one search per section, the medicines' after one for the patient's medication
+    # list (none yet). Device is not in R4's Patient compartment: its search names the patient in the
+    # audit through what it found (an empty one would not).
+    assert sorted(by_gp) == ["read", *["search-type"] * (len(SECTIONS) + 1)]
     services = [
         e["subtype"][1:]
         for e in events
@@ -210,3 +224,37 @@ async def test_a_read_outside_the_summary_is_not_core_journal_access(world: Worl
     events = await world.audit("patient=Patient/kari")
     assert events
     assert all(len(e["subtype"]) == 1 for e in events)
+
+
+async def test_alerts_ongoing_treatments_and_implants_show_as_core_journal_entries(world: World) -> None:
+    for resource in (
+        implant(PACEMAKER),
+        treatment(DIALYSIS),
+        treatment({**DIALYSIS, "code": "80146002", "display": "Appendectomy"}, "completed"),
+        alert("Voldsrisiko"),
+    ):
+        response = await world.http.post(
+            f"/{resource['resourceType']}", json=resource, headers=world.hospital
+        )
+        assert response.status_code == 201, response.text
+    doc = await summary(world, world.gp)
+    [flag] = section(doc, "104605-1")
+    [procedure] = section(doc, "47519-4")  # the completed appendectomy is history, not ongoing treatment
+    [device] = section(doc, "46264-8")
+    assert all(is_entry(r) for r in (flag, procedure, device))
+    assert procedure["code"]["coding"][0]["code"] == DIALYSIS["code"]
+    assert organisations(device) == [HOSPITAL_ORGNR]
+
+
+async def test_medicines_come_from_the_medication_list_once_it_exists(world: World) -> None:
+    await other_sections(world)  # an active MedicationStatement outside any list
+    doc = await summary(world, world.gp)
+    assert [m["id"] for m in section(doc, "10160-0")] == ["kari-levaxin"]  # no list yet: active statements
+    body = reconcile_body(metformin(), apply=True)
+    applied = await world.http.post(
+        "/Patient/kari/$reconcile", json=body, headers={**world.gp, "If-Match": 'W/"0"'}
+    )
+    assert applied.status_code == 200, applied.text
+    doc = await summary(world, world.gp)
+    [medicine] = section(doc, "10160-0")
+    assert medicine["medicationCodeableConcept"]["text"] == metformin()["medicationCodeableConcept"]["text"]
