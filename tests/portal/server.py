@@ -6,7 +6,10 @@ issuer. (Nothing here runs an event loop in the test process, where Playwright's
 Everything else is written through the FHIR API with dev tokens, as the clinics' systems would: a
 referral for Kari taken through receipt and assessment by the hospital, one for Åse, a read by Kari's
 GP (an ordinary audited access) and a read by a doctor at the emergency clinic, which has no care
-relation with her, under emergency access (nødrett).
+relation with her, under emergency access (nødrett). For her core journal and medication list: a
+critical allergy the hospital records (the core-journal pack makes the entry), a vaccine her GP gives,
+and her GP's reconciliation of her medication list (two medicines, one packed in multidose, one free
+text).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from urllib.parse import quote
 
 import httpx
 
-from app.resources.no_basis.identifiers import ORGNR_SYSTEM
+from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals.codes import REFERRAL_CATEGORY
 from app.resources.referrals.taskjson import OSLO
 from app.security.devtoken import mint_token
+from tests.resources.core_journal.builders import allergy
+from tests.resources.medication_list.builders import in_multidose, metformin, tran
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
 from tests.security.scenario import orgnr
@@ -44,11 +49,20 @@ EMERGENCY_CLINIC, EMERGENCY_ORGNR = "Fjordby legevakt (demo)", orgnr("99300001")
 EMERGENCY_HPR, EMERGENCY_DOCTOR = "9100003", "Ola Vakt"
 EMERGENCY_REASON = "Bevisstløs ved innkomst"
 KARI_REFERRAL, ASE_REFERRAL = "Utredning av kneplager", "Kontroll av diabetes"
+# Kari's core journal and medication list.
+HOSPITAL_HPR, HOSPITAL_DOCTOR, HOSPITAL_SYSTEM = "9100002", "Siri Sykehus", "DIPS Arena (demo)"
+LATEX = {"system": "http://snomed.info/sct", "code": "111088007", "display": "Lateks"}
+ANAPHYLAXIS = "Anafylaktisk reaksjon"
+VACCINE, GP_SYSTEM = "Influensavaksine", "urn:helsebro:demo:fjordby-legekontor-epj"
+VACCINATED_DAYS_AGO = 30
+MEDICINE, FREE_TEXT_MEDICINE = "Metformin tablett 500 mg", "Tran, flytende"
 
 
 @dataclass(frozen=True)
 class Seeded:
     care_deadline: date  # Kari's referral: the deadline for start of care set by the assessment
+    allergy_recorded: date  # the hospital's critical allergy for Kari
+    vaccinated: date  # Kari's vaccine
 
 
 @dataclass
@@ -160,7 +174,13 @@ def _parameters(**values: tuple[str, Any]) -> dict[str, Any]:
 def seed(server: PortalServer) -> Seeded:
     system = server.token("portal-test-seed", "system/*.cruds", client_id="portal-test-seed")
     hospital = server.token(
-        "hpr-9100002", "user/*.cruds", hpr="9100002", orgnr=HOSPITAL_ORGNR, category="LE", name="Siri Sykehus"
+        f"hpr-{HOSPITAL_HPR}",
+        "user/*.cruds",
+        hpr=HOSPITAL_HPR,
+        orgnr=HOSPITAL_ORGNR,
+        category="LE",
+        name=HOSPITAL_DOCTOR,
+        source_system=HOSPITAL_SYSTEM,
     )
     gp = server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
     emergency = server.token(
@@ -197,6 +217,8 @@ def seed(server: PortalServer) -> Seeded:
             note=("String", "INTERN MERKNAD: aldri til pasienten"),
         )
         _ok(http.post("/Task/t-henvisning-kari/$assess", json=assessment, headers=hospital))
+        _core_journal(http, hospital, gp, today)
+        _medication_list(http, gp)
         # Kari's GP reads her allergy (care relation: her regular GP).
         _ok(http.get("/AllergyIntolerance/penicillin-kari", headers=gp))
         # The emergency clinic has no care relation: refused, then granted under emergency access.
@@ -204,4 +226,45 @@ def seed(server: PortalServer) -> Seeded:
         assert refused.status_code == 403, refused.text
         reason = {"nhn-emergency-reason": quote(EMERGENCY_REASON)}
         _ok(http.get("/AllergyIntolerance/penicillin-kari", headers={**emergency, **reason}))
-    return Seeded(care_deadline)
+    return Seeded(care_deadline, today, today - timedelta(days=VACCINATED_DAYS_AGO))
+
+
+def _core_journal(http: httpx.Client, hospital: dict[str, str], gp: dict[str, str], today: date) -> None:
+    """The hospital records a critical allergy (the pack adds the core-journal entry by itself, naming
+    the hospital as its source) and the GP a vaccine."""
+    latex = allergy(
+        LATEX,
+        recordedDate=today.isoformat(),
+        recorder={"identifier": {"system": HPR_SYSTEM, "value": HOSPITAL_HPR}, "display": HOSPITAL_DOCTOR},
+        reaction=[{"manifestation": [{"text": ANAPHYLAXIS}], "severity": "severe"}],
+    )
+    _ok(http.post("/AllergyIntolerance", json=latex, headers=hospital))
+    vaccine = {
+        "resourceType": "Immunization",
+        "meta": {"source": GP_SYSTEM},
+        "status": "completed",
+        "vaccineCode": {"text": VACCINE},
+        "patient": {"reference": "Patient/kari"},
+        "occurrenceDateTime": (today - timedelta(days=VACCINATED_DAYS_AGO)).isoformat(),
+        "recorded": (today - timedelta(days=VACCINATED_DAYS_AGO)).isoformat(),
+        "performer": [
+            {"actor": {"reference": "Organization/legekontor-fjordby", "display": GP_OFFICE}},
+            {"actor": {"reference": "Practitioner/lege-lind", "display": GP_NAME}},
+        ],
+    }
+    _ok(http.post("/Immunization", json=vaccine, headers=gp))
+
+
+def _medication_list(http: httpx.Client, gp: dict[str, str]) -> None:
+    """The GP reconciles Kari's medication list: one coded medicine packed in multidose, one free text."""
+    coded = in_multidose(metformin(dose="1 tablett morgen og kveld"))
+    medicines = [{"name": "medication", "resource": m} for m in (coded, tran())]
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            *medicines,
+            {"name": "apply", "valueBoolean": True},
+            {"name": "reason", "valueString": "Legemiddelsamstemming hos fastlegen"},
+        ],
+    }
+    _ok(http.post("/Patient/kari/$reconcile", json=body, headers={**gp, "If-Match": 'W/"0"'}))

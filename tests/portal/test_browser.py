@@ -22,16 +22,27 @@ import pytest
 from tests.external import missing
 from tests.portal.png import SIGNATURE, Image, png_size, read_png
 from tests.portal.server import (
+    ANAPHYLAXIS,
     ASE_REFERRAL,
     EMERGENCY_CLINIC,
     EMERGENCY_DOCTOR,
     EMERGENCY_HPR,
     EMERGENCY_REASON,
+    FREE_TEXT_MEDICINE,
     GP_HPR,
     GP_NAME,
     GP_OFFICE,
     GP_ORGNR,
+    GP_SYSTEM,
+    HOSPITAL,
+    HOSPITAL_DOCTOR,
+    HOSPITAL_HPR,
+    HOSPITAL_ORGNR,
+    HOSPITAL_SYSTEM,
     KARI_REFERRAL,
+    LATEX,
+    MEDICINE,
+    VACCINE,
     PortalServer,
     Seeded,
     seed,
@@ -138,8 +149,10 @@ def element_shot(locator: Locator, path: Path) -> Image:
     image = read_png(data)
     box = locator.bounding_box()
     assert box is not None
-    assert abs(image.width - box["width"]) <= 1
-    assert abs(image.height - box["height"]) <= 1
+    # Whole pixels: a box with fractional edges (a card below text of fractional line height) is
+    # captured by the pixels it touches, up to one more at each edge.
+    assert abs(image.width - box["width"]) <= 2
+    assert abs(image.height - box["height"]) <= 2
     assert len(image.colours()) > 2  # text on a background, not an empty box
     return image
 
@@ -165,12 +178,32 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     assert page.locator("#card-legemidler-status").inner_text() == "Tilgjengelig"
     screenshot(page, tmp_path / "oversikt.png")
 
-    # Mine legemidler: Kari has no medication list yet, so the empty List's title and no entries.
+    # Mine legemidler: the list her GP reconciled, each medicine with its codes, dosage, status and marks.
     go_to(page, "Mine legemidler")
     medicines = page.locator("#panel-legemidler-content")
-    medicines.get_by_role("heading", level=2).wait_for()
     assert medicines.get_by_role("heading", level=2).inner_text() == "Pasientens legemiddelliste"
-    assert medicines.locator("p.empty").inner_text() == "Ingen opplysninger registrert."
+    entries = medicines.locator("li.record")
+    assert sorted(entries.locator("h3").all_inner_texts()) == [MEDICINE, FREE_TEXT_MEDICINE]
+    coded = entries.filter(has_text=MEDICINE)
+    assert coded.locator(".badge").all_text_contents() == ["Status: I bruk", "Multidose"]
+    coded_text = coded.inner_text()
+    for expected in (
+        "ATC-kode\nA10BA02",
+        "FEST-legemiddel\nID_TEST-METFORMIN-500",
+        "Styrke\n500 mg",
+        "Dosering\n1 tablett morgen og kveld",
+        "Pakkes i multidose",
+    ):
+        assert expected in coded_text
+    assert "Fritekst" not in coded_text
+    free_text = entries.filter(has_text=FREE_TEXT_MEDICINE)
+    assert free_text.locator(".badge").all_text_contents() == ["Status: I bruk", "Fritekst"]
+    free_text_text = free_text.inner_text()
+    assert "ikke hentet fra legemiddelregisteret FEST" in free_text_text
+    assert "Dosering\n5 ml daglig" in free_text_text
+    assert "ATC-kode" not in free_text_text
+    screenshot(page, tmp_path / "legemidler.png")
+    element_shot(coded, tmp_path / "legemiddel.png")
 
     # Mine henvisninger: the assessed referral, its status in plain Norwegian, the deadline.
     go_to(page, "Mine henvisninger")
@@ -193,7 +226,7 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     # Hvem har sett journalen min: the GP's read, and the emergency access highlighted.
     go_to(page, "Hvem har sett journalen min")
     rows = page.locator("table.access-table tbody tr")
-    gp_row = rows.filter(has_text=GP_OFFICE)
+    gp_row = rows.filter(has_text=GP_OFFICE).filter(has_text="Lest: allergi")  # (it also wrote, below)
     assert gp_row.count() == 1
     assert [c.strip() for c in gp_row.locator("td").all_inner_texts()[1:]] == [
         f"{GP_NAME}\nLege, HPR-nr. 9100001",  # the name from the Practitioner register
@@ -237,13 +270,45 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     assert ordinary.share(EMERGENCY_WASH) == 0
     assert ordinary.share(EMERGENCY_EDGE) == 0
 
-    # The core journal's panel shows the server's $summary: her critical allergy leads.
+    # Min kjernejournal ($summary): her critical allergies, each with its sources, and her vaccine.
     go_to(page, "Min kjernejournal")
     content = page.locator("#panel-kjernejournal-content")
-    content.get_by_role("heading", level=3).first.wait_for()
-    headings = content.get_by_role("heading", level=3).all_inner_texts()
-    assert headings[:3] == ["Allergier og intoleranser", "Problemer", "Legemidler"]
-    assert content.locator("section").first.locator("li").first.inner_text().startswith("Penicillin")
+    assert content.get_by_role("heading", level=2).all_inner_texts() == ["Kritisk informasjon", "Vaksiner"]
+    critical = content.locator("li.record[data-kind='kritisk']")
+    assert critical.locator("h3").all_inner_texts() == [LATEX["display"], "Penicillin"]
+    latex = critical.filter(has_text=LATEX["display"])
+    assert latex.locator(".badge").inner_text() == "Overfølsomhetsreaksjon"
+    recorded = seeded.allergy_recorded.strftime("%d.%m.%Y")
+    latex_text = latex.inner_text()
+    for expected in (
+        "Alvorlighetsgrad\nHøy (kan være livstruende)",
+        f"Reaksjon\n{ANAPHYLAXIS}",
+        "Status\nBekreftet",
+        "Kilde\n",
+        # the hospital's name from the Organization register, its number from the entry's source
+        f"Virksomhet\n{HOSPITAL['display']} (org.nr. {HOSPITAL_ORGNR})",
+        f"System\n{HOSPITAL_SYSTEM}",
+        f"Registrert av\n{HOSPITAL_DOCTOR}, HPR-nr. {HOSPITAL_HPR}",
+        f"Registrert\n{recorded}",
+    ):
+        assert expected in latex_text
+    # the demo data's allergy, loaded by a system and not by an organisation: its system is its source
+    assert "System\nhelsebro/demo-loader" in critical.filter(has_text="Penicillin").inner_text()
+    vaccine = content.locator("li.record[data-kind='vaksine']")
+    assert vaccine.locator("h3").all_inner_texts() == [VACCINE]
+    vaccinated = seeded.vaccinated.strftime("%d.%m.%Y")
+    vaccine_text = vaccine.inner_text()
+    for expected in (
+        f"Dato\n{vaccinated}",
+        "Status\nGitt",
+        f"Virksomhet\n{GP_OFFICE}",
+        f"System\n{GP_SYSTEM}",
+        f"Registrert av\n{GP_NAME}",
+        f"Registrert\n{vaccinated}",
+    ):
+        assert expected in vaccine_text
+    screenshot(page, tmp_path / "kjernejournal.png")
+    element_shot(latex, tmp_path / "kritisk-informasjon.png")
 
     # A panel whose operation the server does not offer says so.
     go_to(page, "Helsekort for gravide")
@@ -284,6 +349,19 @@ def test_another_citizen_signed_in_with_the_keyboard_sees_only_her_own(
     assert KARI_REFERRAL not in page.content()
     screenshot(page, tmp_path / "ase-henvisninger.png")
 
+    # Her core journal and medication list are empty, and say so.
+    go_to(page, "Min kjernejournal")
+    journal = page.locator("#panel-kjernejournal-content")
+    assert journal.locator("p.empty").all_inner_texts() == [
+        "Ingen registrert kritisk informasjon.",
+        "Ingen registrerte vaksiner.",
+    ]
+    assert LATEX["display"] not in page.content()
+    go_to(page, "Mine legemidler")
+    medicines = page.locator("#panel-legemidler-content")
+    assert medicines.locator("p.empty").inner_text() == "Ingen legemidler registrert i legemiddellisten din."
+    assert MEDICINE not in page.content()
+
     go_to(page, "Hvem har sett journalen min")
     log = page.locator("#access-log").inner_text()
     assert EMERGENCY_CLINIC not in log
@@ -292,51 +370,49 @@ def test_another_citizen_signed_in_with_the_keyboard_sees_only_her_own(
     assert "Ingen av dem var med akuttilgang." in page.locator("#access-summary").inner_text()
 
 
-def test_an_offered_panel_calls_its_operation_and_shows_the_answer(
+def test_a_panel_without_a_view_of_its_own_shows_its_operations_answer_generically(
     page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
 ) -> None:
-    """No pack offers its operation yet: /metadata is changed on its way to the page to say $summary and
-    $pregnancy-card are, $summary's answer is a document Bundle made here, and $pregnancy-card goes on to
-    the real server, which does not serve it (the panel shows the error)."""
+    """No pack offers $pregnancy-card yet: /metadata is changed on its way to the page to say it is
+    offered. First the call goes on to the real server, which does not serve it (the panel shows the
+    error); then its answer is a document Bundle made here, shown by its sections."""
     server, _ = portal
     calls: list[dict[str, str]] = []
 
     def metadata(route: Route) -> None:
         statement = route.fetch().json()
         patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
-        patient["operation"] = [
-            *patient.get("operation", []),
-            {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"},
-            {"name": "pregnancy-card", "definition": "http://helsebro.no/fhir/OperationDefinition/x"},
-        ]
+        offered = {"name": "pregnancy-card", "definition": "http://helsebro.no/fhir/OperationDefinition/x"}
+        patient["operation"] = [*patient.get("operation", []), offered]
         route.fulfill(json=statement)
 
-    def summary(route: Route) -> None:
+    def pregnancy_card(route: Route) -> None:
         calls.append(route.request.headers)
         route.fulfill(json=_summary_document(), content_type="application/fhir+json")
 
     page.route(f"{server.url}/metadata", metadata)
-    page.route(f"{server.url}/Patient/kari/$summary", summary)
     open_portal(page, server)
     sign_in(page, "Kari Nordmann")
-    page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
-    assert page.locator("#card-kjernejournal-status").inner_text() == "Tilgjengelig"
-    assert page.locator("#card-legemidler-status").inner_text() == "Tilgjengelig"  # served for real
-
-    go_to(page, "Min kjernejournal")
-    content = page.locator("#panel-kjernejournal-content")
-    assert content.get_by_role("heading", level=2).inner_text() == "Pasientsammendrag"
-    assert content.get_by_role("heading", level=3).all_inner_texts() == ["Allergier", "Legemidler"]
-    assert content.locator("li").all_inner_texts() == ["Penicillin", "Paracet 500 mg: 1 tablett ved behov"]
-    assert len(calls) == 1
-    assert calls[0]["authorization"].startswith("Bearer ")
-    screenshot(page, tmp_path / "kjernejournal.png")
+    page.wait_for_selector("#card-gravid-status:not(:empty)")
+    assert page.locator("#card-gravid-status").inner_text() == "Tilgjengelig"
 
     go_to(page, "Helsekort for gravide")
     alert = page.get_by_role("alert")
     assert alert.is_visible()
     assert alert.inner_text().startswith("Fant ikke opplysningene.")
     assert page.locator("#panel-gravid-content").inner_text() == ""
+
+    page.route(f"{server.url}/Patient/kari/$pregnancy-card", pregnancy_card)
+    go_to(page, "Mine henvisninger")
+    go_to(page, "Helsekort for gravide")
+    content = page.locator("#panel-gravid-content")
+    assert content.get_by_role("heading", level=2).inner_text() == "Pasientsammendrag"
+    assert content.get_by_role("heading", level=3).all_inner_texts() == ["Allergier", "Legemidler"]
+    assert content.locator("li").all_inner_texts() == ["Penicillin", "Paracet 500 mg: 1 tablett ved behov"]
+    assert len(calls) == 1
+    assert calls[0]["authorization"].startswith("Bearer ")
+    assert page.get_by_role("alert").is_hidden()
+    screenshot(page, tmp_path / "gravid.png")
 
 
 def test_an_expired_session_sends_the_citizen_back_to_sign_in(

@@ -62,7 +62,14 @@ async def test_the_page_and_its_files_need_no_token(secure_client: httpx.AsyncCl
         assert directive in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert (await secure_client.get("/portal/")).text == page.text
-    for name in ("portal.js", "portal.css", "panels.json"):
+    for name in (
+        "portal.js",
+        "portal.css",
+        "panels.json",
+        "corejournal.js",
+        "medications.js",
+        "registers.js",
+    ):
         assert name in ASSETS
         served = await secure_client.get(f"/portal/{name}")
         assert served.status_code == 200, name
@@ -149,6 +156,26 @@ async def test_a_demo_citizen_token_reads_only_that_citizens_own_record(
     theirs = await secure_client.get("/AuditEvent", params={"patient": "Patient/ase"}, headers=citizen)
     assert theirs.status_code in (200, 403)
     assert not [e for e in theirs.json().get("entry", []) if e["search"]["mode"] == "match"]
+
+
+async def test_the_panels_operations_answer_the_citizen_token_for_her_own_record_only(
+    secure_app: FastAPI, secure_client: httpx.AsyncClient
+) -> None:
+    # What "Min kjernejournal" and "Mine legemidler" call, with the token the sign-in mints.
+    await load(secure_app.state.fhir)
+    citizen = auth_header((await sign_in(secure_client, "kari"))["access_token"])
+    summary = await secure_client.get("/Patient/kari/$summary", headers=citizen)
+    assert summary.status_code == 200, summary.text
+    document = summary.json()
+    assert document["type"] == "document"
+    entries = [e["resource"] for e in document["entry"] if is_entry(e["resource"])]
+    assert [source_references(e) for e in entries] == [{"AllergyIntolerance/penicillin-kari"}]
+    medicines = await secure_client.get("/Patient/kari/$medication-list", headers=citizen)
+    assert medicines.status_code == 200, medicines.text
+    assert medicines.json()["entry"][0]["resource"]["resourceType"] == "List"
+    for operation in ("$summary", "$medication-list"):
+        refused = await secure_client.get(f"/Patient/ase/{operation}", headers=citizen)
+        assert refused.status_code == 403, (operation, refused.text)
 
 
 async def test_the_sign_in_takes_only_a_demo_citizen(secure_client: httpx.AsyncClient) -> None:

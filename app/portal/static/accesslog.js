@@ -4,11 +4,10 @@
 
 import { link, matches } from "./api.js";
 import { el, formatDateTime, replace } from "./format.js";
+import { HPR, createNames, lookUpNames } from "./registers.js";
 
-const HPR = "urn:oid:2.16.578.1.12.4.1.4.4";
 const FNR = "urn:oid:2.16.578.1.12.4.1.4.1";
 const DNR = "urn:oid:2.16.578.1.12.4.1.4.2";
-const ORGNR = "urn:oid:2.16.578.1.12.4.1.4.101";
 const CATEGORY = "urn:oid:2.16.578.1.12.4.1.1.9060";
 const ACCESS_BASIS = "http://helsebro.no/fhir/CodeSystem/access-basis";
 const FLAGS = "http://helsebro.no/fhir/CodeSystem/audit-flag";
@@ -115,38 +114,16 @@ function isOwn(event, session) {
   return Boolean(id && (id.system === FNR || id.system === DNR) && id.value === session.pid);
 }
 
-/** Names for the HPR and organisation numbers of `events`, from this server's Practitioner and
- * Organization resources (public register data; a failed look-up leaves the numbers). */
-async function lookUpNames(api, events, names) {
-  const hprs = new Set();
-  const orgnrs = new Set();
+/** Names for the HPR and organisation numbers of `events` (registers.js). */
+async function lookUpEventNames(api, events, names) {
+  const hprs = [];
+  const orgnrs = [];
   for (const event of events) {
     const id = (requestor(event).who || {}).identifier;
-    if (id && id.system === HPR && !names.hpr.has(id.value)) hprs.add(id.value);
-    for (const org of organisations(event)) if (!names.org.has(org.orgnr)) orgnrs.add(org.orgnr);
+    if (id && id.system === HPR) hprs.push(id.value);
+    for (const org of organisations(event)) orgnrs.push(org.orgnr);
   }
-  const searches = [];
-  if (hprs.size) searches.push(["Practitioner", HPR, [...hprs], names.hpr, (p) => humanName((p.name || [])[0])]);
-  if (orgnrs.size) searches.push(["Organization", ORGNR, [...orgnrs], names.org, (o) => o.name]);
-  await Promise.all(
-    searches.map(async ([type, system, values, into, nameOf]) => {
-      for (const value of values) into.set(value, null); // asked once, found or not
-      const query = new URLSearchParams({ identifier: values.map((v) => `${system}|${v}`).join(","), _count: "100" });
-      try {
-        for (const resource of matches(await api.get(`/${type}?${query}`))) {
-          const id = (resource.identifier || []).find((i) => i.system === system);
-          if (id && nameOf(resource)) into.set(id.value, nameOf(resource));
-        }
-      } catch {
-        // names are a help, not a condition for showing the log
-      }
-    }),
-  );
-}
-
-function humanName(name) {
-  if (!name) return "";
-  return name.text || [...(name.given || []), name.family].filter(Boolean).join(" ");
+  await lookUpNames(api, names, { hprs, orgnrs });
 }
 
 function whoCell(event, session, names) {
@@ -227,7 +204,7 @@ function eventRow(event, session, names) {
 /** The access log of the signed-in citizen: call load() to fetch more, render() after the own-toggle. */
 export function createAccessLog(api, session, parts) {
   const state = { events: [], next: `/AuditEvent?${new URLSearchParams({ patient: `Patient/${session.patient}`, _sort: "-date", _count: String(PAGE_SIZE) })}` };
-  const names = { hpr: new Map(), org: new Map() };
+  const names = createNames();
 
   function visible() {
     return parts.showOwn.checked ? state.events : state.events.filter((e) => !isOwn(e, session));
@@ -271,7 +248,7 @@ export function createAccessLog(api, session, parts) {
     while (state.next && pages < MAX_PAGES_PER_LOAD) {
       const bundle = await api.get(state.next);
       const events = matches(bundle).filter((r) => r.resourceType === "AuditEvent");
-      await lookUpNames(api, events, names);
+      await lookUpEventNames(api, events, names);
       state.events.push(...events);
       state.next = link(bundle, "next");
       pages += 1;

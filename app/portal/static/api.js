@@ -76,3 +76,20 @@ export function link(bundle, relation) {
   const found = (bundle.link || []).find((l) => l.relation === relation);
   return found ? localPath(found.url) : null;
 }
+
+/** A function that finds a Bundle's resource by a Reference: by fullUrl, else by "Type/id". */
+export function resolver(bundle) {
+  const byKey = new Map();
+  for (const entry of bundle.entry || []) {
+    const resource = entry.resource;
+    if (!resource) continue;
+    if (entry.fullUrl) byKey.set(entry.fullUrl, resource);
+    if (resource.id) byKey.set(`${resource.resourceType}/${resource.id}`, resource);
+  }
+  return (reference) => {
+    if (!reference) return null;
+    if (byKey.has(reference.reference)) return byKey.get(reference.reference);
+    const local = (reference.reference || "").split("/").slice(-2).join("/");
+    return byKey.get(local) || null;
+  };
+}

@@ -1,10 +1,20 @@
 // The panels the domain packs fill as they arrive (panels.json: one entry per panel, the only list of
 // them). Each names the FHIR operation that fills it; /metadata says whether this server offers it. When
-// it does, the panel calls it for the signed-in citizen and shows what comes back generically: a
+// it does, the panel calls it for the signed-in citizen and shows what comes back: with the operation's
+// own view when there is one (RENDERERS: the core journal, the medication list), else generically: a
 // document Bundle's Composition sections, a List's entries (alone, or first in a Bundle with its
 // entries), any other Bundle's resources by type.
 
+import { resolver } from "./api.js";
+import { renderCoreJournal } from "./corejournal.js";
 import { conceptText, el, formatDate, replace } from "./format.js";
+import { renderMedicationList } from "./medications.js";
+
+// An operation's own view of its answer: (api, answer) -> nodes.
+const RENDERERS = {
+  "Patient/$summary": renderCoreJournal,
+  "Patient/$medication-list": renderMedicationList,
+};
 
 const TYPE_TITLES = {
   AllergyIntolerance: "Allergier og intoleranser",
@@ -74,22 +84,6 @@ function narrative(div) {
 function entryList(items) {
   if (!items.length) return el("p", { class: "empty" }, "Ingen opplysninger registrert.");
   return el("ul", { class: "entries" }, items.map((text) => el("li", {}, text)));
-}
-
-function resolver(bundle) {
-  const byKey = new Map();
-  for (const entry of bundle.entry || []) {
-    const resource = entry.resource;
-    if (!resource) continue;
-    if (entry.fullUrl) byKey.set(entry.fullUrl, resource);
-    if (resource.id) byKey.set(`${resource.resourceType}/${resource.id}`, resource);
-  }
-  return (reference) => {
-    if (!reference) return null;
-    if (byKey.has(reference.reference)) return byKey.get(reference.reference);
-    const local = (reference.reference || "").split("/").slice(-2).join("/");
-    return byKey.get(local) || null;
-  };
 }
 
 function sectionNodes(sections, resolve, level) {
@@ -171,6 +165,8 @@ export async function showPanel(api, session, panel, capability, container) {
     return false;
   }
   const result = await api.get(`/${panel.resourceType}/${encodeURIComponent(session.patient)}/$${panel.operation}`);
-  replace(container, el("div", { class: "panel-result", "data-offered": "true" }, renderResult(result)));
+  const render = RENDERERS[operationLabel(panel)];
+  const nodes = render ? await render(api, result) : renderResult(result);
+  replace(container, el("div", { class: "panel-result", "data-offered": "true" }, nodes));
   return true;
 }
