@@ -31,7 +31,7 @@ from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.referrals.codes import REFERRAL_CATEGORY
 from app.resources.referrals.taskjson import OSLO
 from app.security.devtoken import mint_token
-from tests.resources.core_journal.builders import allergy
+from tests.resources.core_journal.builders import PACEMAKER, allergy, implant
 from tests.resources.medication_list.builders import in_multidose, metformin, tran
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
@@ -239,6 +239,7 @@ def _core_journal(http: httpx.Client, hospital: dict[str, str], gp: dict[str, st
         reaction=[{"manifestation": [{"text": ANAPHYLAXIS}], "severity": "severe"}],
     )
     _ok(http.post("/AllergyIntolerance", json=latex, headers=hospital))
+    _ok(http.post("/Device", json=implant(PACEMAKER), headers=hospital))  # an implant: critical too
     vaccine = {
         "resourceType": "Immunization",
         "meta": {"source": GP_SYSTEM},

@@ -48,6 +48,7 @@ from tests.portal.server import (
     seed,
     start_server,
 )
+from tests.resources.core_journal.builders import PACEMAKER
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Route, ViewportSize
@@ -275,7 +276,11 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     content = page.locator("#panel-kjernejournal-content")
     assert content.get_by_role("heading", level=2).all_inner_texts() == ["Kritisk informasjon", "Vaksiner"]
     critical = content.locator("li.record[data-kind='kritisk']")
-    assert critical.locator("h3").all_inner_texts() == [LATEX["display"], "Penicillin"]
+    # allergies first, then (after alerts, conditions and treatments) the hospital's pacemaker implant
+    assert critical.locator("h3").all_inner_texts() == [LATEX["display"], "Penicillin", PACEMAKER["display"]]
+    pacemaker = critical.filter(has_text=PACEMAKER["display"])
+    assert pacemaker.locator(".badge").inner_text() == "Pågående behandling eller implantat"
+    assert f"Virksomhet\n{HOSPITAL['display']} (org.nr. {HOSPITAL_ORGNR})" in pacemaker.inner_text()
     latex = critical.filter(has_text=LATEX["display"])
     assert latex.locator(".badge").inner_text() == "Overfølsomhetsreaksjon"
     recorded = seeded.allergy_recorded.strftime("%d.%m.%Y")

@@ -11,7 +11,13 @@ import { HPR, ORGNR, createNames, lookUpNames } from "./registers.js";
 const LOINC = "http://loinc.org";
 // The document's sections by LOINC code (summary.py's SECTIONS).
 const ALLERGIES = "48765-2";
+const ALERTS = "104605-1";
 const PROBLEMS = "11450-4";
+const TREATMENTS = "47519-4";
+const DEVICES = "46264-8";
+// Where the core journal's entries stand, critical information first (allergies, alerts, conditions,
+// ongoing treatments, implants).
+const CRITICAL_SECTIONS = [ALLERGIES, ALERTS, PROBLEMS, TREATMENTS, DEVICES];
 const IMMUNIZATIONS = "11369-6";
 // The core-journal pack's marks (app/resources/core_journal/codes.py).
 const ENTRY_TAG = "http://helsebro.no/fhir/CodeSystem/core-journal-tag";
@@ -155,7 +161,7 @@ function criticalRecord(resource, index, names) {
   if (verification) facts.push(row("Status", VERIFICATION[verification] || verification));
   if (resource.onsetDateTime) facts.push(row("Oppstått", timeElement(resource.onsetDateTime)));
   const category = tag(resource, CATEGORY);
-  const title = conceptText(resource.code) || "Kritisk informasjon";
+  const title = conceptText(resource.code) || conceptText(resource.type) || "Kritisk informasjon";
   return record("kritisk", index, title, category && (category.display || category.code), facts, entrySources(resource), names);
 }
 
@@ -182,7 +188,7 @@ function part(title, items, empty) {
 /** Nodes showing the $summary document: critical information, then vaccines, each entry with its
  * sources (organisation names looked up in the register first). */
 export async function renderCoreJournal(api, document) {
-  const critical = [...sectionResources(document, ALLERGIES), ...sectionResources(document, PROBLEMS)].filter(isEntry);
+  const critical = CRITICAL_SECTIONS.flatMap((loinc) => sectionResources(document, loinc)).filter(isEntry);
   const vaccines = sectionResources(document, IMMUNIZATIONS).filter((r) => r.resourceType === "Immunization");
   const sources = [...critical.flatMap(entrySources), ...vaccines.flatMap(immunizationSources)];
   const names = createNames();
