@@ -376,7 +376,7 @@ PROFILE_TOP = 30  # functions listed from the cProfile run
 REQUEST = "request"  # SQL outside the summary's own reads and searches: authentication, policy, audit
 AUDIT_WRITES = "audit writes"  # the audit sink's group commits (beside the requests, not in them)
 WRITE = re.compile(r"\s*(WITH\s+\w+\s+AS\s*\(\s*)?(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
-SQL_SHOWN = 160  # characters of a statement kept in the profile's list of the slowest
+SQL_SHOWN = 160  # characters of a statement printed in the list of the slowest (the JSON has all of it)
 SLOWEST = 12  # statements listed
 
 
@@ -407,7 +407,7 @@ class Timings:
         key = AUDIT_WRITES if WRITE.match(statement) else self.current
         self.statements[key] += 1
         self.sql_s[key] += seconds
-        shape = (key, " ".join(statement.split())[:SQL_SHOWN])
+        shape = (key, " ".join(statement.split()))  # bound parameters: the same text every time
         self.shapes[shape] += 1
         self.shape_s[shape] += seconds
 
@@ -569,7 +569,8 @@ def format_profile(p: dict[str, Any]) -> str:
         lines.append(f"{key:<28} {fmt_num(v['ms']):>8} {v['statements']:>10.2f} {v['sql_ms']:>8.2f}")
     lines.append("slowest statements (ms per request, times per request, the call, the SQL's beginning):")
     for q in p["slowest_sql"]:
-        lines.append(f"  {q['ms_per_request']:>7.2f} {q['per_request']:>5.2f}x  {q['call']:<26} {q['sql']}")
+        sql = q["sql"][:SQL_SHOWN]
+        lines.append(f"  {q['ms_per_request']:>7.2f} {q['per_request']:>5.2f}x  {q['call']:<26} {sql}")
     return "\n".join(lines)
 
 
