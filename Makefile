@@ -7,7 +7,7 @@ PORT ?= 8080
 export DATABASE_URL ?= sqlite+aiosqlite:///./helsebro.db
 
 .PHONY: run token test lint typecheck pytest migrate demo openapi postman-collection postman schemathesis live \
-	bench bench-ingest bench-eresept clean
+	bench bench-ingest bench-summary bench-eresept clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ bench: $(VENV)/.installed-dev
 # Needs the Synthea bundles: HELSEBRO_SYNTHEA_DIR, or ../shared/data/synthea beside the repository.
 bench-ingest: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ingest
+
+# GET /Patient/{id}/$summary on the loaded Synthea set (the same data as bench-ingest).
+bench-summary: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.summary
 
 bench-eresept: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.eresept

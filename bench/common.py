@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import json
 import os
+import platform
 import signal
 import socket
 import sqlite3
@@ -79,6 +80,13 @@ def host_busy_s() -> float | None:
 
 def delta(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
+
+
+def spread(items: Sequence[Any], count: int) -> list[Any]:
+    """`count` items spread evenly over `items` (all of them if there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[i * len(items) // count] for i in range(count)]
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
@@ -253,6 +261,17 @@ def code_version() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def code_label(code: dict[str, Any]) -> str:
+    """code_version() as printed in a report's heading."""
+    if code["commit"] is None:
+        return "unknown"
+    return f"{code['commit']}{' + local changes' if code['dirty'] else ''}"
+
+
+def host_info() -> dict[str, Any]:
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
 
 
 # -- databases ------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from bench.common import (
     Server,
     Tally,
     asyncpg_dsn,
+    code_label,
     code_version,
     cpu_pct,
     delta,
@@ -57,6 +58,7 @@ from bench.common import (
     percentile,
     run_main,
     settle,
+    spread,
     start_server,
     stop_process,
     system_client,
@@ -294,19 +296,12 @@ def _matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _spread(items: Sequence[Any], count: int) -> list[Any]:
-    """`count` items spread evenly over `items` (all of them if there are fewer)."""
-    if len(items) <= count:
-        return list(items)
-    return [items[i * len(items) // count] for i in range(count)]
-
-
 async def build_plan(client: httpx.AsyncClient, base_url: str) -> SearchPlan:
     """Real values from the loaded data: ids, identifiers, family names, and per patient a LOINC code it has
     Observations of in the date range. Not timed. Every kind must end up with queries."""
     patients = _matches(await _get_json(client, base_url, "/Patient?_count=1000"))
     patients.sort(key=lambda p: str(p["id"]))
-    sample = _spread(patients, SAMPLE_PATIENTS)
+    sample = spread(patients, SAMPLE_PATIENTS)
     kinds: dict[str, list[Query]] = {kind: [] for kind in SEARCH_KINDS}
     for patient in sample:
         pid = str(patient["id"])
@@ -484,10 +479,11 @@ def security(workdir: Path, opts: Options) -> tuple[dict[str, str], dict[str, st
     return env, ingest_headers, search_headers
 
 
-def server_env(opts: Options, bundles: Sequence[BundleFile]) -> dict[str, str]:
-    """MAX_BODY_BYTES for the server: Synthea's largest patient bundle is ~11 MB, above the 10 MiB default."""
-    if opts.max_body_bytes is not None:
-        return {"MAX_BODY_BYTES": str(opts.max_body_bytes)} if opts.max_body_bytes else {}
+def server_env(max_body_bytes: int | None, bundles: Sequence[BundleFile]) -> dict[str, str]:
+    """MAX_BODY_BYTES for the server: Synthea's largest patient bundle is ~11 MB, above the 10 MiB default.
+    `max_body_bytes`: the option (None: raise the limit if a bundle needs it; 0: the server's own)."""
+    if max_body_bytes is not None:
+        return {"MAX_BODY_BYTES": str(max_body_bytes)} if max_body_bytes else {}
     largest = max(len(b.body) for b in bundles)
     limit = Settings(_env_file=REPO_ROOT / ".env").max_body_bytes
     if largest <= limit:
@@ -518,7 +514,7 @@ async def bench_database(
     with tempfile.TemporaryDirectory(prefix="helsebro-bench-") as tmp:
         workdir = Path(tmp)
         env, ingest_headers, search_headers = security(workdir, opts)
-        env.update(server_env(opts, bundles))
+        env.update(server_env(opts.max_body_bytes, bundles))
         async with fresh_database(kind, workdir) as url:
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
@@ -596,7 +592,7 @@ def failed(report: dict[str, Any], opts: Options) -> bool:
 def format_report(report: dict[str, Any]) -> str:
     i = report["ingest"]
     lines = [
-        f"\n{report['database']} ({report['database_url']}), code {_code(report['code'])}, "
+        f"\n{report['database']} ({report['database_url']}), code {code_label(report['code'])}, "
         "ingestion at concurrency "
         f"{report['options']['concurrency']}: {i['ok']}/{i['bundles']} bundles, "
         f"{i['resources_ok']:,}/{i['resources']:,} resources",
@@ -658,12 +654,6 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append("! server log (last lines):")
         lines.extend(f"    {line[:300]}" for line in report["server_log"].splitlines())
     return "\n".join(lines)
-
-
-def _code(code: dict[str, Any]) -> str:
-    if code["commit"] is None:
-        return "unknown"
-    return f"{code['commit']}{' + local changes' if code['dirty'] else ''}"
 
 
 def write_report(report: dict[str, Any], results_dir: Path) -> Path:

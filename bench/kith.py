@@ -27,7 +27,6 @@ import copy
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -57,11 +56,13 @@ from bench.common import (
     REPO_ROOT,
     Server,
     Tally,
+    code_label,
     code_version,
     cpu_pct,
     fmt_num,
     fmt_pct,
     fresh_database,
+    host_info,
     log_tail,
     migrate,
     open_clients,
@@ -349,7 +350,7 @@ def bench_convert(opts: Options, validator: XsdValidator | None, deadline: float
             "xsd_dir": None if opts.xsd_dir is None else str(opts.xsd_dir),
         },
         "code": code,
-        "host": _host(),
+        "host": host_info(),
         "templates": TEMPLATES,
         "results": [asdict(r) for r in results],
         "skipped": skipped,
@@ -651,7 +652,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             "server_env": env,
         },
         "code": code,
-        "host": _host(),
+        "host": host_info(),
         "templates": TEMPLATES,
         "unavailable": unavailable,
         "phases": [asdict(r) for r in results],
@@ -661,22 +662,16 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
 
 
 # -- reporting ------------------------------------------------------------------------------------------
-def _host() -> dict[str, Any]:
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
-
-
-def _code(code: dict[str, Any]) -> str:
-    if code["commit"] is None:
-        return "unknown"
-    return f"{code['commit']}{' + local changes' if code['dirty'] else ''}"
-
-
 def format_convert(report: dict[str, Any]) -> str:
     header = (
         f"{'case':<20} {'messages':>8} {'msg/s':>9} {'mean µs':>9} {'p50 µs':>9} {'p95 µs':>9} "
         f"{'cpu':>5} {'xml bytes':>9}"
     )
-    lines = [f"\nconvert, code {_code(report['code'])}, single core in-process", header, "-" * len(header)]
+    lines = [
+        f"\nconvert, code {code_label(report['code'])}, single core in-process",
+        header,
+        "-" * len(header),
+    ]
     for r in report["results"]:
         flag = "  (time limit)" if r["truncated"] else ""
         lines.append(
@@ -695,7 +690,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"{'client cpu':>10} {'server cpu':>10} {'other cpu':>9} {'cpu ms/msg':>10} {'db ms/msg':>9}"
     )
     lines = [
-        f"\n{report['database']} ({report['database_url']}), code {_code(report['code'])}, "
+        f"\n{report['database']} ({report['database_url']}), code {code_label(report['code'])}, "
         f"concurrency {report['options']['concurrency']}, server env {report['options']['server_env']}",
         header,
         "-" * len(header),

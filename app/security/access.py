@@ -335,14 +335,20 @@ class SecurityLayer:
         conn: AsyncConnection | None = None,
     ) -> None:
         """A search about one named patient: personnel need a care relation (or state an emergency, which
-        is then granted); citizens must be that patient or hold a proxy for them."""
-        policy = self.policy(ctx)
-        async with self.svc.repo.reading(conn) as reader:
-            allowed = await policy.patient_access(reader, patient_id)
+        is then granted); citizens must be that patient or hold a proxy for them. An allowed patient is
+        remembered for the request's later searches, except inside a write (which may change the facts)."""
+        state = ctx.state(RequestState)
+        allowed = None if Repository.writing() else state.patient_access.get(patient_id)
+        if allowed is None:
+            policy = self.policy(ctx)
+            async with self.svc.repo.reading(conn) as reader:
+                allowed = await policy.patient_access(reader, patient_id)
+            if allowed in ("yes", "emergency") and not Repository.writing():
+                state.patient_access[patient_id] = allowed
         if allowed == "yes":
             return
         if allowed == "emergency":
-            ctx.state(RequestState).emergency = True  # the search's audit row is flagged for follow-up
+            state.emergency = True  # the search's audit row is flagged for follow-up
             return
         if principal.kind == "personnel" and principal.emergency_reason and not Repository.writing():
             await self._grant_emergency(ctx, principal, (patient_id,))

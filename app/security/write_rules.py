@@ -61,6 +61,9 @@ class RequestState:
     # (type, id) -> the patients of the version an update replaces, once access to it was checked
     checked_before_write: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     emergency: bool = False  # the search's audit row is flagged for follow-up
+    # patient id -> "yes" or "emergency": the caller's access to that patient, decided once per request for
+    # the searches after the first (an operation such as $summary searches one patient many times)
+    patient_access: dict[str, str] = field(default_factory=dict)
     # (type, id) -> a write's change to an identity the policy trusts
     identity_changes: dict[tuple[str, str], IdentityChange] = field(default_factory=dict)
     # (type, id) -> patients a personnel write names in a care relation but who were not in their care
