@@ -22,21 +22,26 @@ from app.adapters.eresept.model import (
 )
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.model import Coded, Quantity
+from app.resources.medication_list.codes import (
+    ATC_SYSTEM,
+    FEST_LEGEMIDDEL_SYSTEM,
+    FEST_PAKNING_SYSTEM,
+    FEST_VARENUMMER_SYSTEM,
+    FEST_VIRKESTOFF_SYSTEM,
+)
 
 Json = dict[str, Any]
 SD = f.SD
 NS = f.NS
 
-ATC_SYSTEM = "http://www.whocc.no/atc"
 ATC_OID = "2.16.578.1.12.4.1.1.7180"  # Volven 7180, what the XML carries in Atc/@S
-# The FEST product ids, as the national LMDI IG (FHI / HL7 Norway) names them; its note says the URIs
-# are provisional until no-basis defines them.
+# The FEST product ids and the varenummer: the medication list pack's systems (it owns them).
 FEST_ID_SYSTEMS = {
-    ProductKind.PACKAGE: "http://dmp.no/fhir/NamingSystem/festLegemiddelPakning",
-    ProductKind.BRAND: "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare",
-    ProductKind.SUBSTANCE: f"{NS}/fest-legemiddel-virkestoff",  # no published URI found
+    ProductKind.PACKAGE: FEST_PAKNING_SYSTEM,
+    ProductKind.BRAND: FEST_LEGEMIDDEL_SYSTEM,
+    ProductKind.SUBSTANCE: FEST_VIRKESTOFF_SYSTEM,
 }
-VARENR_SYSTEM = f"{NS}/fest-varenr"  # the package's varenummer; no published URI found
+VARENR_SYSTEM = FEST_VARENUMMER_SYSTEM
 
 EXT_PRODUCT_KIND = f"{SD}/eresept-product-kind"
 EXT_PRESCRIPTION_GROUP = f"{SD}/eresept-reseptgruppe"
