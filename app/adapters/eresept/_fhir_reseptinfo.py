@@ -8,12 +8,24 @@ rest of the summary rides in one complex extension `eresept-reseptinfo`, so the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from app.adapters.eresept._fhir_medicine import VARENR_SYSTEM, quantity_decimal
+from app.adapters.eresept._fhir_parts import (
+    ADDRESS,
+    BOOLEAN,
+    CODED,
+    CONTACT,
+    DATE,
+    DECIMAL,
+    IDENT,
+    INTEGER,
+    QUANTITY,
+    TEXT,
+    parts_of,
+    read_parts,
+)
 from app.adapters.eresept.model import MultidoseDoctor, MultidosePharmacy, PrescriptionInfo
 from app.adapters.eresept.to_fhir import (
     PACKAGES,
@@ -22,7 +34,7 @@ from app.adapters.eresept.to_fhir import (
     prescription_identifier,
 )
 from app.adapters.kith import _fhir_common as f
-from app.adapters.kith.model import Coded, Ident, Quantity
+from app.adapters.kith.model import Coded, Ident
 from app.resources.medication_list.codes import FREE_TEXT_EXTENSION, MULTIDOSE_RESPONSIBLE_EXTENSION
 from app.resources.medication_list.diff import medicine
 from app.resources.no_basis.identifiers import HPR_SYSTEM
@@ -32,33 +44,6 @@ EXT_INFO = f"{f.SD}/eresept-reseptinfo"
 EXT_PHARMACY = f"{f.SD}/eresept-multidose-pharmacy"
 STATUS_DISPENSABLE = "E"  # Status E "Ekspederbar": the one RF status confirmed as active
 
-
-@dataclass(frozen=True)
-class _Kind:
-    """How one model value travels as an extension value: its FHIR type and the conversions."""
-
-    fhir_type: str
-    to_fhir: Callable[[Any], Any]
-    from_fhir: Callable[[Any], Any]
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _quantity(q: Quantity) -> Json:
-    return {k: v for k, v in (("value", q.value), ("unit", q.unit)) if v is not None}
-
-
-CODED = _Kind("CodeableConcept", f.cc, f.coded)
-TEXT = _Kind("String", _same, _same)
-BOOLEAN = _Kind("Boolean", _same, _same)
-DATE = _Kind("Date", date.isoformat, f.from_fhir_date)
-DECIMAL = _Kind("Decimal", float, quantity_decimal)
-INTEGER = _Kind("Integer", _same, _same)
-QUANTITY = _Kind("Quantity", _quantity, lambda v: Quantity(value=v.get("value"), unit=v.get("unit")))
-IDENT = _Kind("Identifier", f.identifier, lambda v: f.idents([v])[0])
-ADDRESS = _Kind("Address", f.address, f.from_address)
 
 # The summary's values without a FHIR element of their own: (extension part, model field, kind).
 COMMON = (
@@ -90,25 +75,6 @@ STATEMENT_ONLY = (
     ("address", "address", ADDRESS),
     ("patient", "patient", IDENT),
 )
-
-
-def parts_of(source: Any, table: tuple[tuple[str, str, _Kind], ...]) -> list[Json]:
-    """Extension parts of the attributes of `source` that `table` names (None values left out)."""
-    return [
-        f.ext(name, kind.fhir_type, kind.to_fhir(value))
-        for name, attr, kind in table
-        if (value := getattr(source, attr)) is not None
-    ]
-
-
-def read_parts(parts: list[Json], table: tuple[tuple[str, str, _Kind], ...]) -> dict[str, Any]:
-    """The model fields `table` names, read back from extension parts (absent: None)."""
-    holder = {"extension": parts}
-    out: dict[str, Any] = {}
-    for name, attr, kind in table:
-        value = f.ext_value(holder, name, kind.fhir_type)
-        out[attr] = None if value is None else kind.from_fhir(value)
-    return out
 
 
 def _info_ext(info: PrescriptionInfo, statement: bool) -> Json:
@@ -253,7 +219,6 @@ def _value(identifiers: list[Json], system: str) -> str | None:
 
 # --- the m274 multidose parties -----------------------------------------------------------------------------
 
-CONTACT = _Kind("ContactPoint", f.contact_point, f.from_contact_point)
 DOCTOR_EXTRA = (("activeUntil", "active_until", DATE), ("telecom", "telecom", CONTACT))
 PHARMACY = (
     ("name", "name", TEXT),

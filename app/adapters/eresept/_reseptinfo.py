@@ -32,11 +32,11 @@ def _bool(el: etree._Element, ns: str, tag: str) -> bool:
 # --- fk1 pieces under other element names ---------------------------------------------------------------
 
 
-def _fk1_ident(el: etree._Element, ns: str, tag: str) -> Ident:
+def fk1_ident(el: etree._Element, ns: str, tag: str) -> Ident:
     return x.parse_ident(x.require(el, ns, tag), NS_FK1)
 
 
-def _put_fk1_ident(parent: etree._Element, ns: str, tag: str, ident: Ident) -> None:
+def put_fk1_ident(parent: etree._Element, ns: str, tag: str, ident: Ident) -> None:
     el = x.sub(parent, ns, tag)
     x.sub(el, NS_FK1, "Id", ident.id)
     x.put_coded(el, NS_FK1, "TypeId", ident.type)
@@ -80,7 +80,7 @@ def parse_doctor(el: etree._Element | None) -> MultidoseDoctor | None:
         hpr=x.required_text(found, NS_M274, "HprNr"),
         name=x.required_text(found, NS_M274, "Navn"),
         organisation=x.required_text(found, NS_M274, "Org"),
-        her_id=_fk1_ident(found, NS_M274, "HerId"),
+        her_id=fk1_ident(found, NS_M274, "HerId"),
         active_until=xs_date(x.text(found, NS_M274, "AktivTil"), "AktivTil"),
         telecom=_fk1_telecom(found, NS_M274, "Telefon"),
     )
@@ -93,7 +93,7 @@ def parse_pharmacy(el: etree._Element | None) -> MultidosePharmacy | None:
     return MultidosePharmacy(
         name=x.required_text(found, NS_M274, "Navn"),
         address=x.parse_address(x.child(found, NS_M274, "Adresse"), NS_FK1),
-        licence=_fk1_ident(found, NS_M274, "Konsesjonsnr"),
+        licence=fk1_ident(found, NS_M274, "Konsesjonsnr"),
         active_until=xs_date(x.text(found, NS_M274, "AktivTil"), "AktivTil"),
         telecom=_fk1_telecom(found, NS_M274, "Telefon"),
     )
@@ -106,7 +106,7 @@ def put_doctor(parent: etree._Element, doctor: MultidoseDoctor | None) -> None:
     x.sub(el, NS_M274, "HprNr", doctor.hpr)
     x.sub(el, NS_M274, "Navn", doctor.name)
     x.sub(el, NS_M274, "Org", doctor.organisation)
-    _put_fk1_ident(el, NS_M274, "HerId", doctor.her_id)
+    put_fk1_ident(el, NS_M274, "HerId", doctor.her_id)
     x.put_date(el, NS_M274, "AktivTil", doctor.active_until)
     _put_fk1_telecom(el, NS_M274, "Telefon", doctor.telecom)
 
@@ -117,7 +117,7 @@ def put_pharmacy(parent: etree._Element, pharmacy: MultidosePharmacy | None) -> 
     el = etree.SubElement(parent, x.q(NS_M274, "Multidoseapotek"), nsmap={"m274": NS_M274, "fk1": NS_FK1})
     x.sub(el, NS_M274, "Navn", pharmacy.name)
     _put_fk1_address(el, NS_M274, "Adresse", pharmacy.address)
-    _put_fk1_ident(el, NS_M274, "Konsesjonsnr", pharmacy.licence)
+    put_fk1_ident(el, NS_M274, "Konsesjonsnr", pharmacy.licence)
     x.put_date(el, NS_M274, "AktivTil", pharmacy.active_until)
     _put_fk1_telecom(el, NS_M274, "Telefon", pharmacy.telecom)
 
@@ -191,7 +191,7 @@ def put_info(parent: etree._Element, info: PrescriptionInfo) -> None:
     x.opt_text(el, ns, "RefNr", info.reference)
     x.put_coded(el, ns, "ProdGruppe", info.product_group)
     if info.patient is not None:
-        _put_fk1_ident(el, ns, "Ident", info.patient)
+        put_fk1_ident(el, ns, "Ident", info.patient)
     x.put_coded(el, ns, "StatusSoknadSlv", info.application_status, cv=False)
     x.opt_text(el, ns, "LegemiddelblandingNavn", info.mixture_name)
     x.put_coded(el, ns, "MetodeEkspedering", info.dispense_method, cv=False)

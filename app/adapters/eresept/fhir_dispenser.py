@@ -14,19 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from app.adapters.eresept._fhir_parties import BundleBuilder, patient_resource, resolver
+from app.adapters.eresept._fhir_parts import BOOLEAN, CODED, DATE, QUANTITY, parts_of, read_parts
 from app.adapters.eresept._fhir_reseptinfo import (
-    BOOLEAN,
-    CODED,
-    DATE,
-    QUANTITY,
     doctor_ext,
     doctor_from,
     info_from_request,
     info_request,
-    parts_of,
     pharmacy_ext,
     pharmacy_from,
-    read_parts,
 )
 from app.adapters.eresept.fhir_lists import entry as search_entry
 from app.adapters.eresept.fhir_lists import (
