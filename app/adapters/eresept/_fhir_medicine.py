@@ -127,10 +127,17 @@ def _code_of(codings: list[Json], system: str) -> str | None:
     return next((c.get("code") for c in codings if c.get("system") == system), None)
 
 
+def _kind_of(codings: list[Json]) -> str:
+    """The product kind of a Medication (or a statement's code) written without our extension: the kind
+    whose FEST id it carries; a package when it carries none (a varenummer names a package)."""
+    systems = {c.get("system") for c in codings}
+    return next((kind for kind, system in FEST_ID_SYSTEMS.items() if system in systems), ProductKind.PACKAGE)
+
+
 def medicine_from(med: Json) -> Medicine:
     code = med.get("code") or {}
     codings = [c for c in code.get("coding", []) if isinstance(c, dict)]
-    kind = f.ext_value(med, EXT_PRODUCT_KIND, "Code") or ProductKind.PACKAGE
+    kind = f.ext_value(med, EXT_PRODUCT_KIND, "Code") or _kind_of(codings)
     atc_coding = next((c for c in codings if c.get("system") == ATC_SYSTEM), None)
     atc = None
     if atc_coding is not None:

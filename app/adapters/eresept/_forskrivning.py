@@ -107,8 +107,8 @@ def _parse_medicine(forskrivning: etree._Element) -> Medicine:
         atc=x.coded(el, NS_FS, "Atc"),
         form=x.coded(el, NS_FS, "LegemiddelformKort"),
         fest_id=x.ident_text(el, NS_FS, "Id"),
-        item_number=x.ident_text(el, NS_FS, "Varenr"),
-        brand_name=x.text(el, NS_FS, "Varenavn"),
+        item_number=x.ident_text(el, NS_FS, "Varenr") or None,  # mandatory, written empty when unknown
+        brand_name=x.text(el, NS_FS, "Varenavn") or None,
         packages=tuple(
             Package(
                 name=x.text(p, NS_FS, "Varenavn") or "",
