@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from app.adapters.eresept._fhir_parties import BundleBuilder, patient_resource, resolver
@@ -25,16 +24,21 @@ from app.adapters.eresept._fhir_reseptinfo import (
 )
 from app.adapters.eresept.fhir_lists import entry as search_entry
 from app.adapters.eresept.fhir_lists import (
-    envelope_to,
     prescription_entries,
     requested_prescriptions,
     searchset,
 )
-from app.adapters.eresept.from_fhir import RESEPTFORMIDLEREN
-from app.adapters.eresept.model import CoPayment, DispenserList, Download, MultidoseUser, PrescriptionInfo
+from app.adapters.eresept.model import (
+    CoPayment,
+    DispenserList,
+    Download,
+    Envelope,
+    MultidoseUser,
+    PrescriptionInfo,
+)
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, HumanName, Ident, Organisation, Patient
+from app.adapters.kith.model import Coded, HumanName, Ident, Patient
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 
 Json = dict[str, Any]
@@ -95,13 +99,9 @@ def _fnr(patient: Json) -> str | None:
 
 def dispenser_list_from_searchset(
     bundle: Json,
-    *,
-    msg_id: str,
-    receiver: Organisation,
-    sender: Organisation = RESEPTFORMIDLEREN,
-    generated: datetime | None = None,
+    envelope: Envelope,
 ) -> DispenserList:
-    """A searchset of MedicationRequests (with their Patients) → M92 to the pharmacy `receiver`."""
+    """A searchset of MedicationRequests (with their Patients) → M92 in `envelope` (`rf_envelope`: RF to the pharmacy)."""
     resolve = resolver(bundle)
     items = []
     users = []
@@ -115,7 +115,6 @@ def dispenser_list_from_searchset(
                 users.append(
                     MultidoseUser(fnr=fnr, doctor=doctor_from(resource), pharmacy=pharmacy_from(resource))
                 )
-    envelope = envelope_to(msg_id, receiver, sender, generated)
     return DispenserList(envelope=envelope, items=tuple(items), multidose_users=tuple(users))
 
 
@@ -132,14 +131,10 @@ def download_to_searchset(download: Download) -> Json:
 
 def download_from_searchset(
     bundle: Json,
-    *,
-    msg_id: str,
-    receiver: Organisation,
-    sender: Organisation = RESEPTFORMIDLEREN,
-    generated: datetime | None = None,
+    envelope: Envelope,
 ) -> Download:
-    """A searchset with one MedicationRequest (and its includes) → M94 to the pharmacy `receiver`."""
-    found = requested_prescriptions(bundle, generated)
+    """A searchset with one MedicationRequest (and its includes) → M94 in `envelope` (`rf_envelope`: RF to the pharmacy)."""
+    found = requested_prescriptions(bundle, envelope.generated)
     if len(found) != 1:
         raise KithError(AppRecError.OTHER, "an M94 carries exactly one prescription")
     request, rx = found[0]
@@ -152,7 +147,7 @@ def download_from_searchset(
         if p.get("url") == "coPayment"
     )
     return Download(
-        envelope=envelope_to(msg_id, receiver, sender, generated),
+        envelope=envelope,
         **{**fields, "status": fields["status"] or Coded()},
         prescription=rx,
         co_payments=co_payments,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.adapters.eresept import _fhir_medicine as fm
+from app.adapters.eresept import model_lib as ml
 from app.adapters.eresept._fhir_parties import BundleBuilder, resolver
 from app.adapters.eresept._fhir_parts import (
     BASE64,
@@ -29,17 +30,6 @@ from app.adapters.eresept._fhir_parts import (
     read_parts,
 )
 from app.adapters.eresept.model import PrescribedMedicine
-from app.adapters.eresept.model_lib import (
-    ListEntry,
-    ListOrganisation,
-    ListPerson,
-    ListRole,
-    MedicationList,
-    PackedDispense,
-    PackingInfo,
-    Question,
-    Stop,
-)
 from app.adapters.eresept.to_fhir import PRESCRIPTION_ID_SYSTEM, prescription_identifier
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import AppRecError, KithError
@@ -110,7 +100,7 @@ def _parts_named(parts: list[Json], name: str) -> list[list[Json]]:
     return [p.get("extension", []) for p in parts if p.get("url") == name]
 
 
-def _role_ext(role: ListRole) -> Json:
+def _role_ext(role: ml.ListRole) -> Json:
     parts = [f.ext("role", "CodeableConcept", f.cc(role.role))]
     if role.person is not None:
         parts.append(_nested("person", role.person, PERSON))
@@ -119,20 +109,20 @@ def _role_ext(role: ListRole) -> Json:
     return f.complex_ext("role", parts)
 
 
-def _role_from(parts: list[Json]) -> ListRole:
+def _role_from(parts: list[Json]) -> ml.ListRole:
     person = _parts_named(parts, "person")
     org = _parts_named(parts, "organisation")
-    return ListRole(
+    return ml.ListRole(
         role=f.coded(f.ext_value({"extension": parts}, "role", "CodeableConcept")),
-        person=ListPerson(**read_parts(person[0], PERSON)) if person else None,
-        organisation=ListOrganisation(**read_parts(org[0], ORGANISATION)) if org else None,
+        person=ml.ListPerson(**read_parts(person[0], PERSON)) if person else None,
+        organisation=ml.ListOrganisation(**read_parts(org[0], ORGANISATION)) if org else None,
     )
 
 
 # --- to FHIR ------------------------------------------------------------------------------------------------
 
 
-def _statement(e: ListEntry, subject: Json) -> Json:
+def _statement(e: ml.ListEntry, subject: Json) -> Json:
     pm = e.medicine
     medication = fm.medication(pm.prescribing.medicine)
     extensions = [*medication["extension"], *fm.prescribed_extensions(pm)]
@@ -171,7 +161,7 @@ def _statement(e: ListEntry, subject: Json) -> Json:
     return out
 
 
-def medication_list_to_bundle(lib: MedicationList, subject: Json) -> Json:
+def medication_list_to_bundle(lib: ml.MedicationList, subject: Json) -> Json:
     """LegemidlerIBruk → collection Bundle [List, MedicationStatement...]; `subject` is the patient's
     Reference (the M25 itself names none)."""
     build = BundleBuilder("lib:" + "|".join(e.id for e in lib.entries))
@@ -227,7 +217,7 @@ def _medicine(statement: Json, parts: list[Json]) -> PrescribedMedicine:
     )
 
 
-def _entry(statement: Json) -> ListEntry:
+def _entry(statement: Json) -> ml.ListEntry:
     parts = _own_parts(statement, EXT_ENTRY)
     own = read_parts(parts, ENTRY)
     ids = [i.get("value") for i in statement.get("identifier", []) if i.get("system") == ENTRY_ID_SYSTEM]
@@ -238,7 +228,7 @@ def _entry(statement: Json) -> ListEntry:
     based_on = (statement.get("basedOn") or [{}])[0].get("identifier") or {}
     period = statement.get("effectivePeriod") or {}
     stopped_at = f.from_fhir_datetime(period.get("end")) if statement.get("status") == "stopped" else None
-    return ListEntry(
+    return ml.ListEntry(
         id=entry_id,
         type=own["type"] or Coded(),
         changed=changed,
@@ -249,19 +239,21 @@ def _entry(statement: Json) -> ListEntry:
         multidose=own["multidose"],
         with_change=own["with_change"],
         roles=tuple(_role_from(p) for p in _parts_named(parts, "role")),
-        dispenses=tuple(PackedDispense(**read_parts(p, DISPENSE)) for p in _parts_named(parts, "dispense")),
+        dispenses=tuple(
+            ml.PackedDispense(**read_parts(p, DISPENSE)) for p in _parts_named(parts, "dispense")
+        ),
         stop=None
         if stopped_at is None
-        else Stop(
+        else ml.Stop(
             at=stopped_at,
             reason=f.coded((statement.get("statusReason") or [None])[0]),
             note=f.ext_value({"extension": parts}, "stopNote", "String"),
         ),
-        questions=tuple(Question(**read_parts(p, QUESTION)) for p in _parts_named(parts, "question")),
+        questions=tuple(ml.Question(**read_parts(p, QUESTION)) for p in _parts_named(parts, "question")),
     )
 
 
-def medication_list_from_bundle(bundle: Json, variant: str) -> MedicationList:
+def medication_list_from_bundle(bundle: Json, variant: str) -> ml.MedicationList:
     """The medication list (List and its MedicationStatements) → LegemidlerIBruk of `variant`."""
     resolve = resolver(bundle)
     resources = [e.get("resource") or {} for e in bundle.get("entry", [])]
@@ -271,11 +263,11 @@ def medication_list_from_bundle(bundle: Json, variant: str) -> MedicationList:
     statements = [resolve(f.ref_of(e.get("item"))) for e in medication_list.get("entry", [])]
     parts = _own_parts(medication_list, EXT_LIST)
     packing = _parts_named(parts, "packing")
-    return MedicationList(
+    return ml.MedicationList(
         variant=variant,
         entries=tuple(_entry(s) for s in statements if s is not None),
         roles=tuple(_role_from(p) for p in _parts_named(parts, "role")),
-        packing=PackingInfo(**read_parts(packing[0], PACKING)) if packing else None,
+        packing=ml.PackingInfo(**read_parts(packing[0], PACKING)) if packing else None,
         note=(medication_list.get("note") or [{}])[0].get("text"),
         substitute=f.opt_coded(f.ext_value({"extension": parts}, "substitute", "CodeableConcept")),
     )

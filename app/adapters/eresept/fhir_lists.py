@@ -145,10 +145,15 @@ def requested_prescriptions(bundle: Json, generated: datetime | None) -> list[tu
     return out
 
 
-def envelope_to(
-    msg_id: str, receiver: Organisation, sender: Organisation, generated: datetime | None
+def rf_envelope(
+    msg_id: str,
+    receiver: Organisation,
+    *,
+    sender: Organisation = RESEPTFORMIDLEREN,
+    generated: datetime | None = None,
 ) -> Envelope:
-    """The envelope of a list RF sends: no patient (a list may span patients; each item names its own)."""
+    """The envelope of what RF sends back (the `envelope` of the `*_from_searchset`/`*_from_bundle`
+    functions): no patient, as a list may span patients and each item names its own."""
     return Envelope(
         msg_id=msg_id, generated=generated or datetime.now().astimezone(), sender=sender, receiver=receiver
     )
@@ -156,17 +161,12 @@ def envelope_to(
 
 def prescription_list_from_searchset(
     bundle: Json,
-    *,
-    msg_id: str,
-    receiver: Organisation,
-    sender: Organisation = RESEPTFORMIDLEREN,
-    generated: datetime | None = None,
+    envelope: Envelope,
 ) -> PrescriptionList:
-    """A searchset of MedicationRequests (each with its includes) → M96 to the prescriber `receiver`."""
+    """A searchset of MedicationRequests (each with its includes) → M96 in `envelope` (`rf_envelope`: RF to the prescriber)."""
     prescriptions = []
     items = []
-    for resource, rx in requested_prescriptions(bundle, generated):
+    for resource, rx in requested_prescriptions(bundle, envelope.generated):
         prescriptions.append(rx)
         items.append(_listed(resource, rx.envelope.msg_id))
-    envelope = envelope_to(msg_id, receiver, sender, generated)
     return PrescriptionList(envelope=envelope, items=tuple(items), prescriptions=tuple(prescriptions))

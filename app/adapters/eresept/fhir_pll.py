@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 from typing import Any
 
 from app.adapters.eresept._fhir_parties import BundleBuilder, resolver
@@ -25,13 +24,11 @@ from app.adapters.eresept._fhir_reseptinfo import (
     pharmacy_from,
 )
 from app.adapters.eresept.fhir_dispenser import FNR_TYPE
-from app.adapters.eresept.fhir_lists import envelope_to
-from app.adapters.eresept.from_fhir import RESEPTFORMIDLEREN
-from app.adapters.eresept.model import MedicationsInUse, MultidoseUser
+from app.adapters.eresept.model import Envelope, MedicationsInUse, MultidoseUser
 from app.adapters.eresept.pll import NS_M912_2018
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Ident, Organisation
+from app.adapters.kith.model import Ident
 from app.resources.medication_list.model import empty_list
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 
@@ -87,14 +84,10 @@ def medications_in_use_to_bundle(pll: MedicationsInUse) -> Json:
 
 def medications_in_use_from_bundle(
     bundle: Json,
-    *,
-    msg_id: str,
-    receiver: Organisation,
-    sender: Organisation = RESEPTFORMIDLEREN,
+    envelope: Envelope,
     version: str = NS_M912_2018,
-    generated: datetime | None = None,
 ) -> MedicationsInUse:
-    """The medication list (List, Patient, MedicationStatements) → M912 to the prescriber `receiver`."""
+    """The medication list (List, Patient, MedicationStatements) → M912 in `envelope` (`rf_envelope`: RF to the prescriber)."""
     resolve = resolver(bundle)
     resources = [e.get("resource") or {} for e in bundle.get("entry", [])]
     medication_list = next((r for r in resources if r.get("resourceType") == "List"), None)
@@ -113,7 +106,7 @@ def medications_in_use_from_bundle(
         except (binascii.Error, ValueError):
             raise KithError(AppRecError.OTHER, "a list in use is not valid base64") from None
     return MedicationsInUse(
-        envelope=envelope_to(msg_id, receiver, sender, generated),
+        envelope=envelope,
         version=version,
         patient=MultidoseUser(
             fnr=current, doctor=doctor_from(medication_list), pharmacy=pharmacy_from(medication_list)

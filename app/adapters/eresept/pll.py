@@ -17,14 +17,7 @@ import binascii
 
 from lxml import etree
 
-from app.adapters.eresept._reseptinfo import (
-    NS_M92,
-    parse_info,
-    parse_user,
-    put_doctor,
-    put_info,
-    put_pharmacy,
-)
+from app.adapters.eresept import _reseptinfo as ri
 from app.adapters.eresept.messages import open_envelope, wrap_single
 from app.adapters.eresept.model import MedicationsInUse
 from app.adapters.kith import _xml as x
@@ -53,10 +46,10 @@ def parse_m912(data: bytes | etree._Element) -> MedicationsInUse:
     return MedicationsInUse(
         envelope=envelope,
         version=ns,
-        patient=parse_user(patient, ns),
+        patient=ri.parse_user(patient, ns),
         ref_msg_id=x.ident_text(patient, ns, "RefMsgId"),
         other_fnrs=tuple((f.text or "").strip() for f in x.children(patient, ns, "AndreFnr")),
-        prescriptions=tuple(parse_info(i) for i in x.children(patient, NS_M92, "Reseptinfo")),
+        prescriptions=tuple(ri.parse_info(i) for i in x.children(patient, ri.NS_M92, "Reseptinfo")),
         lists=tuple(lists),
     )
 
@@ -75,10 +68,10 @@ def build_m912(pll: MedicationsInUse) -> etree._Element:
     for fnr in pll.other_fnrs:
         x.sub(patient, ns, "AndreFnr", fnr)
     x.opt_text(patient, ns, "RefMsgId", pll.ref_msg_id)
-    put_doctor(patient, pll.patient.doctor)
-    put_pharmacy(patient, pll.patient.pharmacy)
+    ri.put_doctor(patient, pll.patient.doctor)
+    ri.put_pharmacy(patient, pll.patient.pharmacy)
     for info in pll.prescriptions:
-        put_info(patient, info)
+        ri.put_info(patient, info)
     for data in pll.lists:
         x.sub(patient, ns, "VarerIBrukB64", base64.b64encode(data).decode("ascii"))
     return wrap_single(pll.envelope, TYPE_M912, el)

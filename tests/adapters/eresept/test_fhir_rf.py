@@ -4,12 +4,14 @@ XSD-valid XML back, the same content after parsing it again."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
+from lxml import etree
 
 from app.adapters.eresept.consent import build_m241, parse_m241
 from app.adapters.eresept.fhir_consent import consent_from_resource, consent_resource
@@ -20,6 +22,7 @@ from app.adapters.eresept.fhir_dispenser import (
     download_from_searchset,
     download_to_searchset,
 )
+from app.adapters.eresept.fhir_lists import rf_envelope
 from app.adapters.eresept.fhir_pll import medications_in_use_from_bundle, medications_in_use_to_bundle
 from app.adapters.eresept.lists import build_m92, build_m94, parse_m92, parse_m94
 from app.adapters.eresept.messages import parse_m1
@@ -27,6 +30,7 @@ from app.adapters.eresept.model import (
     CoPayment,
     DispenserList,
     Download,
+    Envelope,
     MedicationsInUse,
     MultidosePharmacy,
     PrescriptionInfo,
@@ -45,6 +49,14 @@ from tests.adapters.kith.fhir_referrals import fhir_model
 from tests.adapters.legacy import legacy_files
 
 Json = dict[str, Any]
+
+
+class _Message(Protocol):
+    @property
+    def envelope(self) -> Envelope: ...
+
+
+M = TypeVar("M", bound=_Message)
 M92 = "samples/eresept/*/M92 *.xml"
 M912 = "samples/eresept/*/M912 *.xml"
 
@@ -59,19 +71,31 @@ def _resources(bundle: Json, kind: str) -> list[Json]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
 
 
+def _through_fhir(
+    message: M,
+    to_fhir: Callable[[M], Json],
+    from_fhir: Callable[[Json, Envelope], M],
+    build: Callable[[M], etree._Element],
+    parse: Callable[[bytes], M],
+    validator: XsdValidator,
+) -> tuple[Json, M]:
+    """message → FHIR (valid) → message (RF's envelope to the same receiver) → XML (XSD-valid) → parsed."""
+    bundle = to_fhir(message)
+    _valid_fhir(bundle)
+    back = from_fhir(bundle, rf_envelope(message.envelope.msg_id, message.envelope.receiver))
+    xml = build(back)
+    result = validator.validate(xml)
+    assert result.valid, result.errors
+    return bundle, parse(to_bytes(xml))
+
+
 # --- M92 ----------------------------------------------------------------------------------------------------
 
 
 def _m92_round_trip(listing: DispenserList, validator: XsdValidator) -> tuple[Json, DispenserList]:
-    bundle = dispenser_list_to_searchset(listing)
-    _valid_fhir(bundle)
-    back = dispenser_list_from_searchset(
-        bundle, msg_id=listing.envelope.msg_id, receiver=listing.envelope.receiver
+    return _through_fhir(
+        listing, dispenser_list_to_searchset, dispenser_list_from_searchset, build_m92, parse_m92, validator
     )
-    xml = build_m92(back)
-    result = validator.validate(xml)
-    assert result.valid, result.errors
-    return bundle, parse_m92(to_bytes(xml))
 
 
 @pytest.mark.parametrize("path", legacy_files(M92))
@@ -130,15 +154,9 @@ def test_m92_summary_without_product_and_a_multidose_user_of_its_own(
 
 
 def _m94_round_trip(download: Download, validator: XsdValidator) -> tuple[Json, Download]:
-    bundle = download_to_searchset(download)
-    _valid_fhir(bundle)
-    back = download_from_searchset(
-        bundle, msg_id=download.envelope.msg_id, receiver=download.envelope.receiver
+    return _through_fhir(
+        download, download_to_searchset, download_from_searchset, build_m94, parse_m94, validator
     )
-    xml = build_m94(back)
-    result = validator.validate(xml)
-    assert result.valid, result.errors
-    return bundle, parse_m94(to_bytes(xml))
 
 
 def _same_download(a: Download, b: Download) -> None:
@@ -189,15 +207,12 @@ def test_m94_without_its_prescription_is_refused(path: Path) -> None:
 
 
 def _m912_round_trip(pll: MedicationsInUse, validator: XsdValidator) -> tuple[Json, MedicationsInUse]:
-    bundle = medications_in_use_to_bundle(pll)
-    _valid_fhir(bundle)
-    back = medications_in_use_from_bundle(
-        bundle, msg_id=pll.envelope.msg_id, receiver=pll.envelope.receiver, version=pll.version
+    def from_fhir(bundle: Json, envelope: Envelope) -> MedicationsInUse:
+        return medications_in_use_from_bundle(bundle, envelope, pll.version)
+
+    bundle, again = _through_fhir(
+        pll, medications_in_use_to_bundle, from_fhir, build_m912, parse_m912, validator
     )
-    xml = build_m912(back)
-    result = validator.validate(xml)
-    assert result.valid, result.errors
-    again = parse_m912(to_bytes(xml))
     assert dataclasses.replace(again, envelope=pll.envelope) == pll
     return bundle, again
 
@@ -315,5 +330,5 @@ def test_decimal_quantities_survive() -> None:
     )
     listing = DispenserList(envelope=parse_m1(fixture_bytes("m1_merkevare.xml")).envelope, items=(info,))
     bundle = dispenser_list_to_searchset(listing)
-    back = dispenser_list_from_searchset(bundle, msg_id="m", receiver=listing.envelope.receiver)
+    back = dispenser_list_from_searchset(bundle, rf_envelope("m", listing.envelope.receiver))
     assert back.items == (info,)

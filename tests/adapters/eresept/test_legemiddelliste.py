@@ -9,20 +9,10 @@ from typing import Any
 
 import pytest
 
+from app.adapters.eresept import model_lib as m25
 from app.adapters.eresept.fhir_legemiddelliste import medication_list_from_bundle, medication_list_to_bundle
 from app.adapters.eresept.legemiddelliste import VARIANTS, Variant, build_m25, medicine_bytes, parse_m25
 from app.adapters.eresept.messages import parse_m1
-from app.adapters.eresept.model_lib import (
-    ListEntry,
-    ListOrganisation,
-    ListPerson,
-    ListRole,
-    MedicationList,
-    PackedDispense,
-    PackingInfo,
-    Question,
-    Stop,
-)
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Coded, Ident
 from app.adapters.kith.xmlsafe import to_bytes
@@ -36,9 +26,9 @@ from tests.resources.medication_list.builders import metformin, paracet, simvast
 Json = dict[str, Any]
 SUBJECT = {"reference": "Patient/kari"}
 AT = datetime(2026, 3, 2, 9, 30)  # KITH times are Norwegian local time, without an offset
-DOCTOR = ListRole(
+DOCTOR = m25.ListRole(
     role=Coded(code="1", display="Forskriver"),
-    person=ListPerson(
+    person=m25.ListPerson(
         hpr=Ident(
             id="9144900", type=Coded(code="HPR", system="2.16.578.1.12.4.1.1.8116", display="HPR-nummer")
         ),
@@ -47,9 +37,9 @@ DOCTOR = ListRole(
         speciality=Coded(code="1", system="2.16.578.1.12.4.1.1.7426", display="Allmennmedisin"),
     ),
 )
-OFFICE = ListRole(
+OFFICE = m25.ListRole(
     role=Coded(code="2", display="Fastlegekontor"),
-    organisation=ListOrganisation(
+    organisation=m25.ListOrganisation(
         her_id=Ident(
             id="8095068", type=Coded(code="HER", system="2.16.578.1.12.4.1.1.9051", display="HER-id")
         ),
@@ -59,11 +49,11 @@ OFFICE = ListRole(
 )
 
 
-def _lib(name: str) -> MedicationList:
+def _lib(name: str) -> m25.MedicationList:
     """Everything `name` allows, on the own M1 fixture's medicine (a brand product with clock-time doses)."""
     v: Variant = VARIANTS[name]
     medicine = parse_m1(fixture_bytes("m1_merkevare.xml")).medicine
-    entry = ListEntry(
+    entry = m25.ListEntry(
         id="2b3f4c5d-8e9f-4a1b-9c2d-3e4f5a6b7c8d",
         type=Coded(code="E", display="e-resept"),
         changed=AT,
@@ -75,7 +65,7 @@ def _lib(name: str) -> MedicationList:
         with_change=False,
         roles=(DOCTOR,),
         dispenses=(
-            PackedDispense(
+            m25.PackedDispense(
                 first_dose=date(2026, 3, 9),
                 last_dose=date(2026, 3, 22),
                 dispense=b"<Utlevering/>",
@@ -86,9 +76,11 @@ def _lib(name: str) -> MedicationList:
         )
         if v.dispenses
         else (),
-        stop=Stop(at=AT, reason=Coded(code="2", display="Bivirkning"), note="Svimmel") if v.stop else None,
+        stop=m25.Stop(at=AT, reason=Coded(code="2", display="Bivirkning"), note="Svimmel")
+        if v.stop
+        else None,
         questions=(
-            Question(
+            m25.Question(
                 code=Coded(code="1", system="2.16.578.1.12.4.1.1.7494", display="Spørsmål"),
                 asked_at=AT,
                 asked_by="8095068",
@@ -104,11 +96,11 @@ def _lib(name: str) -> MedicationList:
     second = dataclasses.replace(
         entry, id="second", prescription_id=None, roles=(), dispenses=(), questions=()
     )
-    return MedicationList(
+    return m25.MedicationList(
         variant=name,
         entries=(entry, dataclasses.replace(second, stop=None)),
         roles=(OFFICE, DOCTOR),
-        packing=PackingInfo(order_deadline=AT, first_dose=date(2026, 3, 9), last_dose=date(2026, 3, 22))
+        packing=m25.PackingInfo(order_deadline=AT, first_dose=date(2026, 3, 9), last_dose=date(2026, 3, 22))
         if v.packing
         else None,
         note="Pasienten bruker dosett",
@@ -116,7 +108,7 @@ def _lib(name: str) -> MedicationList:
     )
 
 
-def _valid(lib: MedicationList, validator: XsdValidator) -> MedicationList:
+def _valid(lib: m25.MedicationList, validator: XsdValidator) -> m25.MedicationList:
     xml = build_m25(lib)
     result = validator.validate(xml)
     assert result.valid, result.errors
