@@ -196,3 +196,20 @@ def test_an_entry_holds_a_resept_dok_legemiddel() -> None:
     )
     with pytest.raises(KithError):
         parse_m25(wrong)
+
+
+def test_critical_information_is_refused_not_dropped() -> None:
+    data = to_bytes(build_m25(_lib("M25.4"))).replace(
+        b"<Merknad>",
+        b'<ki:Allergi xmlns:ki="http://www.kith.no/xmlstds/eresept/ki/2013-04-25"/><Merknad>',
+        1,
+    )
+    with pytest.raises(KithError) as caught:
+        parse_m25(data)
+    assert caught.value.code == "T02"
+
+
+def test_another_document_is_t10() -> None:
+    with pytest.raises(KithError) as caught:
+        parse_m25(fixture_bytes("m1_merkevare.xml"))
+    assert caught.value.code == "T10"

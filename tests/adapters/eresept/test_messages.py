@@ -218,3 +218,38 @@ def test_an_embedded_m1_goes_through_the_hardened_parser() -> None:
     with pytest.raises(KithError) as caught:
         parse_m96(to_bytes(root))
     assert caught.value.code == "T99"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M912 *.xml"))
+def test_m912_refusals(path: Path) -> None:
+    """An unknown M912 version is T10; a VarerIBrukB64 that is not base64 is T02."""
+    text = path.read_bytes()
+    with pytest.raises(KithError) as caught:
+        parse_m912(text.replace(b"eresept/m912/2014-01-21", b"eresept/m912/2099-01-01"))
+    assert caught.value.code == "T10"
+    broken = text.replace(b"</Multidosepasient>", b"<VarerIBrukB64>!!</VarerIBrukB64></Multidosepasient>")
+    with pytest.raises(KithError) as caught:
+        parse_m912(broken)
+    assert caught.value.code == "T02"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M94 *.xml"))
+def test_m94_carries_one_prescription(path: Path) -> None:
+    download = parse_m94(path.read_bytes())
+    assert download.prescription is not None
+    assert download.prescription.envelope.msg_id == "c2883dc2-8eef-4b8e-a80f-167f858425f7"
+    root = build_m94(download)
+    documents = [el for el in root if isinstance(el.tag, str) and el.tag.endswith("}Document")]
+    root.append(etree.fromstring(etree.tostring(documents[-1])))  # the M1 twice
+    with pytest.raises(KithError) as caught:
+        parse_m94(to_bytes(root))
+    assert caught.value.code == "T02"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M241 *.xml"))
+def test_m241_content(path: Path) -> None:
+    consent = parse_m241(path.read_bytes())
+    assert consent.kind.code == "1"
+    assert consent.value is not None
+    assert consent.value.code == ("2" if "avmelding" in path.name else "1")
+    assert consent.envelope.patient is not None
