@@ -18,7 +18,6 @@ Writing content a variant has no element for is refused (T02), not dropped. An e
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +25,7 @@ from lxml import etree
 
 from app.adapters.eresept._forskrivning import NS_M1, parse_prescribed_medicine, put_prescribed_medicine
 from app.adapters.eresept._reseptinfo import fk1_ident, put_fk1_ident
-from app.adapters.eresept.messages import required_date, xs_date
+from app.adapters.eresept.messages import from_base64, required_date, xs_date
 from app.adapters.eresept.model import PrescribedMedicine
 from app.adapters.eresept.model_lib import (
     ListEntry,
@@ -72,15 +71,13 @@ VARIANTS = {
 
 
 def _base64(el: etree._Element, ns: str, tag: str) -> bytes:
-    try:
-        return base64.b64decode(x.required_text(el, ns, tag), validate=True)
-    except (binascii.Error, ValueError):
-        raise KithError(AppRecError.NOT_VALID, f"<{tag}> is not valid base64") from None
+    return from_base64(x.required_text(el, ns, tag), f"<{tag}>")
 
 
 def _datetime(el: etree._Element, ns: str, tag: str) -> datetime:
     found = x.to_datetime(x.required_text(el, ns, tag), tag)
-    assert found is not None  # required_text refuses an empty element
+    if found is None:  # pragma: no cover - required_text refuses an empty element first
+        raise KithError(AppRecError.NOT_VALID, f"mandatory element <{tag}> is empty")
     return found
 
 

@@ -10,7 +10,6 @@ DTD, declared encoding). The M92 lists summaries (m92:Reseptinfo) and carries no
 from __future__ import annotations
 
 import base64
-import binascii
 from decimal import Decimal
 
 from lxml import etree
@@ -26,6 +25,7 @@ from app.adapters.eresept._reseptinfo import (
 )
 from app.adapters.eresept.messages import (
     build_m1,
+    from_base64,
     open_envelope,
     parse_m1,
     required_date,
@@ -65,11 +65,7 @@ def embedded_m1s(root: etree._Element) -> tuple[Prescription, ...]:
     for doc in parse_msghead(root).documents:
         if doc.ref_doc.base64 is None:
             continue
-        try:
-            embedded = base64.b64decode(doc.ref_doc.base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise KithError(AppRecError.NOT_VALID, "a Base64Container is not valid base64") from None
-        prescriptions.append(parse_m1(embedded))
+        prescriptions.append(parse_m1(from_base64(doc.ref_doc.base64, "a Base64Container")))
     return tuple(prescriptions)
 
 

@@ -7,6 +7,8 @@ e-resept business documents. Every failure is a `KithError` with a Volven 8221 c
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import date
 
 from lxml import etree
@@ -49,6 +51,14 @@ def xs_date(value: str | None, tag: str) -> date | None:
     if value is None or not value.strip():
         return None
     return x.to_date(value.strip()[:10], tag)
+
+
+def from_base64(value: str | None, what: str) -> bytes:
+    """Base64 content of an incoming message, decoded (T02 when it is not valid base64)."""
+    try:
+        return base64.b64decode(value or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise KithError(AppRecError.NOT_VALID, f"{what} is not valid base64") from None
 
 
 def required_date(el: etree._Element, ns: str, tag: str) -> date:

@@ -13,12 +13,11 @@ M92, `_reseptinfo.py`); `VarerIBrukB64` (the lists in use) is kept as its decode
 from __future__ import annotations
 
 import base64
-import binascii
 
 from lxml import etree
 
 from app.adapters.eresept import _reseptinfo as ri
-from app.adapters.eresept.messages import open_envelope, wrap_single
+from app.adapters.eresept.messages import from_base64, open_envelope, wrap_single
 from app.adapters.eresept.model import MedicationsInUse
 from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
@@ -37,12 +36,6 @@ def parse_m912(data: bytes | etree._Element) -> MedicationsInUse:
     ns = next((n for n in PATIENT_ELEMENT if root.find(f".//{{{n}}}M912") is not None), NS_M912_2018)
     envelope, el = open_envelope(root, ns, "M912")  # T10 when neither version is there
     patient = x.require(el, ns, PATIENT_ELEMENT[ns])
-    lists = []
-    for raw in x.children(patient, ns, "VarerIBrukB64"):
-        try:
-            lists.append(base64.b64decode(raw.text or "", validate=True))
-        except (binascii.Error, ValueError):
-            raise KithError(AppRecError.NOT_VALID, "<VarerIBrukB64> is not valid base64") from None
     return MedicationsInUse(
         envelope=envelope,
         version=ns,
@@ -50,7 +43,7 @@ def parse_m912(data: bytes | etree._Element) -> MedicationsInUse:
         ref_msg_id=x.ident_text(patient, ns, "RefMsgId"),
         other_fnrs=tuple((f.text or "").strip() for f in x.children(patient, ns, "AndreFnr")),
         prescriptions=tuple(ri.parse_info(i) for i in x.children(patient, ri.NS_M92, "Reseptinfo")),
-        lists=tuple(lists),
+        lists=tuple(from_base64(b.text, "<VarerIBrukB64>") for b in x.children(patient, ns, "VarerIBrukB64")),
     )
 
 
