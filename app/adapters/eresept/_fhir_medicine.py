@@ -22,21 +22,26 @@ from app.adapters.eresept.model import (
 )
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.model import Coded, Quantity
+from app.resources.medication_list.codes import (
+    ATC_SYSTEM,
+    FEST_LEGEMIDDEL_SYSTEM,
+    FEST_PAKNING_SYSTEM,
+    FEST_VARENUMMER_SYSTEM,
+    FEST_VIRKESTOFF_SYSTEM,
+)
 
 Json = dict[str, Any]
 SD = f.SD
 NS = f.NS
 
-ATC_SYSTEM = "http://www.whocc.no/atc"
 ATC_OID = "2.16.578.1.12.4.1.1.7180"  # Volven 7180, what the XML carries in Atc/@S
-# The FEST product ids, as the national LMDI IG (FHI / HL7 Norway) names them; its note says the URIs
-# are provisional until no-basis defines them.
+# The FEST product ids and the varenummer: the medication list pack's systems (it owns them).
 FEST_ID_SYSTEMS = {
-    ProductKind.PACKAGE: "http://dmp.no/fhir/NamingSystem/festLegemiddelPakning",
-    ProductKind.BRAND: "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare",
-    ProductKind.SUBSTANCE: f"{NS}/fest-legemiddel-virkestoff",  # no published URI found
+    ProductKind.PACKAGE: FEST_PAKNING_SYSTEM,
+    ProductKind.BRAND: FEST_LEGEMIDDEL_SYSTEM,
+    ProductKind.SUBSTANCE: FEST_VIRKESTOFF_SYSTEM,
 }
-VARENR_SYSTEM = f"{NS}/fest-varenr"  # the package's varenummer; no published URI found
+VARENR_SYSTEM = FEST_VARENUMMER_SYSTEM
 
 EXT_PRODUCT_KIND = f"{SD}/eresept-product-kind"
 EXT_PRESCRIPTION_GROUP = f"{SD}/eresept-reseptgruppe"
@@ -122,10 +127,17 @@ def _code_of(codings: list[Json], system: str) -> str | None:
     return next((c.get("code") for c in codings if c.get("system") == system), None)
 
 
+def _kind_of(codings: list[Json]) -> str:
+    """The product kind of a Medication (or a statement's code) written without our extension: the kind
+    whose FEST id it carries; a package when it carries none (a varenummer names a package)."""
+    systems = {c.get("system") for c in codings}
+    return next((kind for kind, system in FEST_ID_SYSTEMS.items() if system in systems), ProductKind.PACKAGE)
+
+
 def medicine_from(med: Json) -> Medicine:
     code = med.get("code") or {}
     codings = [c for c in code.get("coding", []) if isinstance(c, dict)]
-    kind = f.ext_value(med, EXT_PRODUCT_KIND, "Code") or ProductKind.PACKAGE
+    kind = f.ext_value(med, EXT_PRODUCT_KIND, "Code") or _kind_of(codings)
     atc_coding = next((c for c in codings if c.get("system") == ATC_SYSTEM), None)
     atc = None
     if atc_coding is not None:

@@ -30,7 +30,7 @@ NS_FS = "http://www.kith.no/xmlstds/eresept/forskrivning/2013-10-08"
 _UNSUPPORTED_KINDS = ("Legemiddelblanding", "Legemiddeldose")
 
 
-def _decimal(value: str | None, tag: str) -> Decimal | None:
+def to_decimal(value: str | None, tag: str) -> Decimal | None:
     if value is None or not value.strip():
         return None
     try:
@@ -39,8 +39,8 @@ def _decimal(value: str | None, tag: str) -> Decimal | None:
         raise KithError(AppRecError.NOT_VALID, f"invalid number in <{tag}>") from None
 
 
-def _int(value: str | None, tag: str) -> int | None:
-    number = _decimal(value, tag)
+def to_int(value: str | None, tag: str) -> int | None:
+    number = to_decimal(value, tag)
     if number is None:
         return None
     if number != number.to_integral_value():
@@ -107,8 +107,8 @@ def _parse_medicine(forskrivning: etree._Element) -> Medicine:
         atc=x.coded(el, NS_FS, "Atc"),
         form=x.coded(el, NS_FS, "LegemiddelformKort"),
         fest_id=x.ident_text(el, NS_FS, "Id"),
-        item_number=x.ident_text(el, NS_FS, "Varenr"),
-        brand_name=x.text(el, NS_FS, "Varenavn"),
+        item_number=x.ident_text(el, NS_FS, "Varenr") or None,  # mandatory, written empty when unknown
+        brand_name=x.text(el, NS_FS, "Varenavn") or None,
         packages=tuple(
             Package(
                 name=x.text(p, NS_FS, "Varenavn") or "",
@@ -135,11 +135,11 @@ def parse_prescribing(el: etree._Element) -> Prescribing:
 
 def parse_prescribed_medicine(el: etree._Element) -> PrescribedMedicine:
     """Read m1:ReseptDokLegemiddel."""
-    reiterations = _int(x.text(el, NS_M1, "Reiterasjon"), "Reiterasjon")
+    reiterations = to_int(x.text(el, NS_M1, "Reiterasjon"), "Reiterasjon")
     return PrescribedMedicine(
         article_group=x.coded(x.require(el, NS_M1, "Varegruppekode")) or Coded(),
         prescribing=parse_prescribing(x.require(el, NS_FS, "Forskrivning")),
-        quantity=_decimal(x.text(el, NS_M1, "Antall"), "Antall"),
+        quantity=to_decimal(x.text(el, NS_M1, "Antall"), "Antall"),
         note=x.text(el, NS_M1, "Merknad"),
         reimbursement_basis=x.coded(el, NS_M1, "RefHjemmel"),
         reimbursement_code=x.coded(el, NS_M1, "RefKode"),

@@ -19,12 +19,12 @@ from typing import Any
 from lxml import etree
 
 from app.adapters.eresept import _fhir_medicine as fm
-from app.adapters.eresept.model import ProductKind
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded
 from app.resources.core_journal.codes import CATEGORY_SYSTEM
+from app.resources.medication_list.codes import ATC_SYSTEM, FEST_LEGEMIDDEL_SYSTEM, FEST_VIRKESTOFF_SYSTEM
 
 Json = dict[str, Any]
 NS_KI = "http://www.kith.no/xmlstds/eresept/ki/2013-04-25"
@@ -36,8 +36,8 @@ EXT_PRODUCT_NAME = f"{f.SD}/eresept-ki-varenavn"
 CRITICAL_TAG = {"system": CATEGORY_SYSTEM, "code": "overfolsomhet", "display": "Overfølsomhetsreaksjon"}
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VERIFICATION_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
-BRAND_SYSTEM = fm.FEST_ID_SYSTEMS[ProductKind.BRAND]
-SUBSTANCE_SYSTEM = fm.FEST_ID_SYSTEMS[ProductKind.SUBSTANCE]
+BRAND_SYSTEM = FEST_LEGEMIDDEL_SYSTEM
+SUBSTANCE_SYSTEM = FEST_VIRKESTOFF_SYSTEM
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def put_allergy(parent: etree._Element, allergy: Allergy) -> None:
 def _codings(drug: DrugReaction) -> list[Json]:
     codings: list[Json] = []
     if drug.atc is not None:
-        atc = {"system": fm.ATC_SYSTEM, **{k: v for k, v in f.coding(drug.atc).items() if k != "system"}}
+        atc = {"system": ATC_SYSTEM, **{k: v for k, v in f.coding(drug.atc).items() if k != "system"}}
         codings.append(atc)
     if drug.brand_id is not None:
         codings.append({"system": BRAND_SYSTEM, "code": drug.brand_id})
@@ -178,7 +178,7 @@ def allergy_from(resource: Json) -> Allergy:
     """AllergyIntolerance (as allergy_resource writes it, or a FHIR client's drug reaction) → ki:Allergi."""
     code = resource.get("code") or {}
     codings = [c for c in code.get("coding", []) if isinstance(c, dict)]
-    atc = next((c for c in codings if c.get("system") == fm.ATC_SYSTEM), None)
+    atc = next((c for c in codings if c.get("system") == ATC_SYSTEM), None)
     names = tuple(
         v for e in f.exts(resource, EXT_SUBSTANCE_NAME) if isinstance(v := e.get("valueString"), str)
     )

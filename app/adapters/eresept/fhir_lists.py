@@ -11,7 +11,13 @@ from typing import Any
 
 from app.adapters.eresept._fhir_parties import resolver
 from app.adapters.eresept.from_fhir import RESEPTFORMIDLEREN, prescription_from_request
-from app.adapters.eresept.model import Envelope, ListedDispense, ListedPrescription, PrescriptionList
+from app.adapters.eresept.model import (
+    Envelope,
+    ListedDispense,
+    ListedPrescription,
+    Prescription,
+    PrescriptionList,
+)
 from app.adapters.eresept.to_fhir import prescription_to_bundle
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import AppRecError, KithError
@@ -51,6 +57,29 @@ def _item_ext(item: ListedPrescription) -> Json:
     return f.complex_ext(EXT_LIST_ITEM, parts)
 
 
+def entry(full_url: str, resource: Json, mode: str) -> Json:
+    return {"fullUrl": full_url, "resource": resource, "search": {"mode": mode}}
+
+
+def searchset(entries: list[Json], total: int) -> Json:
+    """A searchset Bundle: `total` matches, no `request` on entries (bdl-3)."""
+    return {"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries}
+
+
+def prescription_entries(rx: Prescription, extension: Json, status: Json | None = None) -> list[Json]:
+    """The embedded M1 as `prescription_to_bundle` maps it: its MedicationRequest a `match` carrying
+    `extension` (and `status` fields, when RF's state differs), the other resources `include`s."""
+    out = []
+    for e in prescription_to_bundle(rx)["entry"]:
+        resource = dict(e["resource"])
+        is_request = resource["resourceType"] == "MedicationRequest"
+        if is_request:
+            resource["extension"] = [*resource.get("extension", []), extension]
+            resource.update(status or {})
+        out.append(entry(e["fullUrl"], resource, "match" if is_request else "include"))
+    return out
+
+
 def prescription_list_to_searchset(listing: PrescriptionList) -> Json:
     by_id = {rx.envelope.msg_id: rx for rx in listing.prescriptions}
     entries: list[Json] = []
@@ -58,23 +87,13 @@ def prescription_list_to_searchset(listing: PrescriptionList) -> Json:
         rx = by_id.get(item.prescription_id)
         if rx is None:  # RF always sends the M1 along; a bare list element has no FHIR resource to carry it
             raise KithError(AppRecError.OTHER, "a listed prescription has no embedded M1")
-        for entry in prescription_to_bundle(rx)["entry"]:
-            resource = dict(entry["resource"])
-            is_request = resource["resourceType"] == "MedicationRequest"
-            if is_request:
-                resource["extension"] = [*resource.get("extension", []), _item_ext(item)]
-                if item.recalled:
-                    resource["status"] = RECALLED_STATUS
-                    if item.recall_reason is not None:
-                        resource["statusReason"] = f.cc(item.recall_reason)
-            entries.append(
-                {
-                    "fullUrl": entry["fullUrl"],
-                    "resource": resource,
-                    "search": {"mode": "match" if is_request else "include"},
-                }
-            )
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(listing.items), "entry": entries}
+        status: Json = {}
+        if item.recalled:
+            status["status"] = RECALLED_STATUS
+            if item.recall_reason is not None:
+                status["statusReason"] = f.cc(item.recall_reason)
+        entries.extend(prescription_entries(rx, _item_ext(item), status))
+    return searchset(entries, len(listing.items))
 
 
 def _part(parts: list[Json], name: str, value_type: str) -> Any:
@@ -113,31 +132,41 @@ def _listed(request: Json, prescription_id: str) -> ListedPrescription:
     )
 
 
-def prescription_list_from_searchset(
-    bundle: Json,
-    *,
+def requested_prescriptions(bundle: Json, generated: datetime | None) -> list[tuple[Json, Prescription]]:
+    """Each MedicationRequest of a searchset with its prescription (the M1 as written: active, whatever
+    RF's list says of it now)."""
+    resolve = resolver(bundle)
+    out = []
+    for e in bundle.get("entry", []):
+        resource = e.get("resource") or {}
+        if resource.get("resourceType") == "MedicationRequest":
+            active = {**resource, "status": "active"}
+            out.append((resource, prescription_from_request(active, resolve, generated=generated)))
+    return out
+
+
+def rf_envelope(
     msg_id: str,
     receiver: Organisation,
+    *,
     sender: Organisation = RESEPTFORMIDLEREN,
     generated: datetime | None = None,
+) -> Envelope:
+    """The envelope of what RF sends back (the `envelope` of the `*_from_searchset`/`*_from_bundle`
+    functions): no patient, as a list may span patients and each item names its own."""
+    return Envelope(
+        msg_id=msg_id, generated=generated or datetime.now().astimezone(), sender=sender, receiver=receiver
+    )
+
+
+def prescription_list_from_searchset(
+    bundle: Json,
+    envelope: Envelope,
 ) -> PrescriptionList:
-    """A searchset of MedicationRequests (each with its includes) → M96 to the prescriber `receiver`."""
-    resolve = resolver(bundle)
+    """A searchset of MedicationRequests (each with its includes) → M96 in `envelope` (`rf_envelope`: RF to the prescriber)."""
     prescriptions = []
     items = []
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource") or {}
-        if resource.get("resourceType") != "MedicationRequest":
-            continue
-        # The embedded M1 is the prescription as written: active, whatever RF's list says of it now.
-        rx = prescription_from_request({**resource, "status": "active"}, resolve, generated=generated)
+    for resource, rx in requested_prescriptions(bundle, envelope.generated):
         prescriptions.append(rx)
         items.append(_listed(resource, rx.envelope.msg_id))
-    envelope = Envelope(
-        msg_id=msg_id,
-        generated=generated or datetime.now().astimezone(),
-        sender=sender,
-        receiver=receiver,
-        patient=None,  # a prescriber's list may span patients: each embedded M1 names its own
-    )
     return PrescriptionList(envelope=envelope, items=tuple(items), prescriptions=tuple(prescriptions))

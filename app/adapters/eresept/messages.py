@@ -7,6 +7,8 @@ e-resept business documents. Every failure is a `KithError` with a Volven 8221 c
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import date
 
 from lxml import etree
@@ -51,7 +53,15 @@ def xs_date(value: str | None, tag: str) -> date | None:
     return x.to_date(value.strip()[:10], tag)
 
 
-def _required_date(el: etree._Element, ns: str, tag: str) -> date:
+def from_base64(value: str | None, what: str) -> bytes:
+    """Base64 content of an incoming message, decoded (T02 when it is not valid base64)."""
+    try:
+        return base64.b64decode(value or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise KithError(AppRecError.NOT_VALID, f"{what} is not valid base64") from None
+
+
+def required_date(el: etree._Element, ns: str, tag: str) -> date:
     found = xs_date(x.text(x.require(el, ns, tag).getparent(), ns, tag), tag)
     if found is None:
         raise KithError(AppRecError.NOT_VALID, f"mandatory element <{tag}> is empty")
@@ -76,7 +86,7 @@ def open_envelope(data: bytes | etree._Element, ns: str, name: str) -> tuple[Env
     return envelope, business
 
 
-def _wrap(envelope: Envelope, msg_type: Coded, business: etree._Element) -> etree._Element:
+def wrap_single(envelope: Envelope, msg_type: Coded, business: etree._Element) -> etree._Element:
     return wrap_documents(
         envelope, msg_type, (Document(ref_doc=RefDoc(msg_type=XML_INSTANCE, content=business)),)
     )
@@ -110,8 +120,8 @@ def parse_m1(data: bytes | etree._Element) -> Prescription:
         raise KithError(AppRecError.NOT_VALID, "mandatory element <OppdatertFest> is missing")
     return Prescription(
         envelope=envelope,
-        issued=_required_date(el, NS_M1, "Forskrivningsdato"),
-        expires=_required_date(el, NS_M1, "Utloper"),
+        issued=required_date(el, NS_M1, "Forskrivningsdato"),
+        expires=required_date(el, NS_M1, "Utloper"),
         medicine=parse_prescribed_medicine(x.require(el, NS_M1, "ReseptDokLegemiddel")),
         fest_updated=fest_updated,
         free_card=x.to_bool(x.text(el, NS_M1, "Frikort"), "Frikort"),
@@ -132,7 +142,7 @@ def build_m1(prescription: Prescription) -> etree._Element:
     if prescription.earliest_dispense is not None:
         x.sub(el, NS_M1, "TidligsteUtlevering", prescription.earliest_dispense.isoformat())
     x.put_bool(el, NS_M1, "LastResept", prescription.last_prescription)
-    return _wrap(prescription.envelope, TYPE_M1, el)
+    return wrap_single(prescription.envelope, TYPE_M1, el)
 
 
 # --- M5 -----------------------------------------------------------------------------------------------------
@@ -155,7 +165,7 @@ def build_m5(recall: Recall) -> etree._Element:
     x.opt_text(el, NS_M5, "Merknad", recall.note)
     x.put_coded(el, NS_M5, "Arsak", recall.reason)
     x.opt_text(el, NS_M5, "NyReseptId", recall.new_prescription_id)
-    return _wrap(recall.envelope, TYPE_M5, el)
+    return wrap_single(recall.envelope, TYPE_M5, el)
 
 
 # --- M7 -----------------------------------------------------------------------------------------------------
@@ -172,7 +182,7 @@ def parse_m7(data: bytes | etree._Element) -> Deletion:
 def build_m7(deletion: Deletion) -> etree._Element:
     el = etree.Element(x.q(NS_M7, "SlettetReseptRF"), nsmap={None: NS_M7})
     x.sub(el, NS_M7, "Tidspunkt", deletion.deleted_at.isoformat())
-    return _wrap(deletion.envelope, TYPE_M7, el)
+    return wrap_single(deletion.envelope, TYPE_M7, el)
 
 
 # --- M10 ----------------------------------------------------------------------------------------------------
@@ -186,7 +196,7 @@ def parse_m10(data: bytes | etree._Element) -> Dispense:
     return Dispense(
         envelope=envelope,
         prescription_id=x.required_text(el, NS_UTLEVERING, "ReseptId"),
-        dispensed_on=_required_date(el, NS_UTLEVERING, "Utleveringsdato"),
+        dispensed_on=required_date(el, NS_UTLEVERING, "Utleveringsdato"),
         dispenser=Dispenser(
             her_id=x.required_text(x.require(dispenser, NS_UTLEVERING, "HerId"), NS_FK1, "Id"),
             name=x.required_text(dispenser, NS_UTLEVERING, "Navn"),
@@ -222,4 +232,4 @@ def build_m10(dispense: Dispense) -> etree._Element:
     # Both mandatory in the XSD: "no reservation" and an unknown employee are written explicitly.
     x.put_bool(report, NS_M10, "ReservasjonRapportFastlege", bool(dispense.no_report_to_gp))
     x.sub(report, NS_M10, "AnsattId", dispense.employee_id or "")
-    return _wrap(dispense.envelope, TYPE_M10, report)
+    return wrap_single(dispense.envelope, TYPE_M10, report)

@@ -2,7 +2,8 @@
 
 The MsgHead envelope (sender with the prescriber, receiver, patient) is the KITH adapter's model; what is
 e-resept-specific is the business document: the prescription (M1), its recall (M5) and the dispense
-report (M10). Field comments name the XML element each comes from.
+report (M10), the lists (M92, M96, M912) and the consent messages (M241/M242). Field comments name the
+XML element each comes from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from app.adapters.kith.model import Coded, Organisation, OriginalReference, Patient, Quantity
+from app.adapters.kith.model import (
+    Address,
+    Coded,
+    Ident,
+    Organisation,
+    OriginalReference,
+    Patient,
+    Quantity,
+    Telecom,
+)
 
 
 @dataclass(frozen=True)
@@ -201,3 +211,138 @@ class PrescriptionList:
     items: tuple[ListedPrescription, ...]
     prescriptions: tuple[Prescription, ...]  # the embedded M1s, in document order
     search_status: Coded | None = None  # StatusSok (instead of items: why the search found nothing)
+
+
+@dataclass(frozen=True)
+class MultidoseDoctor:
+    """m274:Multidoselege: the doctor responsible for the patient's multidose."""
+
+    hpr: str  # HprNr
+    name: str  # Navn
+    organisation: str  # Org: the doctor's organisation, by name
+    her_id: Ident  # HerId (fk1:Ident): the organisation in the address register
+    active_until: date | None = None  # AktivTil
+    telecom: Telecom | None = None  # Telefon (fk1:TeleCom)
+
+
+@dataclass(frozen=True)
+class MultidosePharmacy:
+    """m274:Multidoseapotek: the pharmacy that packs the patient's multidose."""
+
+    name: str  # Navn
+    licence: Ident  # Konsesjonsnr (fk1:Ident)
+    address: Address | None = None  # Adresse
+    active_until: date | None = None  # AktivTil
+    telecom: Telecom | None = None  # Telefon
+
+
+@dataclass(frozen=True)
+class MultidoseUser:
+    """M92 Multidosebruker / M912 Multidosepasient: a patient with multidose, and who is responsible."""
+
+    fnr: str  # Fnr
+    doctor: MultidoseDoctor | None = None  # m274:Multidoselege
+    pharmacy: MultidosePharmacy | None = None  # m274:Multidoseapotek
+
+
+@dataclass(frozen=True)
+class PrescriptionInfo:
+    """m92:Reseptinfo: a prescription in RF as a summary (no M1): M92 and M912 list these."""
+
+    prescription_id: str  # ReseptId
+    issued: date  # Forskrivningsdato
+    given_name: str  # Fornavn (the patient's)
+    family_name: str  # Etternavn
+    prescriber_id: str  # RekvirentId (HPR-nummer)
+    prescriber_name: str  # NavnRekvirent
+    changed_by_pharmacist: Coded  # EndretFarmasoyt (1 ja, 2 nei)
+    status: Coded  # Status (E ekspederbar, ...)
+    guardian_reservation: bool  # Vergeinnsynsreservasjon
+    middle_name: str | None = None  # Mellomnavn
+    address: Address | None = None  # Address (fk1)
+    item_number: str | None = None  # Nr: the varenummer
+    name_form_strength: str | None = None  # NavnFormStyrke
+    reimbursement_basis: Coded | None = None  # RefHjemmel (Volven 7427)
+    recall_note: str | None = None  # MerknadTilbakekalling (from the M5)
+    dispenser_name: str | None = None  # NavnUtleverer
+    reference: str | None = None  # RefNr
+    product_group: Coded | None = None  # ProdGruppe ("bleier", "kateter")
+    patient: Ident | None = None  # Ident: fødselsnummer or D-nummer
+    application_status: Coded | None = None  # StatusSoknadSlv
+    mixture_name: str | None = None  # LegemiddelblandingNavn
+    dispense_method: Coded | None = None  # MetodeEkspedering
+    last_dispensed: date | None = None  # SisteUtlevering
+    use_area: str | None = None  # Bruksomrade
+    quantity: Decimal | None = None  # Antall (packages per dispense)
+    package: tuple[str, Coded] | None = None  # Pakningsstr and EnhetPakning (both or neither)
+    amount: Quantity | None = None  # Mengde
+    reiterations: int | None = None  # Reiterasjon
+    earliest_dispense: date | None = None  # TidligsteUtlevering
+
+
+@dataclass(frozen=True)
+class DispenserList:
+    """M92 Reseptliste (utleverer): the patient's prescriptions in RF, as summaries, to a pharmacy."""
+
+    envelope: Envelope
+    items: tuple[PrescriptionInfo, ...]  # Reseptinfo
+    multidose_users: tuple[MultidoseUser, ...] = ()  # Multidosebruker
+    search_status: Coded | None = None  # Status (why the search found nothing)
+
+
+@dataclass(frozen=True)
+class MedicationsInUse:
+    """M912 Nedlasting av PLL (varer i bruk): the patient's prescriptions and multidose responsibility.
+
+    2014-01-21 calls the patient Multidosepasient, 2018-07-01 Pasient (and adds AndreFnr)."""
+
+    envelope: Envelope
+    version: str  # the namespace the message was read in (written back in the same)
+    patient: MultidoseUser  # Multidosepasient / Pasient: Fnr, Multidoselege, Multidoseapotek
+    ref_msg_id: str | None = None  # RefMsgId
+    other_fnrs: tuple[str, ...] = ()  # AndreFnr (2018-07-01)
+    prescriptions: tuple[PrescriptionInfo, ...] = ()  # m92:Reseptinfo
+    lists: tuple[bytes, ...] = ()  # VarerIBrukB64 (at most 3): the lists in use, decoded, kept as bytes
+
+
+@dataclass(frozen=True)
+class CoPayment:
+    """m94:Egenandel: what the patient has paid in one co-payment period."""
+
+    period_start: date  # StartEgenandelsperiode
+    paid: Quantity  # BetaltEgenandel (kith:MO: amount and currency)
+
+
+@dataclass(frozen=True)
+class Download:
+    """M94 Nedlasting av resept: RF hands a prescription to the pharmacy; its M1 follows base64-encoded in
+    a Document of its own, like in the M96."""
+
+    envelope: Envelope
+    status: Coded  # Status (E ekspederbar, ...)
+    prescription: Prescription | None = None  # the embedded M1
+    application_sent: date | None = None  # DatoSoknadSendtSLV
+    application_answered: date | None = None  # SvarSLVDato
+    exemption_granted: bool | None = None  # InnvligetGodkjFritak
+    application_status: Coded | None = None  # StatusSoknadSlv
+    co_payments: tuple[CoPayment, ...] = ()  # Egenandel (four or none)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """M241 Samtykkeregistrering (abonnement): the patient consents to (or withdraws) a subscription."""
+
+    envelope: Envelope
+    given_by: Coded  # SamtykkeGittAv (2 pasienten, stilltiende samtykke, ...)
+    valid_until: date  # SamtykkeTil
+    kind: Coded  # TypeSamtykke (1 samtykke for utleveringsmelding, ...)
+    value: Coded | None = None  # Samtykkeverdi (1 ja, 2 nei: registration or withdrawal)
+
+
+@dataclass(frozen=True)
+class ConsentReply:
+    """M242 Svar samtykke: RF's answer to an M241 (`envelope.conversation_ref` names the M241)."""
+
+    envelope: Envelope
+    answer: Coded  # Svar (1 registrert, ...)
+    reason: Coded | None = None  # Begrunnelse

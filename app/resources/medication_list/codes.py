@@ -11,18 +11,24 @@ LIST_CODE_SYSTEM = f"{BASE}/CodeSystem/medication-list"
 LIST_CODE = "legemiddelliste"
 LIST_IDENTIFIER_SYSTEM = f"{BASE}/NamingSystem/medication-list"
 
-# Medicine coding, as the national services code it.
+# Medicine coding, as the national services code it. This module owns the systems: the e-resept adapter
+# (app/adapters/eresept/_fhir_medicine.py) imports them. The FEST product ids are the LMDI IG's
+# NamingSystems (provisional until no-basis defines them); a package's FEST id and its varenummer are two
+# different identifiers (the LMDI IG and the Nordic ePI IG keep them apart), so the varenummer has a
+# system of its own (local: no published URI found).
 ATC_SYSTEM = "http://www.whocc.no/atc"
-FEST_LEGEMIDDEL_SYSTEM = "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare"
-FEST_VARENUMMER_SYSTEM = "http://dmp.no/fhir/NamingSystem/festLegemiddelPakning"
+FEST_LEGEMIDDEL_SYSTEM = "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevare"  # LegemiddelMerkevare id
+FEST_PAKNING_SYSTEM = "http://dmp.no/fhir/NamingSystem/festLegemiddelPakning"  # LegemiddelPakning id
+FEST_VIRKESTOFF_SYSTEM = f"{BASE}/NamingSystem/fest-legemiddel-virkestoff"  # LegemiddelVirkestoff id (local)
+FEST_VARENUMMER_SYSTEM = f"{BASE}/NamingSystem/fest-varenr"  # the package's varenummer (local)
 
 # Other spellings of the same systems, read as the canonical one.
 SYSTEM_ALIASES: dict[str, str] = {
     "urn:oid:2.16.578.1.12.4.1.1.7180": ATC_SYSTEM,  # Volven 7180, as e-resept messages carry ATC
     "http://hl7.no/fhir/NamingSystem/festLegemiddelmerkevare": FEST_LEGEMIDDEL_SYSTEM,
     "http://hl7.no/fhir/NamingSystem/festLegemiddelMerkevare": FEST_LEGEMIDDEL_SYSTEM,
-    "http://hl7.no/fhir/NamingSystem/festLegemiddelpakning": FEST_VARENUMMER_SYSTEM,
-    "http://hl7.no/fhir/NamingSystem/festLegemiddelPakning": FEST_VARENUMMER_SYSTEM,
+    "http://hl7.no/fhir/NamingSystem/festLegemiddelpakning": FEST_PAKNING_SYSTEM,
+    "http://hl7.no/fhir/NamingSystem/festLegemiddelPakning": FEST_PAKNING_SYSTEM,
 }
 
 FREE_TEXT_EXTENSION = f"{BASE}/StructureDefinition/medication-free-text"  # valueBoolean true

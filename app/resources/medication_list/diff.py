@@ -11,6 +11,7 @@ from typing import Any
 from app.resources.medication_list.codes import (
     ATC_SYSTEM,
     FEST_LEGEMIDDEL_SYSTEM,
+    FEST_PAKNING_SYSTEM,
     FEST_VARENUMMER_SYSTEM,
     MULTIDOSE_EXTENSION,
     STRENGTH_EXTENSION,
@@ -24,6 +25,7 @@ Statement = dict[str, Any]
 PASSES = (KeyKind.FEST, KeyKind.VARENR, KeyKind.ATC, KeyKind.TEXT)  # README: the pairing passes
 _CODED = {
     FEST_LEGEMIDDEL_SYSTEM: KeyKind.FEST,
+    FEST_PAKNING_SYSTEM: KeyKind.FEST,  # a package's FEST id is a FEST id too (not its varenummer)
     FEST_VARENUMMER_SYSTEM: KeyKind.VARENR,
     ATC_SYSTEM: KeyKind.ATC,
 }

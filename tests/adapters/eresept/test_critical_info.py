@@ -8,7 +8,6 @@ from datetime import datetime
 import pytest
 from lxml import etree
 
-from app.adapters.eresept._fhir_medicine import ATC_SYSTEM
 from app.adapters.eresept.critical_info import (
     BRAND_SYSTEM,
     NS_KI,
@@ -27,6 +26,7 @@ from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.resources.core_journal.classify import classify, load_rules
 from app.resources.core_journal.codes import CriticalCategory
+from app.resources.medication_list.codes import ATC_SYSTEM
 
 PENICILLIN = Allergy(
     reaction=Coded(code="1", system="2.16.578.1.12.4.1.1.7497", display="Anafylaksi"),

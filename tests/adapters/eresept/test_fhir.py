@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.adapters.eresept._fhir_medicine import ATC_SYSTEM, FEST_ID_SYSTEMS
+from app.adapters.eresept._fhir_medicine import FEST_ID_SYSTEMS
 from app.adapters.eresept.from_fhir import (
     deletion_from_request,
     dispense_from_bundle,
@@ -37,6 +37,7 @@ from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
+from app.resources.medication_list.codes import ATC_SYSTEM
 from app.resources.no_basis.identifiers import FNR_SYSTEM, HPR_SYSTEM
 from tests.adapters.eresept.conftest import fixture_bytes
 from tests.adapters.kith.fhir_referrals import fhir_model

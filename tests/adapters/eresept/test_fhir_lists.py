@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from app.adapters.eresept.fhir_lists import prescription_list_from_searchset, prescription_list_to_searchset
+from app.adapters.eresept.fhir_lists import (
+    prescription_list_from_searchset,
+    prescription_list_to_searchset,
+    rf_envelope,
+)
 from app.adapters.eresept.lists import build_m96, parse_m96
 from app.adapters.eresept.messages import parse_m1
 from app.adapters.eresept.model import ListedDispense, ListedPrescription, PrescriptionList
@@ -51,7 +55,7 @@ def _round_trip(listing: PrescriptionList) -> tuple[Json, PrescriptionList]:
     bundle = prescription_list_to_searchset(listing)
     fhir_model("Bundle").model_validate(bundle)
     back = prescription_list_from_searchset(
-        bundle, msg_id=listing.envelope.msg_id, receiver=listing.envelope.receiver
+        bundle, rf_envelope(listing.envelope.msg_id, listing.envelope.receiver)
     )
     return bundle, parse_m96(to_bytes(build_m96(back)))
 

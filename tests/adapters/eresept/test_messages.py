@@ -1,4 +1,4 @@
-"""M1 / M5 / M10 XML: parse, build, XSD-validate, parse again (official samples and own fixtures)."""
+"""e-resept XML: parse, build, XSD-validate, parse again (every official sample and own fixtures)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from app.adapters.eresept.lists import build_m96, parse_m96
+from app.adapters.eresept.consent import build_m241, build_m242, parse_m241, parse_m242
+from app.adapters.eresept.lists import build_m92, build_m94, build_m96, parse_m92, parse_m94, parse_m96
 from app.adapters.eresept.messages import (
     build_m1,
     build_m5,
@@ -24,6 +25,7 @@ from app.adapters.eresept.messages import (
     parse_m10,
 )
 from app.adapters.eresept.model import ListedPrescription, PrescriptionList, ProductKind
+from app.adapters.eresept.pll import build_m912, parse_m912
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
@@ -39,17 +41,17 @@ KINDS: dict[str, tuple[Parse, Build]] = {
     "M7": (parse_m7, build_m7),
     "M10": (parse_m10, build_m10),
     "M96": (parse_m96, build_m96),
+    "M92": (parse_m92, build_m92),
+    "M94": (parse_m94, build_m94),
+    "M912": (parse_m912, build_m912),
+    "M241": (parse_m241, build_m241),
+    "M242": (parse_m242, build_m242),
 }
 
 
 def _samples() -> list[object]:
-    return [
-        *legacy_files("samples/eresept/*/M1 *.xml"),
-        *legacy_files("samples/eresept/*/M5 *.xml"),
-        *legacy_files("samples/eresept/*/M7 *.xml"),
-        *legacy_files("samples/eresept/*/M10 *.xml"),
-        *legacy_files("samples/eresept/*/M96 *.xml"),
-    ]
+    """Every official e-resept sample: each kind in the folder has a reader and writer here."""
+    return legacy_files("samples/eresept/*/M*.xml")
 
 
 def _roundtrip(data: bytes, kind: str, validator: XsdValidator) -> None:
@@ -216,3 +218,38 @@ def test_an_embedded_m1_goes_through_the_hardened_parser() -> None:
     with pytest.raises(KithError) as caught:
         parse_m96(to_bytes(root))
     assert caught.value.code == "T99"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M912 *.xml"))
+def test_m912_refusals(path: Path) -> None:
+    """An unknown M912 version is T10; a VarerIBrukB64 that is not base64 is T02."""
+    text = path.read_bytes()
+    with pytest.raises(KithError) as caught:
+        parse_m912(text.replace(b"eresept/m912/2014-01-21", b"eresept/m912/2099-01-01"))
+    assert caught.value.code == "T10"
+    broken = text.replace(b"</Multidosepasient>", b"<VarerIBrukB64>!!</VarerIBrukB64></Multidosepasient>")
+    with pytest.raises(KithError) as caught:
+        parse_m912(broken)
+    assert caught.value.code == "T02"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M94 *.xml"))
+def test_m94_carries_one_prescription(path: Path) -> None:
+    download = parse_m94(path.read_bytes())
+    assert download.prescription is not None
+    assert download.prescription.envelope.msg_id == "c2883dc2-8eef-4b8e-a80f-167f858425f7"
+    root = build_m94(download)
+    documents = [el for el in root if isinstance(el.tag, str) and el.tag.endswith("}Document")]
+    root.append(etree.fromstring(etree.tostring(documents[-1])))  # the M1 twice
+    with pytest.raises(KithError) as caught:
+        parse_m94(to_bytes(root))
+    assert caught.value.code == "T02"
+
+
+@pytest.mark.parametrize("path", legacy_files("samples/eresept/*/M241 *.xml"))
+def test_m241_content(path: Path) -> None:
+    consent = parse_m241(path.read_bytes())
+    assert consent.kind.code == "1"
+    assert consent.value is not None
+    assert consent.value.code == ("2" if "avmelding" in path.name else "1")
+    assert consent.envelope.patient is not None

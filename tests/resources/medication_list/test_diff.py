@@ -3,7 +3,7 @@ strength and same, for coded and free-text medicines."""
 
 from __future__ import annotations
 
-from app.resources.medication_list.codes import Aspect, ChangeKind, KeyKind
+from app.resources.medication_list.codes import FEST_VARENUMMER_SYSTEM, Aspect, ChangeKind, KeyKind
 from app.resources.medication_list.diff import Change, diff, medicine, normalise_text
 from tests.resources.medication_list.builders import metformin, paracet, simvastatin, statement, tran
 
@@ -96,6 +96,19 @@ def test_codes_are_read_under_their_aliases() -> None:
         {"system": "http://hl7.no/fhir/NamingSystem/festLegemiddelmerkevare", "code": "ID_A"},
     ]
     assert medicine(draft).key == "fest:ID_A"
+
+
+def test_a_package_fest_id_and_a_varenummer_are_different_keys() -> None:
+    """festLegemiddelPakning is the package's FEST id (as e-resept's Medication carries it); the
+    varenummer has its own system: the two never pair with each other."""
+    package = statement("Paracetamol 500 mg")
+    package["medicationCodeableConcept"]["coding"] = [
+        {"system": "http://dmp.no/fhir/NamingSystem/festLegemiddelPakning", "code": "ID_PAKNING"},
+        {"system": FEST_VARENUMMER_SYSTEM, "code": "999901"},
+    ]
+    assert medicine(package).codes[KeyKind.FEST] == "ID_PAKNING"
+    assert medicine(package).codes[KeyKind.VARENR] == "999901"
+    assert medicine(package).key == "fest:ID_PAKNING"
 
 
 def test_unit_spelling_and_number_form_do_not_make_a_change() -> None:
