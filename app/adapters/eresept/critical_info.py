@@ -12,13 +12,12 @@ registration `refuted` and inactive) and no-basis-AllergyIntolerance (manifestat
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from lxml import etree
 
 from app.adapters.eresept import _fhir_medicine as fm
+from app.adapters.eresept.model_lib import Allergy, DrugReaction
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
@@ -38,30 +37,6 @@ CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clin
 VERIFICATION_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 BRAND_SYSTEM = FEST_LEGEMIDDEL_SYSTEM
 SUBSTANCE_SYSTEM = FEST_VIRKESTOFF_SYSTEM
-
-
-@dataclass(frozen=True)
-class DrugReaction:
-    """ki:Legemiddelreaksjon: what the patient reacted to (at least one of the codes or names)."""
-
-    atc: Coded | None = None  # Atc (Volven 7180)
-    substances: tuple[str, ...] = ()  # Virkestoff (names)
-    substance_ids: tuple[str, ...] = ()  # VirkestoffId (FEST)
-    brand_id: str | None = None  # MerkevareId (FEST)
-    excipient: bool | None = None  # Hjelpestoffreaksjon
-    product_name: str | None = None  # Varenavn
-
-
-@dataclass(frozen=True)
-class Allergy:
-    """ki:Allergi: a registered reaction to a medicine."""
-
-    reaction: Coded  # Reaksjon (Volven 7497)
-    updated: datetime  # Oppdatert
-    source: Coded  # Kilde
-    drug: DrugReaction  # Legemiddelreaksjon
-    comment: str | None = None  # Kommentar
-    refuted: bool | None = None  # Avkreftet (true, or None: false says no more than its absence)
 
 
 # --- XML ------------------------------------------------------------------------------------------------------
@@ -134,8 +109,9 @@ def allergy_key(sender_key: str, patient_key: str, drug: DrugReaction) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"eresept-ki:{sender_key}:{patient_key}:{medicine}"))
 
 
-def allergy_resource(allergy: Allergy, patient: str, key: str) -> Json:
-    """ki:Allergi → AllergyIntolerance of `patient` (a reference), identified by `key` (allergy_key)."""
+def allergy_resource(allergy: Allergy, patient: Json | str, key: str) -> Json:
+    """ki:Allergi → AllergyIntolerance of `patient` (a Reference, or its reference string), identified by
+    `key` (allergy_key)."""
     drug = allergy.drug
     code: Json = {}
     if codings := _codings(drug):
@@ -164,7 +140,7 @@ def allergy_resource(allergy: Allergy, patient: str, key: str) -> Json:
         {
             "category": ["medication"],
             "code": code,
-            "patient": {"reference": patient},
+            "patient": {"reference": patient} if isinstance(patient, str) else patient,
             "recordedDate": f.fhir_datetime(allergy.updated),
             "reaction": [{"manifestation": [f.cc(allergy.reaction)]}],
         }

@@ -29,6 +29,7 @@ from app.adapters.eresept._fhir_parts import (
     parts_of,
     read_parts,
 )
+from app.adapters.eresept.critical_info import allergy_from, allergy_key, allergy_resource
 from app.adapters.eresept.model import PrescribedMedicine
 from app.adapters.eresept.to_fhir import PRESCRIPTION_ID_SYSTEM, prescription_identifier
 from app.adapters.kith import _fhir_common as f
@@ -161,9 +162,13 @@ def _statement(e: ml.ListEntry, subject: Json) -> Json:
     return out
 
 
-def medication_list_to_bundle(lib: ml.MedicationList, subject: Json) -> Json:
-    """LegemidlerIBruk → collection Bundle [List, MedicationStatement...]; `subject` is the patient's
-    Reference (the M25 itself names none)."""
+def medication_list_to_bundle(
+    lib: ml.MedicationList, subject: Json, *, sender_key: str = "", patient_key: str | None = None
+) -> Json:
+    """LegemidlerIBruk → collection Bundle [List, MedicationStatement..., AllergyIntolerance...]; `subject`
+    is the patient's Reference (the M25 itself names none). Its drug reactions (ki:Allergi) are
+    identified by `sender_key` (who sent the list), `patient_key` (default: the subject's reference) and
+    the medicine, so the sender's next list updates them (critical_info.allergy_key)."""
     build = BundleBuilder("lib:" + "|".join(e.id for e in lib.entries))
     statements = [(build.full_url(f"entry-{e.id}"), _statement(e, subject)) for e in lib.entries]
     medication_list = {k: v for k, v in empty_list("").items() if k not in ("identifier", "subject")}
@@ -179,9 +184,17 @@ def medication_list_to_bundle(lib: ml.MedicationList, subject: Json) -> Json:
         medication_list["note"] = [{"text": lib.note}]
     if statements:
         medication_list["entry"] = [{"item": f.reference(url)} for url, _ in statements]
+    patient = patient_key if patient_key is not None else str(subject.get("reference", ""))
+    allergies = []
+    for allergy in lib.allergies:
+        key = allergy_key(sender_key, patient, allergy.drug)
+        allergies.append(
+            {"fullUrl": build.full_url(f"allergy-{key}"), "resource": allergy_resource(allergy, subject, key)}
+        )
     entries = [
         {"fullUrl": build.full_url("list"), "resource": medication_list},
         *({"fullUrl": url, "resource": statement} for url, statement in statements),
+        *allergies,
     ]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
@@ -270,4 +283,5 @@ def medication_list_from_bundle(bundle: Json, variant: str) -> ml.MedicationList
         packing=ml.PackingInfo(**read_parts(packing[0], PACKING)) if packing else None,
         note=(medication_list.get("note") or [{}])[0].get("text"),
         substitute=f.opt_coded(f.ext_value({"extension": parts}, "substitute", "CodeableConcept")),
+        allergies=tuple(allergy_from(r) for r in resources if r.get("resourceType") == "AllergyIntolerance"),
     )

@@ -12,7 +12,7 @@ One model (`model_lib.py`) for the family; each variant's XSD allows a subset of
 
 Writing content a variant has no element for is refused (T02), not dropped. An entry's prescription
 (`ReseptDokLegemiddelB64`) is an m1:ReseptDokLegemiddel, read with the hardened parser and `_forskrivning`.
-`ki:Allergi` (critical information) is not modelled: refused with T02.
+`ki:Allergi` (critical information: drug reactions) is read and written by `critical_info.py`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from lxml import etree
 
 from app.adapters.eresept._forskrivning import NS_M1, parse_prescribed_medicine, put_prescribed_medicine
 from app.adapters.eresept._reseptinfo import fk1_ident, put_fk1_ident
+from app.adapters.eresept.critical_info import NS_KI, parse_allergy, put_allergy
 from app.adapters.eresept.messages import from_base64, required_date, xs_date
 from app.adapters.eresept.model import PrescribedMedicine
 from app.adapters.eresept.model_lib import (
@@ -42,8 +43,6 @@ from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
-
-NS_KI = "http://www.kith.no/xmlstds/eresept/ki/2013-04-25"
 
 
 @dataclass(frozen=True)
@@ -170,8 +169,6 @@ def parse_m25(data: bytes | etree._Element) -> MedicationList:
     if name is None:
         raise KithError(AppRecError.UNSUPPORTED_FORMAT, "not an M25 <LegemidlerIBruk> (2013-10-08)")
     ns = VARIANTS[name].ns
-    if x.children(root, NS_KI, "Allergi"):
-        raise KithError(AppRecError.NOT_VALID, "<ki:Allergi> is not supported yet")
     packing = x.child(root, ns, "Pakkeinfo")
     return MedicationList(
         variant=name,
@@ -186,6 +183,7 @@ def parse_m25(data: bytes | etree._Element) -> MedicationList:
         ),
         note=x.text(root, ns, "Merknad"),
         substitute=x.coded(root, ns, "Vikar"),
+        allergies=tuple(parse_allergy(a) for a in x.children(root, NS_KI, "Allergi")),
     )
 
 
@@ -285,7 +283,7 @@ def _put_entry(parent: etree._Element, ns: str, e: ListEntry) -> None:
 def build_m25(lib: MedicationList) -> etree._Element:
     """The LegemidlerIBruk document of `lib.variant` (T02 when the content needs another variant)."""
     ns = _check(lib.variant, lib).ns
-    root = etree.Element(x.q(ns, "LegemidlerIBruk"), nsmap={None: ns})
+    root = etree.Element(x.q(ns, "LegemidlerIBruk"), nsmap={None: ns, "ki": NS_KI})
     for role in lib.roles:
         _put_role(root, ns, role)
     for e in lib.entries:
@@ -295,6 +293,8 @@ def build_m25(lib: MedicationList) -> etree._Element:
         x.put_date(p, ns, "Bestillingsfrist", lib.packing.order_deadline)
         x.put_date(p, ns, "ForsteDoseringsdato", lib.packing.first_dose)
         x.put_date(p, ns, "SisteDoseringsdato", lib.packing.last_dose)
+    for allergy in lib.allergies:
+        put_allergy(root, allergy)
     x.opt_text(root, ns, "Merknad", lib.note)
     x.put_coded(root, ns, "Vikar", lib.substitute, cv=False)
     return root

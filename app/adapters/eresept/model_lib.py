@@ -112,3 +112,28 @@ class MedicationList:
     packing: PackingInfo | None = None  # Pakkeinfo
     note: str | None = None  # Merknad
     substitute: Coded | None = None  # Vikar (M25.1)
+    allergies: tuple[Allergy, ...] = ()  # ki:Allergi: drug reactions registered as critical information
+
+
+@dataclass(frozen=True)
+class DrugReaction:
+    """ki:Legemiddelreaksjon: what the patient reacted to (at least one of the codes or names)."""
+
+    atc: Coded | None = None  # Atc (Volven 7180)
+    substances: tuple[str, ...] = ()  # Virkestoff (names)
+    substance_ids: tuple[str, ...] = ()  # VirkestoffId (FEST)
+    brand_id: str | None = None  # MerkevareId (FEST)
+    excipient: bool | None = None  # Hjelpestoffreaksjon
+    product_name: str | None = None  # Varenavn
+
+
+@dataclass(frozen=True)
+class Allergy:
+    """ki:Allergi: a registered reaction to a medicine."""
+
+    reaction: Coded  # Reaksjon (Volven 7497)
+    updated: datetime  # Oppdatert
+    source: Coded  # Kilde
+    drug: DrugReaction  # Legemiddelreaksjon
+    comment: str | None = None  # Kommentar
+    refuted: bool | None = None  # Avkreftet (true, or None: false says no more than its absence)

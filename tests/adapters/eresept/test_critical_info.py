@@ -12,14 +12,13 @@ from app.adapters.eresept.critical_info import (
     BRAND_SYSTEM,
     NS_KI,
     SUBSTANCE_SYSTEM,
-    Allergy,
-    DrugReaction,
     allergy_from,
     allergy_key,
     allergy_resource,
     parse_allergy,
     put_allergy,
 )
+from app.adapters.eresept.model_lib import Allergy, DrugReaction
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes

@@ -20,6 +20,7 @@ from app.adapters.kith.xsd import XsdValidator
 from app.resources.medication_list.codes import LIST_CODE, MULTIDOSE_EXTENSION, KeyKind
 from app.resources.medication_list.diff import medicine
 from tests.adapters.eresept.conftest import fixture_bytes
+from tests.adapters.eresept.test_critical_info import PENICILLIN as PENICILLIN_REACTION
 from tests.adapters.kith.fhir_referrals import fhir_model
 from tests.resources.medication_list.builders import metformin, paracet, simvastatin
 
@@ -105,6 +106,7 @@ def _lib(name: str) -> m25.MedicationList:
         else None,
         note="Pasienten bruker dosett",
         substitute=Coded(code="1", display="Ja") if v.substitute else None,
+        allergies=(PENICILLIN_REACTION,),  # every variant carries ki:Allergi
     )
 
 
@@ -136,9 +138,35 @@ def test_each_variant_round_trips_through_the_medication_list(name: str, validat
     assert medicine(first).codes[KeyKind.ATC] == "C07AB02"
     marked = any(x.get("url") == MULTIDOSE_EXTENSION for x in first["extension"])
     assert marked == VARIANTS[name].multidose  # InngarMultidose 1: the pack's multidose mark
+    [allergy] = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AllergyIntolerance"
+    ]
+    assert allergy["patient"] == SUBJECT
+    assert allergy["code"]["coding"][0]["code"] == "J01CE02"
     back = medication_list_from_bundle(bundle, name)
     assert back == lib
     assert _valid(back, validator) == lib
+
+
+def test_the_same_reaction_from_the_same_sender_keeps_its_identity() -> None:
+    """The sender's next list updates its registration of a reaction instead of adding another."""
+    first = medication_list_to_bundle(
+        _lib("M25"), SUBJECT, sender_key="HER:8095068", patient_key="03846130011"
+    )
+    again = medication_list_to_bundle(
+        _lib("M25.2"), SUBJECT, sender_key="HER:8095068", patient_key="03846130011"
+    )
+    other = medication_list_to_bundle(
+        _lib("M25"), SUBJECT, sender_key="HER:9990001", patient_key="03846130011"
+    )
+
+    def key(bundle: dict[str, Any]) -> str:
+        [a] = [
+            e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "AllergyIntolerance"
+        ]
+        return str(a["identifier"][0]["value"])
+
+    assert key(first) == key(again) != key(other)
 
 
 def test_m25_2_and_m25_3_are_the_multidose_variants() -> None:
