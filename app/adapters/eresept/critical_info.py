@@ -109,9 +109,10 @@ def allergy_key(sender_key: str, patient_key: str, drug: DrugReaction) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"eresept-ki:{sender_key}:{patient_key}:{medicine}"))
 
 
-def allergy_resource(allergy: Allergy, patient: Json | str, key: str) -> Json:
+def allergy_resource(allergy: Allergy, patient: Json | str, key: str, sender_key: str = "") -> Json:
     """ki:Allergi → AllergyIntolerance of `patient` (a Reference, or its reference string), identified by
-    `key` (allergy_key)."""
+    `key` (allergy_key); `meta.source` names the message's sender (`e-resept:<id type>:<id>`), which the
+    core journal lists as the entry's source system."""
     drug = allergy.drug
     code: Json = {}
     if codings := _codings(drug):
@@ -127,7 +128,9 @@ def allergy_resource(allergy: Allergy, patient: Json | str, key: str) -> Json:
         extensions.append(f.ext(EXT_PRODUCT_NAME, "String", drug.product_name))
     out: Json = {
         "resourceType": "AllergyIntolerance",
-        "meta": {"tag": [CRITICAL_TAG]},
+        "meta": {"source": f"e-resept:{sender_key}", "tag": [CRITICAL_TAG]}
+        if sender_key
+        else {"tag": [CRITICAL_TAG]},
         "extension": extensions,
         "identifier": [{"system": ALLERGY_ID_SYSTEM, "value": key}],
         "clinicalStatus": {

@@ -189,7 +189,10 @@ def medication_list_to_bundle(
     for allergy in lib.allergies:
         key = allergy_key(sender_key, patient, allergy.drug)
         allergies.append(
-            {"fullUrl": build.full_url(f"allergy-{key}"), "resource": allergy_resource(allergy, subject, key)}
+            {
+                "fullUrl": build.full_url(f"allergy-{key}"),
+                "resource": allergy_resource(allergy, subject, key, sender_key),
+            }
         )
     entries = [
         {"fullUrl": build.full_url("list"), "resource": medication_list},

@@ -5,6 +5,10 @@ and what each changes in the store. Pure functions; `store.py` reads the stored 
 - M10 Utleveringsrapport: the dispense (MedicationDispense), pointing at its stored prescription.
 - M5 Tilbakekalling: the stored prescription cancelled or stopped (with If-Match).
 - M7 Slettet resept i RF: the prescription the recall withdrew, marked deleted (with If-Match).
+- M912 Nedlasting av PLL: Reseptformidleren's copy of the patient's medicines in use, kept as a snapshot
+  List of MedicationStatements (one per prescription, updated by the next download), and the drug
+  reactions of the lists it carries (M25 ki:Allergi) as AllergyIntolerances (updated by the sender's next
+  list), which the core journal's rules take as critical information with the sender as source.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ from typing import Any
 from lxml import etree
 
 from app.adapters.eresept import messages as m
-from app.adapters.eresept.model import Deletion, Dispense, Prescription, Recall
+from app.adapters.eresept.model import Deletion, Dispense, MedicationsInUse, Prescription, Recall
+from app.adapters.eresept.pll import TYPE_M912, parse_m912
 from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
+from app.adapters.kith._fhir_common import NS
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded
+from app.resources.no_basis.identifiers import FNR_SYSTEM
 
 Json = dict[str, Any]
-EreseptMessage = Prescription | Recall | Deletion | Dispense
+PLL_MESSAGE_SYSTEM = f"{NS}/eresept-pll-msg-id"  # the M912 a snapshot List was received as
+PLL_STATEMENT_SYSTEM = f"{NS}/eresept-pll-statement"  # "<fødselsnummer>/<ReseptId>"
+EreseptMessage = Prescription | Recall | Deletion | Dispense | MedicationsInUse
 
 # MsgHead Type (Volven 8279) -> the message type and its reader.
 _READERS: dict[str, tuple[Coded, Callable[[etree._Element], EreseptMessage]]] = {
@@ -30,6 +39,7 @@ _READERS: dict[str, tuple[Coded, Callable[[etree._Element], EreseptMessage]]] = 
     "ERM5": (m.TYPE_M5, m.parse_m5),
     "ERM7": (m.TYPE_M7, m.parse_m7),
     "ERM10": (m.TYPE_M10, m.parse_m10),
+    "ERM912": (TYPE_M912, parse_m912),
 }
 SUPPORTED = tuple(_READERS)
 
@@ -88,3 +98,38 @@ def link_dispense(bundle: Json, request_id: str) -> None:
         if entry["resource"]["resourceType"] == "MedicationDispense":
             for authorizing in entry["resource"]["authorizingPrescription"]:
                 authorizing["reference"] = f"MedicationRequest/{request_id}"
+
+
+def pll_transaction(bundle: Json, fnr: str, msg_id: str, allergies: list[Json]) -> Json:
+    """An M912's collection Bundle (`fhir_pll`) as the transaction that stores it: the patient found by
+    fødselsnummer (or created), the List as a snapshot of Reseptformidleren's PLL identified by the
+    message, each MedicationStatement updated by its patient and ReseptId, and `allergies` (AllergyIntolerance
+    entries of the lists it carries) updated by their registration identifier."""
+    entries = []
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        res_type = resource["resourceType"]
+        if res_type == "Patient":
+            request = {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={FNR_SYSTEM}|{fnr}"}
+        elif res_type == "List":
+            resource = {
+                **resource,
+                "mode": "snapshot",
+                "title": "Legemidler i bruk fra Reseptformidleren (PLL)",
+                "identifier": [{"system": PLL_MESSAGE_SYSTEM, "value": msg_id}],
+            }
+            request = {"method": "POST", "url": "List"}
+        else:
+            rx_id = resource["basedOn"][0]["identifier"]["value"]
+            key = {"system": PLL_STATEMENT_SYSTEM, "value": f"{fnr}/{rx_id}"}
+            resource = {**resource, "identifier": [key]}
+            request = {
+                "method": "PUT",
+                "url": f"MedicationStatement?identifier={key['system']}|{key['value']}",
+            }
+        entries.append({"fullUrl": entry["fullUrl"], "resource": resource, "request": request})
+    for entry in allergies:
+        key = entry["resource"]["identifier"][0]
+        request = {"method": "PUT", "url": f"AllergyIntolerance?identifier={key['system']}|{key['value']}"}
+        entries.append({**entry, "request": request})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

@@ -11,9 +11,13 @@ from typing import Any
 
 from app.adapters.eresept import intake as ei
 from app.adapters.eresept import to_fhir
-from app.adapters.eresept.model import Deletion, Dispense, Prescription, Recall
+from app.adapters.eresept.fhir_legemiddelliste import medication_list_to_bundle
+from app.adapters.eresept.fhir_pll import medications_in_use_to_bundle
+from app.adapters.eresept.legemiddelliste import parse_m25
+from app.adapters.eresept.model import Deletion, Dispense, MedicationsInUse, Prescription, Recall
 from app.adapters.kith import intake
 from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.to_fhir import sender_key
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.fhir.search.values import escape_value
@@ -93,7 +97,29 @@ async def changes(
         dispensed = await _dispensed(engine, ctx, stored["id"])
         entry = ei.update_entry(to_fhir.revoke(stored, message, dispensed=dispensed))
         return _transaction(entry), intake.entry_anchor(entry, sender=stored.get("requester"))
+    if isinstance(message, MedicationsInUse):
+        return _pll(message)
     stored = await _recalled_request(engine, ctx, message)
     entry = ei.update_entry(to_fhir.mark_deleted(stored, message))
     prescriber = [stored["requester"]] if "requester" in stored else []
     return _transaction(entry), intake.entry_anchor(entry, recipients=prescriber)
+
+
+def _pll(pll: MedicationsInUse) -> tuple[Json, intake.Anchor]:
+    """An M912: RF's PLL as a snapshot List, and the drug reactions of the lists it carries (read through
+    the hardened parser; one that cannot be read refuses the message)."""
+    bundle = medications_in_use_to_bundle(pll)
+    [patient_url] = [e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    list_url = bundle["entry"][0]["fullUrl"]
+    subject = {"reference": patient_url}
+    sender = sender_key(pll.envelope.sender)
+    allergies = [
+        e
+        for data in pll.lists
+        for e in medication_list_to_bundle(
+            parse_m25(data), subject, sender_key=sender, patient_key=pll.patient.fnr
+        )["entry"]
+        if e["resource"]["resourceType"] == "AllergyIntolerance"
+    ]
+    transaction = ei.pll_transaction(bundle, pll.patient.fnr, pll.envelope.msg_id, allergies)
+    return transaction, intake.Anchor(list_url, subject)

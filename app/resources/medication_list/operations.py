@@ -7,7 +7,7 @@ List's version, so the policy, the audit and the subscriptions apply as to any o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +80,7 @@ class ReconcileInput:
     apply: bool = False
     accept: frozenset[str] | None = None  # None: every change
     reason: str = DEFAULT_REASON
+    source: str | None = None  # "List/{id}": a stored list of the patient's, its statements incoming too
 
 
 def _statements_of_list(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,11 +101,13 @@ def parse_input(body: Any) -> ReconcileInput:
         raise FhirError(Category.INVALID, "$reconcile takes a Parameters or a List body")
     incoming: list[dict[str, Any]] = []
     accept: set[str] | None = None
-    apply, reason = False, DEFAULT_REASON
+    apply, reason, source = False, DEFAULT_REASON, None
     for part in body.get("parameter") or []:
         name = part.get("name") if isinstance(part, dict) else None
         if name == "medication":
             incoming.append(part.get("resource"))
+        elif name == "source" and isinstance((part.get("valueReference") or {}).get("reference"), str):
+            source = part["valueReference"]["reference"]
         elif name == "list" and isinstance(part.get("resource"), dict):
             incoming += _statements_of_list(part["resource"])
         elif name == "apply" and isinstance(part.get("valueBoolean"), bool):
@@ -116,7 +119,7 @@ def parse_input(body: Any) -> ReconcileInput:
         else:
             raise FhirError(Category.INVALID, f"Unknown or malformed parameter '{name}'", "value")
     return _checked(
-        ReconcileInput(incoming, apply, frozenset(accept) if accept is not None else None, reason)
+        ReconcileInput(incoming, apply, frozenset(accept) if accept is not None else None, reason, source)
     )
 
 
@@ -266,6 +269,11 @@ async def reconcile(
 ) -> tuple[dict[str, Any], int]:
     """The answer (a Parameters) and the list's version after it; raises StaleList for a lost race."""
     shared = await read_shared(engine, ctx, patient_id)
+    if data.source is not None:
+        data = replace(
+            data, incoming=[*data.incoming, *await _source_statements(engine, ctx, patient_id, data.source)]
+        )
+        _checked(data)
     changes = diff(shared.statements, data.incoming)
     answer: list[dict[str, Any]] = [{"name": "version", "valueString": str(shared.version)}]
     answer += [_change_parts(c) for c in changes]
@@ -310,6 +318,33 @@ async def reconcile(
     ]
     answer.append({"name": "list", "resource": stored})
     return {"resourceType": "Parameters", "parameter": answer}, int(stored["meta"]["versionId"])
+
+
+async def _source_statements(
+    engine: Engine, ctx: RequestContext, patient_id: str, reference: str
+) -> list[dict[str, Any]]:
+    """The MedicationStatements of a stored List of the patient's (a snapshot another system sent, e.g.
+    Reseptformidleren's PLL received as an e-resept M912), read as the caller."""
+    if not reference.startswith("List/"):
+        raise FhirError(Category.INVALID, "source must reference a List", "value")
+    found = await engine.read_resource(ctx, reference)
+    if found is None or (found.get("subject") or {}).get("reference") != f"Patient/{patient_id}":
+        raise FhirError(
+            Category.UNPROCESSABLE, f"{reference[:80]} is not a list of this patient's", "business-rule"
+        )
+    if guard.is_medication_list(found):
+        raise FhirError(Category.UNPROCESSABLE, "source is the shared list itself", "business-rule")
+    ids = [
+        ref.removeprefix("MedicationStatement/")
+        for entry in found.get("entry") or []
+        if isinstance(ref := (entry.get("item") or {}).get("reference"), str)
+        and ref.startswith("MedicationStatement/")
+    ]
+    statements: list[dict[str, Any]] = []
+    for start in range(0, len(ids), IDS_PER_SEARCH):
+        chunk = ",".join(ids[start : start + IDS_PER_SEARCH])
+        statements += await engine.search(ctx, "MedicationStatement", [("_id", chunk)], MAX_ENTRIES)
+    return statements
 
 
 async def reconcile_operation(res_id: str, request: Request) -> Response:
@@ -363,6 +398,12 @@ OPERATIONS = (
                 "list",
                 "List",
                 documentation="Or: a List whose entries point at contained MedicationStatements",
+            ),
+            _in(
+                "source",
+                "Reference",
+                documentation="Or: a stored List of the patient's (e.g. the snapshot of an e-resept M912), "
+                "its MedicationStatements as the incoming list",
             ),
             _in("apply", "boolean", documentation="Write the accepted changes (needs If-Match)"),
             _in("accept", "string", "*", "The keys of the changes to apply (default: all)"),

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.security.conftest import world
+
+__all__ = ["FIXTURES", "fixture_bytes", "world"]
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
