@@ -129,3 +129,29 @@ async def test_multidose_ownership(world: World) -> None:
     assert "proposal" not in {p["name"] for p in by_gp.json()["parameter"]}
     final = await http.get("/Patient/kari/$medication-list", headers=gp)
     assert final.json()["entry"][1]["resource"]["dosage"][0]["text"] == "3 tabletter morgen"
+
+
+async def test_a_multidose_medicine_is_not_written_around_the_operations(world: World) -> None:
+    http, gp, hospital = world.http, world.gp, world.hospital
+    started = await post_reconcile(
+        http, reconcile_body(in_multidose(metformin()), tran(), apply=True), gp, 'W/"0"'
+    )
+    assert started.status_code == 200, started.text
+    shown = (await http.get("/Patient/kari/$medication-list", headers=gp)).json()
+    statements = [e["resource"] for e in shown["entry"][1:]]
+    [multidose] = [s for s in statements if "Metformin" in s["medicationCodeableConcept"]["text"]]
+    [plain] = [s for s in statements if s["id"] != multidose["id"]]
+    for who in (hospital, gp):  # not even the responsible doctor: the operations keep the history
+        changed = {**multidose, "dosage": [{"text": "4 tabletter"}]}
+        put = await http.put(f"/MedicationStatement/{multidose['id']}", json=changed, headers=who)
+        assert put.status_code == 422, put.text
+        assert "multidose" in put.json()["issue"][0]["diagnostics"]
+        deleted = await http.delete(f"/MedicationStatement/{multidose['id']}", headers=who)
+        assert deleted.status_code == 422, deleted.text
+    marked = {**plain, "extension": [*plain.get("extension", []), in_multidose(tran())["extension"][-1]]}
+    assert (await http.put(f"/MedicationStatement/{plain['id']}", json=marked, headers=gp)).status_code == 422
+    note = {
+        **plain,
+        "note": [{"text": "Tas med mat"}],
+    }  # a medicine not in multidose: the access rules decide
+    assert (await http.put(f"/MedicationStatement/{plain['id']}", json=note, headers=gp)).status_code == 200
