@@ -165,8 +165,10 @@ def recall_from_request(
     msg_id: str,
     receiver: Organisation = RESEPTFORMIDLEREN,
     generated: datetime | None = None,
+    prescription_id: str | None = None,
 ) -> Recall:
-    """A cancelled/stopped MedicationRequest → M5 (the recall message gets its own `msg_id`)."""
+    """A cancelled/stopped MedicationRequest → M5 (the recall message gets its own `msg_id`); the ReseptId
+    is the request's identifier, or `prescription_id` for a request written on FHIR (sent from here)."""
     if request.get("status") not in ("cancelled", "stopped"):
         raise KithError(AppRecError.OTHER, "the MedicationRequest is not cancelled or stopped")
     reason = request.get("statusReason") or {}
@@ -174,7 +176,8 @@ def recall_from_request(
     new_id = f.ext_value(request, EXT_NEW_PRESCRIPTION, "Identifier")
     return Recall(
         envelope=_envelope(msg_id, sender, patient, receiver, generated),
-        prescription_id=_required(_identifier(request, PRESCRIPTION_ID_SYSTEM), "ReseptId identifier"),
+        prescription_id=prescription_id
+        or _required(_identifier(request, PRESCRIPTION_ID_SYSTEM), "ReseptId identifier"),
         reason=Coded(
             code=codings[0].get("code"),
             system=f.kith_system(codings[0].get("system")),

@@ -7,18 +7,19 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from app.adapters.eresept.messages import build_m1, parse_m1
+from app.adapters.eresept.messages import build_m1, build_m5, parse_m1, parse_m5
 from app.adapters.eresept.outgoing import CATEGORY_SYSTEM, M1_TITLE
-from app.adapters.eresept.to_fhir import PRESCRIPTION_ID_SYSTEM, prescription_to_bundle
+from app.adapters.eresept.to_fhir import EXT_DELETED_IN_RF, PRESCRIPTION_ID_SYSTEM, prescription_to_bundle
 from app.adapters.kith.xsd import XsdValidator
 from tests.adapters.eresept.conftest import fixture_bytes
 from tests.adapters.eresept.test_fhir import _clinical
-from tests.adapters.eresept.test_intake_http import accepted
+from tests.adapters.eresept.test_intake_http import PLL, accepted
 from tests.adapters.kith.test_routes_http import search, stored_count
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -113,3 +114,40 @@ async def test_a_community_prescription_that_cannot_be_an_m1_is_refused(
     assert issue["code"] == "business-rule"
     assert "validityPeriod.end" in issue["diagnostics"]
     assert await stored_count(app) == count  # nothing of the transaction is kept
+
+
+WRONG_MEDICINE = {"system": "urn:oid:2.16.578.1.12.4.1.1.7500", "code": "1", "display": "Feil legemiddel"}
+
+
+async def test_cancelling_a_sent_prescription_recalls_it_with_an_m5(
+    client: httpx.AsyncClient, validator: XsdValidator, legacy: Path
+) -> None:
+    response = await client.post("/", json=written_on_fhir(), headers=FHIR)
+    assert response.status_code == 200, response.text
+    request = response.json()["entry"][-1]["resource"]
+    [m1_record] = await outgoing(client)
+    rx_id = m1_record["identifier"][0]["value"]
+
+    no_reason = {**request, "status": "cancelled"}
+    refused = await client.put(f"/MedicationRequest/{request['id']}", json=no_reason, headers=FHIR)
+    assert refused.status_code == 422, refused.text
+    assert "7500" in refused.json()["issue"][0]["diagnostics"]
+    assert (await client.get(f"/MedicationRequest/{request['id']}")).json()["status"] == "active"
+
+    cancelled = {**request, "status": "cancelled", "statusReason": {"coding": [WRONG_MEDICINE]}}
+    updated = await client.put(f"/MedicationRequest/{request['id']}", json=cancelled, headers=FHIR)
+    assert updated.status_code == 200, updated.text
+    [m5_record] = [r for r in await outgoing(client) if r["topic"]["coding"][0]["code"] == "ERM5"]
+    assert m5_record["basedOn"] == [{"reference": f"MedicationRequest/{request['id']}"}]
+    xml = base64.b64decode(m5_record["payload"][0]["contentAttachment"]["data"])
+    recall = parse_m5(xml)
+    assert (recall.prescription_id, recall.reason.code) == (rx_id, "1")
+    result = validator.validate(build_m5(recall))
+    assert result.valid, result.errors
+
+    # Reseptformidleren's M7 answering that M5 marks the request deleted there
+    m7 = (legacy / "samples" / "eresept" / PLL / "M7 Slettet resept i RF.xml").read_bytes()
+    m7 = m7.replace(b"097d012e-39a8-470d-836b-1680fc8e9ab6", recall.envelope.msg_id.encode())
+    await accepted(client, m7)
+    deleted = (await client.get(f"/MedicationRequest/{request['id']}")).json()
+    assert EXT_DELETED_IN_RF in [e["url"] for e in deleted["extension"]]
