@@ -2,7 +2,8 @@
 
 A patient's reservation against the core journal hides this content from personnel (except entries their
 own organisation wrote). Kjernejournal holds critical information (allergies, critical conditions and
-warnings), diagnoses, medicines and vaccines.
+warnings, implants and ongoing treatment), diagnoses, medicines and vaccines; the Provenance of its
+entries (which source, organisation and author) and of the medication list's changes goes with them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ CORE_JOURNAL_TYPES = frozenset(
     {
         "AllergyIntolerance",
         "Condition",
+        "Device",
         "Flag",
         "Immunization",
         "MedicationDispense",
         "MedicationRequest",
         "MedicationStatement",
+        "Procedure",
+        "Provenance",
     }
 )

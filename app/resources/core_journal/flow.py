@@ -6,13 +6,15 @@ into the entry about the same substance or code, through the engine API with the
 and in the write's own unit of work (`conn`): the source and its entry are committed together or not at
 all, and the entry's write passes through the same hooks, policy and audit as any other. A source that
 is deleted, stops being critical or changes substance is withdrawn from its entry; an entry left without
-sources is deleted.
+sources is deleted. Each source recorded in an entry also gets a Provenance (provenance.py), written in
+the same unit of work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -35,6 +37,7 @@ from app.resources.core_journal.classify import (
     withdraw,
 )
 from app.resources.core_journal.codes import ENTRY_TAG, TAG_SYSTEM, is_entry
+from app.resources.core_journal.provenance import source_provenance
 
 CORE_JOURNAL = SystemPrincipal(
     "core-journal", "critical information registered in a local system is recorded in the core journal"
@@ -78,11 +81,31 @@ class CoreJournalFlow:
             entry = new_entry(event.resource, rule, extension)
             claim = claim_criteria(patient, event.resource, ENTRY_TOKEN)
             created = await self.engine.create(ctx, event.res_type, entry, claim, conn=event.conn)
+            if created.created:
+                await self._provenance(ctx, event, created.stored.res_id, patient, extension, created=True)
             if created.created or created.stored.content is None:
                 return
             same = [orjson.loads(created.stored.content)]  # another writer's entry: merge into it
         source = event.resource
-        await self._revise(ctx, event, same[0], lambda entry: merge(entry, source, extension))
+        entry_id = str(same[0]["id"])
+        if await self._revise(ctx, event, same[0], lambda entry: merge(entry, source, extension)):
+            await self._provenance(ctx, event, entry_id, patient, extension, created=False)
+
+    async def _provenance(
+        self,
+        ctx: RequestContext,
+        event: WriteEvent,
+        entry_id: str,
+        patient: str,
+        extension: dict[str, Any],
+        *,
+        created: bool,
+    ) -> None:
+        """The Provenance of the source just recorded in the entry, in the same unit of work."""
+        recorded = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        entry = f"{event.res_type}/{entry_id}"
+        provenance = source_provenance(entry, patient, extension, recorded, created)
+        await self.engine.create(ctx, "Provenance", provenance, conn=event.conn)
 
     async def _withdraw(
         self, ctx: RequestContext, event: WriteEvent, entries: list[dict[str, Any]], reference: str
@@ -97,28 +120,29 @@ class CoreJournalFlow:
         event: WriteEvent,
         entry: dict[str, Any],
         change: Callable[[dict[str, Any]], dict[str, Any] | None],
-    ) -> None:
-        """Write `change(entry)` (None: nothing to do; DELETE: delete the entry) under If-Match. Another
-        writer's concurrent change to the entry has then been waited for (the row lock) and fails the
-        If-Match: the entry is read again in this unit of work and changed again, so no source is lost."""
+    ) -> bool:
+        """Write `change(entry)` (None: nothing to do; DELETE: delete the entry) under If-Match; whether
+        anything was written. Another writer's concurrent change to the entry has then been waited for (the
+        row lock) and fails the If-Match: the entry is read again in this unit of work and changed again,
+        so no source is lost."""
         res_type, res_id = event.res_type, str(entry["id"])
         for _attempt in range(MAX_ATTEMPTS):
             new = change(entry)
             if new is None:
-                return
+                return False
             version = int(entry["meta"]["versionId"])
             try:
                 if new is DELETE:
                     await self.engine.delete(ctx, res_type, res_id, version, conn=event.conn)
                 else:
                     await self.engine.update(ctx, res_type, res_id, new, version, conn=event.conn)
-                return
+                return True
             except FhirError as error:
                 if error.category is not Category.PRECONDITION:
                     raise
             found = await self.engine.search(ctx, res_type, [("_id", res_id)], 1, conn=event.conn)
             if not found:
-                return  # deleted meanwhile (its last source withdrawn)
+                return False  # deleted meanwhile (its last source withdrawn)
             entry = found[0]
         raise FhirError(Category.CONFLICT, "The core-journal entry kept changing; try again", "transient")
 

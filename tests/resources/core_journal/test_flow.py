@@ -47,6 +47,7 @@ class StandIn:
     stale_once: bool = True
     created_elsewhere: dict[str, Any] | None = None
     updates: list[dict[str, Any]] = field(default_factory=list)
+    provenances: list[dict[str, Any]] = field(default_factory=list)
 
     async def search(
         self, ctx: RequestContext, res_type: str, criteria: Any, limit: int, **kw: Any
@@ -75,6 +76,9 @@ class StandIn:
     async def create(
         self, ctx: RequestContext, res_type: str, body: Any, if_none_exist: str | None = None, **kw: Any
     ) -> WriteResult:
+        if res_type == "Provenance":  # one per source recorded in the entry
+            self.provenances.append(body)
+            return WriteResult(201, StoredResource(2, res_type, "p", 1, datetime.now(UTC), False, b"{}"))
         assert if_none_exist is not None
         assert "code=" in if_none_exist
         existing = self.created_elsewhere
@@ -99,6 +103,9 @@ async def test_a_concurrent_change_of_the_entry_is_read_again_and_no_source_is_l
         "AllergyIntolerance/other",
         "AllergyIntolerance/mine",
     }
+    [provenance] = engine.provenances  # once, after the write that succeeded
+    assert provenance["target"] == [{"reference": "AllergyIntolerance/e"}, {"reference": "Patient/kari"}]
+    assert provenance["entity"] == [{"role": "source", "what": {"reference": "AllergyIntolerance/mine"}}]
 
 
 async def test_a_create_that_finds_another_writers_entry_merges_into_it() -> None:

@@ -250,3 +250,27 @@ async def test_a_completed_ordinary_procedure_or_an_admin_flag_stays_out(world: 
         assert response.status_code == 201, response.text
     assert await entries(world, "Procedure") == []
     assert await entries(world, "Flag") == []
+
+
+async def test_each_source_recorded_in_an_entry_has_a_provenance(world: World) -> None:
+    first = await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    second = await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.gp)
+    assert first.status_code == second.status_code == 201, second.text
+    [entry] = await entries(world)
+    found = await world.http.get(f"/Provenance?target=AllergyIntolerance/{entry['id']}", headers=world.system)
+    assert found.status_code == 200, found.text
+    provenances = [e["resource"] for e in found.json()["entry"]]
+    by_source = {p["entity"][0]["what"]["reference"]: p for p in provenances}
+    assert set(by_source) == {
+        f"AllergyIntolerance/{first.json()['id']}",
+        f"AllergyIntolerance/{second.json()['id']}",
+    }
+    created = by_source[f"AllergyIntolerance/{first.json()['id']}"]
+    assert created["activity"]["coding"][0]["code"] == "CREATE"
+    assert {"reference": "Patient/kari"} in created["target"]
+    [author] = [a for a in created["agent"] if a["type"]["coding"][0]["code"] == "author"]
+    assert author["onBehalfOf"]["identifier"] == {"system": ORGNR_SYSTEM, "value": HOSPITAL_ORGNR}
+    merged = by_source[f"AllergyIntolerance/{second.json()['id']}"]
+    assert merged["activity"]["coding"][0]["code"] == "UPDATE"
+    # the GP, with a care relation, reads the provenance of Kari's core journal
+    assert (await world.http.get(f"/Provenance/{created['id']}", headers=world.gp)).status_code == 200

@@ -170,6 +170,11 @@ async def test_a_reservation_hides_core_journal_content_except_the_organisations
     # Kari's own view is not limited by her reservation.
     at_kari = await summary(world, world.kari)
     assert [is_entry(a) for a in section(at_kari, "48765-2")] == [True]
+    # the entries' Provenance (which source, organisation, author) is hidden with them
+    for who, expected in ((world.gp, 0), (world.hospital, 0), (world.kari, 2)):
+        found = await world.http.get("/Provenance?patient=Patient/kari", headers=who)
+        assert found.status_code == 200, found.text
+        assert len(found.json().get("entry", [])) == expected
 
 
 def stable(doc: dict[str, Any]) -> bytes:
