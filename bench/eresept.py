@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -50,6 +49,7 @@ from bench.common import (
     start_server,
     stop_process,
     wait_ready,
+    write_json_report,
 )
 from bench.kith import ENDPOINT, PhaseResult, PostLoad, Variant, drive, patient_identity, summarize
 from bench.security import postgres_database
@@ -243,10 +243,7 @@ async def run(opts: Options) -> int:
             report = await bench_database(kind, opts, deadline)
             for check, passed in report["checks"].items():
                 print(f"  {'ok ' if passed else 'FAILED'} {check}", flush=True)
-            opts.results_dir.mkdir(parents=True, exist_ok=True)
-            path = opts.results_dir / f"eresept-{kind}.json"
-            path.write_text(json.dumps(report, indent=2) + "\n")
-            print(f"-> {path}", flush=True)
+            print(f"-> {write_json_report(report, opts.results_dir, 'eresept')}", flush=True)
             any_failed |= failed(report)
     return 1 if any_failed else 0
 

@@ -1,8 +1,9 @@
-"""HTTP routes of the KITH adapter: legacy referral messages in (with an AppRec back) and out.
+"""HTTP routes of the KITH adapter: legacy referral and e-resept messages in (with an AppRec back), and
+referrals out.
 
-- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), or an e-resept M1, M5, M7 or
-  M10 (MsgHead; see app/adapters/eresept/intake.py), as `application/xml`. The
-  answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the referral is stored, or
+- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), or an e-resept M1, M5, M7,
+  M10 or M912 (MsgHead; see app/adapters/eresept/intake.py), as `application/xml`. The
+  answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the message is stored, or
   status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/412/5xx
   (storage).
   A refused message stores nothing. A repeated MsgId gets the first answer again and changes nothing.
@@ -237,8 +238,8 @@ OPERATIONS = (
         "system",
         "POST",
         receive_message,
-        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead) or an e-resept M1, M5, M7 or M10, answered "
-        "with an AppRec; or the AppRec for a message sent from here (204)",
+        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead) or an e-resept M1, M5, M7, M10 or M912, "
+        "answered with an AppRec; or the AppRec for a message sent from here (204)",
         description="The body is the KITH XML message (Content-Type application/xml or text/xml).",
         parameters=(Parameter("return", "out", "Binary", 0, "1", "The AppRec (XML)"),),
         affects_state=True,
