@@ -3,7 +3,8 @@
 - `in_unit(conn, record)`: written in the caller's unit of work, committed with the work or not at all.
   For writes: a stored change always has its audit row, a rolled-back one never does.
 - `after(ctx, record, conn)`: committed by the group-commit writer (AuditWriter); the HTTP response
-  waits until it is (authn awaits the request's AUDIT_WAITS), so nothing is answered unaudited. For reads
+  waits until it is (authn awaits the request's AUDIT_WAITS), so nothing is answered unaudited. An HTTP
+  request's events are queued together when its response starts (AUDIT_DEFERRED), one batch per request. For reads
   and searches, and for refusals: inside a unit of work that will roll back (a refused write, a failing
   transaction), the row is written as soon as that unit has ended, and the response still waits for it.
 - Outside a request (no context: a job), `after` returns only once the row is committed.
@@ -12,7 +13,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.context import RequestContext
 from app.fhir.service import FhirService
 from app.security.audit import AuditRecord, audit_event
-from app.security.audit_writer import AUDIT_WAITS, AuditWriter, batch_store, store_audit_events
+from app.security.audit_writer import (
+    AUDIT_DEFERRED,
+    AUDIT_WAITS,
+    AuditWriter,
+    batch_store,
+    store_audit_events,
+)
 from app.security.principal import Principal
 from app.store.repository import Repository
 
@@ -100,9 +107,22 @@ class AuditSink:
             return
         if ctx is not None:
             # Not awaited here: the caller still holds a database connection. The response waits for it.
-            self.hold_response(ctx, self.writer.enqueue(event))
+            deferred = ctx.scratch.get(AUDIT_DEFERRED)
+            if deferred is None:
+                self.hold_response(ctx, self.writer.enqueue(event))
+                return
+            if not deferred:  # the request's first: its response waits for all of them, queued together
+                self.hold_response(ctx, self._queue_deferred(ctx))
+            deferred.append(event)
             return
         await self.writer.submit(event)
+
+    async def _queue_deferred(self, ctx: RequestContext) -> None:
+        """An HTTP request's read events, queued at once when its response starts (or, if it never does,
+        when the request ends: authn), so the group commit stores them in one batch. Events after this
+        point are queued one by one again."""
+        events = ctx.scratch.pop(AUDIT_DEFERRED, None) or []
+        await asyncio.gather(*(self.writer.enqueue(event) for event in events))
 
     async def denied(
         self,
@@ -120,7 +140,7 @@ class AuditSink:
         await self.after(ctx, record)
 
     @staticmethod
-    def hold_response(ctx: RequestContext, pending: asyncio.Future[Any]) -> None:
+    def hold_response(ctx: RequestContext, pending: Awaitable[Any]) -> None:
         """The request's response waits for `pending` (a record of the access written on its own), and is
         a 503 if it fails."""
         ctx.scratch.setdefault(AUDIT_WAITS, []).append(pending)

@@ -28,6 +28,9 @@ from app.store.repository import Repository
 AuditStore = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
 # Key in a request's hook state: audit writes the response must wait for (see authn._after_audit).
 AUDIT_WAITS = "audit_waits"
+# Key in an HTTP request's hook state: the request's read events, queued together when its response starts
+# (one batch per request: $summary's nine searches were nine commits on PostgreSQL, 30 ms a summary).
+AUDIT_DEFERRED = "audit_deferred"
 
 
 class AuditWriterClosed(RuntimeError):

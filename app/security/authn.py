@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.fhir.outcome import Category, FhirError, outcome_bytes
-from app.security.audit_writer import AUDIT_WAITS
+from app.security.audit_writer import AUDIT_DEFERRED, AUDIT_WAITS
 from app.security.principal import Principal
 from app.security.smart import SMART_PATH, install_smart
 from app.security.tokens import ACCESS_BASES, TokenVerifier, unauthorized
@@ -92,7 +92,11 @@ class BearerAuthentication:
         state = scope.setdefault("state", {})
         state["principal"] = principal
         hook_state: dict[str, Any] = state.setdefault("hook_state", {})
-        await self.app(scope, receive, _after_audit(send, hook_state))
+        hook_state[AUDIT_DEFERRED] = []  # the request's read events, queued when its response starts
+        try:
+            await self.app(scope, receive, _after_audit(send, hook_state))
+        finally:
+            _write_unawaited(hook_state.pop(AUDIT_WAITS, []))
 
     async def _authenticate(self, scope: Scope) -> Principal:
         authorization: list[bytes] = []
@@ -173,6 +177,24 @@ async def _reply(send: Send, error: FhirError, bearer_error: str | None) -> None
         headers.append((b"www-authenticate", f"{REALM}, {bearer_error}".encode()))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+_UNAWAITED: set[asyncio.Future[Any]] = set()
+
+
+def _write_unawaited(waits: list[Any]) -> None:
+    """Audit writes of a request that never answered (the client went away, the handler was cancelled):
+    still written, in the background; what was read is audited whether or not it was delivered."""
+    for wait in waits:
+        future = asyncio.ensure_future(wait)
+        _UNAWAITED.add(future)
+        future.add_done_callback(_settled)
+
+
+def _settled(future: asyncio.Future[Any]) -> None:
+    _UNAWAITED.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        log.error("audit write of an unanswered request failed", exc_info=future.exception())
 
 
 def _after_audit(send: Send, hook_state: dict[str, Any]) -> Send:
