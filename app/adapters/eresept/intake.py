@@ -23,7 +23,7 @@ from app.adapters.eresept.model import Deletion, Dispense, MedicationsInUse, Pre
 from app.adapters.eresept.pll import TYPE_M912, parse_m912
 from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
-from app.adapters.kith._fhir_common import NS
+from app.adapters.kith._fhir_common import NS, search_identifier
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded
 from app.resources.no_basis.identifiers import FNR_SYSTEM
@@ -110,7 +110,8 @@ def pll_transaction(bundle: Json, fnr: str, msg_id: str, allergies: list[Json]) 
         resource = entry["resource"]
         res_type = resource["resourceType"]
         if res_type == "Patient":
-            request = {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={FNR_SYSTEM}|{fnr}"}
+            fnr_key = {"system": FNR_SYSTEM, "value": fnr}
+            request = {"method": "POST", "url": "Patient", "ifNoneExist": search_identifier(fnr_key)}
         elif res_type == "List":
             resource = {
                 **resource,
@@ -123,13 +124,10 @@ def pll_transaction(bundle: Json, fnr: str, msg_id: str, allergies: list[Json]) 
             rx_id = resource["basedOn"][0]["identifier"]["value"]
             key = {"system": PLL_STATEMENT_SYSTEM, "value": f"{fnr}/{rx_id}"}
             resource = {**resource, "identifier": [key]}
-            request = {
-                "method": "PUT",
-                "url": f"MedicationStatement?identifier={key['system']}|{key['value']}",
-            }
+            request = {"method": "PUT", "url": f"MedicationStatement?{search_identifier(key)}"}
         entries.append({"fullUrl": entry["fullUrl"], "resource": resource, "request": request})
     for entry in allergies:
         key = entry["resource"]["identifier"][0]
-        request = {"method": "PUT", "url": f"AllergyIntolerance?identifier={key['system']}|{key['value']}"}
+        request = {"method": "PUT", "url": f"AllergyIntolerance?{search_identifier(key)}"}
         entries.append({**entry, "request": request})
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
