@@ -31,10 +31,13 @@ async def test_demo_loads_once_and_reloads_without_new_versions(
     second = await load(app.state.fhir)
     assert second == {200: len(resources)}
     history = (await client.get("/_history")).json()
-    # and the core-journal entries the pack records from the demo's critical information (one each here)
+    # and the core-journal entries the pack records from the demo's critical information (one each here),
+    # each with the Provenance of its source
     entries = sum(1 for r in resources if classify(r, load_rules()) is not None)
     assert entries == 1  # Kari's penicillin allergy
-    assert history["total"] == len(resources) + entries
+    assert history["total"] == len(resources) + 2 * entries
+    provenance = (await client.get("/Provenance")).json()
+    assert provenance["total"] == entries
     kari = (await client.get("/Patient/kari")).json()
     assert kari["generalPractitioner"] == [{"reference": "PractitionerRole/fastlege-lind"}]
 
