@@ -11,6 +11,7 @@ from datetime import time
 from decimal import Decimal
 from typing import Any
 
+from app.adapters.eresept._fhir_compound import compound_from, compound_medication
 from app.adapters.eresept.model import (
     Dosage,
     Dose,
@@ -21,7 +22,7 @@ from app.adapters.eresept.model import (
     ProductKind,
 )
 from app.adapters.kith import _fhir_common as f
-from app.adapters.kith.model import Coded, Quantity
+from app.adapters.kith.model import Coded
 from app.resources.medication_list.codes import (
     ATC_SYSTEM,
     FEST_LEGEMIDDEL_SYSTEM,
@@ -62,22 +63,6 @@ _WHEN = {"1": "MORN", "2": "MORN.late", "3": "NOON", "4": "AFT", "5": "EVE", "6"
 _PERIOD_UNIT = {"Minutt": "min", "Time": "h", "Døgn": "d", "Uke": "wk", "Måned": "mo", "År": "a"}
 
 
-def _quantity(q: Quantity) -> Json:
-    out: Json = {}
-    if q.value is not None:
-        out["value"] = float(q.value)
-    if q.unit is not None:
-        out["unit"] = q.unit
-    return out
-
-
-def _from_quantity(value: Any) -> Quantity:
-    if not isinstance(value, dict):
-        return Quantity()
-    number = value.get("value")
-    return Quantity(value=None if number is None else float(number), unit=value.get("unit"))
-
-
 def _coding_ext(url: str, c: Coded | None) -> Json | None:
     return None if c is None else f.ext(url, "CodeableConcept", f.cc(c))
 
@@ -90,6 +75,8 @@ def _coded_ext(node: Any, url: str) -> Coded | None:
 
 
 def medication(m: Medicine) -> Json:
+    if m.compound is not None:  # magistrell: the mixture and its ingredients
+        return compound_medication(m.compound, medication)
     codings: list[Json] = []
     if m.atc is not None:
         atc = {"system": ATC_SYSTEM, **{k: v for k, v in f.coding(m.atc).items() if k != "system"}}
@@ -138,6 +125,9 @@ def medicine_from(med: Json) -> Medicine:
     code = med.get("code") or {}
     codings = [c for c in code.get("coding", []) if isinstance(c, dict)]
     kind = f.ext_value(med, EXT_PRODUCT_KIND, "Code") or _kind_of(codings)
+    if kind == ProductKind.COMPOUND:
+        compound = compound_from(med, medicine_from)
+        return Medicine(kind, compound.name, Coded(), form=compound.form, compound=compound)
     atc_coding = next((c for c in codings if c.get("system") == ATC_SYSTEM), None)
     atc = None
     if atc_coding is not None:
@@ -182,12 +172,12 @@ def _dose(d: Dose, dosage: Dosage, sequence: int) -> Json:
         repeat["timeOfDay"] = [d.clock_time.isoformat()]
     if d.time_of_day is not None and (when := _WHEN.get(d.time_of_day.code or "")) is not None:
         repeat["when"] = [when]
-    out: Json = {"sequence": sequence, "doseAndRate": [{"doseQuantity": _quantity(d.amount)}]}
+    out: Json = {"sequence": sequence, "doseAndRate": [{"doseQuantity": f.quantity(d.amount)}]}
     if repeat:
         out["timing"] = {"repeat": repeat}
     extensions = [f.ext(EXT_EXACT, "Boolean", d.exact)]
     if d.interval is not None:
-        extensions.append(f.ext(EXT_INTERVAL, "Quantity", _quantity(d.interval)))
+        extensions.append(f.ext(EXT_INTERVAL, "Quantity", f.quantity(d.interval)))
     if (time_of_day := _coding_ext(EXT_TIME_OF_DAY, d.time_of_day)) is not None:
         extensions.append(time_of_day)
     out["extension"] = extensions
@@ -219,8 +209,8 @@ def _from_dose(d: Json) -> tuple[Dose, Any]:
     clock = (repeat.get("timeOfDay") or [None])[0]
     return (
         Dose(
-            amount=_from_quantity(dose_and_rate[0].get("doseQuantity")),
-            interval=None if interval is None else _from_quantity(interval),
+            amount=f.from_quantity(dose_and_rate[0].get("doseQuantity")),
+            interval=None if interval is None else f.from_quantity(interval),
             clock_time=None if clock is None else time.fromisoformat(clock),
             time_of_day=_coded_ext(d, EXT_TIME_OF_DAY),
             exact=bool(f.ext_value(d, EXT_EXACT, "Boolean")),

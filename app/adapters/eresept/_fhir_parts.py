@@ -11,7 +11,6 @@ from typing import Any
 
 from app.adapters.eresept._fhir_medicine import quantity_decimal
 from app.adapters.kith import _fhir_common as f
-from app.adapters.kith.model import Quantity
 
 Json = dict[str, Any]
 
@@ -29,17 +28,13 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _quantity(q: Quantity) -> Json:
-    return {k: v for k, v in (("value", q.value), ("unit", q.unit)) if v is not None}
-
-
 CODED = Kind("CodeableConcept", f.cc, f.coded)
 TEXT = Kind("String", _same, _same)
 BOOLEAN = Kind("Boolean", _same, _same)
 DATE = Kind("Date", date.isoformat, f.from_fhir_date)
 DECIMAL = Kind("Decimal", float, quantity_decimal)
 INTEGER = Kind("Integer", _same, _same)
-QUANTITY = Kind("Quantity", _quantity, lambda v: Quantity(value=v.get("value"), unit=v.get("unit")))
+QUANTITY = Kind("Quantity", f.quantity, f.from_quantity)
 IDENT = Kind("Identifier", f.identifier, lambda v: f.idents([v])[0])
 ADDRESS = Kind("Address", f.address, f.from_address)
 CONTACT = Kind("ContactPoint", f.contact_point, f.from_contact_point)

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from app.adapters.eresept._compound import NS_FS, parse_compound, put_compound, required_quantity
 from app.adapters.eresept.model import (
     Dosage,
     Dose,
@@ -23,11 +24,10 @@ from app.adapters.eresept.model import (
 )
 from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, Quantity
+from app.adapters.kith.model import Coded
 
 NS_M1 = "http://www.kith.no/xmlstds/eresept/m1/2013-10-08"
-NS_FS = "http://www.kith.no/xmlstds/eresept/forskrivning/2013-10-08"
-_UNSUPPORTED_KINDS = ("Legemiddelblanding", "Legemiddeldose")
+_UNSUPPORTED_KINDS = ("Legemiddeldose",)
 
 
 def to_decimal(value: str | None, tag: str) -> Decimal | None:
@@ -53,13 +53,6 @@ def _date_attr(el: etree._Element | None, tag: str) -> date | None:
     return None if found is None else x.to_date(found.get("V"), tag)
 
 
-def _required_quantity(el: etree._Element, tag: str) -> Quantity:
-    found = x.quantity(x.child(el, NS_FS, tag))
-    if found is None:
-        raise KithError(AppRecError.NOT_VALID, f"mandatory element <{tag}> is missing")
-    return found
-
-
 def _parse_dose(el: etree._Element) -> Dose:
     clock = x.ident_text(el, NS_FS, "Klokkeslett")
     try:
@@ -67,7 +60,7 @@ def _parse_dose(el: etree._Element) -> Dose:
     except ValueError:
         raise KithError(AppRecError.NOT_VALID, "invalid time in <Klokkeslett>") from None
     return Dose(
-        amount=_required_quantity(el, "Mengde"),
+        amount=required_quantity(el, "Mengde"),
         interval=x.quantity(x.child(el, NS_FS, "Intervall")),
         clock_time=clock_time,
         time_of_day=x.coded(el, NS_FS, "Tidsomrade"),
@@ -87,9 +80,14 @@ def _parse_dosage(el: etree._Element) -> Dosage:
 
 
 def _parse_medicine(forskrivning: etree._Element) -> Medicine:
+    """The product a Forskrivning (or a BestanddelLegemiddel) names: a catalogue product or a mixture."""
     for kind in _UNSUPPORTED_KINDS:
         if x.child(forskrivning, NS_FS, kind) is not None:
             raise KithError(AppRecError.NOT_VALID, f"<{kind}> prescriptions are not supported yet")
+    blend = x.child(forskrivning, NS_FS, ProductKind.COMPOUND)
+    if blend is not None:
+        compound = parse_compound(blend, _parse_medicine)
+        return Medicine(ProductKind.COMPOUND, compound.name, Coded(), form=compound.form, compound=compound)
     el = next(
         (
             x.child(forskrivning, NS_FS, k)
@@ -168,6 +166,9 @@ def _put_dosage(parent: etree._Element, dosage: Dosage) -> None:
 
 
 def _put_medicine(parent: etree._Element, medicine: Medicine) -> None:
+    if medicine.compound is not None:
+        put_compound(parent, medicine.compound, _put_medicine)
+        return
     el = x.sub(parent, NS_FS, medicine.kind)
     x.put_coded(el, NS_FS, "Atc", medicine.atc)
     x.sub(el, NS_FS, "NavnFormStyrke", medicine.name_form_strength)

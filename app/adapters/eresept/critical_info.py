@@ -23,7 +23,7 @@ from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded
 from app.resources.core_journal.codes import CATEGORY_SYSTEM
-from app.resources.medication_list.codes import ATC_SYSTEM, FEST_LEGEMIDDEL_SYSTEM, FEST_VIRKESTOFF_SYSTEM
+from app.resources.medication_list.codes import ATC_SYSTEM, FEST_LEGEMIDDEL_SYSTEM, FEST_SUBSTANCE_SYSTEM
 
 Json = dict[str, Any]
 NS_KI = "http://www.kith.no/xmlstds/eresept/ki/2013-04-25"
@@ -36,7 +36,7 @@ CRITICAL_TAG = {"system": CATEGORY_SYSTEM, "code": "overfolsomhet", "display": "
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VERIFICATION_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 BRAND_SYSTEM = FEST_LEGEMIDDEL_SYSTEM
-SUBSTANCE_SYSTEM = FEST_VIRKESTOFF_SYSTEM
+SUBSTANCE_SYSTEM = FEST_SUBSTANCE_SYSTEM  # VirkestoffId: a substance, not a LegemiddelVirkestoff product
 
 
 # --- XML ------------------------------------------------------------------------------------------------------

@@ -71,7 +71,48 @@ class ProductKind:
     PACKAGE = "Legemiddelpakning"  # a package by varenummer
     BRAND = "LegemiddelMerkevare"  # a brand product
     SUBSTANCE = "LegemiddelVirkestoff"  # generic (substance) prescription
-    ALL = (PACKAGE, BRAND, SUBSTANCE)
+    COMPOUND = "Legemiddelblanding"  # magistrell: a mixture the pharmacy makes (Medicine.compound)
+    ALL = (PACKAGE, BRAND, SUBSTANCE)  # the catalogue products (typeLegemiddel)
+
+
+@dataclass(frozen=True)
+class Strength:
+    """fs:Styrke: Teller per Nevner (per unit of the mixture when there is no Nevner)."""
+
+    numerator: Quantity  # Teller
+    denominator: Quantity | None = None  # Nevner
+
+
+class IngredientKind:
+    MEDICINE = "BestanddelLegemiddel"  # a catalogue product (brand, package or substance)
+    OTHER = "BestanddelAnnet"  # anything else, by its name, form and strength as text
+    SUBSTANCE = "BestanddelVirkestoff"  # an active substance by its FEST id
+    ALL = (MEDICINE, OTHER, SUBSTANCE)
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """One Bestanddel of a Legemiddelblanding, with exactly one of `ad_qs`, `amount` or `strength` (what the
+    kind's XSD choice allows: a medicine has no strength, a substance no ad q.s.)."""
+
+    kind: str  # IngredientKind
+    medicine: Medicine | None = None  # BestanddelLegemiddel: LegemiddelMerkevare | Legemiddelpakning | ...
+    name: str | None = None  # BestanddelAnnet/NavnFormStyrke; BestanddelVirkestoff/Virkestoff/Navn
+    substance_id: str | None = None  # BestanddelVirkestoff/Virkestoff/Id (FEST)
+    ad_qs: Coded | None = None  # Utblanding/Adqs: fill up to the mixture's amount ("ad")
+    amount: Quantity | None = None  # MengdeBestanddel/Mengde
+    strength: Strength | None = None  # Styrke
+
+
+@dataclass(frozen=True)
+class Compound:
+    """fs:Legemiddelblanding: a magistrell (compounded) preparation."""
+
+    name: str  # Navn
+    preparation: str  # TilbOppl: how the pharmacy prepares it
+    amount: Quantity  # Mengde: how much of the mixture
+    form: Coded  # Legemiddelform (Volven 7448)
+    ingredients: tuple[Ingredient, ...] = ()  # in the XSD's order: medicines, others, substances
 
 
 @dataclass(frozen=True)
@@ -87,6 +128,9 @@ class Medicine:
     item_number: str | None = None  # Varenr (Legemiddelpakning): the package's varenummer
     brand_name: str | None = None  # Varenavn (LegemiddelMerkevare)
     packages: tuple[Package, ...] = ()  # PakningsinfoResept (Legemiddelpakning)
+    # Legemiddelblanding (kind COMPOUND): the mixture; then name_form_strength is its Navn, form its
+    # Legemiddelform and prescription_group empty (a magistrell preparation has none in the message)
+    compound: Compound | None = None
 
 
 @dataclass(frozen=True)

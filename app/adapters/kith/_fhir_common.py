@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from app.adapters.kith.model import Address, Coded, HumanName, Ident, Telecom
+from app.adapters.kith.model import Address, Coded, HumanName, Ident, Quantity, Telecom
 from app.fhir.search.values import escape_value
 from app.resources.no_basis.identifiers import (
     DNR_SYSTEM,
@@ -431,3 +431,15 @@ def reference(full_url: str, display: str | None = None) -> Json:
 def ref_of(node: Any) -> str | None:
     value = node.get("reference") if isinstance(node, dict) else None
     return value if isinstance(value, str) else None
+
+
+def quantity(q: Quantity) -> Json:
+    """A KITH PQ (V, U) as a FHIR Quantity (value, unit as written)."""
+    return {k: v for k, v in (("value", q.value), ("unit", q.unit)) if v is not None}
+
+
+def from_quantity(value: Any) -> Quantity:
+    if not isinstance(value, dict):
+        return Quantity()
+    number = value.get("value")
+    return Quantity(value=None if number is None else float(number), unit=value.get("unit"))

@@ -21,6 +21,9 @@ FEST_LEGEMIDDEL_SYSTEM = "http://dmp.no/fhir/NamingSystem/festLegemiddelMerkevar
 FEST_PAKNING_SYSTEM = "http://dmp.no/fhir/NamingSystem/festLegemiddelPakning"  # LegemiddelPakning id
 FEST_VIRKESTOFF_SYSTEM = f"{BASE}/NamingSystem/fest-legemiddel-virkestoff"  # LegemiddelVirkestoff id (local)
 FEST_VARENUMMER_SYSTEM = f"{BASE}/NamingSystem/fest-varenr"  # the package's varenummer (local)
+FEST_SUBSTANCE_SYSTEM = (
+    f"{BASE}/NamingSystem/fest-virkestoff"  # a Virkestoff's (active substance's) id (local)
+)
 
 # Other spellings of the same systems, read as the canonical one.
 SYSTEM_ALIASES: dict[str, str] = {
