@@ -13,6 +13,7 @@ from typing import Any
 
 from app.adapters.eresept._fhir_compound import compound_from, compound_medication
 from app.adapters.eresept.model import (
+    AsNeeded,
     Dosage,
     Dose,
     Medicine,
@@ -22,7 +23,7 @@ from app.adapters.eresept.model import (
     ProductKind,
 )
 from app.adapters.kith import _fhir_common as f
-from app.adapters.kith.model import Coded
+from app.adapters.kith.model import Coded, Quantity
 from app.resources.medication_list.codes import (
     ATC_SYSTEM,
     FEST_LEGEMIDDEL_SYSTEM,
@@ -56,6 +57,9 @@ EXT_EXACT = f"{SD}/eresept-gis-eksakt"
 EXT_INTERVAL = f"{SD}/eresept-intervall"
 EXT_REIMBURSEMENT_BASIS = f"{SD}/eresept-refusjonshjemmel"
 EXT_REIMBURSEMENT_CODE = f"{SD}/eresept-refusjonskode"
+EXT_AS_NEEDED = f"{SD}/eresept-dose-etter-behov"  # DoseEtterBehov's limits, exactly as written
+_LIMIT_NAMES = ("maxPerDay", "maxPerPeriod", "period", "minInterval")
+PER_DAY = {"value": 1, "unit": "døgn", "system": "http://unitsofmeasure.org", "code": "d"}
 
 USE_AS_NEEDED = "3"  # Bruk 3 "Ved behov"
 # Tidsomrade → FHIR EventTiming, for readers that do not know the Volven code (not confirmed: see README).
@@ -180,8 +184,33 @@ def _dose(d: Dose, dosage: Dosage, sequence: int) -> Json:
         extensions.append(f.ext(EXT_INTERVAL, "Quantity", f.quantity(d.interval)))
     if (time_of_day := _coding_ext(EXT_TIME_OF_DAY, d.time_of_day)) is not None:
         extensions.append(time_of_day)
+    if d.as_needed is not None:  # DoseEtterBehov: taken when needed, within its limits
+        limits = d.as_needed
+        out["asNeededBoolean"] = True
+        out["maxDosePerPeriod"] = {"numerator": f.quantity(limits.max_per_day), "denominator": PER_DAY}
+        parts = [f.ext(name, "Quantity", f.quantity(q)) for name, q in _limits(limits)]
+        extensions = [e for e in extensions if e["url"] != EXT_EXACT]  # no GisEksakt in DoseEtterBehov
+        extensions.append(f.complex_ext(EXT_AS_NEEDED, parts))
     out["extension"] = extensions
     return out
+
+
+def _limits(limits: AsNeeded) -> tuple[tuple[str, Quantity], ...]:
+    return (
+        ("maxPerDay", limits.max_per_day),
+        ("maxPerPeriod", limits.max_per_period),
+        ("period", limits.period),
+        ("minInterval", limits.min_interval),
+    )
+
+
+def _as_needed_from(d: Json) -> AsNeeded | None:
+    found = f.exts(d, EXT_AS_NEEDED)
+    if not found:
+        return None
+    parts = {"extension": found[0].get("extension", [])}
+    values = {name: f.from_quantity(f.ext_value(parts, name, "Quantity")) for name in _LIMIT_NAMES}
+    return AsNeeded(values["maxPerDay"], values["maxPerPeriod"], values["period"], values["minInterval"])
 
 
 def dosage_instructions(p: Prescribing) -> list[Json]:
@@ -197,8 +226,8 @@ def dosage_instructions(p: Prescribing) -> list[Json]:
         first["patientInstruction"] = p.use_area
     if p.short_dose is not None:
         first["additionalInstruction"] = [f.cc(p.short_dose)]
-    if p.use is not None:
-        first["asNeededBoolean"] = p.use.code == USE_AS_NEEDED
+    if p.use is not None:  # Bruk 3 "ved behov"; an as-needed dose says so itself
+        first["asNeededBoolean"] = bool(first.get("asNeededBoolean")) or p.use.code == USE_AS_NEEDED
     return out
 
 
@@ -214,6 +243,7 @@ def _from_dose(d: Json) -> tuple[Dose, Any]:
             clock_time=None if clock is None else time.fromisoformat(clock),
             time_of_day=_coded_ext(d, EXT_TIME_OF_DAY),
             exact=bool(f.ext_value(d, EXT_EXACT, "Boolean")),
+            as_needed=_as_needed_from(d),
         ),
         repeat.get("boundsPeriod") or {},
     )

@@ -14,6 +14,7 @@ from lxml import etree
 
 from app.adapters.eresept._compound import NS_FS, parse_compound, put_compound, required_quantity
 from app.adapters.eresept.model import (
+    AsNeeded,
     Dosage,
     Dose,
     Medicine,
@@ -68,12 +69,31 @@ def _parse_dose(el: etree._Element) -> Dose:
     )
 
 
+def _parse_as_needed(el: etree._Element) -> Dose:
+    limits = AsNeeded(
+        max_per_day=required_quantity(el, "DoseDognMaks"),
+        max_per_period=required_quantity(el, "DoseTidsromMaks"),
+        period=required_quantity(el, "Tidsrom"),
+        min_interval=required_quantity(el, "DoseIntervallMin"),
+    )
+    return Dose(
+        amount=required_quantity(el, "Mengde"),
+        interval=x.quantity(x.child(el, NS_FS, "Intervall")),
+        as_needed=limits,
+    )
+
+
 def _parse_dosage(el: etree._Element) -> Dosage:
-    if x.children(el, NS_FS, "DoseEtterBehov") or x.child(el, NS_FS, "Doseringsregel") is not None:
-        # As-needed doses (max per day/period) and dosing rules are not modelled yet: refuse, don't drop.
-        raise KithError(AppRecError.NOT_VALID, "<DoseEtterBehov>/<Doseringsregel> is not supported yet")
+    if x.child(el, NS_FS, "Doseringsregel") is not None:
+        # Dosing rules (dosed by weight, by a measured value ...) are not modelled yet: refuse, don't drop.
+        raise KithError(AppRecError.NOT_VALID, "<Doseringsregel> is not supported yet")
+    for tag in ("DoseFastTidspunkt", "DoseEtterBehov"):
+        for dose in x.children(el, NS_FS, tag):
+            if x.child(dose, NS_FS, "Infusjonshastighet") is not None:
+                raise KithError(AppRecError.NOT_VALID, "<Infusjonshastighet> is not supported yet")
     return Dosage(
-        doses=tuple(_parse_dose(d) for d in x.children(el, NS_FS, "DoseFastTidspunkt")),
+        doses=tuple(_parse_dose(d) for d in x.children(el, NS_FS, "DoseFastTidspunkt"))
+        + tuple(_parse_as_needed(d) for d in x.children(el, NS_FS, "DoseEtterBehov")),
         start=_date_attr(el, "Starttidspunkt"),
         end=_date_attr(el, "Sluttidspunkt"),
     )
@@ -155,7 +175,19 @@ def _put_dosage(parent: etree._Element, dosage: Dosage) -> None:
         x.sub(el, NS_FS, "Starttidspunkt").set("V", dosage.start.isoformat())
     if dosage.end is not None:
         x.sub(el, NS_FS, "Sluttidspunkt").set("V", dosage.end.isoformat())
+    as_needed = {dose.as_needed is not None for dose in dosage.doses}
+    if len(as_needed) > 1:  # the XSD's choice: fixed doses or as-needed doses in one Dosering
+        raise KithError(AppRecError.NOT_VALID, "a Dosering has fixed doses or as-needed doses, not both")
     for dose in dosage.doses:
+        if dose.as_needed is not None:
+            d = x.sub(el, NS_FS, "DoseEtterBehov")
+            x.put_quantity(d, NS_FS, "Mengde", dose.amount)
+            x.put_quantity(d, NS_FS, "Intervall", dose.interval)
+            x.put_quantity(d, NS_FS, "DoseDognMaks", dose.as_needed.max_per_day)
+            x.put_quantity(d, NS_FS, "DoseTidsromMaks", dose.as_needed.max_per_period)
+            x.put_quantity(d, NS_FS, "Tidsrom", dose.as_needed.period)
+            x.put_quantity(d, NS_FS, "DoseIntervallMin", dose.as_needed.min_interval)
+            continue
         d = x.sub(el, NS_FS, "DoseFastTidspunkt")
         x.put_quantity(d, NS_FS, "Mengde", dose.amount)
         x.put_quantity(d, NS_FS, "Intervall", dose.interval)

@@ -37,14 +37,26 @@ class Envelope:
 
 
 @dataclass(frozen=True)
+class AsNeeded:
+    """What fs:DoseEtterBehov adds to a dose: the limits of taking it as needed."""
+
+    max_per_day: Quantity  # DoseDognMaks
+    max_per_period: Quantity  # DoseTidsromMaks: at most this much ...
+    period: Quantity  # Tidsrom: ... in this period
+    min_interval: Quantity  # DoseIntervallMin: at least this long between doses
+
+
+@dataclass(frozen=True)
 class Dose:
-    """fs:DoseFastTidspunkt: an amount given at a fixed time of day (or a fixed clock time)."""
+    """fs:DoseFastTidspunkt: an amount given at a fixed time of day (or a fixed clock time); or, with
+    `as_needed`, fs:DoseEtterBehov: an amount taken when needed, within limits."""
 
     amount: Quantity  # Mengde V/U
     interval: Quantity | None = None  # Intervall V/U ("1 Døgn" = every day)
     clock_time: time | None = None  # Klokkeslett
     time_of_day: Coded | None = None  # Tidsomrade (Volven 8325-like: 1 morgen, 3 midt på dagen, 5 kveld)
     exact: bool = False  # GisEksakt
+    as_needed: AsNeeded | None = None  # DoseEtterBehov (then no clock time, time of day or GisEksakt)
 
 
 @dataclass(frozen=True)

@@ -300,13 +300,41 @@ def test_substance_prescription_round_trips(validator: XsdValidator) -> None:
     assert _clinical(parse_m1(to_bytes(xml))) == _clinical(rx)
 
 
-def test_as_needed_dosage_is_refused_not_dropped() -> None:
+def _with_dosage(dosage_xml: str) -> bytes:
+    """The M1 fixture with its first Dosering's doses replaced by `dosage_xml`."""
     text = fixture_bytes("m1_merkevare.xml").decode("iso-8859-1")
     start, end = text.index("<DoseFastTidspunkt>"), text.index("</Dosering>")
-    as_needed = (
-        "<DoseEtterBehov><Mengde V='1' U='stk'/><DoseDognMaks V='2' U='stk'/><DoseTidsromMaks V='2' U='stk'/>"
-        "<Tidsrom V='1' U='Døgn'/><DoseIntervallMin V='4' U='Time'/></DoseEtterBehov>"
-    )
+    return (text[:start] + dosage_xml + text[end:]).encode("iso-8859-1")
+
+
+AS_NEEDED = (
+    "<DoseEtterBehov><Mengde V='1' U='stk'/><DoseDognMaks V='4' U='stk'/><DoseTidsromMaks V='2' U='stk'/>"
+    "<Tidsrom V='6' U='Time'/><DoseIntervallMin V='3' U='Time'/></DoseEtterBehov>"
+)
+
+
+def test_an_as_needed_dosage_round_trips_with_its_limits(validator: XsdValidator) -> None:
+    rx = parse_m1(_with_dosage(AS_NEEDED))
+    [dose] = rx.medicine.prescribing.dosages[0].doses
+    assert dose.as_needed is not None
+    assert (dose.as_needed.max_per_day.value, dose.as_needed.period.unit) == (4.0, "Time")
+    result = validator.validate(build_m1(rx))
+    assert result.valid, result.errors
+    bundle = prescription_to_bundle(rx)
+    _valid_fhir(bundle)
+    [first, *_] = _resource(bundle, "MedicationRequest")["dosageInstruction"]
+    assert first["asNeededBoolean"] is True
+    assert first["maxDosePerPeriod"]["numerator"] == {"value": 4.0, "unit": "stk"}
+    assert first["maxDosePerPeriod"]["denominator"]["code"] == "d"
+    back = prescription_from_bundle(bundle)
+    assert _clinical(back) == _clinical(rx)
+    assert parse_m1(to_bytes(build_m1(back))).medicine == rx.medicine
+
+
+def test_a_dosing_rule_is_refused_not_dropped() -> None:
+    rule = "<Doseringsregel><DoseresEtter V='1'/></Doseringsregel>"
+    fixed = fixture_bytes("m1_merkevare.xml").decode("iso-8859-1")
+    start = fixed.index("<DoseFastTidspunkt>")
     with pytest.raises(KithError) as caught:
-        parse_m1((text[:start] + as_needed + text[end:]).encode("iso-8859-1"))
+        parse_m1((fixed[:start] + rule + fixed[start:]).encode("iso-8859-1"))
     assert caught.value.code == "T02"
