@@ -9,6 +9,7 @@ timestamps, so clients can diff it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -206,15 +207,21 @@ async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: dat
     compartment search per section type, all as the caller and audited as core-journal access."""
     ctx = dataclasses.replace(ctx, service=CORE_JOURNAL_SERVICE)
     patient = await engine.read(ctx, "Patient", patient_id)
-    found: dict[str, list[dict[str, Any]]] = {}
-    for section in SECTIONS:
+
+    async def read_section(section: Section) -> list[dict[str, Any]]:
         if section.res_type == "MedicationStatement":
-            found[section.res_type] = await current_medicines(engine, ctx, patient_id)
-            continue
+            return await current_medicines(engine, ctx, patient_id)
         compartment = ("Patient", patient_id) if section.compartment else None
-        found[section.res_type] = await engine.search(
+        return await engine.search(
             ctx, section.res_type, criteria(section, patient_id, now.date()), MAX_PER_SECTION, compartment
         )
+
+    # The first section's search settles the caller's access to the patient (a care relation, or an
+    # emergency access granted once); the others then run side by side, each on a pooled connection.
+    first, *rest = SECTIONS
+    found = {first.res_type: await read_section(first)}
+    for section, resources in zip(rest, await asyncio.gather(*map(read_section, rest)), strict=True):
+        found[section.res_type] = resources
     assert patient.content is not None
     return document(ctx.base_url, orjson.loads(patient.content), found, str(uuid.uuid4()), now)
 
