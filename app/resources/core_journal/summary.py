@@ -99,8 +99,9 @@ def criteria(section: Section, patient_id: str, today: date) -> list[tuple[str, 
     """The search for one section: the patient's resources of its type (active medicines, treatments
     not yet completed, encounters of the last three years)."""
     found: list[tuple[str, str]] = [("patient", f"Patient/{patient_id}")]
+    # (R4's Flag has no status parameter: its section keeps the active ones after the search)
     if section.res_type == "MedicationStatement":
-        found.append(("status", "active"))  # (R4's Flag has no status parameter: its section keeps them)
+        found.append(("status", "active"))
     elif section.res_type == "Procedure":
         found.append(("status", ONGOING_PROCEDURE))
     elif section.res_type == "Encounter":
