@@ -124,3 +124,23 @@ async def test_a_drug_reaction_from_e_resept_and_from_the_hospital_is_one_entry_
     await post(world, kari_pll(legacy, next_list, msg_id="2c7f6a1e-0b9d-4e3a-8f21-5d4c3b2a1908"))
     [entry] = await entries(world)
     assert len(sources(entry)) == 2
+
+
+async def test_a_stranger_organisation_and_another_citizen_are_refused(world: World, legacy: Path) -> None:
+    """The intake writes as its caller, and `$reconcile` reads its source as its caller: neither is a way
+    around the access policy."""
+    message = kari_pll(legacy, MedicationList(variant="M25", allergies=(PENICILLIN_REACTION,)))
+    for who in (world.other, world.nils):
+        response = await world.http.post("/$kith-message", content=message, headers={**who, **XML})
+        assert response.status_code == 403, response.text
+    assert await search(world, f"/List?identifier={PLL_MESSAGE_SYSTEM}|") == []
+    assert await search(world, f"/AllergyIntolerance?identifier={ALLERGY_ID_SYSTEM}|") == []
+
+    await post(world, message)
+    [snapshot] = await search(world, f"/List?identifier={PLL_MESSAGE_SYSTEM}|")
+    source = {"name": "source", "valueReference": {"reference": f"List/{snapshot['id']}"}}
+    body = {"resourceType": "Parameters", "parameter": [source]}
+    for who in (world.other, world.nils):
+        response = await world.http.post("/Patient/kari/$reconcile", json=body, headers=who)
+        assert response.status_code == 403, response.text
+        assert "Legemiddel" not in response.text and "J01CE02" not in response.text
