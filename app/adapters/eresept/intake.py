@@ -78,19 +78,6 @@ def recalled_message_id(deletion: Deletion) -> str:
     return ref.parent_id
 
 
-def update_entry(resource: Json) -> Json:
-    """A PUT of a stored resource, guarded by the version it was read at (a concurrent change is a 412,
-    answered as worth sending again)."""
-    return {
-        "resource": resource,
-        "request": {
-            "method": "PUT",
-            "url": f"{resource['resourceType']}/{resource['id']}",
-            "ifMatch": f'W/"{resource["meta"]["versionId"]}"',
-        },
-    }
-
-
 def link_dispense(bundle: Json, request_id: str) -> None:
     """Point the dispense of an M10 Bundle at its stored prescription by a literal reference too (the
     ReseptId stays as its identifier), so `MedicationDispense?prescription=` finds it."""

@@ -17,6 +17,7 @@ from app.adapters.eresept.legemiddelliste import parse_m25
 from app.adapters.eresept.model import Deletion, Dispense, MedicationsInUse, Prescription, Recall
 from app.adapters.kith import intake
 from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.stored import find_one
 from app.adapters.kith.to_fhir import sender_key
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
@@ -25,18 +26,12 @@ from app.fhir.search.values import escape_value
 Json = dict[str, Any]
 
 
-async def _one(engine: Engine, ctx: RequestContext, res_type: str, identifier: Json) -> Json | None:
-    token = f"{identifier['system']}|{escape_value(identifier['value'])}"
-    found = await engine.search(ctx, res_type, [("identifier", token)], 1)
-    return found[0] if found else None
-
-
 async def _prescription(engine: Engine, ctx: RequestContext, prescription_id: str) -> Json | None:
     """The MedicationRequest of a ReseptId: received as an M1 (its identifier), or written on FHIR and
     sent from here as an M1 (the ReseptId is on the outgoing record, see outgoing.py)."""
-    found = await _one(engine, ctx, "MedicationRequest", to_fhir.prescription_identifier(prescription_id))
+    found = await find_one(engine, ctx, "MedicationRequest", to_fhir.prescription_identifier(prescription_id))
     if found is None:
-        sent = await _one(
+        sent = await find_one(
             engine, ctx, "Communication", {"system": intake.SENT_MSG_ID_SYSTEM, "value": prescription_id}
         )
         found = await engine.read_resource(ctx, _about(sent, "MedicationRequest/"))
@@ -95,12 +90,12 @@ async def changes(
         if stored is None:
             raise KithError(AppRecError.OTHER, "the recall names a prescription not held here (ReseptId)")
         dispensed = await _dispensed(engine, ctx, stored["id"])
-        entry = ei.update_entry(to_fhir.revoke(stored, message, dispensed=dispensed))
+        entry = intake.update_entry(to_fhir.revoke(stored, message, dispensed=dispensed))
         return _transaction(entry), intake.entry_anchor(entry, sender=stored.get("requester"))
     if isinstance(message, MedicationsInUse):
         return _pll(message)
     stored = await _recalled_request(engine, ctx, message)
-    entry = ei.update_entry(to_fhir.mark_deleted(stored, message))
+    entry = intake.update_entry(to_fhir.mark_deleted(stored, message))
     prescriber = [stored["requester"]] if "requester" in stored else []
     return _transaction(entry), intake.entry_anchor(entry, recipients=prescriber)
 

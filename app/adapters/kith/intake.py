@@ -223,3 +223,16 @@ def delivered(record: Json, apprec: AppRec, apprec_xml: bytes) -> Json:
     payload.append(xml_payload(APPREC_TITLE, apprec_xml))
     updated["payload"] = payload
     return updated
+
+
+def update_entry(resource: Json) -> Json:
+    """A transaction entry that PUTs a stored resource, guarded by the version it was read at (a concurrent
+    change is a 412)."""
+    return {
+        "resource": resource,
+        "request": {
+            "method": "PUT",
+            "url": f"{resource['resourceType']}/{resource['id']}",
+            "ifMatch": f'W/"{resource["meta"]["versionId"]}"',
+        },
+    }

@@ -45,7 +45,7 @@ from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.henvisning import serialize_henvisning_tree
 from app.adapters.kith.intake import Anchor, Json
 from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation, Referral
-from app.adapters.kith.stored import stored_referral
+from app.adapters.kith.stored import find_one, stored_referral
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator, get_validator
@@ -56,7 +56,6 @@ from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
-from app.fhir.search.values import escape_value
 
 log = logging.getLogger(__name__)
 OPERATION_TAGS: list[str | Enum] = ["KITH messages"]
@@ -100,28 +99,17 @@ def _xml(body: bytes, status: int = 200) -> Response:
 
 
 async def _stored_receipt(engine: Engine, ctx: RequestContext, key: str) -> bytes | None:
-    identifier = intake.message_identifier(key)
-    records = await engine.search(
-        ctx, "Communication", [("identifier", f"{identifier['system']}|{escape_value(key)}")], 1
-    )
-    return intake.stored_apprec(records[0]) if records else None
+    record = await find_one(engine, ctx, "Communication", intake.message_identifier(key))
+    return intake.stored_apprec(record) if record is not None else None
 
 
 async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, xml: bytes) -> None:
     """Mark the sent message the AppRec answers as delivered (or refused), with If-Match."""
-    query = [("identifier", f"{intake.SENT_MSG_ID_SYSTEM}|{escape_value(apprec.original_id)}")]
-    records = await engine.search(ctx, "Communication", query, 1)
-    if not records:
+    sent = {"system": intake.SENT_MSG_ID_SYSTEM, "value": apprec.original_id}
+    record = await find_one(engine, ctx, "Communication", sent)
+    if record is None:
         raise FhirError(Category.NOT_FOUND, "the AppRec answers no message sent from here (OriginalMsgId)")
-    record = records[0]
-    entry = {
-        "resource": intake.delivered(record, apprec, xml),
-        "request": {
-            "method": "PUT",
-            "url": f"Communication/{record['id']}",
-            "ifMatch": f'W/"{record["meta"]["versionId"]}"',
-        },
-    }
+    entry = intake.update_entry(intake.delivered(record, apprec, xml))  # the record, its id and version kept
     await engine.transaction(ctx, {"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
 
 

@@ -12,6 +12,7 @@ from app.adapters.kith.model import Referral
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.fhir.outcome import Category, FhirError
+from app.fhir.search.values import escape_value
 
 Json = dict[str, Any]
 READ_CAP = 200  # resources of one type and level a referral may refer to (more is refused with 413)
@@ -28,6 +29,13 @@ def _references(resource: Any, out: set[str]) -> None:
     elif isinstance(resource, list):
         for item in resource:
             _references(item, out)
+
+
+async def find_one(engine: Engine, ctx: RequestContext, res_type: str, identifier: Json) -> Json | None:
+    """The resource of `res_type` with this identifier (system and value), read as the caller."""
+    token = f"{identifier['system']}|{escape_value(str(identifier['value']))}"
+    found = await engine.search(ctx, res_type, [("identifier", token)], 1)
+    return found[0] if found else None
 
 
 async def resolve_all(
