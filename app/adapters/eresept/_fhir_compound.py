@@ -14,7 +14,7 @@
 | `Utblanding/Adqs` | `ad_qs` | `ingredient` extension `SD/eresept-ad-qs` |
 | the element name | `kind` | `ingredient` extension `SD/eresept-bestanddel` |
 
-The Medication carries `SD/eresept-product-kind` = `Legemiddelblanding`, as every product does.
+`_fhir_medicine.medication` adds `SD/eresept-product-kind` = `Legemiddelblanding`, as to every product.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.adapters.eresept.model import Compound, Ingredient, IngredientKind, Medicine, ProductKind, Strength
+from app.adapters.eresept.model import Compound, Ingredient, IngredientKind, Medicine, Strength
 from app.adapters.kith import _fhir_common as f
 from app.resources.medication_list.codes import FEST_SUBSTANCE_SYSTEM
 
@@ -67,10 +67,7 @@ def compound_medication(compound: Compound, product: Callable[[Medicine], Json])
     out: Json = {"resourceType": "Medication"}
     if contained:
         out["contained"] = contained
-    out["extension"] = [
-        f.ext(f"{f.SD}/eresept-product-kind", "Code", ProductKind.COMPOUND),
-        f.ext(EXT_PREPARATION, "String", compound.preparation),
-    ]
+    out["extension"] = [f.ext(EXT_PREPARATION, "String", compound.preparation)]
     out["code"] = {"text": compound.name}
     out["form"] = f.cc(compound.form)
     out["amount"] = {"numerator": f.quantity(compound.amount), "denominator": ONE}

@@ -80,7 +80,9 @@ def _coded_ext(node: Any, url: str) -> Coded | None:
 
 def medication(m: Medicine) -> Json:
     if m.compound is not None:  # magistrell: the mixture and its ingredients
-        return compound_medication(m.compound, medication)
+        mixture = compound_medication(m.compound, medication)
+        mixture["extension"].insert(0, f.ext(EXT_PRODUCT_KIND, "Code", m.kind))
+        return mixture
     codings: list[Json] = []
     if m.atc is not None:
         atc = {"system": ATC_SYSTEM, **{k: v for k, v in f.coding(m.atc).items() if k != "system"}}
