@@ -211,7 +211,11 @@ async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: dat
 
     async def read_section(section: Section) -> list[dict[str, Any]]:
         if section.res_type == "MedicationStatement":
-            return await current_medicines(engine, ctx, patient_id)
+            # the patient's medication list (the medication-list pack): its active entries; before her
+            # list is started, the active MedicationStatements found below
+            shared = await read_shared(engine, ctx, patient_id)
+            if shared.medication_list is not None:
+                return shared.statements
         compartment = ("Patient", patient_id) if section.compartment else None
         return await engine.search(
             ctx, section.res_type, criteria(section, patient_id, now.date()), MAX_PER_SECTION, compartment
@@ -225,22 +229,6 @@ async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: dat
         found[section.res_type] = resources
     assert patient.content is not None
     return document(ctx.base_url, orjson.loads(patient.content), found, str(uuid.uuid4()), now)
-
-
-async def current_medicines(engine: Engine, ctx: RequestContext, patient_id: str) -> list[dict[str, Any]]:
-    """The patient's medication list (pasientens legemiddelliste, the medication-list pack): its active
-    entries; for a patient whose list has not been started, the active MedicationStatements."""
-    shared = await read_shared(engine, ctx, patient_id)
-    if shared.medication_list is not None:
-        return shared.statements
-    section = next(s for s in SECTIONS if s.res_type == "MedicationStatement")
-    return await engine.search(
-        ctx,
-        "MedicationStatement",
-        criteria(section, patient_id, date.today()),
-        MAX_PER_SECTION,
-        ("Patient", patient_id),
-    )
 
 
 async def summary_operation(res_id: str, request: Request) -> Response:
