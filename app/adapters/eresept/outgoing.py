@@ -35,9 +35,8 @@ from app.adapters.eresept.messages import TYPE_M1, TYPE_M5, build_m1, build_m5
 from app.adapters.eresept.to_fhir import PRESCRIPTION_ID_SYSTEM, RECALL_REASON_SYSTEM
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.intake import MESSAGE_TYPE_SYSTEM, SENT_MSG_ID_SYSTEM, xml_payload
+from app.adapters.kith.intake import SENT_MSG_ID_SYSTEM, outgoing_message
 from app.adapters.kith.model import Coded
-from app.adapters.kith.status_messages import OUTGOING_CATEGORY
 from app.adapters.kith.stored import resolve_all
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
@@ -54,6 +53,10 @@ DISPENSED_BY_PHARMACY = frozenset({"community", "discharge"})
 M1_TITLE = "e-resept M1"
 M5_TITLE = "e-resept M5"
 RECALLED = frozenset({"cancelled", "stopped"})
+RESEPTFORMIDLEREN_REFERENCE = {
+    "identifier": {"system": HERID_SYSTEM, "value": RESEPTFORMIDLEREN.idents[0].id},
+    "display": RESEPTFORMIDLEREN.name,
+}
 MAX_SENT = 100  # messages sent about one prescription
 _UNIT_KEY = "eresept-outgoing-m1"
 OUTGOING = SystemPrincipal("eresept-outgoing", "a prescription written on FHIR is sent as an e-resept M1")
@@ -71,32 +74,6 @@ def to_send(request: Json | None) -> bool:
     }
     received = any(i.get("system") == PRESCRIPTION_ID_SYSTEM for i in request.get("identifier", []))
     return bool(codes & DISPENSED_BY_PHARMACY) and not received
-
-
-def outgoing_record(msg_type: Coded, msg_id: str, title: str, xml: bytes, request: Json) -> Json:
-    """The Communication that holds a message about `request` until the gateway has delivered it."""
-    about = {"reference": f"MedicationRequest/{request['id']}"}
-    record: Json = {
-        "resourceType": "Communication",
-        "identifier": [{"system": SENT_MSG_ID_SYSTEM, "value": msg_id}],
-        "basedOn": [about],
-        "status": "preparation",
-        "category": [{"coding": [OUTGOING_CATEGORY]}],
-        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(msg_type)}]},
-        "about": [about],
-        "recipient": [
-            {
-                "identifier": {"system": HERID_SYSTEM, "value": RESEPTFORMIDLEREN.idents[0].id},
-                "display": RESEPTFORMIDLEREN.name,
-            }
-        ],
-        "payload": [xml_payload(title, xml)],
-    }
-    if "subject" in request:
-        record["subject"] = request["subject"]
-    if "requester" in request:
-        record["sender"] = request["requester"]
-    return record
 
 
 def is_recalled(old: Json | None, new: Json | None) -> bool:
@@ -200,7 +177,17 @@ class OutgoingPrescriptions:
                     "XSD: " + "; ".join(result.errors[:3]),
                     "business-rule",
                 )
-        record = outgoing_record(msg_type, msg_id, title, to_bytes(root), request)
+        record = outgoing_message(
+            msg_type,
+            msg_id,
+            title,
+            to_bytes(root),
+            based_on=f"MedicationRequest/{request['id']}",
+            about=f"MedicationRequest/{request['id']}",
+            subject=request.get("subject"),
+            sender=request.get("requester"),
+            recipients=[RESEPTFORMIDLEREN_REFERENCE],
+        )
         await self.engine.create(ctx, "Communication", record, conn=conn)
 
 

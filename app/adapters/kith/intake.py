@@ -11,6 +11,7 @@ and leaves no trace in the store.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,11 @@ SENT_MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id-sent"  # MsgId of a message we send: a
 RECEIVED_MSG_ID_SYSTEM = f"{f.NS}/kith-msg-id-received"
 MESSAGE_CATEGORY_SYSTEM = "http://helsebro.no/fhir/CodeSystem/kith-message"
 RECEIVED_CATEGORY = {"system": MESSAGE_CATEGORY_SYSTEM, "code": "received", "display": "Mottatt KITH-melding"}
+OUTGOING_CATEGORY = {
+    "system": MESSAGE_CATEGORY_SYSTEM,
+    "code": "outgoing",
+    "display": "Utgående KITH-melding",
+}
 MESSAGE_TYPE_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.8279"  # Volven 8279 Meldingens funksjon
 APPREC_TITLE = "AppRec"
 UNKNOWN_TYPE = Coded(code="UKJENT", display="Ukjent meldingstype")
@@ -236,3 +242,36 @@ def update_entry(resource: Json) -> Json:
             "ifMatch": f'W/"{resource["meta"]["versionId"]}"',
         },
     }
+
+
+def outgoing_message(
+    msg_type: Coded,
+    msg_id: str,
+    title: str,
+    xml: bytes,
+    *,
+    based_on: str,
+    about: str,
+    subject: Json | None,
+    sender: Json | None = None,
+    recipients: Sequence[Json] = (),
+) -> Json:
+    """The Communication that holds a message to send (status `preparation`) until the gateway has
+    delivered it; the receiver's AppRec, posted to the intake, marks it delivered (`delivered`)."""
+    record: Json = {
+        "resourceType": "Communication",
+        "identifier": [{"system": SENT_MSG_ID_SYSTEM, "value": msg_id}],
+        "basedOn": [{"reference": based_on}],
+        "status": "preparation",
+        "category": [{"coding": [OUTGOING_CATEGORY]}],
+        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(msg_type)}]},
+        "about": [{"reference": about}],
+        "payload": [xml_payload(title, xml)],
+    }
+    if subject is not None:
+        record["subject"] = subject
+    if sender is not None:
+        record["sender"] = sender
+    if recipients:
+        record["recipient"] = list(recipients)
+    return record

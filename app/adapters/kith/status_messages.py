@@ -26,12 +26,7 @@ from app.adapters.kith.dialogmelding import (
     build_dialogmelding,
     status_text,
 )
-from app.adapters.kith.intake import (
-    MESSAGE_CATEGORY_SYSTEM,
-    MESSAGE_TYPE_SYSTEM,
-    SENT_MSG_ID_SYSTEM,
-    xml_payload,
-)
+from app.adapters.kith.intake import outgoing_message
 from app.adapters.kith.model import OriginalReference, Referral
 from app.adapters.kith.stored import stored_referral
 from app.adapters.kith.xmlsafe import to_bytes
@@ -49,11 +44,6 @@ from app.resources.referrals.taskjson import (
 )
 
 Json = dict[str, Any]
-OUTGOING_CATEGORY = {
-    "system": MESSAGE_CATEGORY_SYSTEM,
-    "code": "outgoing",
-    "display": "Utgående KITH-melding",
-}
 DIALOGMELDING_TITLE = "Dialogmelding"
 
 _BY_BUSINESS_STATUS = {
@@ -115,22 +105,18 @@ def build_status_message(
 
 
 def outgoing_record(message: Dialogmelding, xml: bytes, service_request: Json, task_id: str) -> Json:
-    """The Communication that holds a message to send until the gateway has delivered it."""
-    record: Json = {
-        "resourceType": "Communication",
-        "identifier": [{"system": SENT_MSG_ID_SYSTEM, "value": message.msg_id}],
-        "basedOn": [{"reference": f"Task/{task_id}"}],
-        "status": "preparation",
-        "category": [{"coding": [OUTGOING_CATEGORY]}],
-        "topic": {"coding": [{"system": MESSAGE_TYPE_SYSTEM, **f.coding(TYPE_STATUS)}]},
-        "about": [{"reference": f"ServiceRequest/{service_request['id']}"}],
-        "payload": [xml_payload(DIALOGMELDING_TITLE, xml)],
-    }
-    if "subject" in service_request:
-        record["subject"] = service_request["subject"]
-    if "requester" in service_request:
-        record["recipient"] = [service_request["requester"]]
-    return record
+    """The outgoing Communication of a status message, about the referral, to its referrer."""
+    requester = service_request.get("requester")
+    return outgoing_message(
+        TYPE_STATUS,
+        message.msg_id,
+        DIALOGMELDING_TITLE,
+        xml,
+        based_on=f"Task/{task_id}",
+        about=f"ServiceRequest/{service_request['id']}",
+        subject=service_request.get("subject"),
+        recipients=[requester] if requester is not None else (),
+    )
 
 
 async def dialogmelding_observer(change: StatusChange) -> list[Json]:
