@@ -272,5 +272,11 @@ async def test_each_source_recorded_in_an_entry_has_a_provenance(world: World) -
     assert author["onBehalfOf"]["identifier"] == {"system": ORGNR_SYSTEM, "value": HOSPITAL_ORGNR}
     merged = by_source[f"AllergyIntolerance/{second.json()['id']}"]
     assert merged["activity"]["coding"][0]["code"] == "UPDATE"
-    # the GP, with a care relation, reads the provenance of Kari's core journal
+    # the GP, with a care relation, reads the provenance of Kari's core journal; a stranger organisation
+    # and another citizen do not
     assert (await world.http.get(f"/Provenance/{created['id']}", headers=world.gp)).status_code == 200
+    for stranger in (world.other, world.nils):
+        refused = await world.http.get(f"/Provenance/{created['id']}", headers=stranger)
+        assert refused.status_code == 403, refused.text
+        found = await world.http.get("/Provenance?patient=Patient/kari", headers=stranger)
+        assert found.status_code == 403, found.text
