@@ -44,7 +44,12 @@ def mine(column: Any, parties: Any) -> ColumnElement[bool]:
     first, second = party_identity.alias(), party_identity.alias()
     direct = select(as_ref(first)).where(first.c.party.in_(parties))
     roles = select(as_ref(second)).where(second.c.party.in_(direct))
-    return or_(column.in_(parties), column.in_(direct), column.in_(roles))
+    # One IN over the caller's whole set of party strings: an index on (kind, party) then finds the
+    # caller's few facts. Three INs joined by OR left PostgreSQL only a scan of every fact of the kind
+    # (10,000 care relations on 122 Synthea patients: 0.8 ms, run again for each row a search filtered).
+    own = [select(literal(party, String()) if isinstance(party, str) else party) for party in parties]
+    found: ColumnElement[bool] = column.in_(union_all(*own, direct, roles))
+    return found
 
 
 def active(t: Any, now: Any) -> ColumnElement[bool]:
