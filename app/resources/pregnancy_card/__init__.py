@@ -1,0 +1,1 @@
+"""The pregnancy health card pack (helsekort for gravide, issue 15): see README.md."""
