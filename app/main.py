@@ -48,6 +48,7 @@ from app.resources.medication_list import guard as medication_list_guard
 from app.resources.medication_list import operations as medication_list_operations
 from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
+from app.resources.pregnancy_card.search import install as install_pregnancy_card_search
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
 from app.security.access import install_security
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Domain packs register their rules and search parameters before anything reads the registry.
     install_no_basis(registry, fhir.hooks)
+    install_pregnancy_card_search(registry)  # the card's resources by pregnancy (episode-of-care)
     referral_operations.install(fhir.hooks)
     medication_list_guard.install(fhir.hooks)
     # Access facts are kept whatever the auth mode; checks and audit only run with authentication on.
