@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from html import escape
 from typing import Any
 
 import orjson
@@ -24,6 +23,8 @@ from fastapi import Request, Response
 from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
 from app.fhir.context import RequestContext
+from app.fhir.document import LOINC, document_bundle, instant, label, when
+from app.fhir.document import section as document_section
 from app.fhir.engine import Engine
 from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
@@ -31,11 +32,9 @@ from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import CORE_JOURNAL_SERVICE, is_entry
 from app.resources.medication_list.operations import read_shared
 
-LOINC = "http://loinc.org"
 IPS_COMPOSITION_TYPE = {"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}
 IPS_BUNDLE_PROFILE = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips"
 IPS_OPERATION = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
-EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 MAX_PER_SECTION = 5_000  # resources of one kind for one patient; more is a 413, never a cut document
 ENCOUNTER_YEARS = 3
 ONGOING_PROCEDURE = "preparation,in-progress,on-hold"  # treatment that is going on (or about to)
@@ -109,29 +108,6 @@ def criteria(section: Section, patient_id: str, today: date) -> list[tuple[str, 
     return found
 
 
-def _label(resource: Mapping[str, Any]) -> str:
-    for element in ("code", "vaccineCode", "medicationCodeableConcept", "type", "deviceName"):
-        value = resource.get(element)
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if isinstance(value, dict):
-            coding = value.get("coding", [{}])[0] if value.get("coding") else {}
-            text = value.get("text") or coding.get("display") or coding.get("code") or value.get("name")
-            if text:
-                return str(text)
-    return str(resource.get("resourceType"))
-
-
-def _when(resource: Mapping[str, Any]) -> str:
-    for element in ("period", "effectivePeriod"):
-        if isinstance(resource.get(element), dict):
-            return str(resource[element].get("start", ""))
-    for element in ("occurrenceDateTime", "effectiveDateTime", "onsetDateTime", "recordedDate"):
-        if isinstance(resource.get(element), str):
-            return str(resource[element])
-    return ""
-
-
 def ordered(section: Section, found: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """A section's entries in a stable order: core-journal entries first (critical information leads),
     then the rest; sources folded into a visible entry are left out (the entry lists them). Encounters
@@ -141,33 +117,8 @@ def ordered(section: Section, found: Sequence[Mapping[str, Any]]) -> list[Mappin
     kept = [r for r in kept if f"{r['resourceType']}/{r['id']}" not in folded]
     if section.res_type == "Encounter":
         by_date = sorted(kept, key=lambda r: str(r["id"]))
-        return sorted(by_date, key=_when, reverse=True)
-    return sorted(kept, key=lambda r: (not is_entry(r), _label(r).lower(), str(r["id"])))
-
-
-def _narrative(section: Section, entries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    items = "".join(
-        f"<li>{escape(_label(r))}{' (' + escape(_when(r)[:10]) + ')' if _when(r) else ''}</li>"
-        for r in entries
-    )
-    body = f"<ul>{items}</ul>" if entries else "<p>Ingen opplysninger</p>"
-    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
-
-
-def _section(section: Section, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "title": section.title,
-        "code": {"coding": [{"system": LOINC, "code": section.code, "display": section.display}]},
-        "text": _narrative(section, entries),
-    }
-    if entries:
-        out["entry"] = [{"reference": f"{r['resourceType']}/{r['id']}"} for r in entries]
-    else:
-        out["emptyReason"] = {
-            "coding": [{"system": EMPTY_REASON, "code": "unavailable", "display": "Unavailable"}],
-            "text": "Ingen opplysninger",
-        }
-    return out
+        return sorted(by_date, key=when, reverse=True)
+    return sorted(kept, key=lambda r: (not is_entry(r), label(r).lower(), str(r["id"])))
 
 
 def document(
@@ -178,7 +129,7 @@ def document(
     now: datetime,
 ) -> dict[str, Any]:
     """The document Bundle: Composition, Patient, then each section's resources in section order."""
-    stamp = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    stamp = instant(now)
     per_section = [(s, ordered(s, found.get(s.res_type, ()))) for s in SECTIONS]
     composition = {
         "resourceType": "Composition",
@@ -189,18 +140,13 @@ def document(
         "date": stamp,
         "author": [{"display": "Helsebro kjernejournal"}],
         "title": "Pasientsammendrag (kjernejournal)",
-        "section": [_section(s, entries) for s, entries in per_section],
+        "section": [
+            document_section(s.title, {"system": LOINC, "code": s.code, "display": s.display}, entries)
+            for s, entries in per_section
+        ],
     }
     resources = [composition, patient, *(r for _, entries in per_section for r in entries)]
-    return {
-        "resourceType": "Bundle",
-        "id": document_id,
-        "meta": {"profile": [IPS_BUNDLE_PROFILE]},
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{document_id}"},
-        "type": "document",
-        "timestamp": stamp,
-        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
-    }
+    return document_bundle(base, document_id, stamp, resources, IPS_BUNDLE_PROFILE)
 
 
 async def summary(engine: Engine, ctx: RequestContext, patient_id: str, now: datetime) -> dict[str, Any]:
