@@ -48,6 +48,7 @@ from app.resources.medication_list import guard as medication_list_guard
 from app.resources.medication_list import operations as medication_list_operations
 from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
+from app.resources.pregnancy_card import operations as pregnancy_card_operations
 from app.resources.pregnancy_card.search import install as install_pregnancy_card_search
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *medication_list_operations.OPERATIONS,
             *medication_list_proposals.OPERATIONS,
             *core_journal_summary.OPERATIONS,
+            *pregnancy_card_operations.OPERATIONS,
             *kith_routes.OPERATIONS,
         ]
     )

@@ -171,11 +171,10 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     sign_in(page, "Kari Nordmann")
     assert page.get_by_role("heading", level=1, name="Hei, Kari Nordmann").is_visible()
     page.wait_for_selector("#status:text-is('Du er logget inn som Kari Nordmann.')")
-    # The overview reads /metadata: $summary and $medication-list are offered, $pregnancy-card not yet.
+    # The overview reads /metadata: $summary, $medication-list and $pregnancy-card are offered.
     page.wait_for_selector("#card-kjernejournal-status:not(:empty)")
-    assert page.locator("#card-kjernejournal-status").inner_text() == "Tilgjengelig"
-    for panel_id in ("gravid",):
-        assert page.locator(f"#card-{panel_id}-status").inner_text() == "Ikke tilgjengelig ennå"
+    for panel_id in ("kjernejournal", "gravid"):
+        assert page.locator(f"#card-{panel_id}-status").inner_text() == "Tilgjengelig"
     assert page.locator("#card-legemidler-status").inner_text() == "Tilgjengelig"
     screenshot(page, tmp_path / "oversikt.png")
 
@@ -315,11 +314,9 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     screenshot(page, tmp_path / "kjernejournal.png")
     element_shot(latex, tmp_path / "kritisk-informasjon.png")
 
-    # A panel whose operation the server does not offer says so.
+    # Kari has no pregnancy recorded: the card's operation answers 404, and the panel says so.
     go_to(page, "Helsekort for gravide")
-    panel = page.locator("#view-gravid")
-    assert "Tjenesten «Helsekort for gravide» er ikke tilgjengelig ennå." in panel.inner_text()
-    assert panel.locator("code").inner_text() == "Patient/$pregnancy-card"
+    assert page.get_by_role("alert").inner_text().startswith("Fant ikke opplysningene.")
 
     page.get_by_role("button", name="Logg ut").click()
     page.wait_for_selector("#view-login:not([hidden])")
@@ -378,9 +375,9 @@ def test_another_citizen_signed_in_with_the_keyboard_sees_only_her_own(
 def test_a_panel_without_a_view_of_its_own_shows_its_operations_answer_generically(
     page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
 ) -> None:
-    """No pack offers $pregnancy-card yet: /metadata is changed on its way to the page to say it is
-    offered. First the call goes on to the real server, which does not serve it (the panel shows the
-    error); then its answer is a document Bundle made here, shown by its sections."""
+    """The pregnancy card's panel shows an operation's document generically: first the call goes on to the
+    real server, which has no pregnancy of Kari's (the panel shows the 404); then its answer is a
+    document Bundle made here, shown by its sections."""
     server, _ = portal
     calls: list[dict[str, str]] = []
 
