@@ -36,7 +36,7 @@ demo: migrate
 
 # The demo trusts the development token issuer (tokens from `make token` / app.security.devtoken).
 run: demo
-	AUTH_DEV_ISSUER=$${AUTH_DEV_ISSUER:-true} BASE_URL=$${BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/python -m app.serve --host $(HOST) --port $(PORT)
+	AUTH_DEV_ISSUER=$${AUTH_DEV_ISSUER:-true} PREGNANCY_CARD_PILOT_FILE=$${PREGNANCY_CARD_PILOT_FILE:-app/resources/pregnancy_card/pilot-demo.json} BASE_URL=$${BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/python -m app.serve --host $(HOST) --port $(PORT)
 
 # A token for the demo GP (Fjordby legekontor), who has a care relation with the demo patients.
 token: $(VENV)/.installed

@@ -121,3 +121,9 @@ class Settings(BaseSettings):
     # JSON file with the common referral intake's routing rules (app/resources/referrals/routing.py
     # describes the format; routing-example.json beside it is an example). Empty: no $route operation.
     referral_routing_rules: str = ""
+
+    # -- the pregnancy health card (app/resources/pregnancy_card) -----------------------------------------
+    # JSON file with the card's pilot area: organisation numbers (a region, health trust or any unit, with
+    # everything below it through partOf), kommunenummer and system client ids where card content may be
+    # written (README-pilot.md there). Read again when it changes, no restart. Empty: enabled nowhere.
+    pregnancy_card_pilot_file: str = ""

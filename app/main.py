@@ -48,7 +48,9 @@ from app.resources.medication_list import guard as medication_list_guard
 from app.resources.medication_list import operations as medication_list_operations
 from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
+from app.resources.pregnancy_card import guard as pregnancy_card_guard
 from app.resources.pregnancy_card import operations as pregnancy_card_operations
+from app.resources.pregnancy_card.pilot import PilotFile
 from app.resources.pregnancy_card.search import install as install_pregnancy_card_search
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -187,6 +189,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Critical information written by any local system is recorded in the core journal (a write hook).
     core_journal_flow.install(app.state.engine, load_core_journal_rules())
     core_journal_guard.install(fhir.hooks)  # entries are the pack's; a clinician sets their status
+    # The pregnancy card is written only inside its pilot area; the woman writes only her notes.
+    app.state.pregnancy_card_pilot = PilotFile(settings.pregnancy_card_pilot_file)
+    pregnancy_card_guard.install(
+        fhir.hooks,
+        pregnancy_card_guard.PregnancyCardGuard(
+            app.state.engine,
+            app.state.pregnancy_card_pilot,
+            security.sink.denied if security.enabled else None,
+        ),
+    )
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.jobs = jobs

@@ -35,6 +35,8 @@ TABLES_CHILD_FIRST = (
     "resource",
 )
 BASE = "http://fhir.test"
+# The pregnancy card's pilot area in tests: the scenario's GP office and hospital (tests/security).
+PREGNANCY_CARD_PILOT = Path(__file__).parent / "resources" / "pregnancy_card" / "pilot-scenario.json"
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +92,13 @@ ONE_CONNECTION: dict[str, object] = {"db_pool_size": 1, "db_max_overflow": 0, "d
 
 def make_settings(url: str, **overrides: object) -> Settings:
     """Engine tests run with authentication off; tests/security builds apps with it on."""
-    values: dict[str, object] = {"auth_mode": "off", "base_url": BASE, **ONE_CONNECTION, **overrides}
+    values: dict[str, object] = {
+        "auth_mode": "off",
+        "base_url": BASE,
+        "pregnancy_card_pilot_file": str(PREGNANCY_CARD_PILOT),
+        **ONE_CONNECTION,
+        **overrides,
+    }
     return Settings(database_url=url, log_level="WARNING", **values)  # type: ignore[arg-type]
 
 

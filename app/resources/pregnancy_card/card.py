@@ -21,9 +21,9 @@ from app.resources.pregnancy_card.codes import (
     FOLLOW_UP_CODES,
     FOLLOW_UP_EXTENSION,
     LOINC,
-    PREGNANCY_CONDITION,
     Section,
 )
+from app.resources.pregnancy_card.content import is_pregnancy_condition
 from app.resources.pregnancy_card.dating import Dating, age_on, dating, observation_key
 from app.resources.pregnancy_card.gather import CardData
 
@@ -221,8 +221,8 @@ def document(data: CardData, base: str, document_id: str, now: datetime) -> dict
     by_section: dict[str, list[Resource]] = {}
     for o in observations:
         by_section.setdefault(section_of(o), []).append(o)
-    pregnancy_conditions = [c for c in data.of("Condition") if _is_pregnancy(c)]
-    other_conditions = [c for c in data.of("Condition") if not _is_pregnancy(c)]
+    pregnancy_conditions = [c for c in data.of("Condition") if is_pregnancy_condition(c)]
+    other_conditions = [c for c in data.of("Condition") if not is_pregnancy_condition(c)]
     encounters = _sorted(data.of("Encounter"))
     consultation_obs = _sorted(by_section.get(Section.CONSULTATION.value, []))
     tests = _sorted(
@@ -300,13 +300,6 @@ def document(data: CardData, base: str, document_id: str, now: datetime) -> dict
         *(r for rs in health.values() for r in rs),
     ]
     return document_bundle(base, document_id, stamp, everything)
-
-
-def _is_pregnancy(condition: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("system") == PREGNANCY_CONDITION["system"] and c.get("code") == PREGNANCY_CONDITION["code"]
-        for c in condition.get("code", {}).get("coding", [])
-    )
 
 
 def _by_label(resources: Sequence[Resource]) -> list[Resource]:

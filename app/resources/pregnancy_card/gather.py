@@ -21,11 +21,8 @@ from app.fhir.engine import Engine
 from app.fhir.outcome import Category, FhirError
 from app.resources.core_journal.codes import ENTRY_TAG
 from app.resources.medication_list.operations import read_shared
-from app.resources.pregnancy_card.codes import (
-    EPISODE_TYPE_SNOMED,
-    PREGNANCY_CARD_SERVICE,
-    PREGNANCY_CONDITION,
-)
+from app.resources.pregnancy_card.codes import EPISODE_TYPE_SNOMED, PREGNANCY_CARD_SERVICE
+from app.resources.pregnancy_card.content import is_pregnancy_condition
 from app.resources.pregnancy_card.search import EPISODE_PARAM
 
 MAX_PER_KIND = 2_000  # of one kind in one pregnancy; more is a 413, never a cut card
@@ -63,14 +60,6 @@ def card_context(ctx: RequestContext) -> RequestContext:
     return dataclasses.replace(ctx, service=PREGNANCY_CARD_SERVICE)
 
 
-def is_pregnancy_episode(episode: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("system") == EPISODE_TYPE_SNOMED["system"] and c.get("code") == EPISODE_TYPE_SNOMED["code"]
-        for t in episode.get("type", [])
-        for c in t.get("coding", [])
-    )
-
-
 def choose_episode(episodes: Sequence[Mapping[str, Any]], episode_id: str | None) -> dict[str, Any]:
     """The pregnancy the card is about: the one asked for, else the active one, else the latest begun
     (a finished pregnancy's card stays readable). 404 when she has none the caller may see."""
@@ -90,13 +79,6 @@ def choose_episode(episodes: Sequence[Mapping[str, Any]], episode_id: str | None
 
     chosen: dict[str, Any] = max((dict(e) for e in episodes), key=key)
     return chosen
-
-
-def _is_pregnancy_condition(condition: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("system") == PREGNANCY_CONDITION["system"] and c.get("code") == PREGNANCY_CONDITION["code"]
-        for c in condition.get("code", {}).get("coding", [])
-    )
 
 
 def _active(condition: Mapping[str, Any]) -> bool:
@@ -170,7 +152,7 @@ async def gather(
     found["Condition"] = _merged(found["Condition"], diagnosed)
     found["Observation"] = _merged(found["Observation"], await _at_encounters(engine, ctx, found))
     own_conditions = {c["id"] for c in found["Condition"]}
-    others = [c for c in active if c["id"] not in own_conditions and not _is_pregnancy_condition(c)]
+    others = [c for c in active if c["id"] not in own_conditions and not is_pregnancy_condition(c)]
     return CardData(patient, episode, found, meds, allergy_entries, [c for c in others if _active(c)])
 
 
