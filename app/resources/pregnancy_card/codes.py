@@ -197,12 +197,12 @@ _TABLE: tuple[ClinicalCode, ...] = (
         _C,
         LOINC,
         "11881-0",
-        "Uterus Fundal height Tape measure",
+        "Uterus Fundal height by Tape measure",
         "Symfyse-fundusmål (SF)",
         unit="cm",
     ),
     ClinicalCode("fetal_heart_rate", _C, LOINC, "55283-6", "Fetal Heart rate", "Fosterlyd", unit="/min"),
-    ClinicalCode("fetal_presentation", _C, SNOMED, "246105001", "Presentation", "Leie"),
+    ClinicalCode("fetal_presentation", _C, SNOMED, "246105001", "Presentation", "Leie", verified=False),
     ClinicalCode("fetal_movements", _C, SNOMED, "364618000", "Pattern of fetal movement", "Kjenner liv"),
     # Tests: blood tests, fetal diagnostics and ultrasound.
     ClinicalCode(
