@@ -19,6 +19,12 @@ UCUM = "http://unitsofmeasure.org"
 # The pack's own CodeSystem: sections of the card, the woman's follow-up choice, note categories.
 CARD_SYSTEM = f"{BASE}/CodeSystem/pregnancy-card"
 
+# The consultations of the basic programme (programme.json ids): PlanDefinition.action.code and
+# CarePlan.activity.detail.code, which is how a CarePlan's programme activities are told from extra ones.
+CONSULTATION_SYSTEM = f"{BASE}/CodeSystem/pregnancy-consultation"
+# Who performs a consultation (PlanDefinition.action.participant.role, CARD_SYSTEM codes).
+PERFORMERS = {"fastlege": "Fastlege", "jordmor": "Jordmor", "sykehus": "Spesialisthelsetjenesten (sykehus)"}
+
 # The pregnancy as an EpisodeOfCare: type "antenatal care" (SNOMED CT) and the pack's own code.
 EPISODE_TYPE_SNOMED = {"system": SNOMED, "code": "424525001", "display": "Antenatal care"}
 EPISODE_TYPE_CARD = {"system": CARD_SYSTEM, "code": "svangerskap", "display": "Svangerskap"}
@@ -191,12 +197,12 @@ _TABLE: tuple[ClinicalCode, ...] = (
         _C,
         LOINC,
         "11881-0",
-        "Uterus Fundal height Tape measure",
+        "Uterus Fundal height by Tape measure",
         "Symfyse-fundusmål (SF)",
         unit="cm",
     ),
     ClinicalCode("fetal_heart_rate", _C, LOINC, "55283-6", "Fetal Heart rate", "Fosterlyd", unit="/min"),
-    ClinicalCode("fetal_presentation", _C, SNOMED, "246105001", "Presentation", "Leie"),
+    ClinicalCode("fetal_presentation", _C, SNOMED, "246105001", "Presentation", "Leie", verified=False),
     ClinicalCode("fetal_movements", _C, SNOMED, "364618000", "Pattern of fetal movement", "Kjenner liv"),
     # Tests: blood tests, fetal diagnostics and ultrasound.
     ClinicalCode(
