@@ -48,6 +48,7 @@ from app.resources.medication_list import guard as medication_list_guard
 from app.resources.medication_list import operations as medication_list_operations
 from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
+from app.resources.pregnancy_card import flow as pregnancy_card_flow
 from app.resources.pregnancy_card import guard as pregnancy_card_guard
 from app.resources.pregnancy_card import operations as pregnancy_card_operations
 from app.resources.pregnancy_card.pilot import PilotFile
@@ -199,6 +200,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             security.sink.denied if security.enabled else None,
         ),
     )
+    pregnancy_card_flow.install(
+        app.state.engine
+    )  # the due dates and the programme's CarePlan follow the dating
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.jobs = jobs

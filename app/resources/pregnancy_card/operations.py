@@ -2,6 +2,8 @@
 
 - `GET /Patient/{id}/$pregnancy-card[?episode=<id>]`: the card as a FHIR document Bundle, or as
   printable HTML (`_format=html`, or a browser's `Accept: text/html`).
+- `GET /CarePlan/{id}/$next[?date=YYYY-MM-DD]`: what of the woman's plan is due, what is overdue and which
+  consultation comes next (a Parameters resource); the pregnancy's finished consultations count as held.
 
 Each reads only through the engine as the caller (gather.py), so the policy, blocks and audit apply.
 """
@@ -9,7 +11,8 @@ Each reads only through the engine as the caller (gather.py), so the policy, blo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import orjson
 from fastapi import Request, Response
@@ -18,8 +21,11 @@ from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
 from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
-from app.resources.pregnancy_card import card
-from app.resources.pregnancy_card.gather import gather
+from app.fhir.outcome import Category, FhirError
+from app.resources.pregnancy_card import card, dates
+from app.resources.pregnancy_card.flow import episode_of
+from app.resources.pregnancy_card.gather import MAX_PER_KIND, card_context, gather
+from app.resources.pregnancy_card.programme import NextResult, Scheduled, due_date_of, next_consultations
 from app.resources.pregnancy_card.render import render_html
 
 TAGS = ("Pregnancy card",)
@@ -44,6 +50,65 @@ async def pregnancy_card_operation(res_id: str, request: Request) -> Response:
     if html:
         return Response(render_html(document), media_type=f"{HTML}; charset=utf-8")
     return fhir_response(request, orjson.dumps(document), 200, None, media)
+
+
+def _day(request: Request) -> date:
+    text = request.query_params.get("date")
+    if text is None:
+        return dates.local_date(datetime.now(UTC))
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise FhirError(Category.INVALID, f"date must be a date (YYYY-MM-DD), not {text[:40]!r}") from None
+
+
+def _item(name: str, item: Scheduled) -> dict[str, Any]:
+    parts = [
+        {"name": "activity", "valueString": item.key},
+        {"name": "title", "valueString": item.title},
+        {"name": "start", "valueDate": item.start.isoformat()},
+        {"name": "end", "valueDate": item.end.isoformat()},
+        {"name": "extra", "valueBoolean": item.extra},
+    ]
+    return {"name": name, "part": parts}
+
+
+def next_parameters(result: NextResult, today: date, due: date | None) -> dict[str, Any]:
+    """The answer of $next (pure): today, the due date, then due, overdue and upcoming activities."""
+    parameters: list[dict[str, Any]] = [{"name": "today", "valueDate": today.isoformat()}]
+    if due is not None:
+        parameters.append({"name": "dueDate", "valueDate": due.isoformat()})
+    parameters += [_item("due", item) for item in result.due]
+    parameters += [_item("overdue", item) for item in result.overdue]
+    if result.upcoming is not None:
+        parameters.append(_item("upcoming", result.upcoming))
+    return {"resourceType": "Parameters", "parameter": parameters}
+
+
+async def next_operation(res_id: str, request: Request) -> Response:
+    media = response_media_type(request)
+    today = _day(request)
+    engine, ctx = fhir_engine(request), card_context(request_context(request))
+    plan = await engine.read_resource(ctx, f"CarePlan/{res_id}") or {}
+    done: list[str | date] = []
+    episode = episode_of(plan)
+    subject = str(plan.get("subject", {}).get("reference", ""))
+    if episode is not None and subject.startswith("Patient/"):
+        encounters = await engine.search(
+            ctx,
+            "Encounter",
+            [("episode-of-care", f"EpisodeOfCare/{episode}"), ("status", "finished")],
+            MAX_PER_KIND,
+            ("Patient", subject.split("/", 1)[1]),
+        )
+        done += [
+            date.fromisoformat(str(e["period"]["start"])[:10])
+            for e in encounters
+            if e.get("period", {}).get("start")
+        ]
+    result = next_consultations(plan, today, done)
+    body = next_parameters(result, today, due_date_of(plan))
+    return fhir_response(request, orjson.dumps(body), 200, None, media)
 
 
 OPERATIONS = (
@@ -73,6 +138,30 @@ OPERATIONS = (
                 "The pregnancy (EpisodeOfCare id); default: the active one, else the latest",
             ),
             Parameter("return", "out", "Bundle", 1, "1", "The card as a document Bundle"),
+        ),
+        tags=TAGS,
+    ),
+    Operation(
+        "next",
+        "instance",
+        "GET",
+        next_operation,
+        "What of a pregnancy's plan is due, overdue and next",
+        types=("CarePlan",),
+        description=(
+            "For the woman's CarePlan (the basic programme of antenatal care, with any extra follow-up): "
+            "the activities whose window is open and not yet held (due), those whose window has ended "
+            "(overdue) and the next one to come (upcoming). A consultation counts as held when its "
+            "activity is completed or a finished Encounter of the pregnancy took place in its window. "
+            "The overdue check (41+2–41+4) counts only past the due date."
+        ),
+        parameters=(
+            Parameter("date", "in", "date", 0, "1", "The day to answer for; default: today in Norway"),
+            Parameter("today", "out", "date", 1, "1", "The day answered for"),
+            Parameter("dueDate", "out", "date", 0, "1", "The due date the plan was built from"),
+            Parameter("due", "out", None, 0, "*", "An activity due now (activity, title, start, end, extra)"),
+            Parameter("overdue", "out", None, 0, "*", "An activity whose window has passed, not held"),
+            Parameter("upcoming", "out", None, 0, "1", "The next activity to come"),
         ),
         tags=TAGS,
     ),
