@@ -21,7 +21,7 @@ from app.fhir.engine import Engine
 from app.fhir.outcome import Category, FhirError
 from app.resources.core_journal.codes import ENTRY_TAG
 from app.resources.medication_list.operations import read_shared
-from app.resources.pregnancy_card.codes import EPISODE_TYPE_SNOMED, PREGNANCY_CARD_SERVICE
+from app.resources.pregnancy_card.codes import EPISODE_TYPE_CARD, EPISODE_TYPE_SNOMED, PREGNANCY_CARD_SERVICE
 from app.resources.pregnancy_card.content import is_pregnancy_condition
 from app.resources.pregnancy_card.search import EPISODE_PARAM
 
@@ -99,7 +99,7 @@ async def gather(
     episodes = await engine.search(
         ctx,
         "EpisodeOfCare",
-        [("type", f"{EPISODE_TYPE_SNOMED['system']}|{EPISODE_TYPE_SNOMED['code']}")],
+        [("type", ",".join(f"{t['system']}|{t['code']}" for t in (EPISODE_TYPE_SNOMED, EPISODE_TYPE_CARD)))],
         MAX_PER_KIND,
         compartment,
     )

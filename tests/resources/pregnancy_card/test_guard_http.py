@@ -5,49 +5,18 @@ restart; the woman writes her notes and nothing else of the card."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-
-import orjson
-import pytest
-from fastapi import FastAPI
 
 from app.resources.no_basis.identifiers import ORGNR_SYSTEM
 from app.resources.no_basis.search import MUNICIPALITY_EXTENSION
 from app.resources.pregnancy_card.codes import CARD_SYSTEM, EPISODE_EXTENSION, EPISODE_TYPE_CARD, LOINC
-from app.resources.pregnancy_card.pilot import PilotFile
-from tests.conftest import PREGNANCY_CARD_PILOT
+from tests.resources.pregnancy_card.conftest import Pilot
 from tests.security.helpers import World, auth_header
 from tests.security.scenario import GP_OFFICE_ORGNR, HOSPITAL_ORGNR, OTHER_CLINIC_ORGNR, orgnr
 
 UNIT_ORGNR = orgnr("96385274")  # a unit under a trust (synthetic)
 TRUST_ORGNR = orgnr("95175382")
-
-
-class Pilot:
-    """The secured app's pilot file, pointed at a file of the test's own."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.mtime = 1_000_000
-
-    def set(self, organizations: Sequence[str] = (), municipalities: Sequence[str] = ()) -> None:
-        area = {"organizations": list(organizations), "municipalities": list(municipalities)}
-        self.path.write_bytes(orjson.dumps(area))
-        self.mtime += 1  # a modification time of its own: the reload never depends on the clock's resolution
-        os.utime(self.path, ns=(self.mtime * 10**9, self.mtime * 10**9))
-
-
-@pytest.fixture
-def pilot(secure_app: FastAPI, tmp_path: Path) -> Iterator[Pilot]:
-    switch: PilotFile = secure_app.state.pregnancy_card_pilot
-    own = Pilot(tmp_path / "pilot.json")
-    own.set([GP_OFFICE_ORGNR, HOSPITAL_ORGNR])
-    switch.use(own.path)
-    yield own
-    switch.use(PREGNANCY_CARD_PILOT)
 
 
 def episode() -> dict[str, Any]:
