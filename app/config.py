@@ -125,5 +125,5 @@ class Settings(BaseSettings):
     # -- the pregnancy health card (app/resources/pregnancy_card) -----------------------------------------
     # JSON file with the card's pilot area: organisation numbers (a region, health trust or any unit, with
     # everything below it through partOf), kommunenummer and system client ids where card content may be
-    # written (README-pilot.md there). Read again when it changes, no restart. Empty: enabled nowhere.
+    # written (README.md there, "Access and the pilot switch"). Read again when it changes, no restart. Empty: enabled nowhere.
     pregnancy_card_pilot_file: str = ""

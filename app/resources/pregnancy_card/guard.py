@@ -1,4 +1,4 @@
-"""Who may write the pregnancy health card's content, and where (README-pilot.md).
+"""Who may write the pregnancy health card's content, and where (README.md, "Access and the pilot switch").
 
 A before_write hook at Stage.DOMAIN (before the access policy at Stage.ACCESS, like the other packs'
 guards), for every create, update (patch included) and delete whose new or replaced version is card

@@ -1,4 +1,4 @@
-"""The pilot switch: where the pregnancy health card is enabled, as data (README-pilot.md).
+"""The pilot switch: where the pregnancy health card is enabled, as data (README.md, "Access and the pilot switch").
 
 The area is a JSON file named by the setting PREGNANCY_CARD_PILOT_FILE:
 
