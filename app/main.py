@@ -50,6 +50,7 @@ from app.resources.medication_list import proposals as medication_list_proposals
 from app.resources.no_basis import install as install_no_basis
 from app.resources.pregnancy_card import guard as pregnancy_card_guard
 from app.resources.pregnancy_card import operations as pregnancy_card_operations
+from app.resources.pregnancy_card.extract_operation import ExtractConfig
 from app.resources.pregnancy_card.pilot import PilotFile
 from app.resources.pregnancy_card.search import install as install_pregnancy_card_search
 from app.resources.referrals import operations as referral_operations
@@ -198,6 +199,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.pregnancy_card_pilot,
             security.sink.denied if security.enabled else None,
         ),
+    )
+    # The research extract: its pseudonym key, and the security layer's audit of a refusal (as the guard's).
+    app.state.pregnancy_extract = ExtractConfig(
+        settings.pseudonym_key.get_secret_value().encode(),
+        security.sink.denied if security.enabled else None,
     )
     app.state.security = security
     app.state.subscriptions = subscriptions

@@ -2,6 +2,8 @@
 
 - `GET /Patient/{id}/$pregnancy-card[?episode=<id>]`: the card as a FHIR document Bundle, or as
   printable HTML (`_format=html`, or a browser's `Accept: text/html`).
+- `GET /$pregnancy-extract[?_since=<date>]`: finished pregnancies as de-identified NDJSON for research
+  (extract_operation.py, README-extract.md).
 
 Each reads only through the engine as the caller (gather.py), so the policy, blocks and audit apply.
 """
@@ -19,6 +21,7 @@ from app.fhir.api import fhir_engine
 from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.resources.pregnancy_card import card
+from app.resources.pregnancy_card.extract_operation import OPERATION as EXTRACT_OPERATION
 from app.resources.pregnancy_card.gather import gather
 from app.resources.pregnancy_card.render import render_html
 
@@ -76,4 +79,5 @@ OPERATIONS = (
         ),
         tags=TAGS,
     ),
+    EXTRACT_OPERATION,
 )
