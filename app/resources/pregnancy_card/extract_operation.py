@@ -11,7 +11,6 @@ known, and with it the pseudonym of every fødselsnummer could be computed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,7 +19,6 @@ from fastapi import Request, Response
 
 from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
-from app.fhir.context import RequestContext
 from app.fhir.interactions.export import NDJSON
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
@@ -32,15 +30,13 @@ from app.resources.pregnancy_card.extract_gather import (
     finished_pregnancies,
     read_chunk,
 )
+from app.resources.pregnancy_card.guard import DeniedAudit
 from app.resources.pregnancy_card.pseudonym import MIN_KEY_BYTES
 from app.security.principal import Principal
 
 # A scope of our own (like helsebro/identity.admin): `system/*.rs` never implies it.
 RESEARCH_SCOPE = "helsebro/research.pregnancy"
 INTERACTION = "$pregnancy-extract"
-
-# (ctx, interaction, patients, why): the security layer's audit of a refused access (guard.DeniedAudit).
-DeniedAudit = Callable[[RequestContext, str, tuple[str, ...], str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
