@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -127,3 +128,6 @@ class Settings(BaseSettings):
     # everything below it through partOf), kommunenummer and system client ids where card content may be
     # written (README.md there, "Access and the pilot switch"). Read again when it changes, no restart. Empty: enabled nowhere.
     pregnancy_card_pilot_file: str = ""
+    # Secret key of the research extract's pseudonyms (HMAC-SHA256, at least 32 bytes; README.md
+    # there). Unset: $pregnancy-extract answers 503. Changing it changes every pseudonym.
+    pseudonym_key: SecretStr = SecretStr("")

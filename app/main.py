@@ -51,6 +51,7 @@ from app.resources.no_basis import install as install_no_basis
 from app.resources.pregnancy_card import flow as pregnancy_card_flow
 from app.resources.pregnancy_card import guard as pregnancy_card_guard
 from app.resources.pregnancy_card import operations as pregnancy_card_operations
+from app.resources.pregnancy_card.extract_operation import ExtractConfig
 from app.resources.pregnancy_card.pilot import PilotFile
 from app.resources.pregnancy_card.search import install as install_pregnancy_card_search
 from app.resources.referrals import operations as referral_operations
@@ -200,9 +201,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             security.sink.denied if security.enabled else None,
         ),
     )
-    pregnancy_card_flow.install(
-        app.state.engine
-    )  # the due dates and the programme's CarePlan follow the dating
+    # The due dates and the programme's CarePlan follow the dating.
+    pregnancy_card_flow.install(app.state.engine)
+    # The research extract: its pseudonym key, and the security layer's audit of a refusal (as the guard's).
+    app.state.pregnancy_extract = ExtractConfig(
+        settings.pseudonym_key.get_secret_value().encode(),
+        security.sink.denied if security.enabled else None,
+    )
     app.state.security = security
     app.state.subscriptions = subscriptions
     app.state.jobs = jobs

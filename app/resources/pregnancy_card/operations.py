@@ -4,6 +4,8 @@
   printable HTML (`_format=html`, or a browser's `Accept: text/html`).
 - `GET /CarePlan/{id}/$next[?date=YYYY-MM-DD]`: what of the woman's plan is due, what is overdue and which
   consultation comes next (a Parameters resource); the pregnancy's finished consultations count as held.
+- `GET /$pregnancy-extract[?_since=<date>]`: finished pregnancies as de-identified NDJSON for research
+  (extract_operation.py, README.md).
 
 Each reads only through the engine as the caller (gather.py), so the policy, blocks and audit apply.
 """
@@ -23,6 +25,7 @@ from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
 from app.fhir.outcome import Category, FhirError
 from app.resources.pregnancy_card import card, dates
+from app.resources.pregnancy_card.extract_operation import OPERATION as EXTRACT_OPERATION
 from app.resources.pregnancy_card.flow import episode_of
 from app.resources.pregnancy_card.gather import MAX_PER_KIND, card_context, gather
 from app.resources.pregnancy_card.programme import NextResult, Scheduled, due_date_of, next_consultations
@@ -165,4 +168,5 @@ OPERATIONS = (
         ),
         tags=TAGS,
     ),
+    EXTRACT_OPERATION,
 )
