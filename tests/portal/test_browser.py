@@ -561,6 +561,40 @@ def test_a_pregnant_citizen_sees_her_card_with_charts_and_adds_a_question(
     assert [question in t for t in notes.all_inner_texts()] == [False, True]
 
 
+def test_a_pregnancy_card_without_a_plan_or_measurements_says_so(
+    page: Page, portal: tuple[PortalServer, Seeded]
+) -> None:
+    """The plan (CarePlan) may not be there yet, nor any consultation: Kari's real card, less its plan and
+    consultations (route-intercepted), gives plain words for each part and no chart."""
+    server, seeded = portal
+
+    def without_plan(route: Route) -> None:
+        card = route.fetch().json()
+        composition = card["entry"][0]["resource"]
+        dropped = set()
+        for section in composition["section"]:
+            if section["code"]["coding"][0]["code"] in ("plan", "konsultasjon"):
+                dropped |= {e["reference"] for e in section.pop("entry", [])}
+        card["entry"] = [
+            e
+            for e in card["entry"]
+            if f"{e['resource']['resourceType']}/{e['resource']['id']}" not in dropped
+        ]
+        route.fulfill(json=card, content_type="application/fhir+json")
+
+    page.route(f"{server.url}/Patient/kari/$pregnancy-card", without_plan)
+    open_portal(page, server)
+    sign_in(page, "Kari Nordmann")
+    go_to(page, PREGNANCY_PANEL)
+    content = page.locator("#panel-gravid-content")
+    assert seeded.due.strftime("%d.%m.%Y") in content.locator("#gravid-dating").inner_text()
+    assert content.locator("#gravid-neste p.empty").inner_text() == "Ingen ny konsultasjon er planlagt ennå."
+    assert "Ingen konsultasjoner er registrert ennå." in content.inner_text()
+    assert content.locator("svg").count() == 0
+    assert content.locator(".chart p.empty").all_inner_texts() == ["Ingen målinger registrert ennå."] * 3
+    assert page.get_by_role("alert").is_hidden()
+
+
 def test_an_expired_session_sends_the_citizen_back_to_sign_in(
     page: Page, portal: tuple[PortalServer, Seeded]
 ) -> None:

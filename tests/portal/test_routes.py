@@ -19,6 +19,7 @@ from app.portal.routes import ASSETS, PORTAL_CLIENT_ID, PORTAL_SCOPES, PUBLIC_PA
 from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import is_entry
 from app.resources.no_basis.identifiers import FNR_SYSTEM
+from app.resources.pregnancy_card.codes import CARD_SYSTEM
 from app.security.devtoken import CLAIM_PID, citizen_subject
 from tests.conftest import app_client
 from tests.databases import TestDatabase
@@ -143,6 +144,25 @@ async def test_a_demo_citizen_token_reads_only_that_citizens_own_record(
     # Reads, and creating a Communication (her notes on the pregnancy card): no other write.
     written = await secure_client.put("/Patient/kari", json=own.json(), headers=citizen)
     assert written.status_code == 403
+    question = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [{"coding": [{"system": CARD_SYSTEM, "code": "sporsmal"}]}],
+        "subject": {"reference": "Patient/kari"},
+        "sender": {"reference": "Patient/kari"},
+        "payload": [{"contentString": "Kan jeg trene som før?"}],
+    }
+    noted = await secure_client.post("/Communication", json=question, headers=citizen)
+    assert noted.status_code == 201, noted.text
+    about_ase = {**question, "subject": {"reference": "Patient/ase"}, "sender": {"reference": "Patient/ase"}}
+    assert (await secure_client.post("/Communication", json=about_ase, headers=citizen)).status_code == 403
+    measured = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "Vekt"},
+        "subject": {"reference": "Patient/kari"},
+    }
+    assert (await secure_client.post("/Observation", json=measured, headers=citizen)).status_code == 403
 
     # The citizen's own reads are in her access log, under the portal's client; another's log is not hers.
     log = await secure_client.get("/AuditEvent", params={"patient": "Patient/kari"}, headers=citizen)
