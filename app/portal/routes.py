@@ -27,6 +27,10 @@ PREFIX = "/portal"
 STATIC = Path(__file__).resolve().parent / "static"
 PORTAL_CLIENT_ID = "helsebro-portal"  # the client the audit trail names for the portal's requests
 TOKEN_SECONDS = 1800
+# The citizen's read scopes, and creating a Communication: her own notes and questions on the pregnancy
+# card. What she may write is the pregnancy card guard's (only a note about a patient) and the access
+# policy's (only for herself) to decide; the scope only lets the request reach them.
+PORTAL_SCOPES = f"{CITIZEN_SCOPES} patient/Communication.c"
 _MEDIA = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -105,6 +109,7 @@ async def dev_login(request: Request) -> Response:
         settings.auth_dev_key_file,
         citizen.pid,
         audience=settings.auth_audience,
+        scopes=PORTAL_SCOPES,
         lifetime=TOKEN_SECONDS,
         client_id=PORTAL_CLIENT_ID,
         patient=citizen.patient_id,
@@ -115,7 +120,7 @@ async def dev_login(request: Request) -> Response:
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": TOKEN_SECONDS,
-            "scope": CITIZEN_SCOPES,
+            "scope": PORTAL_SCOPES,
             "patient": citizen.patient_id,
         }
     )

@@ -9,7 +9,9 @@ GP (an ordinary audited access) and a read by a doctor at the emergency clinic, 
 relation with her, under emergency access (nødrett). For her core journal and medication list: a
 critical allergy the hospital records (the core-journal pack makes the entry), a vaccine her GP gives,
 and her GP's reconciliation of her medication list (two medicines, one packed in multidose, one free
-text).
+text). For her pregnancy card: her GP office (inside the demo's pilot area, as `make run` sets it)
+registers the pregnancy, dated by the hospital's ultrasound, four consultations with weight and blood
+pressure (three with symphysis-fundal height), and the plan of consultations; Kari writes a question.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from urllib.parse import quote
 
 import httpx
 
+from app.portal.citizens import demo_citizen
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
+from app.resources.pregnancy_card.codes import EPISODE_EXTENSION, PROGRAMME_URL
 from app.resources.referrals.codes import REFERRAL_CATEGORY
 from app.resources.referrals.taskjson import OSLO
 from app.security.devtoken import mint_token
+from tests.fhir.bundles import put_each
 from tests.resources.core_journal.builders import PACEMAKER, allergy, implant
 from tests.resources.medication_list.builders import in_multidose, metformin, tran
+from tests.resources.pregnancy_card import builders as pregnancy
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
 from tests.security.scenario import orgnr
@@ -56,6 +62,27 @@ ANAPHYLAXIS = "Anafylaktisk reaksjon"
 VACCINE, GP_SYSTEM = "Influensavaksine", "urn:helsebro:demo:fjordby-legekontor-epj"
 VACCINATED_DAYS_AGO = 30
 MEDICINE, FREE_TEXT_MEDICINE = "Metformin tablett 500 mg", "Tran, flytende"
+# Kari's pregnancy: today is 28+0, due in 12 weeks (by ultrasound; 3 days later than by her last period).
+PILOT_FILE = ROOT / "app" / "resources" / "pregnancy_card" / "pilot-demo.json"
+EPISODE = "svangerskap-kari"
+GA_TODAY = 28 * 7
+# The consultations so far: (days of gestation, weight kg, systolic, diastolic, SF height cm or None).
+CONSULTATIONS = (
+    (9 * 7 + 5, 68.4, 112, 70, None),
+    (20 * 7 + 2, 71.0, 115, 72, 20.0),
+    (24 * 7 + 1, 72.6, 118, 74, 24.5),
+    (27 * 7 + 4, 74.1, 121, 78, 27.0),
+)
+# The plan (CarePlan activities): (description, window in days of gestation, status).
+PLAN = (
+    ("Tidlig ultralyd", (11 * 7, 13 * 7 + 6), "not-started"),  # its window has ended: not next
+    ("Konsultasjon hos fastlegen, uke 24", (24 * 7, 25 * 7 + 6), "completed"),
+    ("Konsultasjon hos jordmor, uke 28", (27 * 7, 28 * 7 + 6), "completed"),
+    ("Konsultasjon hos jordmor, uke 32", (31 * 7, 32 * 7 + 6), "scheduled"),
+    ("Konsultasjon hos fastlegen, uke 36", (35 * 7, 36 * 7 + 6), "not-started"),
+)
+NEXT_CONSULTATION = PLAN[3]
+KARI_QUESTION = "Kan jeg fortsette å sykle til jobben?"
 
 
 @dataclass(frozen=True)
@@ -63,6 +90,7 @@ class Seeded:
     care_deadline: date  # Kari's referral: the deadline for start of care set by the assessment
     allergy_recorded: date  # the hospital's critical allergy for Kari
     vaccinated: date  # Kari's vaccine
+    due: date  # Kari's due date (by ultrasound)
 
 
 @dataclass
@@ -100,6 +128,7 @@ def start_server(tmp: Path, key_file: Path) -> PortalServer:
         "AUTH_DEV_ISSUER": "true",
         "AUTH_DEV_KEY_FILE": str(key_file),
         "LOG_LEVEL": "WARNING",
+        "PREGNANCY_CARD_PILOT_FILE": str(PILOT_FILE),
     }
     for step in (["-m", "alembic", "upgrade", "head"], ["-m", "app.demo"]):
         done = subprocess.run(
@@ -219,6 +248,7 @@ def seed(server: PortalServer) -> Seeded:
         _ok(http.post("/Task/t-henvisning-kari/$assess", json=assessment, headers=hospital))
         _core_journal(http, hospital, gp, today)
         _medication_list(http, gp)
+        due = _pregnancy(http, server, gp, today)
         # Kari's GP reads her allergy (care relation: her regular GP).
         _ok(http.get("/AllergyIntolerance/penicillin-kari", headers=gp))
         # The emergency clinic has no care relation: refused, then granted under emergency access.
@@ -226,7 +256,7 @@ def seed(server: PortalServer) -> Seeded:
         assert refused.status_code == 403, refused.text
         reason = {"nhn-emergency-reason": quote(EMERGENCY_REASON)}
         _ok(http.get("/AllergyIntolerance/penicillin-kari", headers={**emergency, **reason}))
-    return Seeded(care_deadline, today, today - timedelta(days=VACCINATED_DAYS_AGO))
+    return Seeded(care_deadline, today, today - timedelta(days=VACCINATED_DAYS_AGO), due)
 
 
 def _core_journal(http: httpx.Client, hospital: dict[str, str], gp: dict[str, str], today: date) -> None:
@@ -269,3 +299,92 @@ def _medication_list(http: httpx.Client, gp: dict[str, str]) -> None:
         ],
     }
     _ok(http.post("/Patient/kari/$reconcile", json=body, headers={**gp, "If-Match": 'W/"0"'}))
+
+
+def on_day(due: date, gestation_days: int) -> date:
+    """The day of a gestational age (in days) for a due date: 280 days less the days left to term."""
+    return due - timedelta(days=280 - gestation_days)
+
+
+def _pregnancy(http: httpx.Client, server: PortalServer, gp: dict[str, str], today: date) -> date:
+    """Kari's GP office registers her pregnancy, the hospital's ultrasound dates it, the GP and the
+    midwife record four consultations and the plan; then Kari, through a citizen token like the portal's,
+    writes a question for the next consultation. Returns the due date."""
+    due = today + timedelta(days=280 - GA_TODAY)
+    lmp = on_day(due, -3)  # by her last period due three days later: the ultrasound's date wins
+    eid, pid = EPISODE, "kari"
+    office = ("Organization/legekontor-fjordby", GP_OFFICE)
+    resources = [
+        pregnancy.episode(eid, pid, on_day(due, 9 * 7 + 5).isoformat()),
+        pregnancy.pregnancy(eid, pid, lmp.isoformat()),
+        pregnancy.observation(
+            f"{eid}-lmp", eid, pid, "lmp", lmp.isoformat(), {"valueDateTime": lmp.isoformat()}
+        ),
+        pregnancy.observation(
+            f"{eid}-edd-us",
+            eid,
+            pid,
+            "edd_ultrasound",
+            on_day(due, 12 * 7).isoformat(),
+            {"valueDateTime": due.isoformat()},
+        ),
+    ]
+    for n, (days, weight, high, low, sf_height) in enumerate(CONSULTATIONS, 1):
+        day = on_day(due, days).isoformat()
+        cid = f"{eid}-k{n}"
+        resources += [
+            pregnancy.consultation(cid, eid, pid, day, *office),
+            pregnancy.observation(
+                f"{cid}-vekt", eid, pid, "weight", day, pregnancy.quantity(weight, "kg"), cid
+            ),
+            pregnancy.blood_pressure(f"{cid}-bt", eid, pid, day, cid, high, low),
+        ]
+        if sf_height is not None:
+            resources.append(
+                pregnancy.observation(
+                    f"{cid}-sf", eid, pid, "sf_height", day, pregnancy.quantity(sf_height, "cm"), cid
+                )
+            )
+    resources.append(_plan(eid, pid, due))
+    # One transaction: the pregnancy and its Condition name each other.
+    written = _ok(http.post("/", json=put_each(*resources), headers=gp))
+    assert all(e["response"]["status"].startswith("20") for e in written["entry"]), written
+    kari = demo_citizen(pid)
+    assert kari is not None
+    citizen = server.token(
+        "dev-citizen-kari", "patient/*.rs patient/Communication.c", pid=kari.pid, patient=pid
+    )
+    question = pregnancy.note(
+        f"{eid}-q1", eid, pid, KARI_QUESTION, f"{on_day(due, 27 * 7 + 5).isoformat()}T20:00:00+01:00"
+    )
+    question.pop("id")
+    _ok(http.post("/Communication", json=question, headers=citizen))
+    return due
+
+
+def _plan(eid: str, pid: str, due: date) -> dict[str, Any]:
+    """The basic programme's consultations as the CarePlan of her pregnancy."""
+    return {
+        "resourceType": "CarePlan",
+        "id": f"{eid}-plan",
+        "extension": [{"url": EPISODE_EXTENSION, "valueReference": {"reference": f"EpisodeOfCare/{eid}"}}],
+        "instantiatesCanonical": [PROGRAMME_URL],
+        "status": "active",
+        "intent": "plan",
+        "title": "Svangerskapsomsorg etter basisprogrammet",
+        "subject": {"reference": f"Patient/{pid}"},
+        "activity": [
+            {
+                "detail": {
+                    "kind": "Appointment",
+                    "status": status,
+                    "description": description,
+                    "scheduledPeriod": {
+                        "start": on_day(due, start).isoformat(),
+                        "end": on_day(due, end).isoformat(),
+                    },
+                }
+            }
+            for description, (start, end), status in PLAN
+        ],
+    }

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from app.resources.referrals.taskjson import OSLO
 from tests.external import missing
 from tests.portal.png import SIGNATURE, Image, png_size, read_png
 from tests.portal.server import (
     ANAPHYLAXIS,
     ASE_REFERRAL,
+    CONSULTATIONS,
     EMERGENCY_CLINIC,
     EMERGENCY_DOCTOR,
     EMERGENCY_HPR,
@@ -39,12 +42,15 @@ from tests.portal.server import (
     HOSPITAL_HPR,
     HOSPITAL_ORGNR,
     HOSPITAL_SYSTEM,
+    KARI_QUESTION,
     KARI_REFERRAL,
     LATEX,
     MEDICINE,
+    NEXT_CONSULTATION,
     VACCINE,
     PortalServer,
     Seeded,
+    on_day,
     seed,
     start_server,
 )
@@ -67,6 +73,9 @@ CHROMIUM_ARGS = [
 WIDTH, HEIGHT = 1280, 900
 EMERGENCY_WASH = (255, 241, 221)  # --emergency-wash in portal.css
 EMERGENCY_EDGE = (179, 71, 0)  # --emergency-edge
+BRAND = (10, 59, 92)  # --brand: the charts' first line and its points
+PREGNANCY_PANEL = "Mitt helsekort for gravide"
+NO_PREGNANCY = "Du har ikke noe registrert svangerskap."
 TIMEOUT_MS = 15_000
 PAGE_SIZE = 50  # the access log's page (accesslog.js)
 
@@ -314,10 +323,6 @@ def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_si
     screenshot(page, tmp_path / "kjernejournal.png")
     element_shot(latex, tmp_path / "kritisk-informasjon.png")
 
-    # Kari has no pregnancy recorded: the card's operation answers 404, and the panel says so.
-    go_to(page, "Helsekort for gravide")
-    assert page.get_by_role("alert").inner_text().startswith("Fant ikke opplysningene.")
-
     page.get_by_role("button", name="Logg ut").click()
     page.wait_for_selector("#view-login:not([hidden])")
     assert page.get_by_role("status").inner_text() == "Du er logget ut."
@@ -364,6 +369,14 @@ def test_another_citizen_signed_in_with_the_keyboard_sees_only_her_own(
     assert medicines.locator("p.empty").inner_text() == "Ingen legemidler registrert i legemiddellisten din."
     assert MEDICINE not in page.content()
 
+    # She has no pregnancy recorded: the card's operation answers 404, and the panel says so in plain words.
+    go_to(page, PREGNANCY_PANEL)
+    notice = page.locator("#panel-gravid-content p.notice")
+    assert notice.inner_text().startswith(NO_PREGNANCY)
+    assert notice.get_attribute("data-found") == "false"
+    assert page.get_by_role("alert").is_hidden()  # not an error
+    assert KARI_QUESTION not in page.content()
+
     go_to(page, "Hvem har sett journalen min")
     log = page.locator("#access-log").inner_text()
     assert EMERGENCY_CLINIC not in log
@@ -375,46 +388,211 @@ def test_another_citizen_signed_in_with_the_keyboard_sees_only_her_own(
 def test_a_panel_without_a_view_of_its_own_shows_its_operations_answer_generically(
     page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
 ) -> None:
-    """The pregnancy card's panel shows an operation's document generically: first the call goes on to the
-    real server, which has no pregnancy of Kari's (the panel shows the 404); then its answer is a
-    document Bundle made here, shown by its sections."""
+    """A panel whose operation has no view of its own shows the answer generically: a panel added to
+    panels.json here (every real panel has a view now), its operation offered by a changed /metadata and
+    answered with a document Bundle made here, shown by its sections."""
     server, _ = portal
     calls: list[dict[str, str]] = []
+    panel = {
+        "id": "provesvar",
+        "title": "Mine prøvesvar",
+        "description": "Prøvesvarene dine.",
+        "pack": "lab_results",
+        "resourceType": "Patient",
+        "operation": "lab-results",
+    }
+
+    def panels(route: Route) -> None:
+        route.fulfill(json=[*route.fetch().json(), panel])
 
     def metadata(route: Route) -> None:
         statement = route.fetch().json()
         patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
-        offered = {"name": "pregnancy-card", "definition": "http://helsebro.no/fhir/OperationDefinition/x"}
+        offered = {"name": "lab-results", "definition": "http://helsebro.no/fhir/OperationDefinition/x"}
         patient["operation"] = [*patient.get("operation", []), offered]
         route.fulfill(json=statement)
 
-    def pregnancy_card(route: Route) -> None:
+    def lab_results(route: Route) -> None:
         calls.append(route.request.headers)
         route.fulfill(json=_summary_document(), content_type="application/fhir+json")
 
+    page.route(f"{server.url}/portal/panels.json", panels)
     page.route(f"{server.url}/metadata", metadata)
+    page.route(f"{server.url}/Patient/kari/$lab-results", lab_results)
     open_portal(page, server)
     sign_in(page, "Kari Nordmann")
-    page.wait_for_selector("#card-gravid-status:not(:empty)")
-    assert page.locator("#card-gravid-status").inner_text() == "Tilgjengelig"
+    page.wait_for_selector("#card-provesvar-status:not(:empty)")
+    assert page.locator("#card-provesvar-status").inner_text() == "Tilgjengelig"
 
-    go_to(page, "Helsekort for gravide")
-    alert = page.get_by_role("alert")
-    assert alert.is_visible()
-    assert alert.inner_text().startswith("Fant ikke opplysningene.")
-    assert page.locator("#panel-gravid-content").inner_text() == ""
-
-    page.route(f"{server.url}/Patient/kari/$pregnancy-card", pregnancy_card)
-    go_to(page, "Mine henvisninger")
-    go_to(page, "Helsekort for gravide")
-    content = page.locator("#panel-gravid-content")
+    go_to(page, "Mine prøvesvar")
+    content = page.locator("#panel-provesvar-content")
     assert content.get_by_role("heading", level=2).inner_text() == "Pasientsammendrag"
     assert content.get_by_role("heading", level=3).all_inner_texts() == ["Allergier", "Legemidler"]
     assert content.locator("li").all_inner_texts() == ["Penicillin", "Paracet 500 mg: 1 tablett ved behov"]
     assert len(calls) == 1
     assert calls[0]["authorization"].startswith("Bearer ")
     assert page.get_by_role("alert").is_hidden()
+    screenshot(page, tmp_path / "generisk.png")
+
+
+def test_a_pregnant_citizen_sees_her_card_with_charts_and_adds_a_question(
+    page: Page, portal: tuple[PortalServer, Seeded], tmp_path: Path
+) -> None:
+    """Kari's pregnancy card: the due date and today's gestational age (computed in the browser), the
+    plan's next consultation, the consultations so far, three SVG charts against gestational week with
+    accessible names and their values as text, her question, and a new one added through the form."""
+    server, seeded = portal
+    open_portal(page, server)
+    sign_in(page, "Kari Nordmann")
+    go_to(page, PREGNANCY_PANEL)
+    content = page.locator("#panel-gravid-content")
+    assert content.get_by_role("heading", level=2).all_inner_texts() == [
+        "Termin og svangerskapslengde",
+        "Neste konsultasjon",
+        "Konsultasjoner så langt",
+        "Målingene dine over tid",
+        "Mine notater og spørsmål",
+    ]
+    assert page.get_by_role("alert").is_hidden()
+
+    def norwegian(day: date) -> str:
+        return day.strftime("%d.%m.%Y")
+
+    def weeks(days: int) -> str:
+        return f"{days // 7}+{days % 7}"
+
+    # The due date, and the gestational age today: 280 days less the days left.
+    ga_today = 280 - (seeded.due - datetime.now(OSLO).date()).days
+    dating = content.locator("#gravid-dating").inner_text()
+    assert f"Termin\n{norwegian(seeded.due)} (fastsatt etter ultralyd)" in dating
+    assert f"Svangerskapslengde i dag\n{weeks(ga_today)} ({ga_today // 7} uker og " in dating
+    assert content.locator("[data-ga-days]").get_attribute("data-ga-days") == str(ga_today)
+
+    # The next consultation: the first activity of the plan not done whose window has not ended.
+    what, (first, last), _ = NEXT_CONSULTATION
+    upcoming = content.locator("#gravid-neste").inner_text()
+    assert f"Hva\n{what}" in upcoming
+    assert (
+        f"Når\nMellom {norwegian(on_day(seeded.due, first))} – {norwegian(on_day(seeded.due, last))}"
+        in upcoming
+    )
+    assert f"Svangerskapsuke\n{weeks(first)} – {weeks(last)}" in upcoming
+    assert "Status\nTimen er avtalt" in upcoming
+    assert "Tidlig ultralyd" not in upcoming  # not done, but its window has ended
+
+    # The consultations so far, oldest first, with what was measured.
+    table = content.get_by_role("table", name="Konsultasjonene dine (4)")
+    rows = table.locator("tbody tr")
+    assert rows.count() == len(CONSULTATIONS)
+    for row, (days, weight, high, low, sf_height) in zip(rows.all(), CONSULTATIONS, strict=True):
+        cells = [c.strip() for c in row.locator("th, td").all_inner_texts()]
+        sf_text = f"{sf_height:g} cm".replace(".", ",") if sf_height is not None else "–"
+        assert cells[:5] == [
+            norwegian(on_day(seeded.due, days)),
+            weeks(days),
+            f"{weight:g} kg".replace(".", ","),
+            f"{high}/{low} mmHg",
+            sf_text,
+        ]
+        assert cells[6] == GP_OFFICE
+
+    # Three charts: pictures (role img) with accessible names, a point per measurement, axis labels.
+    with_sf = [c for c in CONSULTATIONS if c[4] is not None]
+    charts = {
+        "vekt": ("Vekt (kg) etter svangerskapsuke: 4 målinger", len(CONSULTATIONS)),
+        "blodtrykk": (
+            "Blodtrykk (mmHg) etter svangerskapsuke: systolisk (øvre) 4 målinger, diastolisk (nedre) 4 målinger",
+            2 * len(CONSULTATIONS),
+        ),
+        "sf": ("Symfyse-fundusmål (cm) etter svangerskapsuke: 3 målinger", len(with_sf)),
+    }
+    assert content.locator("svg[role='img']").count() == 3
+    for chart_id, (name, points) in charts.items():
+        picture = content.get_by_role("img", name=name, exact=True)
+        assert picture.count() == 1
+        assert picture.evaluate("svg => svg.id || svg.closest('figure').id") == f"chart-{chart_id}"
+        assert picture.locator("title").first.text_content() == name
+        assert picture.locator(".chart__point").count() == points
+        labels = picture.locator("text.chart__label").all_text_contents()
+        assert labels[0] == "Svangerskapsuke"
+        described = picture.get_attribute("aria-describedby")
+        assert described is not None
+        assert page.locator(f"#{described}").is_visible()  # the values as text, too
+    weight_values = content.locator("#chart-vekt .chart__point")
+    assert [float(v) for v in weight_values.evaluate_all("ps => ps.map(p => p.dataset.value)")] == [
+        c[1] for c in CONSULTATIONS
+    ]
+    assert weight_values.evaluate_all("ps => ps.map(p => p.dataset.week)") == [
+        weeks(c[0]) for c in CONSULTATIONS
+    ]
+    systolic = content.locator("#chart-blodtrykk .chart__point[data-series='systolisk']")
+    diastolic = content.locator("#chart-blodtrykk .chart__point[data-series='diastolisk']")
+    assert systolic.count() == diastolic.count() == len(CONSULTATIONS)
+    # the systolic line lies above the diastolic one at every week (SVG y grows downwards)
+    high_y = systolic.evaluate_all("ps => ps.map(p => p.getBBox().y)")
+    low_y = diastolic.evaluate_all("ps => ps.map(p => p.getBBox().y)")
+    assert all(h < lo for h, lo in zip(high_y, low_y, strict=True))
+    sf_text = content.locator("#chart-sf figcaption").inner_text()
+    assert (
+        sf_text
+        == "Symfyse-fundusmål: "
+        + ", ".join(f"{c[4]:g} cm i uke {weeks(c[0])}".replace(".", ",") for c in with_sf)
+        + "."
+    )
     screenshot(page, tmp_path / "gravid.png")
+    chart_picture = element_shot(content.locator("#chart-vekt svg"), tmp_path / "vekt.png")
+    assert chart_picture.share(BRAND) > 0  # the line and its points are drawn
+
+    # Her question from before, then a new one through the form: listed, and on the card from the server.
+    notes = content.locator("#gravid-notater li")
+    assert notes.count() == 1
+    assert KARI_QUESTION in notes.first.inner_text()
+    assert "Spørsmål til neste konsultasjon" in notes.first.inner_text()
+    question = "Hvor mye bør jeg gå opp i vekt?"
+    page.get_by_label("Ditt spørsmål til neste konsultasjon").fill(question)
+    page.get_by_role("button", name="Legg til spørsmål").click()
+    page.wait_for_selector("#status:text-is('Spørsmålet ditt er lagt til.')")
+    assert notes.count() == 2
+    assert question in notes.nth(1).inner_text()
+    assert page.get_by_label("Ditt spørsmål til neste konsultasjon").input_value() == ""
+    element_shot(content.locator("#gravid-notater"), tmp_path / "sporsmal.png")
+    go_to(page, "Mine henvisninger")
+    go_to(page, PREGNANCY_PANEL)
+    assert [question in t for t in notes.all_inner_texts()] == [False, True]
+
+
+def test_a_pregnancy_card_without_a_plan_or_measurements_says_so(
+    page: Page, portal: tuple[PortalServer, Seeded]
+) -> None:
+    """The plan (CarePlan) may not be there yet, nor any consultation: Kari's real card, less its plan and
+    consultations (route-intercepted), gives plain words for each part and no chart."""
+    server, seeded = portal
+
+    def without_plan(route: Route) -> None:
+        card = route.fetch().json()
+        composition = card["entry"][0]["resource"]
+        dropped = set()
+        for section in composition["section"]:
+            if section["code"]["coding"][0]["code"] in ("plan", "konsultasjon"):
+                dropped |= {e["reference"] for e in section.pop("entry", [])}
+        card["entry"] = [
+            e
+            for e in card["entry"]
+            if f"{e['resource']['resourceType']}/{e['resource']['id']}" not in dropped
+        ]
+        route.fulfill(json=card, content_type="application/fhir+json")
+
+    page.route(f"{server.url}/Patient/kari/$pregnancy-card", without_plan)
+    open_portal(page, server)
+    sign_in(page, "Kari Nordmann")
+    go_to(page, PREGNANCY_PANEL)
+    content = page.locator("#panel-gravid-content")
+    assert seeded.due.strftime("%d.%m.%Y") in content.locator("#gravid-dating").inner_text()
+    assert content.locator("#gravid-neste p.empty").inner_text() == "Ingen ny konsultasjon er planlagt ennå."
+    assert "Ingen konsultasjoner er registrert ennå." in content.inner_text()
+    assert content.locator("svg").count() == 0
+    assert content.locator(".chart p.empty").all_inner_texts() == ["Ingen målinger registrert ennå."] * 3
+    assert page.get_by_role("alert").is_hidden()
 
 
 def test_an_expired_session_sends_the_citizen_back_to_sign_in(

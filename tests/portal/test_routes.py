@@ -15,10 +15,11 @@ from fastapi import FastAPI
 
 from app.demo import demo_resources, load
 from app.portal.citizens import demo_citizen, demo_citizens
-from app.portal.routes import ASSETS, PORTAL_CLIENT_ID, PUBLIC_PATHS, TOKEN_SECONDS
+from app.portal.routes import ASSETS, PORTAL_CLIENT_ID, PORTAL_SCOPES, PUBLIC_PATHS, TOKEN_SECONDS
 from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import is_entry
 from app.resources.no_basis.identifiers import FNR_SYSTEM
+from app.resources.pregnancy_card.codes import CARD_SYSTEM
 from app.security.devtoken import CLAIM_PID, citizen_subject
 from tests.conftest import app_client
 from tests.databases import TestDatabase
@@ -115,7 +116,8 @@ async def test_a_demo_citizen_token_reads_only_that_citizens_own_record(
     assert kari is not None
     assert grant["token_type"] == "Bearer"
     assert grant["expires_in"] == TOKEN_SECONDS
-    assert (grant["patient"], grant["scope"]) == ("kari", "patient/*.rs")
+    assert (grant["patient"], grant["scope"]) == ("kari", "patient/*.rs patient/Communication.c")
+    assert grant["scope"] == PORTAL_SCOPES
     _, claims = token_parts(grant["access_token"])
     # the token devtoken's `citizen` kind mints, for the portal's client and the SMART launch patient
     assert claims[CLAIM_PID] == kari.pid
@@ -139,9 +141,28 @@ async def test_a_demo_citizen_token_reads_only_that_citizens_own_record(
     assert (await secure_client.get("/Condition/diabetes-ase", headers=citizen)).status_code == 403
     everyone = (await secure_client.get("/Patient", headers=citizen)).json()
     assert [e["resource"]["id"] for e in everyone["entry"] if e["search"]["mode"] == "match"] == ["kari"]
-    # Read-only: the citizen's scopes allow no writes.
+    # Reads, and creating a Communication (her notes on the pregnancy card): no other write.
     written = await secure_client.put("/Patient/kari", json=own.json(), headers=citizen)
     assert written.status_code == 403
+    question = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [{"coding": [{"system": CARD_SYSTEM, "code": "sporsmal"}]}],
+        "subject": {"reference": "Patient/kari"},
+        "sender": {"reference": "Patient/kari"},
+        "payload": [{"contentString": "Kan jeg trene som før?"}],
+    }
+    noted = await secure_client.post("/Communication", json=question, headers=citizen)
+    assert noted.status_code == 201, noted.text
+    about_ase = {**question, "subject": {"reference": "Patient/ase"}, "sender": {"reference": "Patient/ase"}}
+    assert (await secure_client.post("/Communication", json=about_ase, headers=citizen)).status_code == 403
+    measured = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "Vekt"},
+        "subject": {"reference": "Patient/kari"},
+    }
+    assert (await secure_client.post("/Observation", json=measured, headers=citizen)).status_code == 403
 
     # The citizen's own reads are in her access log, under the portal's client; another's log is not hers.
     log = await secure_client.get("/AuditEvent", params={"patient": "Patient/kari"}, headers=citizen)

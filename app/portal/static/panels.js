@@ -1,19 +1,26 @@
 // The panels the domain packs fill as they arrive (panels.json: one entry per panel, the only list of
 // them). Each names the FHIR operation that fills it; /metadata says whether this server offers it. When
 // it does, the panel calls it for the signed-in citizen and shows what comes back: with the operation's
-// own view when there is one (RENDERERS: the core journal, the medication list), else generically: a
-// document Bundle's Composition sections, a List's entries (alone, or first in a Bundle with its
-// entries), any other Bundle's resources by type.
+// own view when there is one (RENDERERS: the core journal, the medication list, the pregnancy card), else
+// generically: a document Bundle's Composition sections, a List's entries (alone, or first in a Bundle
+// with its entries), any other Bundle's resources by type. A view may say in plain words what a 404 means
+// for it (NOT_FOUND: no pregnancy recorded), instead of the error.
 
 import { resolver } from "./api.js";
 import { renderCoreJournal } from "./corejournal.js";
 import { conceptText, el, formatDate, replace } from "./format.js";
 import { renderMedicationList } from "./medications.js";
+import { NO_PREGNANCY, renderPregnancyCard } from "./pregnancy.js";
 
 // An operation's own view of its answer: (api, answer) -> nodes.
 const RENDERERS = {
   "Patient/$summary": renderCoreJournal,
   "Patient/$medication-list": renderMedicationList,
+  "Patient/$pregnancy-card": renderPregnancyCard,
+};
+// What a view says when its operation finds nothing for the citizen (404): a plain notice, not an error.
+const NOT_FOUND = {
+  "Patient/$pregnancy-card": NO_PREGNANCY,
 };
 
 const TYPE_TITLES = {
@@ -164,8 +171,16 @@ export async function showPanel(api, session, panel, capability, container) {
     );
     return false;
   }
-  const result = await api.get(`/${panel.resourceType}/${encodeURIComponent(session.patient)}/$${panel.operation}`);
-  const render = RENDERERS[operationLabel(panel)];
+  const label = operationLabel(panel);
+  let result;
+  try {
+    result = await api.get(`/${panel.resourceType}/${encodeURIComponent(session.patient)}/$${panel.operation}`);
+  } catch (error) {
+    if (error.status !== 404 || !NOT_FOUND[label]) throw error;
+    replace(container, el("p", { class: "notice", "data-offered": "true", "data-found": "false" }, NOT_FOUND[label]));
+    return true;
+  }
+  const render = RENDERERS[label];
   const nodes = render ? await render(api, result) : renderResult(result);
   replace(container, el("div", { class: "panel-result", "data-offered": "true" }, nodes));
   return true;
