@@ -31,7 +31,7 @@ import httpx
 
 from app.portal.citizens import demo_citizen
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
-from app.resources.pregnancy_card.codes import EPISODE_EXTENSION, PROGRAMME_URL
+from app.resources.pregnancy_card import programme
 from app.resources.referrals.codes import REFERRAL_CATEGORY
 from app.resources.referrals.taskjson import OSLO
 from app.security.devtoken import mint_token
@@ -73,15 +73,11 @@ CONSULTATIONS = (
     (24 * 7 + 1, 72.6, 118, 74, 24.5),
     (27 * 7 + 4, 74.1, 121, 78, 27.0),
 )
-# The plan (CarePlan activities): (description, window in days of gestation, status).
-PLAN = (
-    ("Tidlig ultralyd", (11 * 7, 13 * 7 + 6), "not-started"),  # its window has ended: not next
-    ("Konsultasjon hos fastlegen, uke 24", (24 * 7, 25 * 7 + 6), "completed"),
-    ("Konsultasjon hos jordmor, uke 28", (27 * 7, 28 * 7 + 6), "completed"),
-    ("Konsultasjon hos jordmor, uke 32", (31 * 7, 32 * 7 + 6), "scheduled"),
-    ("Konsultasjon hos fastlegen, uke 36", (35 * 7, 36 * 7 + 6), "not-started"),
-)
-NEXT_CONSULTATION = PLAN[3]
+# The plan: the pack builds her CarePlan for the basic programme from the due date; the GP marks what
+# has been held and booked (programme consultation id -> status). The early ultrasound is left not done:
+# its window has ended, so it is not the next one.
+PLAN_STATUS = {"uke-24": "completed", "uke-28": "completed", "uke-32": "scheduled"}
+NEXT_CONSULTATION = "uke-32"
 KARI_QUESTION = "Kan jeg fortsette å sykle til jobben?"
 
 
@@ -345,10 +341,10 @@ def _pregnancy(http: httpx.Client, server: PortalServer, gp: dict[str, str], tod
                     f"{cid}-sf", eid, pid, "sf_height", day, pregnancy.quantity(sf_height, "cm"), cid
                 )
             )
-    resources.append(_plan(eid, pid, due))
     # One transaction: the pregnancy and its Condition name each other.
     written = _ok(http.post("/", json=put_each(*resources), headers=gp))
     assert all(e["response"]["status"].startswith("20") for e in written["entry"]), written
+    _mark_plan(http, gp, eid)
     kari = demo_citizen(pid)
     assert kari is not None
     citizen = server.token(
@@ -362,29 +358,12 @@ def _pregnancy(http: httpx.Client, server: PortalServer, gp: dict[str, str], tod
     return due
 
 
-def _plan(eid: str, pid: str, due: date) -> dict[str, Any]:
-    """The basic programme's consultations as the CarePlan of her pregnancy."""
-    return {
-        "resourceType": "CarePlan",
-        "id": f"{eid}-plan",
-        "extension": [{"url": EPISODE_EXTENSION, "valueReference": {"reference": f"EpisodeOfCare/{eid}"}}],
-        "instantiatesCanonical": [PROGRAMME_URL],
-        "status": "active",
-        "intent": "plan",
-        "title": "Svangerskapsomsorg etter basisprogrammet",
-        "subject": {"reference": f"Patient/{pid}"},
-        "activity": [
-            {
-                "detail": {
-                    "kind": "Appointment",
-                    "status": status,
-                    "description": description,
-                    "scheduledPeriod": {
-                        "start": on_day(due, start).isoformat(),
-                        "end": on_day(due, end).isoformat(),
-                    },
-                }
-            }
-            for description, (start, end), status in PLAN
-        ],
-    }
+def _mark_plan(http: httpx.Client, gp: dict[str, str], eid: str) -> None:
+    """The GP marks the held and booked consultations on the plan the pack built."""
+    found = _ok(http.get(f"/CarePlan?episode-of-care=EpisodeOfCare/{eid}", headers=gp))
+    plan = found["entry"][0]["resource"]
+    for activity in plan["activity"]:
+        key = programme.programme_id(activity)
+        if key in PLAN_STATUS:
+            activity["detail"]["status"] = PLAN_STATUS[key]
+    _ok(http.put(f"/CarePlan/{plan['id']}", json=plan, headers=gp))

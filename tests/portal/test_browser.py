@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from app.resources.pregnancy_card import programme
 from app.resources.referrals.taskjson import OSLO
 from tests.external import missing
 from tests.portal.png import SIGNATURE, Image, png_size, read_png
@@ -469,16 +470,17 @@ def test_a_pregnant_citizen_sees_her_card_with_charts_and_adds_a_question(
     assert content.locator("[data-ga-days]").get_attribute("data-ga-days") == str(ga_today)
 
     # The next consultation: the first activity of the plan not done whose window has not ended.
-    what, (first, last), _ = NEXT_CONSULTATION
+    consultation = programme.by_id()[NEXT_CONSULTATION]
+    first, last = consultation.start.days, consultation.end.days
     upcoming = content.locator("#gravid-neste").inner_text()
-    assert f"Hva\n{what}" in upcoming
+    assert f"Hva\n{consultation.title}" in upcoming
     assert (
         f"Når\nMellom {norwegian(on_day(seeded.due, first))} – {norwegian(on_day(seeded.due, last))}"
         in upcoming
     )
     assert f"Svangerskapsuke\n{weeks(first)} – {weeks(last)}" in upcoming
     assert "Status\nTimen er avtalt" in upcoming
-    assert "Tidlig ultralyd" not in upcoming  # not done, but its window has ended
+    assert programme.by_id()["tidlig-ultralyd"].title not in upcoming  # not done, but its window has ended
 
     # The consultations so far, oldest first, with what was measured.
     table = content.get_by_role("table", name="Konsultasjonene dine (4)")

@@ -185,7 +185,7 @@ function nextPart(next, due) {
     const period = next.scheduledPeriod || {};
     const start = isoDate(period.start);
     const end = isoDate(period.end);
-    const facts = [row("Hva", next.description || conceptText(next.code) || "Konsultasjon")];
+    const facts = [row("Hva", conceptText(next.code) || next.description || "Konsultasjon")];
     if (start || end) {
       const window = [start ? timeElement(start) : "…", " – ", end ? timeElement(end) : "…"];
       facts.push(row("Når", "Mellom ", ...window));
