@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
+from app.resources.no_basis.identifiers import FNR_SYSTEM, HPR_SYSTEM, ORGNR_SYSTEM
 from app.resources.pregnancy_card.codes import (
     EPISODE_TYPE_CARD,
     EPISODE_TYPE_SNOMED,
@@ -23,10 +23,18 @@ from app.resources.pregnancy_card.codes import (
     clinical,
 )
 from app.security.audit import SERVICE_SYSTEM
+from app.security.facts import PROXY
 from tests.resources.pregnancy_card.builders import blood_pressure, consultation, note, observation, quantity
 from tests.resources.pregnancy_card.conftest import Pilot
 from tests.security.helpers import World, auth_header
-from tests.security.scenario import GP_OFFICE_ORGNR, HOSPITAL_ORGNR, OTHER_CLINIC_ORGNR, orgnr
+from tests.security.scenario import (
+    GP_OFFICE_ORGNR,
+    HOSPITAL_ORGNR,
+    NILS_FNR,
+    OTHER_CLINIC_ORGNR,
+    consent,
+    orgnr,
+)
 
 STATION_ORGNR = orgnr("93571594")  # Fjordvik helsestasjon (synthetic)
 OTHER_STATION_ORGNR = orgnr("93571595")  # a health station elsewhere (synthetic)
@@ -262,3 +270,34 @@ async def test_one_pregnancy_from_registration_to_the_maternity_ward(
     assert "Helsekort for gravide er ikke tatt i bruk her" in written.json()["issue"][0]["diagnostics"]
     assert OTHER_CLINIC_ORGNR in written.json()["issue"][0]["diagnostics"]
     assert (await http.get("/Patient/kari/$pregnancy-card", headers=world.other)).status_code == 200
+
+
+async def test_her_partner_sees_the_card_only_with_her_proxy(world: World, pilot: Pilot) -> None:
+    http = world.http
+    assert (await transaction(http, world.system, *care_setting())).status_code == 200
+    registered = await transaction(http, world.gp, *registration())
+    assert registered.status_code == 200, registered.text
+    # Nils (synthetic) is the partner: without a fullmakt from Kari the card is not his to see.
+    assert (await http.get("/Patient/kari/$pregnancy-card", headers=world.nils)).status_code == 403
+    fullmakt = consent(
+        "kari-authorises-nils",
+        "kari",
+        PROXY,
+        period={"start": "2026-01-01"},
+        actor=[
+            {
+                "role": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "POWATT"}
+                    ]
+                },
+                "reference": {"identifier": {"system": FNR_SYSTEM, "value": NILS_FNR}},
+            }
+        ],
+    )
+    assert (await world.put(fullmakt, world.kari)).status_code == 201
+    document = await card(http, world.nils)
+    assert "Termin: 2027-04-07 (fastsatt etter siste menstruasjon)" in section_text(document, "datering")
+    # ... and, reading for her, he may not write the card's content.
+    weight = observation("kari-nils-w", "kari-pregnancy", "kari", "weight", "2026-12-09", quantity(69, "kg"))
+    assert (await http.put("/Observation/kari-nils-w", json=weight, headers=world.nils)).status_code == 403
