@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 
@@ -69,6 +71,7 @@ from bench.common import (
     DEFAULT_RESULTS_DIR,
     Server,
     Tally,
+    asyncpg_dsn,
     code_label,
     code_version,
     dev_issuer_env,
@@ -634,6 +637,7 @@ class Options:
     rounds: int
     html_requests: int
     load_concurrency: int
+    analyze_every_s: float
     time_limit_s: float
     results_dir: Path
 
@@ -748,6 +752,26 @@ async def compare(
 
 
 # -- one database ---------------------------------------------------------------------------------------
+async def analyze_meanwhile(database_url: str, every_s: float, done: asyncio.Event) -> int:
+    """On PostgreSQL, ANALYZE every `every_s` seconds until `done`, as autovacuum would (this host's
+    PostgreSQL runs with autovacuum off): without statistics the plans of a growing database go stale and
+    the load slows down as it grows. Returns how many ran (0 on SQLite or with every_s 0)."""
+    if not database_url.startswith("postgresql") or every_s <= 0:
+        return 0
+    runs = 0
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), every_s)
+            if not done.is_set():
+                await conn.execute("ANALYZE", timeout=600)
+                runs += 1
+    finally:
+        await conn.close()
+    return runs
+
+
 def pilot_file(workdir: Path) -> Path:
     """The pregnancy card's pilot area: the bench's GP office (README-pilot.md)."""
     path = workdir / "pilot.json"
@@ -796,7 +820,13 @@ async def bench_database(
                 for server in servers:
                     await wait_ready(clients[0], server, "/metadata", 200)
                 await check_modes(clients[0], off, on)
-                loaded, _ = await ingest(off, loaders, bundles, deadline)
+                done = asyncio.Event()
+                analyzer = asyncio.create_task(analyze_meanwhile(url, opts.analyze_every_s, done))
+                try:
+                    loaded, _ = await ingest(off, loaders, bundles, deadline)
+                finally:
+                    done.set()
+                analyzes = await analyzer
                 print(
                     f"  loaded {loaded.resources_ok:,}/{loaded.resources:,} resources in {loaded.wall_s:.1f} s: "
                     f"{loaded.resources_per_s:.0f}/s, {loaded.failed} failed bundles",
@@ -863,6 +893,7 @@ async def bench_database(
             "reference_day": REFERENCE_DAY.isoformat(),
         },
         "load": asdict(loaded),
+        "analyzes_during_load": analyzes,
         "settle_s": round(settle_s, 2),
         "women": [asdict(t) for t in targets],
         "phases": [r.as_json() for r in results],
@@ -889,7 +920,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{', '.join(str(n) for n in data['resources_per_measured_woman'])}), {data['resources']:,} resources",
         f"load: {load['ok']}/{load['bundles']} bundles, {load['resources_ok']:,} resources in "
         f"{load['wall_s']:.1f} s ({load['resources_per_s']:.0f}/s, server CPU {fmt_pct(load['server_cpu_pct'])}, "
-        f"other {fmt_pct(load['other_cpu_pct'])}); settle {report['settle_s']:.1f} s",
+        f"other {fmt_pct(load['other_cpu_pct'])}); {report['analyzes_during_load']} ANALYZE meanwhile; "
+        f"settle {report['settle_s']:.1f} s",
     ]
     if report["women"]:
         w = report["women"][0]
@@ -1009,6 +1041,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--load-concurrency", type=int, default=2, help="bundles in flight while loading (default 2)"
     )
     parser.add_argument(
+        "--analyze-every",
+        type=float,
+        default=60.0,
+        help="PostgreSQL: ANALYZE every this many seconds while loading, as autovacuum would; 0: never "
+        "(default 60)",
+    )
+    parser.add_argument(
         "--time-limit", type=float, default=7200.0, help="seconds for the whole run (default 7200)"
     )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
@@ -1033,12 +1072,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
             "--requests, --concurrency, --rounds, --measured, --per-bundle and --load-concurrency must be >= 1"
         )
     if (
-        min(warmup, args.pregnancies, args.html_requests) < 0
+        min(warmup, args.pregnancies, args.html_requests, args.analyze_every) < 0
         or args.time_limit <= 0
         or args.rounds > args.requests
     ):
         parser.error(
-            "--warmup, --pregnancies and --html-requests must be >= 0, --time-limit > 0, --rounds at most --requests"
+            "--warmup, --pregnancies, --html-requests and --analyze-every must be >= 0, --time-limit > 0, "
+            "--rounds at most --requests"
         )
     if not 0 <= args.background_consultations <= len(BACKGROUND_WEEKS):
         parser.error(f"--background-consultations takes 0 to {len(BACKGROUND_WEEKS)}")
@@ -1057,6 +1097,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.rounds,
         args.html_requests,
         args.load_concurrency,
+        args.analyze_every,
         args.time_limit,
         args.results_dir,
     )
