@@ -231,8 +231,7 @@ class Pregnancy:
         self.observation(
             f"w{number}", "weight", day, quantity(round(62 + week * 0.3 + rng.uniform(-4, 8), 1), "kg"), cid
         )
-        bp = self.observation_bp(number, day, cid)
-        self.add(bp)
+        self.add(self.blood_pressure(number, day, cid))
         if self.full:
             self.observation(
                 f"sf{number}", "sf_height", day, quantity(max(week - 2 + rng.randrange(5), 6), "cm"), cid
@@ -242,7 +241,7 @@ class Pregnancy:
             )
             self.observation(f"up{number}", "urine_protein", day, concept_value("Negativ"), cid)
 
-    def observation_bp(self, number: int, day: date, encounter: str) -> Resource:
+    def blood_pressure(self, number: int, day: date, encounter: str) -> Resource:
         high, low = self.rng.randrange(100, 135), self.rng.randrange(60, 85)
         resource: Resource = {
             "resourceType": "Observation",
@@ -273,7 +272,8 @@ def pregnancy(seed: int, index: int, full: bool, background_consultations: int) 
     fnr, born = woman_fnr(index)
     cycle = rng.choice((26, 28, 28, 28, 30, 32))
     registered = lmp + timedelta(weeks=8)
-    birth = lmp + timedelta(days=280 + cycle - 28 + rng.randrange(-14, 12))
+    # A finished pregnancy's birth (as the episode's end) is never after REFERENCE_DAY.
+    birth = min(lmp + timedelta(days=280 + cycle - 28 + rng.randrange(-14, 12)), REFERENCE_DAY)
     p.add(
         {
             "resourceType": "Patient",
@@ -355,8 +355,9 @@ def full_card(p: Pregnancy, registered: date, gp: tuple[str, str]) -> None:
     )
     for number, week in enumerate(PROGRAMME_WEEKS, 1):
         p.consultation(number, week, gp)
-    p.observation("gravida", "gravida", registered, {"valueInteger": 1 + rng.randrange(3)})
-    p.observation("para", "para", registered, {"valueInteger": rng.randrange(2)})
+    gravida = 1 + rng.randrange(3)  # this pregnancy counted; para: the births before it
+    p.observation("gravida", "gravida", registered, {"valueInteger": gravida})
+    p.observation("para", "para", registered, {"valueInteger": rng.randrange(gravida)})
     p.observation("height", "height", registered, quantity(rng.randrange(155, 182), "cm"))
     p.observation("weight-before", "weight_before", registered, quantity(rng.randrange(52, 85), "kg"))
     p.observation("tobacco", "tobacco", registered, concept_value("Aldri røykt"))
