@@ -7,7 +7,7 @@ PORT ?= 8080
 export DATABASE_URL ?= sqlite+aiosqlite:///./helsebro.db
 
 .PHONY: run token test lint typecheck pytest migrate demo openapi postman-collection postman schemathesis live \
-	bench bench-ingest bench-summary bench-eresept clean
+	bench bench-ingest bench-summary bench-pregnancy bench-eresept clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,10 @@ bench-ingest: $(VENV)/.installed-dev
 # GET /Patient/{id}/$summary on the loaded Synthea set (the same data as bench-ingest).
 bench-summary: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.summary
+
+# GET /Patient/{id}/$pregnancy-card on 50,000 synthetic pregnancies (generated from a seed; no data needed).
+bench-pregnancy: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.pregnancy
 
 bench-eresept: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.eresept
