@@ -134,9 +134,11 @@ class Settings(BaseSettings):
     amqp_prefetch: int = 10
     # A message that failed for a reason worth retrying goes back to the queue after this many seconds.
     amqp_retry_seconds: float = 5.0
-    # How often the outbox is looked at, how long a sent message waits for its AppRec before it is sent
-    # again (same MsgId), and how many records one look takes of each kind (new, to resend).
-    amqp_outbox_poll_seconds: float = 2.0
+    # How often the outbox is looked at (a message written in this process is sent when its write commits;
+    # the look finds other processes' messages and those to resend, and each look is an audited search),
+    # how long a sent message waits for its AppRec before it is sent again (same MsgId), and how many
+    # records one look takes of each kind (new, to resend).
+    amqp_outbox_poll_seconds: float = 30.0
     amqp_resend_seconds: float = 900.0
     amqp_outbox_batch: int = 100
     # Seconds between attempts to reach the broker (at start, and after the connection was lost).

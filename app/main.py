@@ -222,13 +222,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Prescriptions written on FHIR for a pharmacy are sent as e-resept M1 (an outgoing Communication).
     eresept_outgoing.install(app.state.engine, app.state.kith.validator)
     # KITH messages over AMQP besides the HTTP route, when AMQP_URL is set (same intake, same outbox).
-    app.state.amqp = (
-        AmqpTransport(
+    app.state.amqp = None
+    if settings.amqp_url.get_secret_value():
+        app.state.amqp = AmqpTransport(
             app.state.engine, app.state.kith, AmqpConfig.from_settings(settings), app.state.base_url
         )
-        if settings.amqp_url.get_secret_value()
-        else None
-    )
+        app.state.amqp.watch_outbox(fhir.hooks)
     # Referrals received as KITH messages get Dialogmelding status messages back (their referrer is not on FHIR).
     app.state.referrals = referral_operations.ReferralConfig(
         rules=referral_operations.load_rules(settings.referral_routing_rules),

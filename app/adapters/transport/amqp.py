@@ -46,8 +46,10 @@ from app.adapters.transport import outbox
 from app.config import Settings
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
+from app.fhir.hooks import Hooks, Stage, WriteEvent
 from app.fhir.interactions.search import SearchRequest
 from app.fhir.outcome import FhirError
+from app.store.repository import Repository
 
 log = logging.getLogger(__name__)
 TRANSPORT = SystemPrincipal("amqp-transport", "KITH messages to and from the national message service (AMQP)")
@@ -118,9 +120,19 @@ class AmqpTransport:
         self._in_hand: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # connected, queues declared, consuming
+        self._wake = asyncio.Event()  # an outgoing message was committed in this process
 
     def _ctx(self) -> RequestContext:
         return RequestContext(self.base_url, TRANSPORT, f"amqp-{uuid.uuid4().hex[:16]}")
+
+    def watch_outbox(self, hooks: Hooks) -> None:
+        """Publish a message written in this process as soon as its write commits, not at the next poll
+        (which stays for other processes' writes and for resending)."""
+        hooks.after_write.add(Stage.NOTIFY, self._written)
+
+    async def _written(self, event: WriteEvent) -> None:
+        if event.res_type == "Communication" and event.resource is not None and outbox.is_new(event.resource):
+            Repository.after_commit(self._wake.set)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -167,13 +179,15 @@ class AmqpTransport:
         self.ready.set()
         log.info("AMQP transport consuming %s", config.incoming_queue)
         while True:
+            self._wake.clear()  # before looking: a wake-up during the round below is not lost
             try:
                 await self.publish_outbox()
             except (TimeoutError, AMQPError, ConnectionError) as error:
                 log.warning("AMQP outbox: broker unavailable (%s); trying again", type(error).__name__)
             except Exception:
                 log.exception("AMQP outbox: publishing failed; trying again")
-            await asyncio.sleep(config.outbox_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), config.outbox_poll_seconds)
 
     # -- in ---------------------------------------------------------------------------------------------
     async def _on_message(self, message: AbstractIncomingMessage) -> None:

@@ -45,6 +45,16 @@ def _parse_instant(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def is_new(record: Json) -> bool:
+    """An outgoing message never handed over (the transport is woken for it when its write commits)."""
+    outgoing_category = any(
+        c.get("system") == MESSAGE_CATEGORY_SYSTEM and c.get("code") == OUTGOING_CATEGORY["code"]
+        for cc in record.get("category", [])
+        for c in cc.get("coding", [])
+    )
+    return outgoing_category and record.get("status") == "preparation" and "sent" not in record
+
+
 def due(record: Json, now: datetime, resend: timedelta) -> bool:
     """Never handed over, or handed over `resend` ago without an AppRec."""
     if record.get("status") != "preparation":

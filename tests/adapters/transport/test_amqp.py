@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import httpx
+import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from fastapi import FastAPI
@@ -28,17 +30,20 @@ from app.adapters.kith.apprec import (
     parse_apprec,
     receipt_for,
 )
-from app.adapters.kith.dialogmelding import TYPE_STATUS
+from app.adapters.kith.dialogmelding import TYPE_STATUS, ReferralStatus, parse_dialogmelding
 from app.adapters.kith.henvisning import parse_henvisning
 from app.adapters.kith.model import Organisation
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.transport.amqp import AmqpConfig, AmqpTransport
+from app.config import Settings
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.main import create_app
 from tests.adapters.kith.conftest import fixture_bytes
 from tests.adapters.transport.conftest import Queues, close_broker_connection
 from tests.conftest import BASE, empty_tables, make_settings
 from tests.databases import TestDatabase
+from tests.fhir.fixtures import FHIR_JSON
+from tests.resources.referrals.test_operations_http import parameters
 
 V2 = "henvisning_v2_nytilstand.xml"
 V2_MSG_ID = b"6f1c2a8e-5b1d-4c3e-9a77-0d2f3b4c5d6e"
@@ -314,6 +319,76 @@ async def test_a_broker_connection_closed_mid_stream_loses_nothing_and_stores_no
     assert Counter(await received_ids(secure_app)) == Counter(msg_id for _, msg_id in messages)
 
 
+def app_settings(
+    db: TestDatabase, broker: str, queues: Queues, dev_key_file: Path | None, **overrides: Any
+) -> Settings:
+    """An app that runs the transport from its lifespan (with authentication on unless no key is given)."""
+    auth: dict[str, Any] = (
+        {"auth_mode": "jwt", "auth_dev_issuer": True, "auth_dev_key_file": str(dev_key_file)}
+        if dev_key_file is not None
+        else {}
+    )
+    return make_settings(
+        db.url,
+        amqp_url=broker,
+        amqp_incoming_queue=queues.incoming,
+        amqp_reply_queue=queues.reply,
+        amqp_outgoing_routing_key=queues.outgoing,
+        amqp_prefetch=3,
+        amqp_reconnect_seconds=0.5,
+        **{"amqp_outbox_poll_seconds": 0.2, **auth, **overrides},
+    )
+
+
+async def test_a_referral_status_message_is_published_when_its_step_commits_and_closed_by_the_apprec(
+    backend: str,
+    session_databases: dict[str, TestDatabase],
+    broker: str,
+    queues: Queues,
+    peer: AbstractRobustConnection,
+) -> None:
+    """The whole way: a Henvisning in over AMQP, the `$receive` step over HTTP stores a Dialogmelding in the
+    outbox, which goes out at once (the poll is far off), and the referrer's AppRec over AMQP closes it."""
+    settings = app_settings(session_databases[backend], broker, queues, None, amqp_outbox_poll_seconds=600.0)
+    app = create_app(settings)
+    await empty_tables(app, backend)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client,
+    ):
+        await asyncio.wait_for(app.state.amqp.ready.wait(), WAIT)
+        body, msg_id = referral()
+        await publish(peer, queues.incoming, body, queues.reply)
+        await take(peer, queues.reply, answered(1))
+        task = (await client.get("/Task")).json()["entry"][0]["resource"]
+        step = await client.post(
+            f"/Task/{task['id']}/$receive",
+            content=orjson.dumps(parameters(owner=task["owner"])),
+            headers=FHIR_JSON,
+        )
+        assert step.status_code == 200, step.text
+        (sent,) = await take(peer, queues.outgoing, lambda taken: len(taken) == 1)
+        status = parse_dialogmelding(parse_xml(sent.body))
+        assert status.notes[0].status == ReferralStatus.RECEIVED.coded
+        assert status.referral is not None
+        assert status.referral.parent_id == msg_id
+        assert sent.message_id == status.msg_id
+
+        received = ReceivedMessage(
+            TYPE_STATUS, status.gen_date, status.msg_id, status.sender, status.receiver
+        )
+        apprec = to_bytes(build_apprec(receipt_for(received, AppRecStatus.OK)))
+        await publish(peer, queues.incoming, apprec, None)
+        query = f"/Communication?category={intake.MESSAGE_CATEGORY_SYSTEM}|outgoing"
+        for _ in range(200):
+            (record,) = [e["resource"] for e in (await client.get(query)).json()["entry"]]
+            if record["status"] != "preparation":
+                break
+            await asyncio.sleep(0.05)
+    assert record["status"] == "completed"
+    assert "sent" in record
+
+
 async def test_a_server_restarted_mid_stream_loses_nothing_and_stores_nothing_twice(
     backend: str,
     session_databases: dict[str, TestDatabase],
@@ -323,19 +398,7 @@ async def test_a_server_restarted_mid_stream_loses_nothing_and_stores_nothing_tw
     peer: AbstractRobustConnection,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = make_settings(
-        session_databases[backend].url,
-        auth_mode="jwt",
-        auth_dev_issuer=True,
-        auth_dev_key_file=str(dev_key_file),
-        amqp_url=broker,
-        amqp_incoming_queue=queues.incoming,
-        amqp_reply_queue=queues.reply,
-        amqp_outgoing_routing_key=queues.outgoing,
-        amqp_prefetch=3,
-        amqp_outbox_poll_seconds=0.2,
-        amqp_reconnect_seconds=0.5,
-    )
+    settings = app_settings(session_databases[backend], broker, queues, dev_key_file)
     messages = [referral(n) for n in range(20)]
     first = create_app(settings)
     await empty_tables(first, backend)
