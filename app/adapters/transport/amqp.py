@@ -40,7 +40,7 @@ from aiormq.exceptions import AMQPError
 
 from app.adapters.kith.apprec import parse_apprec
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.routes import KithConfig, Reply, receive
+from app.adapters.kith.routes import KithConfig, receive
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.transport import outbox
 from app.config import Settings
@@ -90,9 +90,9 @@ class AmqpConfig:
         )
 
 
-def _retryable(reply: Reply) -> bool:
+def _retryable(status: int) -> bool:
     """A conflict with a concurrent write or a storage fault: the same message may well succeed later."""
-    return reply.status in (409, 412) or reply.status >= 500
+    return status in (409, 412) or status >= 500
 
 
 def _apprec_ids(apprec: bytes) -> tuple[str | None, str | None]:
@@ -207,7 +207,8 @@ class AmqpTransport:
         try:
             reply = await receive(self.engine, self._ctx(), self.kith, message.body)
         except FhirError as error:
-            if error.status >= 500:
+            # 409/412: a concurrent write, e.g. an AppRec racing the outbox's mark on the same record
+            if _retryable(error.status):
                 await self._retry(message, f"HTTP {error.status}")
             else:  # an AppRec answering nothing sent from here, a malformed one, a refused principal
                 log.warning("AMQP message rejected: %s (HTTP %d)", error.category.value, error.status)
@@ -216,7 +217,7 @@ class AmqpTransport:
         except Exception as error:  # the database away, a timeout: worth trying again
             await self._retry(message, type(error).__name__)
             return
-        if _retryable(reply):
+        if _retryable(reply.status):
             await self._retry(message, f"HTTP {reply.status}")
             return
         if reply.apprec is not None:

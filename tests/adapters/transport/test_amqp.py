@@ -33,10 +33,13 @@ from app.adapters.kith.apprec import (
 from app.adapters.kith.dialogmelding import TYPE_STATUS, ReferralStatus, parse_dialogmelding
 from app.adapters.kith.henvisning import parse_henvisning
 from app.adapters.kith.model import Organisation
+from app.adapters.kith.routes import Reply, receive
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
+from app.adapters.transport import amqp
 from app.adapters.transport.amqp import AmqpConfig, AmqpTransport
 from app.config import Settings
 from app.fhir.context import RequestContext, SystemPrincipal
+from app.fhir.outcome import Category, FhirError
 from app.main import create_app
 from tests.adapters.kith.conftest import fixture_bytes
 from tests.adapters.transport.conftest import Queues, close_broker_connection
@@ -219,6 +222,33 @@ async def test_a_refused_message_is_answered_with_an_error_apprec_and_taken_off_
         assert await depth(peer, queues.incoming) == 0
     assert parse_apprec(parse_xml(answer.body)).status is AppRecStatus.REJECTED
     assert await received_ids(secure_app) == []
+
+
+async def test_a_message_that_meets_a_concurrent_write_goes_back_to_the_queue_and_is_taken_later(
+    secure_app: FastAPI,
+    broker: str,
+    queues: Queues,
+    peer: AbstractRobustConnection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 412 from the store (e.g. an AppRec racing the outbox's mark of the same record) is not the
+    message's fault: it is nacked back, not rejected, and the next delivery is taken in."""
+    attempts: list[bool] = []
+
+    async def conflicting_once(engine: Any, ctx: Any, kith: Any, body: bytes) -> Reply:
+        attempts.append(True)
+        if len(attempts) == 1:
+            raise FhirError(Category.PRECONDITION, "version conflict")
+        return await receive(engine, ctx, kith, body)
+
+    monkeypatch.setattr(amqp, "receive", conflicting_once)
+    body, msg_id = referral()
+    async with running(secure_app, config(broker, queues)):
+        await publish(peer, queues.incoming, body, queues.reply)
+        (answer,) = await take(peer, queues.reply, answered(1))
+    assert len(attempts) == 2
+    assert parse_apprec(parse_xml(answer.body)).status is AppRecStatus.OK
+    assert await received_ids(secure_app) == [msg_id]
 
 
 async def test_the_outbox_is_published_once_marked_and_completed_by_the_apprec(
