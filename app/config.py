@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     # default one, where the routing key names a queue (declared durable).
     amqp_outgoing_exchange: str = ""
     amqp_outgoing_routing_key: str = "helsebro.outgoing"
-    # Messages in hand at once (unacknowledged).
+    # Messages fetched ahead (unacknowledged); they are taken in one at a time, in delivery order.
     amqp_prefetch: int = 10
     # A message that failed for a reason worth retrying goes back to the queue after this many seconds.
     amqp_retry_seconds: float = 5.0

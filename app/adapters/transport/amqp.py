@@ -118,6 +118,9 @@ class AmqpTransport:
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._in_hand: set[asyncio.Task[None]] = set()
+        # One message at a time, in delivery order: a change or cancellation never overtakes its referral
+        # (the prefetch keeps the next ones at hand; the lock's waiters are served first come, first served).
+        self._in_order = asyncio.Lock()
         self._runner: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # connected, queues declared, consuming
         self._wake = asyncio.Event()  # an outgoing message was committed in this process
@@ -195,7 +198,8 @@ class AmqpTransport:
         if task is not None:
             self._in_hand.add(task)
         try:
-            await self._handle(message)
+            async with self._in_order:
+                await self._handle(message)
         except (AMQPError, ConnectionError) as error:
             # The channel went away before the ack: the broker redelivers, and the intake answers again.
             log.warning("AMQP message left unacknowledged (%s); it will be redelivered", type(error).__name__)

@@ -199,6 +199,34 @@ async def test_a_referral_is_stored_and_answered_on_the_reply_queue(
     assert len(await secure_app.state.engine.search(ctx(), "ServiceRequest", [], 10)) == 1
 
 
+def _step(sample: Path) -> int:
+    """New referrals first, then changes, then cancellations (as a sender would send them)."""
+    name = sample.stem.lower()
+    return 2 if name.endswith(("kansellering", "_c")) else 1 if name.endswith(("endring", "_m")) else 0
+
+
+async def test_the_legacy_henvisning_samples_in_one_stream_are_taken_in_order_and_answered(
+    secure_app: FastAPI, broker: str, queues: Queues, peer: AbstractRobustConnection, legacy: Path
+) -> None:
+    """The official samples (1.0, 1.1, 2.0) in one stream, changes and cancellations right behind their
+    referrals: each is answered on the reply queue naming its MsgId, and none is refused."""
+    samples = sorted((legacy / "samples" / "Henvisning").glob("*/*.xml"), key=lambda p: (_step(p), p.name))
+    assert samples
+    async with running(secure_app, config(broker, queues)):
+        for sample in samples:
+            await publish(peer, queues.incoming, sample.read_bytes(), queues.reply)
+        by_msg_id = {parse_henvisning(s.read_bytes()).msg_id: s.name for s in samples}
+        taken = await take(peer, queues.reply, covering(set(by_msg_id), []))
+    answers = {a.original_id: a for a in apprecs(taken)}
+    assert set(answers) == set(by_msg_id)
+    refused = {
+        by_msg_id[m]: [e.code for e in a.errors]
+        for m, a in answers.items()
+        if a.status is not AppRecStatus.OK
+    }
+    assert refused == {}
+
+
 async def test_the_same_message_twice_is_stored_once_and_answered_alike(
     secure_app: FastAPI, broker: str, queues: Queues, peer: AbstractRobustConnection
 ) -> None:
