@@ -290,8 +290,9 @@ class AmqpTransport:
                 await self.engine.update(
                     ctx, "Communication", record["id"], outbox.handed_over(record, now), if_match=version
                 )
-            except FhirError as error:  # the AppRec came first (412): it is already completed
-                log.info("AMQP outbox: handover not recorded (HTTP %d)", error.status)
+            except FhirError as error:  # 412: the AppRec came first and completed it; else sent again later
+                level = logging.INFO if error.status == 412 else logging.WARNING
+                log.log(level, "AMQP outbox: handover not recorded (HTTP %d)", error.status)
             published += 1
         return published
 
