@@ -118,6 +118,32 @@ class Settings(BaseSettings):
     kith_receiver_name: str = "Helsebro"
     kith_receiver_her_id: str = ""
 
+    # -- KITH messages over AMQP (app/adapters/transport/amqp.py) -----------------------------------------------
+    # amqp://user:password@host:5672/vhost of the national message service's RabbitMQ; empty: no AMQP (the
+    # HTTP route /$kith-message stays the intake either way). Never logged.
+    amqp_url: SecretStr = SecretStr("")
+    # Durable queue the incoming messages (and the AppRecs for messages sent from here) are consumed from.
+    amqp_incoming_queue: str = "helsebro.incoming"
+    # Where an AppRec goes when its message names no reply_to (declared durable); empty: not published.
+    amqp_reply_queue: str = "helsebro.apprec"
+    # Outgoing messages: this exchange (which must exist) with this routing key; an empty exchange is the
+    # default one, where the routing key names a queue (declared durable).
+    amqp_outgoing_exchange: str = ""
+    amqp_outgoing_routing_key: str = "helsebro.outgoing"
+    # Messages fetched ahead (unacknowledged); they are taken in one at a time, in delivery order.
+    amqp_prefetch: int = 10
+    # A message that failed for a reason worth retrying goes back to the queue after this many seconds.
+    amqp_retry_seconds: float = 5.0
+    # How often the outbox is looked at (a message written in this process is sent when its write commits;
+    # the look finds other processes' messages and those to resend, and each look is an audited search),
+    # how long a sent message waits for its AppRec before it is sent again (same MsgId), and how many
+    # records one look takes of each kind (new, to resend).
+    amqp_outbox_poll_seconds: float = 30.0
+    amqp_resend_seconds: float = 900.0
+    amqp_outbox_batch: int = 100
+    # Seconds between attempts to reach the broker (at start, and after the connection was lost).
+    amqp_reconnect_seconds: float = 5.0
+
     # -- referrals --------------------------------------------------------------------------------------
     # JSON file with the common referral intake's routing rules (app/resources/referrals/routing.py
     # describes the format; routing-example.json beside it is an example). Empty: no $route operation.

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.adapters.eresept import outgoing as eresept_outgoing
 from app.adapters.kith import routes as kith_routes
 from app.adapters.kith import status_messages as kith_status_messages
+from app.adapters.transport.amqp import AmqpConfig, AmqpTransport
 from app.config import Settings
 from app.cors import install_cors
 from app.disconnect import CancelOnDisconnect
@@ -169,7 +170,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.set_threshold(10_000, 10, 10)
         await subscriptions.start()
         jobs.start()  # runs jobs only with JOB_WORKER; follows every process's $reindex either way
+        if app.state.amqp is not None:
+            app.state.amqp.start()
         yield
+        if app.state.amqp is not None:
+            await app.state.amqp.stop()  # before the database: messages in hand finish or go back
         await jobs.stop()
         await subscriptions.stop()
         await security.close()
@@ -216,6 +221,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.kith = kith_routes.KithConfig.from_settings(settings)
     # Prescriptions written on FHIR for a pharmacy are sent as e-resept M1 (an outgoing Communication).
     eresept_outgoing.install(app.state.engine, app.state.kith.validator)
+    # KITH messages over AMQP besides the HTTP route, when AMQP_URL is set (same intake, same outbox).
+    app.state.amqp = None
+    if settings.amqp_url.get_secret_value():
+        app.state.amqp = AmqpTransport(
+            app.state.engine, app.state.kith, AmqpConfig.from_settings(settings), app.state.base_url
+        )
+        app.state.amqp.watch_outbox(fhir.hooks)
     # Referrals received as KITH messages get Dialogmelding status messages back (their referrer is not on FHIR).
     app.state.referrals = referral_operations.ReferralConfig(
         rules=referral_operations.load_rules(settings.referral_routing_rules),

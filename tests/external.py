@@ -1,4 +1,4 @@
-"""What the tests need from outside the repository: reference data, Node tools, a browser.
+"""What the tests need from outside the repository: reference data, Node tools, a browser, a message broker.
 
 Elsewhere a missing piece skips its tests with a message that says how to provide it; in CI
 (`HELSEBRO_CI=1`, set by `.ci/run`, which also installs or locates each piece) it fails the run, so a
