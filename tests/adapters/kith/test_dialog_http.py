@@ -1,0 +1,157 @@
+"""Dialogmelding 1.0 and 1.1 through `POST /$kith-message` on SQLite and PostgreSQL: a positive AppRec naming
+the MsgId, Communication(s)/CommunicationRequest in the patient's compartment, answers threaded to their
+request, a repeat stores nothing new, a malformed Dialogmelding is refused to its sender in Norwegian."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.adapters.kith.apprec import AppRecStatus
+from app.adapters.kith.dialog_fhir import CONVERSATION_SYSTEM, DIALOG_KIND_SYSTEM
+from app.adapters.kith.dialogmelding import parse_dialogmelding
+from app.adapters.kith.xmlsafe import parse_xml
+from app.resources.no_basis.identifiers import FNR_SYSTEM
+from tests.adapters.kith.conftest import fixture_bytes, legacy_files
+from tests.adapters.kith.test_routes_http import post, search, stored_count
+
+REQUEST = "dialogmelding_v1_0_foresporsel.xml"
+ANSWER = "dialogmelding_v1_0_svar.xml"
+SAMPLES = "samples/Dialogmelding/Dialogmelding-v1-1/*.xml"
+
+
+async def _patient_resources(client: httpx.AsyncClient, fnr: str, res_type: str) -> list[dict[str, Any]]:
+    (patient,) = await search(client, f"/Patient?identifier={FNR_SYSTEM}|{fnr}")
+    return await search(client, f"/Patient/{patient['id']}/{res_type}")
+
+
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _kind(resource: dict[str, Any]) -> str | None:
+    codings = [c for cc in resource.get("category", []) for c in cc.get("coding", [])]
+    return next((c["code"] for c in codings if c.get("system") == DIALOG_KIND_SYSTEM), None)
+
+
+@pytest.mark.parametrize("path", legacy_files(SAMPLES))
+async def test_official_sample_is_stored_in_the_patients_compartment(
+    client: httpx.AsyncClient, app: FastAPI, path: Path
+) -> None:
+    data = _read(path)
+    msg = parse_dialogmelding(parse_xml(data, max_bytes=10_000_000))
+    status, apprec = await post(client, data)
+    assert status == 200
+    assert apprec.status is AppRecStatus.OK
+    assert apprec.original_id == msg.msg_id
+    assert apprec.receiver.ident("HER") == msg.sender.ident("HER")
+    communications = await _patient_resources(client, "13116900216", "Communication")
+    [note] = [c for c in communications if _kind(c) is not None]
+    assert note["payload"][0]["contentString"].strip() == (msg.notes[0].text or "").strip()
+    assert {
+        "system": CONVERSATION_SYSTEM,
+        "value": msg.referral.conversation_id if msg.referral else msg.msg_id,
+    } in (note["identifier"])
+    assert len(note["payload"]) == 1 + len(msg.attachments)
+    if msg.attachments:
+        assert note["payload"][1]["contentAttachment"]["data"] == msg.attachments[0].content_base64
+    [record] = [c for c in communications if _kind(c) is None]
+    assert record["about"] == [{"reference": f"Communication/{note['id']}"}]
+    count = await stored_count(app)
+    again_status, again = await post(client, data)
+    assert (again_status, again.id) == (200, apprec.id)
+    assert await stored_count(app) == count
+
+
+async def test_answer_threads_to_its_request(client: httpx.AsyncClient, app: FastAPI) -> None:
+    status, apprec = await post(client, fixture_bytes(REQUEST))
+    assert (status, apprec.status, apprec.original_id) == (
+        200,
+        AppRecStatus.OK,
+        parse_dialogmelding(parse_xml(fixture_bytes(REQUEST))).msg_id,
+    )
+    [request] = await _patient_resources(client, "14835712347", "CommunicationRequest")
+    assert _kind(request) == "request"
+    assert request["payload"][0]["contentString"].startswith("Vi ber om oppdatert legemiddelliste")
+    assert request["occurrencePeriod"] == {"start": "2024-01-01", "end": "2024-09-01"}
+    assert request["priority"] == "urgent"
+    [request_record] = await _patient_resources(client, "14835712347", "Communication")
+    assert request_record["about"] == [{"reference": f"CommunicationRequest/{request['id']}"}]
+
+    status, apprec = await post(client, fixture_bytes(ANSWER))
+    assert (status, apprec.status) == (200, AppRecStatus.OK)
+    communications = await _patient_resources(client, "14835712347", "Communication")
+    [answer] = [c for c in communications if _kind(c) == "answer"]
+    assert answer["inResponseTo"] == [{"reference": f"Communication/{request_record['id']}"}]
+    assert answer["partOf"] == [{"reference": f"Communication/{request_record['id']}"}]
+    assert answer["basedOn"] == [{"reference": f"CommunicationRequest/{request['id']}"}]
+    assert answer["payload"][0]["contentString"] == "Legemiddelliste vedlagt. CRP 12, SR 28 (10.09.2024)."
+    assert answer["payload"][1]["contentAttachment"]["contentType"] == "text/plain"
+    assert answer["note"] == [{"text": "Pasienten er informert."}]
+
+
+async def test_malformed_dialogmelding_is_refused_to_its_sender_in_norwegian(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    data = fixture_bytes(ANSWER).replace(b"<TemaKodet", b"<Tema2").replace(b"</TemaKodet>", b"</Tema2>")
+    data = data.replace(
+        b'<Tema2 V="2" DN="Svar p\xc3\xa5 foresp\xc3\xb8rsel" S="2.16.578.1.12.4.1.1.7322"/>', b""
+    )
+    status, apprec = await post(client, data)
+    assert status == 422
+    assert apprec.status is AppRecStatus.REJECTED
+    assert apprec.original_id == "4d8fab21-3c5e-4a7b-9d2f-6e8a0c1b3d5f"
+    assert apprec.receiver.ident("HER") == "8123401"  # the GP's office that sent it
+    [error] = apprec.errors
+    assert error.code == "T02"
+    assert error.details is not None
+    assert "TemaKodet" in error.details
+    assert "mangler" in error.details  # Norwegian
+    assert await stored_count(app) == 0
+
+
+async def test_dialogmelding_without_patient_id_is_refused(client: httpx.AsyncClient, app: FastAPI) -> None:
+    data = fixture_bytes(REQUEST).replace(b'V="FNR"', b'V="XYZ"')
+    status, apprec = await post(client, data)
+    assert status == 422
+    assert [e.code for e in apprec.errors] == ["E36"]
+    assert apprec.original_id == "3c7e9a10-2b4d-4f6a-8c1e-5d7f9b0a2c4e"
+    assert "14835712347" not in (apprec.errors[0].details or "")
+    assert await stored_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code"),
+    [
+        pytest.param(
+            b"<DateOfBirth>1957-03-14</DateOfBirth>",
+            b"<DateOfBirth>14.03.1957</DateOfBirth>",
+            "T02",
+            id="bad-date",
+        ),
+        pytest.param(b"<Receiver>", b"<OtherReceiver>", "T02", id="no-receiver"),
+        pytest.param(
+            b"http://www.kith.no/xmlstds/dialog/2006-10-11",
+            b"http://www.kith.no/xmlstds/dialog/1999",
+            "T10",
+            id="unknown-version",
+        ),
+    ],
+)
+async def test_refusal_names_the_message_and_its_sender_when_the_header_can_be_read(
+    client: httpx.AsyncClient, app: FastAPI, old: bytes, new: bytes, code: str
+) -> None:
+    data = fixture_bytes(ANSWER).replace(old, new).replace(new.replace(b"<", b"</"), new.replace(b"<", b"</"))
+    if old == b"<Receiver>":
+        data = data.replace(b"</Receiver>", b"</OtherReceiver>")
+    status, apprec = await post(client, data)
+    assert status == 422
+    assert apprec.status is AppRecStatus.REJECTED
+    assert [e.code for e in apprec.errors] == [code]
+    assert apprec.original_id == "4d8fab21-3c5e-4a7b-9d2f-6e8a0c1b3d5f"
+    assert apprec.receiver.ident("HER") == "8123401"
+    assert await stored_count(app) == 0
