@@ -27,6 +27,7 @@ from app.adapters.kith import _fhir_referral as r
 from app.adapters.kith import from_fhir as ff
 from app.adapters.kith import msghead
 from app.adapters.kith.dialogmelding import (
+    TYPE_BY_KIND,
     DialogKind,
     Dialogmelding,
     DialogVersion,
@@ -35,9 +36,15 @@ from app.adapters.kith.dialogmelding import (
     Request,
 )
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.intake import Anchor, message_key
+from app.adapters.kith.intake import RECEIVED_MSG_ID_SYSTEM, SENT_MSG_ID_SYSTEM, Anchor, message_key
 from app.adapters.kith.model import PATIENT_ID_TYPES, Attachment, Coded, Organisation, OriginalReference
-from app.adapters.kith.to_fhir import EXT_COMPRESSION, EXT_FILE_REFERENCE, BundleBuilder, attachment_json
+from app.adapters.kith.to_fhir import (
+    EXT_COMPRESSION,
+    EXT_FILE_REFERENCE,
+    BundleBuilder,
+    attachment_json,
+    sender_key,
+)
 
 Json = dict[str, Any]
 DIALOG_KIND_SYSTEM = "http://helsebro.no/fhir/CodeSystem/kith-dialog"
@@ -437,3 +444,102 @@ def dialogmelding_from_resources(resources: list[Json], resolve: ff.Resolve) -> 
 def dialogmelding_from_bundle(bundle: Json) -> Dialogmelding:
     resources = [e["resource"] for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
     return dialogmelding_from_resources(resources, ff.bundle_resolver(bundle))
+
+
+# --- a Communication written on FHIR -> a Dialogmelding to send ---------------------------------------------
+
+SENDABLE_KINDS = frozenset({DialogKind.ANSWER, DialogKind.NOTE, DialogKind.DEVIATION})
+ATTACHMENT_TYPE = Coded(code="A", display="Vedlegg")
+
+
+def dialog_kind(resource: Json) -> DialogKind | None:
+    """The dialogue kind a resource's category names (`DIALOG_KIND_SYSTEM`), if any."""
+    for concept in resource.get("category", []):
+        for coding in concept.get("coding", []):
+            if coding.get("system") == DIALOG_KIND_SYSTEM and coding.get("code") in set(DialogKind):
+                return DialogKind(coding["code"])
+    return None
+
+
+def her_recipient(comm: Json, resolve: ff.Resolve) -> str | None:
+    """The first recipient that is an Organization with a HER-id (a receiver on the health network)."""
+    for recipient in comm.get("recipient", []):
+        ref = f.ref_of(recipient)
+        org = resolve(ref) if ref and ref.startswith("Organization/") else None
+        if org is not None and any(i.type.code == "HER" for i in f.idents(org.get("identifier"))):
+            return ref
+    return None
+
+
+def _conversation(comm: Json, resolve: ff.Resolve) -> OriginalReference | None:
+    """The message a Communication answers (`inResponseTo`): a Dialogmelding received here (its MsgId and
+    conversation), or the record of a message received or sent (its MsgId starts the conversation)."""
+    for link in comm.get("inResponseTo", []):
+        ref = f.ref_of(link)
+        answered = resolve(ref) if ref else None
+        if answered is None:
+            continue
+        head = next(iter(f.exts(answered, EXT_DIALOG)), None)
+        if head is not None and (msg_id := _str(head, "msgId")):
+            return OriginalReference(msg_id, _str(head, "conversationId") or msg_id)
+        for identifier in answered.get("identifier", []):
+            if identifier.get("system") in (RECEIVED_MSG_ID_SYSTEM, SENT_MSG_ID_SYSTEM):
+                return OriginalReference(identifier["value"], identifier["value"])
+    return None
+
+
+def dialogmelding_from_communication(
+    comm: Json, resolve: ff.Resolve, *, msg_id: str, generated: Any, own: Organisation
+) -> Dialogmelding:
+    """A Communication written on FHIR (an answer, note or deviation to an organisation with a HER-id) as the
+    Dialogmelding 1.1 that carries it. KithError when it cannot be one (no patient with a fødselsnummer or
+    another patient id, no recipient with a HER-id)."""
+    kind = dialog_kind(comm) or DialogKind.NOTE
+    receiver_ref = her_recipient(comm, resolve)
+    if receiver_ref is None:
+        raise KithError(AppRecError.RECEIVER_UNKNOWN, "no recipient is an Organization with a HER-id")
+    subject = f.ref_of(comm.get("subject"))
+    patient = None if subject is None else ff._patient(resolve(subject), None, True)
+    sender = ff._native_party(comm["sender"], resolve) if comm.get("sender") else own
+    if sender.name is None and not sender.idents and sender.professional is None:
+        sender = own
+    if sender_key(sender) == "-:-":
+        raise KithError(
+            AppRecError.OTHER, "the sender has no HER-id (Communication.sender, else KITH_RECEIVER_HER_ID)"
+        )
+    themes = [c for c in comm.get("category", []) if dialog_kind({"category": [c]}) is None]
+    texts = [p["contentString"] for p in comm.get("payload", []) if p.get("contentString")]
+    attachments = tuple(
+        Attachment(
+            msg_type=ATTACHMENT_TYPE,
+            mime_type=a.get("contentType"),
+            description=a.get("title"),
+            issue_date=f.from_fhir_datetime(a.get("creation")),
+            content_base64=a.get("data"),
+            file_reference=None if a.get("data") else a.get("url"),
+        )
+        for p in comm.get("payload", [])
+        if (a := p.get("contentAttachment")) is not None and (a.get("data") or a.get("url"))
+    )
+    note = Note(
+        status=f.coded(themes[0]) if themes else Coded(display=kind.display),
+        text="\n\n".join(texts) or None,
+        topic=(comm.get("topic") or {}).get("text"),
+        note_date=generated.date(),
+        remark=_note_text(comm),
+    )
+    msg = Dialogmelding(
+        msg_id=msg_id,
+        gen_date=generated,
+        sender=sender,
+        receiver=ff._party(receiver_ref, [], resolve),
+        notes=(note,),
+        msg_type=TYPE_BY_KIND[kind],
+        referral=_conversation(comm, resolve),
+        patient=patient,
+        issue_date=generated,
+        version=DialogVersion.V1_1,
+        attachments=attachments,
+    )
+    _check_patient(msg)
+    return msg

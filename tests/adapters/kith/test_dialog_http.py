@@ -4,6 +4,7 @@ request, a repeat stores nothing new, a malformed Dialogmelding is refused to it
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from fastapi import FastAPI
 
 from app.adapters.kith.apprec import AppRecStatus
 from app.adapters.kith.dialog_fhir import CONVERSATION_SYSTEM, DIALOG_KIND_SYSTEM
-from app.adapters.kith.dialogmelding import parse_dialogmelding
+from app.adapters.kith.dialogmelding import DialogKind, DialogVersion, parse_dialogmelding
 from app.adapters.kith.xmlsafe import parse_xml
+from app.adapters.kith.xsd import XsdValidator
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from tests.adapters.kith.conftest import fixture_bytes, legacy_files
 from tests.adapters.kith.test_routes_http import post, search, stored_count
@@ -155,3 +157,116 @@ async def test_refusal_names_the_message_and_its_sender_when_the_header_can_be_r
     assert apprec.original_id == "4d8fab21-3c5e-4a7b-9d2f-6e8a0c1b3d5f"
     assert apprec.receiver.ident("HER") == "8123401"
     assert await stored_count(app) == 0
+
+
+# --- out: a Communication written on FHIR for a receiver on the health network -----------------------------
+
+FHIR = {"Content-Type": "application/fhir+json"}
+OUTGOING = "http://helsebro.no/fhir/CodeSystem/kith-message|outgoing"
+
+
+def _answer_on_fhir(
+    patient: str, recipient: str, in_response_to: str | None, sender: str | None = None
+) -> dict[str, Any]:
+    comm: dict[str, Any] = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [
+            {"coding": [{"system": DIALOG_KIND_SYSTEM, "code": "answer"}]},
+            {"coding": [{"system": "urn:oid:2.16.578.1.12.4.1.1.7322", "code": "2", "display": "Svar"}]},
+        ],
+        "subject": {"reference": patient},
+        "topic": {"text": "Blodprøver"},
+        "recipient": [{"reference": recipient}],
+        "payload": [
+            {"contentString": "CRP 12, SR 28."},
+            {"contentAttachment": {"contentType": "text/plain", "title": "Svar", "data": "U3Zhcg=="}},
+        ],
+    }
+    if sender is not None:
+        comm["sender"] = {"reference": sender}
+    if in_response_to is not None:
+        comm["inResponseTo"] = [{"reference": in_response_to}]
+    return comm
+
+
+async def test_an_answer_written_on_fhir_is_sent_as_dialogmelding_1_1(
+    client: httpx.AsyncClient, app: FastAPI, validator: XsdValidator
+) -> None:
+    request_msg = parse_dialogmelding(parse_xml(fixture_bytes(REQUEST)))
+    assert (await post(client, fixture_bytes(REQUEST)))[0] == 200
+    (patient,) = await search(client, f"/Patient?identifier={FNR_SYSTEM}|14835712347")
+    (department,) = await search(client, "/Organization?identifier=urn:oid:2.16.578.1.12.4.1.2|8123501")
+    (office,) = await search(client, "/Organization?identifier=urn:oid:2.16.578.1.12.4.1.2|8123401")
+    [record] = await _patient_resources(client, "14835712347", "Communication")
+    comm = _answer_on_fhir(
+        f"Patient/{patient['id']}",
+        f"Organization/{department['id']}",
+        f"Communication/{record['id']}",
+        f"Organization/{office['id']}",
+    )
+    response = await client.post("/Communication", json=comm, headers=FHIR)
+    assert response.status_code == 201, response.text
+    written = response.json()
+    (sent,) = await search(client, f"/Communication?category={OUTGOING}")
+    assert sent["status"] == "preparation"
+    assert sent["basedOn"] == [{"reference": f"Communication/{written['id']}"}]
+    root = parse_xml(base64.b64decode(sent["payload"][0]["contentAttachment"]["data"]))
+    assert validator.validate(root).valid
+    msg = parse_dialogmelding(root)
+    assert (msg.version, msg.kind, msg.msg_type.code) == (
+        DialogVersion.V1_1,
+        DialogKind.ANSWER,
+        "DIALOG_SVAR",
+    )
+    assert msg.referral is not None
+    assert msg.referral.parent_id == request_msg.msg_id
+    assert msg.receiver.ident("HER") == "8123500"
+    assert msg.sender.ident("HER") == "8123401"
+    assert msg.receiver.sub_organisation is not None
+    assert msg.receiver.sub_organisation.ident("HER") == "8123501"
+    assert msg.patient is not None
+    assert msg.patient.idents[0].id == "14835712347"
+    assert (msg.notes[0].text, msg.notes[0].topic, msg.notes[0].status.code) == (
+        "CRP 12, SR 28.",
+        "Blodprøver",
+        "2",
+    )
+    assert msg.attachments[0].content_base64 == "U3Zhcg=="
+    assert sent["identifier"][0]["value"] == msg.msg_id
+
+
+async def test_a_communication_to_an_organisation_without_her_id_is_not_sent(
+    client: httpx.AsyncClient,
+) -> None:
+    org = await client.post(
+        "/Organization", json={"resourceType": "Organization", "name": "På FHIR"}, headers=FHIR
+    )
+    patient = await client.post(
+        "/Patient",
+        json={"resourceType": "Patient", "identifier": [{"system": FNR_SYSTEM, "value": "14835712347"}]},
+        headers=FHIR,
+    )
+    comm = _answer_on_fhir(f"Patient/{patient.json()['id']}", f"Organization/{org.json()['id']}", None)
+    assert (await client.post("/Communication", json=comm, headers=FHIR)).status_code == 201
+    assert await search(client, f"/Communication?category={OUTGOING}") == []
+
+
+async def test_a_communication_that_cannot_be_a_dialogmelding_is_refused(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    her = {"system": "urn:oid:2.16.578.1.12.4.1.2", "value": "8123501"}
+    org = await client.post(
+        "/Organization", json={"resourceType": "Organization", "identifier": [her]}, headers=FHIR
+    )
+    patient = await client.post(
+        "/Patient", json={"resourceType": "Patient", "name": [{"family": "Uten"}]}, headers=FHIR
+    )
+    count = await stored_count(app)
+    org_ref = f"Organization/{org.json()['id']}"
+    comm = _answer_on_fhir(f"Patient/{patient.json()['id']}", org_ref, None, sender=org_ref)
+    response = await client.post("/Communication", json=comm, headers=FHIR)
+    assert response.status_code == 422, response.text
+    assert "Dialogmelding" in response.text
+    assert "patient identifier" in response.text
+    assert await stored_count(app) == count
