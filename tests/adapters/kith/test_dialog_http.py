@@ -24,6 +24,7 @@ from tests.adapters.kith.test_routes_http import post, search, stored_count
 REQUEST = "dialogmelding_v1_0_foresporsel.xml"
 ANSWER = "dialogmelding_v1_0_svar.xml"
 SAMPLES = "samples/Dialogmelding/Dialogmelding-v1-1/*.xml"
+STATUS = "Status_paa_henvisning-InnkaltEtterViderehenvisning.xml"
 
 
 async def _patient_resources(client: httpx.AsyncClient, fnr: str, res_type: str) -> list[dict[str, Any]]:
@@ -270,3 +271,56 @@ async def test_a_communication_that_cannot_be_a_dialogmelding_is_refused(
     assert "Dialogmelding" in response.text
     assert "patient identifier" in response.text
     assert await stored_count(app) == count
+
+
+async def test_a_status_message_about_a_received_referral_is_linked_to_it(
+    client: httpx.AsyncClient, app: FastAPI, legacy: Path
+) -> None:
+    referral = fixture_bytes("henvisning_v2_nytilstand.xml")
+    assert (await post(client, referral))[0] == 200
+    (service_request,) = await search(client, "/ServiceRequest")
+    [referral_record] = await search(client, "/Communication")
+    status_xml = _read(legacy / "samples/Dialogmelding/Dialogmelding-v1-1" / STATUS)
+    for old in (b"810200d0-2d17-11e8-b566-0800200c9a66", b"87ef6130-2d17-11e8-b566-0800200c9a66"):
+        status_xml = status_xml.replace(old, b"6f1c2a8e-5b1d-4c3e-9a77-0d2f3b4c5d6e")  # the referral's MsgId
+    other_patient = status_xml
+    status_xml = status_xml.replace(b"13116900216", b"14835712347")  # the referral's patient
+    status, apprec = await post(client, status_xml)
+    assert (status, apprec.status) == (200, AppRecStatus.OK)
+    [note] = [c for c in await search(client, "/Communication") if _kind(c) == "referral-status"]
+    assert note["inResponseTo"] == [{"reference": f"Communication/{referral_record['id']}"}]
+    assert note["about"] == [{"reference": f"ServiceRequest/{service_request['id']}"}]
+    # the same status for another patient is stored, but not threaded to this patient's referral
+    other_patient = other_patient.replace(
+        b"797700e0-2d17-11e8-b566-0800200c9a66", b"897700e0-2d17-11e8-b566-0800200c9a66"
+    )
+    assert (await post(client, other_patient))[0] == 200
+    [other] = [c for c in await _patient_resources(client, "13116900216", "Communication") if _kind(c)]
+    assert "inResponseTo" not in other
+    assert "about" not in other
+
+
+async def test_an_answer_to_our_own_outgoing_dialogmelding_is_linked_to_it(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    assert (await post(client, fixture_bytes(REQUEST)))[0] == 200
+    (patient,) = await search(client, f"/Patient?identifier={FNR_SYSTEM}|14835712347")
+    (department,) = await search(client, "/Organization?identifier=urn:oid:2.16.578.1.12.4.1.2|8123501")
+    (office,) = await search(client, "/Organization?identifier=urn:oid:2.16.578.1.12.4.1.2|8123401")
+    comm = _answer_on_fhir(
+        f"Patient/{patient['id']}", f"Organization/{department['id']}", None, f"Organization/{office['id']}"
+    )
+    assert (await client.post("/Communication", json=comm, headers=FHIR)).status_code == 201
+    (sent,) = await search(client, f"/Communication?category={OUTGOING}")
+    sent_id = sent["identifier"][0]["value"].encode()
+    # the hospital answers our note: a 1.0 answer whose RefToParent is the MsgId we sent
+    reply = fixture_bytes(ANSWER).replace(
+        b"4d8fab21-3c5e-4a7b-9d2f-6e8a0c1b3d5f", b"5e9fab21-3c5e-4a7b-9d2f-6e8a0c1b3d5f"
+    )
+    reply = reply.replace(b"3c7e9a10-2b4d-4f6a-8c1e-5d7f9b0a2c4e", sent_id)
+    status, apprec = await post(client, reply)
+    assert (status, apprec.status) == (200, AppRecStatus.OK)
+    [answer] = [
+        c for c in await search(client, "/Communication") if _kind(c) == "answer" and "inResponseTo" in c
+    ]
+    assert answer["inResponseTo"] == [{"reference": f"Communication/{sent['id']}"}]
