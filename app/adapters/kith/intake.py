@@ -50,6 +50,7 @@ OUTGOING_CATEGORY = {
 MESSAGE_TYPE_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.8279"  # Volven 8279 Meldingens funksjon
 APPREC_TITLE = "AppRec"
 UNKNOWN_TYPE = Coded(code="UKJENT", display="Ukjent meldingstype")
+_UNKNOWN_SENDER = Organisation(name="Ukjent avsender")
 
 # Receipt code -> HTTP status of the answer. Messages that are not XML, or forbidden XML (a DTD, an
 # entity bomb), are bad requests; readable messages whose content is refused are unprocessable.
@@ -83,13 +84,42 @@ def envelope(root: etree._Element) -> ReceivedMessage | None:
             return ReceivedMessage(msg_type, generated, msg_id, sender, receiver)
     except KithError:
         pass
-    return _lenient_msghead(root) if root.tag == x.q(msghead.NS, "MsgHead") else None
+    if root.tag == x.q(msghead.NS, "MsgHead"):
+        return _lenient_msghead(root)
+    if x.local(root) == "Message" and x.namespace(root) in henvisning_v1.VERSIONS:
+        return _lenient_v1(root)
+    return None
 
 
-def _lenient_organisation(info: etree._Element | None, tag: str) -> Organisation:
+def _lenient_v1(root: etree._Element) -> ReceivedMessage | None:
+    """The own header of a Henvisning 1.x that does not parse as a whole (no ServProvider, a bad GenDate):
+    the MsgId, and the requester when it can be read. None without a MsgId."""
+    ns = x.namespace(root) or ""
+    msg_id = x.ident_text(root, ns, "MsgId")
+    if not msg_id:
+        return None
+    try:
+        generated = x.ts_attr(root, ns, "GenDate")
+    except KithError:
+        generated = None
+    requester = x.child(x.child(root, ns, "ServReq"), ns, "Requester")
+    try:
+        sender = henvisning_v1.requester(requester, ns) if requester is not None else _UNKNOWN_SENDER
+    except KithError:
+        sender = _UNKNOWN_SENDER
+    return ReceivedMessage(
+        x.coded(root, ns, "Type") or UNKNOWN_TYPE,
+        generated or datetime.now().replace(microsecond=0),
+        msg_id,
+        sender,
+        Organisation(),
+    )
+
+
+def _lenient_organisation(info: etree._Element | None, tag: str) -> Organisation | None:
     el = x.child(x.child(info, msghead.NS, tag), msghead.NS, "Organisation")
     if el is None:
-        return Organisation()
+        return None
     try:
         return msghead.parse_organisation(el)
     except KithError:  # an Ident without Id somewhere: the ids that can be read
@@ -117,14 +147,14 @@ def _lenient_msghead(root: etree._Element) -> ReceivedMessage | None:
         x.coded(info, msghead.NS, "Type") or UNKNOWN_TYPE,
         generated or datetime.now().replace(microsecond=0),
         msg_id,
-        _lenient_organisation(info, "Sender"),
-        _lenient_organisation(info, "Receiver"),
+        _lenient_organisation(info, "Sender") or _UNKNOWN_SENDER,
+        _lenient_organisation(info, "Receiver") or Organisation(),
     )
 
 
 def unknown_message(own: Organisation, now: datetime) -> ReceivedMessage:
     """Stands in for a message that could not be read at all: the receipt comes from us, to nobody known."""
-    return ReceivedMessage(UNKNOWN_TYPE, now, "UKJENT", Organisation(name="Ukjent avsender"), own)
+    return ReceivedMessage(UNKNOWN_TYPE, now, "UKJENT", _UNKNOWN_SENDER, own)
 
 
 @dataclass(frozen=True)

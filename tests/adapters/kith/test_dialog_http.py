@@ -324,3 +324,16 @@ async def test_an_answer_to_our_own_outgoing_dialogmelding_is_linked_to_it(
         c for c in await search(client, "/Communication") if _kind(c) == "answer" and "inResponseTo" in c
     ]
     assert answer["inResponseTo"] == [{"reference": f"Communication/{sent['id']}"}]
+
+
+async def test_a_henvisning_1_1_without_receiver_is_refused_to_its_sender(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    data = fixture_bytes("henvisning_v1_1_ny.xml")
+    start, end = data.index(b"<ServProvider>"), data.index(b"</ServProvider>") + len(b"</ServProvider>")
+    status, apprec = await post(client, data[:start] + data[end:])
+    assert status == 422
+    assert apprec.original_id == "1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+    assert apprec.receiver.ident("HER") is not None  # the requester
+    assert apprec.sender.name == "Helsebro"  # no receiver in the message: we answer as ourselves
+    assert await stored_count(app) == 0
