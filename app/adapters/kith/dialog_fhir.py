@@ -184,7 +184,8 @@ def dialogmelding_to_bundle(msg: Dialogmelding) -> tuple[Json, Anchor]:
         f.reference(sender.organization, msg.sender.name) if sender.organization else {"display": "Avsender"}
     )
     subject = f.reference(b.patient(msg.patient, assigner))
-    from_ref = f.reference(sender.roles[-1] if sender.roles else sender.organization or "")
+    from_url = sender.roles[-1] if sender.roles else sender.organization
+    from_ref = None if from_url is None else f.reference(from_url)
     to_refs = ([f.reference(receiver.organization)] if receiver.organization else []) + copies
     when = f.fhir_datetime(msg.issue_date or msg.gen_date)
     conversation = {"system": CONVERSATION_SYSTEM, "value": conversation_id(msg)}
@@ -212,7 +213,8 @@ def dialogmelding_to_bundle(msg: Dialogmelding) -> tuple[Json, Anchor]:
             period = {"start": req.from_date, "end": req.to_date}
             out["occurrencePeriod"] = {k: v.isoformat() for k, v in period.items() if v is not None}
         out["authoredOn"] = when
-        out["requester"] = from_ref
+        if from_ref is not None:
+            out["requester"] = from_ref
         out["recipient"] = to_refs
         if req.purpose is not None:
             out["reasonCode"] = [f.cc(req.purpose)]
@@ -237,7 +239,8 @@ def dialogmelding_to_bundle(msg: Dialogmelding) -> tuple[Json, Anchor]:
             out["topic"] = {"text": note.topic}
         out["sent"] = when
         out["recipient"] = to_refs
-        out["sender"] = from_ref
+        if from_ref is not None:
+            out["sender"] = from_ref
         payload = [{"contentString": note.text}] if note.text else []
         if payload or (attachments and n == 0):
             out["payload"] = payload + (attachments if n == 0 else [])
