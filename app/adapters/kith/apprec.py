@@ -15,7 +15,7 @@ from enum import StrEnum
 from lxml import etree
 
 from app.adapters.kith import _xml as x
-from app.adapters.kith.errors import DESCRIPTIONS, AppRecError, KithError
+from app.adapters.kith.errors import DESCRIPTIONS, AppRecError, KithError, norwegian
 from app.adapters.kith.model import (
     OID_APPREC_ERROR,
     Coded,
@@ -70,7 +70,8 @@ class AppRecErrorItem:
 
     @classmethod
     def from_error(cls, error: KithError) -> AppRecErrorItem:
-        return cls.of(error.code, error.message)
+        """The error with its text in Norwegian (the receipt goes to a Norwegian sender)."""
+        return cls.of(error.code, norwegian(error))
 
 
 @dataclass(frozen=True)

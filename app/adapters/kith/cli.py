@@ -1,4 +1,6 @@
-"""Command line conversion between KITH Henvisning XML and the FHIR referral transaction Bundle.
+"""Command line conversion between KITH Henvisning (or Dialogmelding 1.0/1.1) XML and the FHIR transaction
+Bundle that stores it. A Dialogmelding Bundle is written back in the version it was received as (`--to` is
+for referrals).
 
     python -m app.adapters.kith convert IN.xml [-o OUT.json] [--xsd-dir DIR]
     python -m app.adapters.kith convert IN.json [--to 2.0|1.1] [-o OUT.xml] [--xsd-dir DIR]
@@ -24,6 +26,9 @@ from typing import Any
 
 from lxml import etree
 
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith.dialog_fhir import EXT_DIALOG, dialogmelding_from_bundle, dialogmelding_to_bundle
+from app.adapters.kith.dialogmelding import build_dialogmelding, is_dialogmelding, parse_dialogmelding
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.from_fhir import referral_from_bundle
 from app.adapters.kith.henvisning import parse_henvisning_tree, serialize_henvisning_tree
@@ -129,6 +134,10 @@ def is_json(data: bytes) -> bool:
 def xml_to_bundle(data: bytes, validator: XsdValidator | None, max_bytes: int) -> bytes:
     root = parse_xml(data, max_bytes=max_bytes)
     _validate(validator, root, "input")
+    if is_dialogmelding(root):
+        dialog = parse_dialogmelding(root)  # KithError as for a referral
+        bundle, _ = dialogmelding_to_bundle(dialog)
+        return (json.dumps(bundle, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     referral = parse_henvisning_tree(root)  # KithError with its AppRec code for what cannot be accepted
     try:
         bundle = referral_to_bundle(referral)
@@ -157,7 +166,37 @@ def _load_bundle(data: bytes) -> dict[str, Any]:
     return loaded
 
 
+def _dialog_bundle(data: bytes) -> dict[str, Any] | None:
+    """A Bundle of a Dialogmelding (resources with `ext:kith-dialog`), else None."""
+    try:
+        loaded = json.loads(data.removeprefix(_BOM))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    bundle: dict[str, Any] = loaded
+    entries = bundle.get("entry")
+    if isinstance(entries, list) and any(
+        isinstance(e, dict) and isinstance(e.get("resource"), dict) and f.exts(e["resource"], EXT_DIALOG)
+        for e in entries
+    ):
+        return bundle
+    return None
+
+
 def bundle_to_xml(data: bytes, version: HenvisningVersion, validator: XsdValidator | None) -> bytes:
+    dialog = _dialog_bundle(data)
+    if dialog is not None:  # written in the Dialogmelding version it was received as
+        try:
+            root = build_dialogmelding(dialogmelding_from_bundle(dialog))
+        except KithError:
+            raise
+        except Exception as exc:
+            raise CliError(
+                f"the Bundle cannot be written as a Dialogmelding ({type(exc).__name__})"
+            ) from None
+        _validate(validator, root, "output")
+        return to_bytes(root) + b"\n"
     bundle = _load_bundle(data)
     try:
         referral: Referral = referral_from_bundle(bundle)

@@ -1,5 +1,6 @@
 """The one exception of the KITH adapter, carrying an AppRec error code (Volven 8221).
 
+Messages are written in English for the logs; the AppRec sent back carries them in Norwegian (`norwegian`).
 Messages are written for logs and receipts, so they name elements and line numbers but never copy element
 text or attribute values: a message could otherwise leak a fødselsnummer or a diagnosis into a log line or
 into the receipt sent back over the network.
@@ -7,6 +8,7 @@ into the receipt sent back over the network.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -64,3 +66,100 @@ class KithError(Exception):
     @property
     def description(self) -> str:
         return DESCRIPTIONS[self.code]
+
+
+# English messages (as the parsers raise them) -> the Norwegian text of the AppRec's Error/@OT.
+_NORWEGIAN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(f"^{pattern}$"), text)
+    for pattern, text in (
+        (r"mandatory element <([^>]+)> is missing", r"obligatorisk element <\1> mangler"),
+        (r"mandatory element <([^>]+)> is empty", r"obligatorisk element <\1> er tomt"),
+        (
+            r"mandatory element <GenDate> or <IssueDate> is missing",
+            "obligatorisk element <GenDate> eller <IssueDate> mangler",
+        ),
+        (r"invalid date/time in <([^>]+)>", r"ugyldig dato/tid i <\1>"),
+        (r"invalid boolean in <([^>]+)>", r"ugyldig sannhetsverdi i <\1>"),
+        (r"invalid number in <([^>]+)>", r"ugyldig tall i <\1>"),
+        (r"invalid integer in <([^>]+)>", r"ugyldig heltall i <\1>"),
+        (r"message exceeds the size limit of (\d+) bytes", r"meldingen er større enn grensen på \1 byte"),
+        (r"DTD/DOCTYPE declarations are not allowed", "DTD/DOCTYPE-deklarasjoner er ikke tillatt"),
+        (r"message is empty", "meldingen er tom"),
+        (r"message must be given as bytes", "meldingen må gis som bytes"),
+        (r"unreadable XML \(encoding\)", "uleselig XML (tegnsett)"),
+        (r"message has no root element", "meldingen har ikke noe rotelement"),
+        (r"message does not validate against its XSD \((.*)\)", r"meldingen validerer ikke mot XSD (\1)"),
+        (r"patient identifier is missing", "pasientens identifikator mangler"),
+        (r"patient identifier has an unknown type", "pasientens identifikator har ukjent type"),
+        (r"patient identifier is empty", "pasientens identifikator er tom"),
+        (r"patient name is missing", "pasientens navn mangler"),
+        (
+            r"patient identifier is missing or of an unknown type",
+            "pasientens identifikator mangler eller har ukjent type",
+        ),
+        (r"the MsgHead names no patient", "hodemeldingen angir ingen pasient"),
+        (r"MsgHead has no Patient", "hodemeldingen angir ingen pasient"),
+        (r"the message names no patient", "meldingen angir ingen pasient"),
+        (
+            r"business document is not a Dialogmelding 1.0 or 1.1",
+            "fagmeldingen er ikke en Dialogmelding 1.0 eller 1.1",
+        ),
+        (
+            r"a Dialogmelding holds no <Foresporsel> and no <Notat>",
+            "dialogmeldingen har verken <Foresporsel> eller <Notat>",
+        ),
+        (
+            r"a Dialogmelding 1.0 role names a health professional",
+            "en rolle i Dialogmelding 1.0 må angi helsepersonell",
+        ),
+        (
+            r"business document is not a Henvisning 2.0 \(namespace or name\)",
+            "fagmeldingen er ikke en Henvisning 2.0 (navnerom eller navn)",
+        ),
+        (
+            r"not a Henvisning 1.0/1.1 message \(namespace or name\)",
+            "ikke en Henvisning 1.0/1.1 (navnerom eller navn)",
+        ),
+        (
+            r"not a supported Henvisning message \(root element or namespace\)",
+            "ikke en støttet melding (rotelement eller navnerom)",
+        ),
+        (
+            r"root element is not a MsgHead v1.2 \(namespace or name\)",
+            "rotelementet er ikke en MsgHead v1.2 (navnerom eller navn)",
+        ),
+        (r"MsgHead type is not a Henvisning 2.0 type", "meldingstypen er ikke en Henvisning 2.0-type"),
+        (r"MsgHead carries no business document", "hodemeldingen har ingen fagmelding"),
+        (r"the MsgHead does not carry a <([^>]+)> \((.*)\)", r"hodemeldingen har ingen <\1> (\2)"),
+        (r"unknown ServType \(expected N, M or C\)", "ukjent ServType (forventet N, M eller C)"),
+        (r"the message could not be stored \((.*)\)", r"meldingen kunne ikke lagres (\1)"),
+        (
+            r"e-resept message type (\S+) is not received here \(supported: (.*)\)",
+            r"e-resept-meldingstype \1 tas ikke imot her (støttet: \2)",
+        ),
+        (
+            r"the recall names a prescription not held here \(ReseptId\)",
+            "tilbakekallingen gjelder en resept som ikke finnes her (ReseptId)",
+        ),
+        (
+            r"the M7 answers no recall of a prescription held here",
+            "M7 svarer ikke på en tilbakekalling av en resept som finnes her",
+        ),
+        (
+            r"an M7 must name the recall it answers \(ConversationRef\)",
+            "en M7 må angi tilbakekallingen den svarer på (ConversationRef)",
+        ),
+        (r"(.+) has neither Inst nor HCProf", r"\1 har verken Inst eller HCProf"),
+    )
+)
+_ELEMENT = re.compile(r"<[A-Za-z][\w.:-]*>")
+
+
+def norwegian(error: KithError) -> str:
+    """The error's message in Norwegian for the receipt: a known message translated, any other as the code's
+    Norwegian description with the elements the message names (no values, as in the message itself)."""
+    for pattern, text in _NORWEGIAN:
+        if pattern.match(error.message):
+            return pattern.sub(text, error.message)
+    elements = list(dict.fromkeys(_ELEMENT.findall(error.message)))
+    return f"{error.description} ({', '.join(elements)})" if elements else error.description

@@ -186,6 +186,11 @@ def _attachments(serv_req: etree._Element, ns: str) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
+def requester(parent: etree._Element, ns: str) -> Organisation:
+    """The sender of a 1.x message (ServReq/Requester), for the receipt of one that is refused."""
+    return _hcp(parent, ns, "Requester")
+
+
 def parse_envelope_v1(root: etree._Element) -> tuple[str, datetime, Coded, Organisation, Organisation]:
     """(MsgId, GenDate, Type, Requester, ServProvider) of a 1.x message: what a receipt needs, read without
     the rest of the referral, so that a message whose content is refused can still be answered."""

@@ -1,4 +1,4 @@
-"""Receiving a KITH message (a Henvisning, or an e-resept message): read it, decide the receipt, and
+"""Receiving a KITH message (a Henvisning, a Dialogmelding, or an e-resept message): read it, decide the receipt, and
 describe the record of it.
 
 Pure functions; routes.py stores through the engine. Every message gets an AppRec: an accepted one is
@@ -24,9 +24,10 @@ from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
 from app.adapters.kith import henvisning_v1, msghead
 from app.adapters.kith.apprec import AppRec, AppRecStatus, ReceivedMessage, parse_apprec
+from app.adapters.kith.dialogmelding import Dialogmelding, is_dialogmelding, parse_dialogmelding
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.henvisning import parse_henvisning_tree
-from app.adapters.kith.model import Coded, Organisation, Referral
+from app.adapters.kith.model import Coded, Ident, Organisation, Referral
 from app.adapters.kith.to_fhir import sender_key
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.kith.xsd import XsdValidator
@@ -49,6 +50,7 @@ OUTGOING_CATEGORY = {
 MESSAGE_TYPE_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.8279"  # Volven 8279 Meldingens funksjon
 APPREC_TITLE = "AppRec"
 UNKNOWN_TYPE = Coded(code="UKJENT", display="Ukjent meldingstype")
+_UNKNOWN_SENDER = Organisation(name="Ukjent avsender")
 
 # Receipt code -> HTTP status of the answer. Messages that are not XML, or forbidden XML (a DTD, an
 # entity bomb), are bad requests; readable messages whose content is refused are unprocessable.
@@ -67,7 +69,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
-    message: Referral | EreseptMessage
+    message: Referral | EreseptMessage | Dialogmelding
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
 
@@ -81,13 +83,78 @@ def envelope(root: etree._Element) -> ReceivedMessage | None:
             msg_id, generated, msg_type, sender, receiver = henvisning_v1.parse_envelope_v1(root)
             return ReceivedMessage(msg_type, generated, msg_id, sender, receiver)
     except KithError:
-        return None
+        pass
+    if root.tag == x.q(msghead.NS, "MsgHead"):
+        return _lenient_msghead(root)
+    if x.local(root) == "Message" and x.namespace(root) in henvisning_v1.VERSIONS:
+        return _lenient_v1(root)
     return None
+
+
+def _lenient_v1(root: etree._Element) -> ReceivedMessage | None:
+    """The own header of a Henvisning 1.x that does not parse as a whole (no ServProvider, a bad GenDate):
+    the MsgId, and the requester when it can be read. None without a MsgId."""
+    ns = x.namespace(root) or ""
+    msg_id = x.ident_text(root, ns, "MsgId")
+    if not msg_id:
+        return None
+    try:
+        generated = x.ts_attr(root, ns, "GenDate")
+    except KithError:
+        generated = None
+    requester = x.child(x.child(root, ns, "ServReq"), ns, "Requester")
+    try:
+        sender = henvisning_v1.requester(requester, ns) if requester is not None else _UNKNOWN_SENDER
+    except KithError:
+        sender = _UNKNOWN_SENDER
+    return ReceivedMessage(
+        x.coded(root, ns, "Type") or UNKNOWN_TYPE,
+        generated or datetime.now().replace(microsecond=0),
+        msg_id,
+        sender,
+        Organisation(),
+    )
+
+
+def _lenient_organisation(info: etree._Element | None, tag: str) -> Organisation | None:
+    el = x.child(x.child(info, msghead.NS, tag), msghead.NS, "Organisation")
+    if el is None:
+        return None
+    try:
+        return msghead.parse_organisation(el)
+    except KithError:  # an Ident without Id somewhere: the ids that can be read
+        idents = tuple(
+            Ident(ident_id, x.coded(i, msghead.NS, "TypeId") or Coded())
+            for i in x.children(el, msghead.NS, "Ident")
+            if (ident_id := x.ident_text(i, msghead.NS, "Id"))
+        )
+        return Organisation(name=x.text(el, msghead.NS, "OrganisationName"), idents=idents)
+
+
+def _lenient_msghead(root: etree._Element) -> ReceivedMessage | None:
+    """The header of a MsgHead that does not parse (a bad date, a missing receiver or document ...): whatever
+    of MsgId, type, GenDate and sender can be read, so that the refusal still names the message and goes
+    back to its sender. None without a MsgId. A missing receiver is left empty (the intake answers as itself)."""
+    info = x.child(root, msghead.NS, "MsgInfo")
+    msg_id = x.ident_text(info, msghead.NS, "MsgId")
+    if not msg_id:
+        return None
+    try:
+        generated = x.to_datetime(x.text(info, msghead.NS, "GenDate"), "GenDate")
+    except KithError:
+        generated = None
+    return ReceivedMessage(
+        x.coded(info, msghead.NS, "Type") or UNKNOWN_TYPE,
+        generated or datetime.now().replace(microsecond=0),
+        msg_id,
+        _lenient_organisation(info, "Sender") or _UNKNOWN_SENDER,
+        _lenient_organisation(info, "Receiver") or Organisation(),
+    )
 
 
 def unknown_message(own: Organisation, now: datetime) -> ReceivedMessage:
     """Stands in for a message that could not be read at all: the receipt comes from us, to nobody known."""
-    return ReceivedMessage(UNKNOWN_TYPE, now, "UKJENT", Organisation(name="Ukjent avsender"), own)
+    return ReceivedMessage(UNKNOWN_TYPE, now, "UKJENT", _UNKNOWN_SENDER, own)
 
 
 @dataclass(frozen=True)
@@ -98,7 +165,8 @@ class ReceiptIn:
 
 
 def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted | ReceiptIn:
-    """Parse, validate (when schemas are configured) and map a received Henvisning or e-resept message, or
+    """Parse, validate (when schemas are configured) and map a received Henvisning, Dialogmelding 1.0/1.1 or
+    e-resept message, or
     raise Rejected. An AppRec is returned as such (a bad one raises FhirError: a receipt is not answered by
     a receipt)."""
     if len(data) > max_bytes:
@@ -123,6 +191,12 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
             env = message.envelope
             received = ReceivedMessage(msg_type, env.generated, env.msg_id, env.sender, env.receiver)
             return Accepted(message, received, message_key(env.sender, env.msg_id))
+        if is_dialogmelding(root):
+            dialog = parse_dialogmelding(root)
+            received = ReceivedMessage(
+                dialog.msg_type, dialog.gen_date, dialog.msg_id, dialog.sender, dialog.receiver
+            )
+            return Accepted(dialog, received, message_key(dialog.sender, dialog.msg_id))
         referral = parse_henvisning_tree(root)
     except KithError as error:
         raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None

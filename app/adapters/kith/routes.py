@@ -1,8 +1,9 @@
 """HTTP routes of the KITH adapter: legacy referral and e-resept messages in (with an AppRec back), and
 referrals out.
 
-- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), or an e-resept M1, M5, M7,
-  M10 or M912 (MsgHead; see app/adapters/eresept/intake.py), as `application/xml`. The
+- `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), a Dialogmelding 1.0 or 1.1
+  (MsgHead; see dialog_store.py), or an e-resept M1, M5, M7, M10 or M912 (MsgHead; see
+  app/adapters/eresept/intake.py), as `application/xml`. The
   answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the message is stored, or
   status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/412/5xx
   (storage).
@@ -31,7 +32,7 @@ from fastapi import Request, Response
 
 from app.adapters.eresept import store as eresept_store
 from app.adapters.eresept.intake import EreseptMessage
-from app.adapters.kith import intake
+from app.adapters.kith import dialog_store, intake
 from app.adapters.kith.apprec import (
     AppRec,
     AppRecStatus,
@@ -41,6 +42,7 @@ from app.adapters.kith.apprec import (
     receipt_for,
     rejection_for,
 )
+from app.adapters.kith.dialogmelding import Dialogmelding
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.henvisning import serialize_henvisning_tree
 from app.adapters.kith.intake import Anchor, Json
@@ -117,12 +119,14 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 
 
 async def _changes(
-    engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage
+    engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage | Dialogmelding
 ) -> tuple[Json, Anchor]:
     """The transaction a message makes and what its record is about."""
     if isinstance(message, Referral):
         bundle = referral_to_bundle(message)
         return bundle, intake.referral_anchor(bundle)
+    if isinstance(message, Dialogmelding):
+        return await dialog_store.changes(engine, ctx, message)
     return await eresept_store.changes(engine, ctx, message)
 
 
@@ -137,6 +141,8 @@ class Reply:
 
 def _rejection(config: KithConfig, error: KithError, received: ReceivedMessage | None, status: int) -> Reply:
     received = received or intake.unknown_message(config.own, datetime.now().replace(microsecond=0))
+    if received.receiver.name is None and not received.receiver.idents:  # no receiver in the header: us
+        received = replace(received, receiver=config.own)
     log.info("KITH message refused: %s %s (HTTP %d)", error.code.value, error.message, status)
     apprec = to_bytes(build_apprec(rejection_for(received, error, version=config.apprec_version)))
     return Reply(status, apprec, f"{error.code.value}: {error.message}")
@@ -226,7 +232,8 @@ OPERATIONS = (
         "system",
         "POST",
         receive_message,
-        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead) or an e-resept M1, M5, M7, M10 or M912, "
+        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), a Dialogmelding 1.0/1.1 or an e-resept M1, "
+        "M5, M7, M10 or M912, "
         "answered with an AppRec; or the AppRec for a message sent from here (204)",
         description="The body is the KITH XML message (Content-Type application/xml or text/xml).",
         parameters=(Parameter("return", "out", "Binary", 0, "1", "The AppRec (XML)"),),

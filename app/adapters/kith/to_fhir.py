@@ -30,8 +30,10 @@ from app.adapters.kith.model import (
     Attachment,
     HealthProfessional,
     Ident,
+    InterpreterNeed,
     MessageKind,
     Organisation,
+    Patient,
     Referral,
     RelatedPerson,
 )
@@ -48,7 +50,14 @@ from app.resources.no_basis.identifiers import (
     RESH_SYSTEM,
 )
 
-__all__ = ["referral_identifier", "referral_key", "referral_to_bundle", "sender_key"]
+__all__ = [
+    "BundleBuilder",
+    "attachment_json",
+    "referral_identifier",
+    "referral_key",
+    "referral_to_bundle",
+    "sender_key",
+]
 
 Json = f.Json
 _NAMESPACE = uuid.UUID("5b0f3f5e-8a59-4d43-9a39-6c1b7ad1e0a4")  # fullUrls: uuid5(namespace, key#part)
@@ -88,10 +97,14 @@ def referral_identifier(ref: Referral) -> Json:
     return {"system": f.DOCUMENT_ID_SYSTEM, "value": referral_key(ref)}
 
 
-class _Bundle:
-    def __init__(self, ref: Referral) -> None:
+class BundleBuilder:
+    """The entries of a transaction that stores one message: shared resources (organisations, people, the
+    patient) created once by their natural key, the message's own parts kept up to date by `<key>#<part>`.
+    `ref` is the referral, when the message is one (its referrer's ids are merged into the sender's person)."""
+
+    def __init__(self, key: str, ref: Referral | None = None) -> None:
         self.ref = ref
-        self.key = referral_key(ref)
+        self.key = key
         self.entries: list[Json] = []
         self.sr_url = self.url("service-request")
 
@@ -161,8 +174,8 @@ class _Bundle:
 
     def derived_idents(self, person: HealthProfessional) -> tuple[Ident, ...]:
         """Ids of the referrer found elsewhere in the message (1.x: the HPR under PatRelHCP HHE)."""
-        referrer = self.ref.referrer
-        if referrer is None or person is not self.ref.sender.professional:
+        referrer = None if self.ref is None else self.ref.referrer
+        if self.ref is None or referrer is None or person is not self.ref.sender.professional:
             return ()
         return tuple(i for i in referrer.idents if i not in person.idents)
 
@@ -202,14 +215,13 @@ class _Bundle:
 
     # --- patient and the referral's own resources -----------------------------------------------------------
 
-    def patient(self, assigner: Json) -> str:
-        p = self.ref.patient
+    def patient(self, p: Patient, assigner: Json, needs: tuple[InterpreterNeed, ...] = ()) -> str:
         out: Json = {"resourceType": "Patient"}
         extensions: list[Json] = []
         if p.nationality is not None:
             code = f.ext("code", "CodeableConcept", f.cc(p.nationality))
             extensions.append({"url": EXT_NATIONALITY, "extension": [code]})
-        if any(n.language is not None for n in self.ref.interpreter_needs):
+        if any(n.language is not None for n in needs):
             extensions.append(f.ext(EXT_INTERPRETER_REQUIRED, "Boolean", True))
         if extensions:
             out["extension"] = extensions
@@ -227,7 +239,7 @@ class _Bundle:
             out["address"] = [f.address(p.address)]
         if p.marital_status is not None:
             out["maritalStatus"] = f.cc(p.marital_status)
-        languages = [p.language] + [n.language for n in self.ref.interpreter_needs]
+        languages = [p.language] + [n.language for n in needs]
         communication = [{"language": f.cc(lang)} for lang in dict.fromkeys(languages) if lang is not None]
         if communication:
             out["communication"] = communication
@@ -258,22 +270,7 @@ class _Bundle:
         return self.add(f"related-person-{n}", out)
 
     def document(self, att: Attachment, patient: str, n: int) -> str:
-        attachment: Json = {}
-        extensions = []
-        if att.compression is not None:
-            extensions.append(f.ext(EXT_COMPRESSION, "CodeableConcept", f.cc(att.compression)))
-        if att.file_reference is not None:
-            extensions.append(f.ext(EXT_FILE_REFERENCE, "String", att.file_reference))
-        if extensions:
-            attachment["extension"] = extensions
-        if att.mime_type is not None:
-            attachment["contentType"] = att.mime_type
-        if att.content_base64 is not None:
-            attachment["data"] = att.content_base64  # as received: decoding is the reader's choice
-        if att.description is not None:
-            attachment["title"] = att.description
-        if att.issue_date is not None:
-            attachment["creation"] = f.fhir_datetime(att.issue_date)
+        attachment = attachment_json(att)
         out: Json = {"resourceType": "DocumentReference"}
         if att.id is not None:
             out["identifier"] = [{"system": f.REFDOC_ID_SYSTEM, "value": att.id}]
@@ -288,6 +285,28 @@ class _Bundle:
 
 
 _ORG_KEYS = (HERID_SYSTEM, ORGNR_SYSTEM, RESH_SYSTEM)
+_Bundle = BundleBuilder
+
+
+def attachment_json(att: Attachment) -> Json:
+    """A KITH RefDoc attachment as a FHIR Attachment (without its document type and RefDoc id)."""
+    attachment: Json = {}
+    extensions = []
+    if att.compression is not None:
+        extensions.append(f.ext(EXT_COMPRESSION, "CodeableConcept", f.cc(att.compression)))
+    if att.file_reference is not None:
+        extensions.append(f.ext(EXT_FILE_REFERENCE, "String", att.file_reference))
+    if extensions:
+        attachment["extension"] = extensions
+    if att.mime_type is not None:
+        attachment["contentType"] = att.mime_type
+    if att.content_base64 is not None:
+        attachment["data"] = att.content_base64  # as received: decoding is the reader's choice
+    if att.description is not None:
+        attachment["title"] = att.description
+    if att.issue_date is not None:
+        attachment["creation"] = f.fhir_datetime(att.issue_date)
+    return attachment
 
 
 def _is_hnr(identifier: Json) -> bool:
@@ -304,12 +323,12 @@ def _display(hp: HealthProfessional) -> str | None:
 
 def referral_to_bundle(ref: Referral) -> Json:
     """A FHIR R4 transaction Bundle that stores the referral (see the module docstring for the requests)."""
-    b = _Bundle(ref)
+    b = BundleBuilder(referral_key(ref), ref)
     sender = b.organisation(ref.sender, "sender")
     receiver = b.organisation(ref.receiver, "receiver")
     assigner_url = sender.organization
     assigner = f.reference(assigner_url, ref.sender.name) if assigner_url else {"display": "Avsender"}
-    patient = b.patient(assigner)
+    patient = b.patient(ref.patient, assigner, ref.interpreter_needs)
     professionals = [
         b.practitioner(p.professional, f"professional-{n}") for n, p in enumerate(ref.professionals)
     ]

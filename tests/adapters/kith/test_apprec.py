@@ -89,7 +89,7 @@ def test_rejection_from_kith_error(validator: XsdValidator) -> None:
         OID_APPREC_ERROR,
         "XML validerer ikke",
     )
-    assert error.get("OT") == "mandatory element <ReqServ> is missing"
+    assert error.get("OT") == "obligatorisk element <ReqServ> mangler"  # in Norwegian
     assert apprec.status is AppRecStatus.REJECTED
 
 

@@ -14,6 +14,7 @@ import pytest
 from lxml import etree
 
 from app.adapters.kith.cli import main
+from app.adapters.kith.dialogmelding import parse_dialogmelding
 from app.adapters.kith.from_fhir import referral_from_bundle
 from app.adapters.kith.henvisning import parse_henvisning
 from app.adapters.kith.model import HenvisningVersion
@@ -309,3 +310,16 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         main(argv)
     assert info.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["dialogmelding_v1_0_foresporsel.xml", "dialogmelding_v1_0_svar.xml"])
+def test_dialogmelding_round_trip(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / name
+    source.write_bytes(fixture_bytes(name))
+    bundle_out, xml_out = tmp_path / "b.json", tmp_path / "again.xml"
+    assert main(["convert", str(source), "-o", str(bundle_out)]) == 0
+    assert json.loads(bundle_out.read_text())["type"] == "transaction"
+    assert main(["convert", str(bundle_out), "-o", str(xml_out)]) == 0
+    assert capsys.readouterr() == ("", "")
+    again = parse_dialogmelding(parse_xml(xml_out.read_bytes()))
+    assert again == parse_dialogmelding(parse_xml(fixture_bytes(name)))

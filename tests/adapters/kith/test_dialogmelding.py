@@ -10,6 +10,7 @@ import pytest
 from app.adapters.kith.dialogmelding import (
     TYPE_STATUS,
     Dialogmelding,
+    NoteRole,
     ReferralStatus,
     StatusNote,
     build_dialogmelding,
@@ -43,7 +44,14 @@ def _status(status: ReferralStatus, text: str) -> Dialogmelding:
         ),
         referral=OriginalReference(parent_id=ref.msg_id, conversation_id=ref.msg_id),
         issue_date=datetime(2024, 9, 9, 12, 55),
-        notes=(StatusNote(status=status.coded, text=text, note_date=date(2024, 9, 9), contact=assessor),),
+        notes=(
+            StatusNote(
+                status=status.coded,
+                text=text,
+                note_date=date(2024, 9, 9),
+                roles=(NoteRole(professional=assessor),),
+            ),
+        ),
     )
 
 
@@ -87,8 +95,9 @@ def test_official_status_sample(path: Path, validator: XsdValidator) -> None:
     assert msg.notes[0].status.system == OID_REFERRAL_STATUS
     assert msg.referral is not None
     assert msg.copy_to[0].role.code == "COP"
-    assert msg.notes[0].contact is not None
-    assert msg.notes[0].contact.ident("HPR") == "258521"
+    contact = msg.notes[0].roles[0].professional
+    assert contact is not None
+    assert contact.ident("HPR") == "258521"
     rebuilt = build_dialogmelding(msg)
     assert validator.validate(rebuilt).valid
     assert parse_dialogmelding(parse_xml(to_bytes(rebuilt))) == msg
