@@ -49,7 +49,7 @@ def rich_text(el: etree._Element | None) -> str | None:
             div = copy.deepcopy(child)
             div.tail = None
             etree.cleanup_namespaces(div, top_nsmap={None: XHTML})
-            return etree.tostring(div, encoding="unicode")
+            return str(etree.tostring(div, encoding="unicode"))
     return el.text or ""
 
 

@@ -150,6 +150,14 @@ _NORWEGIAN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "en M7 må angi tilbakekallingen den svarer på (ConversationRef)",
         ),
         (r"(.+) has neither Inst nor HCProf", r"\1 har verken Inst eller HCProf"),
+        (
+            r"not an Epikrise 1.0/1.1/1.2 \(namespace or name\)",
+            "ikke en Epikrise 1.0/1.1/1.2 (navnerom eller navn)",
+        ),
+        (
+            r"the cancellation names an epikrise not received here",
+            "kanselleringen gjelder en epikrise som ikke er mottatt her",
+        ),
     )
 )
 _ELEMENT = re.compile(r"<[A-Za-z][\w.:-]*>")

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from lxml import etree
 
+from app.adapters.epikrise.model import Epikrise
+from app.adapters.epikrise.parse import is_epikrise, lenient_envelope, parse_epikrise
 from app.adapters.eresept import intake as eresept
 from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import _fhir_common as f
@@ -69,7 +71,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
-    message: Referral | EreseptMessage | Dialogmelding
+    message: Referral | EreseptMessage | Dialogmelding | Epikrise
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
 
@@ -88,7 +90,25 @@ def envelope(root: etree._Element) -> ReceivedMessage | None:
         return _lenient_msghead(root)
     if x.local(root) == "Message" and x.namespace(root) in henvisning_v1.VERSIONS:
         return _lenient_v1(root)
+    if is_epikrise(root):
+        return _lenient_epikrise(root)
     return None
+
+
+def _lenient_epikrise(root: etree._Element) -> ReceivedMessage | None:
+    """The header of an Epikrise 1.x that does not parse or validate: MsgId, GenDate, Type and the sender
+    (ServProvider, the hospital) when they can be read. None without a MsgId."""
+    found = lenient_envelope(root)
+    if found is None:
+        return None
+    msg_id, generated, msg_type, sender = found
+    return ReceivedMessage(
+        msg_type,
+        generated or datetime.now().replace(microsecond=0),
+        msg_id,
+        sender or _UNKNOWN_SENDER,
+        Organisation(),
+    )
 
 
 def _lenient_v1(root: etree._Element) -> ReceivedMessage | None:
@@ -165,8 +185,8 @@ class ReceiptIn:
 
 
 def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted | ReceiptIn:
-    """Parse, validate (when schemas are configured) and map a received Henvisning, Dialogmelding 1.0/1.1 or
-    e-resept message, or
+    """Parse, validate (when schemas are configured) and map a received Henvisning, Dialogmelding 1.0/1.1,
+    Epikrise 1.0/1.1/1.2 or e-resept message, or
     raise Rejected. An AppRec is returned as such (a bad one raises FhirError: a receipt is not answered by
     a receipt)."""
     if len(data) > max_bytes:
@@ -197,6 +217,12 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
                 dialog.msg_type, dialog.gen_date, dialog.msg_id, dialog.sender, dialog.receiver
             )
             return Accepted(dialog, received, message_key(dialog.sender, dialog.msg_id))
+        if is_epikrise(root):
+            epikrise = replace(parse_epikrise(root), source=data)
+            received = ReceivedMessage(
+                epikrise.msg_type, epikrise.generated, epikrise.msg_id, epikrise.sender, epikrise.receiver
+            )
+            return Accepted(epikrise, received, message_key(epikrise.sender, epikrise.msg_id))
         referral = parse_henvisning_tree(root)
     except KithError as error:
         raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None

@@ -30,9 +30,10 @@ from enum import Enum
 
 from fastapi import Request, Response
 
+from app.adapters.epikrise.model import Epikrise
 from app.adapters.eresept import store as eresept_store
 from app.adapters.eresept.intake import EreseptMessage
-from app.adapters.kith import dialog_store, intake
+from app.adapters.kith import dialog_store, epikrise_store, intake
 from app.adapters.kith.apprec import (
     AppRec,
     AppRecStatus,
@@ -119,7 +120,7 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 
 
 async def _changes(
-    engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage | Dialogmelding
+    engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage | Dialogmelding | Epikrise
 ) -> tuple[Json, Anchor]:
     """The transaction a message makes and what its record is about."""
     if isinstance(message, Referral):
@@ -127,6 +128,8 @@ async def _changes(
         return bundle, intake.referral_anchor(bundle)
     if isinstance(message, Dialogmelding):
         return await dialog_store.changes(engine, ctx, message)
+    if isinstance(message, Epikrise):
+        return await epikrise_store.changes(engine, ctx, message)
     return await eresept_store.changes(engine, ctx, message)
 
 
