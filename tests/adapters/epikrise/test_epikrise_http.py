@@ -19,6 +19,8 @@ from app.adapters.kith.xmlsafe import parse_xml
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from tests.adapters.kith.conftest import fixture_bytes, legacy_files
 from tests.adapters.kith.test_routes_http import post, search, stored_count
+from tests.conftest import app_client
+from tests.databases import TestDatabase
 
 SAMPLES = "samples/Epikrise/Epikrise_v1-2/*.xml"
 V1_0 = "epikrise_v1_0_ny.xml"
@@ -31,6 +33,10 @@ async def compartment(client: httpx.AsyncClient, fnr: str, res_type: str) -> lis
     if res_type == "Task":  # not in the Patient compartment in R4: by Task.for
         return await search(client, f"/Task?patient=Patient/{patient['id']}&_count=100")
     return await search(client, f"/Patient/{patient['id']}/{res_type}?_count=100")
+
+
+def samples(legacy: Path) -> list[Path]:
+    return sorted(legacy.glob(SAMPLES))
 
 
 def message(source: Path | str) -> bytes:
@@ -73,3 +79,150 @@ async def test_epikrise_is_stored_in_the_patients_compartment(
     again_status, again = await post(client, data)
     assert (again_status, again.id) == (200, apprec.id)
     assert await stored_count(app) == count
+
+
+# --- changes and cancellations --------------------------------------------------------------------------------
+
+NEW_KIND = b'<ServType V="N" DN="Ny"/>\n\t\t<IssueDate V="2024-03-04T09:00:00"/>'
+MSG_ID = b"<MsgId>3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1101</MsgId>"
+SECOND_DIAGNOSIS = b"""			<InfItem>
+				<Observation>
+					<CodedDescr>
+						<Concept V="I10" DN="Essensiell hypertensjon" S="2.16.578.1.12.4.1.1.7110"/>
+					</CodedDescr>
+				</Observation>
+				<Type V="B" DN="Bidiagnose"/>
+			</InfItem>
+"""
+FOLLOW_UP_TEXT = b"Fastlege bes kontrollere blodtrykk og lipider om 6 uker."
+
+
+def version_of(kind: bytes, msg_id: bytes, *changes: tuple[bytes, bytes]) -> bytes:
+    data = fixture_bytes(V1_1)
+    assert NEW_KIND in data
+    assert MSG_ID in data
+    data = data.replace(NEW_KIND, NEW_KIND.replace(b'V="N" DN="Ny"', kind)).replace(MSG_ID, msg_id)
+    for old, new in changes:
+        assert old in data
+        data = data.replace(old, new)
+    return data
+
+
+CHANGE = version_of(
+    b'V="M" DN="Endring"',
+    b"<MsgId>3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1102</MsgId>",
+    (SECOND_DIAGNOSIS, b""),
+    (FOLLOW_UP_TEXT, b"Fastlege bes kontrollere blodtrykk om 4 uker."),
+)
+CANCEL = version_of(b'V="C" DN="Kansellering"', b"<MsgId>3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1103</MsgId>")
+
+
+def _verification(condition: dict[str, Any]) -> str:
+    return str(condition["verificationStatus"]["coding"][0]["code"])
+
+
+async def test_a_change_updates_and_revokes_what_it_no_longer_has(client: httpx.AsyncClient) -> None:
+    assert (await post(client, fixture_bytes(V1_1)))[0] == 200
+    status, apprec = await post(client, CHANGE)
+    assert (status, apprec.status, apprec.original_id) == (
+        200,
+        AppRecStatus.OK,
+        "3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1102",
+    )
+    (composition,) = await compartment(client, FIXTURE_FNR, "Composition")
+    assert composition["status"] == "amended"
+    conditions = {
+        c["code"]["coding"][0]["code"]: c for c in await compartment(client, FIXTURE_FNR, "Condition")
+    }
+    assert {code: _verification(c) for code, c in conditions.items()} == {
+        "I214": "confirmed",
+        "I10": "entered-in-error",
+    }
+    (task,) = await compartment(client, FIXTURE_FNR, "Task")
+    assert (task["status"], task["description"]) == (
+        "requested",
+        "Fastlege bes kontrollere blodtrykk om 4 uker.",
+    )
+    assert len(await compartment(client, FIXTURE_FNR, "DocumentReference")) == 1
+
+
+async def test_a_cancellation_revokes_what_the_first_made(client: httpx.AsyncClient) -> None:
+    assert (await post(client, fixture_bytes(V1_1)))[0] == 200
+    status, apprec = await post(client, CANCEL)
+    assert (status, apprec.status) == (200, AppRecStatus.OK)
+    (composition,) = await compartment(client, FIXTURE_FNR, "Composition")
+    assert composition["status"] == "entered-in-error"
+    assert {_verification(c) for c in await compartment(client, FIXTURE_FNR, "Condition")} == {
+        "entered-in-error"
+    }
+    statements = await compartment(client, FIXTURE_FNR, "MedicationStatement")
+    assert {s["status"] for s in statements} == {"entered-in-error"}
+    assert [t["status"] for t in await compartment(client, FIXTURE_FNR, "Task")] == ["cancelled"]
+    for res_type in ("Encounter", "DocumentReference"):
+        assert {r["status"] for r in await compartment(client, FIXTURE_FNR, res_type)} == {"entered-in-error"}
+
+
+async def test_a_cancellation_of_an_unknown_epikrise_is_refused(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    status, apprec = await post(client, CANCEL)
+    assert (status, apprec.status, [e.code for e in apprec.errors]) == (422, AppRecStatus.REJECTED, ["X99"])
+    assert apprec.original_id == "3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1103"
+    assert apprec.errors[0].description is not None
+    assert await stored_count(app) == 0
+
+
+# --- refusals: named to the message and its sender, in Norwegian ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "text"),
+    [
+        pytest.param(
+            b'<IssueDate V="2024-03-04T09:00:00"/>',
+            b"",
+            "T02",
+            "obligatorisk element <GenDate> eller <IssueDate> mangler",
+            id="no-issue-date",
+        ),
+        pytest.param(
+            b'<TypeOffId V="FNR"', b'<TypeOffId V="XYZ"', "E36", "pasientens identifikator", id="bad-id-type"
+        ),
+        pytest.param(
+            b'<GenDate V="2024-03-04T10:15:00"/>',
+            b'<GenDate V="4. mars"/>',
+            "T02",
+            "ugyldig dato/tid",
+            id="bad-gendate",
+        ),
+    ],
+)
+async def test_an_invalid_epikrise_is_refused_naming_its_msg_id_and_sender(
+    client: httpx.AsyncClient, app: FastAPI, old: bytes, new: bytes, code: str, text: str
+) -> None:
+    data = fixture_bytes(V1_1)
+    assert old in data
+    status, apprec = await post(client, data.replace(old, new, 1))
+    assert status == 422
+    assert apprec.status is AppRecStatus.REJECTED
+    assert [e.code for e in apprec.errors] == [code]
+    assert text in (apprec.errors[0].details or "")
+    assert apprec.original_id == "3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1101"
+    assert apprec.receiver.ident("HER") == "8100001"
+    assert apprec.receiver.name == "Fjordby sykehus"
+    assert await stored_count(app) == 0
+
+
+async def test_an_xsd_invalid_epikrise_is_refused_to_its_sender(
+    session_databases: dict[str, TestDatabase], backend: str, legacy: Path
+) -> None:
+    data = fixture_bytes(V1_0).replace(b"<MsgDescr>Epikrise fra medisinsk avdeling</MsgDescr>", b"")
+    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, app):
+        status, apprec = await post(http, data)
+        assert (status, [e.code for e in apprec.errors]) == (422, ["T02"])
+        assert apprec.original_id == "3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1001"
+        assert apprec.receiver.ident("HER") == "8100001"
+        assert await stored_count(app) == 0
+        for source in (V1_0, V1_1, *samples(legacy)):
+            status, apprec = await post(http, message(source))
+            assert (status, apprec.status) == (200, AppRecStatus.OK), source
