@@ -223,6 +223,7 @@ async def test_an_xsd_invalid_epikrise_is_refused_to_its_sender(
         assert apprec.original_id == "3d1c6a52-0c4f-4a51-9b7e-1f0e2a7d1001"
         assert apprec.receiver.ident("HER") == "8100001"
         assert await stored_count(app) == 0
-        for source in (V1_0, V1_1, *samples(legacy)):
+        sources: list[Path | str] = [V1_0, V1_1, *samples(legacy)]
+        for source in sources:
             status, apprec = await post(http, message(source))
             assert (status, apprec.status) == (200, AppRecStatus.OK), source
