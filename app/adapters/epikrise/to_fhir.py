@@ -325,7 +325,8 @@ def epikrise_to_bundle(e: Epikrise) -> tuple[Json, Anchor]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": b.entries}, anchor
 
 
-def _message_ext(e: Epikrise) -> Json:
+def _message_ext(e: Epikrise, encounters: list[str]) -> Json:
+    stays = [f.ext("encounter", "Reference", f.reference(u)) for u in encounters]
     return f.complex_ext(
         EXT_MESSAGE,
         [
@@ -340,6 +341,7 @@ def _message_ext(e: Epikrise) -> Json:
                 documentId=e.document_id,
                 description=e.description,
             ),
+            *stays,
         ],
     )
 
@@ -362,7 +364,7 @@ def _composition(
     sections: list[Json],
 ) -> Json:
     e = x.e
-    extensions = [_message_ext(e), r._party_ext(sender), r._party_ext(receiver)]
+    extensions = [_message_ext(e, encounters), r._party_ext(sender), r._party_ext(receiver)]
     extensions += [r._party_ext(c) for c in copies]
     extensions += [_referral_ext(ref) for ref in e.referrals]
     extensions += [
