@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from app.adapters.eresept import outgoing as eresept_outgoing
 from app.adapters.kith import dialog_outgoing as kith_dialog_outgoing
+from app.adapters.kith import epikrise_outgoing as kith_epikrise_outgoing
 from app.adapters.kith import routes as kith_routes
 from app.adapters.kith import status_messages as kith_status_messages
 from app.adapters.transport.amqp import AmqpConfig, AmqpTransport
@@ -224,6 +225,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     eresept_outgoing.install(app.state.engine, app.state.kith.validator)
     # Communications written on FHIR to an organisation with a HER-id are sent as Dialogmelding 1.1.
     kith_dialog_outgoing.install(app.state.engine, app.state.kith.validator, app.state.kith.own)
+    # Discharge summaries (Composition LOINC 18842-5) written on FHIR for a GP with a HER-id: Epikrise 1.2.
+    kith_epikrise_outgoing.install(app.state.engine, app.state.kith.validator, app.state.kith.own)
     # KITH messages over AMQP besides the HTTP route, when AMQP_URL is set (same intake, same outbox).
     app.state.amqp = None
     if settings.amqp_url.get_secret_value():
