@@ -2,7 +2,7 @@
 referrals out.
 
 - `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), a Dialogmelding 1.0 or 1.1
-  (MsgHead; see dialog_store.py), or an e-resept M1, M5, M7, M10 or M912 (MsgHead; see
+  (MsgHead; see dialog_store.py), an Epikrise 1.0/1.1/1.2 (own header; see epikrise_store.py), or an e-resept M1, M5, M7, M10 or M912 (MsgHead; see
   app/adapters/eresept/intake.py), as `application/xml`. The
   answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the message is stored, or
   status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/412/5xx
@@ -235,8 +235,8 @@ OPERATIONS = (
         "system",
         "POST",
         receive_message,
-        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), a Dialogmelding 1.0/1.1 or an e-resept M1, "
-        "M5, M7, M10 or M912, "
+        "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), a Dialogmelding 1.0/1.1, an Epikrise "
+        "1.0/1.1/1.2 or an e-resept M1, M5, M7, M10 or M912, "
         "answered with an AppRec; or the AppRec for a message sent from here (204)",
         description="The body is the KITH XML message (Content-Type application/xml or text/xml).",
         parameters=(Parameter("return", "out", "Binary", 0, "1", "The AppRec (XML)"),),
