@@ -36,8 +36,13 @@ from app.adapters.kith.model import Coded, Organisation
 XHTML = "http://www.w3.org/1999/xhtml"
 
 
+FAMILY = "http://www.kith.no/xmlstds/epikrise"  # every version's namespace starts so
+
+
 def is_epikrise(root: etree._Element) -> bool:
-    return x.local(root) == "Message" and x.namespace(root) in VERSIONS
+    """An own `Message` root in an Epikrise namespace, known or not (an unknown version is refused T10 by
+    `parse_epikrise`, still answered to its sender)."""
+    return x.local(root) == "Message" and (x.namespace(root) or "").startswith(FAMILY)
 
 
 def rich_text(el: etree._Element | None) -> str | None:
@@ -161,7 +166,7 @@ def _stay(el: etree._Element, ns: str) -> Stay:
 def parse_epikrise(root: etree._Element) -> Epikrise:
     """The model of an Epikrise 1.0/1.1/1.2; a KithError (Volven 8221 code) when it cannot be one."""
     ns = x.namespace(root) or ""
-    if not is_epikrise(root):
+    if not is_epikrise(root) or ns not in VERSIONS:
         raise KithError(AppRecError.UNSUPPORTED_FORMAT, "not an Epikrise 1.0/1.1/1.2 (namespace or name)")
     rprt = x.require(root, ns, "ServRprt")
     generated = _ts(root, ns, "GenDate")

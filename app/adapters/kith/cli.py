@@ -1,6 +1,6 @@
-"""Command line conversion between KITH Henvisning (or Dialogmelding 1.0/1.1) XML and the FHIR transaction
-Bundle that stores it. A Dialogmelding Bundle is written back in the version it was received as (`--to` is
-for referrals).
+"""Command line conversion between KITH Henvisning (or Dialogmelding 1.0/1.1, Epikrise 1.0/1.1/1.2) XML and
+the FHIR transaction Bundle that stores it. A Dialogmelding Bundle is written back in the version it was
+received as, an Epikrise Bundle as 1.2 (`--to` is for referrals).
 
     python -m app.adapters.kith convert IN.xml [-o OUT.json] [--xsd-dir DIR]
     python -m app.adapters.kith convert IN.json [--to 2.0|1.1] [-o OUT.xml] [--xsd-dir DIR]
@@ -26,6 +26,11 @@ from typing import Any
 
 from lxml import etree
 
+from app.adapters.epikrise.build import build_epikrise
+from app.adapters.epikrise.from_fhir import epikrise_from_bundle
+from app.adapters.epikrise.parse import is_epikrise, parse_epikrise
+from app.adapters.epikrise.to_fhir import EXT_MESSAGE as EXT_EPIKRISE
+from app.adapters.epikrise.to_fhir import epikrise_to_bundle
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.dialog_fhir import EXT_DIALOG, dialogmelding_from_bundle, dialogmelding_to_bundle
 from app.adapters.kith.dialogmelding import build_dialogmelding, is_dialogmelding, parse_dialogmelding
@@ -138,6 +143,9 @@ def xml_to_bundle(data: bytes, validator: XsdValidator | None, max_bytes: int) -
         dialog = parse_dialogmelding(root)  # KithError as for a referral
         bundle, _ = dialogmelding_to_bundle(dialog)
         return (json.dumps(bundle, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if is_epikrise(root):
+        bundle, _ = epikrise_to_bundle(parse_epikrise(root))
+        return (json.dumps(bundle, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     referral = parse_henvisning_tree(root)  # KithError with its AppRec code for what cannot be accepted
     try:
         bundle = referral_to_bundle(referral)
@@ -166,8 +174,9 @@ def _load_bundle(data: bytes) -> dict[str, Any]:
     return loaded
 
 
-def _dialog_bundle(data: bytes) -> dict[str, Any] | None:
-    """A Bundle of a Dialogmelding (resources with `ext:kith-dialog`), else None."""
+def _dialog_bundle(data: bytes, marker: str = EXT_DIALOG) -> dict[str, Any] | None:
+    """A Bundle of a Dialogmelding (resources with `ext:kith-dialog`; an Epikrise: `ext:kith-epikrise`),
+    else None."""
     try:
         loaded = json.loads(data.removeprefix(_BOM))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -177,7 +186,7 @@ def _dialog_bundle(data: bytes) -> dict[str, Any] | None:
     bundle: dict[str, Any] = loaded
     entries = bundle.get("entry")
     if isinstance(entries, list) and any(
-        isinstance(e, dict) and isinstance(e.get("resource"), dict) and f.exts(e["resource"], EXT_DIALOG)
+        isinstance(e, dict) and isinstance(e.get("resource"), dict) and f.exts(e["resource"], marker)
         for e in entries
     ):
         return bundle
@@ -185,6 +194,16 @@ def _dialog_bundle(data: bytes) -> dict[str, Any] | None:
 
 
 def bundle_to_xml(data: bytes, version: HenvisningVersion, validator: XsdValidator | None) -> bytes:
+    epikrise = _dialog_bundle(data, EXT_EPIKRISE)
+    if epikrise is not None:  # written as Epikrise 1.2
+        try:
+            root = build_epikrise(epikrise_from_bundle(epikrise))
+        except KithError:
+            raise
+        except Exception as exc:
+            raise CliError(f"the Bundle cannot be written as an Epikrise ({type(exc).__name__})") from None
+        _validate(validator, root, "output")
+        return to_bytes(root) + b"\n"
     dialog = _dialog_bundle(data)
     if dialog is not None:  # written in the Dialogmelding version it was received as
         try:

@@ -189,6 +189,13 @@ async def test_a_cancellation_of_an_unknown_epikrise_is_refused(
             b'<TypeOffId V="FNR"', b'<TypeOffId V="XYZ"', "E36", "pasientens identifikator", id="bad-id-type"
         ),
         pytest.param(
+            b"xmlstds/epikrise/2006-09-23",
+            b"xmlstds/epikrise/2099-01-01",
+            "T10",
+            "ikke en Epikrise 1.0/1.1/1.2",
+            id="unknown-version",
+        ),
+        pytest.param(
             b'<GenDate V="2024-03-04T10:15:00"/>',
             b'<GenDate V="4. mars"/>',
             "T02",

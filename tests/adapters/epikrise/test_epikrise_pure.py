@@ -4,6 +4,7 @@ back (exact), and XML → model → FHIR → model → XML keeping the clinical 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from app.adapters.epikrise.from_fhir import epikrise_from_bundle, text_of
 from app.adapters.epikrise.model import EpikriseVersion
 from app.adapters.epikrise.parse import lenient_envelope, parse_epikrise
 from app.adapters.epikrise.to_fhir import DISCHARGE_SUMMARY, epikrise_to_bundle, narrative
+from app.adapters.kith.cli import main
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import MessageKind
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
@@ -93,3 +95,19 @@ def test_not_an_epikrise_and_a_header_read_leniently() -> None:
     with pytest.raises(KithError) as raised:
         parse_epikrise(other)
     assert raised.value.code.value == "T10"
+
+
+def test_cli_converts_an_epikrise_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.xml"
+    source.write_bytes(message(V1_1))
+    assert main(["convert", str(source)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(out, encoding="utf-8")
+    assert epikrise_from_bundle(json.loads(out)) == parse_epikrise(parse_xml(message(V1_1)))
+    assert main(["convert", str(bundle)]) == 0
+    out, err = capsys.readouterr()
+    back = parse_epikrise(parse_xml(out.encode("utf-8")))
+    assert back.version is EpikriseVersion.V1_2
+    assert dataclasses.replace(back, version=EpikriseVersion.V1_1) == parse_epikrise(parse_xml(message(V1_1)))
