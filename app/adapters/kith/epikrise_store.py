@@ -1,7 +1,8 @@
 """What a received Epikrise changes, read through the engine with the caller's context: the transaction
 (`app.adapters.epikrise.to_fhir`) plus the revocation of what an earlier version of the same document made
 and this one no longer has (a change with fewer diagnoses, a cancellation that repeats less). A
-cancellation of an epikrise not received here is refused (X99): there is nothing to revoke.
+cancellation of an epikrise not received here is refused (X99): there is nothing to revoke. A change keeps
+what the GP has done with a follow-up Task since (its status, outputs, notes, owner) and rewrites its text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.fhir.search.values import escape_value
 
 Json = dict[str, Any]
 READ_CAP = 500  # parts of one epikrise of one type
+_PROGRESS = ("status", "businessStatus", "statusReason", "executionPeriod", "output", "note", "owner")
 
 
 def _part(resource: Json) -> str | None:
@@ -43,8 +45,25 @@ async def changes(engine: Engine, ctx: RequestContext, message: Epikrise) -> tup
     if cancel and not await engine.search(ctx, "Composition", [("identifier", token)], 1):
         raise KithError(AppRecError.OTHER, "the cancellation names an epikrise not received here")
     kept = part_values(bundle)
+    ours = {
+        _part(e["resource"]): e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Task"
+    }
     for res_type in REVOKABLE:
         for stored in await engine.search(ctx, res_type, [("identifier", token)], READ_CAP):
-            if _part(stored) not in kept:
+            part = _part(stored)
+            if part not in kept:
                 bundle["entry"].append(intake.update_entry(revoke(stored)))
+            elif res_type == "Task" and not cancel and part in ours:
+                _keep_progress(ours[part], stored)
     return bundle, anchor
+
+
+def _keep_progress(task: Json, stored: Json) -> None:
+    """A change rewrites the follow-up Task's text, not what the GP has done with it since."""
+    if stored.get("status") in (None, "requested", "cancelled"):
+        return
+    for key in _PROGRESS:
+        if key in stored:
+            task[key] = stored[key]

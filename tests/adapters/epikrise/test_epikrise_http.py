@@ -146,6 +146,22 @@ async def test_a_change_updates_and_revokes_what_it_no_longer_has(client: httpx.
     assert len(await compartment(client, FIXTURE_FNR, "DocumentReference")) == 1
 
 
+async def test_a_change_keeps_what_the_gp_has_done_with_the_follow_up(client: httpx.AsyncClient) -> None:
+    assert (await post(client, fixture_bytes(V1_1)))[0] == 200
+    (task,) = await compartment(client, FIXTURE_FNR, "Task")
+    task["status"] = "in-progress"
+    response = await client.put(
+        f"/Task/{task['id']}", json=task, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert response.status_code == 200, response.text
+    assert (await post(client, CHANGE))[0] == 200
+    (task,) = await compartment(client, FIXTURE_FNR, "Task")
+    assert (task["status"], task["description"]) == (
+        "in-progress",
+        "Fastlege bes kontrollere blodtrykk om 4 uker.",
+    )
+
+
 async def test_a_cancellation_revokes_what_the_first_made(client: httpx.AsyncClient) -> None:
     assert (await post(client, fixture_bytes(V1_1)))[0] == 200
     status, apprec = await post(client, CANCEL)
