@@ -95,3 +95,70 @@ async def test_death_and_its_kansellering(client: httpx.AsyncClient) -> None:
     [stay] = await search(client, "/Encounter")
     assert stay["status"] == "in-progress"
     assert "end" not in stay.get("period", {})
+
+
+def _municipalities(body: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in body["parameter"]:
+        if p["name"] == "municipality":
+            out.append(
+                {part["name"]: part for part in p["part"] if part["name"] != "notice"}
+                | {
+                    "notice": [
+                        {q["name"]: next(v for k, v in q.items() if k.startswith("value")) for q in n["part"]}
+                        for n in p["part"]
+                        if n["name"] == "notice"
+                    ]
+                }
+            )
+    return out
+
+
+async def test_discharge_ready_operation_counts_days_per_municipality(client: httpx.AsyncClient) -> None:
+    await _ok(client, KLAR)
+    [task] = await _notices(client)
+    owner = task["owner"]["reference"]
+    response = await client.get("/Task/$discharge-ready?_since=2018-01-01&today=2018-02-05")
+    assert response.status_code == 200, response.text
+    [kommune] = _municipalities(response.json())
+    assert kommune["municipality"]["valueReference"]["reference"] == owner
+    assert (kommune["open"]["valueInteger"], kommune["daysWaiting"]["valueInteger"]) == (1, 5)
+    [notice] = kommune["notice"]
+    assert notice["noticeDate"] == "2018-01-31"
+    assert (notice["daysWaiting"], notice["payableDays"]) == (5, 5)  # 1.-5. February
+
+    # the municipality answers on FHIR: it can receive the patient from 3 February
+    answered = {
+        **task,
+        "businessStatus": {"coding": [{"system": clock.CLOCK_SYSTEM, "code": "can-receive"}]},
+        "output": [
+            {"type": clock.part_type("answered"), "valueDateTime": "2018-02-01T09:00:00+01:00"},
+            {"type": clock.part_type("canReceiveFrom"), "valueDate": "2018-02-03"},
+        ],
+    }
+    put = await client.put(
+        f"/Task/{task['id']}", json=answered, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert put.status_code == 200, put.text
+    body = (await client.get(f"/Task/$discharge-ready?municipality={owner}&today=2018-02-05")).json()
+    [notice] = _municipalities(body)[0]["notice"]
+    assert notice["answer"]["code"] == "can-receive"
+    assert notice["canReceiveFrom"] == "2018-02-03"
+    assert (notice["daysWaiting"], notice["payableDays"]) == (5, 2)  # 1. and 2. February
+
+    # the hospital's discharge ends the clock and keeps the municipality's answer
+    await _ok(client, UTSKREVET)
+    body = (await client.get("/Task/$discharge-ready?_since=2018-02-01&today=2018-02-10")).json()
+    [notice] = _municipalities(body)[0]["notice"]
+    assert (notice["status"], notice["ended"], notice["endReason"]) == (
+        "completed",
+        "2018-02-01",
+        "discharged",
+    )
+    assert notice["answer"]["code"] == "can-receive"
+    assert (notice["daysWaiting"], notice["payableDays"]) == (1, 0)
+    assert _municipalities((await client.get("/Task/$discharge-ready?_since=2018-02-02")).json()) == []
+    other = await client.get("/Task/$discharge-ready?municipality=Organization/other")
+    assert _municipalities(other.json()) == []
+    bad = await client.get("/Task/$discharge-ready?_since=yesterday")
+    assert bad.status_code == 400
