@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from app.adapters.kith.model import Coded, HealthProfessional, Organisation, OriginalReference, Patient
+from app.adapters.kith.model import (
+    Coded,
+    HealthProfessional,
+    Organisation,
+    OriginalReference,
+    Patient,
+    RelatedPerson,
+)
 
 OID_EVENT = "2.16.578.1.12.4.1.1.9121"  # Volven 9121 Hendelsekode (pasientlogistikk)
 
@@ -162,6 +169,9 @@ class PloMessage:
     discharged_to: tuple[Coded, ...] = ()  # UtskrevetTil: Uttilstand, UtTil
     responsible: HealthProfessional | None = None  # AnsvarForRapport/AnsvarligRapport
     approved: date | None = None  # AnsvarForRapport/GodkjentDato
+    contacts: tuple[HealthProfessional, ...] = ()  # KontaktpersonHelsepersonell/Kontaktperson
+    contact_units: tuple[Organisation, ...] = ()  # TilknyttetEnhet/Kontaktenhet
+    related_persons: tuple[RelatedPerson, ...] = ()  # ParorendeForesatt
     sections: tuple[Section, ...] = ()
     diagnoses: tuple[Diagnosis, ...] = ()
     medications: tuple[Medication, ...] = ()

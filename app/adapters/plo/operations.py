@@ -73,7 +73,9 @@ OPERATIONS = (
             "with days waiting and payable days as of `today` (see app/adapters/plo/README.md)."
         ),
         parameters=(
-            Parameter("_since", "in", "date", documentation="Notices open at or after this day (default: all)"),
+            Parameter(
+                "_since", "in", "date", documentation="Notices open at or after this day (default: all)"
+            ),
             Parameter("municipality", "in", "string", documentation="Task owner, e.g. Organization/x"),
             Parameter("today", "in", "date", documentation="Default: today in Oslo"),
             Parameter("return", "out", "Parameters", 1, "1", "Notices and figures per municipality"),

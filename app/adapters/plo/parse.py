@@ -15,8 +15,10 @@ from lxml import etree
 
 from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
+from app.adapters.kith._henv_common import parse_related_persons
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, HealthProfessional
+from app.adapters.kith.model import Coded, HealthProfessional, Organisation
+from app.adapters.kith.model import RelatedPerson as RelatedPersonT
 from app.adapters.plo.model import (
     Diagnosis,
     Event,
@@ -147,6 +149,36 @@ def _responsible(doc: Element) -> tuple[HealthProfessional | None, date | None]:
     return hp, None if approved is None else x.to_date(approved[:10], "GodkjentDato")
 
 
+def _contacts(doc: Element) -> tuple[HealthProfessional, ...]:
+    out = []
+    for el in _all(doc, "KontaktpersonHelsepersonell"):
+        person = _kid(el, "Kontaktperson")
+        if person is not None:
+            out.append(x.parse_professional(person, _fk1(person) or ""))
+    return tuple(out)
+
+
+def _unit(el: Element) -> Organisation:
+    fk1 = _fk1(el) or ""
+    return Organisation(
+        name=x.text(el, fk1, "OrganisationName"),
+        idents=tuple(x.parse_ident(i, fk1) for i in x.children(el, fk1, "Ident")),
+        address=x.parse_address(x.child(el, fk1, "Address"), fk1),
+        telecoms=x.parse_telecoms(el, fk1),
+    )
+
+
+def _units(doc: Element) -> tuple[Organisation, ...]:
+    return tuple(
+        _unit(unit) for el in _all(doc, "TilknyttetEnhet") if (unit := _kid(el, "Kontaktenhet")) is not None
+    )
+
+
+def _related(doc: Element) -> tuple[RelatedPersonT, ...]:
+    first = next((el for el in doc if isinstance(el.tag, str) and x.local(el) == "ParorendeForesatt"), None)
+    return () if first is None else parse_related_persons(doc, x.namespace(first) or "")
+
+
 def _fk1(person: Element) -> str | None:
     first = next((c for c in person if isinstance(c.tag, str)), None)
     return None if first is None else x.namespace(first)
@@ -252,6 +284,9 @@ def parse_plo(root: Element) -> PloMessage:
         conversation=head.conversation_ref,
         responsible=responsible,
         approved=approved,
+        contacts=_contacts(doc),
+        contact_units=_units(doc),
+        related_persons=_related(doc),
     )
     if family is Family.LOGISTICS:
         part = next((c for c in doc if isinstance(c.tag, str) and x.namespace(c) == ns), None)

@@ -12,20 +12,24 @@ the Ny's MsgId), so its Endring (M) and Kansellering (C) update the same resourc
 | Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement` (not on the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them to the list |
 | EksisterendeTjeneste / TjenesteBehov | `ServiceRequest` (intent `plan` for a service given, `proposal` for one needed) |
 | AnsvarForRapport | Practitioner, `Composition.attester` (professional, GodkjentDato) |
+| AnsvarForRapport, KontaktpersonHelsepersonell, TilknyttetEnhet, ParorendeForesatt | one `CareTeam` (Practitioner / Organization / RelatedPerson participants, role = RoleToPatient / Slektskap) |
 """
 
 from __future__ import annotations
 
 import base64
 import html
+from dataclasses import replace
 from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import Anchor
-from app.adapters.kith.to_fhir import sender_key
+from app.adapters.kith.model import Coded
+from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
 from app.adapters.plo import clock
 from app.adapters.plo._common import CS, NS, Parties, message_ext, parties
 from app.adapters.plo.model import Family, Kind, PloMessage
+from app.resources.no_basis.identifiers import has_valid_orgnr
 
 Json = dict[str, Any]
 DOCUMENT_SYSTEM = f"{NS}/plo-document"  # <sender key>/<conversation id>
@@ -37,6 +41,12 @@ RECONCILIATION = {
     "display": "Legemiddelavstemming",
 }
 _STATUS = {Kind.NEW: "final", Kind.CHANGE: "amended", Kind.CANCEL: "entered-in-error"}
+_CONTACT_SECTIONS = (
+    "TilknyttetEnhet",
+    "KontaktpersonHelsepersonell",
+    "ParorendeForesatt",
+    "AnsvarForRapport",
+)
 _SECTION_OF = {"diagnoses": "InfoMedisinskDiagnose", "functions": "InfoKartleggingFunksjonsniva"}
 
 
@@ -197,6 +207,43 @@ def _services(r: _Report) -> list[str]:
     return urls
 
 
+def _care_team(r: _Report, responsible: str | None) -> list[str]:
+    """The people and units around the patient the report names: one CareTeam (the responsible
+    professional, contact persons, contact units, next of kin)."""
+    msg, b = r.msg, r.p.b
+    participants: list[Json] = []
+    if responsible is not None and msg.responsible is not None:
+        role = msg.responsible.role_to_patient or msg.responsible.type
+        participants.append(_participant(f.reference(responsible), role, "Ansvarlig for rapporten"))
+    for n, hp in enumerate(msg.contacts):
+        url = b.practitioner(hp, f"contact-{n}")
+        participants.append(_participant(f.reference(url), hp.role_to_patient or hp.type, "Kontaktperson"))
+    for n, found in enumerate(msg.contact_units):
+        # a contact unit is context, not a party: an organisation number that cannot be one is left out
+        idents = tuple(i for i in found.idents if i.type.code != "ENH" or has_valid_orgnr(i.id))
+        unit = replace(found, idents=idents)
+        url = b.add(f"contact-unit-{n}", b.organization(unit, None), _ORG_KEYS)
+        participants.append(_participant(f.reference(url, unit.name), None, "Kontaktenhet"))
+    for n, rp in enumerate(msg.related_persons):
+        url = b.related_person(rp, r.p.subject["reference"], n)
+        participants.append(_participant(f.reference(url), rp.relationship, "Pårørende"))
+    if not participants:
+        return []
+    team: Json = {"resourceType": "CareTeam", "status": "entered-in-error" if r.cancel else "active"}
+    team["name"] = f"Kontakter fra {msg.family.display}"
+    team["subject"] = r.p.subject
+    team["participant"] = participants
+    if r.p.sender.organization is not None:
+        team["managingOrganization"] = [f.reference(r.p.sender.organization)]
+    return [r.put("care-team", team)]
+
+
+def _participant(member: Json, role: Coded | None, text: str) -> Json:
+    out: Json = {"member": member}
+    out["role"] = [f.cc(role) if role is not None else {"text": text}]
+    return out
+
+
 def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     """The transaction of a PLO report, and its record's anchor (the DocumentReference)."""
     r = _Report(msg)
@@ -218,6 +265,7 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     if msg.responsible is not None:
         responsible = b.practitioner(msg.responsible, "responsible")
         authors.append(f.reference(responsible))
+    structured["contacts"] = _care_team(r, responsible)
     sections = []
     for s in msg.sections:
         section: Json = {"title": s.title, "code": {"text": s.element}}
@@ -227,6 +275,8 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
             refs += statements
         if s.element in ("EksisterendeTjeneste", "TjenesteBehov"):
             refs += structured["services"]
+        if s.element in _CONTACT_SECTIONS:
+            refs += structured["contacts"]
         if refs:
             section["entry"] = [f.reference(u) for u in refs]
         sections.append(section)
@@ -300,6 +350,7 @@ _CANCELLED = {
     "MedicationStatement": ("status", "entered-in-error"),
     "ServiceRequest": ("status", "revoked"),
     "Task": ("status", "cancelled"),
+    "CareTeam": ("status", "entered-in-error"),
 }
 
 

@@ -75,6 +75,14 @@ def test_admission_report_keeps_diagnoses_functions_medicines_and_services() -> 
     assert not _resources(bundle, "List")
     [service] = _resources(bundle, "ServiceRequest")
     assert service["code"]["text"] == "Korttidsopphold"
+    [team] = _resources(bundle, "CareTeam")
+    roles = [p["role"][0] for p in team["participant"]]
+    assert roles[0]["coding"][0]["display"] == "Primærkontakt"  # the responsible nurse
+    assert {"text": "Kontaktenhet"} in roles
+    related = _resources(bundle, "RelatedPerson")
+    assert [r["name"][0]["given"] for r in related] == [["Ole"], ["Per"]]
+    assert related[0]["relationship"][0]["coding"][0]["code"] == "SO"
+    assert {"reference": f"{related[1]['patient']['reference']}"} == team["subject"]
     [composition] = _resources(bundle, "Composition")
     assert composition["status"] == "final"
     assert "Årsak til innleggelse" in str(composition["section"]) or "erysipelas" in str(

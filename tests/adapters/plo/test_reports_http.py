@@ -66,6 +66,9 @@ async def test_endring_updates_and_kansellering_revokes(client: httpx.AsyncClien
     assert len(await search(client, "/MedicationStatement")) == 5
     [condition] = await search(client, "/Condition")
     assert condition["code"]["coding"][0]["code"] == "I50"
+    [team] = await search(client, "/CareTeam")
+    assert team["status"] == "active"
+    assert len(await search(client, "/RelatedPerson")) == 2
 
     await _ok(client, ENDRING)
     [changed] = await search(client, "/DocumentReference")
@@ -84,5 +87,6 @@ async def test_endring_updates_and_kansellering_revokes(client: httpx.AsyncClien
     assert _statuses(await search(client, "/MedicationStatement")) == {"entered-in-error"}
     assert _statuses(await search(client, "/Observation")) == {"entered-in-error"}
     assert _statuses(await search(client, "/ServiceRequest")) == {"revoked"}
+    assert _statuses(await search(client, "/CareTeam")) == {"entered-in-error"}
     [proposal] = await search(client, "/Task")
     assert proposal["status"] == "cancelled"
