@@ -3,6 +3,7 @@ discharge-ready notice (Task) with its clock, Kansellering, and `GET /Task/$disc
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -162,3 +163,53 @@ async def test_discharge_ready_operation_counts_days_per_municipality(client: ht
     assert _municipalities(other.json()) == []
     bad = await client.get("/Task/$discharge-ready?_since=yesterday")
     assert bad.status_code == 400
+
+
+def tilbakemelding_v2_0() -> bytes:
+    """The municipality's answer (PLO 2.0 TilbakemeldingUtskrivningsklarPasient, no official sample): the
+    1.6 notice turned round (sender <-> receiver), in the 2.0 namespaces, with 2.0 element dates."""
+    data = sample(KLAR).decode()
+    head, rest = data.split("<Sender>", 1)
+    sender, rest = rest.split("</Sender>", 1)
+    between, rest = rest.split("<Receiver>", 1)
+    receiver, rest = rest.split("</Receiver>", 1)
+    data = f"{head}<Sender>{receiver}</Sender>{between}<Receiver>{sender}</Receiver>{rest}"
+    data = data.replace("79c55ed0-0692-11e8-b566-0800200c9a66", "5e0c5a3e-2f1b-4c55-9d63-0a1b2c3d4e5f")
+    data = data.replace(
+        "http://www.kith.no/xmlstds/po/Pasientlogistikk/2012-04-01",
+        "http://ehelse.no/xmlstds/po/Pasientlogistikk/2016-05-30",
+    )
+    data = data.replace(
+        "http://www.kith.no/xmlstds/po/poKomponent/2012-04-01",
+        "http://ehelse.no/xmlstds/po/poKomponent/2017-11-30",
+    )
+    data = data.replace("MeldingUtskrivningsklarPasient", "TilbakemeldingUtskrivningsklarPasient")
+    data = data.replace(
+        '<TidspunktForHendelse V="2018-01-29T10:00:00"/>',
+        "<TidspunktForHendelse>2018-01-29T10:00:00</TidspunktForHendelse>",
+    )
+    data = data.replace(
+        '<TidspunktForHendelse V="2018-01-31" />',
+        "<TidspunktForHendelse>2018-02-03T00:00:00</TidspunktForHendelse>",
+    )
+    return data.encode()
+
+
+async def test_municipality_answer_in_plo_2_0_sets_the_answer(client: httpx.AsyncClient) -> None:
+    await _ok(client, KLAR)
+    status, apprec = await post(client, tilbakemelding_v2_0())
+    assert (status, apprec.status) == (200, AppRecStatus.OK), apprec.errors
+    assert apprec.receiver.ident("HER") == "99387"  # back to the municipality that answered
+    [task] = await _notices(client)
+    assert task["status"] == "requested"
+    notice = clock.notice_of(task)
+    assert notice is not None
+    assert (notice.answer, notice.can_receive_from) == ("can-receive", date(2018, 2, 3))
+    assert notice.payable_days(date(2018, 2, 10)) == 2  # 1. and 2. February
+
+
+async def test_an_answer_to_no_notice_is_refused(client: httpx.AsyncClient, app: FastAPI) -> None:
+    status, apprec = await post(client, tilbakemelding_v2_0())
+    assert (status, apprec.status) == (422, AppRecStatus.REJECTED)
+    assert apprec.errors[0].code == "X99"
+    assert await stored_count(app) == 0

@@ -12,12 +12,14 @@ import pytest
 
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.xmlsafe import parse_xml
+from app.adapters.kith.xsd import get_validator
 from app.adapters.plo import clock
 from app.adapters.plo.logistics_fhir import logistics_bundle
 from app.adapters.plo.model import EventCode, Family, Kind, Logistics, PloVersion
 from app.adapters.plo.parse import is_plo, parse_plo
 from app.adapters.plo.report import discharge_ready_parameters
 from app.adapters.plo.report_fhir import report_bundle
+from tests.adapters.legacy import legacy_dir
 from tests.adapters.plo.conftest import SAMPLES, legacy_files, sample
 
 
@@ -135,3 +137,24 @@ def test_not_plo_and_gaps_are_refused() -> None:
     no_time = data.replace(b'<TidspunktForHendelse V="2018-01-29T10:00:00"/>', b"")
     with pytest.raises(KithError):
         parse_plo(parse_xml(no_time))
+
+
+@pytest.mark.parametrize("path", legacy_files(SAMPLES))
+def test_every_sample_is_valid_against_the_official_xsds(path: Path) -> None:
+    root = legacy_dir()
+    assert root is not None
+    result = get_validator(str(root / "xsd")).validate(parse_xml(path.read_bytes(), max_bytes=10_000_000))
+    assert (result.valid, result.skipped) == (True, False), result.errors
+
+
+def test_version_is_the_namespace() -> None:
+    data = sample("Innleggelsesrapport_v1-6_Ny.xml")
+    v1_5 = data.replace(
+        b"http://www.kith.no/xmlstds/po/Innleggelsesrapport/2012-04-01",
+        b"http://www.kith.no/xmlstds/po/Innleggelsesrapport/2009-06-30",
+    )
+    msg = parse_plo(parse_xml(v1_5))
+    assert (msg.version, msg.family) == (PloVersion.V1_5, Family.ADMISSION_REPORT)
+    assert msg.diagnoses == parse_plo(parse_xml(data)).diagnoses
+    unknown = data.replace(b"po/Innleggelsesrapport/2012-04-01", b"po/Innleggelsesrapport/2099-01-01")
+    assert not is_plo(parse_xml(unknown))
