@@ -9,7 +9,7 @@ the Ny's MsgId), so its Endring (M) and Kansellering (C) update the same resourc
 | the document | `Composition` (status final / amended / entered-in-error) with one `section` per top-level part (heading + text), and `DocumentReference` (current / entered-in-error) with the text as attachment, `context.related` the Composition |
 | InfoMedisinskDiagnose/MedisinskDiagnose | `Condition` (encounter-diagnosis; Hoveddiagnose in `ext:plo-main-diagnosis`) |
 | KartlagtFunksjon (IPLOS Funksjonsvariabel, Vurdering) | `Observation` (category `survey`, `valueInteger`) |
-| Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement` (not on the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them to the list |
+| Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement`s in a snapshot `List` of the sender's (not the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them: `$reconcile` with `source` = that List |
 | EksisterendeTjeneste / TjenesteBehov | `ServiceRequest` (intent `plan` for a service given, `proposal` for one needed) |
 | AnsvarForRapport | Practitioner, `Composition.attester` (professional, GodkjentDato) |
 | AnsvarForRapport, KontaktpersonHelsepersonell, TilknyttetEnhet, ParorendeForesatt | one `CareTeam` (Practitioner / Organization / RelatedPerson participants, role = RoleToPatient / Slektskap) |
@@ -35,6 +35,11 @@ Json = dict[str, Any]
 DOCUMENT_SYSTEM = f"{NS}/plo-document"  # <sender key>/<conversation id>
 FAMILY_SYSTEM = f"{CS}/plo-message"
 EXT_MAIN_DIAGNOSIS = f"{f.SD}/plo-main-diagnosis"
+SNAPSHOT = {
+    "system": f"{CS}/plo-list",
+    "code": "reported-medication",
+    "display": "Legemidler fra PLO-melding",
+}
 RECONCILIATION = {
     "system": clock.TASK_SYSTEM,
     "code": "medication-reconciliation",
@@ -169,9 +174,27 @@ def _medications(r: _Report, document: str) -> list[str]:
     return urls
 
 
-def _reconciliation(r: _Report, document: str, statements: list[str]) -> None:
+def _snapshot(r: _Report, statements: list[str]) -> str:
+    """The reported medicines as a List of the sender's (a snapshot, not the shared medication list): the
+    `source` of `POST /Patient/{id}/$reconcile`."""
+    snapshot: Json = {
+        "resourceType": "List",
+        "status": "entered-in-error" if r.cancel else "current",
+        "mode": "snapshot",
+        "title": f"Legemidler fra {r.msg.family.display}",
+        "code": {"coding": [SNAPSHOT]},
+        "subject": r.p.subject,
+        "date": f.fhir_datetime(r.msg.issue_date or r.msg.gen_date),
+        "entry": [{"item": f.reference(url)} for url in statements],
+    }
+    if r.p.sender_ref is not None:
+        snapshot["source"] = r.p.sender_ref
+    return r.put("medication-snapshot", snapshot)
+
+
+def _reconciliation(r: _Report, document: str, snapshot: str, statements: list[str]) -> None:
     """One Task asking the patient's clinician to reconcile the reported medicines with the medication
-    list (`$reconcile`): the list itself is never changed by a message."""
+    list (`$reconcile` with `source` = the snapshot List): the list itself is never changed by a message."""
     task: Json = {
         "resourceType": "Task",
         "status": "cancelled" if r.cancel else "requested",
@@ -186,7 +209,10 @@ def _reconciliation(r: _Report, document: str, statements: list[str]) -> None:
         task["requester"] = r.p.sender_ref
     if r.p.receiver_ref is not None:
         task["owner"] = r.p.receiver_ref
-    task["input"] = [{"type": {"text": "proposed"}, "valueReference": f.reference(url)} for url in statements]
+    task["input"] = [{"type": {"text": "source"}, "valueReference": f.reference(snapshot)}]
+    task["input"] += [
+        {"type": {"text": "proposed"}, "valueReference": f.reference(url)} for url in statements
+    ]
     r.put("medication-reconciliation", task)
 
 
@@ -256,7 +282,9 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     }
     statements = _medications(r, doc_url)
     if statements:
-        _reconciliation(r, doc_url, statements)
+        snapshot = _snapshot(r, statements)
+        _reconciliation(r, doc_url, snapshot, statements)
+        statements = [snapshot, *statements]
     identifier = {"system": DOCUMENT_SYSTEM, "value": r.key}
     when = f.fhir_datetime(msg.issue_date or msg.gen_date)
     type_cc = {"coding": [family_coding(msg.family)], "text": msg.family.display}
@@ -351,6 +379,7 @@ _CANCELLED = {
     "ServiceRequest": ("status", "revoked"),
     "Task": ("status", "cancelled"),
     "CareTeam": ("status", "entered-in-error"),
+    "List": ("status", "entered-in-error"),
 }
 
 

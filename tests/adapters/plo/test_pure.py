@@ -73,8 +73,13 @@ def test_admission_report_keeps_diagnoses_functions_medicines_and_services() -> 
     assert statements[0]["dosage"] == [{"text": "2 tabl kl 08 og 13"}]
     [task] = _resources(bundle, "Task")  # the proposal: the medication list itself is not touched
     assert task["intent"] == "proposal"
-    assert len(task["input"]) == len(statements)
-    assert not _resources(bundle, "List")
+    assert len(task["input"]) == 1 + len(statements)
+    [snapshot] = _resources(bundle, "List")  # the sender's list, not the shared medication list
+    assert snapshot["mode"] == "snapshot"
+    assert task["input"][0]["valueReference"]["reference"] == next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"] is snapshot
+    )
+    assert len(snapshot["entry"]) == len(statements)
     [service] = _resources(bundle, "ServiceRequest")
     assert service["code"]["text"] == "Korttidsopphold"
     [team] = _resources(bundle, "CareTeam")

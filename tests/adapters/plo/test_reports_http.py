@@ -18,6 +18,7 @@ from app.adapters.plo.report_fhir import DOCUMENT_SYSTEM
 from tests.adapters.kith.test_routes_http import post, search, stored_count
 from tests.adapters.plo.conftest import SAMPLES, legacy_files, sample
 
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
 NY = "Innleggelsesrapport_v1-6_Ny.xml"
 ENDRING = "Innleggelsesrapport_v1-6_Endring.xml"
 KANSELLERING = "Innleggelsesrapport_v1-6_Kansellering.xml"
@@ -68,6 +69,18 @@ async def test_endring_updates_and_kansellering_revokes(client: httpx.AsyncClien
     assert condition["code"]["coding"][0]["code"] == "I50"
     [team] = await search(client, "/CareTeam")
     assert team["status"] == "active"
+    # the reported medicines are a proposal: the clinician diffs them against the medication list
+    [snapshot] = await search(client, "/List")
+    reconcile = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "source", "valueReference": {"reference": f"List/{snapshot['id']}"}}],
+    }
+    patient = condition["subject"]["reference"]
+    answer = await client.post(f"/{patient}/$reconcile", json=reconcile, headers=FHIR_JSON)
+    assert answer.status_code == 200, answer.text
+    changes = [p for p in answer.json()["parameter"] if p["name"] == "change"]
+    kinds = [next(q["valueCode"] for q in c["part"] if q["name"] == "kind") for c in changes]
+    assert kinds == ["added"] * 5
     assert len(await search(client, "/RelatedPerson")) == 2
 
     await _ok(client, ENDRING)
@@ -88,5 +101,6 @@ async def test_endring_updates_and_kansellering_revokes(client: httpx.AsyncClien
     assert _statuses(await search(client, "/Observation")) == {"entered-in-error"}
     assert _statuses(await search(client, "/ServiceRequest")) == {"revoked"}
     assert _statuses(await search(client, "/CareTeam")) == {"entered-in-error"}
+    assert _statuses(await search(client, "/List")) == {"entered-in-error"}
     [proposal] = await search(client, "/Task")
     assert proposal["status"] == "cancelled"
