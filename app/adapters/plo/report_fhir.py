@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from app.adapters.kith import _fhir_common as f
-from app.adapters.kith.intake import Anchor
+from app.adapters.kith.intake import Anchor, update_entry
 from app.adapters.kith.model import Coded
 from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
 from app.adapters.plo import clock
@@ -408,8 +408,6 @@ def cancelled(resource: Json, msg: PloMessage) -> Json:
 def cancellation_bundle(msg: PloMessage, stored: list[Json]) -> tuple[Json, Anchor]:
     """A Kansellering of a report held here: the stored document and every part it made (`stored`: the
     DocumentReference first) revoked, with If-Match; the record is about the DocumentReference."""
-    from app.adapters.kith.intake import update_entry
-
     r = _Report(msg)
     entries = list(r.p.b.entries)
     for resource in stored:
@@ -421,3 +419,26 @@ def cancellation_bundle(msg: PloMessage, stored: list[Json]) -> tuple[Json, Anch
     recipients = [ref] if (ref := r.p.receiver_ref) is not None else []
     about = f"DocumentReference/{stored[0]['id']}"
     return bundle, Anchor(about, r.p.subject, r.p.sender_ref, tuple(recipients))
+
+
+def drop_superseded(bundle: Json, stored: list[Json], msg: PloMessage) -> None:
+    """An Endring with fewer parts than before: the stored parts it no longer has (`stored`: what the
+    report made, `store._report_parts`) are revoked in the same transaction, with If-Match."""
+    written = {
+        i.get("value")
+        for e in bundle["entry"]
+        for i in e["resource"].get("identifier") or []
+        if isinstance(i, dict) and i.get("system") == f.DOCUMENT_PART_SYSTEM
+    }
+    for resource in stored:
+        if resource["resourceType"] in ("DocumentReference", "Composition"):
+            continue
+        parts = {
+            i.get("value")
+            for i in resource.get("identifier") or []
+            if i.get("system") == f.DOCUMENT_PART_SYSTEM
+        }
+        if parts and not parts & written:
+            entry = update_entry({**cancelled(resource, msg), "id": resource["id"], "meta": resource["meta"]})
+            entry["resource"].pop("meta", None)
+            bundle["entry"].append(entry)

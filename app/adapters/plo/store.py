@@ -75,11 +75,15 @@ async def changes(engine: Engine, ctx: RequestContext, msg: PloMessage) -> tuple
         if key is not None:
             task = await _by_identifier(engine, ctx, "Task", lf.DISCHARGE_READY_SYSTEM, key)
         return lf.logistics_bundle(msg, stay, task)
+    document = None
+    if msg.kind is not Kind.NEW:
+        key = rf.document_key(msg)
+        document = await _by_identifier(engine, ctx, "DocumentReference", rf.DOCUMENT_SYSTEM, key)
     if msg.kind is Kind.CANCEL:
-        document = await _by_identifier(
-            engine, ctx, "DocumentReference", rf.DOCUMENT_SYSTEM, rf.document_key(msg)
-        )
         if document is not None:
             return rf.cancellation_bundle(msg, await _report_parts(engine, ctx, document))
         log.info("PLO Kansellering of a report not held here: kept as a cancelled document")
-    return rf.report_bundle(msg)
+    bundle, anchor = rf.report_bundle(msg)
+    if document is not None:  # an Endring: what the report no longer has is revoked
+        rf.drop_superseded(bundle, await _report_parts(engine, ctx, document), msg)
+    return bundle, anchor

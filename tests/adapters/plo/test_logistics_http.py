@@ -213,3 +213,9 @@ async def test_an_answer_to_no_notice_is_refused(client: httpx.AsyncClient, app:
     assert (status, apprec.status) == (422, AppRecStatus.REJECTED)
     assert apprec.errors[0].code == "X99"
     assert await stored_count(app) == 0
+
+
+async def test_discharge_ready_is_in_the_capability_statement(client: httpx.AsyncClient) -> None:
+    statement = (await client.get("/metadata")).json()
+    [task] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Task"]
+    assert "discharge-ready" in {o["name"] for o in task.get("operation", [])}

@@ -4,6 +4,7 @@ Kansellering revokes what the Ny made."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,19 @@ async def test_endring_updates_and_kansellering_revokes(client: httpx.AsyncClien
     assert _statuses(await search(client, "/List")) == {"entered-in-error"}
     [proposal] = await search(client, "/Task")
     assert proposal["status"] == "cancelled"
+
+
+async def test_endring_without_the_medicines_revokes_them(client: httpx.AsyncClient) -> None:
+    await _ok(client, NY)
+    endring = re.sub(
+        rb"<epj3:Legemiddelinfo .*?</epj3:Legemiddelinfo>", b"", sample(ENDRING), flags=re.DOTALL
+    )
+    assert b"Legemiddelinfo " not in endring
+    status, apprec = await post(client, endring)
+    assert (status, apprec.status) == (200, AppRecStatus.OK), apprec.errors
+    assert _statuses(await search(client, "/MedicationStatement")) == {"entered-in-error"}
+    assert _statuses(await search(client, "/List")) == {"entered-in-error"}
+    assert _statuses(await search(client, "/Task")) == {"cancelled"}
+    assert _statuses(await search(client, "/Condition")) == {"confirmed"}  # still in the report
+    [composition] = await search(client, "/Composition")
+    assert composition["status"] == "amended"
