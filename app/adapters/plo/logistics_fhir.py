@@ -10,7 +10,7 @@ when there are (found by `store`), which the message updates (with If-Match) rat
 | MeldingUtskrivningsklarPasient | `in-progress` (created if new) | created / renewed: `requested`, input `noticeDate` (Hendelsekode 3), `estimated` (Anslag); owner = the municipality (receiver) |
 | AvmeldingUtskrivningsklarPasient | `in-progress` | `cancelled`, output `withdrawn` (Hendelsekode 4), `statusReason` = Merknad |
 | MeldingOmUtskrevetPasient | `finished`, `period.end` (Hendelsekode 2), `hospitalization.dischargeDisposition` = UtTil, ext `plo-discharge-state` = Uttilstand | an open one `completed`, output `discharged` |
-| OrienteringOmDod | `finished`, `period.end` = Hendelsekode 13, disposition "Død" | an open one `completed`, output `died` |
+| OrienteringOmDod | `finished`, `period.end` = Hendelsekode 13, disposition "Død"; `Patient.deceasedDateTime` | an open one `completed`, output `died` |
 | TilbakemeldingUtskrivningsklarPasient (2.0, from the municipality) | – | `businessStatus` `can-receive`, output `answered`, `canReceiveFrom` |
 
 Kansellering (C) undoes what its Ny did: an admission's Encounter becomes `entered-in-error`, a notice's
@@ -41,6 +41,7 @@ from app.adapters.plo._common import (
     patient_key,
     record_key,
 )
+from app.resources.no_basis.identifiers import DNR_SYSTEM, DUF_SYSTEM, FHN_SYSTEM, FNR_SYSTEM
 
 __all__ = ["check_patient", "logistics_bundle"]
 from app.adapters.plo.model import EventCode, Kind, Logistics, PloMessage
@@ -52,6 +53,7 @@ PATIENT_STAY_SYSTEM = (
 )
 DISCHARGE_READY_SYSTEM = f"{NS}/plo-discharge-ready"  # the stay's notice: the same value as STAY_SYSTEM
 EXT_DISCHARGE_STATE = f"{f.SD}/plo-discharge-state"
+PATIENT_KEYS = (FNR_SYSTEM, DNR_SYSTEM, FHN_SYSTEM, DUF_SYSTEM)  # as kith.to_fhir finds a Patient
 INPATIENT = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
     "code": "IMP",
@@ -272,7 +274,34 @@ def _entry(resource: Json, stored: Json | None, full_url: str, system: str, key:
     return {"fullUrl": full_url, "resource": resource, "request": {"method": "PUT", "url": url}}
 
 
-def logistics_bundle(msg: PloMessage, encounter: Json | None, task: Json | None) -> tuple[Json, Anchor]:
+def _death(msg: PloMessage, entries: list[Json], patient: Json | None) -> None:
+    """Orientering om dødsfall sets `Patient.deceasedDateTime` (on the new Patient, or on the stored one
+    with If-Match); its Kansellering takes that date away again."""
+    if msg.logistics is not Logistics.DEATH or (event := msg.event(EventCode.DEAD)) is None:
+        return
+    when = _when(event.time)
+    if patient is None:
+        if msg.kind is not Kind.CANCEL:
+            new = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "Patient")
+            new["deceasedDateTime"] = when
+        return
+    changed = {k: v for k, v in patient.items() if k not in ("meta", "deceasedBoolean")}
+    if msg.kind is Kind.CANCEL:
+        if patient.get("deceasedDateTime") != when:
+            return
+        changed.pop("deceasedDateTime")
+    elif patient.get("deceasedDateTime") == when:
+        return
+    else:
+        changed["deceasedDateTime"] = when
+    entry = intake.update_entry({**changed, "meta": patient["meta"]})
+    entry["resource"].pop("meta", None)
+    entries.append(entry)
+
+
+def logistics_bundle(
+    msg: PloMessage, encounter: Json | None, task: Json | None, patient: Json | None = None
+) -> tuple[Json, Anchor]:
     """The transaction of a Pasientlogistikk message, and what its record is about (the Task when there is
     one, else the Encounter)."""
     p = parties(msg, record_key(msg))
@@ -280,6 +309,7 @@ def logistics_bundle(msg: PloMessage, encounter: Json | None, task: Json | None)
     if msg.logistics is Logistics.ANSWER and task is None:
         raise KithError(AppRecError.OTHER, "the answer names no discharge-ready notice held here")
     entries = list(p.b.entries)
+    _death(msg, entries, patient)
     enc_url = p.b.url("encounter")
     enc_ref = f.reference(enc_url) if encounter is None else {"reference": f"Encounter/{encounter['id']}"}
     enc = _encounter(msg, p, encounter, key)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import Anchor
 from app.adapters.plo import logistics_fhir as lf
 from app.adapters.plo import report_fhir as rf
-from app.adapters.plo.model import Kind, PloMessage
+from app.adapters.plo.model import Kind, Logistics, PloMessage
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.fhir.search.values import escape_value
@@ -46,6 +47,20 @@ async def _stay(engine: Engine, ctx: RequestContext, msg: PloMessage) -> Json | 
     return stays[-1] if stays else None
 
 
+async def _patient(engine: Engine, ctx: RequestContext, msg: PloMessage) -> Json | None:
+    """The stored Patient by the message's national identifier (fødselsnummer, D-nummer ...)."""
+    assert msg.patient is not None
+    for ident in msg.patient.idents:
+        identifier = f.identifier(ident)
+        if identifier.get("system") in lf.PATIENT_KEYS:
+            found = await engine.search(
+                ctx, "Patient", [("identifier", _token(identifier["system"], ident.id))], 1
+            )
+            if found:
+                return found[0]
+    return None
+
+
 async def _report_parts(engine: Engine, ctx: RequestContext, document: Json) -> list[Json]:
     """The stored DocumentReference, its Composition and what the Composition's sections name, and the
     medication reconciliation Task that points at the document."""
@@ -74,7 +89,8 @@ async def changes(engine: Engine, ctx: RequestContext, msg: PloMessage) -> tuple
         task = None
         if key is not None:
             task = await _by_identifier(engine, ctx, "Task", lf.DISCHARGE_READY_SYSTEM, key)
-        return lf.logistics_bundle(msg, stay, task)
+        patient = await _patient(engine, ctx, msg) if msg.logistics is Logistics.DEATH else None
+        return lf.logistics_bundle(msg, stay, task, patient)
     document = None
     if msg.kind is not Kind.NEW:
         key = rf.document_key(msg)

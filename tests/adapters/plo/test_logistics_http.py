@@ -92,10 +92,26 @@ async def test_death_and_its_kansellering(client: httpx.AsyncClient) -> None:
     await _ok(client, DOD)
     [stay] = await search(client, "/Encounter")
     assert (stay["status"], stay["period"]["end"]) == ("finished", "2018-02-20")
+    [patient] = await search(client, "/Patient")
+    assert patient["deceasedDateTime"] == "2018-02-20"
     await _ok(client, DOD_C)
     [stay] = await search(client, "/Encounter")
     assert stay["status"] == "in-progress"
     assert "end" not in stay.get("period", {})
+    [patient] = await search(client, "/Patient")
+    assert "deceasedDateTime" not in patient
+
+
+async def test_death_of_a_known_patient_is_recorded_on_the_patient(client: httpx.AsyncClient) -> None:
+    data = sample(DOD)
+    await _ok(client, INNLAGT)  # the Patient exists before the death message
+    admitted = (await search(client, "/Patient"))[0]
+    status, apprec = await post(client, data)
+    assert (status, apprec.status) == (200, AppRecStatus.OK), apprec.errors
+    [patient] = await search(client, "/Patient")
+    assert patient["id"] == admitted["id"]
+    assert patient["deceasedDateTime"] == "2018-02-20"
+    assert patient["name"] == admitted["name"]
 
 
 def _municipalities(body: dict[str, Any]) -> list[dict[str, Any]]:
