@@ -121,3 +121,20 @@ async def test_endring_without_the_medicines_revokes_them(client: httpx.AsyncCli
     assert _statuses(await search(client, "/Condition")) == {"confirmed"}  # still in the report
     [composition] = await search(client, "/Composition")
     assert composition["status"] == "amended"
+
+
+async def test_a_plo_message_without_patient_id_is_refused_to_its_sender(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    data = re.sub(
+        rb"<Ident>\s*<Id>15076500565</Id>.*?</Ident>",
+        b"",
+        sample("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml"),
+        flags=re.DOTALL,
+    )
+    status, apprec = await post(client, data)
+    assert (status, apprec.status) == (422, AppRecStatus.REJECTED)
+    assert apprec.original_id == parse_plo(parse_xml(data)).msg_id
+    assert apprec.receiver.ident("HER") == "59"  # back to the hospital
+    assert apprec.errors[0].code == "E30"
+    assert await stored_count(app) == 0
