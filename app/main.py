@@ -17,6 +17,7 @@ from app.adapters.kith import dialog_outgoing as kith_dialog_outgoing
 from app.adapters.kith import epikrise_outgoing as kith_epikrise_outgoing
 from app.adapters.kith import routes as kith_routes
 from app.adapters.kith import status_messages as kith_status_messages
+from app.adapters.plo import operations as plo_operations
 from app.adapters.transport.amqp import AmqpConfig, AmqpTransport
 from app.config import Settings
 from app.cors import install_cors
@@ -251,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *core_journal_summary.OPERATIONS,
             *pregnancy_card_operations.OPERATIONS,
             *kith_routes.OPERATIONS,
+            *plo_operations.OPERATIONS,
         ]
     )
     app.state.operations = operations

@@ -33,6 +33,8 @@ from app.adapters.kith.model import Coded, Ident, Organisation, Referral
 from app.adapters.kith.to_fhir import sender_key
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.kith.xsd import XsdValidator
+from app.adapters.plo.model import PloMessage
+from app.adapters.plo.parse import is_plo, parse_plo
 from app.fhir.outcome import Category, FhirError
 
 Json = dict[str, Any]
@@ -71,7 +73,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
-    message: Referral | EreseptMessage | Dialogmelding | Epikrise
+    message: Referral | EreseptMessage | Dialogmelding | Epikrise | PloMessage
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
 
@@ -186,7 +188,7 @@ class ReceiptIn:
 
 def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted | ReceiptIn:
     """Parse, validate (when schemas are configured) and map a received Henvisning, Dialogmelding 1.0/1.1,
-    Epikrise 1.0/1.1/1.2 or e-resept message, or
+    Epikrise 1.0/1.1/1.2, PLO message (1.5/1.6/2.0, app/adapters/plo) or e-resept message, or
     raise Rejected. An AppRec is returned as such (a bad one raises FhirError: a receipt is not answered by
     a receipt)."""
     if len(data) > max_bytes:
@@ -223,6 +225,10 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
                 epikrise.msg_type, epikrise.generated, epikrise.msg_id, epikrise.sender, epikrise.receiver
             )
             return Accepted(epikrise, received, message_key(epikrise.sender, epikrise.msg_id))
+        if is_plo(root):
+            plo = parse_plo(root)
+            received = ReceivedMessage(plo.msg_type, plo.gen_date, plo.msg_id, plo.sender, plo.receiver)
+            return Accepted(plo, received, message_key(plo.sender, plo.msg_id))
         referral = parse_henvisning_tree(root)
     except KithError as error:
         raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None

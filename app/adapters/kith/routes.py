@@ -2,7 +2,7 @@
 referrals out.
 
 - `POST /$kith-message`: a Henvisning 1.0/1.1 (own header) or 2.0 (MsgHead), a Dialogmelding 1.0 or 1.1
-  (MsgHead; see dialog_store.py), an Epikrise 1.0/1.1/1.2 (own header; see epikrise_store.py), or an e-resept M1, M5, M7, M10 or M912 (MsgHead; see
+  (MsgHead; see dialog_store.py), an Epikrise 1.0/1.1/1.2 (own header; see epikrise_store.py), a PLO message (MsgHead; see app/adapters/plo), or an e-resept M1, M5, M7, M10 or M912 (MsgHead; see
   app/adapters/eresept/intake.py), as `application/xml`. The
   answer is always an AppRec (`application/xml`): 200 with status 1 (OK) when the message is stored, or
   status 2 (avvist) with a Volven 8221 error code and HTTP 400/413/422 (the message) or 409/412/5xx
@@ -52,6 +52,8 @@ from app.adapters.kith.stored import find_one, stored_referral
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator, get_validator
+from app.adapters.plo import store as plo_store
+from app.adapters.plo.model import PloMessage
 from app.config import Settings
 from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
@@ -120,7 +122,9 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 
 
 async def _changes(
-    engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage | Dialogmelding | Epikrise
+    engine: Engine,
+    ctx: RequestContext,
+    message: Referral | EreseptMessage | Dialogmelding | Epikrise | PloMessage,
 ) -> tuple[Json, Anchor]:
     """The transaction a message makes and what its record is about."""
     if isinstance(message, Referral):
@@ -130,6 +134,8 @@ async def _changes(
         return await dialog_store.changes(engine, ctx, message)
     if isinstance(message, Epikrise):
         return await epikrise_store.changes(engine, ctx, message)
+    if isinstance(message, PloMessage):
+        return await plo_store.changes(engine, ctx, message)
     return await eresept_store.changes(engine, ctx, message)
 
 
@@ -236,7 +242,7 @@ OPERATIONS = (
         "POST",
         receive_message,
         "Receive a KITH Henvisning (1.0/1.1 or 2.0 in MsgHead), a Dialogmelding 1.0/1.1, an Epikrise "
-        "1.0/1.1/1.2 or an e-resept M1, M5, M7, M10 or M912, "
+        "1.0/1.1/1.2, a PLO message (1.5/1.6/2.0) or an e-resept M1, M5, M7, M10 or M912, "
         "answered with an AppRec; or the AppRec for a message sent from here (204)",
         description="The body is the KITH XML message (Content-Type application/xml or text/xml).",
         parameters=(Parameter("return", "out", "Binary", 0, "1", "The AppRec (XML)"),),

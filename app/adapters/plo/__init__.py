@@ -1,0 +1,1 @@
+"""PLO messages (pleie- og omsorgsmeldinger) between municipalities and hospitals / GPs: see README.md."""

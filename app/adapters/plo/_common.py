@@ -1,0 +1,102 @@
+"""What every PLO mapping shares: the message's parties and patient as transaction entries, the keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith import _fhir_referral as r
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.intake import message_key
+from app.adapters.kith.model import PATIENT_ID_TYPES, Organisation, Patient
+from app.adapters.kith.to_fhir import BundleBuilder, sender_key
+from app.adapters.plo.model import Kind, PloMessage
+
+Json = dict[str, Any]
+NS = f.NS  # http://helsebro.no/fhir/NamingSystem
+CS = "http://helsebro.no/fhir/CodeSystem"
+EXT_PLO = f"{f.SD}/plo-message"  # version, family, kind, msgId, conversationId, messageType
+
+
+def check_patient(msg: PloMessage) -> Patient:
+    """The MsgHead patient with an identifier of a patient type, else E30/E36 (the record must be in a
+    patient's compartment)."""
+    if msg.patient is None:
+        raise KithError(AppRecError.PATIENT_FNR_MISSING, "the MsgHead names no patient")
+    if not any(i.type.code in PATIENT_ID_TYPES for i in msg.patient.idents):
+        code = (
+            AppRecError.PATIENT_INFO_INSUFFICIENT if msg.patient.idents else AppRecError.PATIENT_FNR_MISSING
+        )
+        raise KithError(code, "patient identifier is missing or of an unknown type")
+    return msg.patient
+
+
+def patient_key(patient: Patient) -> str:
+    ident = next(i for i in patient.idents if i.type.code in PATIENT_ID_TYPES)
+    return f"{ident.type.code}:{ident.id}"
+
+
+def org_key(org: Organisation) -> str:
+    return sender_key(org)
+
+
+@dataclass
+class Parties:
+    b: BundleBuilder
+    subject: Json
+    sender: r.Party
+    receiver: r.Party
+    sender_top: str | None  # fullUrl of the sender's own (top level) Organization
+    receiver_top: str | None
+
+    @property
+    def sender_ref(self) -> Json | None:
+        url = self.sender.roles[-1] if self.sender.roles else self.sender.organization
+        return None if url is None else f.reference(url)
+
+    @property
+    def receiver_ref(self) -> Json | None:
+        return None if self.receiver.organization is None else f.reference(self.receiver.organization)
+
+
+def _top(b: BundleBuilder, org: Organisation, role: str) -> str | None:
+    return b.url(f"{role}-organisation-0") if (org.name is not None or org.idents) else None
+
+
+def parties(msg: PloMessage, key: str) -> Parties:
+    patient = check_patient(msg)
+    b = BundleBuilder(key)
+    sender = b.organisation(msg.sender, "sender")
+    receiver = b.organisation(msg.receiver, "receiver")
+    assigner = (
+        f.reference(sender.organization, msg.sender.name) if sender.organization else {"display": "Avsender"}
+    )
+    subject = f.reference(b.patient(patient, assigner))
+    return Parties(
+        b, subject, sender, receiver, _top(b, msg.sender, "sender"), _top(b, msg.receiver, "receiver")
+    )
+
+
+def message_ext(msg: PloMessage) -> Json:
+    parts = [
+        f.ext("version", "Code", msg.version.value),
+        f.ext("family", "Code", msg.family.value),
+        f.ext("kind", "Code", msg.kind.value),
+        f.ext("msgId", "String", msg.msg_id),
+        f.ext("conversationId", "String", msg.conversation_id),
+        f.ext("messageType", "CodeableConcept", f.cc(msg.msg_type)),
+        f.ext("generated", "DateTime", f.fhir_datetime(msg.gen_date)),
+    ]
+    return f.complex_ext(EXT_PLO, parts)
+
+
+def record_key(msg: PloMessage) -> str:
+    return message_key(msg.sender, msg.msg_id)
+
+
+def is_cancel(msg: PloMessage) -> bool:
+    return msg.kind is Kind.CANCEL
+
+
+SD_EVENT = f"{f.SD}/plo-event"  # TidsfestetHendelse: code, time, estimated, description, remark

@@ -1,0 +1,188 @@
+"""The PLO messages as read: frozen dataclasses, independent of XML and of FHIR.
+
+One `PloMessage` for every family; `family` says which business document it carried, `version` which
+schema (1.5, 1.6, 2.0, by namespace). Pasientlogistikk is read into `events` (TidsfestetHendelse) and
+`discharged_to`; the reports (Innleggelsesrapport, Utskrivningsrapport, Helseopplysninger ...) into
+`sections` (each top-level part of the document as heading + text) and the structured parts mapped
+(`diagnoses`, `medications`, `functions`, `services`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from app.adapters.kith.model import (
+    Coded,
+    HealthProfessional,
+    Organisation,
+    OriginalReference,
+    Patient,
+    RelatedPerson,
+)
+
+OID_EVENT = "2.16.578.1.12.4.1.1.9121"  # Volven 9121 Hendelsekode (pasientlogistikk)
+
+
+class PloVersion(StrEnum):
+    V1_5 = "1.5"
+    V1_6 = "1.6"
+    V2_0 = "2.0"
+
+
+class Family(StrEnum):
+    LOGISTICS = "pasientlogistikk"
+    ADMISSION_REPORT = "innleggelsesrapport"
+    DISCHARGE_REPORT = "utskrivningsrapport"  # TverrfagligEpikrise
+    HEALTH_INFO_GP = "helseopplysninger-til-lege"
+    HEALTH_INFO = (
+        "helseopplysninger"  # HelseopplysningerVedSoknad (1.x), HelseopplysningerSaksbehandling (2.0)
+    )
+    MEDICAL_INFO = "medisinske-opplysninger"
+    SERVICE_INFO = "orientering-om-tjenestetilbud"
+    SUMMARY = "sammenfatning"  # 2.0
+
+    @property
+    def display(self) -> str:
+        return _DISPLAY[self]
+
+    @property
+    def is_report(self) -> bool:
+        return self is not Family.LOGISTICS
+
+
+_DISPLAY = {
+    Family.LOGISTICS: "Pasientlogistikk",
+    Family.ADMISSION_REPORT: "Innleggelsesrapport",
+    Family.DISCHARGE_REPORT: "Utskrivningsrapport",
+    Family.HEALTH_INFO_GP: "Helseopplysninger til lege",
+    Family.HEALTH_INFO: "Helseopplysninger",
+    Family.MEDICAL_INFO: "Medisinske opplysninger",
+    Family.SERVICE_INFO: "Orientering om tjenestetilbud",
+    Family.SUMMARY: "Sammenfatning",
+}
+
+
+class Kind(StrEnum):
+    """InformasjonOmForsendelsen/Forsendelsesstatus."""
+
+    NEW = "N"
+    CHANGE = "M"
+    CANCEL = "C"
+
+
+class Logistics(StrEnum):
+    """The Pasientlogistikk message, by its element."""
+
+    ADMITTED = "MeldingInnlagtPasient"
+    DISCHARGE_READY = "MeldingUtskrivningsklarPasient"
+    WITHDRAWN = "AvmeldingUtskrivningsklarPasient"
+    DISCHARGED = "MeldingOmUtskrevetPasient"
+    DEATH = "OrienteringOmDod"
+    ANSWER = "TilbakemeldingUtskrivningsklarPasient"  # 2.0: the municipality's answer
+
+
+class EventCode(StrEnum):
+    """Volven 9121 codes used by the clock."""
+
+    ADMITTED = "1"
+    DISCHARGED = "2"
+    DISCHARGE_READY = "3"
+    WITHDRAWN = "4"
+    DEAD = "13"
+
+
+@dataclass(frozen=True)
+class Event:
+    """TidsfestetHendelse."""
+
+    code: Coded | None
+    time: datetime | date
+    estimated: bool | None = None
+    description: str | None = None
+    remark: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level part of a report: its element name, a heading and its text content."""
+
+    element: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: Coded
+    main: bool | None = None
+
+
+@dataclass(frozen=True)
+class Medication:
+    """Legemiddelinfo/ForenkletForskrivning/Forskrivningsinfo (the simple prescription part)."""
+
+    name: str | None
+    form: Coded | None = None
+    strength: str | None = None  # "2.5 mg"
+    dosage_text: str | None = None
+    use: Coded | None = None  # Bruk: fast / behov
+    start: date | None = None
+    remark: str | None = None
+    multidose: Coded | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    """KartlagtFunksjon: a mapped function variable and its level."""
+
+    variable: Coded
+    level: Coded | None = None
+    remark: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """A municipal service existing or asked for (EksisterendeTjeneste / tjeneste søkt)."""
+
+    type: Coded | None
+    text: str | None
+    existing: bool
+
+
+@dataclass(frozen=True)
+class PloMessage:
+    version: PloVersion
+    family: Family
+    kind: Kind
+    msg_id: str
+    msg_type: Coded
+    gen_date: datetime
+    sender: Organisation
+    receiver: Organisation
+    patient: Patient | None
+    issue_date: datetime | None = None
+    conversation: OriginalReference | None = None
+    logistics: Logistics | None = None
+    events: tuple[Event, ...] = ()
+    discharged_to: tuple[Coded, ...] = ()  # UtskrevetTil: Uttilstand, UtTil
+    responsible: HealthProfessional | None = None  # AnsvarForRapport/AnsvarligRapport
+    approved: date | None = None  # AnsvarForRapport/GodkjentDato
+    contacts: tuple[HealthProfessional, ...] = ()  # KontaktpersonHelsepersonell/Kontaktperson
+    contact_units: tuple[Organisation, ...] = ()  # TilknyttetEnhet/Kontaktenhet
+    related_persons: tuple[RelatedPerson, ...] = ()  # ParorendeForesatt
+    sections: tuple[Section, ...] = ()
+    diagnoses: tuple[Diagnosis, ...] = ()
+    medications: tuple[Medication, ...] = ()
+    functions: tuple[Function, ...] = ()
+    services: tuple[Service, ...] = ()
+
+    @property
+    def conversation_id(self) -> str:
+        """The first message of the conversation (RefToConversation), else this one: a change or a
+        cancellation names the Ny it changes this way."""
+        return self.conversation.conversation_id if self.conversation is not None else self.msg_id
+
+    def event(self, code: EventCode) -> Event | None:
+        return next((e for e in self.events if e.code is not None and e.code.code == code.value), None)
