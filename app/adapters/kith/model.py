@@ -101,6 +101,27 @@ class HealthProfessional:
         return next((i.id for i in self.idents if i.type.code == type_code), None)
 
 
+def _name_key(name: HumanName) -> tuple[str, ...] | None:
+    """A person's name for comparison: family and given (or the unsplit text), case and spacing ignored."""
+    parts = (name.family, name.given) if name.family or name.given else (name.text,)
+    key = tuple(" ".join((p or "").casefold().split()) for p in parts)
+    return key if any(key) else None
+
+
+def same_person(a: HealthProfessional, b: HealthProfessional) -> bool:
+    """Whether two mentions of health personnel name the same person: they share an identifier, or they
+    carry no conflicting identifier (two different values of one type) and have the same name. Without a
+    name on either side and no shared identifier they are not taken to be the same."""
+    if set(a.idents) & set(b.idents):
+        return True
+    for i in a.idents:
+        other = b.ident(i.type.code) if i.type.code is not None else None
+        if other is not None and other != i.id:
+            return False
+    key = _name_key(a.name)
+    return key is not None and key == _name_key(b.name)
+
+
 @dataclass(frozen=True)
 class Organisation:
     """A MsgHead Organisation (or Henvisning 1.x Inst): HER-id/orgnr, optional department and person."""
@@ -329,7 +350,9 @@ class Referral:
         """The referring professional, merging the ids the two places of the message carry.
 
         1.x puts the HER-id under Requester/Inst/HCPerson and the HPR number under PatRelHCP(HHE); 2.0 puts
-        the HER-id under MsgHead Sender and the HPR number under po:AnsvarForRapport(HHE).
+        the HER-id under MsgHead Sender and the HPR number under po:AnsvarForRapport(HHE). They are merged
+        only when they are the same person (`same_person`); a referral signed by one doctor and sent by
+        another has the signer (HHE) as its referrer.
         """
         hhe = next(
             (
@@ -342,7 +365,7 @@ class Referral:
         sender_person = self.sender.professional
         if hhe is None:
             return sender_person
-        if sender_person is None:
+        if sender_person is None or not same_person(hhe, sender_person):
             return hhe
         extra = tuple(i for i in sender_person.idents if i not in hhe.idents)
         return HealthProfessional(

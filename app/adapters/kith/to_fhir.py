@@ -36,6 +36,7 @@ from app.adapters.kith.model import (
     Patient,
     Referral,
     RelatedPerson,
+    same_person,
 )
 from app.resources.no_basis.identifiers import (
     DNR_SYSTEM,
@@ -176,6 +177,8 @@ class BundleBuilder:
         """Ids of the referrer found elsewhere in the message (1.x: the HPR under PatRelHCP HHE)."""
         referrer = None if self.ref is None else self.ref.referrer
         if self.ref is None or referrer is None or person is not self.ref.sender.professional:
+            return ()
+        if not same_person(referrer, person):  # signed by one doctor, sent by another
             return ()
         return tuple(i for i in referrer.idents if i not in person.idents)
 

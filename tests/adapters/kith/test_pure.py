@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 import pytest
@@ -109,7 +110,10 @@ def test_referrer_merges_her_and_hpr() -> None:
         document_id="d",
         issued=datetime(2024, 1, 1),
         patient=_patient(FNR),
-        sender=Organisation(name="Legesenter", professional=HealthProfessional(idents=(her,))),
+        sender=Organisation(
+            name="Legesenter",
+            professional=HealthProfessional(name=HumanName(family="LEGE "), idents=(her,)),
+        ),
         receiver=Organisation(name="HF"),
         professionals=(
             RelatedProfessional(
@@ -123,3 +127,9 @@ def test_referrer_merges_her_and_hpr() -> None:
     assert referrer is not None
     assert referrer.idents == (hpr, her)
     assert referrer.name.family == "Lege"
+    # a sender person who cannot be shown to be the same (no name) is not merged with the signer
+    nameless = dataclasses.replace(
+        ref, sender=Organisation(name="Legesenter", professional=HealthProfessional(idents=(her,)))
+    )
+    assert nameless.referrer is not None
+    assert nameless.referrer.idents == (hpr,)
