@@ -4,7 +4,7 @@ for. Built by to_fhir.py; the extension URLs and their parts are read back by fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.model import (
@@ -13,7 +13,9 @@ from app.adapters.kith.model import (
     Coded,
     Forwarding,
     HealthProfessional,
+    LabResult,
     MessageKind,
+    Quantity,
     Referral,
     RequestedService,
     TextSection,
@@ -138,7 +140,41 @@ def _item_ext(item: ClinicalItem) -> Json:
             med.append(f.ext("unitDose", "Quantity", q))
         med += _s("dosageText", m.dosage_text) + _s("comment", m.comment)
         parts.append(f.complex_ext("medication", med))
+    if item.result is not None:
+        parts.append(_result_ext(item.result))
     return f.complex_ext(EXT_CLINICAL_ITEM, parts)
+
+
+def _q(url: str, value: Quantity | None) -> list[Json]:
+    if value is None:
+        return []
+    q = {k: v for k, v in (("value", value.value), ("unit", value.unit)) if v is not None}
+    return [f.ext(url, "Quantity", q)]
+
+
+def _dt(url: str, value: datetime | None) -> list[Json]:
+    return [] if value is None else [f.ext(url, "DateTime", f.fhir_datetime(value))]
+
+
+def _result_ext(r: LabResult) -> Json:
+    """ResultItem: `kith-clinical-item.result` (kind = the XML element of the value's form)."""
+    parts = [
+        f.ext("kind", "Code", r.kind.value),
+        f.ext("investigation", "CodeableConcept", f.cc(r.investigation)),
+        *[f.ext("spec", "CodeableConcept", f.cc(c)) for c in r.specs],
+        *_q("value", r.value),
+        *_c("comparator", r.comparator),
+        *_q("low", r.low),
+        *_q("high", r.high),
+        *_dt("date", r.date_value),
+    ]
+    if r.text is not None:
+        text = [*_c("heading", r.text.heading), *_s("text", r.text.text)]
+        text += [f.ext("code", "CodeableConcept", f.cc(c)) for c in r.text.codes]
+        parts.append(f.complex_ext("text", text))
+    parts += _c("serviceType", r.service_type) + _dt("investigated", r.investigation_date)
+    parts += _s("comment", r.comment) + _c("deviation", r.deviation)
+    return f.complex_ext("result", parts)
 
 
 def _note(section: TextSection, kind: str) -> Json:

@@ -6,6 +6,9 @@ headings/InfItem types as CV. `v2` switches between the two.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+
 from lxml import etree
 
 from app.adapters.kith import _xml as x
@@ -16,10 +19,13 @@ from app.adapters.kith.model import (
     Coded,
     Diagnosis,
     HumanName,
+    LabResult,
     Medication,
     MessageKind,
     Patient,
+    Quantity,
     RelatedPerson,
+    ResultKind,
     TextSection,
 )
 
@@ -54,9 +60,86 @@ def kind_coded(kind: MessageKind) -> Coded:
     return Coded(code=kind.value, display=KIND_DISPLAY[kind])
 
 
+def _dt(el: etree._Element, ns: str, tag: str, v2: bool) -> datetime | None:
+    """A date/time element: element text in 2.0, a TS (`V` attribute) in 1.x."""
+    return x.to_datetime(x.text(el, ns, tag), tag) if v2 else x.ts_attr(el, ns, tag)
+
+
+def _put_dt(el: etree._Element, ns: str, tag: str, value: datetime | None, v2: bool) -> None:
+    if v2:
+        x.put_date(el, ns, tag, value)
+    else:
+        x.put_ts_attr(el, ns, tag, value)
+
+
+def parse_result(el: etree._Element, ns: str, v2: bool) -> LabResult:
+    """InfItem/ResultItem (the same in 1.0, 1.1 and 2.0, but for the date types)."""
+    inv = x.require(el, ns, "ClinInv")
+    kind = next((k for k in ResultKind if x.child(el, ns, k.value) is not None), None)
+    if kind is None:
+        raise KithError(AppRecError.NOT_VALID, "mandatory element <ResultItem> has no result")
+    value = x.child(el, ns, kind.value)
+    out = LabResult(
+        investigation=x.coded(x.require(inv, ns, "Id")) or Coded(),
+        kind=kind,
+        specs=tuple(c for c in (x.coded(s) for s in x.children(inv, ns, "Spec")) if c is not None),
+        service_type=x.coded(el, ns, "ServType"),
+        investigation_date=_dt(el, ns, "InvDate", v2),
+        comment=x.text(el, ns, "Comment"),
+        deviation=x.coded(el, ns, "DevResultInd"),
+    )
+    if kind is ResultKind.NUMERIC:
+        num = x.quantity(x.require(value, ns, "NumResultValue"))
+        return replace(out, value=num, comparator=x.coded(value, ns, "ArithmeticComp"))
+    if kind is ResultKind.INTERVAL:
+        return replace(
+            out, low=x.quantity(x.child(value, ns, "Low")), high=x.quantity(x.child(value, ns, "High"))
+        )
+    if kind is ResultKind.DATE:
+        return replace(out, date_value=_dt(value, ns, "DateResultValue", v2))
+    result = x.child(value, ns, "Result")
+    if result is None:
+        return out
+    codes = tuple(c for c in (x.coded(e) for e in x.children(result, ns, "TextCode")) if c is not None)
+    text = TextSection(x.coded(result, ns, "Heading"), x.text(result, ns, "TextResultValue"), codes)
+    return replace(out, text=text)
+
+
+def put_result(parent: etree._Element, ns: str, r: LabResult, v2: bool) -> None:
+    el = x.sub(parent, ns, "ResultItem")
+    value = x.sub(el, ns, r.kind.value)
+    if r.kind is ResultKind.NUMERIC:
+        x.put_coded(value, ns, "ArithmeticComp", r.comparator, cv=False)
+        x.put_quantity(value, ns, "NumResultValue", r.value or Quantity())
+    elif r.kind is ResultKind.INTERVAL:
+        x.put_quantity(value, ns, "Low", r.low)
+        x.put_quantity(value, ns, "High", r.high)
+    elif r.kind is ResultKind.DATE and r.date_value is not None:
+        day = r.date_value.date() if v2 else r.date_value  # 2.0: xs:date
+        if v2:
+            x.put_date(value, ns, "DateResultValue", day)
+        else:
+            x.put_ts_attr(value, ns, "DateResultValue", day)
+    elif r.kind is ResultKind.TEXT and r.text is not None:
+        result = x.sub(value, ns, "Result")
+        x.put_coded(result, ns, "Heading", r.text.heading, cv=False)
+        x.opt_text(result, ns, "TextResultValue", r.text.text)
+        for code in r.text.codes[:1]:  # TextCode is 0..1
+            x.put_coded(result, ns, "TextCode", code)
+    x.put_coded(el, ns, "ServType", r.service_type, cv=False)
+    _put_dt(el, ns, "InvDate", r.investigation_date, v2)
+    x.opt_text(el, ns, "Comment", r.comment)
+    x.put_coded(el, ns, "DevResultInd", r.deviation, cv=False)
+    inv = x.sub(el, ns, "ClinInv")
+    x.put_coded(inv, ns, "Id", r.investigation)
+    for spec in r.specs:
+        x.put_coded(inv, ns, "Spec", spec)
+
+
 def parse_items(parent: etree._Element, ns: str, v2: bool) -> tuple[ClinicalItem, ...]:
     items = []
     for item in x.children(parent, ns, "InfItem"):
+        result_el = x.child(item, ns, "ResultItem")
         obs = x.child(item, ns, "Observation")
         med = x.child(item, ns, "Medication")
         medication = None
@@ -81,6 +164,7 @@ def parse_items(parent: etree._Element, ns: str, v2: bool) -> tuple[ClinicalItem
                 medication=medication,
                 start=start,
                 end=end,
+                result=None if result_el is None else parse_result(result_el, ns, v2),
             )
         )
     return tuple(items)
@@ -89,7 +173,9 @@ def parse_items(parent: etree._Element, ns: str, v2: bool) -> tuple[ClinicalItem
 def put_items(parent: etree._Element, ns: str, items: tuple[ClinicalItem, ...], v2: bool) -> None:
     for item in items:
         el = x.sub(parent, ns, "InfItem")
-        if item.medication is not None:
+        if item.result is not None:
+            put_result(el, ns, item.result, v2)
+        elif item.medication is not None:
             m = item.medication
             med = x.sub(el, ns, "Medication")
             x.put_coded(med, ns, "DrugId", m.drug)

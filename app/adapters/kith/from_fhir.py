@@ -28,6 +28,7 @@ from app.adapters.kith.model import (
     HealthProfessional,
     HenvisningVersion,
     InterpreterNeed,
+    LabResult,
     Medication,
     MessageKind,
     Organisation,
@@ -39,6 +40,7 @@ from app.adapters.kith.model import (
     RelatedPerson,
     RelatedProfessional,
     RequestedService,
+    ResultKind,
     RightsAssessment,
     TextSection,
 )
@@ -234,6 +236,36 @@ def _attachment(doc: Json) -> Attachment:
     )
 
 
+def _quantity(extension: Any, name: str) -> Quantity | None:
+    q = _part(extension, name, "Quantity")
+    return None if q is None else Quantity(value=q.get("value"), unit=q.get("unit"))
+
+
+def _result(e: Json) -> LabResult:
+    text = next(iter(_parts(e, "text")), None)
+    return LabResult(
+        investigation=_coded(e, "investigation") or Coded(),
+        kind=ResultKind(_part(e, "kind", "Code")),
+        specs=tuple(f.coded(s.get("valueCodeableConcept")) for s in _parts(e, "spec")),
+        value=_quantity(e, "value"),
+        comparator=_coded(e, "comparator"),
+        low=_quantity(e, "low"),
+        high=_quantity(e, "high"),
+        date_value=f.from_fhir_datetime(_part(e, "date", "DateTime")),
+        text=None
+        if text is None
+        else TextSection(
+            heading=_coded(text, "heading"),
+            text=_str(text, "text"),
+            codes=tuple(f.coded(c.get("valueCodeableConcept")) for c in _parts(text, "code")),
+        ),
+        service_type=_coded(e, "serviceType"),
+        investigation_date=f.from_fhir_datetime(_part(e, "investigated", "DateTime")),
+        comment=_str(e, "comment"),
+        deviation=_coded(e, "deviation"),
+    )
+
+
 def _clinical_item(e: Json) -> ClinicalItem:
     medication = None
     med = next(iter(_parts(e, "medication")), None)
@@ -246,7 +278,9 @@ def _clinical_item(e: Json) -> ClinicalItem:
             dosage_text=_str(med, "dosageText"),
             comment=_str(med, "comment"),
         )
+    result = next(iter(_parts(e, "result")), None)
     return ClinicalItem(
+        result=None if result is None else _result(result),
         type=_coded(e, "type") or Coded(),
         description=_str(e, "description"),
         comment=_str(e, "comment"),

@@ -392,3 +392,88 @@ def serialize_v1_1(ref: Referral) -> etree._Element:
     x.opt_text(req, NS, "Comment", rs.comment)
     c.put_sections(serv_req, NS, "Comment", ref.comments, v2=False)
     return root
+
+
+# --- what the model does not hold --------------------------------------------------------------------------
+
+_ADDRESS = frozenset(
+    {"Type", "StreetAdr", "PostalCode", "City", "County", "Country", "CityDistr", "TeleAddress"}
+)
+_IDS = frozenset({"Id", "TypeId", "AdditionalId"})
+# For each element (by local name) whose children the parser reads: the children it maps. A child not
+# listed is dropped on parse; `unmapped_v1` names it (the receipt then says "OK with error in part").
+# Leaves and subtrees read whole (fk1 persons, Base64 content) are not listed.
+_MAPPED_V1: dict[str, frozenset[str]] = {
+    "Message": frozenset({"Type", "MsgVersion", "MIGversion", "GenDate", "MsgId", "Status", "ServReq"}),
+    "ServReq": frozenset(
+        {"ServType", "IssueDate", "ReqComment", "MsgDescr", "Id", "Patient", "ServProvider", "Requester"}
+        | {"RefDoc", "ReasonAsText", "Diagnosis", "ReqServ", "Comment"}
+    ),
+    "ReqServ": frozenset({"ServType", "ReqDate", "Priority", "Comment"}),
+    "Patient": frozenset(
+        {"Sex", "DateOfBirth", "DateOfDeath", "Name", "OffId", "TypeOffId", "PatientPrecaution", "InfItem"}
+        | {"PatRelHCP", "ParorendeForesatt", "AdditionalId", "Address"}
+    ),
+    "PatientPrecaution": frozenset({"Precaution"}),
+    "InfItem": frozenset({"ResultItem", "Medication", "Observation", "Type", "StartDateTime", "EndDateTime"}),
+    "Medication": frozenset({"DrugId", "Comment", "Status", "UnitDose", "DosageText"}),
+    "Observation": frozenset({"Description", "Comment"}),
+    "ResultItem": frozenset(
+        {"TextResult", "Interval", "DateResult", "NumResult", "ServType", "InvDate", "Comment"}
+        | {"DevResultInd", "ClinInv"}
+    ),
+    "NumResult": frozenset({"ArithmeticComp", "NumResultValue"}),
+    "TextResult": frozenset({"Result"}),
+    "Result": frozenset({"Heading", "TextResultValue", "TextCode"}),
+    "Interval": frozenset({"Low", "High"}),
+    "DateResult": frozenset({"DateResultValue"}),
+    "ClinInv": frozenset({"Id", "Spec"}),
+    "PatRelHCP": frozenset({"Relation", "HCP"}),
+    "Requester": frozenset({"HCP"}),
+    "ServProvider": frozenset({"HCP"}),
+    "HCP": frozenset({"Inst", "HCProf", "Address"}),
+    "Inst": frozenset({"Name", "HCPerson", "Dept"}) | _IDS,
+    "HCProf": frozenset({"Type", "Name"}) | _IDS,
+    "HCPerson": frozenset({"Name"}) | _IDS,
+    "Dept": frozenset({"Type", "Name"}) | _IDS,
+    "Address": _ADDRESS,
+    "RefDoc": frozenset(
+        {"IssueDate", "MsgType", "Id", "MimeType", "Description", "Compression", "FileReference", "Content"}
+    ),
+    "Diagnosis": frozenset({"Concept"}),
+    "ReasonAsText": frozenset({"Heading", "TextResultValue", "TextCode"}),
+    "Comment": frozenset({"Heading", "TextResultValue", "CodedComment"}),
+    "ParorendeForesatt": frozenset({"Slektskap", "Omsorgsfunksjon", "Referanseperson", "Merknad"}),
+}
+_FIRST_ONLY = frozenset({"HCPerson", "Dept"})  # Inst: only the first department and person are modelled
+
+
+def unmapped_v1(root: etree._Element) -> tuple[str, ...]:
+    """Paths (element names only, never values) of the elements of a Henvisning 1.x that the model does
+    not hold, in document order, each once: e.g. `ServReq/PaymentCat`, `ServReq/Patient/Consent`."""
+    found: dict[str, None] = {}
+
+    def walk(el: etree._Element, path: str) -> None:
+        mapped = _MAPPED_V1.get(x.local(el))
+        if mapped is None:
+            return
+        seen: set[str] = set()
+        for kid in el:
+            if not isinstance(kid.tag, str):
+                continue  # comments, processing instructions
+            name = x.local(kid)
+            kid_path = f"{path}/{name}" if path else name
+            if name not in mapped:
+                found[kid_path] = None
+            elif name in _FIRST_ONLY and x.local(el) == "Inst" and name in seen:
+                found[f"{kid_path}[2]"] = None
+            elif (
+                name == "HCP" and x.local(el) == "PatRelHCP" and x.child(kid, x.namespace(kid) or "", "Inst")
+            ):
+                found[f"{kid_path}/Inst"] = None  # a relation to an institution
+            else:
+                walk(kid, kid_path)
+            seen.add(name)
+
+    walk(root, "")
+    return tuple(found)

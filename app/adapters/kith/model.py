@@ -215,6 +215,34 @@ class Medication:
     comment: str | None = None
 
 
+class ResultKind(StrEnum):
+    """Which form a ResultItem's value takes (the XML element of the choice)."""
+
+    TEXT = "TextResult"
+    INTERVAL = "Interval"
+    DATE = "DateResult"
+    NUMERIC = "NumResult"
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """InfItem/ResultItem: an investigation result (undersøkelsesresultat), e.g. a lab value."""
+
+    investigation: Coded  # ClinInv/Id (e.g. NLK, Volven 7280)
+    kind: ResultKind
+    specs: tuple[Coded, ...] = ()  # ClinInv/Spec
+    value: Quantity | None = None  # NumResult/NumResultValue
+    comparator: Coded | None = None  # NumResult/ArithmeticComp (<, >, ...)
+    low: Quantity | None = None  # Interval/Low
+    high: Quantity | None = None  # Interval/High
+    date_value: datetime | None = None  # DateResult/DateResultValue
+    text: TextSection | None = None  # TextResult/Result (Heading, TextResultValue, TextCode)
+    service_type: Coded | None = None  # ServType (N/M/C of the result)
+    investigation_date: datetime | None = None  # InvDate
+    comment: str | None = None
+    deviation: Coded | None = None  # DevResultInd (avvikende resultat)
+
+
 @dataclass(frozen=True)
 class ClinicalItem:
     """InfItem: sykehistorie (ANAM), funn (FUNN), legemidler (MEDB), cave (CAVE) ... as text or medication."""
@@ -225,6 +253,7 @@ class ClinicalItem:
     medication: Medication | None = None
     start: datetime | None = None
     end: datetime | None = None
+    result: LabResult | None = None  # ResultItem (instead of Observation/Medication)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import dialog_store, intake
 from app.adapters.kith.apprec import (
     AppRec,
-    AppRecStatus,
     AppRecVersion,
     ReceivedMessage,
     build_apprec,
@@ -168,8 +167,9 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     again = await _stored_receipt(engine, ctx, accepted.key)
     if again is not None:
         return Reply(200, again)
+    receipt_status, errors = intake.receipt_status(accepted)
     apprec = to_bytes(
-        build_apprec(receipt_for(accepted.received, AppRecStatus.OK, version=config.apprec_version))
+        build_apprec(receipt_for(accepted.received, receipt_status, errors, version=config.apprec_version))
     )
     try:
         bundle, anchor = await _changes(engine, ctx, accepted.message)

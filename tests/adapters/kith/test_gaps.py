@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from app.adapters.kith.apprec import AppRecStatus, parse_apprec
-from app.adapters.kith.henvisning import parse_henvisning
-from app.adapters.kith.model import ProfessionalRole
+from app.adapters.kith.from_fhir import referral_from_bundle
+from app.adapters.kith.henvisning import parse_henvisning, serialize_henvisning
+from app.adapters.kith.henvisning_v1 import unmapped_v1
+from app.adapters.kith.model import Coded, HenvisningVersion, ProfessionalRole, Quantity, ResultKind
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import parse_xml
 from app.resources.no_basis.identifiers import HERID_SYSTEM, HPR_SYSTEM
@@ -76,3 +79,74 @@ async def test_referral_signed_by_one_doctor_and_sent_by_another(client: httpx.A
     assert written.sender.professional.name.family == "Vikar"
     assert written.referrer is not None
     assert written.referrer.ident("HPR") == "9900789"
+
+
+# --- 2. structured lab results in Henvisning 1.x; what is not mapped gets AppRec status 3 ---------------------
+
+LAB = "henvisning_v1_1_lab.xml"
+
+
+def test_lab_results_are_parsed() -> None:
+    ref = parse_henvisning(fixture_bytes(LAB))
+    results = [i.result for i in ref.clinical_items if i.result is not None]
+    assert len(results) == 5
+    glucose, crp, fev, spiro, xray = results
+    assert glucose.kind is ResultKind.NUMERIC
+    assert glucose.investigation.code == "NPU02192"
+    assert glucose.specs == (Coded(code="P", display="Plasma"),)
+    assert glucose.value == Quantity(7.4, "mmol/L")
+    assert glucose.investigation_date == datetime(2024, 4, 29, 8, 15)
+    assert glucose.comment == "Fastende"
+    assert glucose.deviation is not None
+    assert glucose.deviation.code == "H"
+    assert crp.comparator is not None
+    assert crp.comparator.code == "<"
+    assert (fev.kind, fev.low, fev.high) == (ResultKind.INTERVAL, Quantity(62, "%"), Quantity(68, "%"))
+    assert fev.service_type is not None
+    assert spiro.kind is ResultKind.TEXT
+    assert spiro.text is not None
+    assert spiro.text.text == "Obstruktivt mønster, signifikant reversibilitet."
+    assert (xray.kind, xray.date_value) == (ResultKind.DATE, datetime(2024, 3, 12))
+
+
+def test_lab_results_survive_fhir_and_both_versions() -> None:
+    ref = parse_henvisning(fixture_bytes(LAB))
+    assert referral_from_bundle(referral_to_bundle(ref)) == ref
+    for version in (HenvisningVersion.V1_1, HenvisningVersion.V2_0):
+        back = parse_henvisning(serialize_henvisning(ref, version))
+        assert back.clinical_items == ref.clinical_items
+
+
+def test_nothing_unmapped_in_the_own_fixtures() -> None:
+    for name in (LAB, "henvisning_v1_1_ny.xml", SIGNED_BY_OTHER):
+        assert unmapped_v1(parse_xml(fixture_bytes(name))) == ()
+
+
+async def test_lab_results_are_stored_and_written_back(client: httpx.AsyncClient) -> None:
+    message = fixture_bytes(LAB)
+    response = await client.post("/$kith-message", content=message, headers=XML)
+    assert response.status_code == 200, response.text
+    apprec = parse_apprec(parse_xml(response.content))
+    assert (apprec.status, apprec.errors) == (AppRecStatus.OK, ())
+    (sr,) = await _search(client, "/ServiceRequest")
+    back = await client.get(f"/ServiceRequest/{sr['id']}/$kith-henvisning?version=1.1")
+    assert back.status_code == 200, back.text
+    assert parse_henvisning(back.content).clinical_items == parse_henvisning(message).clinical_items
+
+
+async def test_an_element_not_mapped_gets_status_3_naming_it(client: httpx.AsyncClient) -> None:
+    message = fixture_bytes(LAB).replace(
+        b'<IssueDate V="2024-05-06T09:00:00"/>',
+        b'<IssueDate V="2024-05-06T09:00:00"/>\n\t\t<PaymentCat V="1" DN="Egenandel"/>',
+    )
+    message = message.replace(b"<OffId>", b"<IdByRequester>J-1234</IdByRequester>\n\t\t\t<OffId>")
+    response = await client.post("/$kith-message", content=message, headers=XML)
+    assert response.status_code == 200, response.text
+    apprec = parse_apprec(parse_xml(response.content))
+    assert apprec.status is AppRecStatus.OK_PARTIAL_ERROR
+    (error,) = apprec.errors
+    assert error.details is not None
+    assert "ServReq/PaymentCat" in error.details
+    assert "Patient/IdByRequester" in error.details
+    assert "J-1234" not in error.details  # names, never values
+    assert len(await _search(client, "/ServiceRequest")) == 1
