@@ -314,10 +314,18 @@ def service_request(ref: Referral, identifier: Json, links: Links) -> Json:
     return out
 
 
+OID_DATE_TYPE = "2.16.578.1.12.4.1.1.9147"  # Volven 9147 Type dato (viderehenvisning)
+_VOLVEN_9147 = {"1": "received", "4": "waiting-ended"}  # 1 ansiennitetsdato, 4 ventetid sluttdato
+
+
 def date_role(d: AssessmentDate) -> str | None:
-    """received / assessed / deadline, from the code or display (the TypeDato code list is not known)."""
+    """received (the seniority date) / waiting-ended / assessed / deadline: from the Volven 9147 code, else
+    from the code or display of a local code list."""
+    if d.type.system == OID_DATE_TYPE and d.type.code in _VOLVEN_9147:
+        return _VOLVEN_9147[d.type.code]
     words = f"{d.type.code or ''} {d.type.display or ''}".lower()
-    for word, role in (("frist", "deadline"), ("vurder", "assessed"), ("mott", "received")):
+    roles = (("frist", "deadline"), ("vurder", "assessed"), ("mott", "received"), ("ansiennitet", "received"))
+    for word, role in (*roles, ("ventetid slutt", "waiting-ended")):
         if word in words:
             return role
     return None
@@ -339,6 +347,8 @@ def _record_forwarding(task: Json, ref: Referral, links: Links) -> None:
     dates = {role: d.date for d in fwd.dates if (role := date_role(d)) is not None}
     if "received" in dates:
         set_output(task, Output.FIRST_RECEIVED, "DateTime", dates["received"].isoformat())
+    if "waiting-ended" in dates:
+        set_output(task, Output.WAITING_ENDED, "Date", dates["waiting-ended"].isoformat())
     if "assessed" in dates:
         set_output(task, Output.ASSESSED, "DateTime", dates["assessed"].isoformat())
     if fwd.assessment is not None:

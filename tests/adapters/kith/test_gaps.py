@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -15,6 +16,9 @@ from app.adapters.kith.model import Coded, HenvisningVersion, ProfessionalRole, 
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import parse_xml
 from app.resources.no_basis.identifiers import HERID_SYSTEM, HPR_SYSTEM
+from app.resources.referrals import workflow
+from app.resources.referrals.codes import Decision, Output
+from app.resources.referrals.taskjson import output
 from tests.adapters.kith.conftest import fixture_bytes
 
 XML = {"Content-Type": "application/xml"}
@@ -150,3 +154,44 @@ async def test_an_element_not_mapped_gets_status_3_naming_it(client: httpx.Async
     assert "Patient/IdByRequester" in error.details
     assert "J-1234" not in error.details  # names, never values
     assert len(await _search(client, "/ServiceRequest")) == 1
+
+
+# --- 4. a forwarded referral's seniority date (Volven 9147) goes on the Task and counts in $waiting-times ------
+
+SENIORITY = "henvisning_v2_videre_ansiennitet.xml"
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def _task(bundle: dict[str, Any]) -> dict[str, Any]:
+    tasks: list[dict[str, Any]] = [e["resource"] for e in bundle["entry"]]
+    (task,) = [t for t in tasks if t["resourceType"] == "Task"]
+    return task
+
+
+def test_volven_9147_dates_go_on_the_task() -> None:
+    task = _task(referral_to_bundle(parse_henvisning(fixture_bytes(SENIORITY))))
+    assert output(task, Output.FIRST_RECEIVED) == "2024-09-03"
+    assert output(task, Output.WAITING_ENDED) == "2024-09-09"
+
+
+async def test_waiting_times_and_assessed_in_time_count_from_the_same_receipt(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/$kith-message", content=fixture_bytes(SENIORITY), headers=XML)
+    assert response.status_code == 200, response.text
+    (task,) = await _search(client, "/Task")
+    # received here on Thursday 12 September, assessed Friday 20 September: within 10 working days of our
+    # own receipt, but not of the seniority date (Tuesday 3 September, so the deadline is 17 September)
+    task = workflow.receive(task, at=datetime(2024, 9, 12, 9, tzinfo=OSLO))
+    stored = await client.put(f"/Task/{task['id']}", json=task)
+    assert stored.status_code == 200, stored.text
+    task = workflow.assess(task, decision=Decision.NOT_ENTITLED, at=datetime(2024, 9, 20, 14, tzinfo=OSLO))
+    stored = await client.put(f"/Task/{task['id']}", json=task)
+    assert stored.status_code == 200, stored.text
+    assert output(stored.json(), Output.ASSESSED_IN_TIME) is False
+    body = (await client.get("/Task/$waiting-times?today=2024-09-30")).json()
+    (organisation,) = [p for p in body["parameter"] if p["name"] == "organization"]
+    parts = {p["name"]: p for p in organisation["part"]}
+    assert parts["received"]["valueInteger"] == 1
+    assert parts["assessedLate"]["valueInteger"] == 1  # as the Task says
+    assert parts["shareInTime"]["valueDecimal"] == 0
