@@ -55,6 +55,11 @@ DESCRIPTIONS: dict[AppRecError, str] = {
 }
 
 
+CANCELLED_REFERRAL = (
+    "the referral with this document id is cancelled: send a new referral with a new document id"
+)
+
+
 class KithError(Exception):
     """A received message cannot be accepted. `code` goes into the AppRec Error, `message` is safe to log."""
 
@@ -150,6 +155,10 @@ _NORWEGIAN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "en M7 må angi tilbakekallingen den svarer på (ConversationRef)",
         ),
         (r"(.+) has neither Inst nor HCProf", r"\1 har verken Inst eller HCProf"),
+        (
+            r"the referral with this document id is cancelled: send a new referral with a new document id",
+            "henvisningen med denne dokument-id-en er kansellert: send en ny henvisning med ny dokument-id",
+        ),
     )
 )
 _ELEMENT = re.compile(r"<[A-Za-z][\w.:-]*>")

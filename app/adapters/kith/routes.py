@@ -42,12 +42,12 @@ from app.adapters.kith.apprec import (
     rejection_for,
 )
 from app.adapters.kith.dialogmelding import Dialogmelding
-from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.errors import CANCELLED_REFERRAL, AppRecError, KithError
 from app.adapters.kith.henvisning import serialize_henvisning_tree
 from app.adapters.kith.intake import Anchor, Json
 from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation, Referral
 from app.adapters.kith.stored import find_one, stored_referral
-from app.adapters.kith.to_fhir import referral_to_bundle
+from app.adapters.kith.to_fhir import referral_identifier, referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator, get_validator
 from app.config import Settings
@@ -117,12 +117,33 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 # --- POST /$kith-message ------------------------------------------------------------------------------------
 
 
+async def _refuse_after_cancellation(
+    engine: Engine, ctx: RequestContext, ref: Referral, bundle: Json
+) -> None:
+    """A cancelled referral stays cancelled: a later message with its document id (new, change, or the
+    cancellation again) is refused, so the ServiceRequest and the Task never disagree. The stored
+    ServiceRequest's version goes in the entry's ifMatch, so a cancellation stored in the meantime fails
+    the transaction instead of being overwritten."""
+    identifier = referral_identifier(ref)
+    sr = await find_one(engine, ctx, "ServiceRequest", identifier)
+    task = await find_one(engine, ctx, "Task", identifier)
+    if (sr is not None and sr.get("status") == "revoked") or (
+        task is not None and task.get("status") == "cancelled"
+    ):
+        raise KithError(AppRecError.OTHER, CANCELLED_REFERRAL)
+    if sr is not None and (version := sr.get("meta", {}).get("versionId")) is not None:
+        for entry in bundle["entry"]:
+            if entry["request"]["url"].startswith("ServiceRequest?"):
+                entry["request"]["ifMatch"] = f'W/"{version}"'
+
+
 async def _changes(
     engine: Engine, ctx: RequestContext, message: Referral | EreseptMessage | Dialogmelding
 ) -> tuple[Json, Anchor]:
     """The transaction a message makes and what its record is about."""
     if isinstance(message, Referral):
         bundle = referral_to_bundle(message)
+        await _refuse_after_cancellation(engine, ctx, message, bundle)
         return bundle, intake.referral_anchor(bundle)
     if isinstance(message, Dialogmelding):
         return await dialog_store.changes(engine, ctx, message)

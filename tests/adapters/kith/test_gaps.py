@@ -195,3 +195,41 @@ async def test_waiting_times_and_assessed_in_time_count_from_the_same_receipt(
     assert parts["received"]["valueInteger"] == 1
     assert parts["assessedLate"]["valueInteger"] == 1  # as the Task says
     assert parts["shareInTime"]["valueDecimal"] == 0
+
+
+# --- 5. a message with the same document id after a cancellation is refused ---------------------------------
+
+NEW = "henvisning_v1_1_ny.xml"
+CANCEL = "henvisning_v1_1_kansellering.xml"
+CHANGE_AFTER_CANCEL = "henvisning_v1_1_endring_etter_kansellering.xml"
+
+
+async def _statuses(client: httpx.AsyncClient) -> tuple[str, str]:
+    (sr,) = await _search(client, "/ServiceRequest")
+    (task,) = await _search(client, "/Task")
+    return sr["status"], task["status"]
+
+
+async def test_a_cancelled_referral_is_not_reopened_by_a_later_message(client: httpx.AsyncClient) -> None:
+    for name in (NEW, CANCEL):
+        response = await client.post("/$kith-message", content=fixture_bytes(name), headers=XML)
+        assert response.status_code == 200, response.text
+    assert await _statuses(client) == ("revoked", "cancelled")
+    new_again = fixture_bytes(NEW).replace(
+        b"1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f", b"8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f"
+    )
+    for message in (fixture_bytes(CHANGE_AFTER_CANCEL), new_again):
+        response = await client.post("/$kith-message", content=message, headers=XML)
+        assert response.status_code == 422, response.text
+        apprec = parse_apprec(parse_xml(response.content))
+        assert apprec.status is AppRecStatus.REJECTED
+        (error,) = apprec.errors
+        assert error.details is not None
+        assert "kansellert" in error.details
+        assert await _statuses(client) == ("revoked", "cancelled")  # both stay as they were
+    # the cancellation itself, sent again with a new MsgId, changes nothing either
+    again = fixture_bytes(CANCEL).replace(
+        b"6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d", b"9d0e1f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"
+    )
+    response = await client.post("/$kith-message", content=again, headers=XML)
+    assert await _statuses(client) == ("revoked", "cancelled")
