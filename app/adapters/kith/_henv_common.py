@@ -201,23 +201,35 @@ def parse_sections(parent: etree._Element, ns: str, tag: str) -> tuple[TextSecti
     code_tag = "TextCode" if tag == "ReasonAsText" else "CodedComment"
     return tuple(
         TextSection(
-            heading=x.coded(el, ns, "Heading"),
+            heading=_given(x.coded(el, ns, "Heading")),
             text=x.text(el, ns, "TextResultValue"),
-            codes=tuple(c for c in (x.coded(e) for e in x.children(el, ns, code_tag)) if c is not None),
+            codes=tuple(
+                c for c in (_given(x.coded(e)) for e in x.children(el, ns, code_tag)) if c is not None
+            ),
         )
         for el in x.children(parent, ns, tag)
     )
+
+
+def _given(value: Coded | None) -> Coded | None:
+    """A coded element without any attribute (`<CodedComment/>`) says nothing: read as absent."""
+    return None if value is None or value == Coded() else value
 
 
 def put_sections(
     parent: etree._Element, ns: str, tag: str, sections: tuple[TextSection, ...], v2: bool
 ) -> None:
     code_tag = "TextCode" if tag == "ReasonAsText" else "CodedComment"
+    # Henvisning 1.1 makes a Comment's Heading, TextResultValue and CodedComment (1..n) mandatory, 2.0 none
+    # of them: what the referral lacks is written as an empty element (no code invented), read back as absent.
+    required = tag == "Comment" and not v2
     for section in sections:
         el = x.sub(parent, ns, tag)
-        x.put_coded(el, ns, "Heading", section.heading, cv=v2)
-        x.opt_text(el, ns, "TextResultValue", section.text)
-        for code in section.codes:
+        x.put_coded(el, ns, "Heading", section.heading or (Coded() if required else None), cv=v2)
+        x.opt_text(
+            el, ns, "TextResultValue", section.text if section.text is not None or not required else ""
+        )
+        for code in section.codes or ((Coded(),) if required else ()):
             x.put_coded(el, ns, code_tag, code)
 
 
