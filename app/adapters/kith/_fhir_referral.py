@@ -393,6 +393,22 @@ def _op(kind: str, path: str, name: str | None = None, **value: object) -> Json:
     return {"name": "operation", "part": parts}
 
 
+_CANCEL_OWN = (EXT_MESSAGE, EXT_REQUEST_COMMENT)  # what a cancellation itself says: its message, its reason
+
+
+def cancelled_service_request(stored: Json, message: Json) -> Json:
+    """The ServiceRequest a cancellation leaves: the stored one, clinical content and all, with status revoked
+    and the cancellation's own message data (`kith-message`, kind C) and reason (`kith-request-comment`).
+    A cancellation often repeats little or none of the referral; the content stays current, not only in the
+    history."""
+    out = {k: v for k, v in stored.items() if k not in ("id", "meta", "text")}
+    kept = [e for e in stored.get("extension", []) if e.get("url") not in _CANCEL_OWN]
+    own = [e for e in message.get("extension", []) if e.get("url") in _CANCEL_OWN]
+    out["extension"] = own + kept
+    out["status"] = "revoked"
+    return out
+
+
 def cancel_patch(ref: Referral) -> Json:
     """FHIRPath Patch for a cancellation: what workflow.cancel writes, leaving the rest of the Task alone."""
     reason = ref.request_comment or "Trukket av henviser"

@@ -19,6 +19,7 @@ from app.adapters.kith.model import (
     Coded,
     Diagnosis,
     HumanName,
+    Ident,
     LabResult,
     Medication,
     MessageKind,
@@ -28,9 +29,40 @@ from app.adapters.kith.model import (
     ResultKind,
     TextSection,
 )
+from app.resources.no_basis.personal import (
+    D_NUMMER,
+    FODSELSNUMMER,
+    H_NUMMER,
+    NOT_11_DIGITS,
+    WRONG_CHECK_DIGIT,
+    fh_number_problem,
+    personal_number_problem,
+)
 
 NS_FK1 = "http://www.kith.no/xmlstds/felleskomponent1"
 KIND_DISPLAY = {MessageKind.NEW: "Ny", MessageKind.CHANGE: "Endring", MessageKind.CANCEL: "Kansellering"}
+
+
+_PERSONAL_NUMBERS = {"FNR": FODSELSNUMMER, "DNR": D_NUMMER, "HNR": H_NUMMER}
+_PROBLEMS = {  # personal.py's phrases -> the fault named in the receipt
+    NOT_11_DIGITS: "not 11 digits",
+    WRONG_CHECK_DIGIT: "check digit",
+}
+
+
+def _number_problem(ident: Ident) -> str | None:
+    """'fødselsnummer is invalid (check digit)' and the like, for a personal number the no-basis checks
+    refuse (which would otherwise fail the store with a generic error)."""
+    code = ident.type.code or ""
+    if code in _PERSONAL_NUMBERS:
+        kind = _PERSONAL_NUMBERS[code]
+        problem = personal_number_problem(ident.id.strip(), kind)
+        label = kind.label
+    elif code == "FHN":
+        problem, label = fh_number_problem(ident.id.strip()), "felles hjelpenummer"
+    else:
+        return None
+    return None if problem is None else f"{label} is invalid ({_PROBLEMS.get(problem, 'date or marks')})"
 
 
 def check_patient(patient: Patient) -> Patient:
@@ -42,6 +74,9 @@ def check_patient(patient: Patient) -> Patient:
             raise KithError(AppRecError.PATIENT_INFO_INSUFFICIENT, "patient identifier has an unknown type")
         if not ident.id:
             raise KithError(AppRecError.PATIENT_FNR_MISSING, "patient identifier is empty")
+        problem = _number_problem(ident)
+        if problem is not None:  # the phrase names the kind of fault, never the number
+            raise KithError(AppRecError.PATIENT_FNR_WRONG, f"patient {problem}")
     name = patient.name
     if not (name.family or name.given or name.text):
         raise KithError(AppRecError.PATIENT_NAME_MISSING, "patient name is missing")

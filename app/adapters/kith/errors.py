@@ -99,6 +99,18 @@ _NORWEGIAN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"patient identifier is empty", "pasientens identifikator er tom"),
         (r"patient name is missing", "pasientens navn mangler"),
         (
+            r"patient (fødselsnummer|D-nummer|H-nummer|felles hjelpenummer) is invalid \(check digit\)",
+            r"pasientens \1 er ugyldig (kontrollsiffer)",
+        ),
+        (
+            r"patient (fødselsnummer|D-nummer|H-nummer|felles hjelpenummer) is invalid \(not 11 digits\)",
+            r"pasientens \1 er ugyldig (ikke 11 siffer)",
+        ),
+        (
+            r"patient (fødselsnummer|D-nummer|H-nummer|felles hjelpenummer) is invalid \(date or marks\)",
+            r"pasientens \1 er ugyldig (dato eller merking)",
+        ),
+        (
             r"patient identifier is missing or of an unknown type",
             "pasientens identifikator mangler eller har ukjent type",
         ),

@@ -33,6 +33,7 @@ from fastapi import Request, Response
 from app.adapters.eresept import store as eresept_store
 from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import dialog_store, intake
+from app.adapters.kith._fhir_referral import cancelled_service_request
 from app.adapters.kith.apprec import (
     AppRec,
     AppRecVersion,
@@ -45,7 +46,15 @@ from app.adapters.kith.dialogmelding import Dialogmelding
 from app.adapters.kith.errors import CANCELLED_REFERRAL, AppRecError, KithError
 from app.adapters.kith.henvisning import serialize_henvisning_tree
 from app.adapters.kith.intake import Anchor, Json
-from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation, Referral
+from app.adapters.kith.model import (
+    OID_ORG_ID_TYPE,
+    Coded,
+    HenvisningVersion,
+    Ident,
+    MessageKind,
+    Organisation,
+    Referral,
+)
 from app.adapters.kith.stored import find_one, stored_referral
 from app.adapters.kith.to_fhir import referral_identifier, referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
@@ -117,13 +126,15 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 # --- POST /$kith-message ------------------------------------------------------------------------------------
 
 
-async def _refuse_after_cancellation(
-    engine: Engine, ctx: RequestContext, ref: Referral, bundle: Json
-) -> None:
+_OWN_PARTS = ("RelatedPerson", "DocumentReference")  # the referral's own parts, PUT by part id
+
+
+async def _against_stored(engine: Engine, ctx: RequestContext, ref: Referral, bundle: Json) -> None:
     """A cancelled referral stays cancelled: a later message with its document id (new, change, or the
-    cancellation again) is refused, so the ServiceRequest and the Task never disagree. The stored
-    ServiceRequest's version goes in the entry's ifMatch, so a cancellation stored in the meantime fails
-    the transaction instead of being overwritten."""
+    cancellation again) is refused, so the ServiceRequest and the Task never disagree. A cancellation keeps
+    the stored clinical content (`cancelled_service_request`) and leaves the referral's own parts
+    (RelatedPerson, DocumentReference) as they are. The stored ServiceRequest's version goes in the entry's
+    ifMatch, so a cancellation stored in the meantime fails the transaction instead of being overwritten."""
     identifier = referral_identifier(ref)
     sr = await find_one(engine, ctx, "ServiceRequest", identifier)
     task = await find_one(engine, ctx, "Task", identifier)
@@ -131,9 +142,19 @@ async def _refuse_after_cancellation(
         task is not None and task.get("status") == "cancelled"
     ):
         raise KithError(AppRecError.OTHER, CANCELLED_REFERRAL)
-    if sr is not None and (version := sr.get("meta", {}).get("versionId")) is not None:
-        for entry in bundle["entry"]:
-            if entry["request"]["url"].startswith("ServiceRequest?"):
+    if sr is None:
+        return
+    if ref.kind is MessageKind.CANCEL:
+        bundle["entry"] = [
+            e
+            for e in bundle["entry"]
+            if not (e["request"]["method"] == "PUT" and e["resource"]["resourceType"] in _OWN_PARTS)
+        ]
+    for entry in bundle["entry"]:
+        if entry["request"]["url"].startswith("ServiceRequest?"):
+            if ref.kind is MessageKind.CANCEL:
+                entry["resource"] = cancelled_service_request(sr, entry["resource"])
+            if (version := sr.get("meta", {}).get("versionId")) is not None:
                 entry["request"]["ifMatch"] = f'W/"{version}"'
 
 
@@ -143,7 +164,7 @@ async def _changes(
     """The transaction a message makes and what its record is about."""
     if isinstance(message, Referral):
         bundle = referral_to_bundle(message)
-        await _refuse_after_cancellation(engine, ctx, message, bundle)
+        await _against_stored(engine, ctx, message, bundle)
         return bundle, intake.referral_anchor(bundle)
     if isinstance(message, Dialogmelding):
         return await dialog_store.changes(engine, ctx, message)
