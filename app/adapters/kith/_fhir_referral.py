@@ -15,6 +15,7 @@ from app.adapters.kith.model import (
     HealthProfessional,
     LabResult,
     MessageKind,
+    Precaution,
     Quantity,
     Referral,
     RequestedService,
@@ -145,6 +146,15 @@ def _item_ext(item: ClinicalItem) -> Json:
     return f.complex_ext(EXT_CLINICAL_ITEM, parts)
 
 
+def _precaution_ext(p: Precaution) -> Json:
+    """`kith-precaution`: a string, or with a period the parts `text`, `start`, `end`."""
+    if p.start is None and p.end is None:
+        return f.ext(EXT_PRECAUTION, "String", p.text)
+    return f.complex_ext(
+        EXT_PRECAUTION, [f.ext("text", "String", p.text), *_dt("start", p.start), *_dt("end", p.end)]
+    )
+
+
 def _q(url: str, value: Quantity | None) -> list[Json]:
     if value is None:
         return []
@@ -249,7 +259,7 @@ def _extensions(ref: Referral, links: Links) -> list[Json]:
         out.append(f.complex_ext(EXT_CONTENT_TYPE, parts))
     out += _s(EXT_REQUEST_COMMENT, ref.request_comment)
     out += _s(EXT_SERVICE_COMMENT, ref.requested_service.comment if ref.requested_service else None)
-    out += [f.ext(EXT_PRECAUTION, "String", p) for p in ref.precautions]
+    out += [_precaution_ext(p) for p in ref.precautions]
     out += [_item_ext(item) for item in ref.clinical_items]
     if (info := _patient_info_ext(ref)) is not None:
         out.append(info)

@@ -24,6 +24,7 @@ from app.adapters.kith.model import (
     Medication,
     MessageKind,
     Patient,
+    Precaution,
     Quantity,
     RelatedPerson,
     ResultKind,
@@ -105,6 +106,42 @@ def _put_dt(el: etree._Element, ns: str, tag: str, value: datetime | None, v2: b
         x.put_date(el, ns, tag, value)
     else:
         x.put_ts_attr(el, ns, tag, value)
+
+
+def parse_precautions(parent: etree._Element, ns: str, v2: bool) -> tuple[Precaution, ...]:
+    return tuple(
+        Precaution(
+            text=x.text(p, ns, "Precaution") or "",
+            start=_dt(p, ns, "StartDateTime", v2),
+            end=_dt(p, ns, "EndDateTime", v2),
+        )
+        for p in x.children(parent, ns, "PatientPrecaution")
+    )
+
+
+def put_precautions(parent: etree._Element, ns: str, precautions: tuple[Precaution, ...], v2: bool) -> None:
+    for precaution in precautions:
+        el = x.sub(parent, ns, "PatientPrecaution")
+        x.sub(el, ns, "Precaution", precaution.text)
+        _put_dt(el, ns, "StartDateTime", precaution.start, v2)
+        _put_dt(el, ns, "EndDateTime", precaution.end, v2)
+
+
+def unmapped(el: etree._Element, table: dict[str, frozenset[str]], path: str = "") -> list[str]:
+    """Paths (names only) of the children, at any depth, that `table` (element -> mapped children) does not
+    list; elements not in the table are not looked into."""
+    mapped = table.get(x.local(el))
+    if mapped is None:
+        return []
+    found: list[str] = []
+    for kid in el:
+        if isinstance(kid.tag, str):
+            kid_path = f"{path}/{x.local(kid)}" if path else x.local(kid)
+            if x.local(kid) in mapped:
+                found += unmapped(kid, table, kid_path)
+            elif kid_path not in found:
+                found.append(kid_path)
+    return found
 
 
 def parse_result(el: etree._Element, ns: str, v2: bool) -> LabResult:

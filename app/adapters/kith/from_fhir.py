@@ -34,6 +34,7 @@ from app.adapters.kith.model import (
     Organisation,
     OriginalReference,
     Patient,
+    Precaution,
     ProfessionalRole,
     Quantity,
     Referral,
@@ -236,6 +237,16 @@ def _attachment(doc: Json) -> Attachment:
     )
 
 
+def _precaution(e: Json) -> Precaution:
+    if "valueString" in e:
+        return Precaution(text=e["valueString"])
+    return Precaution(
+        text=_str(e, "text") or "",
+        start=f.from_fhir_datetime(_part(e, "start", "DateTime")),
+        end=f.from_fhir_datetime(_part(e, "end", "DateTime")),
+    )
+
+
 def _quantity(extension: Any, name: str) -> Quantity | None:
     q = _part(extension, name, "Quantity")
     return None if q is None else Quantity(value=q.get("value"), unit=q.get("unit"))
@@ -421,7 +432,7 @@ def referral_from_resources(service_request: Json, task: Json | None, resolve: R
         diagnoses=tuple(Diagnosis(concept=f.coded(c)) for c in sr.get("reasonCode", [])),
         clinical_items=tuple(_clinical_item(e) for e in f.exts(sr, r.EXT_CLINICAL_ITEM)),
         comments=comments,
-        precautions=tuple(e["valueString"] for e in f.exts(sr, r.EXT_PRECAUTION)),
+        precautions=tuple(_precaution(e) for e in f.exts(sr, r.EXT_PRECAUTION)),
         related_persons=tuple(
             _related_person(x) for x in supporting if x.get("resourceType") == "RelatedPerson"
         ),

@@ -249,9 +249,7 @@ def parse_v1(root: etree._Element) -> Referral:
         diagnoses=c.parse_diagnoses(serv_req, ns),
         clinical_items=c.parse_items(patient_el, ns, v2=False),
         comments=c.parse_sections(serv_req, ns, "Comment"),
-        precautions=tuple(
-            x.text(p, ns, "Precaution") or "" for p in x.children(patient_el, ns, "PatientPrecaution")
-        ),
+        precautions=c.parse_precautions(patient_el, ns, v2=False),
         related_persons=c.parse_related_persons(patient_el, NS_PO_2009) if ns == NS_V1_1 else (),
         professionals=_professionals(patient_el, ns),
         attachments=_attachments(serv_req, ns),
@@ -329,8 +327,7 @@ def _put_patient(serv_req: etree._Element, ref: Referral) -> None:
     if p.idents:
         x.sub(el, NS, "OffId", p.idents[0].id)
         x.put_coded(el, NS, "TypeOffId", p.idents[0].type, cv=False)
-    for precaution in ref.precautions:
-        x.sub(x.sub(el, NS, "PatientPrecaution"), NS, "Precaution", precaution)
+    c.put_precautions(el, NS, ref.precautions, v2=False)
     c.put_items(el, NS, ref.clinical_items, v2=False)
     for rp in ref.professionals:
         rel = x.sub(el, NS, "PatRelHCP")
@@ -414,7 +411,7 @@ _MAPPED_V1: dict[str, frozenset[str]] = {
         {"Sex", "DateOfBirth", "DateOfDeath", "Name", "OffId", "TypeOffId", "PatientPrecaution", "InfItem"}
         | {"PatRelHCP", "ParorendeForesatt", "AdditionalId", "Address"}
     ),
-    "PatientPrecaution": frozenset({"Precaution"}),
+    "PatientPrecaution": frozenset({"Precaution", "StartDateTime", "EndDateTime"}),
     "InfItem": frozenset({"ResultItem", "Medication", "Observation", "Type", "StartDateTime", "EndDateTime"}),
     "Medication": frozenset({"DrugId", "Comment", "Status", "UnitDose", "DosageText"}),
     "Observation": frozenset({"Description", "Comment"}),

@@ -176,9 +176,7 @@ def parse_v2(head: msghead.MsgHead) -> Referral:
         diagnoses=c.parse_diagnoses(doc, NS),
         clinical_items=c.parse_items(doc, NS, v2=True),
         comments=c.parse_sections(doc, NS, "Comment"),
-        precautions=tuple(
-            x.text(p, NS, "Precaution") or "" for p in x.children(doc, NS, "PatientPrecaution")
-        ),
+        precautions=c.parse_precautions(doc, NS, v2=True),
         related_persons=c.parse_related_persons(doc, NS_PO),
         professionals=_professionals(doc),
         interpreter_needs=_interpreter_needs(doc),
@@ -277,8 +275,7 @@ def build_henvisning_v2(ref: Referral) -> etree._Element:
     x.put_coded(content, NS_PO, "TypeInnhold", ref.content_type or Coded())
     x.opt_text(content, NS_PO, "Merknad", ref.content_type_note)
     _put_interpreters(doc, ref.interpreter_needs)
-    for precaution in ref.precautions:
-        x.sub(x.sub(doc, NS, "PatientPrecaution"), NS, "Precaution", precaution)
+    c.put_precautions(doc, NS, ref.precautions, v2=True)
     c.put_items(doc, NS, ref.clinical_items, v2=True)
     c.put_sections(doc, NS, "ReasonAsText", ref.reasons, v2=True)
     c.put_diagnoses(doc, NS, ref.diagnoses)
@@ -321,3 +318,44 @@ def serialize_v2(ref: Referral) -> etree._Element:
         ),
     )
     return msghead.build_msghead(head)
+
+
+# --- what the model does not hold --------------------------------------------------------------------------
+
+_MAPPED_V2: dict[str, frozenset[str]] = {
+    "Henvisning": frozenset(
+        {
+            "ServType",
+            "IssueDate",
+            "ReqComment",
+            "DocumentId",
+            "TilleggsopplysningPasient",
+            "ParorendeForesatt",
+        }
+        | {"KontaktpersonHelsepersonell", "AnsvarForRapport", "TypeInnholdIMelding"}
+        | {"InfoAssistertKommunikasjon", "PatientPrecaution", "InfItem", "ReasonAsText", "Diagnosis"}
+        | {"ReqServ", "Comment", "VurderingAvHenvisning", "Pakkeforlop"}
+    ),
+    "PatientPrecaution": frozenset({"Precaution", "StartDateTime", "EndDateTime"}),
+    "InfItem": frozenset({"ResultItem", "Medication", "Observation", "Type", "StartDateTime", "EndDateTime"}),
+    "Medication": frozenset({"DrugId", "Comment", "Status", "UnitDose", "DosageText"}),
+    "Diagnosis": frozenset({"Concept"}),
+    "ParorendeForesatt": frozenset({"Slektskap", "Omsorgsfunksjon", "NarmesteParorende", "Referanseperson"})
+    | {"Merknad"},
+    "InfoAssistertKommunikasjon": frozenset({"AssistertKommunikasjon"}),
+    "AssistertKommunikasjon": frozenset({"PersonTolkebehov", "Horselsvikt", "Synsvikt", "BehovTolkSprak"})
+    | {"Merknad"},
+    "TilleggsopplysningPasient": frozenset(
+        {"SivilStatus", "BorAlene", "Sprak", "MottarKommunaleTjenester", "Merknad"}
+    ),
+    "AnsvarForRapport": frozenset({"AnsvarligRapport", "GodkjentDato", "TypeRelasjon", "Merknad"}),
+    "KontaktpersonHelsepersonell": frozenset({"Kontaktperson", "Merknad"}),
+    "TypeInnholdIMelding": frozenset({"TypeInnhold", "Merknad"}),
+}
+
+
+def unmapped_v2(head: msghead.MsgHead) -> tuple[str, ...]:
+    """Paths (names only, never values) of the elements of a Henvisning 2.0 business document that the
+    model does not hold, e.g. `Henvisning/PaymentCat`, `Henvisning/Consent`."""
+    doc = head.business_document
+    return () if doc is None else tuple(c.unmapped(doc, _MAPPED_V2, "Henvisning"))

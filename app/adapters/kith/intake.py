@@ -22,7 +22,7 @@ from app.adapters.eresept import intake as eresept
 from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
-from app.adapters.kith import henvisning_v1, msghead
+from app.adapters.kith import henvisning_v1, henvisning_v2, msghead
 from app.adapters.kith.apprec import AppRec, AppRecErrorItem, AppRecStatus, ReceivedMessage, parse_apprec
 from app.adapters.kith.dialogmelding import Dialogmelding, is_dialogmelding, parse_dialogmelding
 from app.adapters.kith.errors import AppRecError, KithError
@@ -72,7 +72,7 @@ class Accepted:
     message: Referral | EreseptMessage | Dialogmelding
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
-    unmapped: tuple[str, ...] = ()  # element paths the model does not hold (a Henvisning 1.x): status 3
+    unmapped: tuple[str, ...] = ()  # element paths the model does not hold (a Henvisning): status 3
 
 
 def receipt_status(accepted: Accepted) -> tuple[AppRecStatus, tuple[AppRecErrorItem, ...]]:
@@ -211,7 +211,10 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
     except KithError as error:
         raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None
     received = ReceivedMessage.from_referral(referral)
-    unmapped = henvisning_v1.unmapped_v1(root) if x.local(root) == "Message" else ()
+    if x.local(root) == "Message":
+        unmapped = henvisning_v1.unmapped_v1(root)
+    else:
+        unmapped = henvisning_v2.unmapped_v2(msghead.parse_msghead(root))
     return Accepted(referral, received, message_key(referral.sender, referral.msg_id), unmapped)
 
 

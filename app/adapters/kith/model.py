@@ -257,6 +257,15 @@ class ClinicalItem:
 
 
 @dataclass(frozen=True)
+class Precaution:
+    """PatientPrecaution: a precaution (e.g. pregnancy, infection) and the period it applies to."""
+
+    text: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TextSection:
     """ReasonAsText / Comment: heading (Volven 8231 for reasons) + free text + optional codes."""
 
@@ -365,7 +374,7 @@ class Referral:
     diagnoses: tuple[Diagnosis, ...] = ()
     clinical_items: tuple[ClinicalItem, ...] = ()
     comments: tuple[TextSection, ...] = ()
-    precautions: tuple[str, ...] = ()  # PatientPrecaution
+    precautions: tuple[Precaution, ...] = ()  # PatientPrecaution
     related_persons: tuple[RelatedPerson, ...] = ()
     professionals: tuple[RelatedProfessional, ...] = ()
     interpreter_needs: tuple[InterpreterNeed, ...] = ()

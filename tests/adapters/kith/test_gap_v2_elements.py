@@ -1,0 +1,62 @@
+"""Issue 16, gap 3 (in part): Henvisning 2.0 PatientPrecaution periods survive the round trip, and the 2.0
+elements still not modelled are named in an AppRec with status 3 instead of being dropped silently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from app.adapters.kith.apprec import AppRecStatus, parse_apprec
+from app.adapters.kith.from_fhir import referral_from_bundle
+from app.adapters.kith.henvisning import parse_henvisning, serialize_henvisning
+from app.adapters.kith.henvisning_v2 import unmapped_v2
+from app.adapters.kith.model import HenvisningVersion, Precaution
+from app.adapters.kith.msghead import parse_msghead
+from app.adapters.kith.to_fhir import referral_to_bundle
+from app.adapters.kith.xmlsafe import parse_xml
+from tests.adapters.kith.conftest import fixture_bytes
+
+XML = {"Content-Type": "application/xml"}
+PRECAUTIONS = "henvisning_v2_forsiktighet.xml"
+
+
+def test_precaution_periods_survive_every_round_trip() -> None:
+    ref = parse_henvisning(fixture_bytes(PRECAUTIONS))
+    assert ref.precautions == (
+        Precaution("Gravid", datetime(2024, 3, 1), datetime(2024, 12, 6)),
+        Precaution("Smitte: MRSA-bærer", datetime(2023, 11, 20)),
+    )
+    assert referral_from_bundle(referral_to_bundle(ref)) == ref
+    for version in (HenvisningVersion.V2_0, HenvisningVersion.V1_1):
+        back = parse_henvisning(serialize_henvisning(ref, version))
+        assert back.precautions == ref.precautions
+
+
+def test_unmapped_2_0_elements_are_named() -> None:
+    doc = parse_msghead(parse_xml(fixture_bytes(PRECAUTIONS)))
+    assert unmapped_v2(doc) == ("Henvisning/PaymentCat", "Henvisning/BasisForHealthServices")
+    assert unmapped_v2(parse_msghead(parse_xml(fixture_bytes("henvisning_v2_nytilstand.xml")))) == ()
+
+
+async def test_a_2_0_referral_with_unmapped_elements_gets_status_3(client: httpx.AsyncClient) -> None:
+    response = await client.post("/$kith-message", content=fixture_bytes(PRECAUTIONS), headers=XML)
+    assert response.status_code == 200, response.text
+    apprec = parse_apprec(parse_xml(response.content))
+    assert apprec.status is AppRecStatus.OK_PARTIAL_ERROR
+    (error,) = apprec.errors
+    assert error.details is not None
+    assert "Henvisning/PaymentCat" in error.details
+    assert "Henvisning/BasisForHealthServices" in error.details
+
+
+def test_dropped_children_of_mapped_po_elements_are_named() -> None:
+    data = fixture_bytes(PRECAUTIONS)
+    marker = b"<po:Slektskap"
+    assert marker in data
+    data = data.replace(
+        marker, b"<po:FodselsarMindrearigParorende>2010</po:FodselsarMindrearigParorende>" + marker, 1
+    )
+    found = unmapped_v2(parse_msghead(parse_xml(data)))
+    assert "Henvisning/ParorendeForesatt/FodselsarMindrearigParorende" in found
+    assert "2010" not in " ".join(found)
