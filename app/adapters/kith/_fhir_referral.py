@@ -45,6 +45,8 @@ EXT_TEXT_SECTION = f"{f.SD}/kith-text-section"  # on a note: ReasonAsText / Comm
 EXT_PRECAUTION = f"{f.SD}/kith-precaution"  # PatientPrecaution
 EXT_CONTENT_TYPE = f"{f.SD}/kith-content-type"  # MsgDescr / TypeInnholdIMelding
 EXT_REQUEST_COMMENT = f"{f.SD}/kith-request-comment"  # ReqComment
+EXT_PAYMENT_CATEGORY = f"{f.SD}/kith-payment-category"  # PaymentCat
+EXT_BASIS_FOR_SERVICES = f"{f.SD}/kith-basis-for-health-services"  # BasisForHealthServices
 EXT_SERVICE_COMMENT = f"{f.SD}/kith-requested-service-comment"  # ReqServ/Comment
 EXT_PATIENT_INFO = f"{f.SD}/kith-patient-info"  # TilleggsopplysningPasient, as sent with this referral
 EXT_INTERPRETER = f"{f.SD}/kith-interpreter-need"  # AssistertKommunikasjon
@@ -258,6 +260,8 @@ def _extensions(ref: Referral, links: Links) -> list[Json]:
         parts = _c("type", ref.content_type) + _s("note", ref.content_type_note)
         out.append(f.complex_ext(EXT_CONTENT_TYPE, parts))
     out += _s(EXT_REQUEST_COMMENT, ref.request_comment)
+    out += _c(EXT_PAYMENT_CATEGORY, ref.payment_category)
+    out += _c(EXT_BASIS_FOR_SERVICES, ref.basis_for_health_services)
     out += _s(EXT_SERVICE_COMMENT, ref.requested_service.comment if ref.requested_service else None)
     out += [_precaution_ext(p) for p in ref.precautions]
     out += [_item_ext(item) for item in ref.clinical_items]

@@ -428,6 +428,8 @@ def referral_from_resources(service_request: Json, task: Json | None, resolve: R
         content_type=_coded(content_type, "type"),
         content_type_note=_str(content_type, "note"),
         request_comment=f.ext_value(sr, r.EXT_REQUEST_COMMENT, "String"),
+        payment_category=f.opt_coded(f.ext_value(sr, r.EXT_PAYMENT_CATEGORY, "CodeableConcept")),
+        basis_for_health_services=f.opt_coded(f.ext_value(sr, r.EXT_BASIS_FOR_SERVICES, "CodeableConcept")),
         reasons=reasons,
         diagnoses=tuple(Diagnosis(concept=f.coded(c)) for c in sr.get("reasonCode", [])),
         clinical_items=tuple(_clinical_item(e) for e in f.exts(sr, r.EXT_CLINICAL_ITEM)),

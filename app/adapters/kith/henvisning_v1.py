@@ -245,6 +245,8 @@ def parse_v1(root: etree._Element) -> Referral:
         ),
         content_type=x.coded(serv_req, ns, "MsgDescr"),
         request_comment=x.text(serv_req, ns, "ReqComment"),
+        payment_category=x.coded(serv_req, ns, "PaymentCat"),
+        basis_for_health_services=x.coded(patient_el, ns, "BasisForHealthServices"),
         reasons=c.parse_sections(serv_req, ns, "ReasonAsText"),
         diagnoses=c.parse_diagnoses(serv_req, ns),
         clinical_items=c.parse_items(patient_el, ns, v2=False),
@@ -320,6 +322,7 @@ def _put_hcp(parent: etree._Element, tag: str, org: Organisation) -> None:
 def _put_patient(serv_req: etree._Element, ref: Referral) -> None:
     p = ref.patient
     el = x.sub(serv_req, NS, "Patient")
+    x.put_coded(el, NS, "BasisForHealthServices", ref.basis_for_health_services, cv=False)
     x.put_coded(el, NS, "Sex", p.sex, cv=False)
     x.put_ts_attr(el, NS, "DateOfBirth", p.birth_date)
     x.put_ts_attr(el, NS, "DateOfDeath", p.death_date)
@@ -370,6 +373,7 @@ def serialize_v1_1(ref: Referral) -> etree._Element:
     serv_req = x.sub(root, NS, "ServReq")
     x.put_coded(serv_req, NS, "ServType", c.kind_coded(ref.kind), cv=False)
     x.put_ts_attr(serv_req, NS, "IssueDate", ref.issued)
+    x.put_coded(serv_req, NS, "PaymentCat", ref.payment_category, cv=False)
     x.opt_text(serv_req, NS, "ReqComment", ref.request_comment)
     x.put_coded(serv_req, NS, "MsgDescr", ref.content_type or Coded(), cv=False)
     x.sub(serv_req, NS, "Id", ref.document_id)
@@ -403,12 +407,14 @@ _IDS = frozenset({"Id", "TypeId", "AdditionalId"})
 _MAPPED_V1: dict[str, frozenset[str]] = {
     "Message": frozenset({"Type", "MsgVersion", "MIGversion", "GenDate", "MsgId", "Status", "ServReq"}),
     "ServReq": frozenset(
-        {"ServType", "IssueDate", "ReqComment", "MsgDescr", "Id", "Patient", "ServProvider", "Requester"}
+        {"ServType", "IssueDate", "PaymentCat", "ReqComment", "MsgDescr", "Id", "Patient", "ServProvider"}
+        | {"Requester"}
         | {"RefDoc", "ReasonAsText", "Diagnosis", "ReqServ", "Comment"}
     ),
     "ReqServ": frozenset({"ServType", "ReqDate", "Priority", "Comment"}),
     "Patient": frozenset(
         {"Sex", "DateOfBirth", "DateOfDeath", "Name", "OffId", "TypeOffId", "PatientPrecaution", "InfItem"}
+        | {"BasisForHealthServices"}
         | {"PatRelHCP", "ParorendeForesatt", "AdditionalId", "Address"}
     ),
     "PatientPrecaution": frozenset({"Precaution", "StartDateTime", "EndDateTime"}),

@@ -172,6 +172,8 @@ def parse_v2(head: msghead.MsgHead) -> Referral:
         content_type=x.coded(content, NS_PO, "TypeInnhold"),
         content_type_note=x.text(content, NS_PO, "Merknad"),
         request_comment=x.text(doc, NS, "ReqComment"),
+        payment_category=x.coded(doc, NS, "PaymentCat"),
+        basis_for_health_services=x.coded(doc, NS, "BasisForHealthServices"),
         reasons=c.parse_sections(doc, NS, "ReasonAsText"),
         diagnoses=c.parse_diagnoses(doc, NS),
         clinical_items=c.parse_items(doc, NS, v2=True),
@@ -266,8 +268,10 @@ def build_henvisning_v2(ref: Referral) -> etree._Element:
     doc = etree.Element(x.q(NS, "Henvisning"), nsmap={None: NS, "po": NS_PO, "fk1": NS_FK1})
     x.put_coded(doc, NS, "ServType", c.kind_coded(ref.kind), cv=False)
     x.sub(doc, NS, "IssueDate", x.iso(ref.issued))
+    x.put_coded(doc, NS, "PaymentCat", ref.payment_category, cv=False)
     x.opt_text(doc, NS, "ReqComment", ref.request_comment)
     x.sub(doc, NS, "DocumentId", ref.document_id)
+    x.put_coded(doc, NS, "BasisForHealthServices", ref.basis_for_health_services, cv=False)
     _put_extra(doc, ref.patient)
     c.put_related_persons(doc, NS_PO, ref.related_persons, v2=True)
     _put_professionals(doc, ref)
@@ -329,6 +333,8 @@ _MAPPED_V2: dict[str, frozenset[str]] = {
             "IssueDate",
             "ReqComment",
             "DocumentId",
+            "PaymentCat",
+            "BasisForHealthServices",
             "TilleggsopplysningPasient",
             "ParorendeForesatt",
         }

@@ -382,6 +382,8 @@ class Referral:
     original: OriginalReference | None = None
     forwarding: Forwarding | None = None
     processing_status: Coded | None = None  # Message/Status (1.x: TEST/PROD)
+    payment_category: Coded | None = None  # PaymentCat (betalingskategori)
+    basis_for_health_services: Coded | None = None  # BasisForHealthServices (grunnlag for helsetjenester)
 
     @property
     def referrer(self) -> HealthProfessional | None:

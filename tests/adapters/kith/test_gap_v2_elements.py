@@ -11,7 +11,7 @@ from app.adapters.kith.apprec import AppRecStatus, parse_apprec
 from app.adapters.kith.from_fhir import referral_from_bundle
 from app.adapters.kith.henvisning import parse_henvisning, serialize_henvisning
 from app.adapters.kith.henvisning_v2 import unmapped_v2
-from app.adapters.kith.model import HenvisningVersion, Precaution
+from app.adapters.kith.model import Coded, HenvisningVersion, Precaution
 from app.adapters.kith.msghead import parse_msghead
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import parse_xml
@@ -33,21 +33,42 @@ def test_precaution_periods_survive_every_round_trip() -> None:
         assert back.precautions == ref.precautions
 
 
+CONSENT = b'<Consent><ConsentStatus V="1"/></Consent>'
+
+
+def _with_consent() -> bytes:
+    data = fixture_bytes(PRECAUTIONS)
+    end = b"</Henvisning>"
+    assert end in data
+    return data.replace(end, CONSENT + end, 1)
+
+
+def test_payment_category_and_basis_for_health_services_are_kept() -> None:
+    ref = parse_henvisning(fixture_bytes(PRECAUTIONS))
+    assert ref.payment_category == Coded(code="1", display="Folketrygden")
+    assert ref.basis_for_health_services == Coded(code="1", display="Bosatt i Norge")
+    assert referral_from_bundle(referral_to_bundle(ref)) == ref
+    for version in (HenvisningVersion.V2_0, HenvisningVersion.V1_1):
+        back = parse_henvisning(serialize_henvisning(ref, version))
+        assert (back.payment_category, back.basis_for_health_services) == (
+            ref.payment_category,
+            ref.basis_for_health_services,
+        )
+
+
 def test_unmapped_2_0_elements_are_named() -> None:
-    doc = parse_msghead(parse_xml(fixture_bytes(PRECAUTIONS)))
-    assert unmapped_v2(doc) == ("Henvisning/PaymentCat", "Henvisning/BasisForHealthServices")
-    assert unmapped_v2(parse_msghead(parse_xml(fixture_bytes("henvisning_v2_nytilstand.xml")))) == ()
+    assert unmapped_v2(parse_msghead(parse_xml(fixture_bytes(PRECAUTIONS)))) == ()
+    assert unmapped_v2(parse_msghead(parse_xml(_with_consent()))) == ("Henvisning/Consent",)
 
 
 async def test_a_2_0_referral_with_unmapped_elements_gets_status_3(client: httpx.AsyncClient) -> None:
-    response = await client.post("/$kith-message", content=fixture_bytes(PRECAUTIONS), headers=XML)
+    response = await client.post("/$kith-message", content=_with_consent(), headers=XML)
     assert response.status_code == 200, response.text
     apprec = parse_apprec(parse_xml(response.content))
     assert apprec.status is AppRecStatus.OK_PARTIAL_ERROR
     (error,) = apprec.errors
     assert error.details is not None
-    assert "Henvisning/PaymentCat" in error.details
-    assert "Henvisning/BasisForHealthServices" in error.details
+    assert "Henvisning/Consent" in error.details
 
 
 def test_dropped_children_of_mapped_po_elements_are_named() -> None:

@@ -139,10 +139,7 @@ async def test_lab_results_are_stored_and_written_back(client: httpx.AsyncClient
 
 
 async def test_an_element_not_mapped_gets_status_3_naming_it(client: httpx.AsyncClient) -> None:
-    message = fixture_bytes(LAB).replace(
-        b'<IssueDate V="2024-05-06T09:00:00"/>',
-        b'<IssueDate V="2024-05-06T09:00:00"/>\n\t\t<PaymentCat V="1" DN="Egenandel"/>',
-    )
+    message = fixture_bytes(LAB).replace(b"<MsgDescr", b'<Ack V="J" DN="Ja"/>\n\t\t<MsgDescr', 1)
     message = message.replace(b"<OffId>", b"<IdByRequester>J-1234</IdByRequester>\n\t\t\t<OffId>")
     response = await client.post("/$kith-message", content=message, headers=XML)
     assert response.status_code == 200, response.text
@@ -150,7 +147,7 @@ async def test_an_element_not_mapped_gets_status_3_naming_it(client: httpx.Async
     assert apprec.status is AppRecStatus.OK_PARTIAL_ERROR
     (error,) = apprec.errors
     assert error.details is not None
-    assert "ServReq/PaymentCat" in error.details
+    assert "ServReq/Ack" in error.details
     assert "Patient/IdByRequester" in error.details
     assert "J-1234" not in error.details  # names, never values
     assert len(await _search(client, "/ServiceRequest")) == 1
