@@ -272,6 +272,9 @@ def _extensions(ref: Referral, links: Links) -> list[Json]:
         if need.person is not None and (name := f.human_name(need.person)) is not None:
             parts.append(f.ext("person", "HumanName", name))
         parts += _b("hearingImpaired", need.hearing_impaired) + _b("visuallyImpaired", need.visually_impaired)
+        if need.preferred_interpreter is not None and (tolk := f.human_name(need.preferred_interpreter)):
+            parts.append(f.ext("preferredInterpreter", "HumanName", tolk))
+        parts += _d("ended", need.ended)
         out.append(f.complex_ext(EXT_INTERPRETER, parts + _s("note", need.note)))
     if ref.forwarding is not None:
         out.append(_forwarding_ext(ref.forwarding))

@@ -326,6 +326,9 @@ def parse_related_persons(parent: etree._Element, po: str) -> tuple[RelatedPerso
                 relationship=x.coded(el, po, "Slektskap"),
                 care_function=x.coded(el, po, "Omsorgsfunksjon"),
                 next_of_kin=x.to_bool(x.text(el, po, "NarmesteParorende"), "NarmesteParorende"),
+                minor_birth_year=x.to_int(
+                    x.text(el, po, "FodselsarMindrearigParorende"), "FodselsarMindrearigParorende"
+                ),
                 idents=tuple(x.parse_ident(i, NS_FK1) for i in x.children(person, NS_FK1, "Ident")),
                 address=x.parse_address(x.child(person, NS_FK1, "Address"), NS_FK1),
                 telecoms=x.parse_telecoms(person, NS_FK1),
@@ -353,6 +356,8 @@ def put_related_persons(
         x.put_coded(el, po, "Slektskap", rp.relationship, cv=False)
         x.put_coded(el, po, "Omsorgsfunksjon", rp.care_function, cv=False)
         if v2:
+            year = None if rp.minor_birth_year is None else f"{rp.minor_birth_year:04d}"
+            x.opt_text(el, po, "FodselsarMindrearigParorende", year)
             x.put_bool(el, po, "NarmesteParorende", rp.next_of_kin)
         put_fk1_person(x.sub(el, po, "Referanseperson"), rp.name, rp)
         x.opt_text(el, po, "Merknad", rp.note)

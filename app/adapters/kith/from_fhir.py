@@ -49,6 +49,7 @@ from app.adapters.kith.to_fhir import (
     EXT_CARE_FUNCTION,
     EXT_COMPRESSION,
     EXT_FILE_REFERENCE,
+    EXT_MINOR_BIRTH_YEAR,
     EXT_NATIONALITY,
     EXT_NEXT_OF_KIN,
     EXT_NOTE,
@@ -214,6 +215,7 @@ def _related_person(rp: Json) -> RelatedPerson:
         relationship=f.opt_coded(_first(rp, "relationship")),
         care_function=f.opt_coded(f.ext_value(rp, EXT_CARE_FUNCTION, "CodeableConcept")),
         next_of_kin=f.ext_value(rp, EXT_NEXT_OF_KIN, "Boolean"),
+        minor_birth_year=f.ext_value(rp, EXT_MINOR_BIRTH_YEAR, "Integer"),
         idents=f.idents(rp.get("identifier")),
         address=f.from_address(_first(rp, "address")),
         telecoms=tuple(f.from_contact_point(t) for t in rp.get("telecom", [])),
@@ -345,12 +347,15 @@ def _forwarding(e: Json | None) -> Forwarding | None:
 
 def _interpreter(e: Json) -> InterpreterNeed:
     person = _part(e, "person", "HumanName")
+    preferred = _part(e, "preferredInterpreter", "HumanName")
     return InterpreterNeed(
         language=_coded(e, "language"),
         person=None if person is None else f.from_human_name(person),
         hearing_impaired=_bool(e, "hearingImpaired"),
         visually_impaired=_bool(e, "visuallyImpaired"),
         note=_str(e, "note"),
+        preferred_interpreter=None if preferred is None else f.from_human_name(preferred),
+        ended=f.from_fhir_date(_part(e, "ended", "Date")),
     )
 
 

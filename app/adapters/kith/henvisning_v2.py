@@ -91,6 +91,7 @@ def _interpreter_needs(doc: etree._Element) -> tuple[InterpreterNeed, ...]:
     for info in x.children(doc, NS_PO, "InfoAssistertKommunikasjon"):
         el = x.require(info, NS_PO, "AssistertKommunikasjon")
         person = x.child(el, NS_PO, "PersonTolkebehov")
+        preferred = x.child(el, NS_PO, "PreferertTolk")
         out.append(
             InterpreterNeed(
                 language=x.coded(el, NS_PO, "BehovTolkSprak"),
@@ -98,6 +99,8 @@ def _interpreter_needs(doc: etree._Element) -> tuple[InterpreterNeed, ...]:
                 hearing_impaired=x.to_bool(x.text(el, NS_PO, "Horselsvikt"), "Horselsvikt"),
                 visually_impaired=x.to_bool(x.text(el, NS_PO, "Synsvikt"), "Synsvikt"),
                 note=x.text(el, NS_PO, "Merknad"),
+                preferred_interpreter=None if preferred is None else x.parse_name(preferred, NS_FK1),
+                ended=x.to_date(x.text(el, NS_PO, "BehovOpphortDato"), "BehovOpphortDato"),
             )
         )
     return tuple(out)
@@ -237,6 +240,9 @@ def _put_interpreters(doc: etree._Element, needs: tuple[InterpreterNeed, ...]) -
         x.put_bool(el, NS_PO, "Horselsvikt", need.hearing_impaired)
         x.put_bool(el, NS_PO, "Synsvikt", need.visually_impaired)
         x.put_coded(el, NS_PO, "BehovTolkSprak", need.language, cv=False)
+        if need.preferred_interpreter is not None:
+            c.put_fk1_person(x.sub(el, NS_PO, "PreferertTolk"), need.preferred_interpreter)
+        x.put_date(el, NS_PO, "BehovOpphortDato", need.ended)
         x.opt_text(el, NS_PO, "Merknad", need.note)
 
 
@@ -347,10 +353,10 @@ _MAPPED_V2: dict[str, frozenset[str]] = {
     "Medication": frozenset({"DrugId", "Comment", "Status", "UnitDose", "DosageText"}),
     "Diagnosis": frozenset({"Concept"}),
     "ParorendeForesatt": frozenset({"Slektskap", "Omsorgsfunksjon", "NarmesteParorende", "Referanseperson"})
-    | {"Merknad"},
+    | {"Merknad", "FodselsarMindrearigParorende"},
     "InfoAssistertKommunikasjon": frozenset({"AssistertKommunikasjon"}),
     "AssistertKommunikasjon": frozenset({"PersonTolkebehov", "Horselsvikt", "Synsvikt", "BehovTolkSprak"})
-    | {"Merknad"},
+    | {"Merknad", "PreferertTolk", "BehovOpphortDato"},
     "TilleggsopplysningPasient": frozenset(
         {"SivilStatus", "BorAlene", "Sprak", "MottarKommunaleTjenester", "Merknad"}
     ),

@@ -166,6 +166,7 @@ class RelatedPerson:
     relationship: Coded | None = None  # Slektskap (Volven 9033)
     care_function: Coded | None = None  # Omsorgsfunksjon
     next_of_kin: bool | None = None  # NarmesteParorende (2.0)
+    minor_birth_year: int | None = None  # FodselsarMindrearigParorende (2.0): a minor relative's birth year
     idents: tuple[Ident, ...] = ()
     address: Address | None = None
     telecoms: tuple[Telecom, ...] = ()
@@ -198,6 +199,8 @@ class InterpreterNeed:
     hearing_impaired: bool | None = None
     visually_impaired: bool | None = None
     note: str | None = None
+    preferred_interpreter: HumanName | None = None  # PreferertTolk (2.0)
+    ended: date | None = None  # BehovOpphortDato (2.0): the need ended
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ EXT_INTERPRETER_REQUIRED = "http://hl7.org/fhir/StructureDefinition/patient-inte
 EXT_ROLE_TO_PATIENT = f"{f.SD}/kith-role-to-patient"
 EXT_CARE_FUNCTION = f"{f.SD}/kith-care-function"
 EXT_NEXT_OF_KIN = f"{f.SD}/kith-next-of-kin"
+EXT_MINOR_BIRTH_YEAR = f"{f.SD}/kith-minor-birth-year"  # FodselsarMindrearigParorende
 EXT_NOTE = f"{f.SD}/kith-note"
 EXT_COMPRESSION = f"{f.SD}/kith-compression"
 EXT_FILE_REFERENCE = f"{f.SD}/kith-file-reference"
@@ -255,6 +256,8 @@ class BundleBuilder:
             extensions.append(f.ext(EXT_CARE_FUNCTION, "CodeableConcept", f.cc(rp.care_function)))
         if rp.next_of_kin is not None:
             extensions.append(f.ext(EXT_NEXT_OF_KIN, "Boolean", rp.next_of_kin))
+        if rp.minor_birth_year is not None:
+            extensions.append(f.ext(EXT_MINOR_BIRTH_YEAR, "Integer", rp.minor_birth_year))
         if rp.note is not None:
             extensions.append(f.ext(EXT_NOTE, "String", rp.note))
         if extensions:

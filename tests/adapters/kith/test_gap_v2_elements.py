@@ -3,7 +3,7 @@ elements still not modelled are named in an AppRec with status 3 instead of bein
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import httpx
 
@@ -11,7 +11,7 @@ from app.adapters.kith.apprec import AppRecStatus, parse_apprec
 from app.adapters.kith.from_fhir import referral_from_bundle
 from app.adapters.kith.henvisning import parse_henvisning, serialize_henvisning
 from app.adapters.kith.henvisning_v2 import unmapped_v2
-from app.adapters.kith.model import Coded, HenvisningVersion, Precaution
+from app.adapters.kith.model import Coded, HenvisningVersion, HumanName, Precaution
 from app.adapters.kith.msghead import parse_msghead
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import parse_xml
@@ -71,13 +71,25 @@ async def test_a_2_0_referral_with_unmapped_elements_gets_status_3(client: httpx
     assert "Henvisning/Consent" in error.details
 
 
-def test_dropped_children_of_mapped_po_elements_are_named() -> None:
+def test_dropped_children_of_mapped_elements_are_named() -> None:
     data = fixture_bytes(PRECAUTIONS)
-    marker = b"<po:Slektskap"
+    marker = b"</Diagnosis>"
     assert marker in data
-    data = data.replace(
-        marker, b"<po:FodselsarMindrearigParorende>2010</po:FodselsarMindrearigParorende>" + marker, 1
-    )
-    found = unmapped_v2(parse_msghead(parse_xml(data)))
-    assert "Henvisning/ParorendeForesatt/FodselsarMindrearigParorende" in found
-    assert "2010" not in " ".join(found)
+    modifier = b'<Modifier><Name V="SIDE" DN="Side"/><Value V="H" DN="Hoyre"/></Modifier>'
+    found = unmapped_v2(parse_msghead(parse_xml(data.replace(marker, modifier + marker, 1))))
+    assert found == ("Henvisning/Diagnosis/Modifier",)
+
+
+INTERPRETER = "henvisning_v2_tolk_parorende.xml"
+
+
+def test_preferred_interpreter_and_minor_relative_survive_the_round_trip() -> None:
+    ref = parse_henvisning(fixture_bytes(INTERPRETER))
+    (need,) = ref.interpreter_needs
+    assert need.preferred_interpreter == HumanName(family="Tolkesen", given="Amira")
+    assert need.ended == date(2025, 6, 30)
+    (relative,) = ref.related_persons
+    assert relative.minor_birth_year == 2011
+    assert unmapped_v2(parse_msghead(parse_xml(fixture_bytes(INTERPRETER)))) == ()
+    assert referral_from_bundle(referral_to_bundle(ref)) == ref
+    assert parse_henvisning(serialize_henvisning(ref, HenvisningVersion.V2_0)) == ref
