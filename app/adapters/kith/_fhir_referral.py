@@ -4,7 +4,7 @@ for. Built by to_fhir.py; the extension URLs and their parts are read back by fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.model import (
@@ -13,7 +13,10 @@ from app.adapters.kith.model import (
     Coded,
     Forwarding,
     HealthProfessional,
+    LabResult,
     MessageKind,
+    Precaution,
+    Quantity,
     Referral,
     RequestedService,
     TextSection,
@@ -42,6 +45,8 @@ EXT_TEXT_SECTION = f"{f.SD}/kith-text-section"  # on a note: ReasonAsText / Comm
 EXT_PRECAUTION = f"{f.SD}/kith-precaution"  # PatientPrecaution
 EXT_CONTENT_TYPE = f"{f.SD}/kith-content-type"  # MsgDescr / TypeInnholdIMelding
 EXT_REQUEST_COMMENT = f"{f.SD}/kith-request-comment"  # ReqComment
+EXT_PAYMENT_CATEGORY = f"{f.SD}/kith-payment-category"  # PaymentCat
+EXT_BASIS_FOR_SERVICES = f"{f.SD}/kith-basis-for-health-services"  # BasisForHealthServices
 EXT_SERVICE_COMMENT = f"{f.SD}/kith-requested-service-comment"  # ReqServ/Comment
 EXT_PATIENT_INFO = f"{f.SD}/kith-patient-info"  # TilleggsopplysningPasient, as sent with this referral
 EXT_INTERPRETER = f"{f.SD}/kith-interpreter-need"  # AssistertKommunikasjon
@@ -138,7 +143,50 @@ def _item_ext(item: ClinicalItem) -> Json:
             med.append(f.ext("unitDose", "Quantity", q))
         med += _s("dosageText", m.dosage_text) + _s("comment", m.comment)
         parts.append(f.complex_ext("medication", med))
+    if item.result is not None:
+        parts.append(_result_ext(item.result))
     return f.complex_ext(EXT_CLINICAL_ITEM, parts)
+
+
+def _precaution_ext(p: Precaution) -> Json:
+    """`kith-precaution`: a string, or with a period the parts `text`, `start`, `end`."""
+    if p.start is None and p.end is None:
+        return f.ext(EXT_PRECAUTION, "String", p.text)
+    return f.complex_ext(
+        EXT_PRECAUTION, [f.ext("text", "String", p.text), *_dt("start", p.start), *_dt("end", p.end)]
+    )
+
+
+def _q(url: str, value: Quantity | None) -> list[Json]:
+    if value is None:
+        return []
+    q = {k: v for k, v in (("value", value.value), ("unit", value.unit)) if v is not None}
+    return [f.ext(url, "Quantity", q)]
+
+
+def _dt(url: str, value: datetime | None) -> list[Json]:
+    return [] if value is None else [f.ext(url, "DateTime", f.fhir_datetime(value))]
+
+
+def _result_ext(r: LabResult) -> Json:
+    """ResultItem: `kith-clinical-item.result` (kind = the XML element of the value's form)."""
+    parts = [
+        f.ext("kind", "Code", r.kind.value),
+        f.ext("investigation", "CodeableConcept", f.cc(r.investigation)),
+        *[f.ext("spec", "CodeableConcept", f.cc(c)) for c in r.specs],
+        *_q("value", r.value),
+        *_c("comparator", r.comparator),
+        *_q("low", r.low),
+        *_q("high", r.high),
+        *_dt("date", r.date_value),
+    ]
+    if r.text is not None:
+        text = [*_c("heading", r.text.heading), *_s("text", r.text.text)]
+        text += [f.ext("code", "CodeableConcept", f.cc(c)) for c in r.text.codes]
+        parts.append(f.complex_ext("text", text))
+    parts += _c("serviceType", r.service_type) + _dt("investigated", r.investigation_date)
+    parts += _s("comment", r.comment) + _c("deviation", r.deviation)
+    return f.complex_ext("result", parts)
 
 
 def _note(section: TextSection, kind: str) -> Json:
@@ -212,8 +260,10 @@ def _extensions(ref: Referral, links: Links) -> list[Json]:
         parts = _c("type", ref.content_type) + _s("note", ref.content_type_note)
         out.append(f.complex_ext(EXT_CONTENT_TYPE, parts))
     out += _s(EXT_REQUEST_COMMENT, ref.request_comment)
+    out += _c(EXT_PAYMENT_CATEGORY, ref.payment_category)
+    out += _c(EXT_BASIS_FOR_SERVICES, ref.basis_for_health_services)
     out += _s(EXT_SERVICE_COMMENT, ref.requested_service.comment if ref.requested_service else None)
-    out += [f.ext(EXT_PRECAUTION, "String", p) for p in ref.precautions]
+    out += [_precaution_ext(p) for p in ref.precautions]
     out += [_item_ext(item) for item in ref.clinical_items]
     if (info := _patient_info_ext(ref)) is not None:
         out.append(info)
@@ -222,6 +272,9 @@ def _extensions(ref: Referral, links: Links) -> list[Json]:
         if need.person is not None and (name := f.human_name(need.person)) is not None:
             parts.append(f.ext("person", "HumanName", name))
         parts += _b("hearingImpaired", need.hearing_impaired) + _b("visuallyImpaired", need.visually_impaired)
+        if need.preferred_interpreter is not None and (tolk := f.human_name(need.preferred_interpreter)):
+            parts.append(f.ext("preferredInterpreter", "HumanName", tolk))
+        parts += _d("ended", need.ended)
         out.append(f.complex_ext(EXT_INTERPRETER, parts + _s("note", need.note)))
     if ref.forwarding is not None:
         out.append(_forwarding_ext(ref.forwarding))
@@ -278,10 +331,18 @@ def service_request(ref: Referral, identifier: Json, links: Links) -> Json:
     return out
 
 
+OID_DATE_TYPE = "2.16.578.1.12.4.1.1.9147"  # Volven 9147 Type dato (viderehenvisning)
+_VOLVEN_9147 = {"1": "received", "4": "waiting-ended"}  # 1 ansiennitetsdato, 4 ventetid sluttdato
+
+
 def date_role(d: AssessmentDate) -> str | None:
-    """received / assessed / deadline, from the code or display (the TypeDato code list is not known)."""
+    """received (the seniority date) / waiting-ended / assessed / deadline: from the Volven 9147 code, else
+    from the code or display of a local code list."""
+    if d.type.system == OID_DATE_TYPE and d.type.code in _VOLVEN_9147:
+        return _VOLVEN_9147[d.type.code]
     words = f"{d.type.code or ''} {d.type.display or ''}".lower()
-    for word, role in (("frist", "deadline"), ("vurder", "assessed"), ("mott", "received")):
+    roles = (("frist", "deadline"), ("vurder", "assessed"), ("mott", "received"), ("ansiennitet", "received"))
+    for word, role in (*roles, ("ventetid slutt", "waiting-ended")):
         if word in words:
             return role
     return None
@@ -303,6 +364,8 @@ def _record_forwarding(task: Json, ref: Referral, links: Links) -> None:
     dates = {role: d.date for d in fwd.dates if (role := date_role(d)) is not None}
     if "received" in dates:
         set_output(task, Output.FIRST_RECEIVED, "DateTime", dates["received"].isoformat())
+    if "waiting-ended" in dates:
+        set_output(task, Output.WAITING_ENDED, "Date", dates["waiting-ended"].isoformat())
     if "assessed" in dates:
         set_output(task, Output.ASSESSED, "DateTime", dates["assessed"].isoformat())
     if fwd.assessment is not None:
@@ -345,6 +408,22 @@ def _op(kind: str, path: str, name: str | None = None, **value: object) -> Json:
     for key, v in value.items():
         parts.append({"name": "value", key: v})
     return {"name": "operation", "part": parts}
+
+
+_CANCEL_OWN = (EXT_MESSAGE, EXT_REQUEST_COMMENT)  # what a cancellation itself says: its message, its reason
+
+
+def cancelled_service_request(stored: Json, message: Json) -> Json:
+    """The ServiceRequest a cancellation leaves: the stored one, clinical content and all, with status revoked
+    and the cancellation's own message data (`kith-message`, kind C) and reason (`kith-request-comment`).
+    A cancellation often repeats little or none of the referral; the content stays current, not only in the
+    history."""
+    out = {k: v for k, v in stored.items() if k not in ("id", "meta", "text")}
+    kept = [e for e in stored.get("extension", []) if e.get("url") not in _CANCEL_OWN]
+    own = [e for e in message.get("extension", []) if e.get("url") in _CANCEL_OWN]
+    out["extension"] = own + kept
+    out["status"] = "revoked"
+    return out
 
 
 def cancel_patch(ref: Referral) -> Json:

@@ -125,6 +125,15 @@ def to_bool(value: str | None, tag: str) -> bool | None:
     raise KithError(AppRecError.NOT_VALID, f"invalid boolean in <{tag}>")
 
 
+def to_int(value: str | None, tag: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise KithError(AppRecError.NOT_VALID, f"invalid integer in <{tag}>") from None
+
+
 def quantity(el: Element | None) -> Quantity | None:
     if el is None:
         return None

@@ -55,6 +55,11 @@ DESCRIPTIONS: dict[AppRecError, str] = {
 }
 
 
+CANCELLED_REFERRAL = (
+    "the referral with this document id is cancelled: send a new referral with a new document id"
+)
+
+
 class KithError(Exception):
     """A received message cannot be accepted. `code` goes into the AppRec Error, `message` is safe to log."""
 
@@ -93,6 +98,18 @@ _NORWEGIAN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"patient identifier has an unknown type", "pasientens identifikator har ukjent type"),
         (r"patient identifier is empty", "pasientens identifikator er tom"),
         (r"patient name is missing", "pasientens navn mangler"),
+        (
+            r"patient (fødselsnummer|D-nummer|H-nummer|felles hjelpenummer) is invalid \(check digit\)",
+            r"pasientens \1 er ugyldig (kontrollsiffer)",
+        ),
+        (
+            r"patient (fødselsnummer|D-nummer|H-nummer|felles hjelpenummer) is invalid \(not 11 digits\)",
+            r"pasientens \1 er ugyldig (ikke 11 siffer)",
+        ),
+        (
+            r"patient (fødselsnummer|D-nummer|H-nummer|felles hjelpenummer) is invalid \(date or marks\)",
+            r"pasientens \1 er ugyldig (dato eller merking)",
+        ),
         (
             r"patient identifier is missing or of an unknown type",
             "pasientens identifikator mangler eller har ukjent type",
@@ -157,6 +174,10 @@ _NORWEGIAN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"the cancellation names an epikrise not received here",
             "kanselleringen gjelder en epikrise som ikke er mottatt her",
+        ),
+        (
+            r"the referral with this document id is cancelled: send a new referral with a new document id",
+            "henvisningen med denne dokument-id-en er kansellert: send en ny henvisning med ny dokument-id",
         ),
     )
 )

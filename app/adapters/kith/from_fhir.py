@@ -28,17 +28,20 @@ from app.adapters.kith.model import (
     HealthProfessional,
     HenvisningVersion,
     InterpreterNeed,
+    LabResult,
     Medication,
     MessageKind,
     Organisation,
     OriginalReference,
     Patient,
+    Precaution,
     ProfessionalRole,
     Quantity,
     Referral,
     RelatedPerson,
     RelatedProfessional,
     RequestedService,
+    ResultKind,
     RightsAssessment,
     TextSection,
 )
@@ -46,6 +49,7 @@ from app.adapters.kith.to_fhir import (
     EXT_CARE_FUNCTION,
     EXT_COMPRESSION,
     EXT_FILE_REFERENCE,
+    EXT_MINOR_BIRTH_YEAR,
     EXT_NATIONALITY,
     EXT_NEXT_OF_KIN,
     EXT_NOTE,
@@ -211,6 +215,7 @@ def _related_person(rp: Json) -> RelatedPerson:
         relationship=f.opt_coded(_first(rp, "relationship")),
         care_function=f.opt_coded(f.ext_value(rp, EXT_CARE_FUNCTION, "CodeableConcept")),
         next_of_kin=f.ext_value(rp, EXT_NEXT_OF_KIN, "Boolean"),
+        minor_birth_year=f.ext_value(rp, EXT_MINOR_BIRTH_YEAR, "Integer"),
         idents=f.idents(rp.get("identifier")),
         address=f.from_address(_first(rp, "address")),
         telecoms=tuple(f.from_contact_point(t) for t in rp.get("telecom", [])),
@@ -234,6 +239,46 @@ def _attachment(doc: Json) -> Attachment:
     )
 
 
+def _precaution(e: Json) -> Precaution:
+    if "valueString" in e:
+        return Precaution(text=e["valueString"])
+    return Precaution(
+        text=_str(e, "text") or "",
+        start=f.from_fhir_datetime(_part(e, "start", "DateTime")),
+        end=f.from_fhir_datetime(_part(e, "end", "DateTime")),
+    )
+
+
+def _quantity(extension: Any, name: str) -> Quantity | None:
+    q = _part(extension, name, "Quantity")
+    return None if q is None else Quantity(value=q.get("value"), unit=q.get("unit"))
+
+
+def _result(e: Json) -> LabResult:
+    text = next(iter(_parts(e, "text")), None)
+    return LabResult(
+        investigation=_coded(e, "investigation") or Coded(),
+        kind=ResultKind(_part(e, "kind", "Code")),
+        specs=tuple(f.coded(s.get("valueCodeableConcept")) for s in _parts(e, "spec")),
+        value=_quantity(e, "value"),
+        comparator=_coded(e, "comparator"),
+        low=_quantity(e, "low"),
+        high=_quantity(e, "high"),
+        date_value=f.from_fhir_datetime(_part(e, "date", "DateTime")),
+        text=None
+        if text is None
+        else TextSection(
+            heading=_coded(text, "heading"),
+            text=_str(text, "text"),
+            codes=tuple(f.coded(c.get("valueCodeableConcept")) for c in _parts(text, "code")),
+        ),
+        service_type=_coded(e, "serviceType"),
+        investigation_date=f.from_fhir_datetime(_part(e, "investigated", "DateTime")),
+        comment=_str(e, "comment"),
+        deviation=_coded(e, "deviation"),
+    )
+
+
 def _clinical_item(e: Json) -> ClinicalItem:
     medication = None
     med = next(iter(_parts(e, "medication")), None)
@@ -246,7 +291,9 @@ def _clinical_item(e: Json) -> ClinicalItem:
             dosage_text=_str(med, "dosageText"),
             comment=_str(med, "comment"),
         )
+    result = next(iter(_parts(e, "result")), None)
     return ClinicalItem(
+        result=None if result is None else _result(result),
         type=_coded(e, "type") or Coded(),
         description=_str(e, "description"),
         comment=_str(e, "comment"),
@@ -300,12 +347,15 @@ def _forwarding(e: Json | None) -> Forwarding | None:
 
 def _interpreter(e: Json) -> InterpreterNeed:
     person = _part(e, "person", "HumanName")
+    preferred = _part(e, "preferredInterpreter", "HumanName")
     return InterpreterNeed(
         language=_coded(e, "language"),
         person=None if person is None else f.from_human_name(person),
         hearing_impaired=_bool(e, "hearingImpaired"),
         visually_impaired=_bool(e, "visuallyImpaired"),
         note=_str(e, "note"),
+        preferred_interpreter=None if preferred is None else f.from_human_name(preferred),
+        ended=f.from_fhir_date(_part(e, "ended", "Date")),
     )
 
 
@@ -383,11 +433,13 @@ def referral_from_resources(service_request: Json, task: Json | None, resolve: R
         content_type=_coded(content_type, "type"),
         content_type_note=_str(content_type, "note"),
         request_comment=f.ext_value(sr, r.EXT_REQUEST_COMMENT, "String"),
+        payment_category=f.opt_coded(f.ext_value(sr, r.EXT_PAYMENT_CATEGORY, "CodeableConcept")),
+        basis_for_health_services=f.opt_coded(f.ext_value(sr, r.EXT_BASIS_FOR_SERVICES, "CodeableConcept")),
         reasons=reasons,
         diagnoses=tuple(Diagnosis(concept=f.coded(c)) for c in sr.get("reasonCode", [])),
         clinical_items=tuple(_clinical_item(e) for e in f.exts(sr, r.EXT_CLINICAL_ITEM)),
         comments=comments,
-        precautions=tuple(e["valueString"] for e in f.exts(sr, r.EXT_PRECAUTION)),
+        precautions=tuple(_precaution(e) for e in f.exts(sr, r.EXT_PRECAUTION)),
         related_persons=tuple(
             _related_person(x) for x in supporting if x.get("resourceType") == "RelatedPerson"
         ),

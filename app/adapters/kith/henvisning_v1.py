@@ -245,13 +245,13 @@ def parse_v1(root: etree._Element) -> Referral:
         ),
         content_type=x.coded(serv_req, ns, "MsgDescr"),
         request_comment=x.text(serv_req, ns, "ReqComment"),
+        payment_category=x.coded(serv_req, ns, "PaymentCat"),
+        basis_for_health_services=x.coded(patient_el, ns, "BasisForHealthServices"),
         reasons=c.parse_sections(serv_req, ns, "ReasonAsText"),
         diagnoses=c.parse_diagnoses(serv_req, ns),
         clinical_items=c.parse_items(patient_el, ns, v2=False),
         comments=c.parse_sections(serv_req, ns, "Comment"),
-        precautions=tuple(
-            x.text(p, ns, "Precaution") or "" for p in x.children(patient_el, ns, "PatientPrecaution")
-        ),
+        precautions=c.parse_precautions(patient_el, ns, v2=False),
         related_persons=c.parse_related_persons(patient_el, NS_PO_2009) if ns == NS_V1_1 else (),
         professionals=_professionals(patient_el, ns),
         attachments=_attachments(serv_req, ns),
@@ -322,6 +322,7 @@ def _put_hcp(parent: etree._Element, tag: str, org: Organisation) -> None:
 def _put_patient(serv_req: etree._Element, ref: Referral) -> None:
     p = ref.patient
     el = x.sub(serv_req, NS, "Patient")
+    x.put_coded(el, NS, "BasisForHealthServices", ref.basis_for_health_services, cv=False)
     x.put_coded(el, NS, "Sex", p.sex, cv=False)
     x.put_ts_attr(el, NS, "DateOfBirth", p.birth_date)
     x.put_ts_attr(el, NS, "DateOfDeath", p.death_date)
@@ -329,8 +330,7 @@ def _put_patient(serv_req: etree._Element, ref: Referral) -> None:
     if p.idents:
         x.sub(el, NS, "OffId", p.idents[0].id)
         x.put_coded(el, NS, "TypeOffId", p.idents[0].type, cv=False)
-    for precaution in ref.precautions:
-        x.sub(x.sub(el, NS, "PatientPrecaution"), NS, "Precaution", precaution)
+    c.put_precautions(el, NS, ref.precautions, v2=False)
     c.put_items(el, NS, ref.clinical_items, v2=False)
     for rp in ref.professionals:
         rel = x.sub(el, NS, "PatRelHCP")
@@ -373,6 +373,7 @@ def serialize_v1_1(ref: Referral) -> etree._Element:
     serv_req = x.sub(root, NS, "ServReq")
     x.put_coded(serv_req, NS, "ServType", c.kind_coded(ref.kind), cv=False)
     x.put_ts_attr(serv_req, NS, "IssueDate", ref.issued)
+    x.put_coded(serv_req, NS, "PaymentCat", ref.payment_category, cv=False)
     x.opt_text(serv_req, NS, "ReqComment", ref.request_comment)
     x.put_coded(serv_req, NS, "MsgDescr", ref.content_type or Coded(), cv=False)
     x.sub(serv_req, NS, "Id", ref.document_id)
@@ -392,3 +393,90 @@ def serialize_v1_1(ref: Referral) -> etree._Element:
     x.opt_text(req, NS, "Comment", rs.comment)
     c.put_sections(serv_req, NS, "Comment", ref.comments, v2=False)
     return root
+
+
+# --- what the model does not hold --------------------------------------------------------------------------
+
+_ADDRESS = frozenset(
+    {"Type", "StreetAdr", "PostalCode", "City", "County", "Country", "CityDistr", "TeleAddress"}
+)
+_IDS = frozenset({"Id", "TypeId", "AdditionalId"})
+# For each element (by local name) whose children the parser reads: the children it maps. A child not
+# listed is dropped on parse; `unmapped_v1` names it (the receipt then says "OK with error in part").
+# Leaves and subtrees read whole (fk1 persons, Base64 content) are not listed.
+_MAPPED_V1: dict[str, frozenset[str]] = {
+    "Message": frozenset({"Type", "MsgVersion", "MIGversion", "GenDate", "MsgId", "Status", "ServReq"}),
+    "ServReq": frozenset(
+        {"ServType", "IssueDate", "PaymentCat", "ReqComment", "MsgDescr", "Id", "Patient", "ServProvider"}
+        | {"Requester"}
+        | {"RefDoc", "ReasonAsText", "Diagnosis", "ReqServ", "Comment"}
+    ),
+    "ReqServ": frozenset({"ServType", "ReqDate", "Priority", "Comment"}),
+    "Patient": frozenset(
+        {"Sex", "DateOfBirth", "DateOfDeath", "Name", "OffId", "TypeOffId", "PatientPrecaution", "InfItem"}
+        | {"BasisForHealthServices"}
+        | {"PatRelHCP", "ParorendeForesatt", "AdditionalId", "Address"}
+    ),
+    "PatientPrecaution": frozenset({"Precaution", "StartDateTime", "EndDateTime"}),
+    "InfItem": frozenset({"ResultItem", "Medication", "Observation", "Type", "StartDateTime", "EndDateTime"}),
+    "Medication": frozenset({"DrugId", "Comment", "Status", "UnitDose", "DosageText"}),
+    "Observation": frozenset({"Description", "Comment"}),
+    "ResultItem": frozenset(
+        {"TextResult", "Interval", "DateResult", "NumResult", "ServType", "InvDate", "Comment"}
+        | {"DevResultInd", "ClinInv"}
+    ),
+    "NumResult": frozenset({"ArithmeticComp", "NumResultValue"}),
+    "TextResult": frozenset({"Result"}),
+    "Result": frozenset({"Heading", "TextResultValue", "TextCode"}),
+    "Interval": frozenset({"Low", "High"}),
+    "DateResult": frozenset({"DateResultValue"}),
+    "ClinInv": frozenset({"Id", "Spec"}),
+    "PatRelHCP": frozenset({"Relation", "HCP"}),
+    "Requester": frozenset({"HCP"}),
+    "ServProvider": frozenset({"HCP"}),
+    "HCP": frozenset({"Inst", "HCProf", "Address"}),
+    "Inst": frozenset({"Name", "HCPerson", "Dept"}) | _IDS,
+    "HCProf": frozenset({"Type", "Name"}) | _IDS,
+    "HCPerson": frozenset({"Name"}) | _IDS,
+    "Dept": frozenset({"Type", "Name"}) | _IDS,
+    "Address": _ADDRESS,
+    "RefDoc": frozenset(
+        {"IssueDate", "MsgType", "Id", "MimeType", "Description", "Compression", "FileReference", "Content"}
+    ),
+    "Diagnosis": frozenset({"Concept"}),
+    "ReasonAsText": frozenset({"Heading", "TextResultValue", "TextCode"}),
+    "Comment": frozenset({"Heading", "TextResultValue", "CodedComment"}),
+    "ParorendeForesatt": frozenset({"Slektskap", "Omsorgsfunksjon", "Referanseperson", "Merknad"}),
+}
+_FIRST_ONLY = frozenset({"HCPerson", "Dept"})  # Inst: only the first department and person are modelled
+
+
+def unmapped_v1(root: etree._Element) -> tuple[str, ...]:
+    """Paths (element names only, never values) of the elements of a Henvisning 1.x that the model does
+    not hold, in document order, each once: e.g. `ServReq/PaymentCat`, `ServReq/Patient/Consent`."""
+    found: dict[str, None] = {}
+
+    def walk(el: etree._Element, path: str) -> None:
+        mapped = _MAPPED_V1.get(x.local(el))
+        if mapped is None:
+            return
+        seen: set[str] = set()
+        for kid in el:
+            if not isinstance(kid.tag, str):
+                continue  # comments, processing instructions
+            name = x.local(kid)
+            kid_path = f"{path}/{name}" if path else name
+            if name not in mapped:
+                found[kid_path] = None
+            elif name in _FIRST_ONLY and x.local(el) == "Inst" and name in seen:
+                found[f"{kid_path}[2]"] = None
+            elif (
+                name == "HCP" and x.local(el) == "PatRelHCP" and x.child(kid, x.namespace(kid) or "", "Inst")
+            ):
+                found[f"{kid_path}/Inst"] = None  # a relation to an institution
+            else:
+                walk(kid, kid_path)
+            seen.add(name)
+
+    walk(root, "")
+    return tuple(found)

@@ -91,6 +91,7 @@ def _interpreter_needs(doc: etree._Element) -> tuple[InterpreterNeed, ...]:
     for info in x.children(doc, NS_PO, "InfoAssistertKommunikasjon"):
         el = x.require(info, NS_PO, "AssistertKommunikasjon")
         person = x.child(el, NS_PO, "PersonTolkebehov")
+        preferred = x.child(el, NS_PO, "PreferertTolk")
         out.append(
             InterpreterNeed(
                 language=x.coded(el, NS_PO, "BehovTolkSprak"),
@@ -98,6 +99,8 @@ def _interpreter_needs(doc: etree._Element) -> tuple[InterpreterNeed, ...]:
                 hearing_impaired=x.to_bool(x.text(el, NS_PO, "Horselsvikt"), "Horselsvikt"),
                 visually_impaired=x.to_bool(x.text(el, NS_PO, "Synsvikt"), "Synsvikt"),
                 note=x.text(el, NS_PO, "Merknad"),
+                preferred_interpreter=None if preferred is None else x.parse_name(preferred, NS_FK1),
+                ended=x.to_date(x.text(el, NS_PO, "BehovOpphortDato"), "BehovOpphortDato"),
             )
         )
     return tuple(out)
@@ -172,13 +175,13 @@ def parse_v2(head: msghead.MsgHead) -> Referral:
         content_type=x.coded(content, NS_PO, "TypeInnhold"),
         content_type_note=x.text(content, NS_PO, "Merknad"),
         request_comment=x.text(doc, NS, "ReqComment"),
+        payment_category=x.coded(doc, NS, "PaymentCat"),
+        basis_for_health_services=x.coded(doc, NS, "BasisForHealthServices"),
         reasons=c.parse_sections(doc, NS, "ReasonAsText"),
         diagnoses=c.parse_diagnoses(doc, NS),
         clinical_items=c.parse_items(doc, NS, v2=True),
         comments=c.parse_sections(doc, NS, "Comment"),
-        precautions=tuple(
-            x.text(p, NS, "Precaution") or "" for p in x.children(doc, NS, "PatientPrecaution")
-        ),
+        precautions=c.parse_precautions(doc, NS, v2=True),
         related_persons=c.parse_related_persons(doc, NS_PO),
         professionals=_professionals(doc),
         interpreter_needs=_interpreter_needs(doc),
@@ -237,6 +240,9 @@ def _put_interpreters(doc: etree._Element, needs: tuple[InterpreterNeed, ...]) -
         x.put_bool(el, NS_PO, "Horselsvikt", need.hearing_impaired)
         x.put_bool(el, NS_PO, "Synsvikt", need.visually_impaired)
         x.put_coded(el, NS_PO, "BehovTolkSprak", need.language, cv=False)
+        if need.preferred_interpreter is not None:
+            c.put_fk1_person(x.sub(el, NS_PO, "PreferertTolk"), need.preferred_interpreter)
+        x.put_date(el, NS_PO, "BehovOpphortDato", need.ended)
         x.opt_text(el, NS_PO, "Merknad", need.note)
 
 
@@ -268,8 +274,10 @@ def build_henvisning_v2(ref: Referral) -> etree._Element:
     doc = etree.Element(x.q(NS, "Henvisning"), nsmap={None: NS, "po": NS_PO, "fk1": NS_FK1})
     x.put_coded(doc, NS, "ServType", c.kind_coded(ref.kind), cv=False)
     x.sub(doc, NS, "IssueDate", x.iso(ref.issued))
+    x.put_coded(doc, NS, "PaymentCat", ref.payment_category, cv=False)
     x.opt_text(doc, NS, "ReqComment", ref.request_comment)
     x.sub(doc, NS, "DocumentId", ref.document_id)
+    x.put_coded(doc, NS, "BasisForHealthServices", ref.basis_for_health_services, cv=False)
     _put_extra(doc, ref.patient)
     c.put_related_persons(doc, NS_PO, ref.related_persons, v2=True)
     _put_professionals(doc, ref)
@@ -277,8 +285,7 @@ def build_henvisning_v2(ref: Referral) -> etree._Element:
     x.put_coded(content, NS_PO, "TypeInnhold", ref.content_type or Coded())
     x.opt_text(content, NS_PO, "Merknad", ref.content_type_note)
     _put_interpreters(doc, ref.interpreter_needs)
-    for precaution in ref.precautions:
-        x.sub(x.sub(doc, NS, "PatientPrecaution"), NS, "Precaution", precaution)
+    c.put_precautions(doc, NS, ref.precautions, v2=True)
     c.put_items(doc, NS, ref.clinical_items, v2=True)
     c.put_sections(doc, NS, "ReasonAsText", ref.reasons, v2=True)
     c.put_diagnoses(doc, NS, ref.diagnoses)
@@ -321,3 +328,46 @@ def serialize_v2(ref: Referral) -> etree._Element:
         ),
     )
     return msghead.build_msghead(head)
+
+
+# --- what the model does not hold --------------------------------------------------------------------------
+
+_MAPPED_V2: dict[str, frozenset[str]] = {
+    "Henvisning": frozenset(
+        {
+            "ServType",
+            "IssueDate",
+            "ReqComment",
+            "DocumentId",
+            "PaymentCat",
+            "BasisForHealthServices",
+            "TilleggsopplysningPasient",
+            "ParorendeForesatt",
+        }
+        | {"KontaktpersonHelsepersonell", "AnsvarForRapport", "TypeInnholdIMelding"}
+        | {"InfoAssistertKommunikasjon", "PatientPrecaution", "InfItem", "ReasonAsText", "Diagnosis"}
+        | {"ReqServ", "Comment", "VurderingAvHenvisning", "Pakkeforlop"}
+    ),
+    "PatientPrecaution": frozenset({"Precaution", "StartDateTime", "EndDateTime"}),
+    "InfItem": frozenset({"ResultItem", "Medication", "Observation", "Type", "StartDateTime", "EndDateTime"}),
+    "Medication": frozenset({"DrugId", "Comment", "Status", "UnitDose", "DosageText"}),
+    "Diagnosis": frozenset({"Concept"}),
+    "ParorendeForesatt": frozenset({"Slektskap", "Omsorgsfunksjon", "NarmesteParorende", "Referanseperson"})
+    | {"Merknad", "FodselsarMindrearigParorende"},
+    "InfoAssistertKommunikasjon": frozenset({"AssistertKommunikasjon"}),
+    "AssistertKommunikasjon": frozenset({"PersonTolkebehov", "Horselsvikt", "Synsvikt", "BehovTolkSprak"})
+    | {"Merknad", "PreferertTolk", "BehovOpphortDato"},
+    "TilleggsopplysningPasient": frozenset(
+        {"SivilStatus", "BorAlene", "Sprak", "MottarKommunaleTjenester", "Merknad"}
+    ),
+    "AnsvarForRapport": frozenset({"AnsvarligRapport", "GodkjentDato", "TypeRelasjon", "Merknad"}),
+    "KontaktpersonHelsepersonell": frozenset({"Kontaktperson", "Merknad"}),
+    "TypeInnholdIMelding": frozenset({"TypeInnhold", "Merknad"}),
+}
+
+
+def unmapped_v2(head: msghead.MsgHead) -> tuple[str, ...]:
+    """Paths (names only, never values) of the elements of a Henvisning 2.0 business document that the
+    model does not hold, e.g. `Henvisning/PaymentCat`, `Henvisning/Consent`."""
+    doc = head.business_document
+    return () if doc is None else tuple(c.unmapped(doc, _MAPPED_V2, "Henvisning"))

@@ -24,8 +24,8 @@ from app.adapters.eresept import intake as eresept
 from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _xml as x
-from app.adapters.kith import henvisning_v1, msghead
-from app.adapters.kith.apprec import AppRec, AppRecStatus, ReceivedMessage, parse_apprec
+from app.adapters.kith import henvisning_v1, henvisning_v2, msghead
+from app.adapters.kith.apprec import AppRec, AppRecErrorItem, AppRecStatus, ReceivedMessage, parse_apprec
 from app.adapters.kith.dialogmelding import Dialogmelding, is_dialogmelding, parse_dialogmelding
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.henvisning import parse_henvisning_tree
@@ -76,6 +76,16 @@ class Accepted:
     message: Referral | EreseptMessage | Dialogmelding | Epikrise | PloMessage
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
+    unmapped: tuple[str, ...] = ()  # element paths the model does not hold (a Henvisning): status 3
+
+
+def receipt_status(accepted: Accepted) -> tuple[AppRecStatus, tuple[AppRecErrorItem, ...]]:
+    """Status 1, or 3 (OK with error in part) naming the elements that were received but not kept."""
+    if not accepted.unmapped:
+        return AppRecStatus.OK, ()
+    names = ", ".join(accepted.unmapped)
+    details = f"Mottatt, men disse elementene er ikke tatt vare på: {names}"
+    return AppRecStatus.OK_PARTIAL_ERROR, (AppRecErrorItem.of(AppRecError.OTHER, details),)
 
 
 def envelope(root: etree._Element) -> ReceivedMessage | None:
@@ -233,7 +243,11 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
     except KithError as error:
         raise Rejected(error, envelope(root), _HTTP_STATUS.get(error.code, 422)) from None
     received = ReceivedMessage.from_referral(referral)
-    return Accepted(referral, received, message_key(referral.sender, referral.msg_id))
+    if x.local(root) == "Message":
+        unmapped = henvisning_v1.unmapped_v1(root)
+    else:
+        unmapped = henvisning_v2.unmapped_v2(msghead.parse_msghead(root))
+    return Accepted(referral, received, message_key(referral.sender, referral.msg_id), unmapped)
 
 
 def xml_payload(title: str, xml: bytes) -> Json:

@@ -101,6 +101,27 @@ class HealthProfessional:
         return next((i.id for i in self.idents if i.type.code == type_code), None)
 
 
+def _name_key(name: HumanName) -> tuple[str, ...] | None:
+    """A person's name for comparison: family and given (or the unsplit text), case and spacing ignored."""
+    parts = (name.family, name.given) if name.family or name.given else (name.text,)
+    key = tuple(" ".join((p or "").casefold().split()) for p in parts)
+    return key if any(key) else None
+
+
+def same_person(a: HealthProfessional, b: HealthProfessional) -> bool:
+    """Whether two mentions of health personnel name the same person: they share an identifier, or they
+    carry no conflicting identifier (two different values of one type) and have the same name. Without a
+    name on either side and no shared identifier they are not taken to be the same."""
+    if set(a.idents) & set(b.idents):
+        return True
+    for i in a.idents:
+        other = b.ident(i.type.code) if i.type.code is not None else None
+        if other is not None and other != i.id:
+            return False
+    key = _name_key(a.name)
+    return key is not None and key == _name_key(b.name)
+
+
 @dataclass(frozen=True)
 class Organisation:
     """A MsgHead Organisation (or Henvisning 1.x Inst): HER-id/orgnr, optional department and person."""
@@ -145,6 +166,7 @@ class RelatedPerson:
     relationship: Coded | None = None  # Slektskap (Volven 9033)
     care_function: Coded | None = None  # Omsorgsfunksjon
     next_of_kin: bool | None = None  # NarmesteParorende (2.0)
+    minor_birth_year: int | None = None  # FodselsarMindrearigParorende (2.0): a minor relative's birth year
     idents: tuple[Ident, ...] = ()
     address: Address | None = None
     telecoms: tuple[Telecom, ...] = ()
@@ -177,6 +199,8 @@ class InterpreterNeed:
     hearing_impaired: bool | None = None
     visually_impaired: bool | None = None
     note: str | None = None
+    preferred_interpreter: HumanName | None = None  # PreferertTolk (2.0)
+    ended: date | None = None  # BehovOpphortDato (2.0): the need ended
 
 
 @dataclass(frozen=True)
@@ -194,6 +218,34 @@ class Medication:
     comment: str | None = None
 
 
+class ResultKind(StrEnum):
+    """Which form a ResultItem's value takes (the XML element of the choice)."""
+
+    TEXT = "TextResult"
+    INTERVAL = "Interval"
+    DATE = "DateResult"
+    NUMERIC = "NumResult"
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """InfItem/ResultItem: an investigation result (undersøkelsesresultat), e.g. a lab value."""
+
+    investigation: Coded  # ClinInv/Id (e.g. NLK, Volven 7280)
+    kind: ResultKind
+    specs: tuple[Coded, ...] = ()  # ClinInv/Spec
+    value: Quantity | None = None  # NumResult/NumResultValue
+    comparator: Coded | None = None  # NumResult/ArithmeticComp (<, >, ...)
+    low: Quantity | None = None  # Interval/Low
+    high: Quantity | None = None  # Interval/High
+    date_value: datetime | None = None  # DateResult/DateResultValue
+    text: TextSection | None = None  # TextResult/Result (Heading, TextResultValue, TextCode)
+    service_type: Coded | None = None  # ServType (N/M/C of the result)
+    investigation_date: datetime | None = None  # InvDate
+    comment: str | None = None
+    deviation: Coded | None = None  # DevResultInd (avvikende resultat)
+
+
 @dataclass(frozen=True)
 class ClinicalItem:
     """InfItem: sykehistorie (ANAM), funn (FUNN), legemidler (MEDB), cave (CAVE) ... as text or medication."""
@@ -202,6 +254,16 @@ class ClinicalItem:
     description: str | None = None
     comment: str | None = None
     medication: Medication | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    result: LabResult | None = None  # ResultItem (instead of Observation/Medication)
+
+
+@dataclass(frozen=True)
+class Precaution:
+    """PatientPrecaution: a precaution (e.g. pregnancy, infection) and the period it applies to."""
+
+    text: str
     start: datetime | None = None
     end: datetime | None = None
 
@@ -315,7 +377,7 @@ class Referral:
     diagnoses: tuple[Diagnosis, ...] = ()
     clinical_items: tuple[ClinicalItem, ...] = ()
     comments: tuple[TextSection, ...] = ()
-    precautions: tuple[str, ...] = ()  # PatientPrecaution
+    precautions: tuple[Precaution, ...] = ()  # PatientPrecaution
     related_persons: tuple[RelatedPerson, ...] = ()
     professionals: tuple[RelatedProfessional, ...] = ()
     interpreter_needs: tuple[InterpreterNeed, ...] = ()
@@ -323,13 +385,17 @@ class Referral:
     original: OriginalReference | None = None
     forwarding: Forwarding | None = None
     processing_status: Coded | None = None  # Message/Status (1.x: TEST/PROD)
+    payment_category: Coded | None = None  # PaymentCat (betalingskategori)
+    basis_for_health_services: Coded | None = None  # BasisForHealthServices (grunnlag for helsetjenester)
 
     @property
     def referrer(self) -> HealthProfessional | None:
         """The referring professional, merging the ids the two places of the message carry.
 
         1.x puts the HER-id under Requester/Inst/HCPerson and the HPR number under PatRelHCP(HHE); 2.0 puts
-        the HER-id under MsgHead Sender and the HPR number under po:AnsvarForRapport(HHE).
+        the HER-id under MsgHead Sender and the HPR number under po:AnsvarForRapport(HHE). They are merged
+        only when they are the same person (`same_person`); a referral signed by one doctor and sent by
+        another has the signer (HHE) as its referrer.
         """
         hhe = next(
             (
@@ -342,7 +408,7 @@ class Referral:
         sender_person = self.sender.professional
         if hhe is None:
             return sender_person
-        if sender_person is None:
+        if sender_person is None or not same_person(hhe, sender_person):
             return hhe
         extra = tuple(i for i in sender_person.idents if i not in hhe.idents)
         return HealthProfessional(

@@ -34,9 +34,9 @@ from app.adapters.epikrise.model import Epikrise
 from app.adapters.eresept import store as eresept_store
 from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import dialog_store, epikrise_store, intake
+from app.adapters.kith._fhir_referral import cancelled_service_request
 from app.adapters.kith.apprec import (
     AppRec,
-    AppRecStatus,
     AppRecVersion,
     ReceivedMessage,
     build_apprec,
@@ -44,12 +44,20 @@ from app.adapters.kith.apprec import (
     rejection_for,
 )
 from app.adapters.kith.dialogmelding import Dialogmelding
-from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.errors import CANCELLED_REFERRAL, AppRecError, KithError
 from app.adapters.kith.henvisning import serialize_henvisning_tree
 from app.adapters.kith.intake import Anchor, Json
-from app.adapters.kith.model import OID_ORG_ID_TYPE, Coded, HenvisningVersion, Ident, Organisation, Referral
+from app.adapters.kith.model import (
+    OID_ORG_ID_TYPE,
+    Coded,
+    HenvisningVersion,
+    Ident,
+    MessageKind,
+    Organisation,
+    Referral,
+)
 from app.adapters.kith.stored import find_one, stored_referral
-from app.adapters.kith.to_fhir import referral_to_bundle
+from app.adapters.kith.to_fhir import referral_identifier, referral_to_bundle
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator, get_validator
 from app.adapters.plo import store as plo_store
@@ -121,6 +129,38 @@ async def _record_receipt(engine: Engine, ctx: RequestContext, apprec: AppRec, x
 # --- POST /$kith-message ------------------------------------------------------------------------------------
 
 
+_OWN_PARTS = ("RelatedPerson", "DocumentReference")  # the referral's own parts, PUT by part id
+
+
+async def _against_stored(engine: Engine, ctx: RequestContext, ref: Referral, bundle: Json) -> None:
+    """A cancelled referral stays cancelled: a later message with its document id (new, change, or the
+    cancellation again) is refused, so the ServiceRequest and the Task never disagree. A cancellation keeps
+    the stored clinical content (`cancelled_service_request`) and leaves the referral's own parts
+    (RelatedPerson, DocumentReference) as they are. The stored ServiceRequest's version goes in the entry's
+    ifMatch, so a cancellation stored in the meantime fails the transaction instead of being overwritten."""
+    identifier = referral_identifier(ref)
+    sr = await find_one(engine, ctx, "ServiceRequest", identifier)
+    task = await find_one(engine, ctx, "Task", identifier)
+    if (sr is not None and sr.get("status") == "revoked") or (
+        task is not None and task.get("status") == "cancelled"
+    ):
+        raise KithError(AppRecError.OTHER, CANCELLED_REFERRAL)
+    if sr is None:
+        return
+    if ref.kind is MessageKind.CANCEL:
+        bundle["entry"] = [
+            e
+            for e in bundle["entry"]
+            if not (e["request"]["method"] == "PUT" and e["resource"]["resourceType"] in _OWN_PARTS)
+        ]
+    for entry in bundle["entry"]:
+        if entry["request"]["url"].startswith("ServiceRequest?"):
+            if ref.kind is MessageKind.CANCEL:
+                entry["resource"] = cancelled_service_request(sr, entry["resource"])
+            if (version := sr.get("meta", {}).get("versionId")) is not None:
+                entry["request"]["ifMatch"] = f'W/"{version}"'
+
+
 async def _changes(
     engine: Engine,
     ctx: RequestContext,
@@ -129,6 +169,7 @@ async def _changes(
     """The transaction a message makes and what its record is about."""
     if isinstance(message, Referral):
         bundle = referral_to_bundle(message)
+        await _against_stored(engine, ctx, message, bundle)
         return bundle, intake.referral_anchor(bundle)
     if isinstance(message, Dialogmelding):
         return await dialog_store.changes(engine, ctx, message)
@@ -177,8 +218,9 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     again = await _stored_receipt(engine, ctx, accepted.key)
     if again is not None:
         return Reply(200, again)
+    receipt_status, errors = intake.receipt_status(accepted)
     apprec = to_bytes(
-        build_apprec(receipt_for(accepted.received, AppRecStatus.OK, version=config.apprec_version))
+        build_apprec(receipt_for(accepted.received, receipt_status, errors, version=config.apprec_version))
     )
     try:
         bundle, anchor = await _changes(engine, ctx, accepted.message)

@@ -36,6 +36,7 @@ from app.adapters.kith.model import (
     Patient,
     Referral,
     RelatedPerson,
+    same_person,
 )
 from app.resources.no_basis.identifiers import (
     DNR_SYSTEM,
@@ -67,6 +68,7 @@ EXT_INTERPRETER_REQUIRED = "http://hl7.org/fhir/StructureDefinition/patient-inte
 EXT_ROLE_TO_PATIENT = f"{f.SD}/kith-role-to-patient"
 EXT_CARE_FUNCTION = f"{f.SD}/kith-care-function"
 EXT_NEXT_OF_KIN = f"{f.SD}/kith-next-of-kin"
+EXT_MINOR_BIRTH_YEAR = f"{f.SD}/kith-minor-birth-year"  # FodselsarMindrearigParorende
 EXT_NOTE = f"{f.SD}/kith-note"
 EXT_COMPRESSION = f"{f.SD}/kith-compression"
 EXT_FILE_REFERENCE = f"{f.SD}/kith-file-reference"
@@ -177,6 +179,8 @@ class BundleBuilder:
         referrer = None if self.ref is None else self.ref.referrer
         if self.ref is None or referrer is None or person is not self.ref.sender.professional:
             return ()
+        if not same_person(referrer, person):  # signed by one doctor, sent by another
+            return ()
         return tuple(i for i in referrer.idents if i not in person.idents)
 
     def practitioner(self, hp: HealthProfessional, part: str, derived: tuple[Ident, ...] = ()) -> str:
@@ -252,6 +256,8 @@ class BundleBuilder:
             extensions.append(f.ext(EXT_CARE_FUNCTION, "CodeableConcept", f.cc(rp.care_function)))
         if rp.next_of_kin is not None:
             extensions.append(f.ext(EXT_NEXT_OF_KIN, "Boolean", rp.next_of_kin))
+        if rp.minor_birth_year is not None:
+            extensions.append(f.ext(EXT_MINOR_BIRTH_YEAR, "Integer", rp.minor_birth_year))
         if rp.note is not None:
             extensions.append(f.ext(EXT_NOTE, "String", rp.note))
         if extensions:

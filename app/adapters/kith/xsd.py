@@ -13,7 +13,9 @@ cached per (directory, namespaces), since compiling them takes a noticeable frac
 
 The W3C XML-DSig schema, which MsgHead imports for its optional `Signature`, is taken from the directory
 when present; otherwise a permissive stand-in declares `Signature` (its content is then not checked here;
-signatures are verified elsewhere, not by schema).
+signatures are verified elsewhere, not by schema). Likewise poKomponent v1.5, which Henvisning 1.1 imports
+and the official set lacks: a stand-in declares `po:ParorendeForesatt` and `po:AssistertKommunikasjon`, so
+the rest of a 1.1 message is validated.
 """
 
 from __future__ import annotations
@@ -38,6 +40,22 @@ _DSIG_STUB = f"""<schema xmlns="{NS_XSD}" targetNamespace="{NS_DSIG}" elementFor
     <any namespace="##any" processContents="skip" minOccurs="0" maxOccurs="unbounded"/>
   </sequence><anyAttribute processContents="skip"/></complexType></element>
 </schema>""".encode()
+# poKomponent v1.5 (namespace 2009-06-30), which Henvisning 1.1 imports, is not in the official set. A
+# permissive stand-in declares the two elements Henvisning 1.1 refers to, so the rest of a 1.1 message is
+# schema-checked; their own content (po:ParorendeForesatt, po:AssistertKommunikasjon) is not.
+NS_PO_2009 = "http://www.kith.no/xmlstds/po/poKomponent/2009-06-30"
+_PO_2009_ELEMENTS = ("ParorendeForesatt", "AssistertKommunikasjon")
+_PO_2009_STUB = (
+    f"""<schema xmlns="{NS_XSD}" targetNamespace="{NS_PO_2009}" elementFormDefault="qualified">"""
+    + "".join(
+        f"""<element name="{name}"><complexType><sequence>
+    <any namespace="##any" processContents="skip" minOccurs="0" maxOccurs="unbounded"/>
+  </sequence><anyAttribute processContents="skip"/></complexType></element>"""
+        for name in _PO_2009_ELEMENTS
+    )
+    + "</schema>"
+).encode()
+STAND_INS = {"xmldsig-core-schema.xsd": _DSIG_STUB, "poKomponent-v1.5.xsd": _PO_2009_STUB}
 _MAX_REPORTED = 20
 
 
@@ -64,8 +82,8 @@ class _Resolver(etree.Resolver):  # type: ignore[misc]  # lxml is untyped
         local = self.by_name.get(name)
         if local is not None:
             return self.resolve_filename(str(local), context)
-        if name == "xmldsig-core-schema.xsd":
-            return self.resolve_string(_DSIG_STUB, context)
+        if name in STAND_INS:
+            return self.resolve_string(STAND_INS[name], context)
         self.missing.append(name)
         # An empty schema instead of a fetch: the compile then fails on the unresolved references.
         return self.resolve_string(f'<schema xmlns="{NS_XSD}"/>'.encode(), context)
@@ -123,8 +141,13 @@ class XsdValidator:
 
     @staticmethod
     def namespaces(root: etree._Element) -> frozenset[str]:
-        """The root's namespace plus, for a MsgHead, those of the XML documents inside RefDoc/Content."""
-        found = {etree.QName(root).namespace or ""}
+        """The root's namespace plus those of the XML inside its RefDoc/Content (a MsgHead's business
+        documents, a Henvisning 1.x attachment's Base64Container)."""
+        root_ns = etree.QName(root).namespace or ""
+        found = {root_ns}
+        if root.tag != f"{{{NS_MSGHEAD}}}MsgHead":
+            for content in root.iter(f"{{{root_ns}}}Content"):
+                found.update(etree.QName(c).namespace or "" for c in content if isinstance(c.tag, str))
         if root.tag == f"{{{NS_MSGHEAD}}}MsgHead":
             for content in root.iterfind(
                 f"{{{NS_MSGHEAD}}}Document/{{{NS_MSGHEAD}}}RefDoc/{{{NS_MSGHEAD}}}Content"

@@ -95,6 +95,7 @@ class Output(StrEnum):
     CARE_STARTED = "start-helsehjelp"  # valueDateTime
     DEADLINE_BREACH = "fristbrudd"  # valueBoolean: care (planned or started) after the deadline
     ROUTING_RULE = "rutingregel"  # valueString: id of the intake rule that chose the owner
+    WAITING_ENDED = "ventetid-slutt"  # valueDate: end of waiting given by a forwarding sender (Volven 9147 4)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,11 @@ CONCEPTS: dict[str, tuple[Concept, ...]] = {
         Concept(Output.CARE_STARTED, "Helsehjelp startet", "Care started"),
         Concept(Output.DEADLINE_BREACH, "Fristbrudd", "Deadline breached"),
         Concept(Output.ROUTING_RULE, "Rutingregel", "Routing rule"),
+        Concept(
+            Output.WAITING_ENDED,
+            "Ventetid sluttdato",
+            "End of waiting time, as given by the forwarding sender",
+        ),
     ),
 }
 

@@ -111,6 +111,12 @@ def received_date(task: Task) -> date | None:
     return output_date(task, Output.RECEIVED) or output_date(task, Output.FIRST_RECEIVED)
 
 
+def first_received_date(task: Task) -> date | None:
+    """The first receipt in specialist care (ansiennitet), which the assessment deadline counts from, else
+    the current owner's receipt."""
+    return output_date(task, Output.FIRST_RECEIVED) or output_date(task, Output.RECEIVED)
+
+
 def care_deadline(task: Task) -> date | None:
     restriction = task.get("restriction")
     period = restriction.get("period") if isinstance(restriction, dict) else None

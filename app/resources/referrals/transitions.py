@@ -79,6 +79,16 @@ def _guard_forward(old: Task, new: Task) -> None:
         raise InvalidInput("forward: the new owner is the current owner", ("Task.owner",))
 
 
+def _guard_conversation(old: Task, new: Task) -> None:
+    # The conversation comes before the decision: offering it over a granted right would silently drop the
+    # right (and its deadline) and then block accept.
+    if business_status(old) == BusinessStatus.RETT:
+        raise IllegalTransition(
+            "offer_assessment_conversation: the referral is already assessed as a right to necessary care; "
+            "assess it again first if the decision is to be reconsidered"
+        )
+
+
 def _guard_accept(old: Task, new: Task) -> None:
     if business_status(old) != BusinessStatus.RETT:
         raise IllegalTransition(
@@ -137,6 +147,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         _states(_S.RECEIVED),
         _S.RECEIVED,
         frozenset({_B.VURDERINGSSAMTALE_TILBUDT}),
+        _guard_conversation,
     ),
     Transition("forward", _states(_S.RECEIVED), _S.REQUESTED, frozenset({_B.VIDERESENDT}), _guard_forward),
     Transition("accept", _states(_S.RECEIVED), _S.ACCEPTED, None, _guard_accept),

@@ -30,10 +30,10 @@ from app.resources.referrals.operations import OPERATION_TAGS, is_referral_task
 from app.resources.referrals.patient_view import patient_status
 from app.resources.referrals.taskjson import (
     OSLO,
+    first_received_date,
     output,
     output_date,
     parse_datetime,
-    received_date,
     reference_key,
 )
 from app.resources.referrals.waiting_times import WaitingTimes, waiting_times_by_organisation
@@ -180,7 +180,8 @@ def waiting_time_parameters(
     entries: list[tuple[str, date, date | None]] = []
     owners: dict[str, dict[str, Any]] = {}
     for task in tasks:
-        received = received_date(task)
+        # counted from the receipt the Task's assessment deadline (innen-vurderingsfrist) counts from
+        received = first_received_date(task)
         key = reference_key(task.get("owner"))
         if received is None or key is None or received > today:
             continue  # never received (a receipt always sets the owner), or not yet as of `today`

@@ -34,6 +34,7 @@ from app.adapters.kith.model import (
     Organisation,
     OriginalReference,
     Patient,
+    Precaution,
     ProfessionalRole,
     Quantity,
     Referral,
@@ -201,7 +202,7 @@ def full_referral(kind: MessageKind = MessageKind.NEW) -> Referral:
             ClinicalItem(type=Coded(), description="Uten type"),
         ),
         comments=(TextSection(heading=Coded(code="KOM", display="Kommentar"), text="Ring før time"),),
-        precautions=("Smitte: MRSA", "Voldsrisiko"),
+        precautions=(Precaution("Smitte: MRSA"), Precaution("Voldsrisiko", datetime(2024, 1, 2, 8, 0))),
         related_persons=(
             RelatedPerson(
                 name=HumanName(family="Øvrebø", given="Bjørn"),

@@ -24,8 +24,6 @@ from app.adapters.kith.xsd import XsdValidator
 from app.resources.no_basis.identifiers import has_valid_orgnr, synthetic_fnr
 from tests.adapters.kith.conftest import FIXTURES, fixture_bytes, legacy_files
 
-V1_1_SKIP_REASON = "poKomponent-v1.5.xsd"  # imported by Henvisning-v1.1.xsd, absent from the official set
-
 
 def _roundtrip(ref: Referral) -> tuple[bytes, Referral]:
     target = HenvisningVersion.V2_0 if ref.version is HenvisningVersion.V2_0 else HenvisningVersion.V1_1
@@ -40,12 +38,10 @@ def _clinical(ref: Referral) -> Referral:
     )
 
 
-def _assert_valid(validator: XsdValidator, data: bytes, allow_v1_1_skip: bool) -> None:
+def _assert_valid(validator: XsdValidator, data: bytes) -> None:
+    """1.1 too: its missing poKomponent v1.5 import has a stand-in, so nothing is skipped."""
     result = validator.validate(parse_xml(data))
-    if result.skipped and allow_v1_1_skip:
-        assert result.reason is not None
-        assert V1_1_SKIP_REASON in result.reason
-        return
+    assert not result.skipped, result.reason
     assert result.valid, result.errors
 
 
@@ -64,17 +60,17 @@ def test_official_sample_parses_roundtrips_and_validates(path: Path, validator: 
             assert again.requested_service == ref.requested_service
     else:
         assert again == ref
-    _assert_valid(validator, out, allow_v1_1_skip=ref.version is not HenvisningVersion.V2_0)
+    _assert_valid(validator, out)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("henvisning_*.xml")))
 def test_own_fixture_validates_and_roundtrips(name: str, validator: XsdValidator) -> None:
     data = fixture_bytes(name)
-    _assert_valid(validator, data, allow_v1_1_skip="v1_1" in name)
+    _assert_valid(validator, data)
     ref = parse_henvisning(data, validator=validator)
     out, again = _roundtrip(ref)
     assert again == ref
-    _assert_valid(validator, out, allow_v1_1_skip="v1_1" in name)
+    _assert_valid(validator, out)
 
 
 def test_fixtures_use_synthetic_identifiers() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 import pytest
@@ -24,6 +25,7 @@ from app.adapters.kith.model import (
     RelatedProfessional,
 )
 from app.adapters.kith.xmlsafe import parse_xml
+from app.resources.no_basis.identifiers import synthetic_fnr
 
 
 @pytest.mark.parametrize(
@@ -77,7 +79,7 @@ def _patient(*idents: Ident, name: HumanName = A_NAME) -> Patient:
     return Patient(idents=idents, name=name)
 
 
-FNR = Ident("01010112345", Coded("FNR"))
+FNR = Ident(synthetic_fnr(1, 1, 1990, 123), Coded("FNR"))
 
 
 def test_check_patient() -> None:
@@ -91,6 +93,10 @@ def test_check_patient() -> None:
     with pytest.raises(KithError) as info:
         check_patient(_patient(FNR, name=HumanName()))
     assert info.value.code is AppRecError.PATIENT_NAME_MISSING
+    with pytest.raises(KithError) as info:  # a wrong check digit: E31, without the number
+        check_patient(_patient(Ident("01010112345", Coded("FNR"))))
+    assert info.value.code is AppRecError.PATIENT_FNR_WRONG
+    assert "01010112345" not in str(info.value)
 
 
 def test_every_error_code_has_a_description() -> None:
@@ -109,7 +115,10 @@ def test_referrer_merges_her_and_hpr() -> None:
         document_id="d",
         issued=datetime(2024, 1, 1),
         patient=_patient(FNR),
-        sender=Organisation(name="Legesenter", professional=HealthProfessional(idents=(her,))),
+        sender=Organisation(
+            name="Legesenter",
+            professional=HealthProfessional(name=HumanName(family="LEGE "), idents=(her,)),
+        ),
         receiver=Organisation(name="HF"),
         professionals=(
             RelatedProfessional(
@@ -123,3 +132,9 @@ def test_referrer_merges_her_and_hpr() -> None:
     assert referrer is not None
     assert referrer.idents == (hpr, her)
     assert referrer.name.family == "Lege"
+    # a sender person who cannot be shown to be the same (no name) is not merged with the signer
+    nameless = dataclasses.replace(
+        ref, sender=Organisation(name="Legesenter", professional=HealthProfessional(idents=(her,)))
+    )
+    assert nameless.referrer is not None
+    assert nameless.referrer.idents == (hpr,)

@@ -99,9 +99,12 @@ async def test_receive_assess_and_offer_a_conversation(client: httpx.AsyncClient
 
     earliest = (date.today() + timedelta(days=3)).isoformat()
     latest = (date.today() + timedelta(days=20)).isoformat()
-    offered = await step(
-        client, "offer-assessment-conversation", parameters(earliest=earliest, latest=latest)
-    )
+    window = parameters(earliest=earliest, latest=latest)
+    over_a_right = await step(client, "offer-assessment-conversation", window)
+    assert over_a_right.status_code == 422, over_a_right.text  # the right would be dropped silently
+    reassessed = await step(client, "assess", parameters(decision="behov-for-vurderingssamtale"))
+    assert reassessed.status_code == 200, reassessed.text
+    offered = await step(client, "offer-assessment-conversation", window)
     assert offered.status_code == 200, offered.text
     assert business_status(offered.json()) == "vurderingssamtale-tilbudt"
     appointments = (await client.get("/Appointment?based-on=ServiceRequest/ref")).json()
@@ -110,7 +113,7 @@ async def test_receive_assess_and_offer_a_conversation(client: httpx.AsyncClient
     assert entry["resource"]["requestedPeriod"] == [{"start": earliest, "end": latest}]
 
     history = (await client.get("/Task/task/_history")).json()
-    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["4", "3", "2", "1"]
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["5", "4", "3", "2", "1"]
     assert [e["resource"]["status"] for e in history["entry"]][-2:] == ["received", "requested"]
 
 

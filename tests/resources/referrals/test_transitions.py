@@ -67,7 +67,8 @@ ACTIONS: dict[str, Callable[[Task], Task]] = {
 LEGAL: dict[str, tuple[tuple[str, ...], str]] = {
     "receive": (("requested", "forwarded"), "received"),
     "assess": (RECEIVED_FAMILY, "received"),
-    "offer_assessment_conversation": (RECEIVED_FAMILY, "received"),
+    # not over a granted right: the conversation comes before the decision
+    "offer_assessment_conversation": (tuple(s for s in RECEIVED_FAMILY if s != "assessed-right"), "received"),
     "forward": (RECEIVED_FAMILY, "requested"),
     "accept": (("assessed-right",), "accepted"),
     "reject": (("assessed-not-entitled",), "rejected"),
@@ -122,10 +123,11 @@ def test_same_status_actions_are_recognised_by_validate_update() -> None:
 @pytest.mark.parametrize("state", list(STATES))
 def test_allowed_actions_lists_the_source_states(state: str) -> None:
     expected = {a for a, (sources, _) in LEGAL.items() if state in sources}
-    # guards (accept needs a right, reject an assessment) are not part of allowed_actions
+    # guards (accept needs a right, reject an assessment, a conversation no right) are not part of
+    # allowed_actions
     listed = set(allowed_actions(STATES[state]()))
     assert expected <= listed
-    assert listed - expected <= {"accept", "reject"}
+    assert listed - expected <= {"accept", "reject", "offer_assessment_conversation"}
 
 
 def _reachable(state: str) -> set[str]:
