@@ -97,7 +97,7 @@ class Engine:
     async def search(
         self,
         ctx: RequestContext,
-        res_type: str | tuple[str, ...],
+        res_type: str,
         criteria: list[tuple[str, str]],
         limit: int,
         compartment: tuple[str, str] | None = None,
@@ -105,8 +105,7 @@ class Engine:
         conn: AsyncConnection | None = None,
     ) -> list[dict[str, Any]]:
         """Every match, parsed, for operations that search on the caller's behalf; more than `limit`
-        matches is a 413, never a partial answer. Several types (a tuple) are searched as one (one
-        statement and one audit event). `conn`: see `create`."""
+        matches is a 413, never a partial answer. `conn`: see `create`."""
         return await search_ix.search_all(self.svc, ctx, res_type, criteria, limit, compartment, conn)
 
     @_with_principal

@@ -393,7 +393,7 @@ SEARCH_ALL_PAGE_SIZE = 500  # search_all's pages: fewer round trips than the def
 async def search_all(
     svc: FhirService,
     ctx: RequestContext,
-    res_type: str | tuple[str, ...],
+    res_type: str,
     criteria: list[tuple[str, str]],
     limit: int,
     compartment: tuple[str, str] | None = None,
@@ -402,23 +402,18 @@ async def search_all(
     """Every match of a search as parsed resources, following the next links, for operations that search
     on the caller's behalf (policy and audit apply as to the caller's own search). Strict, since the
     criteria are the operation's. More than `limit` matches is a 413 rather than a partial answer.
-    With `conn`, the search sees that unit of work's own writes (a pack deriving data from a write).
-    Several types (a tuple) are one search: one statement, one row filter and one audit event, where a
-    search per type would pay for each (the criteria must be parameters of every type)."""
-    res_types = (res_type,) if isinstance(res_type, str) else res_type
-    path = res_types[0] if len(res_types) == 1 else ""
+    With `conn`, the search sees that unit of work's own writes (a pack deriving data from a write)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
         pairs = [*criteria, ("_count", str(SEARCH_ALL_PAGE_SIZE)), ("_total", "none")]
         if cursor:
             pairs.append(("_cursor", cursor))
-        request = SearchRequest(res_types, pairs, path, strict=True, compartment=compartment)
+        request = SearchRequest((res_type,), pairs, res_type, strict=True, compartment=compartment)
         page = await search_page(svc, ctx, request, conn)
         found += [orjson.loads(m.content) for m in page.matches if m.content is not None]
         if len(found) > limit:
-            what = ", ".join(res_types)
-            raise FhirError(Category.TOO_LARGE, f"More than {limit} {what} resources match", "too-costly")
+            raise FhirError(Category.TOO_LARGE, f"More than {limit} {res_type} resources match", "too-costly")
         cursor = page.cursors.get("next")
         if cursor is None:
             return found

@@ -26,7 +26,6 @@ from app.resources.pregnancy_card.content import is_pregnancy_condition
 from app.resources.pregnancy_card.search import EPISODE_PARAM
 
 MAX_PER_KIND = 2_000  # of one kind in one pregnancy; more is a 413, never a cut card
-MAX_OWN = 10_000  # of every kind together
 _ACTIVE = frozenset({"active", "recurrence", "relapse"})
 _UNREADABLE = frozenset({Category.NOT_FOUND, Category.GONE, Category.FORBIDDEN})
 # The card's own resources, searched by the pregnancy they name (Encounter by its own element).
@@ -107,9 +106,8 @@ async def gather(
     episode = choose_episode(episodes, episode_id)
     reference = f"EpisodeOfCare/{episode['id']}"
 
-    async def own() -> list[dict[str, Any]]:
-        """The pregnancy's own resources of every type, as one search (one audit event)."""
-        return await engine.search(ctx, EPISODE_TYPES, [(EPISODE_PARAM, reference)], MAX_OWN, compartment)
+    async def own(res_type: str) -> list[dict[str, Any]]:
+        return await engine.search(ctx, res_type, [(EPISODE_PARAM, reference)], MAX_PER_KIND, compartment)
 
     async def read_all(refs: Sequence[Any]) -> list[dict[str, Any]]:
         """What the episode names (care teams, diagnoses) that the caller may read: one the policy
@@ -140,17 +138,16 @@ async def gather(
             ctx, "Condition", [("clinical-status", "active")], MAX_PER_KIND, compartment
         )
 
-    mine, teams, diagnosed, meds, allergy_entries, active = await asyncio.gather(
-        own(),
+    results = await asyncio.gather(
+        *(own(t) for t in EPISODE_TYPES),
         read_all(episode.get("team", [])),
         read_all([d.get("condition") for d in episode.get("diagnosis", []) if isinstance(d, dict)]),
         medicines(),
         allergies(),
         illnesses(),
     )
-    found: dict[str, list[dict[str, Any]]] = {t: [] for t in EPISODE_TYPES}
-    for resource in mine:
-        found[resource["resourceType"]].append(resource)
+    found = dict(zip(EPISODE_TYPES, results[: len(EPISODE_TYPES)], strict=True))
+    teams, diagnosed, meds, allergy_entries, active = results[len(EPISODE_TYPES) :]
     found["CareTeam"] = list(teams)
     found["Condition"] = _merged(found["Condition"], diagnosed)
     found["Observation"] = _merged(found["Observation"], await _at_encounters(engine, ctx, found))
