@@ -80,8 +80,9 @@ def derived_observation(
         "subject": dict(episode["patient"]),
         "valueDateTime": value.isoformat(),
         "method": {"text": method},
-        "derivedFrom": [{"reference": f"Observation/{s['id']}"} for s in sources],
     }
+    if sources:  # (FHIR JSON has no empty arrays)
+        resource["derivedFrom"] = [{"reference": f"Observation/{s['id']}"} for s in sources]
     if effective:
         resource["effectiveDateTime"] = effective
     return resource
@@ -104,7 +105,10 @@ def wanted(
     in_force: Resource | None = None
     if dated.due is not None:
         from_ultrasound = dated.method is DatingMethod.ULTRASOUND
-        sources = [us_source] if from_ultrasound and us_source else lmp_sources
+        stated = latest(observations, "edd_lmp")  # a due date by LMP recorded without the LMP itself
+        sources = (
+            [us_source] if from_ultrasound and us_source else lmp_sources or ([stated] if stated else [])
+        )
         method = "Termin fastsatt ved ultralyd" if from_ultrasound else "Termin etter siste menstruasjon"
         in_force = derived_observation("edd", episode, dated.due, sources, method)
     return {"edd_lmp": by_lmp, "edd": in_force}

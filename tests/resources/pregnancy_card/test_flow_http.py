@@ -151,3 +151,20 @@ async def test_next_tells_what_is_due_overdue_and_next(client: httpx.AsyncClient
     assert [p["activity"] for p in parameters(body, "upcoming")] == ["ultralyd-17-19"]
     bad = await client.get(f"/CarePlan/{plan['id']}/$next", params={"date": "soon"})
     assert bad.status_code == 400
+
+
+async def test_a_due_date_recorded_without_the_lmp_dates_the_pregnancy(client: httpx.AsyncClient) -> None:
+    """An EPJ that sends only its own due date by LMP (11779-6): the plan and the due date in force follow
+    it, derived from that Observation."""
+    await stored(
+        client,
+        *care_setting(),
+        patient("mari"),
+        episode("p1", "mari", "2026-08-20"),
+        pregnancy("p1", "mari", "2026-07-01"),
+        observation("p1-edd-lmp", "p1", "mari", "edd_lmp", "2026-08-20", {"valueDateTime": "2027-04-07"}),
+    )
+    edd = (await search(client, f"/Observation?identifier={DERIVED_SYSTEM}|p1-edd"))[0]
+    assert edd["valueDateTime"] == "2027-04-07"
+    assert edd["derivedFrom"] == [{"reference": "Observation/p1-edd-lmp"}]
+    assert (await plan_of(client, "p1"))["description"] == "Termin 2027-04-07"
