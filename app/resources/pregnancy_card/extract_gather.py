@@ -17,6 +17,7 @@ from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.resources.pregnancy_card.codes import EPISODE_EXTENSION, EPISODE_TYPE_CARD, EPISODE_TYPE_SNOMED
 from app.resources.pregnancy_card.extract import Pregnancy, finished_since
+from app.resources.pregnancy_card.gather import merged, observations_at
 from app.resources.pregnancy_card.search import EPISODE_PARAM
 
 EXTRACT_SERVICE = ("pregnancy-extract", "Forskningsuttrekk svangerskap")
@@ -74,8 +75,8 @@ async def read_chunk(
         *(of_type(t) for t in EPISODE_TYPES),
     )
     by_type = dict(zip(EPISODE_TYPES, found, strict=True))
-    by_type["Observation"] = _merged(
-        by_type["Observation"], await _at_encounters(engine, ctx, by_type["Encounter"])
+    by_type["Observation"] = merged(
+        by_type["Observation"], await observations_at(engine, ctx, by_type["Encounter"], MAX_PER_CHUNK)
     )
     women = {p["id"]: p for p in patients}
     out = []
@@ -95,23 +96,3 @@ async def read_chunk(
         }
         out.append(Pregnancy(woman, episode, own))
     return out
-
-
-async def _at_encounters(
-    engine: Engine, ctx: RequestContext, encounters: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Observations recorded at the consultations that do not name the pregnancy themselves (an EPJ that
-    sets Observation.encounter only), as the card finds them."""
-    refs = [f"Encounter/{e['id']}" for e in encounters]
-    out: list[dict[str, Any]] = []
-    for start in range(0, len(refs), 100):
-        chunk = ",".join(refs[start : start + 100])
-        out += await engine.search(ctx, "Observation", [("encounter", chunk)], MAX_PER_CHUNK)
-    return out
-
-
-def _merged(first: Sequence[dict[str, Any]], more: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = {r["id"]: r for r in first}
-    for r in more:
-        out.setdefault(r["id"], r)
-    return list(out.values())

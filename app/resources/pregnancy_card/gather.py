@@ -149,27 +149,28 @@ async def gather(
     found = dict(zip(EPISODE_TYPES, results[: len(EPISODE_TYPES)], strict=True))
     teams, diagnosed, meds, allergy_entries, active = results[len(EPISODE_TYPES) :]
     found["CareTeam"] = list(teams)
-    found["Condition"] = _merged(found["Condition"], diagnosed)
-    found["Observation"] = _merged(found["Observation"], await _at_encounters(engine, ctx, found))
+    found["Condition"] = merged(found["Condition"], diagnosed)
+    at_visits = await observations_at(engine, ctx, found["Encounter"], MAX_PER_KIND)
+    found["Observation"] = merged(found["Observation"], at_visits)
     own_conditions = {c["id"] for c in found["Condition"]}
     others = [c for c in active if c["id"] not in own_conditions and not is_pregnancy_condition(c)]
     return CardData(patient, episode, found, meds, allergy_entries, [c for c in others if _active(c)])
 
 
-async def _at_encounters(
-    engine: Engine, ctx: RequestContext, found: Mapping[str, Sequence[Mapping[str, Any]]]
+async def observations_at(
+    engine: Engine, ctx: RequestContext, encounters: Sequence[Mapping[str, Any]], limit: int
 ) -> list[dict[str, Any]]:
     """Observations recorded at the pregnancy's consultations that do not name the pregnancy themselves
-    (an EPJ that sets Observation.encounter only)."""
-    encounters = [f"Encounter/{e['id']}" for e in found.get("Encounter", [])]
+    (an EPJ that sets Observation.encounter only); the card and the research extract find them alike."""
+    refs = [f"Encounter/{e['id']}" for e in encounters]
     out: list[dict[str, Any]] = []
-    for start in range(0, len(encounters), 100):
-        chunk = ",".join(encounters[start : start + 100])
-        out += await engine.search(ctx, "Observation", [("encounter", chunk)], MAX_PER_KIND)
+    for start in range(0, len(refs), 100):
+        chunk = ",".join(refs[start : start + 100])
+        out += await engine.search(ctx, "Observation", [("encounter", chunk)], limit)
     return out
 
 
-def _merged(first: Sequence[dict[str, Any]], more: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def merged(first: Sequence[dict[str, Any]], more: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """`first`, then those of `more` not among them (by id), each once."""
     out = {r["id"]: r for r in first}
     for r in more:
