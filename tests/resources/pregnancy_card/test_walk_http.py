@@ -301,3 +301,17 @@ async def test_her_partner_sees_the_card_only_with_her_proxy(world: World, pilot
     # ... and, reading for her, he may not write the card's content.
     weight = observation("kari-nils-w", "kari-pregnancy", "kari", "weight", "2026-12-09", quantity(69, "kg"))
     assert (await http.put("/Observation/kari-nils-w", json=weight, headers=world.nils)).status_code == 403
+
+
+async def test_next_is_refused_to_a_stranger_organisation_and_another_citizen(
+    world: World, pilot: Pilot
+) -> None:
+    http = world.http
+    assert (await transaction(http, world.system, *care_setting())).status_code == 200
+    assert (await transaction(http, world.gp, *registration())).status_code == 200
+    plans = (await http.get("/CarePlan?subject=Patient/kari", headers=world.system)).json()["entry"]
+    url = f"/CarePlan/{plans[0]['resource']['id']}/$next"
+    assert (await http.get(url, headers=world.gp)).status_code == 200
+    assert (await http.get(url, headers=world.kari)).status_code == 200
+    for stranger in (world.other, world.nils):  # no care relation; not her, no fullmakt
+        assert (await http.get(url, headers=stranger)).status_code == 403
