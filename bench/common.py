@@ -276,10 +276,21 @@ def host_info() -> dict[str, Any]:
 
 # -- databases ------------------------------------------------------------------------------------------
 @asynccontextmanager
-async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
-    """Yield the URL of a new, empty database; a PostgreSQL one is dropped afterwards."""
+async def fresh_database(kind: str, workdir: Path, keep_in: Path | None = None) -> AsyncIterator[str]:
+    """Yield the URL of a new, empty database, dropped afterwards unless `keep_in` is given.
+
+    A kept PostgreSQL database stays on the server; a kept SQLite file is made in `keep_in` instead of the
+    run's temp directory. Either can then be measured again without reloading (a bench's `--reuse`).
+    """
     if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{workdir / 'helsebro-bench.db'}"  # the temp dir goes away with it
+        directory = workdir if keep_in is None else keep_in
+        if keep_in is not None:
+            await asyncio.to_thread(keep_in.mkdir, parents=True, exist_ok=True)
+        name = "helsebro-bench.db" if keep_in is None else f"helsebro-bench-{uuid.uuid4().hex[:12]}.db"
+        url = f"sqlite+aiosqlite:///{directory / name}"
+        yield url
+        if keep_in is not None:
+            print(f"  kept the database: {url}", flush=True)
         return
     name = f"helsebro_bench_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
@@ -290,11 +301,14 @@ async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
     try:
         yield PG_URL.format(name=name)
     finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        if keep_in is not None:
+            print(f"  kept the database: {PG_URL.format(name=name)}", flush=True)
+        else:
+            admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
 
 
 def asyncpg_dsn(database_url: str) -> str:

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -92,7 +92,7 @@ from bench.common import (
     wait_ready,
 )
 from bench.common import write_json_report as write_report
-from bench.ingest import BundleFile, ingest
+from bench.ingest import BundleFile, IngestResult, ingest
 from bench.security import (
     GP_ORGNR,
     ORG_ID,
@@ -641,6 +641,8 @@ class Options:
     analyze_every_s: float
     time_limit_s: float
     results_dir: Path
+    keep: bool = False  # keep the loaded database (PostgreSQL: on the server; SQLite: in results_dir)
+    reuse: str | None = None  # measure this database, loaded by a kept run with the same data options
 
 
 @dataclass(frozen=True)
@@ -782,6 +784,45 @@ def pilot_file(workdir: Path) -> Path:
     return path
 
 
+@contextlib.asynccontextmanager
+async def loaded_database(kind: str, workdir: Path, opts: Options) -> AsyncIterator[str]:
+    """A fresh database (kept with --keep), or the one --reuse names."""
+    if opts.reuse:
+        yield opts.reuse
+        return
+    async with fresh_database(kind, workdir, opts.results_dir if opts.keep else None) as url:
+        yield url
+
+
+async def load(
+    url: str,
+    off: Server,
+    loaders: Sequence[httpx.AsyncClient],
+    bundles: Sequence[BundleFile],
+    opts: Options,
+    deadline: float,
+) -> tuple[IngestResult | None, int]:
+    """Load the plan's bundles through `off` (nothing when reusing a loaded database)."""
+    if opts.reuse:
+        print(f"  reusing {opts.reuse}: not loaded again", flush=True)
+        return None, 0
+    done = asyncio.Event()
+    analyzer = asyncio.create_task(analyze_meanwhile(url, opts.analyze_every_s, done))
+    try:
+        loaded, _ = await ingest(off, loaders, bundles, deadline)
+    finally:
+        done.set()
+    analyzes = await analyzer
+    print(
+        f"  loaded {loaded.resources_ok:,}/{loaded.resources:,} resources in {loaded.wall_s:.1f} s: "
+        f"{loaded.resources_per_s:.0f}/s, {loaded.failed} failed bundles",
+        flush=True,
+    )
+    if loaded.failed or loaded.truncated:
+        raise RuntimeError(f"the load failed: {loaded.failure_samples}")
+    return loaded, analyzes
+
+
 async def bench_database(
     kind: str, opts: Options, plan: Plan, bundles: Sequence[BundleFile], deadline: float
 ) -> dict[str, Any]:
@@ -801,7 +842,7 @@ async def bench_database(
         load_or_create_key(key_file)  # before the servers start: they read it at start-up
         creds = credentials(key_file, 0, int(opts.time_limit_s) + 3600)
         pilot = {"PREGNANCY_CARD_PILOT_FILE": str(pilot_file(workdir))}
-        async with fresh_database(kind, workdir) as url:
+        async with loaded_database(kind, workdir, opts) as url:
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
                 code = code_version()
@@ -821,20 +862,7 @@ async def bench_database(
                 for server in servers:
                     await wait_ready(clients[0], server, "/metadata", 200)
                 await check_modes(clients[0], off, on)
-                done = asyncio.Event()
-                analyzer = asyncio.create_task(analyze_meanwhile(url, opts.analyze_every_s, done))
-                try:
-                    loaded, _ = await ingest(off, loaders, bundles, deadline)
-                finally:
-                    done.set()
-                analyzes = await analyzer
-                print(
-                    f"  loaded {loaded.resources_ok:,}/{loaded.resources:,} resources in {loaded.wall_s:.1f} s: "
-                    f"{loaded.resources_per_s:.0f}/s, {loaded.failed} failed bundles",
-                    flush=True,
-                )
-                if loaded.failed or loaded.truncated:
-                    raise RuntimeError(f"the load failed: {loaded.failure_samples}")
+                loaded, analyzes = await load(url, off, loaders, bundles, opts, deadline)
                 settle_s = await settle(url)
                 measured = frozenset(plan.measured_indices())
                 for index in sorted(measured):
@@ -893,7 +921,7 @@ async def bench_database(
             "resources_per_measured_woman": measured_counts,
             "reference_day": REFERENCE_DAY.isoformat(),
         },
-        "load": asdict(loaded),
+        "load": asdict(loaded) if loaded else {"reused": opts.reuse},
         "analyzes_during_load": analyzes,
         "settle_s": round(settle_s, 2),
         "women": [asdict(t) for t in targets],
@@ -983,6 +1011,9 @@ def failed(report: dict[str, Any], opts: Options) -> bool:
 
 
 # -- entry point ----------------------------------------------------------------------------------------
+URL_PREFIX = {"sqlite": "sqlite+aiosqlite:///", "postgresql": "postgresql+asyncpg://"}
+
+
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.pregnancy",
@@ -1052,6 +1083,18 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--time-limit", type=float, default=7200.0, help="seconds for the whole run (default 7200)"
     )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the loaded database and print its URL (PostgreSQL: on the server, drop it yourself; "
+        "SQLite: a file in --results-dir)",
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE_URL",
+        help="measure a database a --keep run loaded (same --seed, --pregnancies, --measured, "
+        "--per-bundle, --background-consultations) instead of loading a fresh one; one database only",
+    )
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     unknown = [d for d in databases if d not in DATABASES]
@@ -1081,6 +1124,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
             "--warmup, --pregnancies, --html-requests and --analyze-every must be >= 0, --time-limit > 0, "
             "--rounds at most --requests"
         )
+    if args.reuse and (len(databases) != 1 or not args.reuse.startswith(URL_PREFIX[databases[0]])):
+        parser.error("--reuse takes the URL of a database of the one kind --databases names")
     if not 0 <= args.background_consultations <= len(BACKGROUND_WEEKS):
         parser.error(f"--background-consultations takes 0 to {len(BACKGROUND_WEEKS)}")
     if args.pregnancies + args.measured > DATES * 40:
@@ -1101,6 +1146,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.analyze_every,
         args.time_limit,
         args.results_dir,
+        args.keep,
+        args.reuse,
     )
 
 
