@@ -947,10 +947,15 @@ def format_report(report: dict[str, Any]) -> str:
         f"data: {data['women']:,} women ({data['background']:,} background at "
         f"{data['resources_per_background_woman']} resources each, {data['measured']} measured at "
         f"{', '.join(str(n) for n in data['resources_per_measured_woman'])}), {data['resources']:,} resources",
-        f"load: {load['ok']}/{load['bundles']} bundles, {load['resources_ok']:,} resources in "
-        f"{load['wall_s']:.1f} s ({load['resources_per_s']:.0f}/s, server CPU {fmt_pct(load['server_cpu_pct'])}, "
-        f"other {fmt_pct(load['other_cpu_pct'])}); {report['analyzes_during_load']} ANALYZE meanwhile; "
-        f"settle {report['settle_s']:.1f} s",
+        (
+            f"load: reused {load['reused']} (loaded by an earlier --keep run)"
+            if "reused" in load
+            else f"load: {load['ok']}/{load['bundles']} bundles, {load['resources_ok']:,} resources in "
+            f"{load['wall_s']:.1f} s ({load['resources_per_s']:.0f}/s, server CPU "
+            f"{fmt_pct(load['server_cpu_pct'])}, other {fmt_pct(load['other_cpu_pct'])}); "
+            f"{report['analyzes_during_load']} ANALYZE meanwhile"
+        )
+        + f"; settle {report['settle_s']:.1f} s",
     ]
     if report["women"]:
         w = report["women"][0]

@@ -161,8 +161,9 @@ BeforeRead = Callable[[ReadEvent], Awaitable[None]]
 AfterRead = Callable[[ReadCheck], Awaitable[None]]
 AfterSearch = Callable[[SearchEvent], Awaitable[None]]
 BeforeOperation = Callable[[OperationEvent], Awaitable[None]]
-# Builds the request's row visibility rule from its principal.
-Visibility = Callable[[RequestContext], RowFilter]
+# Builds the request's row visibility rule from its principal; for a search in one patient's compartment
+# (("Patient", id)), a rule that may rely on every row being that patient's.
+Visibility = Callable[[RequestContext, tuple[str, str] | None], RowFilter]
 # Whether the caller may be told about one stored resource that conditional criteria matched (and audits).
 MatchGuard = Callable[["MatchCheck"], Awaitable[bool]]
 # Columns for a read's own statement that judge the row it reads (the access decision), handed to the
@@ -223,8 +224,10 @@ class Hooks:
     def searchable(self, ctx: RequestContext) -> frozenset[str] | None:
         return None if self.searchable_types is None else self.searchable_types(ctx)
 
-    def visible(self, ctx: RequestContext) -> RowFilter:
-        return self.visibility(ctx) if self.visibility is not None else NO_POLICY
+    def visible(self, ctx: RequestContext, compartment: tuple[str, str] | None = None) -> RowFilter:
+        """The caller's row filter. `compartment`: only for rows that are all in that Patient compartment
+        (a compartment search's own matches, never its includes or the resources its chains look into)."""
+        return self.visibility(ctx, compartment) if self.visibility is not None else NO_POLICY
 
     async def may_know(self, check: MatchCheck) -> bool:
         return True if self.match_guard is None else await self.match_guard(check)

@@ -139,8 +139,16 @@ class SecurityLayer:
             state.policy = Policy(self.config, self.caller(ctx), datetime.now(UTC))
         return state.policy
 
-    def visibility(self, ctx: RequestContext) -> RowFilter:
-        return self.policy(ctx)
+    def visibility(self, ctx: RequestContext, compartment: tuple[str, str] | None = None) -> RowFilter:
+        """The policy's row filter; for rows all in the compartment of a patient this request was already
+        allowed to see (before_read's check, not inside a write), the filter that skips the per-row test of
+        the patient."""
+        policy = self.policy(ctx)
+        if compartment is None or compartment[0] != "Patient" or Repository.writing():
+            return policy
+        if ctx.state(RequestState).patient_access.get(compartment[1]) in ("yes", "emergency"):
+            return policy.in_allowed_compartment()
+        return policy
 
     async def may_know(self, check: MatchCheck) -> bool:
         """May the caller be told about (or act on) a resource its conditional criteria matched? A match
@@ -247,6 +255,9 @@ class SecurityLayer:
         assert event.pk is not None
         policy = self.policy(event.ctx)
         state = event.ctx.state(RequestState)
+        # A write may change care relations, blocks or proxies: the request's later searches (a batch's
+        # next entries) decide about their patients again.
+        state.patient_access.clear()
         key = (event.res_type, event.res_id)
         entity = (event.res_type, event.res_id, event.version)
         await write_rules.audit_identity_change(self.sink, event, principal)

@@ -369,9 +369,15 @@ class Repository:
         return [SearchRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows]
 
     async def search_count(
-        self, conn: AsyncConnection, typed: Sequence[TypedClauses], visible: RowFilter
+        self,
+        conn: AsyncConnection,
+        typed: Sequence[TypedClauses],
+        visible: RowFilter,
+        inner: RowFilter | None = None,
     ) -> int:
-        return int((await conn.execute(*count_statement(typed, visible))).scalar_one())
+        """How many rows `visible` lets through match; chains and _has look into what `inner` (default:
+        `visible`) lets through."""
+        return int((await conn.execute(*count_statement(typed, visible, inner))).scalar_one())
 
     async def reference_targets(
         self,

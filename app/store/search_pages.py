@@ -179,17 +179,22 @@ def counts_all(query: PageQuery) -> bool:
     return query.count_all and query.after is None and not query.backwards and selective(query.typed)
 
 
-def count_statement(typed: Sequence[TypedClauses], visible: RowFilter) -> tuple[Select[Any], dict[str, Any]]:
-    """The statement counting what the type groups match among the `visible` rows, and its parameters."""
+def count_statement(
+    typed: Sequence[TypedClauses], visible: RowFilter, inner: RowFilter | None = None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement counting what the type groups match among the `visible` rows, and its parameters;
+    chains and _has look into what `inner` (default: `visible`) lets through, as in PageQuery."""
+    scope = visible if inner is None else inner
 
     def build(groups: tuple[TypedClauses, ...]) -> Select[Any]:
         subject = SUBJECT
         with one_statement():
-            where = [base_filter(subject, groups, visible)]
+            where = [base_filter(subject, groups, scope)]
         if not is_unrestricted(visible):
             where.append(visible.condition(subject, subject_types(groups)))
         return select(func.count()).select_from(subject).where(*where)
 
-    statement, params = _COUNTS.statement(tuple(typed), visible.shape, build)
-    params.update(parameters(visible))
+    shape = (visible.shape, None if inner is None else inner.shape)
+    statement, params = _COUNTS.statement(tuple(typed), shape, build)
+    params.update(parameters(visible, inner))
     return statement, params

@@ -62,6 +62,6 @@ def test_personnel_keep_the_care_relation_check_for_patient_data_only() -> None:
     assert "care" not in organisations
     assert "reservation" not in organisations
     # the filter of a set of types is made once and reused
-    made = gp.templates.conditions[frozenset({"Observation"})]
+    made = gp.templates.conditions[(frozenset({"Observation"}), False)]
     _sql(gp, frozenset({"Observation"}))
-    assert gp.templates.conditions[frozenset({"Observation"})] is made
+    assert gp.templates.conditions[(frozenset({"Observation"}), False)] is made

@@ -289,6 +289,10 @@ async def _search(
     pairs = request.pairs
     interaction = _interaction(request)
     visible = svc.hooks.visible(ctx)
+    # The matches of a compartment search are all the patient's: the policy may judge them knowing so.
+    # Includes and what chains or _has look into are not, and keep the whole filter.
+    matched = svc.hooks.visible(ctx, request.compartment) if request.compartment else visible
+    inner = None if matched is visible else visible
     count, summary, elements, total_mode, direction, after = page_parameters(svc, pairs)
     includes = parse_includes(svc.registry, pairs)
     parse_ctx = ParseContext(svc.registry, svc.base_url, limits=svc.search_limits)
@@ -303,13 +307,15 @@ async def _search(
     extra_row = False
     if typed and summary != "count":
         wants_total = total_mode != "none" and direction is None
-        query = PageQuery(tuple(typed), sort, after, backwards, count + 1, visible, count_all=wants_total)
+        query = PageQuery(
+            tuple(typed), sort, after, backwards, count + 1, matched, inner, count_all=wants_total
+        )
         rows = await svc.repo.search_page(conn, query)
         extra_row = len(rows) > count
         rows = rows[:count]
         if backwards:
             rows.reverse()
-    total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row, visible)
+    total = await _total(svc, conn, typed, total_mode, summary, direction, rows, extra_row, matched, inner)
     matches = [as_stored(row) for row in rows]
     resolved = await resolve_includes(svc.repo, conn, svc.registry, includes, matches, visible)
     included = resolved.resources
@@ -337,6 +343,7 @@ async def _total(
     rows: list[SearchRow],
     extra_row: bool,
     visible: RowFilter,
+    inner: RowFilter | None,
 ) -> int | None:
     if not typed:
         return 0
@@ -346,7 +353,7 @@ async def _total(
         return len(rows)  # the first page holds everything: no count query needed
     if rows and rows[0].total is not None:
         return rows[0].total  # counted by the page's own statement
-    return await svc.repo.search_count(conn, typed, visible)
+    return await svc.repo.search_count(conn, typed, visible, inner)
 
 
 def page_cursors(direction: str | None, rows: list[SearchRow], extra_row: bool) -> dict[str, str]:

@@ -150,7 +150,7 @@ async def gather(
     teams, diagnosed, meds, allergy_entries, active = results[len(EPISODE_TYPES) :]
     found["CareTeam"] = list(teams)
     found["Condition"] = merged(found["Condition"], diagnosed)
-    at_visits = await observations_at(engine, ctx, found["Encounter"], MAX_PER_KIND)
+    at_visits = await observations_at(engine, ctx, found["Encounter"], MAX_PER_KIND, compartment)
     found["Observation"] = merged(found["Observation"], at_visits)
     own_conditions = {c["id"] for c in found["Condition"]}
     others = [c for c in active if c["id"] not in own_conditions and not is_pregnancy_condition(c)]
@@ -158,15 +158,20 @@ async def gather(
 
 
 async def observations_at(
-    engine: Engine, ctx: RequestContext, encounters: Sequence[Mapping[str, Any]], limit: int
+    engine: Engine,
+    ctx: RequestContext,
+    encounters: Sequence[Mapping[str, Any]],
+    limit: int,
+    compartment: tuple[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Observations recorded at the pregnancy's consultations that do not name the pregnancy themselves
-    (an EPJ that sets Observation.encounter only); the card and the research extract find them alike."""
+    (an EPJ that sets Observation.encounter only); the card and the research extract find them alike.
+    `compartment`: only the woman's own (the card's are hers; the extract reads many women at once)."""
     refs = [f"Encounter/{e['id']}" for e in encounters]
     out: list[dict[str, Any]] = []
     for start in range(0, len(refs), 100):
         chunk = ",".join(refs[start : start + 100])
-        out += await engine.search(ctx, "Observation", [("encounter", chunk)], limit)
+        out += await engine.search(ctx, "Observation", [("encounter", chunk)], limit, compartment)
     return out
 
 
