@@ -5,10 +5,10 @@ development issuer): a patient with a fødselsnummer (create, read, search, cond
 with If-Match, history, a transaction, $everything, refusals), a referral from the GP through the
 hospital's workflow steps to the citizen's own views (her referrals, her access log), a KITH
 Henvisning through the message intake, a reconciliation of the patient's medication list, the core
-journal (critical information recorded by the GP, `$summary` for her, for the patient and refused without a
-care relation) and the pregnancy card (a pregnancy registered in one transaction, its derived due date and
-plan, `$next`, a consultation, the card as a document and as HTML, a writer outside the pilot refused).
-Every request checks its status, resource type and key fields.
+journal (critical information recorded by the GP, `$summary` for the GP and for the patient, refused
+without a care relation) and the pregnancy card (a pregnancy registered in one transaction, its derived
+due date and plan, `$next`, a consultation, the card as a document and as HTML, a writer outside the
+pilot refused). Every request checks its status, resource type and key fields.
 
 Variables: `baseUrl` and one bearer token per actor (`token` a system client, `gpToken` the demo GP,
 `hospitalToken` a doctor at the demo hospital, `citizenToken` the demo citizen Kari Nordmann); `make
