@@ -33,7 +33,7 @@ def test_every_request_checks_its_status_and_uses_a_declared_variable() -> None:
         line for r in requests(collection) for e in r["event"] for line in e["script"]["exec"]
     )
     set_by_scripts = set(re.findall(r'collectionVariables\.set\("(\w+)"', scripts))
-    assert {"fnr", "patientId", "taskId", "msgId"} <= set_by_scripts
+    assert {"fnr", "patientId", "taskId", "msgId", "allergyId", "episodeId", "carePlanId"} <= set_by_scripts
     for request in requests(collection):
         (tests,) = [e["script"]["exec"] for e in request["event"] if e["listen"] == "test"]
         assert any("pm.response.to.have.status(" in line for line in tests), request["name"]
@@ -47,7 +47,7 @@ def test_every_request_checks_its_status_and_uses_a_declared_variable() -> None:
 def test_a_journey_per_domain() -> None:
     collection = orjson.loads(render())
     names = [journey["name"] for journey in collection["item"]]
-    assert len(names) == 4
+    assert len(names) == 6
     urls = " ".join(r["request"]["method"] + " " + r["request"]["url"] for r in requests(collection))
     for step in (
         "POST {{baseUrl}}/Patient",
@@ -62,6 +62,14 @@ def test_a_journey_per_domain() -> None:
         "$kith-henvisning",
         "$medication-list",
         "$reconcile",
+        "POST {{baseUrl}}/AllergyIntolerance",
+        "POST {{baseUrl}}/Immunization",
+        "/Patient/kari/$summary",
+        "/Patient/oyvind/$summary",
+        "/CarePlan?episode-of-care=",
+        "/CarePlan/{{carePlanId}}/$next",
+        "/Patient/kari/$pregnancy-card?episode={{episodeId}}",
+        "_format=html",
     ):
         assert step in urls, step
     tokens = {

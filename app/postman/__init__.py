@@ -4,8 +4,11 @@ A journey per domain, as an integrator walks it against a server that `make run`
 development issuer): a patient with a fødselsnummer (create, read, search, conditional create, update
 with If-Match, history, a transaction, $everything, refusals), a referral from the GP through the
 hospital's workflow steps to the citizen's own views (her referrals, her access log), a KITH
-Henvisning through the message intake, and a reconciliation of the patient's medication list. Every
-request checks its status, resource type and key fields.
+Henvisning through the message intake, a reconciliation of the patient's medication list, the core
+journal (critical information recorded by the GP, `$summary` for the GP and for the patient, refused
+without a care relation) and the pregnancy card (a pregnancy registered in one transaction, its derived
+due date and plan, `$next`, a consultation, the card as a document and as HTML, a writer outside the
+pilot refused). Every request checks its status, resource type and key fields.
 
 Variables: `baseUrl` and one bearer token per actor (`token` a system client, `gpToken` the demo GP,
 `hospitalToken` a doctor at the demo hospital, `citizenToken` the demo citizen Kari Nordmann); `make
@@ -21,8 +24,10 @@ from typing import Any
 
 import orjson
 
+from app.postman.core_journal_journey import core_journal_journey
 from app.postman.journeys import DEMO_FNR, DEMO_PATIENT, kith_journey, patient_journey, referral_journey
 from app.postman.medication_journey import medication_journey
+from app.postman.pregnancy_journey import pregnancy_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION_PATH = ROOT / "openapi" / "helsebro.postman_collection.json"
@@ -51,6 +56,14 @@ def collection() -> dict[str, Any]:
             {"name": "2 Henvisning: fastlege, sykehus og innbygger", "item": referral_journey()},
             {"name": "3 KITH-melding: Henvisning inn og ut", "item": kith_journey()},
             {"name": "4 Legemiddelliste: samstemming", "item": medication_journey()},
+            {
+                "name": "5 Kjernejournal: kritisk informasjon og pasientsammendrag",
+                "item": core_journal_journey(),
+            },
+            {
+                "name": "6 Helsekort for gravide: svangerskap, plan, konsultasjon og kort",
+                "item": pregnancy_journey(),
+            },
         ],
     }
 

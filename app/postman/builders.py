@@ -36,6 +36,17 @@ def check(
     return lines
 
 
+def all_created(title: str, count: int) -> tuple[str, str, str]:
+    """A fact over a transaction-response: each of its `count` entries answered 201."""
+    statuses = ", ".join(['"201"'] * count)
+    return (title, "body.entry.map(e => e.response.status.slice(0, 3))", f"[{statuses}]")
+
+
+def created_id(index: int) -> str:
+    """The id a transaction-response's entry `index` was created with (from its location)."""
+    return f'body.entry[{index}].response.location.split("/")[1]'
+
+
 def var(name: str) -> str:
     return f'pm.collectionVariables.get("{name}")'
 
@@ -67,6 +78,20 @@ def request(
     if prerequest:
         events.insert(0, {"listen": "prerequest", "script": {"type": "text/javascript", "exec": prerequest}})
     return {"name": name, "request": spec, "event": events}
+
+
+def transaction_request(
+    name: str,
+    bundle: dict[str, Any],
+    created: str,
+    *facts: tuple[str, str, str],
+    save: dict[str, str],
+    token: str = "token",
+    prerequest: list[str] | None = None,
+) -> dict[str, Any]:
+    """POST a transaction Bundle: 200, a Bundle, `facts`, and every entry created (`created` the title)."""
+    tests = check(200, "Bundle", *facts, all_created(created, len(bundle["entry"])), save=save)
+    return request(name, "POST", "/", tests, token=token, body=bundle, prerequest=prerequest)
 
 
 def transaction_of(resources: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:

@@ -6,7 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from app.adapters.kith._fhir_common import DOCUMENT_ID_SYSTEM
-from app.postman.builders import check, js, parameters, request, transaction_of, var
+from app.postman.builders import (
+    check,
+    created_id,
+    js,
+    parameters,
+    request,
+    transaction_of,
+    transaction_request,
+    var,
+)
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from app.resources.referrals.codes import REFERRAL_CATEGORY, TASK_CODE_SYSTEM, BusinessStatus, TaskCode
 
@@ -229,22 +238,12 @@ def patient_journey() -> list[dict[str, Any]]:
                 ("both versions", "body.entry.map(e => e.resource.meta.versionId)", '["2", "1"]'),
             ),
         ),
-        request(
+        transaction_request(
             "A transaction: encounter, blood pressure and diagnosis",
-            "POST",
-            "/",
-            check(
-                200,
-                "Bundle",
-                ("a transaction-response", "body.type", '"transaction-response"'),
-                (
-                    "all created",
-                    "body.entry.map(e => e.response.status.slice(0, 3))",
-                    '["201", "201", "201"]',
-                ),
-                save={"observationId": 'body.entry[1].response.location.split("/")[1]'},
-            ),
-            body=_transaction(),
+            _transaction(),
+            "all created",
+            ("a transaction-response", "body.type", '"transaction-response"'),
+            save={"observationId": created_id(1)},
         ),
         request(
             "Search observations by patient and code",
@@ -336,18 +335,12 @@ const mine = rows.find(r => r.task && r.task.reference === "Task/" + pm.collecti
 def referral_journey() -> list[dict[str, Any]]:
     task = "/Task/{{taskId}}"
     return [
-        request(
+        transaction_request(
             "The GP sends a referral (ServiceRequest + Task)",
-            "POST",
-            "/",
-            check(
-                200,
-                "Bundle",
-                ("both created", "body.entry.map(e => e.response.status.slice(0, 3))", '["201", "201"]'),
-                save={"taskId": 'body.entry[1].response.location.split("/")[1]'},
-            ),
+            _referral(),
+            "both created",
+            save={"taskId": created_id(1)},
             token="gpToken",
-            body=_referral(),
             prerequest=js(_DATES),
         ),
         request(
