@@ -45,6 +45,7 @@ REFDOC_ID_SYSTEM = f"{NS}/kith-refdoc-id"  # RefDoc/Id of an attachment
 EXT_CODED = f"{SD}/kith-coded"  # the exact KITH value behind a code / fixed-system Coding
 EXT_DERIVED = f"{SD}/kith-derived"  # Identifier merged in from elsewhere in the message (Referral.referrer)
 EXT_POSTBOX = f"{SD}/kith-postbox"
+EXT_NOTE = f"{SD}/kith-note"  # Merknad of a person (RelatedPerson)
 EXT_DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 EXT_URBAN_DISTRICT = "http://hl7.no/fhir/StructureDefinition/no-basis-urban-district"
 URBAN_DISTRICT_SYSTEM = "urn:oid:2.16.578.1.12.4.1.1.3403"  # bydel (Volven 3403)
@@ -418,6 +419,35 @@ def from_address(value: Any) -> Address | None:
         county=None if district is None else from_fixed_coding(district),
         country=country,
         city_district=None if bydel is None else from_fixed_coding(bydel),
+    )
+
+
+def person_fields(
+    name: HumanName, ids: tuple[Ident, ...], telecoms: tuple[Telecom, ...], addr: Address | None
+) -> Json:
+    """`identifier`, `name`, `telecom` and `address` of a person resource (RelatedPerson), those it has."""
+    out: Json = {}
+    if ids:
+        out["identifier"] = [identifier(i) for i in ids]
+    if (value := human_name(name)) is not None:
+        out["name"] = [value]
+    if telecoms:
+        out["telecom"] = [contact_point(t) for t in telecoms]
+    if addr is not None:
+        out["address"] = [address(addr)]
+    return out
+
+
+def from_person_fields(
+    resource: Json,
+) -> tuple[HumanName, tuple[Ident, ...], tuple[Telecom, ...], Address | None]:
+    """The name, identifiers, telecoms and address `person_fields` wrote (the first name and address)."""
+    names, addresses = resource.get("name") or [None], resource.get("address") or [None]
+    return (
+        from_human_name(names[0]),
+        idents(resource.get("identifier")),
+        tuple(from_contact_point(t) for t in resource.get("telecom", [])),
+        from_address(addresses[0]),
     )
 
 

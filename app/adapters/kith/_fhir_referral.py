@@ -74,7 +74,7 @@ class Links:
     sender: Party
     receiver: Party
     professionals: list[str]  # Practitioner per Referral.professionals entry
-    supporting: list[str]  # RelatedPersons, then DocumentReferences
+    supporting: list[str]  # RelatedPersons, contact persons, associated units, then DocumentReferences
     service_request: str
 
 

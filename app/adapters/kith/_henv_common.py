@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from lxml import etree
 
@@ -15,6 +16,7 @@ from app.adapters.kith import _xml as x
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import (
     PATIENT_ID_TYPES,
+    Address,
     ClinicalItem,
     Coded,
     Diagnosis,
@@ -23,11 +25,13 @@ from app.adapters.kith.model import (
     LabResult,
     Medication,
     MessageKind,
+    Organisation,
     Patient,
     Precaution,
     Quantity,
     RelatedPerson,
     ResultKind,
+    Telecom,
     TextSection,
 )
 from app.resources.no_basis.personal import (
@@ -316,36 +320,71 @@ def put_diagnoses(parent: etree._Element, ns: str, diagnoses: tuple[Diagnosis, .
         x.put_coded(x.sub(parent, ns, "Diagnosis"), ns, "Concept", diagnosis.concept)
 
 
+class PersonDetails(Protocol):
+    """What an fk1:Person carries besides the name (RelatedPerson, ContactPerson)."""
+
+    @property
+    def idents(self) -> tuple[Ident, ...]: ...
+    @property
+    def address(self) -> Address | None: ...
+    @property
+    def telecoms(self) -> tuple[Telecom, ...]: ...
+
+
+def parse_fk1_person(
+    el: etree._Element,
+) -> tuple[HumanName, tuple[Ident, ...], Address | None, tuple[Telecom, ...]]:
+    """An fk1:Person's name, identifiers, address and telecoms."""
+    return (
+        x.parse_name(el, NS_FK1),
+        tuple(x.parse_ident(i, NS_FK1) for i in x.children(el, NS_FK1, "Ident")),
+        x.parse_address(x.child(el, NS_FK1, "Address"), NS_FK1),
+        x.parse_telecoms(el, NS_FK1),
+    )
+
+
 def parse_related_persons(parent: etree._Element, po: str) -> tuple[RelatedPerson, ...]:
     out = []
     for el in x.children(parent, po, "ParorendeForesatt"):
-        person = x.require(el, po, "Referanseperson")
+        name, idents, address, telecoms = parse_fk1_person(x.require(el, po, "Referanseperson"))
         out.append(
             RelatedPerson(
-                name=x.parse_name(person, NS_FK1),
+                name=name,
                 relationship=x.coded(el, po, "Slektskap"),
                 care_function=x.coded(el, po, "Omsorgsfunksjon"),
                 next_of_kin=x.to_bool(x.text(el, po, "NarmesteParorende"), "NarmesteParorende"),
                 minor_birth_year=x.to_int(
                     x.text(el, po, "FodselsarMindrearigParorende"), "FodselsarMindrearigParorende"
                 ),
-                idents=tuple(x.parse_ident(i, NS_FK1) for i in x.children(person, NS_FK1, "Ident")),
-                address=x.parse_address(x.child(person, NS_FK1, "Address"), NS_FK1),
-                telecoms=x.parse_telecoms(person, NS_FK1),
+                idents=idents,
+                address=address,
+                telecoms=telecoms,
                 note=x.text(el, po, "Merknad"),
             )
         )
     return tuple(out)
 
 
-def put_fk1_person(el: etree._Element, name: HumanName, rp: RelatedPerson | None = None) -> None:
+def put_fk1_person(el: etree._Element, name: HumanName, details: PersonDetails | None = None) -> None:
     """Fill an element of type fk1:Person (children in the fk1 namespace)."""
     x.put_name(el, NS_FK1, name)
-    if rp is not None:
-        for ident in rp.idents:
+    if details is not None:
+        for ident in details.idents:
             x.put_ident(el, NS_FK1, ident)
-        x.put_address(el, NS_FK1, rp.address)
-        x.put_telecoms(el, NS_FK1, rp.telecoms)
+        x.put_address(el, NS_FK1, details.address)
+        x.put_telecoms(el, NS_FK1, details.telecoms)
+
+
+def put_fk1_organisation(el: etree._Element, org: Organisation) -> None:
+    """Fill an element of type fk1:Organisation (whose order differs from MsgHead's: type before name)."""
+    x.put_coded(el, NS_FK1, "TypeOrganisation", org.type)
+    x.sub(el, NS_FK1, "OrganisationName", org.name or "")
+    for ident in org.idents:
+        x.put_ident(el, NS_FK1, ident)
+    x.put_address(el, NS_FK1, org.address)
+    x.put_telecoms(el, NS_FK1, org.telecoms)
+    if org.sub_organisation is not None:
+        put_fk1_organisation(x.sub(el, NS_FK1, "Organisation"), org.sub_organisation)
 
 
 def put_related_persons(

@@ -17,8 +17,10 @@ from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
+from app.adapters.kith import _fhir_v2_parts as v2
 from app.adapters.kith.model import (
     AssessmentDate,
+    AssociatedUnit,
     Attachment,
     CancerPathway,
     ClinicalItem,
@@ -210,15 +212,16 @@ def _patient(resource: Json | None, info: Json | None, native: bool) -> Patient:
 
 
 def _related_person(rp: Json) -> RelatedPerson:
+    name, idents, telecoms, address = f.from_person_fields(rp)
     return RelatedPerson(
-        name=f.from_human_name(_first(rp, "name")),
+        name=name,
         relationship=f.opt_coded(_first(rp, "relationship")),
         care_function=f.opt_coded(f.ext_value(rp, EXT_CARE_FUNCTION, "CodeableConcept")),
         next_of_kin=f.ext_value(rp, EXT_NEXT_OF_KIN, "Boolean"),
         minor_birth_year=f.ext_value(rp, EXT_MINOR_BIRTH_YEAR, "Integer"),
-        idents=f.idents(rp.get("identifier")),
-        address=f.from_address(_first(rp, "address")),
-        telecoms=tuple(f.from_contact_point(t) for t in rp.get("telecom", [])),
+        idents=idents,
+        address=address,
+        telecoms=telecoms,
         note=f.ext_value(rp, EXT_NOTE, "String"),
     )
 
@@ -441,8 +444,18 @@ def referral_from_resources(service_request: Json, task: Json | None, resolve: R
         comments=comments,
         precautions=tuple(_precaution(e) for e in f.exts(sr, r.EXT_PRECAUTION)),
         related_persons=tuple(
-            _related_person(x) for x in supporting if x.get("resourceType") == "RelatedPerson"
+            _related_person(x)
+            for x in supporting
+            if x.get("resourceType") == "RelatedPerson" and not v2.is_contact_person(x)
         ),
+        contact_persons=tuple(v2.contact_person_from(x) for x in supporting if v2.is_contact_person(x)),
+        associated_units=tuple(
+            AssociatedUnit(organisation=_party(ref, [], resolve), note=note)
+            for ref, note in v2.unit_references(sr)
+        ),
+        sent_documents=v2.sent_documents(sr),
+        medication_review=v2.medication_review(sr),
+        consents=v2.consents(sr),
         professionals=_professionals(sr, resolve),
         interpreter_needs=tuple(_interpreter(e) for e in f.exts(sr, r.EXT_INTERPRETER)),
         attachments=tuple(_attachment(x) for x in supporting if x.get("resourceType") == "DocumentReference"),

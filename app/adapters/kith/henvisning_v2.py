@@ -10,6 +10,7 @@ from __future__ import annotations
 from lxml import etree
 
 from app.adapters.kith import _henv_common as c
+from app.adapters.kith import _henv_v2_parts as parts
 from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
 from app.adapters.kith.errors import AppRecError, KithError
@@ -185,6 +186,11 @@ def parse_v2(head: msghead.MsgHead) -> Referral:
         related_persons=c.parse_related_persons(doc, NS_PO),
         professionals=_professionals(doc),
         interpreter_needs=_interpreter_needs(doc),
+        associated_units=parts.parse_units(doc, NS_PO),
+        sent_documents=parts.parse_sent_documents(doc, NS_PO),
+        contact_persons=parts.parse_contact_persons(doc, NS_PO),
+        medication_review=parts.parse_medication_review(doc, NS_PO),
+        consents=parts.parse_consents(doc, NS),
         attachments=attachments,
         original=head.conversation_ref,
         forwarding=_forwarding(doc),
@@ -280,11 +286,15 @@ def build_henvisning_v2(ref: Referral) -> etree._Element:
     x.put_coded(doc, NS, "BasisForHealthServices", ref.basis_for_health_services, cv=False)
     _put_extra(doc, ref.patient)
     c.put_related_persons(doc, NS_PO, ref.related_persons, v2=True)
+    parts.put_units(doc, NS_PO, ref.associated_units)
     _put_professionals(doc, ref)
+    parts.put_sent_documents(doc, NS_PO, ref.sent_documents)
     content = x.sub(doc, NS_PO, "TypeInnholdIMelding")
     x.put_coded(content, NS_PO, "TypeInnhold", ref.content_type or Coded())
     x.opt_text(content, NS_PO, "Merknad", ref.content_type_note)
     _put_interpreters(doc, ref.interpreter_needs)
+    parts.put_contact_persons(doc, NS_PO, ref.contact_persons)
+    parts.put_medication_review(doc, NS_PO, ref.medication_review)
     c.put_precautions(doc, NS, ref.precautions, v2=True)
     c.put_items(doc, NS, ref.clinical_items, v2=True)
     c.put_sections(doc, NS, "ReasonAsText", ref.reasons, v2=True)
@@ -297,6 +307,7 @@ def build_henvisning_v2(ref: Referral) -> etree._Element:
     x.opt_text(req, NS, "Comment", rs.comment)
     c.put_sections(doc, NS, "Comment", ref.comments, v2=True)
     _put_forwarding(doc, ref.forwarding)
+    parts.put_consents(doc, NS, ref.consents)
     return doc
 
 
@@ -344,6 +355,13 @@ _MAPPED_V2: dict[str, frozenset[str]] = {
             "TilleggsopplysningPasient",
             "ParorendeForesatt",
         }
+        | {
+            "TilknyttetEnhet",
+            "SendtDokument",
+            "PasientrelatertKontaktperson",
+            "Legemiddelgjennomgang",
+            "Consent",
+        }
         | {"KontaktpersonHelsepersonell", "AnsvarForRapport", "TypeInnholdIMelding"}
         | {"InfoAssistertKommunikasjon", "PatientPrecaution", "InfItem", "ReasonAsText", "Diagnosis"}
         | {"ReqServ", "Comment", "VurderingAvHenvisning", "Pakkeforlop"}
@@ -363,11 +381,12 @@ _MAPPED_V2: dict[str, frozenset[str]] = {
     "AnsvarForRapport": frozenset({"AnsvarligRapport", "GodkjentDato", "TypeRelasjon", "Merknad"}),
     "KontaktpersonHelsepersonell": frozenset({"Kontaktperson", "Merknad"}),
     "TypeInnholdIMelding": frozenset({"TypeInnhold", "Merknad"}),
+    **parts.MAPPED,
 }
 
 
 def unmapped_v2(head: msghead.MsgHead) -> tuple[str, ...]:
     """Paths (names only, never values) of the elements of a Henvisning 2.0 business document that the
-    model does not hold, e.g. `Henvisning/PaymentCat`, `Henvisning/Consent`."""
+    model does not hold, e.g. `Henvisning/OpplysningerOmIndividuellPlan`, `Henvisning/Diagnosis/Modifier`."""
     doc = head.business_document
     return () if doc is None else tuple(c.unmapped(doc, _MAPPED_V2, "Henvisning"))

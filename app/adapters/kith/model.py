@@ -204,6 +204,59 @@ class InterpreterNeed:
 
 
 @dataclass(frozen=True)
+class ContactPerson:
+    """po:PasientrelatertKontaktperson (2.0): someone around the patient who is neither next of kin nor
+    health personnel, e.g. a teacher or a case worker at NAV."""
+
+    name: HumanName = HumanName()  # Referanseperson (fk1:Person)
+    idents: tuple[Ident, ...] = ()
+    address: Address | None = None
+    telecoms: tuple[Telecom, ...] = ()
+    position: str | None = None  # StillingRolle
+    workplace: str | None = None  # Arbeidssted
+    note: str | None = None  # Merknad
+
+
+@dataclass(frozen=True)
+class AssociatedUnit:
+    """po:TilknyttetEnhet (2.0): a unit the patient is associated with (a nursing home, home care ...)."""
+
+    organisation: Organisation  # Kontaktenhet (fk1:Organisation, hierarchical, top level first)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class SentDocument:
+    """po:SendtDokument (2.0): whether another relevant document was (or was not) sent separately."""
+
+    information: Coded  # Opplysning: which document (e.g. Volven 8329)
+    sent: bool  # JaNei
+    date: date | None = None  # DatoSendt
+    recipient_type: Coded | None = None  # TypeMottaker
+    recipient_name: str | None = None  # NavnMottaker
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class MedicationReview:
+    """po:Legemiddelgjennomgang (2.0): when the medicines were last reviewed and reconciled."""
+
+    reviewed: date | None = None  # DatoLegemiddelgjennomgang
+    reconciled: date | None = None  # DatoSamstemming
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferralConsent:
+    """Consent (2.0 Henvisning/Consent): who consented to the referral, with the status as coded."""
+
+    status: Coded  # ConsentStatus
+    date: date | None = None  # ConsentDate
+    note: str | None = None  # Merknad
+    given_by: str | None = None  # GivenBy
+
+
+@dataclass(frozen=True)
 class Quantity:
     value: float | None = None
     unit: str | None = None
@@ -387,6 +440,11 @@ class Referral:
     processing_status: Coded | None = None  # Message/Status (1.x: TEST/PROD)
     payment_category: Coded | None = None  # PaymentCat (betalingskategori)
     basis_for_health_services: Coded | None = None  # BasisForHealthServices (grunnlag for helsetjenester)
+    associated_units: tuple[AssociatedUnit, ...] = ()  # po:TilknyttetEnhet (2.0)
+    sent_documents: tuple[SentDocument, ...] = ()  # po:SendtDokument (2.0)
+    contact_persons: tuple[ContactPerson, ...] = ()  # po:PasientrelatertKontaktperson (2.0)
+    medication_review: MedicationReview | None = None  # po:Legemiddelgjennomgang (2.0)
+    consents: tuple[ReferralConsent, ...] = ()  # Consent (2.0)
 
     @property
     def referrer(self) -> HealthProfessional | None:

@@ -107,17 +107,18 @@ def document_to_attachment(doc: Document) -> Attachment:
 # --- parsing ------------------------------------------------------------------------------------------------
 
 
-def parse_organisation(el: etree._Element) -> Organisation:
-    sub_org = x.child(el, NS, "Organisation")
-    hp = x.child(el, NS, "HealthcareProfessional")
+def parse_organisation(el: etree._Element, ns: str = NS) -> Organisation:
+    """A MsgHead Organisation, or (`ns` = felleskomponent1) an fk1:Organisation, which has no person."""
+    sub_org = x.child(el, ns, "Organisation")
+    hp = x.child(el, ns, "HealthcareProfessional")
     return Organisation(
-        name=x.text(el, NS, "OrganisationName"),
-        idents=tuple(x.parse_ident(i, NS) for i in x.children(el, NS, "Ident")),
-        type=x.coded(el, NS, "TypeOrganisation"),
-        address=x.parse_address(x.child(el, NS, "Address"), NS),
-        telecoms=x.parse_telecoms(el, NS),
-        sub_organisation=None if sub_org is None else parse_organisation(sub_org),
-        professional=None if hp is None else x.parse_professional(hp, NS),
+        name=x.text(el, ns, "OrganisationName"),
+        idents=tuple(x.parse_ident(i, ns) for i in x.children(el, ns, "Ident")),
+        type=x.coded(el, ns, "TypeOrganisation"),
+        address=x.parse_address(x.child(el, ns, "Address"), ns),
+        telecoms=x.parse_telecoms(el, ns),
+        sub_organisation=None if sub_org is None else parse_organisation(sub_org, ns),
+        professional=None if hp is None else x.parse_professional(hp, ns),
     )
 
 

@@ -26,6 +26,7 @@ import uuid
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
+from app.adapters.kith import _fhir_v2_parts as v2
 from app.adapters.kith.model import (
     Attachment,
     HealthProfessional,
@@ -69,7 +70,7 @@ EXT_ROLE_TO_PATIENT = f"{f.SD}/kith-role-to-patient"
 EXT_CARE_FUNCTION = f"{f.SD}/kith-care-function"
 EXT_NEXT_OF_KIN = f"{f.SD}/kith-next-of-kin"
 EXT_MINOR_BIRTH_YEAR = f"{f.SD}/kith-minor-birth-year"  # FodselsarMindrearigParorende
-EXT_NOTE = f"{f.SD}/kith-note"
+EXT_NOTE = f.EXT_NOTE
 EXT_COMPRESSION = f"{f.SD}/kith-compression"
 EXT_FILE_REFERENCE = f"{f.SD}/kith-file-reference"
 
@@ -262,17 +263,10 @@ class BundleBuilder:
             extensions.append(f.ext(EXT_NOTE, "String", rp.note))
         if extensions:
             out["extension"] = extensions
-        if rp.idents:
-            out["identifier"] = [f.identifier(i) for i in rp.idents]
+        out |= f.person_fields(rp.name, rp.idents, rp.telecoms, rp.address)
         out["patient"] = f.reference(patient)
         if rp.relationship is not None:
             out["relationship"] = [f.cc(rp.relationship)]
-        if (name := f.human_name(rp.name)) is not None:
-            out["name"] = [name]
-        if rp.telecoms:
-            out["telecom"] = [f.contact_point(t) for t in rp.telecoms]
-        if rp.address is not None:
-            out["address"] = [f.address(rp.address)]
         return self.add(f"related-person-{n}", out)
 
     def document(self, att: Attachment, patient: str, n: int) -> str:
@@ -339,6 +333,15 @@ def referral_to_bundle(ref: Referral) -> Json:
         b.practitioner(p.professional, f"professional-{n}") for n, p in enumerate(ref.professionals)
     ]
     supporting = [b.related_person(rp, patient, n) for n, rp in enumerate(ref.related_persons)]
+    supporting += [
+        b.add(f"contact-person-{n}", v2.contact_person(cp, patient))
+        for n, cp in enumerate(ref.contact_persons)
+    ]
+    units = [
+        b.organisation(u.organisation, f"associated-unit-{n}").organization
+        for n, u in enumerate(ref.associated_units)
+    ]
+    supporting += [url for url in units if url is not None]
     supporting += [b.document(a, patient, n) for n, a in enumerate(ref.attachments)]
     links = r.Links(
         patient=patient,
@@ -350,6 +353,7 @@ def referral_to_bundle(ref: Referral) -> Json:
     )
     identifier = referral_identifier(ref)
     service_request = r.service_request(ref, identifier, links)
+    service_request["extension"] += v2.extensions(ref, units)
     b.entries.append(
         {
             "fullUrl": b.sr_url,

@@ -33,14 +33,15 @@ def test_precaution_periods_survive_every_round_trip() -> None:
         assert back.precautions == ref.precautions
 
 
-CONSENT = b'<Consent><ConsentStatus V="1"/></Consent>'
+# Individual plan information (po:OpplysningerOmIndividuellPlan) is not modelled (yet): in its schema place
+INDIVIDUAL_PLAN = b"<po:OpplysningerOmIndividuellPlan><po:IndividuellPlanForeligger>true</po:IndividuellPlanForeligger></po:OpplysningerOmIndividuellPlan>"
 
 
-def _with_consent() -> bytes:
+def _with_individual_plan() -> bytes:
     data = fixture_bytes(PRECAUTIONS)
-    end = b"</Henvisning>"
+    end = b"</po:InfoAssistertKommunikasjon>"
     assert end in data
-    return data.replace(end, CONSENT + end, 1)
+    return data.replace(end, end + INDIVIDUAL_PLAN, 1)
 
 
 def test_payment_category_and_basis_for_health_services_are_kept() -> None:
@@ -58,17 +59,18 @@ def test_payment_category_and_basis_for_health_services_are_kept() -> None:
 
 def test_unmapped_2_0_elements_are_named() -> None:
     assert unmapped_v2(parse_msghead(parse_xml(fixture_bytes(PRECAUTIONS)))) == ()
-    assert unmapped_v2(parse_msghead(parse_xml(_with_consent()))) == ("Henvisning/Consent",)
+    found = unmapped_v2(parse_msghead(parse_xml(_with_individual_plan())))
+    assert found == ("Henvisning/OpplysningerOmIndividuellPlan",)
 
 
 async def test_a_2_0_referral_with_unmapped_elements_gets_status_3(client: httpx.AsyncClient) -> None:
-    response = await client.post("/$kith-message", content=_with_consent(), headers=XML)
+    response = await client.post("/$kith-message", content=_with_individual_plan(), headers=XML)
     assert response.status_code == 200, response.text
     apprec = parse_apprec(parse_xml(response.content))
     assert apprec.status is AppRecStatus.OK_PARTIAL_ERROR
     (error,) = apprec.errors
     assert error.details is not None
-    assert "Henvisning/Consent" in error.details
+    assert "Henvisning/OpplysningerOmIndividuellPlan" in error.details
 
 
 def test_dropped_children_of_mapped_elements_are_named() -> None:
