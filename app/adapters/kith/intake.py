@@ -376,9 +376,11 @@ def outgoing_message(
     subject: Json | None,
     sender: Json | None = None,
     recipients: Sequence[Json] = (),
+    part_of: str | None = None,
 ) -> Json:
     """The Communication that holds a message to send (status `preparation`) until the gateway has
-    delivered it; the receiver's AppRec, posted to the intake, marks it delivered (`delivered`)."""
+    delivered it; the receiver's AppRec, posted to the intake, marks it delivered (`delivered`). `part_of`:
+    the record of the message this one follows (a change or cancellation of a document sent before)."""
     record: Json = {
         "resourceType": "Communication",
         "identifier": [{"system": SENT_MSG_ID_SYSTEM, "value": msg_id}],
@@ -395,4 +397,6 @@ def outgoing_message(
         record["sender"] = sender
     if recipients:
         record["recipient"] = list(recipients)
+    if part_of is not None:
+        record["partOf"] = [{"reference": part_of}]
     return record
