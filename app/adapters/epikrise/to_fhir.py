@@ -465,15 +465,8 @@ def _document(x: _Epikrise, patient: str, encounters: list[str], sender: Json | 
     return out
 
 
-REVOKABLE = (
-    "Encounter",
-    "Condition",
-    "MedicationStatement",
-    "Task",
-    "DocumentReference",
-    "Observation",
-    "DiagnosticReport",
-)
+_RESULTS = ("Observation", "DiagnosticReport")
+REVOKABLE = ("Encounter", "Condition", "MedicationStatement", "Task", "DocumentReference", *_RESULTS)
 
 
 def revoke(resource: Json) -> Json:

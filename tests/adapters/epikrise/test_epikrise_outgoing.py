@@ -155,6 +155,18 @@ async def _outgoing(http: httpx.AsyncClient) -> list[dict[str, Any]]:
     return await search(http, f"/Communication?category={OUTGOING}")
 
 
+def _message(record: dict[str, Any], validator: XsdValidator) -> Epikrise:
+    root = parse_xml(base64.b64decode(record["payload"][0]["contentAttachment"]["data"]))
+    result = validator.validate(root)
+    assert result.valid, result.errors
+    return parse_epikrise(root)
+
+
+async def _put(http: httpx.AsyncClient, resource: dict[str, Any]) -> None:
+    response = await http.put(f"/Composition/{resource['id']}", json=resource, headers=FHIR)
+    assert response.status_code == 200, response.text
+
+
 async def test_a_discharge_summary_on_fhir_becomes_an_epikrise(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
@@ -167,11 +179,7 @@ async def test_a_discharge_summary_on_fhir_becomes_an_epikrise(
         (record,) = await _outgoing(http)
         assert record["status"] == "preparation"
         assert record["about"][0]["reference"].startswith("Composition/")
-        xml = base64.b64decode(record["payload"][0]["contentAttachment"]["data"])
-        root = parse_xml(xml)
-        result = validator.validate(root)
-        assert result.valid, result.errors
-        msg = parse_epikrise(root)
+        msg = _message(record, validator)
         assert msg.version is EpikriseVersion.V1_2
         assert msg.receiver.ident("HER") == "8200001"
         assert msg.sender.ident("HER") == "8100001"
@@ -191,18 +199,6 @@ async def test_a_discharge_summary_for_an_organisation_on_fhir_sends_nothing(
         response = await http.post("/", json=discharge_summary(orgnr), headers=FHIR)
         assert response.status_code == 200, response.text
         assert await _outgoing(http) == []
-
-
-def _message(record: dict[str, Any], validator: XsdValidator) -> Epikrise:
-    root = parse_xml(base64.b64decode(record["payload"][0]["contentAttachment"]["data"]))
-    result = validator.validate(root)
-    assert result.valid, result.errors
-    return parse_epikrise(root)
-
-
-async def _put(http: httpx.AsyncClient, resource: dict[str, Any]) -> None:
-    response = await http.put(f"/Composition/{resource['id']}", json=resource, headers=FHIR)
-    assert response.status_code == 200, response.text
 
 
 async def test_a_change_and_a_cancellation_go_out_as_m_and_c(
