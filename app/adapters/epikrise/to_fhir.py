@@ -1,6 +1,7 @@
 """Epikrise model → a FHIR R4 transaction Bundle (pure): Composition (LOINC 18842-5) with a section per text
 part, DocumentReference with the XML, an Encounter per stay, Conditions, MedicationStatements proposed for
-the medication list, follow-up Tasks for the GP; the people and organisations as for a referral
+the medication list, follow-up Tasks for the GP, lab results (Observations, DiagnosticReports) and
+attachments (DocumentReferences) by `results`; the people and organisations as for a referral
 (`app.adapters.kith.to_fhir.BundleBuilder`: created once by HER-id/HPR/fødselsnummer ...).
 
 Every resource the message makes carries the identifier `DOCUMENT_SYSTEM|<sender key>/<ServProvId>`, the
