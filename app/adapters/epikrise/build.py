@@ -7,6 +7,8 @@ MsgDescr, Event/ServType, Medication/Status) get the neutral values named below.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from lxml import etree
 
 from app.adapters.epikrise.model import (
@@ -17,6 +19,8 @@ from app.adapters.epikrise.model import (
     EpikriseVersion,
     MedicationItem,
     Responsible,
+    ResultEntry,
+    ResultGroup,
     Stay,
     TextItem,
     TextPart,
@@ -123,7 +127,7 @@ def _relation(parent: etree._Element, tag: str, r: Responsible) -> None:
     _hcprof(x.sub(el, NS, "HCP"), r.professional)
 
 
-def _item_times(el: etree._Element, item: DiagnosisItem | TextItem | MedicationItem) -> None:
+def _item_times(el: etree._Element, item: DiagnosisItem | TextItem | MedicationItem | ResultEntry) -> None:
     x.put_ts_attr(el, NS, "StartDateTime", item.start)
     x.put_ts_attr(el, NS, "EndDateTime", item.end)
 
@@ -166,6 +170,27 @@ def _medication(parent: etree._Element, m: MedicationItem) -> None:
     _item_times(item, m)
 
 
+def _result(parent: etree._Element, r: ResultEntry) -> None:
+    item = x.sub(parent, NS, "InfItem")
+    c.put_result(item, NS, r.result, v2=False)
+    x.put_coded(item, NS, "Type", r.type, cv=False)
+    _item_times(item, r)
+    if r.lab is not None:
+        _hcp(item, "Origin", r.lab)
+
+
+def _group(parent: etree._Element, group: ResultGroup, start: datetime) -> None:
+    """A nested Event; without its own time, the stay's (ReportedEvent/StartDateTime is mandatory)."""
+    el = x.sub(parent, NS, "Event")
+    reported = x.sub(el, NS, "ReportedEvent")
+    x.put_ts_attr(reported, NS, "StartDateTime", group.start or start)
+    x.put_ts_attr(reported, NS, "EndDateTime", group.end)
+    x.put_coded(el, NS, "ServType", group.kind or NEW_EVENT, cv=False)
+    x.put_coded(x.sub(el, NS, "Service"), NS, "MedSpecialty", group.specialty)
+    for r in group.results:
+        _result(el, r)
+
+
 def _comment(parent: etree._Element, part: TextPart) -> None:
     el = x.sub(parent, NS, "Comment")
     x.put_coded(el, NS, "Heading", part.heading, cv=False)
@@ -181,6 +206,8 @@ def _stay(parent: etree._Element, stay: Stay) -> None:
     x.put_ts_attr(reported, NS, "EndDateTime", stay.end)
     x.put_coded(el, NS, "ServType", stay.kind or NEW_EVENT, cv=False)
     x.put_coded(el, NS, "AdmOutcome", stay.outcome, cv=False)
+    for group in stay.result_groups:
+        _group(el, group, stay.start)
     service = x.sub(el, NS, "Service")
     x.put_coded(service, NS, "MedSpecialty", stay.specialty)
     x.put_coded(service, NS, "AdmCat", stay.category, cv=False)
@@ -188,6 +215,8 @@ def _stay(parent: etree._Element, stay: Stay) -> None:
         _diagnosis(el, d)
     for t in stay.texts:
         _text(el, t)
+    for r in stay.results:
+        _result(el, r)
     for m in stay.medications:
         _medication(el, m)
     for part in stay.comments:

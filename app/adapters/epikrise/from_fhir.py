@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from app.adapters.epikrise import results as lab
+from app.adapters.epikrise._fhir import EXT_ITEM
 from app.adapters.epikrise.model import (
     DiagnosisItem,
     Epikrise,
@@ -17,13 +19,14 @@ from app.adapters.epikrise.model import (
     Modifier,
     RelatedReferral,
     Responsible,
+    ResultEntry,
+    ResultGroup,
     Stay,
     TextItem,
     TextPart,
 )
 from app.adapters.epikrise.to_fhir import (
     DIAGNOSES_SECTION,
-    EXT_ITEM,
     EXT_MESSAGE,
     EXT_RECIPIENT,
     EXT_REFERRAL,
@@ -36,7 +39,7 @@ from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
 from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, MessageKind, Organisation
+from app.adapters.kith.model import Attachment, Coded, MessageKind, Organisation
 from app.adapters.kith.xmlsafe import parse_xml
 
 Json = dict[str, Any]
@@ -127,17 +130,23 @@ def _kind_of(section: Json, resolve: Resolve) -> str:
         return "diagnoses"
     if MEDICATIONS_SECTION["code"] in [c.get("code") for c in codings]:
         return "medications"
+    if lab.RESULTS_SECTION["code"] in [c.get("code") for c in codings]:
+        return "results"
     types = {
         (resolve(ref) or {}).get("resourceType") for e in section.get("entry", []) if (ref := f.ref_of(e))
     }
     if "Condition" in types:
         return "diagnoses"
+    if types & {"Observation", "DiagnosticReport"}:
+        return "results"
+    if "DocumentReference" in types:
+        return "attachments"
     return "medications" if "MedicationStatement" in types else "comment"
 
 
-def _entries(section: Json, resolve: Resolve, res_type: str) -> list[Json]:
+def _entries(section: Json, resolve: Resolve, *res_types: str) -> list[Json]:
     found = [resolve(ref) for e in section.get("entry", []) if (ref := f.ref_of(e))]
-    return [r for r in found if r is not None and r.get("resourceType") == res_type]
+    return [r for r in found if r is not None and r.get("resourceType") in res_types]
 
 
 def _stay(encounter: Json | None, sections: list[Json], resolve: Resolve, native: bool) -> Stay:
@@ -147,6 +156,8 @@ def _stay(encounter: Json | None, sections: list[Json], resolve: Resolve, native
     texts: list[TextItem] = []
     medications: list[MedicationItem] = []
     comments: list[TextPart] = []
+    results: list[ResultEntry] = []
+    groups: list[ResultGroup] = []
     for section in sections:
         kind = _kind_of(section, resolve)
         ext = _one(EXT_SECTION, section)
@@ -155,6 +166,12 @@ def _stay(encounter: Json | None, sections: list[Json], resolve: Resolve, native
                 diagnoses.append(_diagnosis(condition, not diagnoses))
         elif kind == "medications":
             medications += [_medication(s) for s in _entries(section, resolve, "MedicationStatement")]
+        elif kind == "results":
+            for found in _entries(section, resolve, "Observation", "DiagnosticReport"):
+                if found["resourceType"] == "Observation":
+                    results.append(lab.entry_of(found, resolve))
+                else:
+                    groups.append(lab.group_of(found, resolve))
         elif kind == "item":
             texts.append(
                 TextItem(
@@ -185,6 +202,8 @@ def _stay(encounter: Json | None, sections: list[Json], resolve: Resolve, native
         texts=tuple(texts),
         medications=tuple(medications),
         comments=tuple(comments),
+        results=tuple(results),
+        result_groups=tuple(groups),
     )
 
 
@@ -242,10 +261,15 @@ def epikrise_from_resources(
         encounters = [first]
     by_stay: dict[int, list[Json]] = {}
     precautions: list[str] = []
+    attachments: list[Attachment] = []
     for section in composition.get("section", []):
         ext = _one(EXT_SECTION, section)
         if ext is not None and _part(ext, "part", "Code") == "precaution":
             precautions.append(text_of(section.get("text")) or "")
+            continue
+        if _kind_of(section, resolve) == "attachments":
+            documents = _entries(section, resolve, "DocumentReference")
+            attachments += [lab.attachment_of(d) for d in documents]
             continue
         by_stay.setdefault(int(_part(ext, "stay", "Integer") or 0), []).append(section)
     count = max([len(encounters), *(n + 1 for n in by_stay)])
@@ -308,6 +332,7 @@ def epikrise_from_resources(
         precautions=tuple(precautions),
         copy_to=tuple(copies),
         responsible=responsible,
+        attachments=tuple(attachments),
     )
 
 

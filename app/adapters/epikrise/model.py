@@ -11,6 +11,7 @@ from app.adapters.kith.model import (
     Attachment,
     Coded,
     HealthProfessional,
+    LabResult,
     MessageKind,
     Organisation,
     Patient,
@@ -87,6 +88,28 @@ class TextItem:
 
 
 @dataclass(frozen=True)
+class ResultEntry:
+    """InfItem with ResultItem: an investigation result (a lab value: NLK 7280 ...); `lab` = InfItem/Origin."""
+
+    type: Coded
+    result: LabResult
+    start: datetime | None = None
+    end: datetime | None = None
+    lab: Organisation | None = None
+
+
+@dataclass(frozen=True)
+class ResultGroup:
+    """A nested Event holding results: the XML's own grouping of them (e.g. one set of blood samples)."""
+
+    results: tuple[ResultEntry, ...]
+    start: datetime | None = None  # ReportedEvent
+    end: datetime | None = None
+    kind: Coded | None = None  # Event/ServType
+    specialty: Coded | None = None  # Service/MedSpecialty
+
+
+@dataclass(frozen=True)
 class TextPart:
     """Comment: a heading (Volven 8311: AI, FO, HJ, VU, OP planer for videre oppfølging, SY, IP) and text."""
 
@@ -108,6 +131,8 @@ class Stay:
     texts: tuple[TextItem, ...] = ()
     medications: tuple[MedicationItem, ...] = ()
     comments: tuple[TextPart, ...] = ()
+    results: tuple[ResultEntry, ...] = ()  # InfItem/ResultItem directly in the stay's Event
+    result_groups: tuple[ResultGroup, ...] = ()  # nested Events with results
 
 
 @dataclass(frozen=True)

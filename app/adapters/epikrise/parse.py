@@ -23,6 +23,8 @@ from app.adapters.epikrise.model import (
     Modifier,
     RelatedReferral,
     Responsible,
+    ResultEntry,
+    ResultGroup,
     Stay,
     TextItem,
     TextPart,
@@ -103,6 +105,37 @@ def _medication(item: etree._Element, med: etree._Element, ns: str, item_type: C
     )
 
 
+def _result(item: etree._Element, result: etree._Element, ns: str, item_type: Coded) -> ResultEntry:
+    origin = x.child(item, ns, "Origin")
+    return ResultEntry(
+        type=item_type,
+        result=c.parse_result(result, ns, v2=False),
+        start=_ts(item, ns, "StartDateTime"),
+        end=_ts(item, ns, "EndDateTime"),
+        lab=None if origin is None else v1._hcp(origin, ns, "Origin"),
+    )
+
+
+def _results(el: etree._Element, ns: str) -> tuple[ResultEntry, ...]:
+    return tuple(
+        _result(item, found, ns, x.coded(x.require(item, ns, "Type")) or Coded())
+        for item in x.children(el, ns, "InfItem")
+        if (found := x.child(item, ns, "ResultItem")) is not None
+    )
+
+
+def _group(el: etree._Element, ns: str) -> ResultGroup:
+    """A nested Event: its results (anything else in it is named in the receipt: `unmapped_epikrise`)."""
+    reported = x.child(el, ns, "ReportedEvent")
+    return ResultGroup(
+        results=_results(el, ns),
+        start=_ts(reported, ns, "StartDateTime"),
+        end=_ts(reported, ns, "EndDateTime"),
+        kind=x.coded(el, ns, "ServType"),
+        specialty=x.coded(x.child(el, ns, "Service"), ns, "MedSpecialty"),
+    )
+
+
 def _stay(el: etree._Element, ns: str) -> Stay:
     reported = x.child(el, ns, "ReportedEvent")
     service = x.child(el, ns, "Service")
@@ -116,7 +149,7 @@ def _stay(el: etree._Element, ns: str) -> Stay:
             medications.append(_medication(item, med, ns, item_type))
             continue
         obs = x.child(item, ns, "Observation")
-        if obs is None:  # ResultItem (structured results): not modelled
+        if obs is None:  # ResultItem: read by `_results`
             continue
         start, end = _ts(item, ns, "StartDateTime"), _ts(item, ns, "EndDateTime")
         described = x.child(obs, ns, "CodedDescr")
@@ -160,6 +193,8 @@ def _stay(el: etree._Element, ns: str) -> Stay:
             TextPart(heading=x.coded(cm, ns, "Heading"), text=rich_text(x.child(cm, ns, "TextResultValue")))
             for cm in x.children(el, ns, "Comment")
         ),
+        results=_results(el, ns),
+        result_groups=tuple(_group(g, ns) for g in x.children(el, ns, "Event")),
     )
 
 
@@ -220,3 +255,65 @@ def lenient_envelope(root: etree._Element) -> tuple[str, datetime | None, Coded,
     except KithError:
         sender = None
     return msg_id, generated, x.coded(root, ns, "Type") or TYPE, sender
+
+
+# --- what the model does not hold ----------------------------------------------------------------------------
+
+# For each element (by local name) whose children the parser reads: the children it maps (the shared parts
+# as for a Henvisning 1.x). A child not listed is dropped on parse, and `unmapped_epikrise` names it: the
+# receipt then says "OK with error in part" (status 3).
+_SHARED = ("HCP", "Inst", "HCProf", "HCPerson", "Dept", "Address", "RefDoc", "PatRelHCP", "ClinInv")
+_RESULT = ("ResultItem", "NumResult", "TextResult", "Result", "Interval", "DateResult")
+_PARTY = frozenset({"Role", "ComMethod", "HCP"})  # Role and ComMethod have fixed values (README)
+_MAPPED: dict[str, frozenset[str]] = {
+    **{name: v1._MAPPED_V1[name] for name in (*_SHARED, *_RESULT)},
+    "Message": frozenset({"Type", "MIGversion", "GenDate", "MsgId", "Status", "ServRprt"}),
+    "ServRprt": frozenset(
+        {"ServType", "IssueDate", "ApprDate", "Status", "MsgDescr", "ServProvId", "ServReq", "Event"}
+        | {"Patient", "ServProvider", "CopyDest", "Requester", "RelServProvider", "RefDoc"}
+    ),
+    "ServReq": frozenset({"ServType", "IssueDate", "MsgDescr", "Id", "Diagnosis"}),
+    "Diagnosis": frozenset({"Concept"}),
+    # Id (1.0/1.1 only) numbered the Events for references inside the message, which 1.2 dropped
+    "Event": frozenset({"ReportedEvent", "ServType", "AdmOutcome", "Id", "Service", "InfItem", "Comment"}),
+    "ReportedEvent": frozenset({"StartDateTime", "EndDateTime"}),
+    "Service": frozenset({"AdmCat", "MedSpecialty"}),
+    "InfItem": frozenset({"ResultItem", "Medication", "Observation", "Type", "StartDateTime", "EndDateTime"})
+    | {"Origin"},
+    "Origin": frozenset({"HCP"}),
+    "Observation": frozenset({"Description", "Comment", "CodedDescr"}),
+    "CodedDescr": frozenset({"Concept", "Modifier"}),
+    "Modifier": frozenset({"Name", "Value"}),
+    "Medication": frozenset(
+        {"DrugId", "DosageCoded", "Comment", "Status", "Form", "RouteOfAdm", "UnitDose", "DosageText"}
+    ),
+    "Comment": frozenset({"Heading", "TextResultValue"}),
+    "Patient": frozenset(
+        {"Sex", "DateOfBirth", "DateOfDeath", "Name", "OffId", "TypeOffId", "PatientPrecaution", "PatRelHCP"}
+        | {"AdditionalId", "Address"}
+    ),
+    "PatientPrecaution": frozenset({"Precaution"}),
+    "RelServProvider": frozenset({"Relation", "HCP"}),
+    "ServProvider": _PARTY,
+    "Requester": _PARTY,
+    "CopyDest": frozenset({"HCP"}),
+    "Content": frozenset({"Base64Container"}),  # other embedded content is not kept
+}
+# A nested Event (a group of results) holds only its times, kind, specialty and results.
+_MAPPED_GROUP = {
+    **_MAPPED,
+    "Event": frozenset({"ReportedEvent", "ServType", "Id", "Service", "InfItem"}),
+    "Service": frozenset({"MedSpecialty"}),
+    "InfItem": frozenset({"ResultItem", "Type", "StartDateTime", "EndDateTime", "Origin"}),
+}
+
+
+def unmapped_epikrise(root: etree._Element) -> tuple[str, ...]:
+    """Paths (element names only, never values) of the elements of an Epikrise that the model does not hold,
+    each once: e.g. `ServRprt/Event/InfItem/ResultItem/DiagComment`."""
+    ns = x.namespace(root) or ""
+    found = [p for p in c.unmapped(root, _MAPPED) if p != "ServRprt/Event/Event"]
+    for event in x.children(x.child(root, ns, "ServRprt"), ns, "Event"):
+        for group in x.children(event, ns, "Event"):
+            found += c.unmapped(group, _MAPPED_GROUP, "ServRprt/Event/Event")
+    return tuple(dict.fromkeys(found))

@@ -1,6 +1,7 @@
 """Epikrise model → a FHIR R4 transaction Bundle (pure): Composition (LOINC 18842-5) with a section per text
 part, DocumentReference with the XML, an Encounter per stay, Conditions, MedicationStatements proposed for
-the medication list, follow-up Tasks for the GP; the people and organisations as for a referral
+the medication list, follow-up Tasks for the GP, lab results (Observations, DiagnosticReports) and
+attachments (DocumentReferences) by `results`; the people and organisations as for a referral
 (`app.adapters.kith.to_fhir.BundleBuilder`: created once by HER-id/HPR/fødselsnummer ...).
 
 Every resource the message makes carries the identifier `DOCUMENT_SYSTEM|<sender key>/<ServProvId>`, the
@@ -14,19 +15,21 @@ import base64
 import html
 from typing import Any
 
+from app.adapters.epikrise import results as lab
+from app.adapters.epikrise._fhir import CODES, EXT_ITEM, LOINC
+from app.adapters.epikrise._fhir import parts as _parts
 from app.adapters.epikrise.build import build_epikrise
-from app.adapters.epikrise.model import Epikrise, Responsible, Stay
+from app.adapters.epikrise.model import Epikrise, Responsible, ResultEntry, Stay
 from app.adapters.epikrise.texts import plain_text
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
 from app.adapters.kith.intake import Anchor
-from app.adapters.kith.model import Coded, MessageKind
+from app.adapters.kith.model import MessageKind
 from app.adapters.kith.to_fhir import BundleBuilder, sender_key
 from app.adapters.kith.xmlsafe import to_bytes
 
 Json = dict[str, Any]
 
-LOINC = "http://loinc.org"
 DISCHARGE_SUMMARY = {"system": LOINC, "code": "18842-5", "display": "Discharge summary"}
 DIAGNOSES_SECTION = {"system": LOINC, "code": "11535-2", "display": "Hospital discharge Dx Narrative"}
 MEDICATIONS_SECTION = {
@@ -34,14 +37,12 @@ MEDICATIONS_SECTION = {
     "code": "10183-2",
     "display": "Hospital discharge medications Narrative",
 }
-CODES = "http://helsebro.no/fhir/CodeSystem/kith-epikrise"
 PROPOSAL = {"system": CODES, "code": "medication-proposal", "display": "Legemiddel foreslått i epikrise"}
 FOLLOW_UP = {"system": CODES, "code": "follow-up", "display": "Oppfølging etter epikrise"}
 DOCUMENT_SYSTEM = f"{f.NS}/kith-epikrise"  # "<sender key>/<ServProvId>" on every resource of one epikrise
 EXT_MESSAGE = f"{f.SD}/kith-epikrise"  # the message on the Composition
 EXT_REFERRAL = f"{f.SD}/kith-epikrise-referral"  # ServReq answered
 EXT_SECTION = f"{f.SD}/kith-epikrise-section"  # which part of which stay a section holds
-EXT_ITEM = f"{f.SD}/kith-epikrise-item"  # InfItem details without a native element
 EXT_STAY = f"{f.SD}/kith-epikrise-stay"  # Event/ServType
 EXT_RELATION = f"{f.SD}/kith-epikrise-relation"  # PatRelHCP / RelServProvider: relation + Practitioner
 EXT_RECIPIENT = f"{f.SD}/kith-recipient"  # on a Composition written on FHIR: the GP's Organization
@@ -72,25 +73,6 @@ def narrative(text: str) -> Json:
     return {"status": "additional", "div": div}
 
 
-def _parts(**values: Any) -> list[Json]:
-    """Sub-extensions of the non-empty values: str → string, Coded → CodeableConcept, datetime → dateTime."""
-    out: list[Json] = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            out.append(f.ext(name, "Boolean", value))
-        elif isinstance(value, int):
-            out.append(f.ext(name, "Integer", value))
-        elif isinstance(value, str):
-            out.append(f.ext(name, "String", value))
-        elif isinstance(value, Coded):
-            out.append(f.ext(name, "CodeableConcept", f.cc(value)))
-        else:
-            out.append(f.ext(name, "DateTime", f.fhir_datetime(value)))
-    return out
-
-
 class _Epikrise:
     def __init__(self, e: Epikrise) -> None:
         self.e = e
@@ -99,6 +81,7 @@ class _Epikrise:
         self.doc_id = {"system": DOCUMENT_SYSTEM, "value": self.key}
         self.cancel = e.kind is MessageKind.CANCEL
         self.composition = self.b.url("composition")
+        self.labs: dict[str, Json | None] = {}  # sender key of a lab (InfItem/Origin) -> its reference
 
     def own(self, resource: Json) -> Json:
         resource["identifier"] = [dict(self.doc_id)]
@@ -200,6 +183,43 @@ class _Epikrise:
             urls.append(self.b.add(f"medication-{n}-{i}", out))
         return urls
 
+    def observation(
+        self, entry: ResultEntry, part: str, patient: str, encounter: str
+    ) -> tuple[str, Json | None]:
+        performer = None
+        if entry.lab is not None:
+            key = sender_key(entry.lab)  # one lab, once, for all its results (an unidentified one per result)
+            if key not in self.labs or key == "-:-":
+                party = self.b.organisation(entry.lab, f"{part}-lab")
+                target = party.organization or (party.roles[-1] if party.roles else None)
+                self.labs[key] = f.reference(target) if target else None
+            performer = self.labs[key]
+        out = self.own(lab.observation(entry, patient, encounter, performer, self.cancel))
+        return self.b.add(part, out), performer
+
+    def results(self, stay: Stay, n: int, patient: str, encounter: str) -> list[str]:
+        """Observations of the stay's own results, then a DiagnosticReport per group (its Observations)."""
+        urls = [
+            self.observation(e, f"result-{n}-{i}", patient, encounter)[0] for i, e in enumerate(stay.results)
+        ]
+        for g, group in enumerate(stay.result_groups):
+            made = [
+                self.observation(e, f"report-{n}-{g}-result-{i}", patient, encounter)
+                for i, e in enumerate(group.results)
+            ]
+            labs = [performer for _, performer in made if performer is not None]
+            out = lab.report(group, patient, encounter, labs, [u for u, _ in made], self.cancel)
+            urls.append(self.b.add(f"report-{n}-{g}", self.own(out)))
+        return urls
+
+    def attachments(self, patient: str) -> list[str]:
+        urls = []
+        for i, att in enumerate(self.e.attachments):
+            out = self.own(lab.attachment_document(att, patient, self.composition, self.cancel))
+            out["identifier"] += lab.refdoc_id(att)
+            urls.append(self.b.add(f"attachment-{i}", out))
+        return urls
+
     def follow_up(
         self,
         text: str | None,
@@ -284,6 +304,11 @@ def epikrise_to_bundle(e: Epikrise) -> tuple[Json, Anchor]:
             meds = _section("medications", n, "Legemidler", {"coding": [MEDICATIONS_SECTION]})
             meds["entry"] = [f.reference(u) for u in medications]
             sections.append(meds)
+        found = x.results(stay, n, patient, encounter)
+        if found:
+            results = _section("results", n, "Laboratoriesvar", {"coding": [lab.RESULTS_SECTION]})
+            results["entry"] = [f.reference(u) for u in found]
+            sections.append(results)
         for i, part in enumerate(stay.comments):
             heading = part.heading
             s = _section(
@@ -304,6 +329,11 @@ def epikrise_to_bundle(e: Epikrise) -> tuple[Json, Anchor]:
     for precaution in e.precautions:
         s = _section("precaution", -1, "Forholdsregler", None)
         s["text"] = narrative(precaution)
+        sections.append(s)
+    documents = x.attachments(patient)
+    if documents:
+        s = _section("attachments", -1, "Vedlegg", {"coding": [lab.ATTACHMENTS_SECTION]})
+        s["entry"] = [f.reference(u) for u in documents]
         sections.append(s)
     composition = _composition(
         x, sender, receiver, copies, patient, encounters, relations, responsible, sections
@@ -436,7 +466,8 @@ def _document(x: _Epikrise, patient: str, encounters: list[str], sender: Json | 
     return out
 
 
-REVOKABLE = ("Encounter", "Condition", "MedicationStatement", "Task", "DocumentReference")
+_RESULTS = ("Observation", "DiagnosticReport")
+REVOKABLE = ("Encounter", "Condition", "MedicationStatement", "Task", "DocumentReference", *_RESULTS)
 
 
 def revoke(resource: Json) -> Json:

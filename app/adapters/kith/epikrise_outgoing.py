@@ -1,21 +1,29 @@
 """Outgoing Epikrise: a discharge summary written on FHIR by a hospital on FHIR becomes the Epikrise 1.2 that
-a GP's legacy system receives.
+a GP's legacy system receives, and so do its later changes and its cancellation.
 
-Which Compositions: created on FHIR (no `kith-epikrise` extension: not itself received), `type` LOINC 18842-5
-(Discharge summary), status `final` or `amended`, and the extension
-`http://helsebro.no/fhir/StructureDefinition/kith-recipient` (valueReference) naming the GP's Organization,
-which has a HER-id. Its subject, encounter, custodian (the sender, else `KITH_RECEIVER_NAME` /
-`KITH_RECEIVER_HER_ID`), authors and the Conditions and MedicationStatements in its sections are read with the
-write's own unit of work (`app.adapters.epikrise.from_fhir`), and the Epikrise is stored as an outgoing
-`Communication` (status `preparation`, `basedOn` and `about` the Composition, the XML as payload) for the
-gateway, batched to the end of the unit of work like the Dialogmelding. A recipient without a HER-id sends
-nothing; a Composition that cannot be an Epikrise (no patient identifier, XSD-invalid) is refused with 422.
+Which Compositions: written on FHIR (no `kith-epikrise` extension: not itself received), `type` LOINC 18842-5
+(Discharge summary), and the extension `http://helsebro.no/fhir/StructureDefinition/kith-recipient`
+(valueReference) naming the GP's Organization, which has a HER-id. Its subject, encounter, custodian (the
+sender, else `KITH_RECEIVER_NAME` / `KITH_RECEIVER_HER_ID`), authors and the resources in its sections are
+read with the write's own unit of work (`app.adapters.epikrise.from_fhir`), and the Epikrise is stored as an
+outgoing `Communication` (status `preparation`, `basedOn` and `about` the Composition, the XML as payload)
+for the gateway, batched to the end of the unit of work like the Dialogmelding.
+
+What is sent, by the Composition's status and what was sent for it before (its outgoing records, found by
+`basedOn`; each later record is `partOf` the one before it, so they are ordered however fast they come):
+`final`/`amended` with nothing sent (or after a cancellation) → ServType N; `final`/`amended` again with
+content the last message did not have → M (Endring); `entered-in-error` after an N or M → C (Kansellering).
+Every one repeats the ServProvId (the Composition's id), which is how an Epikrise names the document it
+changes. An update that changes nothing the Epikrise carries sends nothing. A recipient without a HER-id
+sends nothing; a Composition that cannot be an Epikrise (no patient identifier, XSD-invalid) is refused with
+422.
 """
 
 from __future__ import annotations
 
+import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.adapters.epikrise.build import build_epikrise
 from app.adapters.epikrise.from_fhir import epikrise_from_resources
+from app.adapters.epikrise.model import Epikrise
+from app.adapters.epikrise.parse import parse_epikrise
 from app.adapters.epikrise.to_fhir import DISCHARGE_SUMMARY, EXT_MESSAGE, EXT_RECIPIENT
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith._henv_common import check_patient
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.model import Organisation
+from app.adapters.kith.intake import OUTGOING_CATEGORY
+from app.adapters.kith.model import MessageKind, Organisation
 from app.adapters.kith.outgoing import store_outgoing
 from app.adapters.kith.stored import resolve_all
+from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -46,13 +58,19 @@ OUTGOING = SystemPrincipal(
 )
 
 
+MAX_SENT = 100  # messages sent about one discharge summary
+SENT = ("final", "amended")
+CANCELLED = "entered-in-error"
+
+
 def to_send(resource: Json | None) -> bool:
     """A discharge summary written on FHIR, final or amended, for an Organization (HER-id checked later)."""
-    if (
-        resource is None
-        or resource.get("status") not in ("final", "amended")
-        or f.exts(resource, EXT_MESSAGE)
-    ):
+    return resource is not None and resource.get("status") in SENT and _ours(resource)
+
+
+def _ours(resource: Json | None) -> bool:
+    """A discharge summary written on FHIR (not received) for an Organization."""
+    if resource is None or f.exts(resource, EXT_MESSAGE):
         return False
     codings = (resource.get("type") or {}).get("coding") or []
     if not any(
@@ -72,6 +90,27 @@ def _has_her(org: Json | None) -> bool:
 class _Pending:
     ctx: RequestContext
     composition: Json
+    amended: bool  # the write made it `amended`: a change even if the Epikrise reads the same
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """The last message sent about a Composition: its record, the message and its XML as sent."""
+
+    record: Json
+    message: Epikrise
+    xml: bytes
+
+
+def _attachment(record: Json) -> Json:
+    return dict((record.get("payload") or [{}])[0].get("contentAttachment") or {})
+
+
+def _last(records: list[Json]) -> Json | None:
+    """The head of the chain of records (each later one `partOf` the one before)."""
+    followed = {f.ref_of(p) for r in records for p in r.get("partOf", [])}
+    heads = [r for r in records if f"Communication/{r['id']}" not in followed]
+    return heads[0] if len(heads) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -81,22 +120,20 @@ class OutgoingEpikrise:
     own: Organisation  # the sender when the Composition has no custodian
 
     async def after_write(self, event: WriteEvent) -> None:
-        if event.res_type != "Composition" or event.interaction != "create" or not to_send(event.resource):
+        if event.res_type != "Composition" or event.resource is None or not _ours(event.resource):
             return
-        assert event.resource is not None
+        status = event.resource.get("status")
+        if not (status in SENT or (status == CANCELLED and event.interaction == "update")):
+            return
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        await self.engine.at_unit_end(
-            event.conn,
-            _UNIT_KEY,
-            self._send_all,
-            [
-                _Pending(ctx, {**event.resource, "id": event.res_id}),
-            ],
-        )
+        before = event.previous_resource if event.interaction == "update" else None
+        amended = status == "amended" and (before or {}).get("status") != "amended"
+        pending = _Pending(ctx, {**event.resource, "id": event.res_id}, amended)
+        await self.engine.at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         for item in pending:
-            await self._send(conn, item.ctx, item.composition)
+            await self._send(conn, item.ctx, item.composition, item.amended)
 
     def _refuse(self, comp: Json, why: str) -> FhirError:
         return FhirError(
@@ -106,20 +143,41 @@ class OutgoingEpikrise:
             "business-rule",
         )
 
-    async def _send(self, conn: AsyncConnection, ctx: RequestContext, comp: Json) -> None:
+    async def _last_sent(self, conn: AsyncConnection, ctx: RequestContext, comp: Json) -> _Sent | None:
+        category = f"{OUTGOING_CATEGORY['system']}|{OUTGOING_CATEGORY['code']}"
+        params = [("based-on", f"Composition/{comp['id']}"), ("category", category)]
+        records = await self.engine.search(ctx, "Communication", params, MAX_SENT, conn=conn)
+        last = _last([r for r in records if _attachment(r).get("title") == TITLE])
+        if last is None:
+            return None
+        xml = base64.b64decode(_attachment(last)["data"])
+        return _Sent(last, parse_epikrise(parse_xml(xml)), xml)
+
+    async def _send(self, conn: AsyncConnection, ctx: RequestContext, comp: Json, amended: bool) -> None:
         known = await resolve_all(self.engine, ctx, [comp], conn=conn)
         recipient = f.ref_of(f.ext_value(comp, EXT_RECIPIENT, "Reference"))
         if recipient is None or not _has_her(known.get(recipient)):
             return  # the receiver is on FHIR (no HER-id): nothing to send
+        last = await self._last_sent(conn, ctx, comp)
+        ended = last is None or last.message.kind is MessageKind.CANCEL
+        if comp.get("status") == CANCELLED:
+            if ended:
+                return  # nothing sent, or already cancelled: nothing to cancel
+            kind = MessageKind.CANCEL
+        else:
+            kind = MessageKind.NEW if ended else MessageKind.CHANGE
         generated = datetime.now(OSLO).replace(tzinfo=None, microsecond=0)  # KITH times: local, no offset
         try:
             msg = epikrise_from_resources(
                 comp, known.get, msg_id=str(uuid.uuid4()), generated=generated, own=self.own
             )
+            msg = replace(msg, kind=kind)
             check_patient(msg.patient)
             root = build_epikrise(msg)
         except KithError as error:
             raise self._refuse(comp, error.message) from None
+        if kind is MessageKind.CHANGE and not amended and last is not None and _unchanged(msg, last):
+            return  # an update of nothing the Epikrise carries
         await store_outgoing(
             self.engine,
             ctx,
@@ -133,7 +191,14 @@ class OutgoingEpikrise:
             subject=comp.get("subject"),
             sender=comp.get("custodian"),
             recipients=[{"reference": recipient}],
+            part_of=None if last is None else f"Communication/{last.record['id']}",
         )
+
+
+def _unchanged(msg: Epikrise, last: _Sent) -> bool:
+    """The message says nothing the last one did not: the same XML but for its MsgId, GenDate and kind."""
+    same = replace(msg, msg_id=last.message.msg_id, generated=last.message.generated, kind=last.message.kind)
+    return to_bytes(build_epikrise(same)) == last.xml
 
 
 def install(engine: Engine, validator: XsdValidator | None, own: Organisation) -> OutgoingEpikrise:

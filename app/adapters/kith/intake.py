@@ -19,7 +19,7 @@ from typing import Any
 from lxml import etree
 
 from app.adapters.epikrise.model import Epikrise
-from app.adapters.epikrise.parse import is_epikrise, lenient_envelope, parse_epikrise
+from app.adapters.epikrise.parse import is_epikrise, lenient_envelope, parse_epikrise, unmapped_epikrise
 from app.adapters.eresept import intake as eresept
 from app.adapters.eresept.intake import EreseptMessage
 from app.adapters.kith import _fhir_common as f
@@ -76,7 +76,7 @@ class Accepted:
     message: Referral | EreseptMessage | Dialogmelding | Epikrise | PloMessage
     received: ReceivedMessage
     key: str  # MSG_ID_SYSTEM value
-    unmapped: tuple[str, ...] = ()  # element paths the model does not hold (a Henvisning): status 3
+    unmapped: tuple[str, ...] = ()  # element paths the model does not hold (Henvisning, Epikrise): status 3
 
 
 def receipt_status(accepted: Accepted) -> tuple[AppRecStatus, tuple[AppRecErrorItem, ...]]:
@@ -234,7 +234,8 @@ def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None)
             received = ReceivedMessage(
                 epikrise.msg_type, epikrise.generated, epikrise.msg_id, epikrise.sender, epikrise.receiver
             )
-            return Accepted(epikrise, received, message_key(epikrise.sender, epikrise.msg_id))
+            key = message_key(epikrise.sender, epikrise.msg_id)
+            return Accepted(epikrise, received, key, unmapped_epikrise(root))
         if is_plo(root):
             plo = parse_plo(root)
             received = ReceivedMessage(plo.msg_type, plo.gen_date, plo.msg_id, plo.sender, plo.receiver)
@@ -375,9 +376,11 @@ def outgoing_message(
     subject: Json | None,
     sender: Json | None = None,
     recipients: Sequence[Json] = (),
+    part_of: str | None = None,
 ) -> Json:
     """The Communication that holds a message to send (status `preparation`) until the gateway has
-    delivered it; the receiver's AppRec, posted to the intake, marks it delivered (`delivered`)."""
+    delivered it; the receiver's AppRec, posted to the intake, marks it delivered (`delivered`). `part_of`:
+    the record of the message this one follows (a change or cancellation of a document sent before)."""
     record: Json = {
         "resourceType": "Communication",
         "identifier": [{"system": SENT_MSG_ID_SYSTEM, "value": msg_id}],
@@ -394,4 +397,6 @@ def outgoing_message(
         record["sender"] = sender
     if recipients:
         record["recipient"] = list(recipients)
+    if part_of is not None:
+        record["partOf"] = [{"reference": part_of}]
     return record

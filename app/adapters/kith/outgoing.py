@@ -41,9 +41,11 @@ async def store_outgoing(
     subject: Json | None,
     sender: Json | None,
     recipients: Sequence[Json],
+    part_of: str | None = None,
 ) -> WriteResult:
     """Validate the message `root` made from the resource `made_from` ("Type/id") and store it as an
-    outgoing message record (`basedOn` and `about` that resource) with the write's unit of work `conn`."""
+    outgoing message record (`basedOn` and `about` that resource; `partOf` the record of the message it
+    follows, if any) with the write's unit of work `conn`."""
     if validator is not None:
         result = validator.validate(root)
         if not result.valid and not result.skipped:
@@ -63,5 +65,6 @@ async def store_outgoing(
         subject=subject,
         sender=sender,
         recipients=recipients,
+        part_of=part_of,
     )
     return await engine.create(ctx, "Communication", record, conn=conn)

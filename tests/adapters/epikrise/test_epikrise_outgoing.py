@@ -1,6 +1,7 @@
 """Out: a discharge summary written on FHIR (Composition LOINC 18842-5 with its Encounter, Conditions and
 MedicationStatements) for a GP's Organization with a HER-id becomes an Epikrise 1.2 in an outgoing
-Communication, XSD-valid; one for an organisation on FHIR (no HER-id) sends nothing."""
+Communication, XSD-valid; its change goes out as an Endring (M) and its cancellation as a Kansellering (C);
+one for an organisation on FHIR (no HER-id) sends nothing."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import httpx
 
-from app.adapters.epikrise.model import EpikriseVersion
+from app.adapters.epikrise.model import Epikrise, EpikriseVersion
 from app.adapters.epikrise.parse import parse_epikrise
 from app.adapters.epikrise.to_fhir import DISCHARGE_SUMMARY, EXT_RECIPIENT
+from app.adapters.kith.model import MessageKind
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.kith.xsd import XsdValidator
 from app.resources.no_basis.identifiers import FNR_SYSTEM, HERID_SYSTEM, HPR_SYSTEM
@@ -153,6 +155,18 @@ async def _outgoing(http: httpx.AsyncClient) -> list[dict[str, Any]]:
     return await search(http, f"/Communication?category={OUTGOING}")
 
 
+def _message(record: dict[str, Any], validator: XsdValidator) -> Epikrise:
+    root = parse_xml(base64.b64decode(record["payload"][0]["contentAttachment"]["data"]))
+    result = validator.validate(root)
+    assert result.valid, result.errors
+    return parse_epikrise(root)
+
+
+async def _put(http: httpx.AsyncClient, resource: dict[str, Any]) -> None:
+    response = await http.put(f"/Composition/{resource['id']}", json=resource, headers=FHIR)
+    assert response.status_code == 200, response.text
+
+
 async def test_a_discharge_summary_on_fhir_becomes_an_epikrise(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
@@ -165,11 +179,7 @@ async def test_a_discharge_summary_on_fhir_becomes_an_epikrise(
         (record,) = await _outgoing(http)
         assert record["status"] == "preparation"
         assert record["about"][0]["reference"].startswith("Composition/")
-        xml = base64.b64decode(record["payload"][0]["contentAttachment"]["data"])
-        root = parse_xml(xml)
-        result = validator.validate(root)
-        assert result.valid, result.errors
-        msg = parse_epikrise(root)
+        msg = _message(record, validator)
         assert msg.version is EpikriseVersion.V1_2
         assert msg.receiver.ident("HER") == "8200001"
         assert msg.sender.ident("HER") == "8100001"
@@ -189,3 +199,49 @@ async def test_a_discharge_summary_for_an_organisation_on_fhir_sends_nothing(
         response = await http.post("/", json=discharge_summary(orgnr), headers=FHIR)
         assert response.status_code == 200, response.text
         assert await _outgoing(http) == []
+
+
+async def test_a_change_and_a_cancellation_go_out_as_m_and_c(
+    session_databases: dict[str, TestDatabase], backend: str, legacy: Path
+) -> None:
+    """create → N; amended → M naming the same document; an update of nothing the Epikrise carries → nothing;
+    entered-in-error → C; each record `partOf` the one before."""
+    validator = XsdValidator(legacy / "xsd")
+    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
+        response = await http.post(
+            "/", json=discharge_summary([{"system": HERID_SYSTEM, "value": "8200001"}]), headers=FHIR
+        )
+        assert response.status_code == 200, response.text
+        (first,) = await _outgoing(http)
+        composition = (await http.get(f"/{first['about'][0]['reference']}")).json()
+        new = _message(first, validator)
+        assert (new.kind, new.document_id) == (MessageKind.NEW, composition["id"])
+
+        composition |= {"status": "amended", "title": "Epikrise (rettet)"}
+        await _put(http, composition)
+        records = {r["id"]: r for r in await _outgoing(http)}
+        (second,) = [r for r in records.values() if r["id"] != first["id"]]
+        change = _message(second, validator)
+        assert (change.kind, change.document_id, change.description) == (
+            MessageKind.CHANGE,
+            composition["id"],
+            "Epikrise (rettet)",
+        )
+        assert change.msg_id != new.msg_id
+        assert second["partOf"] == [{"reference": f"Communication/{first['id']}"}]
+
+        composition = (await http.get(f"/Composition/{composition['id']}")).json()
+        composition["meta"] = {**composition.get("meta", {}), "tag": [{"code": "sett"}]}
+        await _put(http, composition)  # nothing the Epikrise carries
+        assert len(await _outgoing(http)) == 2
+
+        composition = (await http.get(f"/Composition/{composition['id']}")).json()
+        composition["status"] = "entered-in-error"
+        await _put(http, composition)
+        (third,) = [r for r in await _outgoing(http) if r["id"] not in records]
+        cancel = _message(third, validator)
+        assert (cancel.kind, cancel.document_id) == (MessageKind.CANCEL, composition["id"])
+        assert third["partOf"] == [{"reference": f"Communication/{second['id']}"}]
+
+        await _put(http, (await http.get(f"/Composition/{composition['id']}")).json())
+        assert len(await _outgoing(http)) == 3  # cancelled once

@@ -22,7 +22,7 @@ from app.adapters.kith.xsd import XsdValidator
 from tests.adapters.epikrise.test_epikrise_http import SAMPLES, V1_0, V1_1, message
 from tests.adapters.kith.conftest import legacy_files
 
-SOURCES = [V1_0, V1_1, *legacy_files(SAMPLES)]
+SOURCES = [V1_0, V1_1, "epikrise_v1_2_lab_vedlegg.xml", *legacy_files(SAMPLES)]
 
 
 @pytest.mark.parametrize(("source", "version"), [(V1_0, EpikriseVersion.V1_0), (V1_1, EpikriseVersion.V1_1)])
