@@ -1,12 +1,15 @@
-"""The PLO model -> a Pasientlogistikk 1.6 message in its MsgHead (pure).
+"""The PLO model -> a Pasientlogistikk message in its MsgHead (pure).
 
 1.6 is the version of the official samples and the one in use; whatever version a message was read in, it
-is written as 1.6 (the 2.0 answer `TilbakemeldingUtskrivningsklarPasient` has no 1.6 form and is refused).
-Elements are written in the XSD's order (`Pasientlogistikk-v1.6.xsd`, `poKomponent-v1.6.xsd`); the MsgHead
-by `kith.msghead`, as for a Dialogmelding. The caller validates the result against the XSD.
+is written as 1.6, except the municipality's answer `TilbakemeldingUtskrivningsklarPasient`, which only 2.0
+has. Elements are written in the XSD's order (`Pasientlogistikk-v1.6.xsd` / `-v2.0.xsd` and their
+poKomponent); the MsgHead by `kith.msghead`, as for a Dialogmelding. The caller validates the result
+against the XSD.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from lxml import etree
 
@@ -18,6 +21,8 @@ from app.adapters.plo.model import Event, Family, Kind, Logistics, PloMessage
 NS_LOGISTICS = "http://www.kith.no/xmlstds/po/Pasientlogistikk/2012-04-01"
 NS_PO = "http://www.kith.no/xmlstds/po/poKomponent/2012-04-01"
 NS_FK1 = "http://www.kith.no/xmlstds/felleskomponent1"
+NS_LOGISTICS_2_0 = "http://ehelse.no/xmlstds/po/Pasientlogistikk/2016-05-30"
+NS_PO_2_0 = "http://ehelse.no/xmlstds/po/poKomponent/2017-11-30"
 OID_DISCHARGE_STATE = "2.16.578.1.12.4.1.1.8431"  # Uttilstand
 _KIND_DISPLAY = {Kind.NEW: "Ny", Kind.CHANGE: "Endring", Kind.CANCEL: "Kansellering"}
 
@@ -26,13 +31,17 @@ class UnbuildableError(ValueError):
     """The model cannot be written as PLO 1.6 (the reason names the part, never patient data)."""
 
 
-def _event(parent: etree._Element, e: Event) -> None:
-    el = x.sub(parent, NS_PO, "TidsfestetHendelse")
-    x.put_coded(el, NS_PO, "Hendelsekode", e.code)
-    x.opt_text(el, NS_PO, "BeskrivelseAvHendelse", e.description)
-    x.put_ts_attr(el, NS_PO, "TidspunktForHendelse", e.time)
-    x.put_bool(el, NS_PO, "Anslag", bool(e.estimated))  # required: not said is not an estimate
-    x.opt_text(el, NS_PO, "Merknad", e.remark)
+def _event(parent: etree._Element, e: Event, po: str = NS_PO) -> None:
+    el = x.sub(parent, po, "TidsfestetHendelse")
+    x.put_coded(el, po, "Hendelsekode", e.code)
+    x.opt_text(el, po, "BeskrivelseAvHendelse", e.description)
+    if po == NS_PO:
+        x.put_ts_attr(el, po, "TidspunktForHendelse", e.time)  # 1.6: kith:TS (V)
+    else:  # 2.0: an xs:dateTime element; a day is its start
+        when = e.time if isinstance(e.time, datetime) else datetime.combine(e.time, datetime.min.time())
+        x.put_date(el, po, "TidspunktForHendelse", when)
+    x.put_bool(el, po, "Anslag", bool(e.estimated))  # required: not said is not an estimate
+    x.opt_text(el, po, "Merknad", e.remark)
 
 
 def _unit(parent: etree._Element, unit: Organisation) -> None:
@@ -61,14 +70,33 @@ def _discharged_to(parent: etree._Element, codes: tuple[Coded, ...]) -> None:
     x.put_coded(el, NS_PO, "UtTil", to)
 
 
+def _status(msg: PloMessage) -> Coded:
+    return Coded(code=msg.kind.value, display=_KIND_DISPLAY[msg.kind])
+
+
+def _answer_document(msg: PloMessage) -> etree._Element:
+    """2.0: the municipality's answer to a discharge-ready notice (the common part holds only the kind)."""
+    doc = etree.Element(
+        x.q(NS_LOGISTICS_2_0, "Pasientlogistikk"), nsmap={"p1": NS_LOGISTICS_2_0, None: NS_PO_2_0}
+    )
+    common = x.sub(doc, NS_PO_2_0, "FellesAdministrativeOpplysninger")
+    x.put_coded(
+        x.sub(common, NS_PO_2_0, "InformasjonOmForsendelsen"), NS_PO_2_0, "Forsendelsesstatus", _status(msg)
+    )
+    part = x.sub(doc, NS_LOGISTICS_2_0, Logistics.ANSWER.value)
+    for e in msg.events:
+        _event(part, e, NS_PO_2_0)
+    return doc
+
+
 def build_logistics_document(msg: PloMessage) -> etree._Element:
-    """The Pasientlogistikk 1.6 business document (without MsgHead)."""
+    """The Pasientlogistikk business document (without MsgHead): 1.6, the answer 2.0."""
     if msg.family is not Family.LOGISTICS or msg.logistics is None:
         raise UnbuildableError("not a Pasientlogistikk message")
-    if msg.logistics is Logistics.ANSWER:
-        raise UnbuildableError("TilbakemeldingUtskrivningsklarPasient exists only in PLO 2.0")
     if not msg.events:
         raise UnbuildableError("a Pasientlogistikk message needs a TidsfestetHendelse")
+    if msg.logistics is Logistics.ANSWER:
+        return _answer_document(msg)
     doc = etree.Element(
         x.q(NS_LOGISTICS, "Pasientlogistikk"), nsmap={"p1": NS_LOGISTICS, None: NS_PO, "fk1": NS_FK1}
     )

@@ -10,6 +10,7 @@ that carries the latest message (the later GenDate; the Encounter on a tie) is t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -17,9 +18,19 @@ from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded, Organisation, OriginalReference
+from app.adapters.plo import clock
 from app.adapters.plo._common import EXT_PLO, SD_EVENT
 from app.adapters.plo.logistics_fhir import EXT_DISCHARGE_STATE
-from app.adapters.plo.model import Event, Family, Kind, Logistics, PloMessage, PloVersion
+from app.adapters.plo.model import (
+    MESSAGE_TYPES,
+    Event,
+    EventCode,
+    Family,
+    Kind,
+    Logistics,
+    PloMessage,
+    PloVersion,
+)
 
 Json = dict[str, Any]
 
@@ -105,4 +116,97 @@ def logistics_from_resources(encounter: Json | None, task: Json | None, resolve:
         logistics=Logistics(logistics),
         events=tuple(_event(e) for e in events),
         discharged_to=_discharged_to(encounter) if source is encounter else (),
+    )
+
+
+# --- written on FHIR: what a hospital or a municipality on FHIR wrote, as the message a legacy system gets --
+
+
+def _native_common(
+    logistics: Logistics, task: Json, resolve: ff.Resolve, msg_id: str, generated: datetime
+) -> PloMessage:
+    subject = f.ref_of(task.get("for"))
+    patient = None if subject is None else resolve(subject)
+    return PloMessage(
+        version=PloVersion.V1_6,
+        family=Family.LOGISTICS,
+        kind=Kind.NEW,
+        msg_id=msg_id,
+        msg_type=MESSAGE_TYPES[logistics],
+        gen_date=generated,
+        sender=Organisation(),
+        receiver=Organisation(),
+        patient=None if patient is None else ff._patient(patient, None, True),
+        issue_date=generated,
+        logistics=logistics,
+    )
+
+
+def _admitted(encounter: Json | None) -> tuple[Event, ...]:
+    start = f.from_fhir_datetime((encounter or {}).get("period", {}).get("start"))
+    return () if start is None else (Event(EventCode.ADMITTED.coded, start, False),)
+
+
+def hospital_message(
+    logistics: Logistics,
+    task: Json,
+    encounter: Json | None,
+    resolve: ff.Resolve,
+    *,
+    msg_id: str,
+    generated: datetime,
+    own: Organisation,
+) -> PloMessage:
+    """A notice (MeldingUtskrivningsklarPasient), its withdrawal (Avmelding...) or the discharge
+    (MeldingOmUtskrevetPasient) of a hospital on FHIR, from its notice Task (owner = the municipality,
+    requester = the hospital, else `own`) and the stay. Missing parts are left out: the builder and the
+    XSD refuse what a message needs."""
+    msg = _native_common(logistics, task, resolve, msg_id, generated)
+    sender = ff._native_party(task["requester"], resolve) if task.get("requester") else own
+    receiver = ff._party(f.ref_of(task.get("owner")), [], resolve)
+    inputs, outputs = clock.parts(task, "input"), clock.parts(task, "output")
+    notice = f.from_fhir_date(inputs.get("noticeDate"))
+    ready = (
+        () if notice is None else (Event(EventCode.DISCHARGE_READY.coded, notice, inputs.get("estimated")),)
+    )
+    events: tuple[Event, ...] = ()
+    discharged_to: tuple[Coded, ...] = ()
+    if logistics is Logistics.DISCHARGE_READY:
+        events = _admitted(encounter) + ready
+    elif logistics is Logistics.WITHDRAWN:
+        withdrawn = f.from_fhir_date(outputs.get("withdrawn"))
+        remark = (task.get("statusReason") or {}).get("text")
+        end = (
+            () if withdrawn is None else (Event(EventCode.WITHDRAWN.coded, withdrawn, False, remark=remark),)
+        )
+        events = _admitted(encounter) + ready + end
+    elif logistics is Logistics.DISCHARGED:
+        value = (encounter or {}).get("period", {}).get("end")
+        end_time = _when(value[:10] if isinstance(value, str) and "T" not in value else value)
+        events = () if end_time is None else (Event(EventCode.DISCHARGED.coded, end_time, False),)
+        discharged_to = _discharged_to(encounter)
+    return replace(msg, sender=sender, receiver=receiver, events=events, discharged_to=discharged_to)
+
+
+def municipality_answer(task: Json, resolve: ff.Resolve, *, msg_id: str, generated: datetime) -> PloMessage:
+    """The municipality's answer written on a notice received from a hospital (`businessStatus`
+    can-receive / cannot-receive, output `canReceiveFrom`) as the 2.0 TilbakemeldingUtskrivningsklarPasient
+    back to that hospital, in the notice's conversation. Volven 9121 has no confirmed code for the answer:
+    the event carries the day and says the answer in words."""
+    received = next(iter(f.exts(task, EXT_PLO)), None)
+    msg = _native_common(Logistics.ANSWER, task, resolve, msg_id, generated)
+    answer = clock.answer_code(task)
+    outputs = clock.parts(task, "output")
+    when = f.from_fhir_date(outputs.get("canReceiveFrom")) or generated
+    text = clock.ANSWERS.get(answer or "", "")
+    remark = (task.get("statusReason") or {}).get("text")
+    parent = _part(received, "msgId", "String")
+    conversation = _part(received, "conversationId", "String") or parent
+    return replace(
+        msg,
+        version=PloVersion.V2_0,
+        sender=ff._party_from(task, "receiver", resolve) or Organisation(),
+        receiver=ff._party_from(task, "sender", resolve) or Organisation(),
+        conversation=None if parent is None else OriginalReference(parent, conversation or parent),
+        events=(Event(None, when, False, description=text, remark=remark),),
     )

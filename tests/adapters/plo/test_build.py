@@ -1,6 +1,6 @@
 """Pasientlogistikk 1.6 written from the model (pure): every official logistics sample read and written
-again validates against the official XSDs and reads back as the same message; what 1.6 cannot hold is
-refused with the part named."""
+again validates against the official XSDs and reads back as the same message; the municipality's answer is
+written as 2.0; what a message cannot hold is refused with the part named."""
 
 from __future__ import annotations
 
@@ -29,9 +29,21 @@ def test_what_1_6_cannot_hold_is_refused() -> None:
     msg = parse_plo(parse_xml(sample(UTSKREVET)))
     with pytest.raises(UnbuildableError, match="UtTil"):
         build_plo(replace(msg, discharged_to=()))
-    with pytest.raises(UnbuildableError, match=r"only in PLO 2\.0"):
-        build_plo(replace(msg, logistics=Logistics.ANSWER))
     with pytest.raises(UnbuildableError, match="TidsfestetHendelse"):
         build_plo(replace(msg, events=()))
     with pytest.raises(UnbuildableError, match="exactly one"):
         build_plo(replace(msg, events=msg.events * 2))
+
+
+def test_the_answer_is_written_as_2_0() -> None:
+    """The municipality's answer has no 1.6 form: written as 2.0, valid, read back as the same events."""
+    msg = parse_plo(parse_xml(sample(UTSKREVET)))
+    event = replace(msg.events[0], code=None, description="Kommunen kan ta imot pasienten", remark=None)
+    answer = replace(msg, logistics=Logistics.ANSWER, events=(event,), discharged_to=())
+    written = assert_xsd_valid(build_plo(answer))
+    back = parse_plo(written)
+    assert back.logistics is Logistics.ANSWER
+    assert back.version.value == "2.0"
+    assert [(e.description, e.time.isoformat()) for e in back.events] == [
+        ("Kommunen kan ta imot pasienten", "2018-02-01T00:00:00")
+    ]
