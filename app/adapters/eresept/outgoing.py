@@ -35,10 +35,10 @@ from app.adapters.eresept.messages import TYPE_M1, TYPE_M5, build_m1, build_m5
 from app.adapters.eresept.to_fhir import PRESCRIPTION_ID_SYSTEM, RECALL_REASON_SYSTEM
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.intake import SENT_MSG_ID_SYSTEM, outgoing_message
+from app.adapters.kith.intake import SENT_MSG_ID_SYSTEM
 from app.adapters.kith.model import Coded
+from app.adapters.kith.outgoing import store_outgoing
 from app.adapters.kith.stored import resolve_all
-from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -104,11 +104,10 @@ class OutgoingPrescriptions:
         else:
             return  # not for a pharmacy, or already sent (an M1 is never changed)
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        pending = [_Pending(ctx, {**event.resource, "id": event.res_id}, message)]
         # At the end of the unit of work: a transaction writes the request's Medication and prescriber in
         # any order (its PUTs after its POSTs), and all of them are there only then.
-        if not self.engine.svc.repo.batch_in_unit(event.conn, _UNIT_KEY, self._send_all, pending):
-            await self._send_all(event.conn, pending)
+        pending = _Pending(ctx, {**event.resource, "id": event.res_id}, message)
+        await self.engine.at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         for item in pending:
@@ -168,27 +167,20 @@ class OutgoingPrescriptions:
         root: etree._Element,
         request: Json,
     ) -> None:
-        if self.validator is not None:
-            result = self.validator.validate(root)
-            if not result.valid and not result.skipped:
-                raise FhirError(
-                    Category.UNPROCESSABLE,
-                    f"The {title} made from MedicationRequest/{request['id']} does not validate against its "
-                    "XSD: " + "; ".join(result.errors[:3]),
-                    "business-rule",
-                )
-        record = outgoing_message(
-            msg_type,
-            msg_id,
-            title,
-            to_bytes(root),
-            based_on=f"MedicationRequest/{request['id']}",
-            about=f"MedicationRequest/{request['id']}",
+        await store_outgoing(
+            self.engine,
+            ctx,
+            conn,
+            self.validator,
+            root,
+            msg_type=msg_type,
+            msg_id=msg_id,
+            title=title,
+            made_from=f"MedicationRequest/{request['id']}",
             subject=request.get("subject"),
             sender=request.get("requester"),
             recipients=[RESEPTFORMIDLEREN_REFERENCE],
         )
-        await self.engine.create(ctx, "Communication", record, conn=conn)
 
 
 def _now() -> datetime:

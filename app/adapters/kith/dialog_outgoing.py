@@ -31,10 +31,9 @@ from app.adapters.kith.dialog_fhir import (
 )
 from app.adapters.kith.dialogmelding import build_dialogmelding
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.intake import outgoing_message
 from app.adapters.kith.model import Organisation
+from app.adapters.kith.outgoing import store_outgoing
 from app.adapters.kith.stored import resolve_all
-from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -75,10 +74,14 @@ class OutgoingDialog:
             return
         assert event.resource is not None
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        pending = [_Pending(ctx, {**event.resource, "id": event.res_id})]
-        # at the end of the unit of work: a transaction may write the recipient or the patient after it
-        if not self.engine.svc.repo.batch_in_unit(event.conn, _UNIT_KEY, self._send_all, pending):
-            await self._send_all(event.conn, pending)
+        await self.engine.at_unit_end(
+            event.conn,
+            _UNIT_KEY,
+            self._send_all,
+            [
+                _Pending(ctx, {**event.resource, "id": event.res_id}),
+            ],
+        )
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         for item in pending:
@@ -102,27 +105,20 @@ class OutgoingDialog:
                 f"be one: {error.message}",
                 "business-rule",
             ) from None
-        if self.validator is not None:
-            result = self.validator.validate(root)
-            if not result.valid and not result.skipped:
-                raise FhirError(
-                    Category.UNPROCESSABLE,
-                    f"The Dialogmelding made from Communication/{comm['id']} does not validate against its XSD: "
-                    + "; ".join(result.errors[:3]),
-                    "business-rule",
-                )
-        record = outgoing_message(
-            msg.msg_type,
-            msg.msg_id,
-            TITLE,
-            to_bytes(root),
-            based_on=f"Communication/{comm['id']}",
-            about=f"Communication/{comm['id']}",
+        await store_outgoing(
+            self.engine,
+            ctx,
+            conn,
+            self.validator,
+            root,
+            msg_type=msg.msg_type,
+            msg_id=msg.msg_id,
+            title=TITLE,
+            made_from=f"Communication/{comm['id']}",
             subject=comm.get("subject"),
             sender=comm.get("sender"),
             recipients=[{"reference": recipient}],
         )
-        await self.engine.create(ctx, "Communication", record, conn=conn)
 
 
 def install(engine: Engine, validator: XsdValidator | None, own: Organisation) -> OutgoingDialog:

@@ -27,10 +27,9 @@ from app.adapters.epikrise.to_fhir import DISCHARGE_SUMMARY, EXT_MESSAGE, EXT_RE
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith._henv_common import check_patient
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.intake import outgoing_message
 from app.adapters.kith.model import Organisation
+from app.adapters.kith.outgoing import store_outgoing
 from app.adapters.kith.stored import resolve_all
-from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -86,10 +85,14 @@ class OutgoingEpikrise:
             return
         assert event.resource is not None
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        pending = [_Pending(ctx, {**event.resource, "id": event.res_id})]
-        # at the end of the unit of work: a transaction may write the sections' resources after it
-        if not self.engine.svc.repo.batch_in_unit(event.conn, _UNIT_KEY, self._send_all, pending):
-            await self._send_all(event.conn, pending)
+        await self.engine.at_unit_end(
+            event.conn,
+            _UNIT_KEY,
+            self._send_all,
+            [
+                _Pending(ctx, {**event.resource, "id": event.res_id}),
+            ],
+        )
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         for item in pending:
@@ -117,24 +120,20 @@ class OutgoingEpikrise:
             root = build_epikrise(msg)
         except KithError as error:
             raise self._refuse(comp, error.message) from None
-        if self.validator is not None:
-            result = self.validator.validate(root)
-            if not result.valid and not result.skipped:
-                raise self._refuse(
-                    comp, "the Epikrise does not validate against its XSD: " + "; ".join(result.errors[:3])
-                )
-        record = outgoing_message(
-            msg.msg_type,
-            msg.msg_id,
-            TITLE,
-            to_bytes(root),
-            based_on=f"Composition/{comp['id']}",
-            about=f"Composition/{comp['id']}",
+        await store_outgoing(
+            self.engine,
+            ctx,
+            conn,
+            self.validator,
+            root,
+            msg_type=msg.msg_type,
+            msg_id=msg.msg_id,
+            title=TITLE,
+            made_from=f"Composition/{comp['id']}",
             subject=comp.get("subject"),
             sender=comp.get("custodian"),
             recipients=[{"reference": recipient}],
         )
-        await self.engine.create(ctx, "Communication", record, conn=conn)
 
 
 def install(engine: Engine, validator: XsdValidator | None, own: Organisation) -> OutgoingEpikrise:

@@ -141,8 +141,7 @@ class DatingFlow:
             return
         ctx = RequestContext(event.ctx.base, PREGNANCY_CARD, event.ctx.request_id)
         pending = [_Pending(ctx, e) for e in sorted(episodes)]
-        if not self.engine.svc.repo.batch_in_unit(event.conn, _UNIT_KEY, self._refresh_all, pending):
-            await self._refresh_all(event.conn, pending)
+        await self.engine.at_unit_end(event.conn, _UNIT_KEY, self._refresh_all, pending)
 
     async def _refresh_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         done: set[str] = set()
