@@ -11,7 +11,7 @@ import pytest
 
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.plo.build import UnbuildableError, build_plo
-from app.adapters.plo.model import Logistics
+from app.adapters.plo.model import Kind, Logistics
 from app.adapters.plo.parse import parse_plo
 from tests.adapters.plo.conftest import LOGISTICS, assert_xsd_valid, legacy_files, sample
 
@@ -47,3 +47,5 @@ def test_the_answer_is_written_as_2_0() -> None:
     assert [(e.description, e.time.isoformat()) for e in back.events] == [
         ("Kommunen kan ta imot pasienten", "2018-02-01T00:00:00")
     ]
+    cancel = parse_plo(assert_xsd_valid(build_plo(replace(answer, kind=Kind.CANCEL))))
+    assert cancel.kind is Kind.CANCEL  # 2.0 holds the kind in FellesAdministrativeOpplysninger
