@@ -16,7 +16,7 @@ from app.adapters.plo.model import Kind, PloMessage
 Json = dict[str, Any]
 NS = f.NS  # http://helsebro.no/fhir/NamingSystem
 CS = "http://helsebro.no/fhir/CodeSystem"
-EXT_PLO = f"{f.SD}/plo-message"  # version, family, kind, msgId, conversationId, messageType
+EXT_PLO = f"{f.SD}/plo-message"  # what the MsgHead and document said, so the message can be rebuilt
 
 
 def check_patient(msg: PloMessage) -> Patient:
@@ -88,7 +88,19 @@ def message_ext(msg: PloMessage) -> Json:
         f.ext("messageType", "CodeableConcept", f.cc(msg.msg_type)),
         f.ext("generated", "DateTime", f.fhir_datetime(msg.gen_date)),
     ]
+    if msg.conversation is not None:
+        parts.append(f.ext("parentId", "String", msg.conversation.parent_id))
+    if msg.issue_date is not None:
+        parts.append(f.ext("issued", "DateTime", f.fhir_datetime(msg.issue_date)))
+    if msg.logistics is not None:
+        parts.append(f.ext("logistics", "Code", msg.logistics.value))
     return f.complex_ext(EXT_PLO, parts)
+
+
+def party_exts(p: Parties) -> list[Json]:
+    """The sender and receiver as the other families keep them (`kith-party`), so the MsgHead can be
+    rebuilt with their departments and people (`kith.from_fhir._party_from`)."""
+    return [r._party_ext(p.sender), r._party_ext(p.receiver)]
 
 
 def record_key(msg: PloMessage) -> str:

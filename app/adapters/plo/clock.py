@@ -88,6 +88,18 @@ class Notice:
         return max(0, (stop - self.notice).days - 1)
 
 
+def answer_code(task: Json) -> str | None:
+    """The municipality's answer on a notice (`businessStatus`): can-receive / cannot-receive, or None."""
+    return next(
+        (
+            c.get("code")
+            for c in ((task.get("businessStatus") or {}).get("coding") or [])
+            if c.get("system") == CLOCK_SYSTEM and c.get("code") in ANSWERS
+        ),
+        None,
+    )
+
+
 def notice_of(task: Json) -> Notice | None:
     """The clock of a discharge-ready Task; None for another Task, or one without a notice date."""
     codings = (task.get("code") or {}).get("coding") or []
@@ -97,14 +109,7 @@ def notice_of(task: Json) -> Notice | None:
     notice = _date(inputs.get("noticeDate"))
     if notice is None:
         return None
-    answer = next(
-        (
-            c.get("code")
-            for c in ((task.get("businessStatus") or {}).get("coding") or [])
-            if c.get("system") == CLOCK_SYSTEM and c.get("code") in ANSWERS
-        ),
-        None,
-    )
+    answer = answer_code(task)
     ended, reason = None, None
     for code in END_PARTS:
         if (when := _date(outputs.get(code))) is not None and (ended is None or when < ended):

@@ -38,6 +38,7 @@ from app.adapters.plo._common import (
     message_ext,
     org_key,
     parties,
+    party_exts,
     patient_key,
     record_key,
 )
@@ -135,7 +136,7 @@ def _encounter(msg: PloMessage, p: Parties, stored: Json | None, key: str) -> Js
         enc["subject"] = p.subject
         if p.sender.organization is not None and msg.logistics is not Logistics.ANSWER:
             enc["serviceProvider"] = f.reference(p.sender.organization)
-    enc["extension"] = [message_ext(msg), *_event_exts(msg)]
+    enc["extension"] = [message_ext(msg), *party_exts(p), *_event_exts(msg)]
     admitted = msg.event(EventCode.ADMITTED)
     if admitted is not None and not cancel:
         enc.setdefault("period", {})["start"] = _when(admitted.time)
@@ -196,7 +197,7 @@ def _notice_task(msg: PloMessage, p: Parties, stored: Json | None, key: str, enc
         if p.receiver_top is not None:
             task["owner"] = f.reference(p.receiver_top, msg.receiver.name)
     task.pop("meta", None)
-    task["extension"] = [message_ext(msg)]
+    task["extension"] = [message_ext(msg), *party_exts(p)]
     task["lastModified"] = f.fhir_datetime(msg.gen_date)
     if kind is Logistics.DISCHARGE_READY:
         if cancel:

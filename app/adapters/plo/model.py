@@ -83,6 +83,20 @@ class Logistics(StrEnum):
     ANSWER = "TilbakemeldingUtskrivningsklarPasient"  # 2.0: the municipality's answer
 
 
+# MsgHead Type of each logistics message (MeldingsVersjoner.xml); the 2.0 answer's is not in the reference
+# data: LOG_TILBAKEMELDING is this service's name for it.
+MESSAGE_TYPES = {
+    Logistics.ADMITTED: Coded(code="LOG_INNLAGT", display="Melding om innlagt pasient"),
+    Logistics.DISCHARGE_READY: Coded(
+        code="LOG_UTSKRIVNINGSKLAR", display="Melding om utskrivningsklar pasient"
+    ),
+    Logistics.WITHDRAWN: Coded(code="LOG_AVMELDING", display="Avmelding av utskrivningsklar pasient"),
+    Logistics.DISCHARGED: Coded(code="LOG_UTSKREVET", display="Melding om utskrevet pasient"),
+    Logistics.DEATH: Coded(code="LOG_DOD", display="Orientering om dødsfall"),
+    Logistics.ANSWER: Coded(code="LOG_TILBAKEMELDING", display="Tilbakemelding utskrivningsklar pasient"),
+}
+
+
 class EventCode(StrEnum):
     """Volven 9121 codes used by the clock."""
 
@@ -91,6 +105,20 @@ class EventCode(StrEnum):
     DISCHARGE_READY = "3"
     WITHDRAWN = "4"
     DEAD = "13"
+
+    @property
+    def coded(self) -> Coded:
+        """As the samples write it (system and display)."""
+        return Coded(code=self.value, system=OID_EVENT, display=_EVENT_DISPLAY[self])
+
+
+_EVENT_DISPLAY = {
+    EventCode.ADMITTED: "Pasient innlagt",
+    EventCode.DISCHARGED: "Pasient utskrevet",
+    EventCode.DISCHARGE_READY: "Pasient utskrivningsklar",
+    EventCode.WITHDRAWN: "Avmelding av utskrivningsklar pasient",
+    EventCode.DEAD: "Pasienten er død",
+}
 
 
 @dataclass(frozen=True)

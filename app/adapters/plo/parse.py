@@ -251,7 +251,11 @@ def _function(el: Element) -> Function | None:
 
 
 def _kind(doc: Element) -> Kind:
-    status = _coded(_kid(doc, "InformasjonOmForsendelsen"), "Forsendelsesstatus")
+    # 1.x: a child of the document; 2.0: inside FellesAdministrativeOpplysninger
+    info = _kid(doc, "InformasjonOmForsendelsen")
+    if info is None:
+        info = _kid(_kid(doc, "FellesAdministrativeOpplysninger"), "InformasjonOmForsendelsen")
+    status = _coded(info, "Forsendelsesstatus")
     if status is None or status.code is None:
         return Kind.NEW
     try:

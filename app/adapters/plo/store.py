@@ -11,8 +11,10 @@ from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import Anchor
+from app.adapters.kith.stored import resolve_all
 from app.adapters.plo import logistics_fhir as lf
 from app.adapters.plo import report_fhir as rf
+from app.adapters.plo.from_fhir import logistics_from_resources
 from app.adapters.plo.model import Kind, Logistics, PloMessage
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
@@ -103,3 +105,13 @@ async def changes(engine: Engine, ctx: RequestContext, msg: PloMessage) -> tuple
     if document is not None:  # an Endring: what the report no longer has is revoked
         rf.drop_superseded(bundle, await _report_parts(engine, ctx, document), msg)
     return bundle, anchor
+
+
+async def stored_logistics(engine: Engine, ctx: RequestContext, stay: Json) -> PloMessage:
+    """The last Pasientlogistikk message kept on a stored stay (Encounter) and its notice, read back
+    through the engine with the caller's context: what `build.build_plo` writes out again."""
+    key = lf.identifier_value(stay, lf.STAY_SYSTEM)
+    task = None if key is None else await _by_identifier(engine, ctx, "Task", lf.DISCHARGE_READY_SYSTEM, key)
+    resources = [r for r in (stay, task) if r is not None]
+    known = await resolve_all(engine, ctx, resources)
+    return logistics_from_resources(stay, task, known.get)
