@@ -58,6 +58,7 @@ from app.resources.pregnancy_card import guard as pregnancy_card_guard
 from app.resources.pregnancy_card import operations as pregnancy_card_operations
 from app.resources.pregnancy_card.extract_operation import ExtractConfig
 from app.resources.pregnancy_card.pilot import PilotFile
+from app.resources.pregnancy_card.publish import publish_programme
 from app.resources.pregnancy_card.search import install as install_pregnancy_card_search
 from app.resources.referrals import operations as referral_operations
 from app.resources.referrals import views as referral_views
@@ -165,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Search parameters stored as SearchParameter resources stay in force across restarts.
         await load_stored_search_parameters(fhir, ReindexReport())
         refresh_capability()
+        # The programme every pregnancy's CarePlan instantiates resolves here (written when it changed).
+        await publish_programme(app.state.engine)
         gc.collect()
         gc.freeze()
         # Collect the youngest generation every 10,000 new objects instead of 700. A request allocates
