@@ -53,9 +53,12 @@ async def read_shared(engine: Engine, ctx: RequestContext, patient_id: str) -> S
     by_id: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), IDS_PER_SEARCH):
         chunk = ",".join(ids[start : start + IDS_PER_SEARCH])
-        by_id |= {
-            s["id"]: s for s in await engine.search(ctx, "MedicationStatement", [("_id", chunk)], MAX_ENTRIES)
-        }
+        # In her compartment: the list's entries are hers, and the policy then judges them knowing so.
+        criteria = [("_id", chunk)]
+        found_now = await engine.search(
+            ctx, "MedicationStatement", criteria, MAX_ENTRIES, ("Patient", patient_id)
+        )
+        by_id |= {s["id"]: s for s in found_now}
     return Shared(medication_list, [by_id[i] for i in ids if i in by_id])
 
 
