@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from app.fhir.api import context as request_context
 from app.fhir.api import fhir_engine
@@ -28,6 +28,7 @@ from app.fhir.document import section as document_section
 from app.fhir.engine import Engine
 from app.fhir.http import fhir_response, response_media_type
 from app.fhir.operations import Operation, Parameter
+from app.fhir.outcome import Category, FhirError
 from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import CORE_JOURNAL_SERVICE, is_entry
 from app.resources.medication_list.operations import read_shared
@@ -183,7 +184,63 @@ async def summary_operation(res_id: str, request: Request) -> Response:
     return fhir_response(request, orjson.dumps(body), 200, None, media)
 
 
+async def summary_by_identifier(
+    request: Request,
+    identifier: Annotated[
+        str | None, Query(description="The patient's identifier, system|value (e.g. a fødselsnummer)")
+    ] = None,
+) -> Response:
+    """IPS's type-level form: the patient named by an identifier. The patient is found by a search as the
+    caller (a patient the caller may not see is not found), then the summary is the instance's."""
+    if not identifier or "|" not in identifier or not identifier.split("|", 1)[1]:
+        raise FhirError(
+            Category.INVALID,
+            "Patient/$summary needs identifier=system|value (or use Patient/{id}/$summary)",
+            "required",
+            ("identifier",),
+        )
+    media = response_media_type(request)
+    engine, ctx = fhir_engine(request), request_context(request)
+    found = await engine.search(ctx, "Patient", [("identifier", identifier)], MAX_SAME_IDENTIFIER)
+    if not found:
+        raise FhirError(Category.NOT_FOUND, "No patient with that identifier is known", "not-found")
+    if len(found) > 1:
+        raise FhirError(
+            Category.PRECONDITION,
+            f"{len(found)} patients have that identifier: ask for one by Patient/{{id}}/$summary",
+            "multiple-matches",
+        )
+    body = await summary(engine, ctx, found[0]["id"], datetime.now(UTC))
+    return fhir_response(request, orjson.dumps(body), 200, None, media)
+
+
+MAX_SAME_IDENTIFIER = 20  # patients sharing one identifier: more is a 413, never a guess
+_SUMMARY_DESCRIPTION = (
+    "A FHIR document Bundle (Composition + entries) with the IPS sections: allergies and "
+    "intolerances (critical information first), alerts, problems, current medicines (the "
+    "medication list), ongoing treatments, vaccines, devices and implants, and the encounters of "
+    "the last three years. Access policy, reservation and "
+    "consent blocks apply; every read is audited as core-journal access."
+)
+_SUMMARY_OUT = Parameter("return", "out", "Bundle", 1, "1", "The IPS document Bundle")
 OPERATIONS = (
+    Operation(
+        "summary",
+        "type",
+        "GET",
+        summary_by_identifier,
+        "The core journal of the patient with an identifier, as an International Patient Summary document",
+        types=("Patient",),
+        description=_SUMMARY_DESCRIPTION,
+        parameters=(
+            Parameter(
+                "identifier", "in", "token", 0, "1", "The patient's identifier, system|value (type level)"
+            ),
+            _SUMMARY_OUT,
+        ),
+        definition_url=IPS_OPERATION,
+        tags=("Core journal",),
+    ),
     Operation(
         "summary",
         "instance",
@@ -191,14 +248,8 @@ OPERATIONS = (
         summary_operation,
         "The patient's core journal as an International Patient Summary document",
         types=("Patient",),
-        description=(
-            "A FHIR document Bundle (Composition + entries) with the IPS sections: allergies and "
-            "intolerances (critical information first), alerts, problems, current medicines (the "
-            "medication list), ongoing treatments, vaccines, devices and implants, and the encounters of "
-            "the last three years. Access policy, reservation and "
-            "consent blocks apply; every read is audited as core-journal access."
-        ),
-        parameters=(Parameter("return", "out", "Bundle", 1, "1", "The IPS document Bundle"),),
+        description=_SUMMARY_DESCRIPTION,
+        parameters=(_SUMMARY_OUT,),
         definition_url=IPS_OPERATION,
         tags=("Core journal",),
     ),

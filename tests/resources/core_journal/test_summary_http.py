@@ -11,6 +11,7 @@ import orjson
 from app.resources.core_journal.classify import source_references
 from app.resources.core_journal.codes import is_entry
 from app.resources.core_journal.summary import SECTIONS
+from app.resources.no_basis.identifiers import FNR_SYSTEM
 from app.security.audit import SERVICE_SYSTEM
 from tests.resources.core_journal.builders import (
     ADDISON,
@@ -28,7 +29,15 @@ from tests.resources.core_journal.test_flow_http import organisations
 from tests.resources.medication_list.builders import metformin
 from tests.resources.medication_list.test_operations_http import reconcile_body
 from tests.security.helpers import World
-from tests.security.scenario import GP_HPR, GP_OFFICE_ORGNR, HOSPITAL_ORGNR, ref, reservation
+from tests.security.scenario import (
+    GP_HPR,
+    GP_OFFICE_ORGNR,
+    HOSPITAL_ORGNR,
+    KARI_FNR,
+    NILS_FNR,
+    ref,
+    reservation,
+)
 
 URL = "/Patient/kari/$summary"
 IPS_ORDER = ["48765-2", "104605-1", "11450-4", "10160-0", "47519-4", "11369-6", "46264-8", "46240-8"]
@@ -263,3 +272,26 @@ async def test_medicines_come_from_the_medication_list_once_it_exists(world: Wor
     doc = await summary(world, world.gp)
     [medicine] = section(doc, "10160-0")
     assert medicine["medicationCodeableConcept"]["text"] == metformin()["medicationCodeableConcept"]["text"]
+
+
+async def test_the_type_level_form_finds_the_patient_by_identifier(world: World) -> None:
+    """IPS's `Patient/$summary?identifier=`: the same document as the instance's, for a patient the caller
+    may find; one the caller may not see is not found (nothing told), and the identifier is required."""
+    assert (
+        await world.http.post("/AllergyIntolerance", json=allergy(PENICILLIN), headers=world.hospital)
+    ).status_code == 201
+    by_fnr = f"/Patient/$summary?identifier={FNR_SYSTEM}|{KARI_FNR}"
+    doc = await summary(world, world.gp, by_fnr)
+    [composition] = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Composition"]
+    assert composition["subject"]["reference"].endswith("Patient/kari")
+    [entry] = section(doc, "48765-2")
+    assert is_entry(entry)
+    unknown = await world.http.get(f"/Patient/$summary?identifier={FNR_SYSTEM}|{NILS_FNR}0", headers=world.gp)
+    assert unknown.status_code == 404
+    hidden = await world.http.get(by_fnr, headers=world.other)  # no care relation: no such patient to it
+    assert hidden.status_code == 404
+    assert "Penicillin" not in hidden.text
+    for bad in ("/Patient/$summary", f"/Patient/$summary?identifier={FNR_SYSTEM}|"):
+        missing = await world.http.get(bad, headers=world.gp)
+        assert missing.status_code == 400
+        assert missing.json()["resourceType"] == "OperationOutcome"
