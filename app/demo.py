@@ -2,16 +2,27 @@
 
 Everything here is fictitious: synthetic fødselsnummer (Tenor style, month + 80) with valid check digits,
 invented organisation numbers, HER-ids and HPR numbers. Resources have fixed ids and are written with
-PUT through the engine's service layer, so loading twice changes nothing (no-op updates).
+PUT through the engine's service layer in one unit of work, so loading twice changes nothing (no-op
+updates) and references between the resources need no order.
+
+Sigrid, the demo's pregnant woman (app/demo_pregnancy.py), has dates that follow the load day: her
+pregnancy is always as far along, so a reload on a later day writes new versions of her dated resources
+(and the pregnancy card pack's flow moves her derived due dates and CarePlan), while a reload on the same
+day is a no-op like the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.config import Settings
+from app.demo_pregnancy import pregnancy_resources
 from app.fhir.context import RequestContext, SystemPrincipal
+from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.interactions.update import update
 from app.fhir.service import FhirService
 from app.resources.no_basis.identifiers import (
@@ -21,6 +32,7 @@ from app.resources.no_basis.identifiers import (
     ORGNR_SYSTEM,
     synthetic_fnr,
 )
+from app.resources.pregnancy_card.dates import OSLO
 
 MUNICIPALITY_EXT = "http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode"
 
@@ -77,7 +89,17 @@ def patient(
     }
 
 
-def demo_resources() -> list[dict[str, Any]]:
+def load_day() -> date:
+    """Today in Oslo: the day Sigrid's dates follow."""
+    return datetime.now(OSLO).date()
+
+
+def demo_resources(today: date | None = None) -> list[dict[str, Any]]:
+    """The demo data set; Sigrid's pregnancy is dated from `today` (default: `load_day()`)."""
+    return [*_identities_and_records(), *pregnancy_resources(today or load_day())]
+
+
+def _identities_and_records() -> list[dict[str, Any]]:
     return [
         organization(
             "sykehuset-fjordby",
@@ -112,6 +134,37 @@ def demo_resources() -> list[dict[str, Any]]:
             "practitioner": {"reference": "Practitioner/lege-lind"},
             "organization": {"reference": "Organization/legekontor-fjordby"},
             "code": [{"text": "Fastlege"}],
+        },
+        organization(
+            "helsestasjon-fjordby",
+            "Fjordby helsestasjon (demo)",
+            "994000004",
+            "8000003",
+            "Fjordby",
+            "Helsestasjon",
+        ),
+        {
+            "resourceType": "Practitioner",
+            "id": "jordmor-dahl",
+            "identifier": [{"system": HPR_SYSTEM, "value": "9100004"}],
+            "name": [{"family": "Dahl", "given": ["Hanne"]}],
+            "qualification": [
+                {
+                    "code": {
+                        "coding": [
+                            {"system": "urn:oid:2.16.578.1.12.4.1.1.9060", "code": "JO", "display": "Jordmor"}
+                        ]
+                    }
+                }
+            ],
+        },
+        {
+            "resourceType": "PractitionerRole",
+            "id": "jordmor-dahl",
+            "active": True,
+            "practitioner": {"reference": "Practitioner/jordmor-dahl"},
+            "organization": {"reference": "Organization/helsestasjon-fjordby"},
+            "code": [{"text": "Jordmor"}],
         },
         patient(
             "kari",
@@ -152,6 +205,16 @@ def demo_resources() -> list[dict[str, Any]]:
             "2012-05-17",
             "5601",
             "Kárášjohka",
+        ),
+        patient(
+            "sigrid",
+            ["Sigrid"],
+            "Fjeldheim",
+            synthetic_fnr(21, 3, 1994, 402),  # an even individual number: a woman's
+            "female",
+            "1994-03-21",
+            "1103",
+            "Stavanger",
         ),
         {
             "resourceType": "Encounter",
@@ -229,14 +292,22 @@ def demo_resources() -> list[dict[str, Any]]:
     ]
 
 
-async def load(svc: FhirService) -> dict[int, int]:
-    """PUT every demo resource; returns a count per HTTP status (201 new, 200 unchanged or updated)."""
+async def load(svc: FhirService, today: date | None = None) -> dict[int, int]:
+    """PUT every demo resource (dated from `today`, default the load day); returns a count per HTTP
+    status (201 new, 200 unchanged or updated)."""
     ctx = RequestContext("", SystemPrincipal("demo-loader", "load the synthetic demo data"), "demo-loader")
-    counts: dict[int, int] = {}
-    for resource in demo_resources():
-        result = await update(svc, ctx, resource["resourceType"], resource["id"], resource)
-        counts[result.status] = counts.get(result.status, 0) + 1
-    return counts
+    resources = demo_resources(today)
+
+    async def put_all(conn: AsyncConnection) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for resource in resources:
+            result = await update(svc, ctx, resource["resourceType"], resource["id"], resource, conn=conn)
+            counts[result.status] = counts.get(result.status, 0) + 1
+        return counts
+
+    # One unit of work: the pregnancy and its Condition name each other (references are checked at its
+    # end), and the pack's flow dates her pregnancy once, from all of her dating.
+    return await in_unit_of_work(svc, put_all, "Loading the demo data")
 
 
 async def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from app.fhir.outcome import ISSUE_CODES
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 FHIR_JSON = "application/fhir+json"
+# The demo pregnancy's dates follow the day it is loaded; the document's examples use a fixed day instead,
+# so that the committed document does not drift from one day to the next.
+EXAMPLES_DAY = date(2026, 12, 1)
 
 _RESOURCE = {
     "type": "object",
@@ -353,7 +357,7 @@ def _first_sentence(text: str) -> str:
 def _add_typed_paths(app: FastAPI, doc: dict[str, Any]) -> None:
     """The documented types' own paths."""
     examples: dict[str, dict[str, Any]] = {}
-    for resource in demo_resources():
+    for resource in demo_resources(EXAMPLES_DAY):
         examples.setdefault(resource["resourceType"], resource)
     for name in DOCUMENTED_TYPES:
         if name not in app.state.fhir.registry.types:

@@ -56,15 +56,14 @@ from app.resources.no_basis.identifiers import FNR_SYSTEM, synthetic_fnr
 from app.resources.pregnancy_card.card import SECTIONS
 from app.resources.pregnancy_card.codes import (
     CARD_SYSTEM,
-    EPISODE_EXTENSION,
     EPISODE_TYPE_CARD,
     EPISODE_TYPE_SNOMED,
     FOLLOW_UP_EXTENSION,
     PREGNANCY_CONDITION,
     PROGRAMME_URL,
-    UCUM,
     clinical,
 )
+from app.resources.pregnancy_card.examples import of_episode, quantity
 from app.security.devtoken import load_or_create_key
 from bench.common import (
     DATABASES,
@@ -151,18 +150,6 @@ def woman_fnr(index: int) -> tuple[str, date]:
 
 def ref(res_type: str, res_id: str) -> dict[str, str]:
     return {"reference": f"{res_type}/{res_id}"}
-
-
-def of_episode(resource: Resource, episode: str) -> Resource:
-    resource["extension"] = [
-        *resource.get("extension", []),
-        {"url": EPISODE_EXTENSION, "valueReference": ref("EpisodeOfCare", episode)},
-    ]
-    return resource
-
-
-def quantity(value: float, unit: str) -> Resource:
-    return {"valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}}
 
 
 def concept_value(text: str) -> Resource:

@@ -31,6 +31,7 @@ import httpx
 
 from app.portal.citizens import demo_citizen
 from app.resources.no_basis.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
+from app.resources.pregnancy_card import examples as pregnancy
 from app.resources.pregnancy_card import programme
 from app.resources.referrals.codes import REFERRAL_CATEGORY
 from app.resources.referrals.taskjson import OSLO
@@ -38,7 +39,6 @@ from app.security.devtoken import mint_token
 from tests.fhir.bundles import put_each
 from tests.resources.core_journal.builders import PACEMAKER, allergy, implant
 from tests.resources.medication_list.builders import in_multidose, metformin, tran
-from tests.resources.pregnancy_card import builders as pregnancy
 from tests.resources.referrals.builders import REFERRAL_TASK_CODE
 from tests.security.helpers import auth_header
 from tests.security.scenario import orgnr

@@ -1,8 +1,6 @@
 """The citizen portal in headless Chromium against a real server: real clicks and keys, real API calls.
 
-Debian's `chromium` (/usr/bin/chromium) is driven by the `playwright` package, whose own browser
-downloads are never used. Where chromium is missing these tests are skipped with the command that
-installs it; in CI (HELSEBRO_CI=1, set by .ci/run, which installs it) they fail instead.
+The server, the browser and the pages are conftest.py's fixtures (skipped where chromium is missing).
 
 Each test checks the DOM text a citizen reads, and screenshots: a PNG of the viewport's width, and for
 the key elements their own screenshot, decoded to check what the eye would (the highlight colour of an
@@ -12,18 +10,23 @@ emergency-access row, absent from an ordinary one).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import pytest
 
 from app.resources.pregnancy_card import programme
 from app.resources.referrals.taskjson import OSLO
-from tests.external import missing
-from tests.portal.png import SIGNATURE, Image, png_size, read_png
+from tests.portal.browser import (
+    BRAND,
+    PREGNANCY_PANEL,
+    element_shot,
+    go_to,
+    open_portal,
+    screenshot,
+    sign_in,
+)
 from tests.portal.server import (
     ANAPHYLAXIS,
     ASE_REFERRAL,
@@ -52,120 +55,16 @@ from tests.portal.server import (
     PortalServer,
     Seeded,
     on_day,
-    seed,
-    start_server,
 )
 from tests.resources.core_journal.builders import PACEMAKER
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Locator, Page, Route, ViewportSize
+    from playwright.sync_api import Page, Route
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WIDTH, HEIGHT = 1280, 900
 EMERGENCY_WASH = (255, 241, 221)  # --emergency-wash in portal.css
 EMERGENCY_EDGE = (179, 71, 0)  # --emergency-edge
-BRAND = (10, 59, 92)  # --brand: the charts' first line and its points
-PREGNANCY_PANEL = "Mitt helsekort for gravide"
 NO_PREGNANCY = "Du har ikke noe registrert svangerskap."
-TIMEOUT_MS = 15_000
 PAGE_SIZE = 50  # the access log's page (accesslog.js)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Chromium and Playwright are there, or the tests are skipped (failed in CI) saying how to get them."""
-    if not CHROMIUM.exists():
-        missing(f"Debian's chromium is not at {CHROMIUM} (install it: apt-get install -y chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("the playwright package is not installed (pip install -e '.[dev]')")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def portal(
-    chromium: Path, tmp_path_factory: pytest.TempPathFactory, dev_key_file: Path
-) -> Iterator[tuple[PortalServer, Seeded]]:
-    server = start_server(tmp_path_factory.mktemp("portal"), dev_key_file)
-    try:
-        yield server, seed(server)
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: Path, portal: tuple[PortalServer, Seeded]) -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, portal: tuple[PortalServer, Seeded]) -> Iterator[Page]:
-    viewport: ViewportSize = {"width": WIDTH, "height": HEIGHT}
-    context = browser.new_context(viewport=viewport, locale="nb-NO", timezone_id="Europe/Oslo")
-    context.set_default_timeout(TIMEOUT_MS)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    context.close()
-    assert not errors, errors  # no script error on any page
-
-
-def open_portal(page: Page, server: PortalServer) -> None:
-    page.goto(f"{server.url}/portal")
-    page.wait_for_selector("body[data-ready='true']")
-
-
-def sign_in(page: Page, name: str) -> None:
-    page.get_by_label(name).check()
-    page.get_by_role("button", name="Logg inn").click()
-    page.wait_for_selector(f"#session-name:text-is('{name}')")
-
-
-def go_to(page: Page, menu_entry: str) -> None:
-    """Clicks a menu entry and waits until its view (whose heading is the entry's text) has loaded."""
-    page.get_by_role("navigation", name="Hovedmeny").get_by_role("link", name=menu_entry).click()
-    page.get_by_role("heading", level=1, name=menu_entry).wait_for()
-    page.wait_for_selector("main [aria-busy]", state="detached")
-
-
-def screenshot(page: Page, path: Path) -> bytes:
-    data = page.screenshot(path=path, full_page=True)
-    assert data.startswith(SIGNATURE)
-    width, height = png_size(data)
-    assert width == WIDTH
-    assert height >= HEIGHT
-    return data
-
-
-def element_shot(locator: Locator, path: Path) -> Image:
-    """The element's own screenshot, decoded; its size is the element's."""
-    data = locator.screenshot(path=path)
-    image = read_png(data)
-    box = locator.bounding_box()
-    assert box is not None
-    # Whole pixels: a box with fractional edges (a card below text of fractional line height) is
-    # captured by the pixels it touches, up to one more at each edge.
-    assert abs(image.width - box["width"]) <= 2
-    assert abs(image.height - box["height"]) <= 2
-    assert len(image.colours()) > 2  # text on a background, not an empty box
-    return image
 
 
 def test_a_citizen_signs_in_sees_her_referral_and_who_has_seen_her_record_and_signs_out(

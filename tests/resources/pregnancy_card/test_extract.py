@@ -13,6 +13,7 @@ from app.fhir.outcome import FhirError
 from app.resources.no_basis.identifiers import FNR_SYSTEM
 from app.resources.no_basis.search import MUNICIPALITY_EXTENSION
 from app.resources.pregnancy_card import pseudonym
+from app.resources.pregnancy_card.examples import observation, quantity
 from app.resources.pregnancy_card.extract import (
     FORMAT,
     Pregnancy,
@@ -26,7 +27,7 @@ from app.resources.pregnancy_card.extract import (
 from app.resources.pregnancy_card.extract_operation import RESEARCH_SCOPE, parse_since, refusal
 from app.security.principal import Principal
 from app.security.scopes import parse_scopes
-from tests.resources.pregnancy_card.builders import observation, quantity, registered_pregnancy
+from tests.resources.pregnancy_card.builders import registered_pregnancy
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

@@ -13,11 +13,12 @@ import pytest
 from fastapi import FastAPI
 
 from app.fhir.interactions.export import NDJSON
+from app.resources.pregnancy_card.examples import episode, pregnancy
 from app.resources.pregnancy_card.extract import FORMAT
 from app.resources.pregnancy_card.extract_operation import RESEARCH_SCOPE, ExtractConfig
 from app.security.audit import SERVICE_SYSTEM
 from tests.fhir.bundles import put_each
-from tests.resources.pregnancy_card.builders import episode, pregnancy, registered_pregnancy
+from tests.resources.pregnancy_card.builders import registered_pregnancy
 from tests.security.helpers import World, auth_header
 from tests.security.scenario import GP_HPR, GP_OFFICE_ORGNR, KARI_FNR
 

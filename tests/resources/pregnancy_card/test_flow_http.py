@@ -9,18 +9,11 @@ import httpx
 import orjson
 
 from app.resources.pregnancy_card.codes import PROGRAMME_URL
+from app.resources.pregnancy_card.examples import consultation, episode, observation, pregnancy, quantity
 from app.resources.pregnancy_card.flow import DERIVED_SYSTEM
 from tests.fhir.bundles import put_each, send
 from tests.fhir.fixtures import FHIR_JSON
-from tests.resources.pregnancy_card.builders import (
-    care_setting,
-    consultation,
-    episode,
-    observation,
-    patient,
-    pregnancy,
-    quantity,
-)
+from tests.resources.pregnancy_card.builders import care_setting, patient
 
 
 async def stored(client: httpx.AsyncClient, *resources: dict[str, Any]) -> None:

@@ -106,7 +106,8 @@ def test_unset_or_bad_from_the_start_is_nowhere(tmp_path: Path) -> None:
 def test_repo_pilot_files_are_valid() -> None:
     root = Path(__file__).parents[3]
     demo = PilotFile(root / "app" / "resources" / "pregnancy_card" / "pilot-demo.json").area()
-    assert demo.organizations == {"991000003", "992000007"}  # app/demo.py's hospital and GP office
+    # app/demo.py's hospital, GP office and health station (tests/test_demo.py checks it against the demo)
+    assert demo.organizations == {"991000003", "992000007", "994000004"}
     assert PilotFile(Path(__file__).parent / "pilot-scenario.json").area().organizations
 
 

@@ -22,9 +22,9 @@ from app.resources.pregnancy_card.codes import (
     PREGNANCY_CONDITION,
     clinical,
 )
+from app.resources.pregnancy_card.examples import blood_pressure, consultation, note, observation, quantity
 from app.security.audit import SERVICE_SYSTEM
 from app.security.facts import PROXY
-from tests.resources.pregnancy_card.builders import blood_pressure, consultation, note, observation, quantity
 from tests.resources.pregnancy_card.conftest import Pilot
 from tests.security.helpers import World, auth_header
 from tests.security.scenario import (
