@@ -174,7 +174,11 @@ class AmqpTransport:
         hooks.after_write.add(Stage.NOTIFY, self._written)
 
     async def _written(self, event: WriteEvent) -> None:
-        if event.res_type == "Communication" and event.resource is not None and outbox.is_new(event.resource):
+        # Not for the transport's own writes: undoing the claim of a failed publish makes a record new
+        # again, and waking for it would retry at once, in a loop while the broker keeps refusing.
+        if event.ctx.principal is TRANSPORT or event.res_type != "Communication" or event.resource is None:
+            return
+        if outbox.is_new(event.resource):
             Repository.after_commit(self._wake.set)
 
     # -- lifecycle --------------------------------------------------------------------------------------

@@ -20,10 +20,12 @@ from app.adapters.kith import intake
 from app.adapters.kith.dialogmelding import TYPE_STATUS
 from app.adapters.transport import outbox
 from app.adapters.transport.amqp import AmqpConfig, AmqpTransport, OutboxRound, QueueConflict
+from app.main import create_app
 from tests.adapters.transport.conftest import Queues
 from tests.adapters.transport.test_amqp import (
     WAIT,
     answered,
+    app_settings,
     apprec_back,
     config,
     ctx,
@@ -33,7 +35,8 @@ from tests.adapters.transport.test_amqp import (
     running,
     take,
 )
-from tests.conftest import BASE
+from tests.conftest import BASE, empty_tables
+from tests.databases import TestDatabase
 
 OUTGOING = f"{intake.MESSAGE_CATEGORY_SYSTEM}|{intake.OUTGOING_CATEGORY['code']}"
 
@@ -205,6 +208,36 @@ async def test_a_queue_declared_with_other_arguments_stops_the_transport_with_a_
     finally:
         await channel.queue_delete(plain)
         await channel.close()
+
+
+async def test_a_publish_the_broker_refuses_undoes_its_claim_and_waits_for_the_next_look(
+    backend: str,
+    session_databases: dict[str, TestDatabase],
+    broker: str,
+    queues: Queues,
+    peer: AbstractRobustConnection,
+) -> None:
+    """`amq.direct` with no queue bound returns every message (mandatory): the claim is undone, so the
+    record is as new again, and that undo does not wake the transport into trying again at once."""
+    settings = app_settings(
+        session_databases[backend],
+        broker,
+        queues,
+        None,
+        amqp_outgoing_exchange="amq.direct",
+        amqp_outbox_poll_seconds=600.0,  # only the wake-up of the write below
+    )
+    app = create_app(settings)
+    await empty_tables(app, backend)
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app.state.amqp.ready.wait(), WAIT)
+        await in_outbox(app, peer, queues, 1)
+        await asyncio.sleep(1.0)
+        (record,) = await outgoing_records(app)
+    assert record["meta"]["versionId"] == "3"  # written, claimed, undone: and no more
+    assert "sent" not in record
+    assert outbox.attempts(record) == 0
+    assert record["status"] == "preparation"
 
 
 async def test_a_message_due_again_is_published_again_with_the_same_msg_id(
