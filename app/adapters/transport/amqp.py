@@ -1,15 +1,15 @@
 """KITH messages over AMQP (RabbitMQ), for the national message service: on when AMQP_URL is set.
 
-- In: every message on the durable incoming queue (single active consumer: of several processes only one
-  takes messages, so they stay in order; the next takes over when it stops) goes to the one intake (`routes.receive`, as the HTTP
-  route and the import command) as the transport's SystemPrincipal. Its AppRec is published (persistent,
-  publisher confirms) to the message's `reply_to` queue, else the default reply queue, and only then is the
-  message acked: the intake has committed by then, so a crash before the ack redelivers the message and
-  the intake answers the repeat from its MsgId record (the same AppRec, nothing stored twice). A refused
-  message gets its error AppRec and is acked; a retryable failure (409/412/5xx, the database away) is
-  nacked back to the queue after AMQP_RETRY_SECONDS; an AppRec for a message sent from here is recorded
-  and acked; one the intake cannot take (unknown OriginalMsgId, malformed) is rejected without requeue
-  (to the queue's dead-letter exchange when the broker has one).
+- In: every message on the durable incoming queue (a single active consumer: of several processes one takes
+  the messages, so they stay in order, and the next takes over when it stops) goes to the one intake
+  (`routes.receive`, as the HTTP route and the import command) as the transport's SystemPrincipal. Its AppRec
+  is published (persistent, publisher confirms) to the message's `reply_to` queue, else the default reply
+  queue, and only then is the message acked: the intake has committed by then, so a crash before the ack
+  redelivers the message and the intake answers the repeat from its MsgId record (the same AppRec, nothing
+  stored twice). A refused message gets its error AppRec and is acked; a retryable failure (409/412/5xx, the
+  database away) is nacked back to the queue after AMQP_RETRY_SECONDS; an AppRec for a message sent from here
+  is recorded and acked; one the intake cannot take (unknown OriginalMsgId, malformed) is rejected without
+  requeue (to the queue's dead-letter exchange when the broker has one).
 - Out: the outbox (outgoing Communications, outbox.py) is polled through the engine; each due message is
   claimed on its record with If-Match (`sent`, the attempt counted: of several processes only one wins) and
   published (persistent, confirmed, mandatory) with its MsgId as message-id and our incoming queue as
@@ -227,7 +227,7 @@ class AmqpTransport:
         channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=config.prefetch)
         # A single active consumer: with several server processes the broker gives every message to one of
-        # them, in order, and the next one takes over when it stops (the in-order lock orders one process's only).
+        # them, in order, and the next one takes over when it stops (the in-order lock orders one process).
         arguments: FieldTable | None = (
             {"x-single-active-consumer": True} if config.single_active_consumer else None
         )
@@ -357,8 +357,8 @@ class AmqpTransport:
             if error.status in (409, 412):
                 return None
             raise
-        claimed: outbox.Json = orjson.loads(written.content)
-        return claimed
+        stored: outbox.Json = orjson.loads(written.content)
+        return stored
 
     async def _publish(
         self, ctx: RequestContext, record: outbox.Json, message: outbox.Outgoing, now: datetime
