@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     amqp_outbox_poll_seconds: float = 30.0
     amqp_resend_seconds: float = 900.0
     amqp_outbox_batch: int = 100
+    # Handovers of one message at most: one that has had them all and still no AppRec after the resend
+    # interval is given up (Communication.status not-done, for an operator to follow up). 6 is the first
+    # send and up to 5 resends, as Norsk Helsenett's message service resends (transport/README.md).
+    amqp_max_sends: PositiveInt = 6
+    # Declare the incoming queue with x-single-active-consumer, so that of several server processes one
+    # takes the messages, in order. False for a queue that already exists without the argument (RabbitMQ
+    # refuses to declare a queue again with other arguments).
+    amqp_single_active_consumer: bool = True
     # Seconds between attempts to reach the broker (at start, and after the connection was lost).
     amqp_reconnect_seconds: float = 5.0
 

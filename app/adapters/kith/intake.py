@@ -336,8 +336,10 @@ def stored_apprec(record: Json) -> bytes | None:
 
 def delivered(record: Json, apprec: AppRec, apprec_xml: bytes) -> Json:
     """A sent message's record once its receiver's AppRec is in: completed (status 1 or 3) or not-done
-    (2, avvist) with the error codes as the reason; the AppRec is kept beside the message."""
+    (2, avvist) with the error codes as the reason; the AppRec is kept beside the message. One that the
+    transport had given up (no AppRec after its last attempt) loses that reason: the AppRec came after all."""
     updated = dict(record)
+    updated.pop("statusReason", None)
     refused = apprec.status is AppRecStatus.REJECTED
     updated["status"] = "not-done" if refused else "completed"
     updated["received"] = f.fhir_datetime(apprec.gen_date)

@@ -1,18 +1,21 @@
 """KITH messages over AMQP (RabbitMQ), for the national message service: on when AMQP_URL is set.
 
-- In: every message on the durable incoming queue goes to the one intake (`routes.receive`, as the HTTP
-  route and the import command) as the transport's SystemPrincipal. Its AppRec is published (persistent,
-  publisher confirms) to the message's `reply_to` queue, else the default reply queue, and only then is the
-  message acked: the intake has committed by then, so a crash before the ack redelivers the message and
-  the intake answers the repeat from its MsgId record (the same AppRec, nothing stored twice). A refused
-  message gets its error AppRec and is acked; a retryable failure (409/412/5xx, the database away) is
-  nacked back to the queue after AMQP_RETRY_SECONDS; an AppRec for a message sent from here is recorded
-  and acked; one the intake cannot take (unknown OriginalMsgId, malformed) is rejected without requeue
-  (to the queue's dead-letter exchange when the broker has one).
+- In: every message on the durable incoming queue (a single active consumer: of several processes one takes
+  the messages, so they stay in order, and the next takes over when it stops) goes to the one intake
+  (`routes.receive`, as the HTTP route and the import command) as the transport's SystemPrincipal. Its AppRec
+  is published (persistent, publisher confirms) to the message's `reply_to` queue, else the default reply
+  queue, and only then is the message acked: the intake has committed by then, so a crash before the ack
+  redelivers the message and the intake answers the repeat from its MsgId record (the same AppRec, nothing
+  stored twice). A refused message gets its error AppRec and is acked; a retryable failure (409/412/5xx, the
+  database away) is nacked back to the queue after AMQP_RETRY_SECONDS; an AppRec for a message sent from here
+  is recorded and acked; one the intake cannot take (unknown OriginalMsgId, malformed) is rejected without
+  requeue (to the queue's dead-letter exchange when the broker has one).
 - Out: the outbox (outgoing Communications, outbox.py) is polled through the engine; each due message is
+  claimed on its record with If-Match (`sent`, the attempt counted: of several processes only one wins) and
   published (persistent, confirmed, mandatory) with its MsgId as message-id and our incoming queue as
-  `reply_to`, so the receiver's AppRec comes back through the intake and completes the record. Only after
-  the broker confirms is `sent` set; without an AppRec it is published again after AMQP_RESEND_SECONDS.
+  `reply_to`, so the receiver's AppRec comes back through the intake and completes the record. A publish
+  that fails undoes its claim; without an AppRec the message is published again after
+  AMQP_RESEND_SECONDS, and after AMQP_MAX_SENDS attempts it is given up (`not-done`, for an operator).
 
 A robust connection reconnects and restores its queues and consumers; whatever was unacked when the
 connection or the server went away is redelivered by the broker. Nothing from a message body is logged.
@@ -36,7 +39,8 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aiormq.exceptions import AMQPError
+from aiormq.abc import FieldTable
+from aiormq.exceptions import AMQPError, ChannelPreconditionFailed
 
 from app.adapters.kith.apprec import parse_apprec
 from app.adapters.kith.errors import KithError
@@ -70,6 +74,8 @@ class AmqpConfig:
     outbox_poll_seconds: float
     resend_seconds: float
     outbox_batch: int
+    max_sends: int = 6
+    single_active_consumer: bool = True
     reconnect_seconds: float = 5.0
     connection_name: str = "helsebro"
 
@@ -86,8 +92,41 @@ class AmqpConfig:
             outbox_poll_seconds=settings.amqp_outbox_poll_seconds,
             resend_seconds=settings.amqp_resend_seconds,
             outbox_batch=settings.amqp_outbox_batch,
+            max_sends=settings.amqp_max_sends,
+            single_active_consumer=settings.amqp_single_active_consumer,
             reconnect_seconds=settings.amqp_reconnect_seconds,
         )
+
+
+class QueueConflict(Exception):
+    """A queue exists on the broker with other arguments than the transport declares it with (RabbitMQ
+    refuses the declaration with PRECONDITION_FAILED): an operator's decision, so the transport stops."""
+
+    def __init__(self, queue: str, reply: str) -> None:
+        super().__init__(
+            f"AMQP queue {queue!r} exists with other arguments than the transport declares ({reply}); "
+            "declare it with the same arguments (x-single-active-consumer: true for the incoming queue, "
+            "unless AMQP_SINGLE_ACTIVE_CONSUMER=false; anything else, such as a dead-letter exchange, by a "
+            "policy), or set AMQP_SINGLE_ACTIVE_CONSUMER to match it. The AMQP transport is not running; "
+            "the HTTP intake is"
+        )
+        self.queue = queue
+
+
+async def _declare(channel: AbstractChannel, name: str, arguments: FieldTable | None = None) -> AbstractQueue:
+    """A durable queue; one that exists with other arguments is a QueueConflict (the channel is closed)."""
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except ChannelPreconditionFailed as error:
+        raise QueueConflict(name, str(error.args[0] if error.args else error)) from error
+
+
+@dataclass
+class OutboxRound:
+    """What one look at the outbox did."""
+
+    published: int = 0
+    given_up: int = 0
 
 
 def _retryable(status: int) -> bool:
@@ -123,6 +162,7 @@ class AmqpTransport:
         self._in_order = asyncio.Lock()
         self._runner: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # connected, queues declared, consuming
+        self.conflict: QueueConflict | None = None  # why the transport stopped by itself, for the operator
         self._wake = asyncio.Event()  # an outgoing message was committed in this process
 
     def _ctx(self) -> RequestContext:
@@ -134,7 +174,11 @@ class AmqpTransport:
         hooks.after_write.add(Stage.NOTIFY, self._written)
 
     async def _written(self, event: WriteEvent) -> None:
-        if event.res_type == "Communication" and event.resource is not None and outbox.is_new(event.resource):
+        # Not for the transport's own writes: undoing the claim of a failed publish makes a record new
+        # again, and waking for it would retry at once, in a loop while the broker keeps refusing.
+        if event.ctx.principal is TRANSPORT or event.res_type != "Communication" or event.resource is None:
+            return
+        if outbox.is_new(event.resource):
             Repository.after_commit(self._wake.set)
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -146,8 +190,10 @@ class AmqpTransport:
         """Stop taking messages, let those in hand finish (briefly), then close: anything unacked goes back
         to the queue."""
         if self._queue is not None and self._consumer_tag is not None:
+            # Once: a robust channel whose connection is closed would wait for it to come back.
+            consumer_tag, self._consumer_tag = self._consumer_tag, None
             with contextlib.suppress(Exception):  # a lost connection has cancelled it already
-                await self._queue.cancel(self._consumer_tag)
+                await self._queue.cancel(consumer_tag)
         if self._in_hand:
             await asyncio.wait(self._in_hand, timeout=_STOP_WAIT_SECONDS)
         if self._runner is not None:
@@ -159,6 +205,18 @@ class AmqpTransport:
         self.ready.clear()
 
     async def _run(self) -> None:
+        try:
+            await self._connect_and_consume()
+        except QueueConflict as conflict:
+            # Not retried: the broker would refuse every attempt the same way until an operator acts.
+            log.error("%s", conflict)
+            self.conflict = conflict
+            if self.connection is not None:
+                await self.connection.close()
+            return
+        await self._publish_forever()
+
+    async def _connect_and_consume(self) -> None:
         config = self.config
         self.connection = await aio_pika.connect_robust(
             config.url,
@@ -168,19 +226,26 @@ class AmqpTransport:
         )
         channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=config.prefetch)
-        queue = await channel.declare_queue(config.incoming_queue, durable=True)
+        # A single active consumer: with several server processes the broker gives every message to one of
+        # them, in order, and the next one takes over when it stops (the in-order lock orders one process).
+        arguments: FieldTable | None = (
+            {"x-single-active-consumer": True} if config.single_active_consumer else None
+        )
+        queue = await _declare(channel, config.incoming_queue, arguments)
         if config.reply_queue:
-            await channel.declare_queue(config.reply_queue, durable=True)
+            await _declare(channel, config.reply_queue)
         out_channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         if config.outgoing_exchange:
             exchange = await out_channel.get_exchange(config.outgoing_exchange)  # the operator's: must exist
         else:
-            await out_channel.declare_queue(config.outgoing_routing_key, durable=True)
+            await _declare(out_channel, config.outgoing_routing_key)
             exchange = out_channel.default_exchange
         self._channel, self._queue, self._outbox_exchange = channel, queue, exchange
         self._consumer_tag = await queue.consume(self._on_message)
         self.ready.set()
         log.info("AMQP transport consuming %s", config.incoming_queue)
+
+    async def _publish_forever(self) -> None:
         while True:
             self._wake.clear()  # before looking: a wake-up during the round below is not lost
             try:
@@ -190,7 +255,7 @@ class AmqpTransport:
             except Exception:
                 log.exception("AMQP outbox: publishing failed; trying again")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), config.outbox_poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), self.config.outbox_poll_seconds)
 
     # -- in ---------------------------------------------------------------------------------------------
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -260,17 +325,51 @@ class AmqpTransport:
             log.warning("AMQP reply queue does not exist; the AppRec stays stored for a resend")
 
     # -- out --------------------------------------------------------------------------------------------
-    async def publish_outbox(self) -> int:
-        """Publish every due outgoing message once, marking each after the broker's confirm; the count."""
-        assert self._outbox_exchange is not None
+    async def publish_outbox(self) -> OutboxRound:
+        """Publish every due outgoing message once, each claimed on its record first; give up those sent
+        AMQP_MAX_SENDS times without an AppRec. What was done, counted."""
         ctx = self._ctx()
         now = datetime.now(UTC)
         resend = timedelta(seconds=self.config.resend_seconds)
-        published = 0
+        done = OutboxRound()
         for record in await self._pending(ctx, now):
             message = outbox.outgoing(record)
             if message is None or not outbox.due(record, now, resend):
                 continue
+            if outbox.exhausted(record, self.config.max_sends):
+                done.given_up += await self._give_up(ctx, record)
+            else:
+                done.published += await self._publish(ctx, record, message, now)
+        if done.given_up:
+            log.warning("AMQP outbox: %d message(s) given up without an AppRec", done.given_up)
+        return done
+
+    async def _write(self, ctx: RequestContext, record: outbox.Json, what: str) -> outbox.Json | None:
+        """Update an outbox record guarded by the version it was read at; None when another writer came
+        first (an AppRec, or another process claiming the same message): then this one leaves it."""
+        try:
+            written = await self.engine.update(
+                ctx, "Communication", record["id"], record, if_match=int(record["meta"]["versionId"])
+            )
+        except FhirError as error:
+            level = logging.INFO if error.status in (409, 412) else logging.WARNING
+            log.log(level, "AMQP outbox: %s not recorded (HTTP %d)", what, error.status)
+            if error.status in (409, 412):
+                return None
+            raise
+        stored: outbox.Json = orjson.loads(written.content)
+        return stored
+
+    async def _publish(
+        self, ctx: RequestContext, record: outbox.Json, message: outbox.Outgoing, now: datetime
+    ) -> int:
+        """Claim the handover on the record, then publish; a publish that fails undoes the claim, so the
+        message is tried again at the next look. 1 when published, 0 when another writer had it."""
+        assert self._outbox_exchange is not None
+        claim = await self._write(ctx, outbox.claimed(record, now), "handover")
+        if claim is None:
+            return 0
+        try:
             await self._outbox_exchange.publish(
                 aio_pika.Message(
                     message.xml,
@@ -285,16 +384,17 @@ class AmqpTransport:
                 routing_key=self.config.outgoing_routing_key,
                 timeout=_PUBLISH_TIMEOUT_SECONDS,
             )
-            try:
-                version = int(record["meta"]["versionId"])
-                await self.engine.update(
-                    ctx, "Communication", record["id"], outbox.handed_over(record, now), if_match=version
-                )
-            except FhirError as error:  # 412: the AppRec came first and completed it; else sent again later
-                level = logging.INFO if error.status == 412 else logging.WARNING
-                log.log(level, "AMQP outbox: handover not recorded (HTTP %d)", error.status)
-            published += 1
-        return published
+        except BaseException:
+            # Not handed over: back to how it was (a failure here leaves it for AMQP_RESEND_SECONDS).
+            undo = {**record, "meta": claim["meta"]}
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._write(ctx, undo, "undoing a failed handover"))
+            raise
+        return 1
+
+    async def _give_up(self, ctx: RequestContext, record: outbox.Json) -> int:
+        """Mark a message sent AMQP_MAX_SENDS times without an AppRec `not-done`; 1 when marked."""
+        return int(await self._write(ctx, outbox.given_up(record), "giving up") is not None)
 
     async def _pending(self, ctx: RequestContext, now: datetime) -> list[outbox.Json]:
         """Never sent, then sent long enough ago without an AppRec: a page of AMQP_OUTBOX_BATCH of each,

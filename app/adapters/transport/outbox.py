@@ -2,9 +2,11 @@
 records (intake.outgoing_message) that say what to publish, when, and how a handover is recorded.
 
 A record stays `preparation` until its receiver's AppRec comes back through the intake (which makes it
-`completed` or `not-done`). Handing it to the broker sets `sent`; a record whose AppRec has not come after
-the resend interval is published again with the same MsgId, so the receiver's MsgId idempotency makes the
-repeat harmless (at-least-once).
+`completed` or `not-done`). Each handover is claimed on the record before it is published: `sent` is the
+time of the latest attempt and the `kith-send-attempts` extension counts them, written with If-Match so
+that of several processes looking at once only one publishes. A record whose AppRec has not come after the
+resend interval is published again with the same MsgId, so the receiver's MsgId idempotency makes the
+repeat harmless (at-least-once); after the last allowed attempt it is given up (`not-done`) instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from app.adapters.kith.intake import (
 )
 
 Json = dict[str, Any]
+# Handovers to the broker so far (valueInteger); a record sent before it existed counts as sent once.
+SEND_ATTEMPTS_EXTENSION = f"{f.SD}/kith-send-attempts"
 # Waiting to be sent, or sent with no AppRec back yet.
 PENDING_CRITERIA = [
     ("category", f"{MESSAGE_CATEGORY_SYSTEM}|{OUTGOING_CATEGORY['code']}"),
@@ -53,6 +57,14 @@ def is_new(record: Json) -> bool:
         for c in cc.get("coding", [])
     )
     return outgoing_category and record.get("status") == "preparation" and "sent" not in record
+
+
+def attempts(record: Json) -> int:
+    """How often the record has been handed to the broker."""
+    counted = f.ext_value(record, SEND_ATTEMPTS_EXTENSION, "Integer")
+    if isinstance(counted, int):
+        return counted
+    return 0 if record.get("sent") is None else 1
 
 
 def due(record: Json, now: datetime, resend: timedelta) -> bool:
@@ -87,6 +99,21 @@ def outgoing(record: Json) -> Outgoing | None:
     return Outgoing(msg_id, codes[0] if codes and codes[0] else "", base64.b64decode(payload["data"]))
 
 
-def handed_over(record: Json, at: datetime) -> Json:
-    """The record once the broker has confirmed it: `sent` is the handover time; still `preparation`."""
-    return {**record, "sent": f.fhir_datetime(at)}
+def exhausted(record: Json, max_sends: int) -> bool:
+    """Sent as often as allowed: a due record is then given up, not published again."""
+    return attempts(record) >= max_sends
+
+
+def claimed(record: Json, at: datetime) -> Json:
+    """The record as one more handover starts: `sent` is its time and the attempt is counted; still
+    `preparation`."""
+    extensions = [e for e in record.get("extension", []) if e.get("url") != SEND_ATTEMPTS_EXTENSION]
+    extensions.append(f.ext(SEND_ATTEMPTS_EXTENSION, "Integer", attempts(record) + 1))
+    return {**record, "sent": f.fhir_datetime(at), "extension": extensions}
+
+
+def given_up(record: Json) -> Json:
+    """The record once its last allowed attempt went unanswered: `not-done`, saying so, for an operator to
+    follow up (the message is not published again; an AppRec that still comes completes it)."""
+    reason = f"Ingen applikasjonskvittering mottatt etter {attempts(record)} sendeforsøk"
+    return {**record, "status": "not-done", "statusReason": {"text": reason}}

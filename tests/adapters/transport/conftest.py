@@ -55,11 +55,13 @@ async def peer(broker: str) -> AsyncIterator[AbstractRobustConnection]:
 
 @pytest.fixture
 async def queues(peer: AbstractRobustConnection) -> AsyncIterator[Queues]:
-    """Queue names of this test alone (declared durable, as the transport does), deleted after it."""
+    """Queue names of this test alone (declared durable, the incoming one with a single active consumer, as
+    the transport does), deleted after it."""
     tag = uuid.uuid4().hex[:10]
     names = Queues(f"test.{tag}.in", f"test.{tag}.reply", f"test.{tag}.out", f"helsebro-test-{tag}")
     channel = await peer.channel()
-    for name in (names.incoming, names.reply, names.outgoing):
+    await channel.declare_queue(names.incoming, durable=True, arguments={"x-single-active-consumer": True})
+    for name in (names.reply, names.outgoing):
         await channel.declare_queue(name, durable=True)
     yield names
     for name in (names.incoming, names.reply, names.outgoing):
