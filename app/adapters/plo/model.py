@@ -3,8 +3,9 @@
 One `PloMessage` for every family; `family` says which business document it carried, `version` which
 schema (1.5, 1.6, 2.0, by namespace). Pasientlogistikk is read into `events` (TidsfestetHendelse) and
 `discharged_to`; the reports (Innleggelsesrapport, Utskrivningsrapport, Helseopplysninger ...) into
-`sections` (each top-level part of the document as heading + text) and the structured parts mapped
-(`diagnoses`, `medications`, `functions`, `services`).
+`sections` (each top-level part of the document: heading, readable text and its `fields`, the element tree
+as read) and the structured parts (`diagnoses` and `functions` are kept only structured, not in the
+fields; `medications`, `services`, `events` and the people are read from the fields).
 """
 
 from __future__ import annotations
@@ -132,19 +133,39 @@ class Event:
     remark: str | None = None
 
 
+class UnbuildableError(ValueError):
+    """The model cannot be written as PLO 1.6 (the reason names the part, never patient data)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One element of a report part as read: its namespace (a short key: `po`, `fk1`, `epj1`..`epj3`,
+    `m1`, `doc` for the document's own; else the URI), local name, text and attributes (by name, sorted:
+    their order carries nothing) and child elements, so the part can be written again in any version."""
+
+    ns: str
+    name: str
+    text: str | None = None
+    attrs: tuple[tuple[str, str], ...] = ()
+    children: tuple[Field, ...] = ()
+
+
 @dataclass(frozen=True)
 class Section:
-    """A top-level part of a report: its element name, a heading and its text content."""
+    """A top-level part of a report: its element name, a heading, its readable text and its elements (one
+    `Field` per element of the part; without the diagnoses and mapped functions, kept structured)."""
 
     element: str
     title: str
     text: str
+    fields: tuple[Field, ...] = ()
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     code: Coded
     main: bool | None = None
+    description: str | None = None  # DiagnoseBeskrivelse
 
 
 @dataclass(frozen=True)
@@ -193,6 +214,7 @@ class PloMessage:
     issue_date: datetime | None = None
     conversation: OriginalReference | None = None
     logistics: Logistics | None = None
+    document: str | None = None  # the report's document element (Innleggelsesrapport, Konsultasjon ...)
     events: tuple[Event, ...] = ()
     discharged_to: tuple[Coded, ...] = ()  # UtskrevetTil: Uttilstand, UtTil
     responsible: HealthProfessional | None = None  # AnsvarForRapport/AnsvarligRapport

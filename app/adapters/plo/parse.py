@@ -19,6 +19,7 @@ from app.adapters.kith._henv_common import parse_related_persons
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded, HealthProfessional, Organisation
 from app.adapters.kith.model import RelatedPerson as RelatedPersonT
+from app.adapters.plo import fields
 from app.adapters.plo.model import (
     Diagnosis,
     Event,
@@ -74,6 +75,11 @@ SECTION_TITLES = {
     "Hjelpemiddel": "Hjelpemidler",
 }
 _NOT_SECTIONS = frozenset({"InformasjonOmForsendelsen"})
+# what a part keeps structured (Condition, Observation) instead of in its fields
+_STRUCTURED = {
+    "InfoMedisinskDiagnose": frozenset({"MedisinskDiagnose"}),
+    "InfoKartleggingFunksjonsniva": frozenset({"KartlagtFunksjon"}),
+}
 
 
 def business_document(root: Element) -> Element | None:
@@ -211,10 +217,25 @@ def _sections(doc: Element) -> tuple[Section, ...]:
             groups[-1][1].append(c)
         else:
             groups.append((name, [c]))
+    ns = x.namespace(doc)
     return tuple(
-        Section(name, SECTION_TITLES.get(name, name), "\n\n".join(_content_text(e) for e in els))
+        Section(
+            name,
+            SECTION_TITLES.get(name, name),
+            "\n\n".join(_content_text(e) for e in els),
+            tuple(fields.read(e, ns, _STRUCTURED.get(name, frozenset())) for e in els),
+        )
         for name, els in groups
     )
+
+
+def _top(doc: Element, part: str, name: str) -> list[Element]:
+    """`name` elements of the document's top-level `part`s (the ones kept structured)."""
+    return [e for p in doc if isinstance(p.tag, str) and x.local(p) == part for e in p if _named(e, name)]
+
+
+def _named(el: Element, name: str) -> bool:
+    return isinstance(el.tag, str) and x.local(el) == name
 
 
 def _medication(el: Element) -> Medication:
@@ -242,12 +263,13 @@ def _service(el: Element, existing: bool) -> Service:
     return Service(type=_coded(el, "IPLOStjenestetype"), text=text, existing=existing)
 
 
-def _function(el: Element) -> Function | None:
-    variable = _coded(el, "Funksjonsvariabel")
-    if variable is None:
-        return None
+def _function(el: Element) -> Function:
     level = _text(el, "Vurdering")
-    return Function(variable, None if level is None else Coded(code=level), _text(el, "Merknad"))
+    return Function(
+        _coded(el, "Funksjonsvariabel") or Coded(),
+        None if level is None else Coded(code=level),
+        _text(el, "Merknad"),
+    )
 
 
 def _kind(doc: Element) -> Kind:
@@ -273,7 +295,6 @@ def parse_plo(root: Element) -> PloMessage:
         raise KithError(AppRecError.UNSUPPORTED_FORMAT, "business document is not a PLO message")
     family, version = NAMESPACES[ns]
     first = next(d for d in head.documents if d.ref_doc.content is not None)
-    responsible, approved = _responsible(doc)
     common = PloMessage(
         version=version,
         family=family,
@@ -286,11 +307,6 @@ def parse_plo(root: Element) -> PloMessage:
         patient=head.patient,
         issue_date=first.ref_doc.issue_date,
         conversation=head.conversation_ref,
-        responsible=responsible,
-        approved=approved,
-        contacts=_contacts(doc),
-        contact_units=_units(doc),
-        related_persons=_related(doc),
     )
     if family is Family.LOGISTICS:
         part = next((c for c in doc if isinstance(c.tag, str) and x.namespace(c) == ns), None)
@@ -303,18 +319,41 @@ def parse_plo(root: Element) -> PloMessage:
         out = _kid(part, "UtskrevetTil")
         discharged_to = tuple(c for e in (out if out is not None else []) if (c := x.coded(e)) is not None)
         events = tuple(_event(e) for e in _all(part, "TidsfestetHendelse"))
+        common = _people(common, doc)
         return replace(common, logistics=logistics, events=events, discharged_to=discharged_to)
+    return read_report(common, doc)
+
+
+def _people(msg: PloMessage, doc: Element) -> PloMessage:
+    responsible, approved = _responsible(doc)
     return replace(
-        common,
+        msg,
+        responsible=responsible,
+        approved=approved,
+        contacts=_contacts(doc),
+        contact_units=_units(doc),
+        related_persons=_related(doc),
+    )
+
+
+def read_report(common: PloMessage, doc: Element) -> PloMessage:
+    """A report's content read from its business document (also the document `build_report` writes from
+    FHIR, so both directions read it the same way)."""
+    return replace(
+        _people(common, doc),
+        document=x.local(doc),
         events=tuple(_event(e) for e in _all(doc, "TidsfestetHendelse")),
         sections=_sections(doc),
-        diagnoses=tuple(
-            Diagnosis(code, _bool(d, "Hoveddiagnose"))
-            for d in _all(doc, "MedisinskDiagnose")
-            if (code := _coded(d, "Diagnosekode")) is not None
+        diagnoses=tuple(  # one in words only has an empty code (it is not in the part's fields)
+            Diagnosis(
+                _coded(d, "Diagnosekode") or Coded(),
+                _bool(d, "Hoveddiagnose"),
+                _text(d, "DiagnoseBeskrivelse"),
+            )
+            for d in _top(doc, "InfoMedisinskDiagnose", "MedisinskDiagnose")
         ),
         medications=tuple(_medication(m) for m in _all(doc, "Legemiddelinfo")),
-        functions=tuple(f for e in _all(doc, "KartlagtFunksjon") if (f := _function(e)) is not None),
+        functions=tuple(_function(e) for e in _top(doc, "InfoKartleggingFunksjonsniva", "KartlagtFunksjon")),
         services=tuple(_service(e, True) for e in _all(doc, "EksisterendeTjeneste"))
         + tuple(_service(e, False) for e in _all(doc, "TjenesteBehov")),
     )

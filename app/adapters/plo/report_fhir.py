@@ -26,8 +26,8 @@ from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import Anchor, update_entry
 from app.adapters.kith.model import Coded
 from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
-from app.adapters.plo import clock
-from app.adapters.plo._common import CS, NS, Parties, message_ext, parties
+from app.adapters.plo import clock, fields
+from app.adapters.plo._common import CS, NS, Parties, message_ext, parties, party_exts
 from app.adapters.plo.model import Family, Kind, PloMessage
 from app.resources.no_basis.identifiers import has_valid_orgnr
 
@@ -114,6 +114,8 @@ def _conditions(r: _Report) -> list[str]:
         ]
         cond["code"] = f.cc(d.code)
         cond["subject"] = r.p.subject
+        if d.description is not None:
+            cond["note"] = [{"text": d.description}]
         if r.p.sender_ref is not None:
             cond["asserter"] = r.p.sender_ref
         urls.append(r.put(f"condition-{n}", cond))
@@ -297,6 +299,8 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     sections = []
     for s in msg.sections:
         section: Json = {"title": s.title, "code": {"text": s.element}}
+        if s.fields:  # the part's elements, so it can be written again (`fields.py`)
+            section["extension"] = [fields.to_ext(fd) for fd in s.fields]
         section["text"] = {"status": "generated", "div": _div(s.text or s.title)}
         refs = [u for name, el in _SECTION_OF.items() if el == s.element for u in structured[name]]
         if s.element == "Legemiddelinfo":
@@ -311,7 +315,7 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     comp_url = b.url("composition")
     comp: Json = {
         "resourceType": "Composition",
-        "extension": [message_ext(msg)],
+        "extension": [message_ext(msg), *party_exts(p)],
         "identifier": identifier,
         "status": _STATUS[msg.kind],
         "type": type_cc,

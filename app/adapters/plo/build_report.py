@@ -1,0 +1,82 @@
+"""The PLO model -> a report's business document, PLO 1.6 (pure; the MsgHead is `build.build_plo`'s).
+
+The parts are written in the model's order (the document's, which is the XSD's): each section's elements
+from its `fields`, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
+mapped functions (`KartlagtFunksjon`) into `InfoKartleggingFunksjonsniva` after its overall assessment,
+in the poKomponent order. A 1.5 report is written as 1.6 (same elements, 1.6 namespaces); 2.0's reports
+(HelseopplysningerSaksbehandling, Sammenfatning) have another structure and are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lxml import etree
+
+from app.adapters.kith import _xml as x
+from app.adapters.plo import fields
+from app.adapters.plo.fields import NS_PO
+from app.adapters.plo.model import Diagnosis, Function, PloMessage, PloVersion, Section, UnbuildableError
+from app.adapters.plo.parse import NAMESPACES
+
+REPORT_NS = {family: ns for ns, (family, version) in NAMESPACES.items() if version is PloVersion.V1_6}
+_BEFORE_FUNCTIONS = frozenset({"SamletVurderingFunksjonsniva"})  # the rest of the part comes after them
+
+
+def _diagnoses(el: etree._Element, diagnoses: tuple[Diagnosis, ...]) -> None:
+    for d in diagnoses:
+        part = x.sub(el, NS_PO, "MedisinskDiagnose")
+        x.put_bool(part, NS_PO, "Hoveddiagnose", d.main)
+        if d.code.code is not None or d.code.display is not None or d.code.original_text is not None:
+            x.put_coded(part, NS_PO, "Diagnosekode", d.code)
+        x.opt_text(part, NS_PO, "DiagnoseBeskrivelse", d.description)
+
+
+def _function(el: etree._Element, fn: Function) -> None:
+    part = x.sub(el, NS_PO, "KartlagtFunksjon")
+    if fn.variable.code is not None or fn.variable.display is not None:
+        x.put_coded(part, NS_PO, "Funksjonsvariabel", fn.variable)
+    x.opt_text(part, NS_PO, "Vurdering", None if fn.level is None else fn.level.code)
+    x.opt_text(part, NS_PO, "Merknad", fn.remark)
+
+
+def _section(doc: etree._Element, s: Section, msg: PloMessage, ns: str, written: set[str]) -> None:
+    for field in s.fields:
+        if s.element == "InfoKartleggingFunksjonsniva" and s.element not in written:
+            before = tuple(c for c in field.children if c.name in _BEFORE_FUNCTIONS)
+            el = fields.write(doc, replace(field, children=before), ns)
+            for fn in msg.functions:
+                _function(el, fn)
+            for child in field.children:
+                if child not in before:
+                    fields.write(el, child, ns)
+        else:
+            el = fields.write(doc, field, ns)
+            if s.element == "InfoMedisinskDiagnose" and s.element not in written:
+                _diagnoses(el, msg.diagnoses)
+        written.add(s.element)
+
+
+def build_report_document(msg: PloMessage) -> etree._Element:
+    """The report's business document (without MsgHead), PLO 1.6."""
+    ns = REPORT_NS.get(msg.family)
+    if ns is None or msg.version is PloVersion.V2_0 or msg.document is None:
+        raise UnbuildableError(f"a {msg.family.display} {msg.version.value} is not written as PLO 1.6")
+    missing = [
+        name
+        for name, element, held in (
+            ("diagnoses", "InfoMedisinskDiagnose", msg.diagnoses),
+            ("functions", "InfoKartleggingFunksjonsniva", msg.functions),
+        )
+        if held and not any(s.element == element for s in msg.sections)
+    ]
+    if missing:  # a Condition or Observation without the part of the document that holds it
+        raise UnbuildableError(f"the report has {', '.join(missing)} but no part to hold them")
+    nsmap = {"p1": ns, None: NS_PO} | {k: v for k, v in fields.WRITTEN.items() if k != "po"}
+    doc = etree.Element(x.q(ns, msg.document), nsmap=nsmap)
+    info = x.sub(doc, NS_PO, "InformasjonOmForsendelsen")
+    x.put_coded(info, NS_PO, "Forsendelsesstatus", fields.kind_coded(msg.kind))
+    written: set[str] = set()
+    for s in msg.sections:
+        _section(doc, s, msg, ns, written)
+    return doc
