@@ -1,7 +1,8 @@
 """The PLO model -> a report's business document, PLO 1.6 (pure; the MsgHead is `build.build_plo`'s).
 
 The parts are written in the model's order (the document's, which is the XSD's): each section's elements
-from its `fields`, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
+from its `fields`, the existing services (`EksisterendeTjeneste`, from `msg.services`) at the first
+such part, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
 mapped functions (`KartlagtFunksjon`) into `InfoKartleggingFunksjonsniva` after its overall assessment,
 in the poKomponent order. A 1.5 report is written as 1.6 (same elements, 1.6 namespaces); 2.0's reports
 (HelseopplysningerSaksbehandling, Sammenfatning) have another structure and are refused.
@@ -16,7 +17,15 @@ from lxml import etree
 from app.adapters.kith import _xml as x
 from app.adapters.plo import fields
 from app.adapters.plo.fields import NS_PO
-from app.adapters.plo.model import Diagnosis, Function, PloMessage, PloVersion, Section, UnbuildableError
+from app.adapters.plo.model import (
+    Diagnosis,
+    Function,
+    PloMessage,
+    PloVersion,
+    Section,
+    Service,
+    UnbuildableError,
+)
 from app.adapters.plo.parse import NAMESPACES
 
 REPORT_NS = {family: ns for ns, (family, version) in NAMESPACES.items() if version is PloVersion.V1_6}
@@ -40,7 +49,32 @@ def _function(el: etree._Element, fn: Function) -> None:
     x.opt_text(part, NS_PO, "Merknad", fn.remark)
 
 
+def _service(doc: etree._Element, s: Service) -> None:
+    """EksisterendeTjeneste; PrivatTjeneste is required: a service that did not say is not private."""
+    el = x.sub(doc, NS_PO, "EksisterendeTjeneste")
+    x.put_coded(el, NS_PO, "IPLOStjenestetype", s.type)
+    x.opt_text(el, NS_PO, "BetegnelseTjeneste", s.text)
+    x.put_bool(el, NS_PO, "PrivatTjeneste", bool(s.private))
+    for name, value in (
+        ("TjenestenLevertAv", s.provider),
+        ("OpplysningerOmTjenesten", s.info),
+        ("AntallEnheter", s.amount),
+        ("Enhet", s.unit),
+    ):
+        x.opt_text(el, NS_PO, name, value)
+    x.put_date(el, NS_PO, "Startdato", s.start)
+    x.put_date(el, NS_PO, "Sluttdato", s.end)
+    x.opt_text(el, NS_PO, "Merknad", s.remark)
+
+
 def _section(doc: etree._Element, s: Section, msg: PloMessage, ns: str, written: set[str]) -> None:
+    if s.element == "EksisterendeTjeneste":  # kept only as ServiceRequests
+        if s.element not in written:
+            for service in msg.services:
+                if service.existing:
+                    _service(doc, service)
+        written.add(s.element)
+        return
     for field in s.fields:
         if s.element == "InfoKartleggingFunksjonsniva" and s.element not in written:
             before = tuple(c for c in field.children if c.name in _BEFORE_FUNCTIONS)
@@ -67,6 +101,7 @@ def build_report_document(msg: PloMessage) -> etree._Element:
         for name, element, held in (
             ("diagnoses", "InfoMedisinskDiagnose", msg.diagnoses),
             ("functions", "InfoKartleggingFunksjonsniva", msg.functions),
+            ("services", "EksisterendeTjeneste", tuple(s for s in msg.services if s.existing)),
         )
         if held and not any(s.element == element for s in msg.sections)
     ]

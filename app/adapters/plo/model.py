@@ -5,7 +5,8 @@ schema (1.5, 1.6, 2.0, by namespace). Pasientlogistikk is read into `events` (Ti
 `discharged_to`; the reports (Innleggelsesrapport, Utskrivningsrapport, Helseopplysninger ...) into
 `sections` (each top-level part of the document: heading, readable text and its `fields`, the element tree
 as read) and the structured parts (`diagnoses` and `functions` are kept only structured, not in the
-fields; `medications`, `services`, `events` and the people are read from the fields).
+fields, nor are the existing services (EksisterendeTjeneste); `medications`, the needed services,
+`events` and the people are read from the fields).
 """
 
 from __future__ import annotations
@@ -193,11 +194,20 @@ class Function:
 
 @dataclass(frozen=True)
 class Service:
-    """A municipal service existing or asked for (EksisterendeTjeneste / tjeneste søkt)."""
+    """A municipal service existing or asked for (EksisterendeTjeneste / TjenesteBehov); the rest are
+    EksisterendeTjeneste's elements (a needed service is kept in its part's fields)."""
 
     type: Coded | None
     text: str | None
     existing: bool
+    private: bool | None = None  # PrivatTjeneste (required for an existing one)
+    provider: str | None = None  # TjenestenLevertAv
+    info: str | None = None  # OpplysningerOmTjenesten
+    amount: str | None = None  # AntallEnheter (xs:decimal, as written)
+    unit: str | None = None  # Enhet
+    start: date | None = None
+    end: date | None = None
+    remark: str | None = None
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ _STRUCTURED = {
     "InfoMedisinskDiagnose": frozenset({"MedisinskDiagnose"}),
     "InfoKartleggingFunksjonsniva": frozenset({"KartlagtFunksjon"}),
 }
+_STRUCTURED_PARTS = frozenset({"EksisterendeTjeneste"})  # the ServiceRequests: no fields
 
 
 def business_document(root: Element) -> Element | None:
@@ -223,7 +224,9 @@ def _sections(doc: Element) -> tuple[Section, ...]:
             name,
             SECTION_TITLES.get(name, name),
             "\n\n".join(_content_text(e) for e in els),
-            tuple(fields.read(e, ns, _STRUCTURED.get(name, frozenset())) for e in els),
+            ()
+            if name in _STRUCTURED_PARTS
+            else tuple(fields.read(e, ns, _STRUCTURED.get(name, frozenset())) for e in els),
         )
         for name, els in groups
     )
@@ -258,9 +261,32 @@ def _medication(el: Element) -> Medication:
     )
 
 
-def _service(el: Element, existing: bool) -> Service:
+def _day(el: Element, name: str) -> date | None:
+    value = _text(el, name)
+    return None if value is None else x.to_date(value[:10], name)
+
+
+def _service(el: Element) -> Service:
+    """EksisterendeTjeneste (a service the patient has)."""
+    return Service(
+        type=_coded(el, "IPLOStjenestetype"),
+        text=_text(el, "BetegnelseTjeneste"),
+        existing=True,
+        private=_bool(el, "PrivatTjeneste"),
+        provider=_text(el, "TjenestenLevertAv"),
+        info=_text(el, "OpplysningerOmTjenesten"),
+        amount=_text(el, "AntallEnheter"),
+        unit=_text(el, "Enhet"),
+        start=_day(el, "Startdato"),
+        end=_day(el, "Sluttdato"),
+        remark=_text(el, "Merknad"),
+    )
+
+
+def _needed(el: Element) -> Service:
+    """TjenesteBehov (a service asked for: kept in its part's fields, this is the FHIR view)."""
     text = _text(el, "BetegnelseTjeneste") or _text(el, "BeskrivelseAvTjeneste")
-    return Service(type=_coded(el, "IPLOStjenestetype"), text=text, existing=existing)
+    return Service(type=_coded(el, "IPLOStjenestetype"), text=text, existing=False)
 
 
 def _function(el: Element) -> Function:
@@ -354,6 +380,6 @@ def read_report(common: PloMessage, doc: Element) -> PloMessage:
         ),
         medications=tuple(_medication(m) for m in _all(doc, "Legemiddelinfo")),
         functions=tuple(_function(e) for e in _top(doc, "InfoKartleggingFunksjonsniva", "KartlagtFunksjon")),
-        services=tuple(_service(e, True) for e in _all(doc, "EksisterendeTjeneste"))
-        + tuple(_service(e, False) for e in _all(doc, "TjenesteBehov")),
+        services=tuple(_service(e) for e in doc if _named(e, "EksisterendeTjeneste"))
+        + tuple(_needed(e) for e in _all(doc, "TjenesteBehov")),
     )

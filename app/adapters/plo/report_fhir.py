@@ -29,6 +29,7 @@ from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
 from app.adapters.plo import clock, fields
 from app.adapters.plo._common import CS, NS, Parties, message_ext, parties, party_exts
 from app.adapters.plo.model import Family, Kind, PloMessage
+from app.adapters.plo.report_services import service_request
 from app.resources.no_basis.identifiers import has_valid_orgnr
 
 Json = dict[str, Any]
@@ -221,13 +222,7 @@ def _reconciliation(r: _Report, document: str, snapshot: str, statements: list[s
 def _services(r: _Report) -> list[str]:
     urls = []
     for n, s in enumerate(r.msg.services):
-        sr: Json = {"resourceType": "ServiceRequest", "status": "revoked" if r.cancel else "active"}
-        sr["intent"] = "plan" if s.existing else "proposal"
-        sr["category"] = [{"text": "Kommunal helse- og omsorgstjeneste"}]
-        code: Json = f.cc(s.type) if s.type is not None else {}
-        if s.text:
-            code["text"] = s.text
-        sr["code"] = code or {"text": "Tjeneste"}
+        sr = service_request(s, r.cancel)
         sr["subject"] = r.p.subject
         if r.p.sender_ref is not None:
             sr["requester"] = r.p.sender_ref

@@ -4,8 +4,9 @@ name, looked up by `resolve`, back to the model that `build.build_plo` writes as
 The Composition holds what the MsgHead said (`ext:plo-message`, `kith-party` sender and receiver, the
 subject) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
 Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
-`InfoKartleggingFunksjonsniva` section: what is changed on them is what is sent. The rest of the model
-(people, medicines, services, events, the sections' readable text) is read from the document written
+`InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
+`EksisterendeTjeneste` section (`report_services`): what is changed on them is what is sent. The rest of the
+model (people, medicines, needed services, events, the sections' readable text) is read from the document written
 from this, by the intake's own reader (`parse.read_report`), so both directions read a part one way.
 """
 
@@ -23,6 +24,7 @@ from app.adapters.plo.build_report import build_report_document
 from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
 from app.adapters.plo.parse import read_report
 from app.adapters.plo.report_fhir import EXT_MAIN_DIAGNOSIS
+from app.adapters.plo.report_services import service_from
 
 Json = dict[str, Any]
 
@@ -111,6 +113,11 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
         functions=tuple(
             _function(o)
             for o in _entries(composition, "InfoKartleggingFunksjonsniva", "Observation", resolve)
+        ),
+        services=tuple(
+            service_from(sr)
+            for sr in _entries(composition, "EksisterendeTjeneste", "ServiceRequest", resolve)
+            if sr.get("intent") == "plan"
         ),
     )
     return read_report(partial, build_report_document(partial))

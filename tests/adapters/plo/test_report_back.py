@@ -8,6 +8,7 @@ is left out. A diagnosis or a function changed on FHIR is what is written."""
 from __future__ import annotations
 
 from dataclasses import fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,35 @@ def test_a_diagnosis_without_its_part_or_a_2_0_report_is_refused() -> None:
     with pytest.raises(UnbuildableError, match=r"2\.0"):
         build_plo(replace(msg, version=PloVersion.V2_0))
     assert to_bytes(build_plo(msg)).startswith(b"<?xml")
+
+
+def test_a_service_changed_on_fhir_is_what_is_written() -> None:
+    """Orientering om tjenestetilbud: an existing service ends and another is added, on its ServiceRequests."""
+    bundle, _ = report_bundle(parse_plo(parse_xml(sample("Orientering_om_tjenestetilbud_v1-6_Ny.xml"))))
+    requests = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
+    assert [(r["intent"], r["quantityQuantity"]) for r in requests][:2] == [
+        ("plan", {"value": 2, "unit": "timer hver fredag"}),
+        ("plan", {"value": 0.5, "unit": "time hver dag"}),
+    ]
+    requests[1]["occurrencePeriod"]["end"] = "2018-02-28"
+    requests[1]["note"] = [{"text": "Avsluttes, pasienten flytter"}]
+    added = {**requests[0], "performer": [{"display": "Frivilligsentralen"}], "extension": []}
+    bundle["entry"].append({"fullUrl": "urn:uuid:added-service", "resource": added})
+    composition = _composition(bundle)
+    [section] = [s for s in composition["section"] if s["code"]["text"] == "EksisterendeTjeneste"]
+    section["entry"].append({"reference": "urn:uuid:added-service"})
+    back = parse_plo(
+        assert_xsd_valid(build_plo(report_from_resources(composition, ff.bundle_resolver(bundle))))
+    )
+    assert [(s.amount, s.end, s.remark) for s in back.services][1] == (
+        "0.5",
+        date(2018, 2, 28),
+        "Avsluttes, pasienten flytter",
+    )
+    assert len(back.services) == 5
+    # the added one said nothing about being private (required: written false) and has no name
+    assert (back.services[-1].provider, back.services[-1].private, back.services[-1].text) == (
+        "Frivilligsentralen",
+        False,
+        None,
+    )
