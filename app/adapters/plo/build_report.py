@@ -1,8 +1,8 @@
 """The PLO model -> a report's business document, PLO 1.6 (pure; the MsgHead is `build.build_plo`'s).
 
 The parts are written in the model's order (the document's, which is the XSD's): each section's elements
-from its `fields`, the existing services (`EksisterendeTjeneste`, from `msg.services`) at the first
-such part, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
+from its `fields`, the existing services (`EksisterendeTjeneste`, from `msg.services`) and the medicines
+(`epj3:Legemiddelinfo`, from `msg.medications`) at the first such part, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
 mapped functions (`KartlagtFunksjon`) into `InfoKartleggingFunksjonsniva` after its overall assessment,
 in the poKomponent order. A 1.5 report is written as 1.6 (same elements, 1.6 namespaces); 2.0's reports
 (HelseopplysningerSaksbehandling, Sammenfatning) have another structure and are refused.
@@ -20,6 +20,7 @@ from app.adapters.plo.fields import NS_PO
 from app.adapters.plo.model import (
     Diagnosis,
     Function,
+    Medication,
     PloMessage,
     PloVersion,
     Section,
@@ -29,6 +30,7 @@ from app.adapters.plo.model import (
 from app.adapters.plo.parse import NAMESPACES
 
 REPORT_NS = {family: ns for ns, (family, version) in NAMESPACES.items() if version is PloVersion.V1_6}
+EPJ3, M1 = fields.WRITTEN["epj3"], fields.WRITTEN["m1"]
 _BEFORE_FUNCTIONS = frozenset({"SamletVurderingFunksjonsniva"})  # the rest of the part comes after them
 
 
@@ -67,12 +69,51 @@ def _service(doc: etree._Element, s: Service) -> None:
     x.opt_text(el, NS_PO, "Merknad", s.remark)
 
 
+def _medication(doc: etree._Element, m: Medication) -> None:
+    """epj3:Legemiddelinfo (its EPJ component type attributes are fixed by the XSD); Navn is required."""
+    el = x.sub(doc, EPJ3, "Legemiddelinfo")
+    if m.category is not None:
+        el.set(x.q(M1, "informasjonskategori"), m.category)
+    if m.component_id is not None:
+        el.set("komponentID", m.component_id)
+    el.set(x.q(M1, "komponenttype"), "2.16.578.1.12.4.1.6.13.10301.0")
+    el.set(x.q(M1, "basiskomponenttype"), "EPJ dokument")
+    simple = x.sub(el, EPJ3, "ForenkletForskrivning")
+    x.put_coded(simple, EPJ3, "StatusTilForskrivningen", m.status, cv=False)
+    x.put_coded(simple, EPJ3, "InngaarIMultidose", m.multidose, cv=False)
+    x.opt_text(simple, EPJ3, "ReseptId", m.prescription_id)
+    x.opt_text(simple, EPJ3, "Merknad", m.remark)
+    if m.prescriber is not None:
+        fields.write(simple, m.prescriber, EPJ3)
+    info = x.sub(simple, EPJ3, "Forskrivningsinfo")
+    x.opt_text(info, EPJ3, "BruksomradeTekst", m.usage_text)
+    x.opt_text(info, EPJ3, "DosVeiledEnkel", m.dosage_text)
+    x.opt_text(info, EPJ3, "Nr", m.number)
+    x.sub(info, EPJ3, "Navn", m.name or "")
+    x.opt_text(info, EPJ3, "GeneriskNavn", m.generic_name)
+    x.put_coded(info, EPJ3, "Atc", m.atc, cv=False)
+    x.put_coded(info, EPJ3, "Legemiddelform", m.form, cv=False)
+    if m.strength is not None:
+        value, _, unit = m.strength.partition(" ")
+        strength = x.sub(info, EPJ3, "Styrke")
+        strength.set("V", value)
+        if unit:
+            strength.set("U", unit)
+    x.put_coded(info, EPJ3, "Bruk", m.use, cv=False)
+    x.put_ts_attr(info, EPJ3, "DoseringStarttidspunkt", m.start)
+    x.put_ts_attr(info, EPJ3, "DoseringSluttidspunkt", m.end)
+    x.put_bool(info, EPJ3, "SkalIkkeTasSammenMedAnnetLegemiddel", m.not_with_other)
+
+
 def _section(doc: etree._Element, s: Section, msg: PloMessage, ns: str, written: set[str]) -> None:
-    if s.element == "EksisterendeTjeneste":  # kept only as ServiceRequests
-        if s.element not in written:
+    if s.element in ("EksisterendeTjeneste", "Legemiddelinfo"):  # kept only as their resources
+        if s.element not in written and s.element == "EksisterendeTjeneste":
             for service in msg.services:
                 if service.existing:
                     _service(doc, service)
+        elif s.element not in written:
+            for m in msg.medications:
+                _medication(doc, m)
         written.add(s.element)
         return
     for field in s.fields:
@@ -102,6 +143,7 @@ def build_report_document(msg: PloMessage) -> etree._Element:
             ("diagnoses", "InfoMedisinskDiagnose", msg.diagnoses),
             ("functions", "InfoKartleggingFunksjonsniva", msg.functions),
             ("services", "EksisterendeTjeneste", tuple(s for s in msg.services if s.existing)),
+            ("medicines", "Legemiddelinfo", msg.medications),
         )
         if held and not any(s.element == element for s in msg.sections)
     ]

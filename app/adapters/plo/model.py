@@ -5,8 +5,8 @@ schema (1.5, 1.6, 2.0, by namespace). Pasientlogistikk is read into `events` (Ti
 `discharged_to`; the reports (Innleggelsesrapport, Utskrivningsrapport, Helseopplysninger ...) into
 `sections` (each top-level part of the document: heading, readable text and its `fields`, the element tree
 as read) and the structured parts (`diagnoses` and `functions` are kept only structured, not in the
-fields, nor are the existing services (EksisterendeTjeneste); `medications`, the needed services,
-`events` and the people are read from the fields).
+fields, nor are the existing services (EksisterendeTjeneste) and the medicines (Legemiddelinfo); the
+needed services, `events` and the people are read from the fields).
 """
 
 from __future__ import annotations
@@ -171,16 +171,27 @@ class Diagnosis:
 
 @dataclass(frozen=True)
 class Medication:
-    """Legemiddelinfo/ForenkletForskrivning/Forskrivningsinfo (the simple prescription part)."""
+    """epj3:Legemiddelinfo: ForenkletForskrivning and its Forskrivningsinfo (the simple prescription)."""
 
     name: str | None
     form: Coded | None = None
-    strength: str | None = None  # "2.5 mg"
+    strength: str | None = None  # Styrke "V U": "2.5 mg"
     dosage_text: str | None = None
     use: Coded | None = None  # Bruk: fast / behov
-    start: date | None = None
+    start: datetime | date | None = None  # DoseringStarttidspunkt (kith:TS)
     remark: str | None = None
     multidose: Coded | None = None
+    end: datetime | date | None = None  # DoseringSluttidspunkt
+    status: Coded | None = None  # StatusTilForskrivningen
+    prescription_id: str | None = None  # ReseptId
+    prescriber: Field | None = None  # Forskriver (fk1:HealthcareProfessional), its elements as read
+    usage_text: str | None = None  # BruksomradeTekst
+    number: str | None = None  # Nr
+    generic_name: str | None = None  # GeneriskNavn
+    atc: Coded | None = None  # Atc
+    not_with_other: bool | None = None  # SkalIkkeTasSammenMedAnnetLegemiddel
+    component_id: str | None = None  # Legemiddelinfo@komponentID
+    category: str | None = None  # Legemiddelinfo@m1:informasjonskategori
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,8 @@ _STRUCTURED = {
     "InfoMedisinskDiagnose": frozenset({"MedisinskDiagnose"}),
     "InfoKartleggingFunksjonsniva": frozenset({"KartlagtFunksjon"}),
 }
-_STRUCTURED_PARTS = frozenset({"EksisterendeTjeneste"})  # the ServiceRequests: no fields
+# kept only as ServiceRequests and MedicationStatements: no fields
+_STRUCTURED_PARTS = frozenset({"EksisterendeTjeneste", "Legemiddelinfo"})
 
 
 def business_document(root: Element) -> Element | None:
@@ -248,16 +249,27 @@ def _medication(el: Element) -> Medication:
     strength = None
     if strength_el is not None and strength_el.get("V"):
         strength = " ".join(v for v in (strength_el.get("V"), strength_el.get("U")) if v)
-    start = _text(info, "DoseringStarttidspunkt")
+    prescriber = _kid(simple, "Forskriver")
     return Medication(
         name=_text(info, "Navn"),
         form=_coded(info, "Legemiddelform"),
         strength=strength,
         dosage_text=_text(info, "DosVeiledEnkel"),
         use=_coded(info, "Bruk"),
-        start=None if start is None else x.to_date(start[:10], "DoseringStarttidspunkt"),
+        start=_when(_text(info, "DoseringStarttidspunkt"), "DoseringStarttidspunkt"),
         remark=_text(simple, "Merknad"),
         multidose=_coded(simple, "InngaarIMultidose"),
+        end=_when(_text(info, "DoseringSluttidspunkt"), "DoseringSluttidspunkt"),
+        status=_coded(simple, "StatusTilForskrivningen"),
+        prescription_id=_text(simple, "ReseptId"),
+        prescriber=None if prescriber is None else fields.read(prescriber, None),
+        usage_text=_text(info, "BruksomradeTekst"),
+        number=_text(info, "Nr"),
+        generic_name=_text(info, "GeneriskNavn"),
+        atc=_coded(info, "Atc"),
+        not_with_other=_bool(info, "SkalIkkeTasSammenMedAnnetLegemiddel"),
+        component_id=el.get("komponentID"),
+        category=el.get(x.q(fields.WRITTEN["m1"], "informasjonskategori")),
     )
 
 
@@ -378,7 +390,7 @@ def read_report(common: PloMessage, doc: Element) -> PloMessage:
             )
             for d in _top(doc, "InfoMedisinskDiagnose", "MedisinskDiagnose")
         ),
-        medications=tuple(_medication(m) for m in _all(doc, "Legemiddelinfo")),
+        medications=tuple(_medication(m) for m in doc if _named(m, "Legemiddelinfo")),
         functions=tuple(_function(e) for e in _top(doc, "InfoKartleggingFunksjonsniva", "KartlagtFunksjon")),
         services=tuple(_service(e) for e in doc if _named(e, "EksisterendeTjeneste"))
         + tuple(_needed(e) for e in _all(doc, "TjenesteBehov")),

@@ -29,6 +29,7 @@ from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
 from app.adapters.plo import clock, fields
 from app.adapters.plo._common import CS, NS, Parties, message_ext, parties, party_exts
 from app.adapters.plo.model import Family, Kind, PloMessage
+from app.adapters.plo.report_medications import statement
 from app.adapters.plo.report_services import service_request
 from app.resources.no_basis.identifiers import has_valid_orgnr
 
@@ -154,25 +155,12 @@ def _observations(r: _Report) -> list[str]:
 def _medications(r: _Report, document: str) -> list[str]:
     urls = []
     for n, m in enumerate(r.msg.medications):
-        ms: Json = {"resourceType": "MedicationStatement", "status": r.clinical("active")}
-        concept: Json = {"text": " ".join(v for v in (m.name, m.strength) if v) or "Ukjent legemiddel"}
-        if m.form is not None:
-            ms["extension"] = [f.ext(f"{f.SD}/plo-medication-form", "CodeableConcept", f.cc(m.form))]
-        ms["medicationCodeableConcept"] = concept
+        ms = statement(m, r.clinical("active"))
         ms["subject"] = r.p.subject
         ms["dateAsserted"] = f.fhir_datetime(r.msg.issue_date or r.msg.gen_date)
         if r.p.sender_ref is not None:
             ms["informationSource"] = r.p.sender_ref
         ms["derivedFrom"] = [f.reference(document)]
-        if m.use is not None:
-            ms["category"] = f.cc(m.use)
-        if m.start is not None:
-            ms["effectivePeriod"] = {"start": m.start.isoformat()}
-        if m.dosage_text:
-            ms["dosage"] = [{"text": m.dosage_text}]
-        notes = [t for t in (m.remark, m.multidose.display if m.multidose else None) if t]
-        if notes:
-            ms["note"] = [{"text": t} for t in notes]
         urls.append(r.put(f"medication-{n}", ms))
     return urls
 

@@ -5,8 +5,9 @@ The Composition holds what the MsgHead said (`ext:plo-message`, `kith-party` sen
 subject) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
 Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
 `InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
-`EksisterendeTjeneste` section (`report_services`): what is changed on them is what is sent. The rest of the
-model (people, medicines, needed services, events, the sections' readable text) is read from the document written
+`EksisterendeTjeneste` section (`report_services`), the medicines the MedicationStatements of the
+`Legemiddelinfo` section (`report_medications`): what is changed on them is what is sent. The rest of the
+model (people, needed services, events, the sections' readable text) is read from the document written
 from this, by the intake's own reader (`parse.read_report`), so both directions read a part one way.
 """
 
@@ -24,6 +25,7 @@ from app.adapters.plo.build_report import build_report_document
 from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
 from app.adapters.plo.parse import read_report
 from app.adapters.plo.report_fhir import EXT_MAIN_DIAGNOSIS
+from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
 Json = dict[str, Any]
@@ -113,6 +115,10 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
         functions=tuple(
             _function(o)
             for o in _entries(composition, "InfoKartleggingFunksjonsniva", "Observation", resolve)
+        ),
+        medications=tuple(
+            medication_from(ms)
+            for ms in _entries(composition, "Legemiddelinfo", "MedicationStatement", resolve)
         ),
         services=tuple(
             service_from(sr)

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.apprec import AppRecStatus
+from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.plo.build import UnbuildableError, build_plo
 from app.adapters.plo.model import PloMessage, PloVersion
@@ -157,3 +158,34 @@ def test_a_service_changed_on_fhir_is_what_is_written() -> None:
         False,
         None,
     )
+
+
+def test_a_medicine_changed_on_fhir_is_what_is_written() -> None:
+    """Utskrivningsrapport: a dose changed and a medicine stopped on its MedicationStatement, an ATC code
+    added; the multidose flag and the EPJ component id stay as received."""
+    msg = parse_plo(parse_xml(sample("Utskrivningsrapport_v1-6_Ny.xml")))
+    bundle, _ = report_bundle(msg)
+    statements = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationStatement"
+    ]
+    assert len(statements) == len(msg.medications) == 7
+    first = statements[0]
+    first["dosage"] = [{"text": "1 tablett morgen"}]
+    first["effectivePeriod"]["end"] = "2018-03-01"
+    atc = {"system": "urn:oid:2.16.578.1.12.4.1.1.7180", "code": "C03CA02", "display": "Bumetanid"}
+    first["medicationCodeableConcept"]["coding"] = [atc]
+    back = parse_plo(
+        assert_xsd_valid(build_plo(report_from_resources(_composition(bundle), ff.bundle_resolver(bundle))))
+    )
+    changed = back.medications[0]
+    assert (changed.dosage_text, changed.end, changed.atc) == (
+        "1 tablett morgen",
+        date(2018, 3, 1),
+        Coded(code="C03CA02", display="Bumetanid"),  # Atc is a kith:CS: it has no system attribute
+    )
+    assert (changed.name, changed.multidose, changed.component_id) == (
+        msg.medications[0].name,
+        msg.medications[0].multidose,
+        msg.medications[0].component_id,
+    )
+    assert back.medications[1:] == msg.medications[1:]
