@@ -2,7 +2,8 @@
 
 The parts are written in the model's order (the document's, which is the XSD's): each section's elements
 from its `fields`, the existing services (`EksisterendeTjeneste`, from `msg.services`) and the medicines
-(`epj3:Legemiddelinfo`, from `msg.medications`) at the first such part, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
+(`epj3:Legemiddelinfo`, from `msg.medications`) and the next of kin (`ParorendeForesatt`, from
+`msg.related_persons`) at the first such part, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
 mapped functions (`KartlagtFunksjon`) into `InfoKartleggingFunksjonsniva` after its overall assessment,
 in the poKomponent order. A 1.5 report is written as 1.6 (same elements, 1.6 namespaces); 2.0's reports
 (HelseopplysningerSaksbehandling, Sammenfatning) have another structure and are refused.
@@ -15,6 +16,7 @@ from dataclasses import replace
 from lxml import etree
 
 from app.adapters.kith import _xml as x
+from app.adapters.kith._henv_common import put_related_persons
 from app.adapters.plo import fields
 from app.adapters.plo.fields import NS_PO
 from app.adapters.plo.model import (
@@ -31,6 +33,7 @@ from app.adapters.plo.parse import NAMESPACES
 
 REPORT_NS = {family: ns for ns, (family, version) in NAMESPACES.items() if version is PloVersion.V1_6}
 EPJ3, M1 = fields.WRITTEN["epj3"], fields.WRITTEN["m1"]
+RESOURCE_PARTS = frozenset({"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt"})
 _BEFORE_FUNCTIONS = frozenset({"SamletVurderingFunksjonsniva"})  # the rest of the part comes after them
 
 
@@ -105,19 +108,28 @@ def _medication(doc: etree._Element, m: Medication) -> None:
     x.put_bool(info, EPJ3, "SkalIkkeTasSammenMedAnnetLegemiddel", m.not_with_other)
 
 
+def _resources_part(doc: etree._Element, element: str, msg: PloMessage) -> None:
+    """A part kept only as FHIR resources, all of its elements at once (the XSD keeps them together)."""
+    if element == "ParorendeForesatt":
+        put_related_persons(doc, NS_PO, msg.related_persons, False, birth_year=True)
+    elif element == "EksisterendeTjeneste":
+        for service in msg.services:
+            if service.existing:
+                _service(doc, service)
+    else:
+        for m in msg.medications:
+            _medication(doc, m)
+
+
 def _section(doc: etree._Element, s: Section, msg: PloMessage, ns: str, written: set[str]) -> None:
-    if s.element in ("EksisterendeTjeneste", "Legemiddelinfo"):  # kept only as their resources
-        if s.element not in written and s.element == "EksisterendeTjeneste":
-            for service in msg.services:
-                if service.existing:
-                    _service(doc, service)
-        elif s.element not in written:
-            for m in msg.medications:
-                _medication(doc, m)
-        written.add(s.element)
+    first = s.element not in written
+    written.add(s.element)
+    if s.element in RESOURCE_PARTS:
+        if first:
+            _resources_part(doc, s.element, msg)
         return
-    for field in s.fields:
-        if s.element == "InfoKartleggingFunksjonsniva" and s.element not in written:
+    for n, field in enumerate(s.fields):
+        if s.element == "InfoKartleggingFunksjonsniva" and first and n == 0:
             before = tuple(c for c in field.children if c.name in _BEFORE_FUNCTIONS)
             el = fields.write(doc, replace(field, children=before), ns)
             for fn in msg.functions:
@@ -127,9 +139,8 @@ def _section(doc: etree._Element, s: Section, msg: PloMessage, ns: str, written:
                     fields.write(el, child, ns)
         else:
             el = fields.write(doc, field, ns)
-            if s.element == "InfoMedisinskDiagnose" and s.element not in written:
+            if s.element == "InfoMedisinskDiagnose" and first and n == 0:
                 _diagnoses(el, msg.diagnoses)
-        written.add(s.element)
 
 
 def build_report_document(msg: PloMessage) -> etree._Element:
@@ -144,6 +155,7 @@ def build_report_document(msg: PloMessage) -> etree._Element:
             ("functions", "InfoKartleggingFunksjonsniva", msg.functions),
             ("services", "EksisterendeTjeneste", tuple(s for s in msg.services if s.existing)),
             ("medicines", "Legemiddelinfo", msg.medications),
+            ("next of kin", "ParorendeForesatt", msg.related_persons),
         )
         if held and not any(s.element == element for s in msg.sections)
     ]

@@ -80,8 +80,8 @@ _STRUCTURED = {
     "InfoMedisinskDiagnose": frozenset({"MedisinskDiagnose"}),
     "InfoKartleggingFunksjonsniva": frozenset({"KartlagtFunksjon"}),
 }
-# kept only as ServiceRequests and MedicationStatements: no fields
-_STRUCTURED_PARTS = frozenset({"EksisterendeTjeneste", "Legemiddelinfo"})
+# kept only as ServiceRequests, MedicationStatements, RelatedPersons: no fields (`build_report` writes them)
+_STRUCTURED_PARTS = frozenset({"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt"})
 
 
 def business_document(root: Element) -> Element | None:

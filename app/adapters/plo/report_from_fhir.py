@@ -6,8 +6,9 @@ subject) and one section per part with its elements (`ext:plo-field`, `fields.py
 Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
 `InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
 `EksisterendeTjeneste` section (`report_services`), the medicines the MedicationStatements of the
-`Legemiddelinfo` section (`report_medications`): what is changed on them is what is sent. The rest of the
-model (people, needed services, events, the sections' readable text) is read from the document written
+`Legemiddelinfo` section (`report_medications`), the next of kin the RelatedPersons of the CareTeam of the
+`ParorendeForesatt` section: what is changed on them is what is sent. The rest of the model (contacts,
+the responsible professional, contact units, needed services, events, the sections' readable text) is read from the document written
 from this, by the intake's own reader (`parse.read_report`), so both directions read a part one way.
 """
 
@@ -119,6 +120,14 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
         medications=tuple(
             medication_from(ms)
             for ms in _entries(composition, "Legemiddelinfo", "MedicationStatement", resolve)
+        ),
+        related_persons=tuple(
+            ff._related_person(rp)
+            for team in _entries(composition, "ParorendeForesatt", "CareTeam", resolve)
+            for p in team.get("participant", [])
+            if (ref := f.ref_of(p.get("member"))) is not None
+            and (rp := resolve(ref)) is not None
+            and rp.get("resourceType") == "RelatedPerson"
         ),
         services=tuple(
             service_from(sr)

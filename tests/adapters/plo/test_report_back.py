@@ -189,3 +189,21 @@ def test_a_medicine_changed_on_fhir_is_what_is_written() -> None:
         msg.medications[0].component_id,
     )
     assert back.medications[1:] == msg.medications[1:]
+
+
+def test_next_of_kin_changed_on_fhir_is_what_is_written() -> None:
+    """Innleggelsesrapport: a son's note and mobile number changed on his RelatedPerson."""
+    msg = parse_plo(parse_xml(sample(NY)))
+    bundle, _ = report_bundle(msg)
+    related = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "RelatedPerson"]
+    assert len(related) == len(msg.related_persons) == 2
+    per = related[1]
+    per["telecom"] = [{"system": "phone", "use": "mobile", "value": "99887733"}]
+    per["extension"] = [e for e in per["extension"] if not e["url"].endswith("kith-note")]
+    back = parse_plo(
+        assert_xsd_valid(build_plo(report_from_resources(_composition(bundle), ff.bundle_resolver(bundle))))
+    )
+    assert back.related_persons[0] == msg.related_persons[0]
+    changed = back.related_persons[1]
+    assert (changed.name.given, changed.note) == ("Per", None)
+    assert [t.address for t in changed.telecoms] == ["tel:99887733"]
