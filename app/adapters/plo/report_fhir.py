@@ -57,6 +57,33 @@ _CONTACT_SECTIONS = (
 _SECTION_OF = {"diagnoses": "InfoMedisinskDiagnose", "functions": "InfoKartleggingFunksjonsniva"}
 
 
+SECTION_SYSTEM = f"{CS}/plo-section"  # the part's element name
+# the LOINC section codes of the parts that have one (as C-CDA's sections use them)
+SECTION_LOINC = {
+    "Legemiddelinfo": ("10160-0", "History of Medication use Narrative"),
+    "InfoMedisinskDiagnose": ("11450-4", "Problem list - Reported"),
+    "InfoKartleggingFunksjonsniva": ("47420-5", "Functional status assessment note"),
+    "OpplysningerOmHjelpemidler": ("46264-8", "History of medical device use"),
+    "OpplysningOpphold": ("46240-8", "History of Hospitalizations+Outpatient visits Narrative"),
+}
+
+
+def section_code(element: str, title: str) -> Json:
+    """A section's code: the part's element (`plo-section`), and its LOINC section code when it has one;
+    `text` is the element, as the intake wrote it before."""
+    codings = [{"system": SECTION_SYSTEM, "code": element, "display": title}]
+    if element in SECTION_LOINC:
+        code, display = SECTION_LOINC[element]
+        codings.append({"system": "http://loinc.org", "code": code, "display": display})
+    return {"coding": codings, "text": element}
+
+
+def section_element(section: Json) -> str:
+    code = section.get("code") or {}
+    own = next((c.get("code") for c in code.get("coding", []) if c.get("system") == SECTION_SYSTEM), None)
+    return str(own or code.get("text") or "")
+
+
 def document_key(msg: PloMessage) -> str:
     return f"{sender_key(msg.sender)}/{msg.conversation_id}"
 
@@ -281,7 +308,7 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     structured["contacts"] = _care_team(r, responsible)
     sections = []
     for s in msg.sections:
-        section: Json = {"title": s.title, "code": {"text": s.element}}
+        section: Json = {"title": s.title, "code": section_code(s.element, s.title)}
         if s.fields:  # the part's elements, so it can be written again (`fields.py`)
             section["extension"] = [fields.to_ext(fd) for fd in s.fields]
         section["text"] = {"status": "generated", "div": _div(s.text or s.title)}

@@ -25,7 +25,7 @@ from app.adapters.plo._common import EXT_PLO
 from app.adapters.plo.build_report import build_report_document
 from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
 from app.adapters.plo.parse import read_report
-from app.adapters.plo.report_fhir import EXT_MAIN_DIAGNOSIS
+from app.adapters.plo.report_fhir import EXT_MAIN_DIAGNOSIS, section_element
 from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
@@ -46,7 +46,7 @@ def _note(resource: Json) -> str | None:
 def _entries(composition: Json, element: str, res_type: str, resolve: ff.Resolve) -> list[Json]:
     found = []
     for section in composition.get("section", []):
-        if (section.get("code") or {}).get("text") != element:
+        if section_element(section) != element:
             continue
         for entry in section.get("entry", []):
             ref = entry.get("reference")
@@ -89,7 +89,7 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
     patient = None if subject is None else resolve(subject)
     sections = tuple(
         Section(
-            element=(s.get("code") or {}).get("text") or "",
+            element=section_element(s),
             title=s.get("title") or "",
             text="",
             fields=tuple(fields.from_ext(e) for e in f.exts(s, fields.EXT_FIELD)),

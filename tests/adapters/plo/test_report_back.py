@@ -23,7 +23,7 @@ from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.plo.build import UnbuildableError, build_plo
 from app.adapters.plo.model import PloMessage, PloVersion
 from app.adapters.plo.parse import parse_plo
-from app.adapters.plo.report_fhir import report_bundle
+from app.adapters.plo.report_fhir import report_bundle, section_element
 from app.adapters.plo.report_from_fhir import report_from_resources
 from app.adapters.plo.store import stored_report
 from app.fhir.context import RequestContext, SystemPrincipal
@@ -107,7 +107,7 @@ def test_a_part_edited_in_its_fields_is_written_as_edited() -> None:
     """A section's elements (`ext:plo-field`) are FHIR data: a changed note goes out."""
     bundle, _ = report_bundle(parse_plo(parse_xml(sample(NY))))
     composition = _composition(bundle)
-    [section] = [s for s in composition["section"] if s["code"]["text"] == "OpplysningerAndreFaggrupper"]
+    [section] = [s for s in composition["section"] if section_element(s) == "OpplysningerAndreFaggrupper"]
     note = section["extension"][0]["extension"][1]["extension"][1]["extension"][1]
     assert note["extension"][0] == {"url": "element", "valueString": "epj2:Notat"}
     note["extension"][1]["valueString"] = "Fysioterapi to ganger i uka."
@@ -141,7 +141,7 @@ def test_a_service_changed_on_fhir_is_what_is_written() -> None:
     added = {**requests[0], "performer": [{"display": "Frivilligsentralen"}], "extension": []}
     bundle["entry"].append({"fullUrl": "urn:uuid:added-service", "resource": added})
     composition = _composition(bundle)
-    [section] = [s for s in composition["section"] if s["code"]["text"] == "EksisterendeTjeneste"]
+    [section] = [s for s in composition["section"] if section_element(s) == "EksisterendeTjeneste"]
     section["entry"].append({"reference": "urn:uuid:added-service"})
     back = parse_plo(
         assert_xsd_valid(build_plo(report_from_resources(composition, ff.bundle_resolver(bundle))))
@@ -207,3 +207,15 @@ def test_next_of_kin_changed_on_fhir_is_what_is_written() -> None:
     changed = back.related_persons[1]
     assert (changed.name.given, changed.note) == ("Per", None)
     assert [t.address for t in changed.telecoms] == ["tel:99887733"]
+
+
+def test_sections_carry_their_part_and_loinc_codes() -> None:
+    bundle, _ = report_bundle(parse_plo(parse_xml(sample(NY))))
+    codes = {
+        section_element(s): [c["code"] for c in s["code"]["coding"][1:]]
+        for s in _composition(bundle)["section"]
+    }
+    assert codes["Legemiddelinfo"] == ["10160-0"]
+    assert codes["InfoMedisinskDiagnose"] == ["11450-4"]
+    assert codes["InfoKartleggingFunksjonsniva"] == ["47420-5"]
+    assert codes["Sykepleierdokumentasjon"] == []  # no LOINC section code: the part's own code only
