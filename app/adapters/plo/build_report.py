@@ -3,7 +3,8 @@
 The parts are written in the model's order (the document's, which is the XSD's): each section's elements
 from its `fields`, the existing services (`EksisterendeTjeneste`, from `msg.services`) and the medicines
 (`epj3:Legemiddelinfo`, from `msg.medications`) and the next of kin (`ParorendeForesatt`, from
-`msg.related_persons`) at the first such part, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
+`msg.related_persons`), the contact persons (`KontaktpersonHelsepersonell`, from `msg.contacts`) at the
+first such part, the responsible professional as the first `AnsvarForRapport`, the diagnoses (`MedisinskDiagnose`) into the first `InfoMedisinskDiagnose` and the
 mapped functions (`KartlagtFunksjon`) into `InfoKartleggingFunksjonsniva` after its overall assessment,
 in the poKomponent order. A 1.5 report is written as 1.6 (same elements, 1.6 namespaces); 2.0's reports
 (HelseopplysningerSaksbehandling, Sammenfatning) have another structure and are refused.
@@ -18,7 +19,7 @@ from lxml import etree
 from app.adapters.kith import _xml as x
 from app.adapters.kith._henv_common import put_related_persons
 from app.adapters.plo import fields
-from app.adapters.plo.fields import NS_PO
+from app.adapters.plo.fields import NS_FK1, NS_PO
 from app.adapters.plo.model import (
     Diagnosis,
     Function,
@@ -33,7 +34,9 @@ from app.adapters.plo.parse import NAMESPACES
 
 REPORT_NS = {family: ns for ns, (family, version) in NAMESPACES.items() if version is PloVersion.V1_6}
 EPJ3, M1 = fields.WRITTEN["epj3"], fields.WRITTEN["m1"]
-RESOURCE_PARTS = frozenset({"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt"})
+RESOURCE_PARTS = frozenset(
+    {"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt", "KontaktpersonHelsepersonell"}
+)
 _BEFORE_FUNCTIONS = frozenset({"SamletVurderingFunksjonsniva"})  # the rest of the part comes after them
 
 
@@ -108,9 +111,25 @@ def _medication(doc: etree._Element, m: Medication) -> None:
     x.put_bool(info, EPJ3, "SkalIkkeTasSammenMedAnnetLegemiddel", m.not_with_other)
 
 
+def _responsible(doc: etree._Element, msg: PloMessage) -> None:
+    """The first AnsvarForRapport (the others are the part's fields)."""
+    if msg.responsible is None:
+        return
+    el = x.sub(doc, NS_PO, "AnsvarForRapport")
+    x.fill_professional(x.sub(el, NS_PO, "AnsvarligRapport"), NS_FK1, msg.responsible)
+    x.put_date(el, NS_PO, "GodkjentDato", msg.approved)
+    x.put_coded(el, NS_PO, "TypeRelasjon", msg.responsible_relation)
+    x.opt_text(el, NS_PO, "Merknad", msg.responsible_note)
+
+
 def _resources_part(doc: etree._Element, element: str, msg: PloMessage) -> None:
     """A part kept only as FHIR resources, all of its elements at once (the XSD keeps them together)."""
-    if element == "ParorendeForesatt":
+    if element == "KontaktpersonHelsepersonell":
+        for contact in msg.contacts:
+            el = x.sub(doc, NS_PO, "KontaktpersonHelsepersonell")
+            x.fill_professional(x.sub(el, NS_PO, "Kontaktperson"), NS_FK1, contact.professional)
+            x.opt_text(el, NS_PO, "Merknad", contact.note)
+    elif element == "ParorendeForesatt":
         put_related_persons(doc, NS_PO, msg.related_persons, False, birth_year=True)
     elif element == "EksisterendeTjeneste":
         for service in msg.services:
@@ -128,6 +147,8 @@ def _section(doc: etree._Element, s: Section, msg: PloMessage, ns: str, written:
         if first:
             _resources_part(doc, s.element, msg)
         return
+    if s.element == "AnsvarForRapport" and first:
+        _responsible(doc, msg)
     for n, field in enumerate(s.fields):
         if s.element == "InfoKartleggingFunksjonsniva" and first and n == 0:
             before = tuple(c for c in field.children if c.name in _BEFORE_FUNCTIONS)
@@ -156,6 +177,8 @@ def build_report_document(msg: PloMessage) -> etree._Element:
             ("services", "EksisterendeTjeneste", tuple(s for s in msg.services if s.existing)),
             ("medicines", "Legemiddelinfo", msg.medications),
             ("next of kin", "ParorendeForesatt", msg.related_persons),
+            ("contact persons", "KontaktpersonHelsepersonell", msg.contacts),
+            ("a responsible professional", "AnsvarForRapport", (msg.responsible,) if msg.responsible else ()),
         )
         if held and not any(s.element == element for s in msg.sections)
     ]

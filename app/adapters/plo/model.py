@@ -195,6 +195,14 @@ class Medication:
 
 
 @dataclass(frozen=True)
+class ContactPerson:
+    """KontaktpersonHelsepersonell: a health professional to contact about the patient, and a note."""
+
+    professional: HealthProfessional
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class Function:
     """KartlagtFunksjon: a mapped function variable and its level."""
 
@@ -240,7 +248,9 @@ class PloMessage:
     discharged_to: tuple[Coded, ...] = ()  # UtskrevetTil: Uttilstand, UtTil
     responsible: HealthProfessional | None = None  # AnsvarForRapport/AnsvarligRapport
     approved: date | None = None  # AnsvarForRapport/GodkjentDato
-    contacts: tuple[HealthProfessional, ...] = ()  # KontaktpersonHelsepersonell/Kontaktperson
+    responsible_relation: Coded | None = None  # AnsvarForRapport/TypeRelasjon
+    responsible_note: str | None = None  # AnsvarForRapport/Merknad
+    contacts: tuple[ContactPerson, ...] = ()  # KontaktpersonHelsepersonell
     contact_units: tuple[Organisation, ...] = ()  # TilknyttetEnhet/Kontaktenhet
     related_persons: tuple[RelatedPerson, ...] = ()  # ParorendeForesatt
     sections: tuple[Section, ...] = ()

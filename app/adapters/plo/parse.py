@@ -17,10 +17,11 @@ from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
 from app.adapters.kith._henv_common import parse_related_persons
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, HealthProfessional, Organisation
+from app.adapters.kith.model import Coded, Organisation
 from app.adapters.kith.model import RelatedPerson as RelatedPersonT
 from app.adapters.plo import fields
 from app.adapters.plo.model import (
+    ContactPerson,
     Diagnosis,
     Event,
     Family,
@@ -81,7 +82,9 @@ _STRUCTURED = {
     "InfoKartleggingFunksjonsniva": frozenset({"KartlagtFunksjon"}),
 }
 # kept only as ServiceRequests, MedicationStatements, RelatedPersons: no fields (`build_report` writes them)
-_STRUCTURED_PARTS = frozenset({"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt"})
+_STRUCTURED_PARTS = frozenset(
+    {"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt", "KontaktpersonHelsepersonell"}
+)
 
 
 def business_document(root: Element) -> Element | None:
@@ -149,20 +152,25 @@ def _event(el: Element) -> Event:
     )
 
 
-def _responsible(doc: Element) -> tuple[HealthProfessional | None, date | None]:
+def _responsible(msg: PloMessage, doc: Element) -> PloMessage:
+    """The first AnsvarForRapport (a report that has more keeps the others in its part's fields)."""
     resp = _kid(doc, "AnsvarForRapport")
     person = _kid(resp, "AnsvarligRapport")
-    hp = None if person is None else x.parse_professional(person, _fk1(person) or "")
-    approved = _text(resp, "GodkjentDato")
-    return hp, None if approved is None else x.to_date(approved[:10], "GodkjentDato")
+    return replace(
+        msg,
+        responsible=None if person is None else x.parse_professional(person, _fk1(person) or ""),
+        approved=_day(resp, "GodkjentDato") if resp is not None else None,
+        responsible_relation=_coded(resp, "TypeRelasjon"),
+        responsible_note=_text(resp, "Merknad"),
+    )
 
 
-def _contacts(doc: Element) -> tuple[HealthProfessional, ...]:
+def _contacts(doc: Element) -> tuple[ContactPerson, ...]:
     out = []
-    for el in _all(doc, "KontaktpersonHelsepersonell"):
-        person = _kid(el, "Kontaktperson")
+    for el in doc:
+        person = _kid(el, "Kontaktperson") if _named(el, "KontaktpersonHelsepersonell") else None
         if person is not None:
-            out.append(x.parse_professional(person, _fk1(person) or ""))
+            out.append(ContactPerson(x.parse_professional(person, _fk1(person) or ""), _text(el, "Merknad")))
     return tuple(out)
 
 
@@ -227,7 +235,11 @@ def _sections(doc: Element) -> tuple[Section, ...]:
             "\n\n".join(_content_text(e) for e in els),
             ()
             if name in _STRUCTURED_PARTS
-            else tuple(fields.read(e, ns, _STRUCTURED.get(name, frozenset())) for e in els),
+            else tuple(
+                fields.read(e, ns, _STRUCTURED.get(name, frozenset()))
+                # the first AnsvarForRapport is the model's `responsible` (a Practitioner)
+                for e in (els[1:] if name == "AnsvarForRapport" else els)
+            ),
         )
         for name, els in groups
     )
@@ -363,11 +375,8 @@ def parse_plo(root: Element) -> PloMessage:
 
 
 def _people(msg: PloMessage, doc: Element) -> PloMessage:
-    responsible, approved = _responsible(doc)
     return replace(
-        msg,
-        responsible=responsible,
-        approved=approved,
+        _responsible(msg, doc),
         contacts=_contacts(doc),
         contact_units=_units(doc),
         related_persons=_related(doc),

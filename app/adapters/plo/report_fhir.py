@@ -24,11 +24,11 @@ from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import Anchor, update_entry
-from app.adapters.kith.model import Coded
 from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
 from app.adapters.plo import clock, fields
 from app.adapters.plo._common import CS, NS, Parties, message_ext, parties, party_exts
 from app.adapters.plo.model import Family, Kind, PloMessage
+from app.adapters.plo.report_contacts import participant
 from app.adapters.plo.report_medications import statement
 from app.adapters.plo.report_services import service_request
 from app.resources.no_basis.identifiers import has_valid_orgnr
@@ -252,19 +252,30 @@ def _care_team(r: _Report, responsible: str | None) -> list[str]:
     participants: list[Json] = []
     if responsible is not None and msg.responsible is not None:
         role = msg.responsible.role_to_patient or msg.responsible.type
-        participants.append(_participant(f.reference(responsible), role, "Ansvarlig for rapporten"))
-    for n, hp in enumerate(msg.contacts):
+        participants.append(
+            participant(
+                f.reference(responsible),
+                role,
+                "Ansvarlig for rapporten",
+                "responsible",
+                msg.responsible_note,
+                msg.responsible_relation,
+            )
+        )
+    for n, contact in enumerate(msg.contacts):
+        hp = contact.professional
         url = b.practitioner(hp, f"contact-{n}")
-        participants.append(_participant(f.reference(url), hp.role_to_patient or hp.type, "Kontaktperson"))
+        role = hp.role_to_patient or hp.type
+        participants.append(participant(f.reference(url), role, "Kontaktperson", "contact", contact.note))
     for n, found in enumerate(msg.contact_units):
         # a contact unit is context, not a party: an organisation number that cannot be one is left out
         idents = tuple(i for i in found.idents if i.type.code != "ENH" or has_valid_orgnr(i.id))
         unit = replace(found, idents=idents)
         url = b.add(f"contact-unit-{n}", b.organization(unit, None), _ORG_KEYS)
-        participants.append(_participant(f.reference(url, unit.name), None, "Kontaktenhet"))
+        participants.append(participant(f.reference(url, unit.name), None, "Kontaktenhet", "unit"))
     for n, rp in enumerate(msg.related_persons):
         url = b.related_person(rp, r.p.subject["reference"], n)
-        participants.append(_participant(f.reference(url), rp.relationship, "Pårørende"))
+        participants.append(participant(f.reference(url), rp.relationship, "Pårørende", "related"))
     if not participants:
         return []
     team: Json = {"resourceType": "CareTeam", "status": "entered-in-error" if r.cancel else "active"}
@@ -274,12 +285,6 @@ def _care_team(r: _Report, responsible: str | None) -> list[str]:
     if r.p.sender.organization is not None:
         team["managingOrganization"] = [f.reference(r.p.sender.organization)]
     return [r.put("care-team", team)]
-
-
-def _participant(member: Json, role: Coded | None, text: str) -> Json:
-    out: Json = {"member": member}
-    out["role"] = [f.cc(role) if role is not None else {"text": text}]
-    return out
 
 
 def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:

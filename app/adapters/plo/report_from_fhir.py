@@ -6,9 +6,9 @@ subject) and one section per part with its elements (`ext:plo-field`, `fields.py
 Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
 `InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
 `EksisterendeTjeneste` section (`report_services`), the medicines the MedicationStatements of the
-`Legemiddelinfo` section (`report_medications`), the next of kin the RelatedPersons of the CareTeam of the
-`ParorendeForesatt` section: what is changed on them is what is sent. The rest of the model (contacts,
-the responsible professional, contact units, needed services, events, the sections' readable text) is read from the document written
+`Legemiddelinfo` section (`report_medications`), the responsible professional, contact persons and next of
+kin the CareTeam of the contact sections (`report_contacts`), GodkjentDato `attester.time`: what is changed
+on them is what is sent. The rest of the model (contact units, needed services, events, the sections' readable text) is read from the document written
 from this, by the intake's own reader (`parse.read_report`), so both directions read a part one way.
 """
 
@@ -25,11 +25,13 @@ from app.adapters.plo._common import EXT_PLO
 from app.adapters.plo.build_report import build_report_document
 from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
 from app.adapters.plo.parse import read_report
+from app.adapters.plo.report_contacts import contacts_from, related_from, responsible_from
 from app.adapters.plo.report_fhir import EXT_MAIN_DIAGNOSIS, section_element
 from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
 Json = dict[str, Any]
+_CONTACT_PARTS = ("AnsvarForRapport", "KontaktpersonHelsepersonell", "ParorendeForesatt", "TilknyttetEnhet")
 
 
 def _part(ext: Json | None, name: str, value_type: str) -> Any:
@@ -96,6 +98,11 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
         )
         for s in composition.get("section", [])
     )
+    team = next(
+        (t for part in _CONTACT_PARTS for t in _entries(composition, part, "CareTeam", resolve)), None
+    )
+    responsible, relation, note = responsible_from(team, resolve)
+    attester = (composition.get("attester") or [{}])[0]
     partial = PloMessage(
         version=PloVersion(_part(ext, "version", "Code")),
         family=Family(_part(ext, "family", "Code")),
@@ -121,14 +128,12 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
             medication_from(ms)
             for ms in _entries(composition, "Legemiddelinfo", "MedicationStatement", resolve)
         ),
-        related_persons=tuple(
-            ff._related_person(rp)
-            for team in _entries(composition, "ParorendeForesatt", "CareTeam", resolve)
-            for p in team.get("participant", [])
-            if (ref := f.ref_of(p.get("member"))) is not None
-            and (rp := resolve(ref)) is not None
-            and rp.get("resourceType") == "RelatedPerson"
-        ),
+        responsible=responsible,
+        approved=f.from_fhir_date(attester.get("time")) if responsible is not None else None,
+        responsible_relation=relation,
+        responsible_note=note,
+        contacts=contacts_from(team, resolve),
+        related_persons=related_from(team, resolve),
         services=tuple(
             service_from(sr)
             for sr in _entries(composition, "EksisterendeTjeneste", "ServiceRequest", resolve)

@@ -32,6 +32,7 @@ from tests.adapters.legacy import legacy_dir
 from tests.adapters.plo.conftest import assert_xsd_valid, legacy_files, sample
 
 BASE = "http://test"
+SD = "http://helsebro.no/fhir/StructureDefinition"
 READER = SystemPrincipal("plo-test", "the PLO tests read what the intake stored")
 REPORTS = "samples/plo/1_6/[!p]*/*.xml"  # every 1.6 sample folder but pasientlogistikk
 NY = "Innleggelsesrapport_v1-6_Ny.xml"
@@ -219,3 +220,33 @@ def test_sections_carry_their_part_and_loinc_codes() -> None:
     assert codes["InfoMedisinskDiagnose"] == ["11450-4"]
     assert codes["InfoKartleggingFunksjonsniva"] == ["47420-5"]
     assert codes["Sykepleierdokumentasjon"] == []  # no LOINC section code: the part's own code only
+
+
+def test_the_contact_person_and_the_responsible_changed_on_fhir_are_what_is_written() -> None:
+    """Utskrivningsrapport's contact doctor gets a note; Innleggelsesrapport's responsible nurse a new
+    approval day and a note, on the CareTeam participant and the attester."""
+    bundle, _ = report_bundle(parse_plo(parse_xml(sample("Utskrivningsrapport_v1-6_Ny.xml"))))
+    [team] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CareTeam"]
+    [contact] = [p for p in team["participant"] if p["extension"][0]["valueCode"] == "contact"]
+    contact["extension"].append({"url": f"{SD}/kith-note", "valueString": "Treffes best før kl 10"})
+    back = parse_plo(
+        assert_xsd_valid(build_plo(report_from_resources(_composition(bundle), ff.bundle_resolver(bundle))))
+    )
+    [doctor] = back.contacts
+    assert (doctor.professional.name.family, doctor.note) == ("Koman", "Treffes best før kl 10")
+
+    bundle, _ = report_bundle(parse_plo(parse_xml(sample(NY))))
+    composition = _composition(bundle)
+    composition["attester"][0]["time"] = "2018-01-31"
+    [team] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CareTeam"]
+    [nurse] = [p for p in team["participant"] if p["extension"][0]["valueCode"] == "responsible"]
+    nurse["extension"].append({"url": f"{SD}/kith-note", "valueString": "Ring avdelingen"})
+    back = parse_plo(
+        assert_xsd_valid(build_plo(report_from_resources(composition, ff.bundle_resolver(bundle))))
+    )
+    assert back.responsible is not None
+    assert (back.responsible.name.given, back.approved, back.responsible_note) == (
+        "Gunn",
+        date(2018, 1, 31),
+        "Ring avdelingen",
+    )
