@@ -9,10 +9,11 @@ the Ny's MsgId), so its Endring (M) and Kansellering (C) update the same resourc
 | the document | `Composition` (status final / amended / entered-in-error) with one `section` per top-level part (heading + text), and `DocumentReference` (current / entered-in-error) with the text as attachment, `context.related` the Composition |
 | InfoMedisinskDiagnose/MedisinskDiagnose | `Condition` (encounter-diagnosis; Hoveddiagnose in `ext:plo-main-diagnosis`) |
 | KartlagtFunksjon (IPLOS Funksjonsvariabel, Vurdering) | `Observation` (category `survey`, `valueInteger`) |
-| Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement`s in a snapshot `List` of the sender's (not the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them: `$reconcile` with `source` = that List |
-| EksisterendeTjeneste / TjenesteBehov | `ServiceRequest` (intent `plan` for a service given, `proposal` for one needed) |
+| Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement`s (`report_medications`) in a snapshot `List` of the sender's (not the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them: `$reconcile` with `source` = that List |
+| EksisterendeTjeneste / TjenesteBehov | `ServiceRequest` (intent `plan` for a service given, `proposal` for one needed; `report_services`) |
 | AnsvarForRapport | Practitioner, `Composition.attester` (professional, GodkjentDato) |
-| AnsvarForRapport, KontaktpersonHelsepersonell, TilknyttetEnhet, ParorendeForesatt | one `CareTeam` (Practitioner / Organization / RelatedPerson participants, role = RoleToPatient / Slektskap) |
+| AnsvarForRapport, KontaktpersonHelsepersonell, TilknyttetEnhet, ParorendeForesatt | one `CareTeam` (Practitioner / Organization / RelatedPerson participants, role = RoleToPatient / Slektskap, part in `ext:plo-contact-part`; `report_contacts`) |
+| every other element of a part | `Composition.section.extension` `ext:plo-field` (`fields.py`), so the report can be written again (`report_from_fhir`) |
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ RECONCILIATION = {
     "display": "Legemiddelavstemming",
 }
 _STATUS = {Kind.NEW: "final", Kind.CHANGE: "amended", Kind.CANCEL: "entered-in-error"}
-_CONTACT_SECTIONS = (
+CONTACT_SECTIONS = (
     "TilknyttetEnhet",
     "KontaktpersonHelsepersonell",
     "ParorendeForesatt",
@@ -322,7 +323,7 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
             refs += statements
         if s.element in ("EksisterendeTjeneste", "TjenesteBehov"):
             refs += structured["services"]
-        if s.element in _CONTACT_SECTIONS:
+        if s.element in CONTACT_SECTIONS:
             refs += structured["contacts"]
         if refs:
             section["entry"] = [f.reference(u) for u in refs]

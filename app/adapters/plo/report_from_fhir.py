@@ -26,12 +26,11 @@ from app.adapters.plo.build_report import build_report_document
 from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
 from app.adapters.plo.parse import read_report
 from app.adapters.plo.report_contacts import contacts_from, related_from, responsible_from
-from app.adapters.plo.report_fhir import EXT_MAIN_DIAGNOSIS, section_element
+from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, section_element
 from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
 Json = dict[str, Any]
-_CONTACT_PARTS = ("AnsvarForRapport", "KontaktpersonHelsepersonell", "ParorendeForesatt", "TilknyttetEnhet")
 
 
 def _part(ext: Json | None, name: str, value_type: str) -> Any:
@@ -99,7 +98,7 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
         for s in composition.get("section", [])
     )
     team = next(
-        (t for part in _CONTACT_PARTS for t in _entries(composition, part, "CareTeam", resolve)), None
+        (t for part in CONTACT_SECTIONS for t in _entries(composition, part, "CareTeam", resolve)), None
     )
     responsible, relation, note = responsible_from(team, resolve)
     attester = (composition.get("attester") or [{}])[0]

@@ -250,3 +250,19 @@ def test_the_contact_person_and_the_responsible_changed_on_fhir_are_what_is_writ
         date(2018, 1, 31),
         "Ring avdelingen",
     )
+
+
+@pytest.mark.parametrize("family", ["Innleggelsesrapport", "Utskrivningsrapport"])
+async def test_a_stored_report_after_its_endring_maps_back_to_the_endring(
+    family: str, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The Ny and then its Endring through the intake: the one Composition read back is the Endring."""
+    for kind in ("Ny", "Endring"):
+        status, apprec = await post(client, sample(f"{family}_v1-6_{kind}.xml"))
+        assert (status, apprec.status) == (200, AppRecStatus.OK), apprec.errors
+    engine = app.state.engine
+    ctx = RequestContext(BASE, READER, "plo-test")
+    [composition] = await engine.search(ctx, "Composition", [], 10)
+    after = await stored_report(engine, ctx, composition)
+    _same_content(parse_plo(parse_xml(sample(f"{family}_v1-6_Endring.xml"))), after)
+    assert_xsd_valid(build_plo(after))
