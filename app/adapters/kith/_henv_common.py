@@ -388,15 +388,17 @@ def put_fk1_organisation(el: etree._Element, org: Organisation) -> None:
 
 
 def put_related_persons(
-    parent: etree._Element, po: str, persons: tuple[RelatedPerson, ...], v2: bool
+    parent: etree._Element, po: str, persons: tuple[RelatedPerson, ...], v2: bool, *, birth_year: bool = False
 ) -> None:
+    """`birth_year`: a 1.x poKomponent that has FodselsarMindrearigParorende (PLO 1.6); 2.0 always has it."""
     for rp in persons:
         el = x.sub(parent, po, "ParorendeForesatt")
         x.put_coded(el, po, "Slektskap", rp.relationship, cv=False)
         x.put_coded(el, po, "Omsorgsfunksjon", rp.care_function, cv=False)
-        if v2:
+        if v2 or birth_year:
             year = None if rp.minor_birth_year is None else f"{rp.minor_birth_year:04d}"
             x.opt_text(el, po, "FodselsarMindrearigParorende", year)
+        if v2:
             x.put_bool(el, po, "NarmesteParorende", rp.next_of_kin)
         put_fk1_person(x.sub(el, po, "Referanseperson"), rp.name, rp)
         x.opt_text(el, po, "Merknad", rp.note)

@@ -94,6 +94,8 @@ def message_ext(msg: PloMessage) -> Json:
         parts.append(f.ext("issued", "DateTime", f.fhir_datetime(msg.issue_date)))
     if msg.logistics is not None:
         parts.append(f.ext("logistics", "Code", msg.logistics.value))
+    if msg.document is not None:
+        parts.append(f.ext("document", "String", msg.document))
     return f.complex_ext(EXT_PLO, parts)
 
 

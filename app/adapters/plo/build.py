@@ -1,4 +1,4 @@
-"""The PLO model -> a Pasientlogistikk message in its MsgHead (pure).
+"""The PLO model -> a Pasientlogistikk message (a report: `build_report`) in its MsgHead (pure).
 
 1.6 is the version of the official samples and the one in use; whatever version a message was read in, it
 is written as 1.6, except the municipality's answer `TilbakemeldingUtskrivningsklarPasient`, which only 2.0
@@ -16,19 +16,18 @@ from lxml import etree
 from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
 from app.adapters.kith.model import Coded, HealthProfessional, Organisation
-from app.adapters.plo.model import Event, Family, Kind, Logistics, PloMessage
+from app.adapters.plo import fields
+from app.adapters.plo.build_report import build_report_document
+from app.adapters.plo.model import Event, Family, Logistics, PloMessage, UnbuildableError
+
+__all__ = ["UnbuildableError", "build_logistics_document", "build_plo"]
 
 NS_LOGISTICS = "http://www.kith.no/xmlstds/po/Pasientlogistikk/2012-04-01"
-NS_PO = "http://www.kith.no/xmlstds/po/poKomponent/2012-04-01"
-NS_FK1 = "http://www.kith.no/xmlstds/felleskomponent1"
+NS_PO = fields.NS_PO
+NS_FK1 = fields.NS_FK1
 NS_LOGISTICS_2_0 = "http://ehelse.no/xmlstds/po/Pasientlogistikk/2016-05-30"
 NS_PO_2_0 = "http://ehelse.no/xmlstds/po/poKomponent/2017-11-30"
 OID_DISCHARGE_STATE = "2.16.578.1.12.4.1.1.8431"  # Uttilstand
-_KIND_DISPLAY = {Kind.NEW: "Ny", Kind.CHANGE: "Endring", Kind.CANCEL: "Kansellering"}
-
-
-class UnbuildableError(ValueError):
-    """The model cannot be written as PLO 1.6 (the reason names the part, never patient data)."""
 
 
 def _event(parent: etree._Element, e: Event, po: str = NS_PO) -> None:
@@ -71,7 +70,7 @@ def _discharged_to(parent: etree._Element, codes: tuple[Coded, ...]) -> None:
 
 
 def _status(msg: PloMessage) -> Coded:
-    return Coded(code=msg.kind.value, display=_KIND_DISPLAY[msg.kind])
+    return fields.kind_coded(msg.kind)
 
 
 def _answer_document(msg: PloMessage) -> etree._Element:
@@ -101,9 +100,7 @@ def build_logistics_document(msg: PloMessage) -> etree._Element:
         x.q(NS_LOGISTICS, "Pasientlogistikk"), nsmap={"p1": NS_LOGISTICS, None: NS_PO, "fk1": NS_FK1}
     )
     info = x.sub(doc, NS_PO, "InformasjonOmForsendelsen")
-    x.put_coded(
-        info, NS_PO, "Forsendelsesstatus", Coded(code=msg.kind.value, display=_KIND_DISPLAY[msg.kind])
-    )
+    x.put_coded(info, NS_PO, "Forsendelsesstatus", _status(msg))
     for unit in msg.contact_units:
         if unit.idents:
             _unit(doc, unit)
@@ -121,11 +118,10 @@ def build_logistics_document(msg: PloMessage) -> etree._Element:
 
 
 def build_plo(msg: PloMessage) -> etree._Element:
-    """The whole message: MsgHead with the business document."""
+    """The whole message: MsgHead with the business document (Pasientlogistikk or a report)."""
+    content = build_logistics_document(msg) if msg.family is Family.LOGISTICS else build_report_document(msg)
     business = msghead.Document(
-        ref_doc=msghead.RefDoc(
-            msg_type=msghead.XML_INSTANCE, issue_date=msg.issue_date, content=build_logistics_document(msg)
-        )
+        ref_doc=msghead.RefDoc(msg_type=msghead.XML_INSTANCE, issue_date=msg.issue_date, content=content)
     )
     head = msghead.MsgHead(
         msg_type=msg.msg_type,

@@ -3,8 +3,10 @@
 One `PloMessage` for every family; `family` says which business document it carried, `version` which
 schema (1.5, 1.6, 2.0, by namespace). Pasientlogistikk is read into `events` (TidsfestetHendelse) and
 `discharged_to`; the reports (Innleggelsesrapport, Utskrivningsrapport, Helseopplysninger ...) into
-`sections` (each top-level part of the document as heading + text) and the structured parts mapped
-(`diagnoses`, `medications`, `functions`, `services`).
+`sections` (each top-level part of the document: heading, readable text and its `fields`, the element tree
+as read) and the structured parts (`diagnoses` and `functions` are kept only structured, not in the
+fields, nor are the existing services (EksisterendeTjeneste) and the medicines (Legemiddelinfo); the
+needed services, `events` and the people are read from the fields).
 """
 
 from __future__ import annotations
@@ -132,33 +134,72 @@ class Event:
     remark: str | None = None
 
 
+class UnbuildableError(ValueError):
+    """The model cannot be written as PLO 1.6 (the reason names the part, never patient data)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One element of a report part as read: its namespace (a short key: `po`, `fk1`, `epj1`..`epj3`,
+    `m1`, `doc` for the document's own; else the URI), local name, text and attributes (by name, sorted:
+    their order carries nothing) and child elements, so the part can be written again in any version."""
+
+    ns: str
+    name: str
+    text: str | None = None
+    attrs: tuple[tuple[str, str], ...] = ()
+    children: tuple[Field, ...] = ()
+
+
 @dataclass(frozen=True)
 class Section:
-    """A top-level part of a report: its element name, a heading and its text content."""
+    """A top-level part of a report: its element name, a heading, its readable text and its elements (one
+    `Field` per element of the part; without the diagnoses and mapped functions, kept structured)."""
 
     element: str
     title: str
     text: str
+    fields: tuple[Field, ...] = ()
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     code: Coded
     main: bool | None = None
+    description: str | None = None  # DiagnoseBeskrivelse
 
 
 @dataclass(frozen=True)
 class Medication:
-    """Legemiddelinfo/ForenkletForskrivning/Forskrivningsinfo (the simple prescription part)."""
+    """epj3:Legemiddelinfo: ForenkletForskrivning and its Forskrivningsinfo (the simple prescription)."""
 
     name: str | None
     form: Coded | None = None
-    strength: str | None = None  # "2.5 mg"
+    strength: str | None = None  # Styrke "V U": "2.5 mg"
     dosage_text: str | None = None
     use: Coded | None = None  # Bruk: fast / behov
-    start: date | None = None
+    start: datetime | date | None = None  # DoseringStarttidspunkt (kith:TS)
     remark: str | None = None
     multidose: Coded | None = None
+    end: datetime | date | None = None  # DoseringSluttidspunkt
+    status: Coded | None = None  # StatusTilForskrivningen
+    prescription_id: str | None = None  # ReseptId
+    prescriber: Field | None = None  # Forskriver (fk1:HealthcareProfessional), its elements as read
+    usage_text: str | None = None  # BruksomradeTekst
+    number: str | None = None  # Nr
+    generic_name: str | None = None  # GeneriskNavn
+    atc: Coded | None = None  # Atc
+    not_with_other: bool | None = None  # SkalIkkeTasSammenMedAnnetLegemiddel
+    component_id: str | None = None  # Legemiddelinfo@komponentID
+    category: str | None = None  # Legemiddelinfo@m1:informasjonskategori
+
+
+@dataclass(frozen=True)
+class ContactPerson:
+    """KontaktpersonHelsepersonell: a health professional to contact about the patient, and a note."""
+
+    professional: HealthProfessional
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,11 +213,20 @@ class Function:
 
 @dataclass(frozen=True)
 class Service:
-    """A municipal service existing or asked for (EksisterendeTjeneste / tjeneste søkt)."""
+    """A municipal service existing or asked for (EksisterendeTjeneste / TjenesteBehov); the rest are
+    EksisterendeTjeneste's elements (a needed service is kept in its part's fields)."""
 
     type: Coded | None
     text: str | None
     existing: bool
+    private: bool | None = None  # PrivatTjeneste (required for an existing one)
+    provider: str | None = None  # TjenestenLevertAv
+    info: str | None = None  # OpplysningerOmTjenesten
+    amount: str | None = None  # AntallEnheter (xs:decimal, as written)
+    unit: str | None = None  # Enhet
+    start: date | None = None
+    end: date | None = None
+    remark: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,11 +243,14 @@ class PloMessage:
     issue_date: datetime | None = None
     conversation: OriginalReference | None = None
     logistics: Logistics | None = None
+    document: str | None = None  # the report's document element (Innleggelsesrapport, Konsultasjon ...)
     events: tuple[Event, ...] = ()
     discharged_to: tuple[Coded, ...] = ()  # UtskrevetTil: Uttilstand, UtTil
     responsible: HealthProfessional | None = None  # AnsvarForRapport/AnsvarligRapport
     approved: date | None = None  # AnsvarForRapport/GodkjentDato
-    contacts: tuple[HealthProfessional, ...] = ()  # KontaktpersonHelsepersonell/Kontaktperson
+    responsible_relation: Coded | None = None  # AnsvarForRapport/TypeRelasjon
+    responsible_note: str | None = None  # AnsvarForRapport/Merknad
+    contacts: tuple[ContactPerson, ...] = ()  # KontaktpersonHelsepersonell
     contact_units: tuple[Organisation, ...] = ()  # TilknyttetEnhet/Kontaktenhet
     related_persons: tuple[RelatedPerson, ...] = ()  # ParorendeForesatt
     sections: tuple[Section, ...] = ()

@@ -17,9 +17,11 @@ from app.adapters.kith import _xml as x
 from app.adapters.kith import msghead
 from app.adapters.kith._henv_common import parse_related_persons
 from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, HealthProfessional, Organisation
+from app.adapters.kith.model import Coded, Organisation
 from app.adapters.kith.model import RelatedPerson as RelatedPersonT
+from app.adapters.plo import fields
 from app.adapters.plo.model import (
+    ContactPerson,
     Diagnosis,
     Event,
     Family,
@@ -74,6 +76,15 @@ SECTION_TITLES = {
     "Hjelpemiddel": "Hjelpemidler",
 }
 _NOT_SECTIONS = frozenset({"InformasjonOmForsendelsen"})
+# what a part keeps structured (Condition, Observation) instead of in its fields
+_STRUCTURED = {
+    "InfoMedisinskDiagnose": frozenset({"MedisinskDiagnose"}),
+    "InfoKartleggingFunksjonsniva": frozenset({"KartlagtFunksjon"}),
+}
+# kept only as ServiceRequests, MedicationStatements, RelatedPersons: no fields (`build_report` writes them)
+_STRUCTURED_PARTS = frozenset(
+    {"EksisterendeTjeneste", "Legemiddelinfo", "ParorendeForesatt", "KontaktpersonHelsepersonell"}
+)
 
 
 def business_document(root: Element) -> Element | None:
@@ -141,20 +152,25 @@ def _event(el: Element) -> Event:
     )
 
 
-def _responsible(doc: Element) -> tuple[HealthProfessional | None, date | None]:
+def _responsible(msg: PloMessage, doc: Element) -> PloMessage:
+    """The first AnsvarForRapport (a report that has more keeps the others in its part's fields)."""
     resp = _kid(doc, "AnsvarForRapport")
     person = _kid(resp, "AnsvarligRapport")
-    hp = None if person is None else x.parse_professional(person, _fk1(person) or "")
-    approved = _text(resp, "GodkjentDato")
-    return hp, None if approved is None else x.to_date(approved[:10], "GodkjentDato")
+    return replace(
+        msg,
+        responsible=None if person is None else x.parse_professional(person, _fk1(person) or ""),
+        approved=_day(resp, "GodkjentDato") if resp is not None else None,
+        responsible_relation=_coded(resp, "TypeRelasjon"),
+        responsible_note=_text(resp, "Merknad"),
+    )
 
 
-def _contacts(doc: Element) -> tuple[HealthProfessional, ...]:
+def _contacts(doc: Element) -> tuple[ContactPerson, ...]:
     out = []
-    for el in _all(doc, "KontaktpersonHelsepersonell"):
-        person = _kid(el, "Kontaktperson")
+    for el in doc:
+        person = _kid(el, "Kontaktperson") if _named(el, "KontaktpersonHelsepersonell") else None
         if person is not None:
-            out.append(x.parse_professional(person, _fk1(person) or ""))
+            out.append(ContactPerson(x.parse_professional(person, _fk1(person) or ""), _text(el, "Merknad")))
     return tuple(out)
 
 
@@ -211,10 +227,31 @@ def _sections(doc: Element) -> tuple[Section, ...]:
             groups[-1][1].append(c)
         else:
             groups.append((name, [c]))
+    ns = x.namespace(doc)
     return tuple(
-        Section(name, SECTION_TITLES.get(name, name), "\n\n".join(_content_text(e) for e in els))
+        Section(
+            name,
+            SECTION_TITLES.get(name, name),
+            "\n\n".join(_content_text(e) for e in els),
+            ()
+            if name in _STRUCTURED_PARTS
+            else tuple(
+                fields.read(e, ns, _STRUCTURED.get(name, frozenset()))
+                # the first AnsvarForRapport is the model's `responsible` (a Practitioner)
+                for e in (els[1:] if name == "AnsvarForRapport" else els)
+            ),
+        )
         for name, els in groups
     )
+
+
+def _top(doc: Element, part: str, name: str) -> list[Element]:
+    """`name` elements of the document's top-level `part`s (the ones kept structured)."""
+    return [e for p in doc if isinstance(p.tag, str) and x.local(p) == part for e in p if _named(e, name)]
+
+
+def _named(el: Element, name: str) -> bool:
+    return isinstance(el.tag, str) and x.local(el) == name
 
 
 def _medication(el: Element) -> Medication:
@@ -224,30 +261,65 @@ def _medication(el: Element) -> Medication:
     strength = None
     if strength_el is not None and strength_el.get("V"):
         strength = " ".join(v for v in (strength_el.get("V"), strength_el.get("U")) if v)
-    start = _text(info, "DoseringStarttidspunkt")
+    prescriber = _kid(simple, "Forskriver")
     return Medication(
         name=_text(info, "Navn"),
         form=_coded(info, "Legemiddelform"),
         strength=strength,
         dosage_text=_text(info, "DosVeiledEnkel"),
         use=_coded(info, "Bruk"),
-        start=None if start is None else x.to_date(start[:10], "DoseringStarttidspunkt"),
+        start=_when(_text(info, "DoseringStarttidspunkt"), "DoseringStarttidspunkt"),
         remark=_text(simple, "Merknad"),
         multidose=_coded(simple, "InngaarIMultidose"),
+        end=_when(_text(info, "DoseringSluttidspunkt"), "DoseringSluttidspunkt"),
+        status=_coded(simple, "StatusTilForskrivningen"),
+        prescription_id=_text(simple, "ReseptId"),
+        prescriber=None if prescriber is None else fields.read(prescriber, None),
+        usage_text=_text(info, "BruksomradeTekst"),
+        number=_text(info, "Nr"),
+        generic_name=_text(info, "GeneriskNavn"),
+        atc=_coded(info, "Atc"),
+        not_with_other=_bool(info, "SkalIkkeTasSammenMedAnnetLegemiddel"),
+        component_id=el.get("komponentID"),
+        category=el.get(x.q(fields.WRITTEN["m1"], "informasjonskategori")),
     )
 
 
-def _service(el: Element, existing: bool) -> Service:
+def _day(el: Element, name: str) -> date | None:
+    value = _text(el, name)
+    return None if value is None else x.to_date(value[:10], name)
+
+
+def _service(el: Element) -> Service:
+    """EksisterendeTjeneste (a service the patient has)."""
+    return Service(
+        type=_coded(el, "IPLOStjenestetype"),
+        text=_text(el, "BetegnelseTjeneste"),
+        existing=True,
+        private=_bool(el, "PrivatTjeneste"),
+        provider=_text(el, "TjenestenLevertAv"),
+        info=_text(el, "OpplysningerOmTjenesten"),
+        amount=_text(el, "AntallEnheter"),
+        unit=_text(el, "Enhet"),
+        start=_day(el, "Startdato"),
+        end=_day(el, "Sluttdato"),
+        remark=_text(el, "Merknad"),
+    )
+
+
+def _needed(el: Element) -> Service:
+    """TjenesteBehov (a service asked for: kept in its part's fields, this is the FHIR view)."""
     text = _text(el, "BetegnelseTjeneste") or _text(el, "BeskrivelseAvTjeneste")
-    return Service(type=_coded(el, "IPLOStjenestetype"), text=text, existing=existing)
+    return Service(type=_coded(el, "IPLOStjenestetype"), text=text, existing=False)
 
 
-def _function(el: Element) -> Function | None:
-    variable = _coded(el, "Funksjonsvariabel")
-    if variable is None:
-        return None
+def _function(el: Element) -> Function:
     level = _text(el, "Vurdering")
-    return Function(variable, None if level is None else Coded(code=level), _text(el, "Merknad"))
+    return Function(
+        _coded(el, "Funksjonsvariabel") or Coded(),
+        None if level is None else Coded(code=level),
+        _text(el, "Merknad"),
+    )
 
 
 def _kind(doc: Element) -> Kind:
@@ -273,7 +345,6 @@ def parse_plo(root: Element) -> PloMessage:
         raise KithError(AppRecError.UNSUPPORTED_FORMAT, "business document is not a PLO message")
     family, version = NAMESPACES[ns]
     first = next(d for d in head.documents if d.ref_doc.content is not None)
-    responsible, approved = _responsible(doc)
     common = PloMessage(
         version=version,
         family=family,
@@ -286,11 +357,6 @@ def parse_plo(root: Element) -> PloMessage:
         patient=head.patient,
         issue_date=first.ref_doc.issue_date,
         conversation=head.conversation_ref,
-        responsible=responsible,
-        approved=approved,
-        contacts=_contacts(doc),
-        contact_units=_units(doc),
-        related_persons=_related(doc),
     )
     if family is Family.LOGISTICS:
         part = next((c for c in doc if isinstance(c.tag, str) and x.namespace(c) == ns), None)
@@ -303,18 +369,38 @@ def parse_plo(root: Element) -> PloMessage:
         out = _kid(part, "UtskrevetTil")
         discharged_to = tuple(c for e in (out if out is not None else []) if (c := x.coded(e)) is not None)
         events = tuple(_event(e) for e in _all(part, "TidsfestetHendelse"))
+        common = _people(common, doc)
         return replace(common, logistics=logistics, events=events, discharged_to=discharged_to)
+    return read_report(common, doc)
+
+
+def _people(msg: PloMessage, doc: Element) -> PloMessage:
     return replace(
-        common,
+        _responsible(msg, doc),
+        contacts=_contacts(doc),
+        contact_units=_units(doc),
+        related_persons=_related(doc),
+    )
+
+
+def read_report(common: PloMessage, doc: Element) -> PloMessage:
+    """A report's content read from its business document (also the document `build_report` writes from
+    FHIR, so both directions read it the same way)."""
+    return replace(
+        _people(common, doc),
+        document=x.local(doc),
         events=tuple(_event(e) for e in _all(doc, "TidsfestetHendelse")),
         sections=_sections(doc),
-        diagnoses=tuple(
-            Diagnosis(code, _bool(d, "Hoveddiagnose"))
-            for d in _all(doc, "MedisinskDiagnose")
-            if (code := _coded(d, "Diagnosekode")) is not None
+        diagnoses=tuple(  # one in words only has an empty code (it is not in the part's fields)
+            Diagnosis(
+                _coded(d, "Diagnosekode") or Coded(),
+                _bool(d, "Hoveddiagnose"),
+                _text(d, "DiagnoseBeskrivelse"),
+            )
+            for d in _top(doc, "InfoMedisinskDiagnose", "MedisinskDiagnose")
         ),
-        medications=tuple(_medication(m) for m in _all(doc, "Legemiddelinfo")),
-        functions=tuple(f for e in _all(doc, "KartlagtFunksjon") if (f := _function(e)) is not None),
-        services=tuple(_service(e, True) for e in _all(doc, "EksisterendeTjeneste"))
-        + tuple(_service(e, False) for e in _all(doc, "TjenesteBehov")),
+        medications=tuple(_medication(m) for m in doc if _named(m, "Legemiddelinfo")),
+        functions=tuple(_function(e) for e in _top(doc, "InfoKartleggingFunksjonsniva", "KartlagtFunksjon")),
+        services=tuple(_service(e) for e in doc if _named(e, "EksisterendeTjeneste"))
+        + tuple(_needed(e) for e in _all(doc, "TjenesteBehov")),
     )

@@ -9,10 +9,11 @@ the Ny's MsgId), so its Endring (M) and Kansellering (C) update the same resourc
 | the document | `Composition` (status final / amended / entered-in-error) with one `section` per top-level part (heading + text), and `DocumentReference` (current / entered-in-error) with the text as attachment, `context.related` the Composition |
 | InfoMedisinskDiagnose/MedisinskDiagnose | `Condition` (encounter-diagnosis; Hoveddiagnose in `ext:plo-main-diagnosis`) |
 | KartlagtFunksjon (IPLOS Funksjonsvariabel, Vurdering) | `Observation` (category `survey`, `valueInteger`) |
-| Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement`s in a snapshot `List` of the sender's (not the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them: `$reconcile` with `source` = that List |
-| EksisterendeTjeneste / TjenesteBehov | `ServiceRequest` (intent `plan` for a service given, `proposal` for one needed) |
+| Legemiddelinfo (ForenkletForskrivning) | `MedicationStatement`s (`report_medications`) in a snapshot `List` of the sender's (not the medication list) + one `Task` `plo-task|medication-reconciliation` proposing them: `$reconcile` with `source` = that List |
+| EksisterendeTjeneste / TjenesteBehov | `ServiceRequest` (intent `plan` for a service given, `proposal` for one needed; `report_services`) |
 | AnsvarForRapport | Practitioner, `Composition.attester` (professional, GodkjentDato) |
-| AnsvarForRapport, KontaktpersonHelsepersonell, TilknyttetEnhet, ParorendeForesatt | one `CareTeam` (Practitioner / Organization / RelatedPerson participants, role = RoleToPatient / Slektskap) |
+| AnsvarForRapport, KontaktpersonHelsepersonell, TilknyttetEnhet, ParorendeForesatt | one `CareTeam` (Practitioner / Organization / RelatedPerson participants, role = RoleToPatient / Slektskap, part in `ext:plo-contact-part`; `report_contacts`) |
+| every other element of a part | `Composition.section.extension` `ext:plo-field` (`fields.py`), so the report can be written again (`report_from_fhir`) |
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import Anchor, update_entry
-from app.adapters.kith.model import Coded
 from app.adapters.kith.to_fhir import _ORG_KEYS, sender_key
-from app.adapters.plo import clock
-from app.adapters.plo._common import CS, NS, Parties, message_ext, parties
+from app.adapters.plo import clock, fields
+from app.adapters.plo._common import CS, NS, Parties, message_ext, parties, party_exts
 from app.adapters.plo.model import Family, Kind, PloMessage
+from app.adapters.plo.report_contacts import participant
+from app.adapters.plo.report_medications import statement
+from app.adapters.plo.report_services import service_request
 from app.resources.no_basis.identifiers import has_valid_orgnr
 
 Json = dict[str, Any]
@@ -46,13 +49,40 @@ RECONCILIATION = {
     "display": "Legemiddelavstemming",
 }
 _STATUS = {Kind.NEW: "final", Kind.CHANGE: "amended", Kind.CANCEL: "entered-in-error"}
-_CONTACT_SECTIONS = (
+CONTACT_SECTIONS = (
     "TilknyttetEnhet",
     "KontaktpersonHelsepersonell",
     "ParorendeForesatt",
     "AnsvarForRapport",
 )
 _SECTION_OF = {"diagnoses": "InfoMedisinskDiagnose", "functions": "InfoKartleggingFunksjonsniva"}
+
+
+SECTION_SYSTEM = f"{CS}/plo-section"  # the part's element name
+# the LOINC section codes of the parts that have one (as C-CDA's sections use them)
+SECTION_LOINC = {
+    "Legemiddelinfo": ("10160-0", "History of Medication use Narrative"),
+    "InfoMedisinskDiagnose": ("11450-4", "Problem list - Reported"),
+    "InfoKartleggingFunksjonsniva": ("47420-5", "Functional status assessment note"),
+    "OpplysningerOmHjelpemidler": ("46264-8", "History of medical device use"),
+    "OpplysningOpphold": ("46240-8", "History of Hospitalizations+Outpatient visits Narrative"),
+}
+
+
+def section_code(element: str, title: str) -> Json:
+    """A section's code: the part's element (`plo-section`), and its LOINC section code when it has one;
+    `text` is the element, as the intake wrote it before."""
+    codings = [{"system": SECTION_SYSTEM, "code": element, "display": title}]
+    if element in SECTION_LOINC:
+        code, display = SECTION_LOINC[element]
+        codings.append({"system": "http://loinc.org", "code": code, "display": display})
+    return {"coding": codings, "text": element}
+
+
+def section_element(section: Json) -> str:
+    code = section.get("code") or {}
+    own = next((c.get("code") for c in code.get("coding", []) if c.get("system") == SECTION_SYSTEM), None)
+    return str(own or code.get("text") or "")
 
 
 def document_key(msg: PloMessage) -> str:
@@ -114,6 +144,8 @@ def _conditions(r: _Report) -> list[str]:
         ]
         cond["code"] = f.cc(d.code)
         cond["subject"] = r.p.subject
+        if d.description is not None:
+            cond["note"] = [{"text": d.description}]
         if r.p.sender_ref is not None:
             cond["asserter"] = r.p.sender_ref
         urls.append(r.put(f"condition-{n}", cond))
@@ -151,25 +183,12 @@ def _observations(r: _Report) -> list[str]:
 def _medications(r: _Report, document: str) -> list[str]:
     urls = []
     for n, m in enumerate(r.msg.medications):
-        ms: Json = {"resourceType": "MedicationStatement", "status": r.clinical("active")}
-        concept: Json = {"text": " ".join(v for v in (m.name, m.strength) if v) or "Ukjent legemiddel"}
-        if m.form is not None:
-            ms["extension"] = [f.ext(f"{f.SD}/plo-medication-form", "CodeableConcept", f.cc(m.form))]
-        ms["medicationCodeableConcept"] = concept
+        ms = statement(m, r.clinical("active"))
         ms["subject"] = r.p.subject
         ms["dateAsserted"] = f.fhir_datetime(r.msg.issue_date or r.msg.gen_date)
         if r.p.sender_ref is not None:
             ms["informationSource"] = r.p.sender_ref
         ms["derivedFrom"] = [f.reference(document)]
-        if m.use is not None:
-            ms["category"] = f.cc(m.use)
-        if m.start is not None:
-            ms["effectivePeriod"] = {"start": m.start.isoformat()}
-        if m.dosage_text:
-            ms["dosage"] = [{"text": m.dosage_text}]
-        notes = [t for t in (m.remark, m.multidose.display if m.multidose else None) if t]
-        if notes:
-            ms["note"] = [{"text": t} for t in notes]
         urls.append(r.put(f"medication-{n}", ms))
     return urls
 
@@ -219,13 +238,7 @@ def _reconciliation(r: _Report, document: str, snapshot: str, statements: list[s
 def _services(r: _Report) -> list[str]:
     urls = []
     for n, s in enumerate(r.msg.services):
-        sr: Json = {"resourceType": "ServiceRequest", "status": "revoked" if r.cancel else "active"}
-        sr["intent"] = "plan" if s.existing else "proposal"
-        sr["category"] = [{"text": "Kommunal helse- og omsorgstjeneste"}]
-        code: Json = f.cc(s.type) if s.type is not None else {}
-        if s.text:
-            code["text"] = s.text
-        sr["code"] = code or {"text": "Tjeneste"}
+        sr = service_request(s, r.cancel)
         sr["subject"] = r.p.subject
         if r.p.sender_ref is not None:
             sr["requester"] = r.p.sender_ref
@@ -240,19 +253,30 @@ def _care_team(r: _Report, responsible: str | None) -> list[str]:
     participants: list[Json] = []
     if responsible is not None and msg.responsible is not None:
         role = msg.responsible.role_to_patient or msg.responsible.type
-        participants.append(_participant(f.reference(responsible), role, "Ansvarlig for rapporten"))
-    for n, hp in enumerate(msg.contacts):
+        participants.append(
+            participant(
+                f.reference(responsible),
+                role,
+                "Ansvarlig for rapporten",
+                "responsible",
+                msg.responsible_note,
+                msg.responsible_relation,
+            )
+        )
+    for n, contact in enumerate(msg.contacts):
+        hp = contact.professional
         url = b.practitioner(hp, f"contact-{n}")
-        participants.append(_participant(f.reference(url), hp.role_to_patient or hp.type, "Kontaktperson"))
+        role = hp.role_to_patient or hp.type
+        participants.append(participant(f.reference(url), role, "Kontaktperson", "contact", contact.note))
     for n, found in enumerate(msg.contact_units):
         # a contact unit is context, not a party: an organisation number that cannot be one is left out
         idents = tuple(i for i in found.idents if i.type.code != "ENH" or has_valid_orgnr(i.id))
         unit = replace(found, idents=idents)
         url = b.add(f"contact-unit-{n}", b.organization(unit, None), _ORG_KEYS)
-        participants.append(_participant(f.reference(url, unit.name), None, "Kontaktenhet"))
+        participants.append(participant(f.reference(url, unit.name), None, "Kontaktenhet", "unit"))
     for n, rp in enumerate(msg.related_persons):
         url = b.related_person(rp, r.p.subject["reference"], n)
-        participants.append(_participant(f.reference(url), rp.relationship, "Pårørende"))
+        participants.append(participant(f.reference(url), rp.relationship, "Pårørende", "related"))
     if not participants:
         return []
     team: Json = {"resourceType": "CareTeam", "status": "entered-in-error" if r.cancel else "active"}
@@ -262,12 +286,6 @@ def _care_team(r: _Report, responsible: str | None) -> list[str]:
     if r.p.sender.organization is not None:
         team["managingOrganization"] = [f.reference(r.p.sender.organization)]
     return [r.put("care-team", team)]
-
-
-def _participant(member: Json, role: Coded | None, text: str) -> Json:
-    out: Json = {"member": member}
-    out["role"] = [f.cc(role) if role is not None else {"text": text}]
-    return out
 
 
 def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
@@ -296,14 +314,16 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     structured["contacts"] = _care_team(r, responsible)
     sections = []
     for s in msg.sections:
-        section: Json = {"title": s.title, "code": {"text": s.element}}
+        section: Json = {"title": s.title, "code": section_code(s.element, s.title)}
+        if s.fields:  # the part's elements, so it can be written again (`fields.py`)
+            section["extension"] = [fields.to_ext(fd) for fd in s.fields]
         section["text"] = {"status": "generated", "div": _div(s.text or s.title)}
         refs = [u for name, el in _SECTION_OF.items() if el == s.element for u in structured[name]]
         if s.element == "Legemiddelinfo":
             refs += statements
         if s.element in ("EksisterendeTjeneste", "TjenesteBehov"):
             refs += structured["services"]
-        if s.element in _CONTACT_SECTIONS:
+        if s.element in CONTACT_SECTIONS:
             refs += structured["contacts"]
         if refs:
             section["entry"] = [f.reference(u) for u in refs]
@@ -311,7 +331,7 @@ def report_bundle(msg: PloMessage) -> tuple[Json, Anchor]:
     comp_url = b.url("composition")
     comp: Json = {
         "resourceType": "Composition",
-        "extension": [message_ext(msg)],
+        "extension": [message_ext(msg), *party_exts(p)],
         "identifier": identifier,
         "status": _STATUS[msg.kind],
         "type": type_cc,

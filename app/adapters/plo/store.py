@@ -1,6 +1,7 @@
 """What a received PLO message changes, read through the engine with the caller's context (the access
 policy and the audit apply): the stored stay (Encounter) and discharge-ready notice (Task) a logistics
-message updates, and the stored report a Kansellering revokes. The mapping itself is pure
+message updates, the stored report a Kansellering revokes, and the stored stay or report read back as
+the message (`stored_logistics`, `stored_report`). The mapping itself is pure
 (`logistics_fhir`, `report_fhir`).
 """
 
@@ -16,6 +17,7 @@ from app.adapters.plo import logistics_fhir as lf
 from app.adapters.plo import report_fhir as rf
 from app.adapters.plo.from_fhir import logistics_from_resources
 from app.adapters.plo.model import Kind, Logistics, PloMessage
+from app.adapters.plo.report_from_fhir import report_from_resources
 from app.fhir.context import RequestContext
 from app.fhir.engine import Engine
 from app.fhir.search.values import escape_value
@@ -115,3 +117,10 @@ async def stored_logistics(engine: Engine, ctx: RequestContext, stay: Json) -> P
     resources = [r for r in (stay, task) if r is not None]
     known = await resolve_all(engine, ctx, resources)
     return logistics_from_resources(stay, task, known.get)
+
+
+async def stored_report(engine: Engine, ctx: RequestContext, composition: Json) -> PloMessage:
+    """The report a stored Composition keeps (its Conditions, Observations and parties read through the
+    engine with the caller's context): what `build.build_plo` writes out again."""
+    known = await resolve_all(engine, ctx, [composition])
+    return report_from_resources(composition, known.get)

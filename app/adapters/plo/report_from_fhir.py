@@ -1,0 +1,142 @@
+"""FHIR -> a PLO report (pure): the Composition the intake (or a writer on FHIR) keeps, and what its sections
+name, looked up by `resolve`, back to the model that `build.build_plo` writes as PLO 1.6.
+
+The Composition holds what the MsgHead said (`ext:plo-message`, `kith-party` sender and receiver, the
+subject) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
+Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
+`InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
+`EksisterendeTjeneste` section (`report_services`), the medicines the MedicationStatements of the
+`Legemiddelinfo` section (`report_medications`), the responsible professional, contact persons and next of
+kin the CareTeam of the contact sections (`report_contacts`), GodkjentDato `attester.time`: what is changed
+on them is what is sent. The rest of the model (contact units, needed services, events, the sections' readable text) is read from the document written
+from this, by the intake's own reader (`parse.read_report`), so both directions read a part one way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith import from_fhir as ff
+from app.adapters.kith.errors import AppRecError, KithError
+from app.adapters.kith.model import Coded, Organisation, OriginalReference
+from app.adapters.plo import fields
+from app.adapters.plo._common import EXT_PLO
+from app.adapters.plo.build_report import build_report_document
+from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
+from app.adapters.plo.parse import read_report
+from app.adapters.plo.report_contacts import contacts_from, related_from, responsible_from
+from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, section_element
+from app.adapters.plo.report_medications import medication_from
+from app.adapters.plo.report_services import service_from
+
+Json = dict[str, Any]
+
+
+def _part(ext: Json | None, name: str, value_type: str) -> Any:
+    return next(
+        (e.get(f"value{value_type}") for e in (ext or {}).get("extension", []) if e.get("url") == name), None
+    )
+
+
+def _note(resource: Json) -> str | None:
+    notes = resource.get("note") or []
+    return notes[0].get("text") if notes else None
+
+
+def _entries(composition: Json, element: str, res_type: str, resolve: ff.Resolve) -> list[Json]:
+    found = []
+    for section in composition.get("section", []):
+        if section_element(section) != element:
+            continue
+        for entry in section.get("entry", []):
+            ref = entry.get("reference")
+            resource = resolve(ref) if ref else None
+            if resource is not None and resource.get("resourceType") == res_type:
+                found.append(resource)
+    return found
+
+
+def _diagnosis(condition: Json) -> Diagnosis:
+    return Diagnosis(
+        code=f.coded(condition.get("code")),
+        main=f.ext_value(condition, EXT_MAIN_DIAGNOSIS, "Boolean"),
+        description=_note(condition),
+    )
+
+
+def _function(observation: Json) -> Function:
+    value = observation.get("valueInteger", observation.get("valueString"))
+    return Function(
+        variable=f.coded(observation.get("code")),
+        level=None if value is None else Coded(code=str(value)),
+        remark=_note(observation),
+    )
+
+
+def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
+    """The report a Composition keeps, as the model (its business document valid PLO 1.6 when built)."""
+    ext = next(iter(f.exts(composition, EXT_PLO)), None)
+    msg_id = _part(ext, "msgId", "String")
+    generated = f.from_fhir_datetime(_part(ext, "generated", "DateTime"))
+    if ext is None or msg_id is None or generated is None:
+        raise KithError(AppRecError.NOT_VALID, "the Composition keeps no PLO message (MsgId, GenDate)")
+    conversation_id = _part(ext, "conversationId", "String")
+    parent_id = _part(ext, "parentId", "String")
+    conversation = None
+    if parent_id is not None and conversation_id is not None:
+        conversation = OriginalReference(parent_id=parent_id, conversation_id=conversation_id)
+    subject = f.ref_of(composition.get("subject"))
+    patient = None if subject is None else resolve(subject)
+    sections = tuple(
+        Section(
+            element=section_element(s),
+            title=s.get("title") or "",
+            text="",
+            fields=tuple(fields.from_ext(e) for e in f.exts(s, fields.EXT_FIELD)),
+        )
+        for s in composition.get("section", [])
+    )
+    team = next(
+        (t for part in CONTACT_SECTIONS for t in _entries(composition, part, "CareTeam", resolve)), None
+    )
+    responsible, relation, note = responsible_from(team, resolve)
+    attester = (composition.get("attester") or [{}])[0]
+    partial = PloMessage(
+        version=PloVersion(_part(ext, "version", "Code")),
+        family=Family(_part(ext, "family", "Code")),
+        kind=Kind(_part(ext, "kind", "Code")),
+        msg_id=msg_id,
+        msg_type=f.coded(_part(ext, "messageType", "CodeableConcept")),
+        gen_date=generated,
+        sender=ff._party_from(composition, "sender", resolve) or Organisation(),
+        receiver=ff._party_from(composition, "receiver", resolve) or Organisation(),
+        patient=None if patient is None else ff._patient(patient, None, False),
+        issue_date=f.from_fhir_datetime(_part(ext, "issued", "DateTime")),
+        conversation=conversation,
+        document=_part(ext, "document", "String"),
+        sections=sections,
+        diagnoses=tuple(
+            _diagnosis(c) for c in _entries(composition, "InfoMedisinskDiagnose", "Condition", resolve)
+        ),
+        functions=tuple(
+            _function(o)
+            for o in _entries(composition, "InfoKartleggingFunksjonsniva", "Observation", resolve)
+        ),
+        medications=tuple(
+            medication_from(ms)
+            for ms in _entries(composition, "Legemiddelinfo", "MedicationStatement", resolve)
+        ),
+        responsible=responsible,
+        approved=f.from_fhir_date(attester.get("time")) if responsible is not None else None,
+        responsible_relation=relation,
+        responsible_note=note,
+        contacts=contacts_from(team, resolve),
+        related_persons=related_from(team, resolve),
+        services=tuple(
+            service_from(sr)
+            for sr in _entries(composition, "EksisterendeTjeneste", "ServiceRequest", resolve)
+            if sr.get("intent") == "plan"
+        ),
+    )
+    return read_report(partial, build_report_document(partial))
