@@ -74,10 +74,12 @@ CONSULTATIONS = (
     (27 * 7 + 4, 74.1, 121, 78, 27.0),
 )
 # The plan: the pack builds her CarePlan for the basic programme from the due date; the GP marks what
-# has been held and booked (programme consultation id -> status). The early ultrasound is left not done:
-# its window has ended, so it is not the next one.
-PLAN_STATUS = {"uke-24": "completed", "uke-28": "completed", "uke-32": "scheduled"}
-NEXT_CONSULTATION = "uke-32"
+# has been held and booked (programme consultation id -> status). Week 28's consultation, whose window is
+# open today, is held only by its Encounter (the last of CONSULTATIONS): `$next` counts it, so week 32's
+# is next. The ultrasounds are left not done: their windows have ended (`$next`'s overdue).
+PLAN_STATUS = {"uke-24": "completed", "uke-32": "scheduled"}
+CURRENT_CONSULTATION, NEXT_CONSULTATION = "uke-28", "uke-32"
+MISSED_CONSULTATIONS = ("tidlig-ultralyd", "ultralyd-17-19")
 KARI_QUESTION = "Kan jeg fortsette å sykle til jobben?"
 
 
@@ -196,6 +198,16 @@ def _parameters(**values: tuple[str, Any]) -> dict[str, Any]:
     }
 
 
+def gp_token(server: PortalServer) -> dict[str, str]:
+    """Kari's and Øyvind's GP (a care relation with both)."""
+    return server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
+
+
+def consultation_id(number: int) -> str:
+    """The Encounter id of Kari's `number`th consultation (1-based, as CONSULTATIONS)."""
+    return f"{EPISODE}-k{number}"
+
+
 def seed(server: PortalServer) -> Seeded:
     system = server.token("portal-test-seed", "system/*.cruds", client_id="portal-test-seed")
     hospital = server.token(
@@ -207,7 +219,7 @@ def seed(server: PortalServer) -> Seeded:
         name=HOSPITAL_DOCTOR,
         source_system=HOSPITAL_SYSTEM,
     )
-    gp = server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
+    gp = gp_token(server)
     emergency = server.token(
         f"hpr-{EMERGENCY_HPR}",
         "user/*.cruds",
@@ -327,7 +339,7 @@ def _pregnancy(http: httpx.Client, server: PortalServer, gp: dict[str, str], tod
     ]
     for n, (days, weight, high, low, sf_height) in enumerate(CONSULTATIONS, 1):
         day = on_day(due, days).isoformat()
-        cid = f"{eid}-k{n}"
+        cid = consultation_id(n)
         resources += [
             pregnancy.consultation(cid, eid, pid, day, *office),
             pregnancy.observation(

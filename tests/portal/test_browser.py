@@ -10,7 +10,8 @@ emergency-access row, absent from an ordinary one).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,19 +28,19 @@ from tests.portal.browser import (
     screenshot,
     sign_in,
 )
+from tests.portal.pregnancy_text import missed_text, next_text, norwegian, weeks
 from tests.portal.server import (
     ANAPHYLAXIS,
     ASE_REFERRAL,
     CONSULTATIONS,
+    CURRENT_CONSULTATION,
     EMERGENCY_CLINIC,
     EMERGENCY_DOCTOR,
     EMERGENCY_HPR,
     EMERGENCY_REASON,
     FREE_TEXT_MEDICINE,
-    GP_HPR,
     GP_NAME,
     GP_OFFICE,
-    GP_ORGNR,
     GP_SYSTEM,
     HOSPITAL,
     HOSPITAL_DOCTOR,
@@ -50,10 +51,13 @@ from tests.portal.server import (
     KARI_REFERRAL,
     LATEX,
     MEDICINE,
+    MISSED_CONSULTATIONS,
     NEXT_CONSULTATION,
     VACCINE,
     PortalServer,
     Seeded,
+    consultation_id,
+    gp_token,
     on_day,
 )
 from tests.resources.core_journal.builders import PACEMAKER
@@ -342,6 +346,13 @@ def test_a_pregnant_citizen_sees_her_card_with_charts_and_adds_a_question(
     plan's next consultation, the consultations so far, three SVG charts against gestational week with
     accessible names and their values as text, her question, and a new one added through the form."""
     server, seeded = portal
+    next_calls: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            next_calls.append(request.headers.get("authorization", "")) if "/$next" in request.url else None
+        ),
+    )
     open_portal(page, server)
     sign_in(page, "Kari Nordmann")
     go_to(page, PREGNANCY_PANEL)
@@ -355,12 +366,6 @@ def test_a_pregnant_citizen_sees_her_card_with_charts_and_adds_a_question(
     ]
     assert page.get_by_role("alert").is_hidden()
 
-    def norwegian(day: date) -> str:
-        return day.strftime("%d.%m.%Y")
-
-    def weeks(days: int) -> str:
-        return f"{days // 7}+{days % 7}"
-
     # The due date, and the gestational age today: 280 days less the days left.
     ga_today = 280 - (seeded.due - datetime.now(OSLO).date()).days
     dating = content.locator("#gravid-dating").inner_text()
@@ -368,18 +373,15 @@ def test_a_pregnant_citizen_sees_her_card_with_charts_and_adds_a_question(
     assert f"Svangerskapslengde i dag\n{weeks(ga_today)} ({ga_today // 7} uker og " in dating
     assert content.locator("[data-ga-days]").get_attribute("data-ga-days") == str(ga_today)
 
-    # The next consultation: the first activity of the plan not done whose window has not ended.
-    consultation = programme.by_id()[NEXT_CONSULTATION]
-    first, last = consultation.start.days, consultation.end.days
+    # The next consultation, from `$next` (asked with her token): week 28's was held (its Encounter), so
+    # week 32's, booked; the ultrasounds whose windows have ended without being held are named.
+    assert next_calls
+    assert all(auth.startswith("Bearer ") for auth in next_calls)
     upcoming = content.locator("#gravid-neste").inner_text()
-    assert f"Hva\n{consultation.title}" in upcoming
-    assert (
-        f"Når\nMellom {norwegian(on_day(seeded.due, first))} – {norwegian(on_day(seeded.due, last))}"
-        in upcoming
-    )
-    assert f"Svangerskapsuke\n{weeks(first)} – {weeks(last)}" in upcoming
-    assert "Status\nTimen er avtalt" in upcoming
-    assert programme.by_id()["tidlig-ultralyd"].title not in upcoming  # not done, but its window has ended
+    assert next_text(seeded.due, NEXT_CONSULTATION, "Timen er avtalt") in upcoming
+    assert content.locator("#gravid-neste [data-when='due']").count() == 0
+    missed = content.locator("#gravid-ikke-gjennomfort").inner_text()
+    assert missed.startswith(f"{missed_text(MISSED_CONSULTATIONS)}. ")
 
     # The consultations so far, oldest first, with what was measured.
     table = content.get_by_role("table", name="Konsultasjonene dine (4)")
@@ -496,6 +498,64 @@ def test_a_pregnancy_card_without_a_plan_or_measurements_says_so(
     assert page.get_by_role("alert").is_hidden()
 
 
+def test_a_consultation_recorded_in_its_window_moves_the_next_one_on(
+    page: Page, portal: tuple[PortalServer, Seeded]
+) -> None:
+    """Week 28's consultation is open today and not marked held in the plan: while its Encounter is in
+    progress it is due now; once the GP records it finished, the panel shows week 32's (the plan's
+    activity statuses alone would still say week 28)."""
+    server, seeded = portal
+    url = f"/Encounter/{consultation_id(len(CONSULTATIONS))}"
+    with httpx.Client(base_url=server.url, timeout=30, headers=gp_token(server)) as http:
+        plan = http.get("/CarePlan", params={"subject": "Patient/kari"}).json()["entry"][0]["resource"]
+        current = next(a for a in plan["activity"] if programme.programme_id(a) == CURRENT_CONSULTATION)
+        assert current["detail"]["status"] == "not-started"
+        encounter = http.get(url).json()
+        assert encounter["status"] == "finished"
+        try:
+            assert http.put(url, json={**encounter, "status": "in-progress"}).status_code == 200
+            open_portal(page, server)
+            sign_in(page, "Kari Nordmann")
+            go_to(page, PREGNANCY_PANEL)
+            part = page.locator("#panel-gravid-content #gravid-neste")
+            assert part.locator("[data-when='due']").inner_text() == "Det er tid for denne konsultasjonen nå."
+            assert next_text(seeded.due, CURRENT_CONSULTATION, "Ikke avtalt ennå") in part.inner_text()
+        finally:
+            assert http.put(url, json=encounter).status_code == 200
+    go_to(page, "Mine henvisninger")
+    go_to(page, PREGNANCY_PANEL)
+    assert next_text(seeded.due, NEXT_CONSULTATION, "Timen er avtalt") in part.inner_text()
+    assert part.locator("[data-when='due']").count() == 0
+
+
+def test_the_card_shows_without_the_next_consultation_when_next_fails(
+    page: Page, portal: tuple[PortalServer, Seeded]
+) -> None:
+    """`$next` refused or down: the rest of the card still shows, and the part says what could not be
+    fetched (no alert: the card itself was read)."""
+    server, _ = portal
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "exception", "diagnostics": "unavailable"}],
+    }
+    page.route(
+        re.compile(r".*/CarePlan/[^/]+/\$next.*"),
+        lambda route: route.fulfill(status=503, json=outcome, content_type="application/fhir+json"),
+    )
+    open_portal(page, server)
+    sign_in(page, "Kari Nordmann")
+    go_to(page, PREGNANCY_PANEL)
+    content = page.locator("#panel-gravid-content")
+    assert content.locator("#gravid-neste-feil").inner_text() == (
+        "Neste konsultasjon kunne ikke hentes. Tjenesten svarer ikke akkurat nå. Prøv igjen senere. "
+        "(unavailable)"
+    )
+    assert content.locator("#gravid-neste dl").count() == 0
+    assert content.get_by_role("table", name=f"Konsultasjonene dine ({len(CONSULTATIONS)})").is_visible()
+    assert content.locator("svg[role='img']").count() == 3
+    assert page.get_by_role("alert").is_hidden()
+
+
 def test_an_expired_session_sends_the_citizen_back_to_sign_in(
     page: Page, portal: tuple[PortalServer, Seeded]
 ) -> None:
@@ -543,7 +603,7 @@ def _summary_document() -> dict[str, Any]:
 
 def test_a_long_access_log_comes_a_page_at_a_time(page: Page, portal: tuple[PortalServer, Seeded]) -> None:
     server, _ = portal
-    gp = server.token(f"hpr-{GP_HPR}", "user/*.cruds", hpr=GP_HPR, orgnr=GP_ORGNR, category="LE")
+    gp = gp_token(server)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         for _ in range(PAGE_SIZE + 5):  # more reads than one page of the log holds
             assert http.get("/Observation/blodtrykk-oyvind", headers=gp).status_code == 200

@@ -1,30 +1,31 @@
 """The demo's pregnant woman in the portal, as `make run` loads her: nothing is written for her here.
 
 Sigrid's pregnancy comes from app/demo.py alone (the server's `python -m app.demo`, dated from the day it
-ran): her card's panel shows her due date and week, the plan's next consultation (the pack's flow built
-the plan from her dating), the consultations so far and the charts of what was measured at them.
+ran): her card's panel shows her due date and week, the plan's next consultation (`$next` on the plan the
+pack's flow built from her dating), the consultations so far and the charts of what was measured at them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from app.demo_pregnancy import CONSULTATIONS, GA_TODAY, QUESTION, due_date, on_day
-from app.resources.pregnancy_card import programme
 from app.resources.pregnancy_card.dates import OSLO
 from tests.portal.browser import BRAND, PREGNANCY_PANEL, element_shot, go_to, open_portal, screenshot, sign_in
+from tests.portal.pregnancy_text import missed_text, next_text, norwegian, weeks
 from tests.portal.server import PortalServer, start_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 NAME = "Sigrid Fjeldheim"
-NEXT = "uke-32"  # her last consultation was week 28's, whose window has ended
+NEXT = "uke-32"  # her last consultation, at 28+2, held week 28's
+MISSED = ("tidlig-ultralyd", "ultralyd-17-19")  # only their plan status marks ultrasounds held: never set
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,6 @@ def demo_server(
         yield server
     finally:
         server.stop()
-
-
-def norwegian(day: date) -> str:
-    return day.strftime("%d.%m.%Y")
-
-
-def weeks(days: int) -> str:
-    return f"{days // 7}+{days % 7}"
 
 
 def number(value: float, unit: str) -> str:
@@ -81,14 +74,10 @@ def test_the_demo_pregnant_woman_sees_her_card_as_make_run_loads_it(
     )
     assert f"Til termin\n{(due - today).days} dager" in dating
 
-    # The next consultation: week 32's, from the plan the pack built (not yet booked).
-    consultation = programme.by_id()[NEXT]
-    first, last = consultation.start.days, consultation.end.days
-    upcoming = content.locator("#gravid-neste").inner_text()
-    assert f"Hva\n{consultation.title}" in upcoming
-    assert f"Når\nMellom {norwegian(on_day(today, first))} – {norwegian(on_day(today, last))}" in upcoming
-    assert f"Svangerskapsuke\n{weeks(first)} – {weeks(last)}" in upcoming
-    assert "Status\nIkke avtalt ennå" in upcoming
+    # The next consultation, from `$next` on the plan the pack built: week 28's was held (its Encounter),
+    # so week 32's (not yet booked); the ultrasounds, never marked held in her plan, are named as not done.
+    assert next_text(due, NEXT, "Ikke avtalt ennå") in content.locator("#gravid-neste").inner_text()
+    assert content.locator("#gravid-ikke-gjennomfort").inner_text().startswith(missed_text(MISSED))
 
     # The three consultations so far, oldest first: where, and what was measured.
     table = content.get_by_role("table", name=f"Konsultasjonene dine ({len(CONSULTATIONS)})")

@@ -1,6 +1,7 @@
 // "Mitt helsekort for gravide": the woman's pregnancy card, from GET Patient/{id}/$pregnancy-card (a FHIR
 // document Bundle whose Composition sections follow the paper card; app/resources/pregnancy_card/card.py).
-// The due date and today's gestational age, the next consultation of her plan, the consultations so far
+// The due date and today's gestational age, the next consultation of her plan (GET CarePlan/{id}/$next: the
+// pack's rule, which counts a finished consultation in a window as held), the consultations so far
 // with what was measured, charts of weight, blood pressure and symphysis-fundal height over gestational
 // weeks (inline SVG drawn here, each with an accessible name and its values as text), and her notes and
 // questions, with a form that adds a question for the next consultation (POST Communication).
@@ -10,6 +11,8 @@ import { conceptText, daysUntil, el, timeElement } from "./format.js";
 
 const LOINC = "http://loinc.org";
 const CARD_SYSTEM = "http://helsebro.no/fhir/CodeSystem/pregnancy-card";
+// The basic programme's canonical (codes.PROGRAMME_URL): the plan $next is asked about.
+const PROGRAMME_URL = "http://helsebro.no/fhir/PlanDefinition/basisprogram-svangerskap";
 const EPISODE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const TERM_DAYS = 280;
@@ -25,7 +28,6 @@ const CODES = {
   eddLmp: "11779-6",
 };
 const NOTE_CATEGORIES = { sporsmal: "Spørsmål til neste konsultasjon", notat: "Notat" };
-const DONE = new Set(["completed", "cancelled", "stopped", "entered-in-error"]);
 const NUMBER = new Intl.NumberFormat("nb-NO", { maximumFractionDigits: 1 });
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -126,20 +128,6 @@ function consultations(composition, resolve, observations, due, today) {
     .sort((a, b) => a.day.localeCompare(b.day));
 }
 
-/** The plan's next consultation: the first activity not done whose window has not ended. */
-function nextConsultation(plans, today) {
-  const activities = plans
-    .flatMap((plan) => plan.activity || [])
-    .map((a) => a.detail || {})
-    .filter((d) => !DONE.has(d.status))
-    .filter((d) => {
-      const end = isoDate((d.scheduledPeriod || {}).end);
-      return !end || end >= today;
-    })
-    .sort((a, b) => String((a.scheduledPeriod || {}).start || "9999").localeCompare(String((b.scheduledPeriod || {}).start || "9999")));
-  return activities[0] || null;
-}
-
 // -- the parts of the view -------------------------------------------------------------------------------
 
 function row(term, ...description) {
@@ -177,28 +165,74 @@ function datingPart(due) {
   );
 }
 
-function nextPart(next, due) {
-  let body;
-  if (!next) {
-    body = el("p", { class: "empty" }, "Ingen ny konsultasjon er planlagt ennå.");
+/** The items of a $next Parameters by name ("due", "overdue", "upcoming"), each part as a plain object. */
+function nextItems(parameters, name) {
+  return (parameters.parameter || [])
+    .filter((p) => p.name === name)
+    .map((p) => Object.fromEntries((p.part || []).map((part) => [part.name, part.valueString ?? part.valueDate ?? part.valueCode ?? part.valueBoolean])));
+}
+
+/** "17+3 – 19+6" for a window of dates and the due date the plan was built from. */
+function windowWeeks(item, dueIso) {
+  if (!dueIso || !isoDate(item.start)) return null;
+  const from = TERM_DAYS - daysBetween(item.start, dueIso);
+  const to = isoDate(item.end) ? TERM_DAYS - daysBetween(item.end, dueIso) : null;
+  if (from < 0) return null;
+  return to !== null ? `${weeksAndDays(from)} – ${weeksAndDays(to)}` : weeksAndDays(from);
+}
+
+const BOOKING = { scheduled: "Timen er avtalt", "in-progress": "Pågår", "on-hold": "Satt på vent" };
+
+function nextFacts(item, dueIso) {
+  const facts = [row("Hva", item.title || "Konsultasjon")];
+  const start = isoDate(item.start);
+  const end = isoDate(item.end);
+  if (start || end) facts.push(row("Når", "Mellom ", start ? timeElement(start) : "…", " – ", end ? timeElement(end) : "…"));
+  const weeks = windowWeeks(item, dueIso);
+  if (weeks) facts.push(row("Svangerskapsuke", weeks));
+  facts.push(row("Status", BOOKING[item.status] || "Ikke avtalt ennå"));
+  return el("dl", { class: "facts" }, facts);
+}
+
+/** The part from $next: the consultation due now, else the upcoming one, and programme consultations whose
+ * window has ended without being held. `answer` is {parameters} or {error}; null when there is no plan. */
+function nextPart(answer) {
+  const body = [];
+  if (!answer) {
+    body.push(el("p", { class: "empty" }, "Ingen ny konsultasjon er planlagt ennå."));
+  } else if (answer.error) {
+    body.push(el("p", { class: "notice", id: "gravid-neste-feil" }, `Neste konsultasjon kunne ikke hentes. ${answer.error.message || ""}`.trim()));
   } else {
-    const period = next.scheduledPeriod || {};
-    const start = isoDate(period.start);
-    const end = isoDate(period.end);
-    const facts = [row("Hva", conceptText(next.code) || next.description || "Konsultasjon")];
-    if (start || end) {
-      const window = [start ? timeElement(start) : "…", " – ", end ? timeElement(end) : "…"];
-      facts.push(row("Når", "Mellom ", ...window));
-      if (due && start) {
-        const from = TERM_DAYS - daysBetween(start, due.date);
-        const to = end ? TERM_DAYS - daysBetween(end, due.date) : null;
-        if (from >= 0) facts.push(row("Svangerskapsuke", to !== null ? `${weeksAndDays(from)} – ${weeksAndDays(to)}` : weeksAndDays(from)));
-      }
+    const parameters = answer.parameters;
+    const dueIso = isoDate((parameters.parameter || []).find((p) => p.name === "dueDate")?.valueDate);
+    const now = nextItems(parameters, "due")[0];
+    const upcoming = nextItems(parameters, "upcoming")[0];
+    if (now) body.push(el("p", { "data-when": "due" }, "Det er tid for denne konsultasjonen nå."), nextFacts(now, dueIso));
+    else if (upcoming) body.push(nextFacts(upcoming, dueIso));
+    else body.push(el("p", { class: "empty" }, "Ingen ny konsultasjon er planlagt ennå."));
+    const missed = nextItems(parameters, "overdue").filter((item) => item.extra === false);
+    if (missed.length) {
+      const names = missed.map((item) => {
+        const weeks = windowWeeks(item, dueIso);
+        return weeks ? `${item.title} (uke ${weeks})` : item.title;
+      });
+      body.push(
+        el("p", { class: "notice", id: "gravid-ikke-gjennomfort" }, `Ikke gjennomført: ${names.join(", ")}. Er dette gjort likevel, eller lurer du på noe, kan du ta det opp ved neste konsultasjon.`),
+      );
     }
-    facts.push(row("Status", next.status === "scheduled" ? "Timen er avtalt" : "Ikke avtalt ennå"));
-    body = el("dl", { class: "facts" }, facts);
   }
   return el("section", { class: "panel-section", id: "gravid-neste", "aria-labelledby": "gravid-neste-title" }, el("h2", { id: "gravid-neste-title" }, "Neste konsultasjon"), body);
+}
+
+/** $next for the card's CarePlan (the programme's, else the first), as the citizen; null without a plan. */
+async function fetchNext(api, plans) {
+  const plan = plans.find((p) => (p.instantiatesCanonical || []).includes(PROGRAMME_URL)) || plans[0];
+  if (!plan || !plan.id) return null;
+  try {
+    return { parameters: await api.get(`/CarePlan/${encodeURIComponent(plan.id)}/$next`) };
+  } catch (error) {
+    return { error };
+  }
 }
 
 function bloodPressure(values) {
@@ -518,7 +552,7 @@ export async function renderPregnancyCard(api, bundle) {
   const episodeRef = (episode.find((d) => (d.reference || "").startsWith("EpisodeOfCare/")) || {}).reference || null;
   return [
     datingPart(due),
-    nextPart(nextConsultation(plans, today), due),
+    nextPart(await fetchNext(api, plans)),
     consultationsPart(visits),
     chartsPart(visits),
     notesPart(api, notes, patientRef, episodeRef),

@@ -72,6 +72,8 @@ def _item(name: str, item: Scheduled) -> dict[str, Any]:
         {"name": "start", "valueDate": item.start.isoformat()},
         {"name": "end", "valueDate": item.end.isoformat()},
         {"name": "extra", "valueBoolean": item.extra},
+        # The plan's own status (not-started, scheduled, ...): whether it is booked, for a client to say.
+        {"name": "status", "valueCode": item.status},
     ]
     return {"name": name, "part": parts}
 
@@ -156,13 +158,16 @@ OPERATIONS = (
             "the activities whose window is open and not yet held (due), those whose window has ended "
             "(overdue) and the next one to come (upcoming). A consultation counts as held when its "
             "activity is completed or a finished Encounter of the pregnancy took place in its window. "
-            "The overdue check (41+2–41+4) counts only past the due date."
+            "The overdue check (41+2–41+4) counts only past the due date. Each activity carries its "
+            "status in the plan (not-started, scheduled, ...): whether it is booked."
         ),
         parameters=(
             Parameter("date", "in", "date", 0, "1", "The day to answer for; default: today in Norway"),
             Parameter("today", "out", "date", 1, "1", "The day answered for"),
             Parameter("dueDate", "out", "date", 0, "1", "The due date the plan was built from"),
-            Parameter("due", "out", None, 0, "*", "An activity due now (activity, title, start, end, extra)"),
+            Parameter(
+                "due", "out", None, 0, "*", "An activity due now (activity, title, start, end, extra, status)"
+            ),
             Parameter("overdue", "out", None, 0, "*", "An activity whose window has passed, not held"),
             Parameter("upcoming", "out", None, 0, "1", "The next activity to come"),
         ),

@@ -142,6 +142,19 @@ async def test_next_tells_what_is_due_overdue_and_next(client: httpx.AsyncClient
     assert [p["activity"] for p in parameters(body, "overdue")] == ["tidlig-ultralyd"]
     assert parameters(body, "due") == []
     assert [p["activity"] for p in parameters(body, "upcoming")] == ["ultralyd-17-19"]
+    assert [p["status"] for p in parameters(body, "overdue") + parameters(body, "upcoming")] == [
+        "not-started",
+        "not-started",
+    ]
+    # Booked in the plan: the item says so.
+    for activity in plan["activity"]:
+        if activity["detail"]["code"]["coding"][0]["code"] == "ultralyd-17-19":
+            activity["detail"]["status"] = "scheduled"
+    put = await client.put(f"/CarePlan/{plan['id']}", content=orjson.dumps(plan), headers=FHIR_JSON)
+    assert put.status_code == 200, put.text
+    booked = await client.get(f"/CarePlan/{plan['id']}/$next", params={"date": "2026-10-20"})
+    upcoming = parameters(booked.json(), "upcoming")
+    assert [(p["activity"], p["status"]) for p in upcoming] == [("ultralyd-17-19", "scheduled")]
     bad = await client.get(f"/CarePlan/{plan['id']}/$next", params={"date": "soon"})
     assert bad.status_code == 400
 
