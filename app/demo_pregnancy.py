@@ -2,8 +2,9 @@
 
 Her dates follow the day the demo is loaded (`today`, Oslo), so her card is meaningful whenever `make
 run` starts: she is GA_TODAY into the pregnancy by the due date in force. Her GP registered the
-pregnancy with her last period and cycle; the hospital's early ultrasound moved the due date
-ULTRASOUND_SHIFT days earlier (the due date in force: *termin fastsettes ved ultralyd*); three
+pregnancy with her last period and cycle; the hospital's early ultrasound (a completed order) moved the
+due date ULTRASOUND_SHIFT days earlier (the due date in force: *termin fastsettes ved ultralyd*), and it
+did the routine ultrasound at 18 weeks; three
 consultations of the basic programme were held (CONSULTATIONS), the one at week 24 by the midwife at the
 municipal health station; she has written a question for the next one. The pack's flow derives the due
 dates and her CarePlan itself when the demo is loaded. Synthetic identities only.
@@ -29,6 +30,7 @@ GA_TODAY = 29 * 7 + 3  # past week 28's window: the plan's next consultation is 
 CYCLE_DAYS = 30  # Naegele: the due date by her last period is two days later than for a 28-day cycle
 ULTRASOUND_SHIFT = 4  # the early ultrasound's due date is this many days before the one by her period
 ULTRASOUND_GA = 12 * 7 + 2
+ROUTINE_ULTRASOUND_GA = 18 * 7 + 3
 QUESTION = "Kan jeg fortsatt trene styrke på treningssenteret?"
 
 
@@ -90,6 +92,15 @@ def pregnancy_resources(today: date) -> list[dict[str, Any]]:
             "edd_ultrasound",
             scanned,
             {"valueDateTime": due_date(today).isoformat()},
+        ),
+        card.order(f"{eid}-tidlig-ul", eid, pid, "early_ultrasound", scanned, HOSPITAL[0]),
+        card.order(
+            f"{eid}-rutine-ul",
+            eid,
+            pid,
+            "routine_ultrasound",
+            on_day(today, ROUTINE_ULTRASOUND_GA).isoformat(),
+            HOSPITAL[0],
         ),
     ]
     for number, held in enumerate(CONSULTATIONS, 1):

@@ -143,5 +143,5 @@ def test_the_demo_loader_does_not_say_authentication_is_off(tmp_path: Path) -> N
             check=False,
         )
         assert done.returncode == 0, done.stderr
-    assert "demo data: 36 created" in done.stdout
+    assert "demo data: 38 created" in done.stdout
     assert "AUTH_MODE=off" not in done.stdout + done.stderr

@@ -125,6 +125,27 @@ def consultation(cid: str, eid: str, pid: str, day: str, provider: str, display:
     }
 
 
+def order(
+    sid: str, eid: str, pid: str, key: str, day: str, performer: str, status: str = "completed"
+) -> Resource:
+    """A test or examination ordered for the pregnancy (the ultrasounds, NIPT: codes of resource
+    ServiceRequest), done on `day` by `performer` when `status` is completed (which holds the programme's
+    ultrasound consultations for $next)."""
+    return of_episode(
+        {
+            "resourceType": "ServiceRequest",
+            "id": sid,
+            "status": status,
+            "intent": "order",
+            "code": clinical(key).concept(),
+            "subject": {"reference": f"Patient/{pid}"},
+            "occurrenceDateTime": day,
+            "performer": [{"reference": performer}],
+        },
+        eid,
+    )
+
+
 def note(nid: str, eid: str, pid: str, text: str, sent: str, category: str = "sporsmal") -> Resource:
     """The woman's own note or question (codes.NOTE_CATEGORIES), sent by her."""
     return of_episode(

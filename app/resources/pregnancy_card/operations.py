@@ -12,6 +12,7 @@ Each reads only through the engine as the caller (gather.py), so the policy, blo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,7 +29,13 @@ from app.resources.pregnancy_card import card, dates
 from app.resources.pregnancy_card.extract_operation import OPERATION as EXTRACT_OPERATION
 from app.resources.pregnancy_card.flow import episode_of
 from app.resources.pregnancy_card.gather import MAX_PER_KIND, card_context, gather
-from app.resources.pregnancy_card.programme import NextResult, Scheduled, due_date_of, next_consultations
+from app.resources.pregnancy_card.programme import (
+    NextResult,
+    Scheduled,
+    due_date_of,
+    held_by_orders,
+    next_consultations,
+)
 from app.resources.pregnancy_card.render import render_html
 
 TAGS = ("Pregnancy card",)
@@ -99,18 +106,21 @@ async def next_operation(res_id: str, request: Request) -> Response:
     episode = episode_of(plan)
     subject = str(plan.get("subject", {}).get("reference", ""))
     if episode is not None and subject.startswith("Patient/"):
-        encounters = await engine.search(
-            ctx,
-            "Encounter",
-            [("episode-of-care", f"EpisodeOfCare/{episode}"), ("status", "finished")],
-            MAX_PER_KIND,
-            ("Patient", subject.split("/", 1)[1]),
+        # Held: a finished consultation (Encounter) in a window, or a completed ultrasound order.
+        compartment = ("Patient", subject.split("/", 1)[1])
+        of_episode = ("episode-of-care", f"EpisodeOfCare/{episode}")
+        encounters, orders = await asyncio.gather(
+            engine.search(ctx, "Encounter", [of_episode, ("status", "finished")], MAX_PER_KIND, compartment),
+            engine.search(
+                ctx, "ServiceRequest", [of_episode, ("status", "completed")], MAX_PER_KIND, compartment
+            ),
         )
         done += [
             date.fromisoformat(str(e["period"]["start"])[:10])
             for e in encounters
             if e.get("period", {}).get("start")
         ]
+        done += held_by_orders(orders)
     result = next_consultations(plan, today, done)
     body = next_parameters(result, today, due_date_of(plan))
     return fhir_response(request, orjson.dumps(body), 200, None, media)
@@ -157,7 +167,8 @@ OPERATIONS = (
             "For the woman's CarePlan (the basic programme of antenatal care, with any extra follow-up): "
             "the activities whose window is open and not yet held (due), those whose window has ended "
             "(overdue) and the next one to come (upcoming). A consultation counts as held when its "
-            "activity is completed or a finished Encounter of the pregnancy took place in its window. "
+            "activity is completed or a finished Encounter of the pregnancy took place in its window; an "
+            "ultrasound also when its order (a ServiceRequest of the pregnancy with its code) is completed. "
             "The overdue check (41+2–41+4) counts only past the due date. Each activity carries its "
             "status in the plan (not-started, scheduled, ...): whether it is booked."
         ),

@@ -26,6 +26,7 @@ from app.resources.pregnancy_card.codes import (
     PERFORMERS,
     PROGRAMME_URL,
     UCUM,
+    key_of,
 )
 from app.resources.pregnancy_card.dates import TERM_DAYS, GestationalAge, date_at
 
@@ -287,6 +288,28 @@ def scheduled(care_plan: Mapping[str, Any]) -> list[Scheduled]:
         status = str(detail.get("status", "not-started"))
         found.append(Scheduled(key, str(title), start, end, status, pid is None, detail.get("kind")))
     return sorted(found, key=lambda item: (item.start, item.end))
+
+
+def held_by_orders(requests: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The programme's ordered consultations (the ultrasounds) that completed ServiceRequests say were
+    held: a request whose code is the consultation's order (its content recorded as a ServiceRequest, such
+    as early_ultrasound for tidlig-ultralyd). For `next_consultations`' `done`."""
+    orders = {
+        key: consultation.id
+        for consultation in programme()
+        if consultation.kind == "ServiceRequest"
+        for key in consultation.content
+        if CODES[key].resource == "ServiceRequest"
+    }
+    held = []
+    for request in requests:
+        if request.get("status") != "completed":
+            continue
+        for coding in (request.get("code") or {}).get("coding") or []:
+            key = key_of(coding)
+            if key in orders:
+                held.append(orders[key])
+    return held
 
 
 def _mark_done(items: list[Scheduled], done: Iterable[str | date]) -> list[Scheduled]:

@@ -17,12 +17,15 @@ from app.resources.pregnancy_card.codes import (
     EPISODE_EXTENSION,
     LOINC,
     PROGRAMME_URL,
+    ClinicalCode,
+    clinical,
 )
 from app.resources.pregnancy_card.dates import GestationalAge, gestational_age
 from app.resources.pregnancy_card.programme import (
     by_id,
     care_plan,
     due_date_of,
+    held_by_orders,
     next_consultations,
     plan_definition,
     programme,
@@ -203,3 +206,24 @@ def test_a_plan_without_programme_activities_has_no_due_date() -> None:
     assert due_date_of({"resourceType": "CarePlan", "activity": [EXTRA]}) is None
     result = next_consultations({"activity": [EXTRA]}, date(2026, 12, 2))
     assert keys(result.due) == ["ekstra-bt"]
+
+
+def test_a_completed_ultrasound_order_holds_its_consultation() -> None:
+    """The ultrasounds are ordered (ServiceRequest): a completed one with the consultation's order code is
+    that consultation held; one not completed, or of another code, holds nothing."""
+    early, routine = clinical("early_ultrasound"), clinical("routine_ultrasound")
+
+    def order(code: ClinicalCode, status: str) -> dict[str, Any]:
+        coding = {"system": code.system, "code": code.code}
+        return {"resourceType": "ServiceRequest", "status": status, "code": {"coding": [coding]}}
+
+    nipt = clinical("nipt")
+    requests = [order(early, "completed"), order(routine, "active"), order(nipt, "completed")]
+    assert held_by_orders(requests) == ["tidlig-ultralyd"]
+    plan = care_plan("mari", "p1", date(2027, 4, 7), None)
+    today = date(2026, 10, 20)  # 15+6: the early ultrasound's window has ended
+    first_visit = date(2026, 8, 20)  # 7+1: the first consultation held
+    before = next_consultations(plan, today, [first_visit])
+    assert [item.key for item in before.overdue] == ["tidlig-ultralyd"]
+    after = next_consultations(plan, today, [first_visit, *held_by_orders(requests)])
+    assert after.overdue == ()
