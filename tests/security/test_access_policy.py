@@ -11,8 +11,7 @@ import pytest
 
 from app.security.audit import AUDIT_FLAG_SYSTEM
 from app.security.facts import PROXY
-from app.store import repository
-from app.store.search_pages import PageQuery, page_statement
+from app.store.search_templates import Template, TemplateCache
 from tests.security.helpers import World, auth_header, ids
 from tests.security.scenario import (
     GP_HPR,
@@ -346,14 +345,15 @@ async def test_principals_searching_with_one_criteria_shape_share_its_statement_
     filter's values (who is asking) are bound on each use, so a statement built for one caller can never
     answer another with the first one's rows. Interleaved and repeated, so every search after the first
     of each kind of principal runs a statement another principal's search built."""
-    built: list[tuple[int, dict[str, Any]]] = []
+    built: list[int] = []
+    template = TemplateCache.template
 
-    def spy(query: PageQuery) -> tuple[Any, dict[str, Any]]:
-        statement, params = page_statement(query)
-        built.append((id(statement), params))
-        return statement, params
+    def spy(cache: TemplateCache, *args: Any) -> tuple[Template, dict[str, Any]]:
+        found, params = template(cache, *args)
+        built.append(id(found))
+        return found, params
 
-    monkeypatch.setattr(repository, "page_statement", spy)
+    monkeypatch.setattr(TemplateCache, "template", spy)
     expected = {
         "kari": {"Observation/kari-bp"},  # her own
         "nils": {"Observation/nils-bp"},  # his own
@@ -367,7 +367,7 @@ async def test_principals_searching_with_one_criteria_shape_share_its_statement_
             found = await world.http.get("/Observation?code:text=Blodtrykk", headers=getattr(world, who))
             assert found.status_code == 200, found.text
             assert ids(found.json()) == expected[who], who
-            statements[who] |= {statement for statement, _params in built}
+            statements[who] |= set(built)
     # Citizens share one statement, personnel another: the cache was hit across principals.
     assert statements["kari"]
     assert statements["gp"]
