@@ -51,7 +51,8 @@ from bench.common import (
     wait_ready,
     write_json_report,
 )
-from bench.kith import ENDPOINT, PhaseResult, PostLoad, Variant, drive, patient_identity, summarize
+from bench.kith import ENDPOINT, PhaseResult, PostLoad, drive, summarize
+from bench.kith_messages import Variant, patient_identity
 from bench.security import postgres_database
 
 FIXTURES = REPO_ROOT / "tests" / "adapters" / "eresept" / "fixtures"

@@ -1,12 +1,15 @@
-"""KITH referral benchmark: Henvisning <-> FHIR conversion in-process, and `POST /$kith-message` on a server.
+"""KITH intake benchmark: Henvisning <-> FHIR conversion in-process, and `POST /$kith-message` on a server.
 
     python -m bench.kith [--only convert|post] [--databases sqlite,postgresql] [--count 500]
+                         [--kinds 2.0,1.1,plo-log,plo-report,epikrise]
                          [--convert-count 2000] [--concurrency 8] [--xsd-dir DIR] [--server-xsd]
 
-Messages are variants of the own test fixtures (Henvisning 2.0 HENVISNING_NYTILSTAND in a MsgHead, and
-Henvisning 1.1 with its own header, ISO-8859-1): every variant has a fresh MsgId, a fresh document id and
-its own synthetic patient (fødselsnummer with month + 80 and valid check digits, matching date of birth
-and sex), so each one is a new referral for a new patient.
+Messages are variants of templates (bench/kith_messages.py): the own Henvisning fixtures (2.0
+HENVISNING_NYTILSTAND in a MsgHead; 1.1 with its own header, ISO-8859-1) and official samples (PLO 1.6
+Pasientlogistikk "utskrivningsklar pasient" and Utskrivningsrapport, Epikrise 1.2): every variant has a
+fresh MsgId, a fresh document id where the message has one and its own synthetic patient (fødselsnummer
+with month + 80 and valid check digits, matching date of birth and sex), so each one is a new message
+about a new patient.
 
 convert: single core, in this process, no server. XML -> Referral -> FHIR transaction Bundle
 (`parse_henvisning` + `referral_to_bundle`) for 2.0 and 1.1, also with XSD validation when the official
@@ -14,7 +17,7 @@ XSDs are found; Bundle -> Referral -> XML (`referral_from_bundle` + `serialize_h
 and as 1.1. Writes bench/results/kith-convert.json.
 
 post: per database a fresh database, `alembic upgrade head`, Helsebro (AUTH_MODE=off) as a uvicorn
-subprocess on 127.0.0.1, then new 2.0 messages, new 1.1 messages and re-posts of accepted ones (which must
+subprocess on 127.0.0.1, then a phase of new messages per kind and re-posts of accepted ones (which must
 get the same AppRec back, and store nothing new), each phase after a warm-up. A message counts as accepted
 for HTTP 200 with an AppRec of status 1 (OK) that names its MsgId. Writes bench/results/kith-<database>.json.
 """
@@ -23,25 +26,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import logging
 import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from lxml import etree
 
-from app.adapters.kith import henvisning_v1, henvisning_v2, msghead
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.from_fhir import referral_from_bundle
 from app.adapters.kith.henvisning import parse_henvisning, serialize_henvisning
@@ -49,11 +48,9 @@ from app.adapters.kith.model import HenvisningVersion
 from app.adapters.kith.to_fhir import referral_to_bundle
 from app.adapters.kith.xmlsafe import parse_xml
 from app.adapters.kith.xsd import XsdValidator
-from app.resources.no_basis.identifiers import synthetic_fnr
 from bench.common import (
     DATABASES,
     DEFAULT_RESULTS_DIR,
-    REPO_ROOT,
     Server,
     Tally,
     code_label,
@@ -73,12 +70,18 @@ from bench.common import (
     stop_process,
     wait_ready,
 )
+from bench.kith_messages import (
+    DEFAULT_LEGACY_DIR,
+    KINDS,
+    LEGACY_DIR_ENV,
+    MAX_MESSAGES,
+    Variant,
+    load_template,
+    make_variants,
+)
 from bench.security import postgres_database, run_load
 
-FIXTURES_DIR = REPO_ROOT / "tests" / "adapters" / "kith" / "fixtures"
-TEMPLATES = {"2.0": "henvisning_v2_nytilstand.xml", "1.1": "henvisning_v1_1_ny.xml"}
-LEGACY_DIR_ENV = "HELSEBRO_LEGACY_DIR"
-DEFAULT_LEGACY_DIR = REPO_ROOT.parent / "shared" / "data" / "legacy"
+CONVERTED = ("2.0", "1.1")  # the kinds of bench/kith_messages.py that convert measures (Henvisning)
 ENDPOINT = "/$kith-message"
 XML_HEADERS = {"Content-Type": "application/xml", "Accept": "application/xml"}
 APPREC_NAMESPACES = (
@@ -87,113 +90,10 @@ APPREC_NAMESPACES = (
 )
 APPREC_OK = "1"  # Volven 8258: OK
 NOISE_CPU_PCT = 20  # other processes' CPU (percent of one core) above which a SQLite phase is flagged
-POST_PHASES = ("new 2.0", "new 1.1", "duplicate")
-# Counted around the duplicate phase: re-posting an accepted message must store nothing.
-COUNTED_TYPES = ("ServiceRequest", "Task", "Patient", "Communication")
-# Synthetic patients: one date of birth per index (28 days x 12 months x 70 years, born 1930-1999), then
-# the same dates again with individual numbers 50 higher.
-_DATES = 28 * 12 * 70
-MAX_MESSAGES = _DATES * 8  # distinct patients available (individual numbers 100-499)
-
-
-# -- message variants (pure) ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Variant:
-    version: str  # "2.0" or "1.1"
-    msg_id: str
-    document_id: str
-    fnr: str
-    body: bytes  # the message as posted, in the template's encoding
-
-
-def patient_identity(index: int, male: bool) -> tuple[str, date]:
-    """A synthetic fødselsnummer (month + 80, valid check digits; odd 9th digit for men) and its date of
-    birth: distinct for every index below MAX_MESSAGES."""
-    if not 0 <= index < MAX_MESSAGES:
-        raise ValueError(f"patient index must be in [0, {MAX_MESSAGES})")
-    born = date(1930 + (index // 336) % 70, 1 + (index // 28) % 12, 1 + index % 28)
-    serial = 100 + 50 * (index // _DATES)
-    while True:
-        fnr = synthetic_fnr(born.day, born.month, born.year, serial)
-        if int(fnr[8]) % 2 == int(male):
-            return fnr, born
-        serial = int(fnr[6:9]) + 1  # the next individual number; synthetic_fnr skips invalid ones
-
-
-def _one(root: etree._Element, path: str, namespaces: dict[str, str]) -> etree._Element:
-    found = root.find(path, namespaces)
-    if found is None:
-        raise ValueError(f"template has no {path}")
-    return found
-
-
-# The elements a variant changes: MsgId, document id, the patient's FNR, date of birth, sex.
-Fields = tuple[etree._Element, etree._Element, etree._Element, etree._Element, etree._Element]
-
-
-def _v2_fields(root: etree._Element) -> Fields:
-    """MsgId, DocumentId, the FNR's Id, DateOfBirth (text) and Sex of a MsgHead with a Henvisning 2.0."""
-    ns = {"mh": msghead.NS, "h": henvisning_v2.NS}
-    patient = _one(root, "mh:MsgInfo/mh:Patient", ns)
-    fnr_ident = next(
-        (i for i in patient.iterfind("mh:Ident", ns) if _one(i, "mh:TypeId", ns).get("V") == "FNR"), None
-    )
-    if fnr_ident is None:
-        raise ValueError("template patient has no FNR")
-    return (
-        _one(root, "mh:MsgInfo/mh:MsgId", ns),
-        _one(root, "mh:Document/mh:RefDoc/mh:Content/h:Henvisning/h:DocumentId", ns),
-        _one(fnr_ident, "mh:Id", ns),
-        _one(patient, "mh:DateOfBirth", ns),
-        _one(patient, "mh:Sex", ns),
-    )
-
-
-def _v1_fields(root: etree._Element) -> Fields:
-    """MsgId, ServReq/Id, Patient/OffId (an FNR), DateOfBirth (@V) and Sex of a Henvisning 1.x."""
-    ns = {"h": etree.QName(root).namespace or ""}
-    patient = _one(root, "h:ServReq/h:Patient", ns)
-    if _one(patient, "h:TypeOffId", ns).get("V") != "FNR":
-        raise ValueError("template patient has no FNR")
-    return (
-        _one(root, "h:MsgId", ns),
-        _one(root, "h:ServReq/h:Id", ns),
-        _one(patient, "h:OffId", ns),
-        _one(patient, "h:DateOfBirth", ns),
-        _one(patient, "h:Sex", ns),
-    )
-
-
-def make_variants(template: bytes, count: int, first_patient: int = 0) -> list[Variant]:
-    """`count` new referrals from a Henvisning 2.0 (MsgHead) or 1.x message: fresh MsgId and document id
-    (uuid4), and patients `first_patient`, `first_patient + 1`, ... (see patient_identity)."""
-    root = parse_xml(template)
-    encoding = root.getroottree().docinfo.encoding or "UTF-8"
-    if root.tag == f"{{{msghead.NS}}}MsgHead":
-        version, fields = "2.0", _v2_fields
-    elif etree.QName(root).localname == "Message" and etree.QName(root).namespace in henvisning_v1.VERSIONS:
-        version, fields = "1.1", _v1_fields
-    else:
-        raise ValueError("template is not a Henvisning 2.0 in MsgHead or a Henvisning 1.x")
-    male = fields(root)[4].get("V") == "1"  # Volven 3101: 1 mann, 2 kvinne
-    variants = []
-    for i in range(count):
-        copy_root = copy.deepcopy(root)
-        msg_id_el, doc_id_el, fnr_el, born_el, _sex = fields(copy_root)
-        msg_id, document_id = str(uuid.uuid4()), str(uuid.uuid4())
-        fnr, born = patient_identity(first_patient + i, male)
-        msg_id_el.text, doc_id_el.text, fnr_el.text = msg_id, document_id, fnr
-        if version == "2.0":
-            born_el.text = born.isoformat()
-        else:
-            born_el.set("V", born.isoformat())
-        body: bytes = etree.tostring(copy_root, xml_declaration=True, encoding=encoding)
-        variants.append(Variant(version, msg_id, document_id, fnr, body))
-    return variants
-
-
-def load_template(version: str) -> bytes:
-    return (FIXTURES_DIR / TEMPLATES[version]).read_bytes()
+# Totals counted around the duplicate phase: re-posting an accepted message must store nothing.
+PROBE_KIND = "2.0"  # the availability probe posts one new referral of this kind
+PHASE_WIDTH = 14
+COUNTED_TYPES = ("ServiceRequest", "Task", "Patient", "Communication", "Encounter", "Composition")
 
 
 # -- conversion, in-process -------------------------------------------------------------------------------
@@ -280,7 +180,7 @@ def bench_convert(opts: Options, validator: XsdValidator | None, deadline: float
     code = code_version()
     results: list[ConvertResult] = []
     skipped: dict[str, str] = {}
-    variants = {v: make_variants(load_template(v), count, i * count) for i, v in enumerate(TEMPLATES)}
+    variants = {v: make_variants(v, load_template(v), count, i * count) for i, v in enumerate(CONVERTED)}
     for version, items in variants.items():
         _check_round_trip(items[0])
         size = sum(len(v.body) for v in items) // len(items)
@@ -313,7 +213,7 @@ def bench_convert(opts: Options, validator: XsdValidator | None, deadline: float
                 )
             )
             _print_convert(results[-1])
-    for version in TEMPLATES:
+    for version in CONVERTED:
         target = HenvisningVersion(version)
         # Bundles of the messages of that version, made before the clock starts (1.1 from the 1.1 messages,
         # so nothing is lost to the older format).
@@ -351,7 +251,7 @@ def bench_convert(opts: Options, validator: XsdValidator | None, deadline: float
         },
         "code": code,
         "host": host_info(),
-        "templates": TEMPLATES,
+        "templates": {name: KINDS[name].template for name in CONVERTED},
         "results": [asdict(r) for r in results],
         "skipped": skipped,
     }
@@ -514,30 +414,39 @@ def _interleave(*lists: Sequence[tuple[Variant, bytes]]) -> list[tuple[Variant, 
     return out
 
 
-async def store_counts(client: httpx.AsyncClient, server: Server) -> dict[str, int]:
-    """How many resources of each COUNTED_TYPES the server holds (`_summary=count`)."""
+def counted_label(name: str) -> str:
+    """The search that finds one resource per accepted new message of a kind, as a label."""
+    res_type, params = KINDS[name].counted
+    return f"{res_type}?{'&'.join(f'{k}={v}' for k, v in params.items())}"
+
+
+async def store_counts(client: httpx.AsyncClient, server: Server, kinds: Sequence[str]) -> dict[str, int]:
+    """How many resources of each COUNTED_TYPES the server holds, and how many each kind's counted search
+    finds (`_summary=count`)."""
+    searches: dict[str, tuple[str, dict[str, str]]] = {t: (t, {}) for t in COUNTED_TYPES}
+    searches |= {counted_label(k): KINDS[k].counted for k in kinds}
     counts = {}
-    for res_type in COUNTED_TYPES:
-        response = await client.get(f"{server.base_url}/{res_type}", params={"_summary": "count"})
+    for label, (res_type, params) in searches.items():
+        response = await client.get(f"{server.base_url}/{res_type}", params={**params, "_summary": "count"})
         total = response.json().get("total") if response.status_code == 200 else None
         if not isinstance(total, int):
-            raise RuntimeError(f"counting {res_type}: HTTP {response.status_code}: {response.text[:500]}")
-        counts[res_type] = total
+            raise RuntimeError(f"counting {label}: HTTP {response.status_code}: {response.text[:500]}")
+        counts[label] = total
     return counts
 
 
 @dataclass(frozen=True)
 class StoreCheck:
-    """ServiceRequests after the new messages (one per accepted referral, the probe's included), and every
-    count before and after the re-posts (warm-up included), which must not change."""
+    """After the new messages, each kind's counted search finds one resource per accepted message of the
+    kinds it counts (referrals: the probe's included); the re-posts (warm-up included) change no count."""
 
-    accepted_new: int
+    expected_new: dict[str, int]  # counted search -> accepted new messages it should find
     after_new: dict[str, int]
     after_duplicates: dict[str, int] | None
 
     @property
     def passed(self) -> bool:
-        if self.after_new.get("ServiceRequest") != self.accepted_new:
+        if any(self.after_new.get(label) != n for label, n in self.expected_new.items()):
             return False
         return self.after_duplicates is None or self.after_duplicates == self.after_new
 
@@ -550,27 +459,32 @@ async def run_post_phases(
     per_phase = opts.count + opts.warmup
     results: list[PhaseResult] = []
     accepted: dict[str, Accepted] = {}
-    for i, version in enumerate(TEMPLATES):
+    for i, version in enumerate(opts.kinds):
         phase = f"new {version}"
         if time.monotonic() >= deadline:
-            print(f"  {phase:<9} skipped: time limit reached", flush=True)
+            print(f"  {phase:<{PHASE_WIDTH}} skipped: time limit reached", flush=True)
             continue
         # Patients of different phases never overlap; +1 for the availability probe's message.
-        variants = make_variants(load_template(version), per_phase, 1 + i * per_phase)
+        variants = make_variants(version, load_template(version), per_phase, 1 + i * per_phase)
         warmup_load, load = PostLoad(variants[: opts.warmup]), PostLoad(variants[opts.warmup :])
         warmup = await drive(clients, url, warmup_load, deadline, pid, postgres)
         tally = await drive(clients, url, load, deadline, pid, postgres)
         accepted[version] = Accepted(Accepted.of(load, tally), Accepted.of(warmup_load, warmup))
         results.append(summarize(phase, opts.count, warmup, tally))
         _print_phase(results[-1])
-    accepted_new = 1 + sum(len(a.measured) + len(a.warmup) for a in accepted.values())  # 1: the probe
-    after_new = await store_counts(clients[0], server)
+    # 1: the probe's referral.
+    expected = {counted_label(k): 0 for k in opts.kinds} | {counted_label(PROBE_KIND): 0}
+    expected[counted_label(PROBE_KIND)] += 1
+    for version, found in accepted.items():
+        expected[counted_label(version)] += len(found.measured) + len(found.warmup)
+    kinds = (PROBE_KIND, *opts.kinds)
+    after_new = await store_counts(clients[0], server, kinds)
     measured = _interleave(*(a.measured for a in accepted.values()))[: opts.count]
     warm = _interleave(*(a.warmup for a in accepted.values()))[: opts.warmup]
     if time.monotonic() >= deadline or not measured:
         reason = "time limit reached" if time.monotonic() >= deadline else "no message was accepted"
-        print(f"  {'duplicate':<9} skipped: {reason}", flush=True)
-        return results, StoreCheck(accepted_new, after_new, None)
+        print(f"  {'duplicate':<{PHASE_WIDTH}} skipped: {reason}", flush=True)
+        return results, StoreCheck(expected, after_new, None)
     await settle(database_url)
     warmup_load = PostLoad([v for v, _ in warm], [a for _, a in warm])
     load = PostLoad([v for v, _ in measured], [a for _, a in measured])
@@ -578,12 +492,12 @@ async def run_post_phases(
     tally = await drive(clients, url, load, deadline, pid, postgres)
     results.append(summarize("duplicate", opts.count, warmup, tally))
     _print_phase(results[-1])
-    return results, StoreCheck(accepted_new, after_new, await store_counts(clients[0], server))
+    return results, StoreCheck(expected, after_new, await store_counts(clients[0], server, kinds))
 
 
 def _print_phase(r: PhaseResult) -> None:
     print(
-        f"  {r.phase:<9} {r.messages_per_s:>7.1f} msg/s  p50 {r.p50_ms:.1f} ms  p95 {r.p95_ms:.1f} ms"
+        f"  {r.phase:<{PHASE_WIDTH}} {r.messages_per_s:>7.1f} msg/s  p50 {r.p50_ms:.1f} ms  p95 {r.p95_ms:.1f} ms"
         f"  errors {r.errors}",
         flush=True,
     )
@@ -591,7 +505,7 @@ def _print_phase(r: PhaseResult) -> None:
 
 async def probe(client: httpx.AsyncClient, server: Server) -> str:
     """ "" when POST /$kith-message accepts a new message (one extra variant, not measured), else why not."""
-    [variant] = make_variants(load_template("2.0"), 1, 0)
+    [variant] = make_variants(PROBE_KIND, load_template(PROBE_KIND), 1, 0)
     try:
         response = await client.post(
             f"{server.base_url}{ENDPOINT}", content=variant.body, headers=XML_HEADERS
@@ -649,11 +563,12 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             "concurrency": opts.concurrency,
             "warmup": opts.warmup,
             "time_limit_s": opts.time_limit_s,
+            "kinds": list(opts.kinds),
             "server_env": env,
         },
         "code": code,
         "host": host_info(),
-        "templates": TEMPLATES,
+        "templates": {name: KINDS[name].template for name in opts.kinds},
         "unavailable": unavailable,
         "phases": [asdict(r) for r in results],
         "store": None if store is None else {**asdict(store), "passed": store.passed},
@@ -686,7 +601,7 @@ def format_convert(report: dict[str, Any]) -> str:
 
 def format_report(report: dict[str, Any]) -> str:
     header = (
-        f"{'phase':<9} {'ok/sent':>11} {'errors':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'phase':<{PHASE_WIDTH}} {'ok/sent':>11} {'errors':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'client cpu':>10} {'server cpu':>10} {'other cpu':>9} {'cpu ms/msg':>10} {'db ms/msg':>9}"
     )
     lines = [
@@ -700,19 +615,25 @@ def format_report(report: dict[str, Any]) -> str:
     for p in report["phases"]:
         flag = "  (time limit)" if p["truncated"] else ""
         lines.append(
-            f"{p['phase']:<9} {p['ok']:>5}/{p['sent']:<5} {p['errors']:>6} {p['messages_per_s']:>7.1f} "
+            f"{p['phase']:<{PHASE_WIDTH}} {p['ok']:>5}/{p['sent']:<5} {p['errors']:>6} {p['messages_per_s']:>7.1f} "
             f"{p['p50_ms']:>7.1f} {p['p95_ms']:>7.1f} {p['p99_ms']:>7.1f} {fmt_pct(p['client_cpu_pct']):>10} "
             f"{fmt_pct(p['server_cpu_pct']):>10} {fmt_pct(p['other_cpu_pct']):>9} "
             f"{fmt_num(p['server_cpu_ms_per_message'], 2):>10} {fmt_num(p['db_cpu_ms_per_message'], 2):>9}{flag}"
         )
     store = report["store"]
     if store is not None:
+        found = ", ".join(f"{k} {store['after_new'].get(k)}/{n}" for k, n in store["expected_new"].items())
+        totals = ", ".join(f"{k} {v}" for k, v in store["after_new"].items() if k in COUNTED_TYPES)
+        again = store["after_duplicates"]
+        lines.append(f"store after the new messages (found/expected): {found}; totals: {totals}")
         lines.append(
-            f"store: {store['accepted_new']} referrals accepted, {store['after_new']} after the new messages, "
-            f"{store['after_duplicates']} after the re-posts"
+            "store after the re-posts: "
+            + ("not run" if again is None else "unchanged" if again == store["after_new"] else f"{again}")
         )
         if not store["passed"]:
-            lines.append("! STORE MISMATCH: one ServiceRequest per accepted referral, none added by re-posts")
+            lines.append(
+                "! STORE MISMATCH: one counted resource per accepted new message, none added by re-posts"
+            )
     for p in report["phases"]:
         if report["database"] == "sqlite" and (p["other_cpu_pct"] or 0) > NOISE_CPU_PCT:
             lines.append(f"! {p['phase']}: other processes used {p['other_cpu_pct']:.0f}% CPU: noisy")
@@ -737,7 +658,7 @@ def post_failed(report: dict[str, Any]) -> bool:
     phases = report["phases"]
     return (
         bool(report["unavailable"])
-        or len(phases) < len(POST_PHASES)
+        or len(phases) < len(report["options"]["kinds"]) + 1  # the new phases and the duplicates
         or any(p["errors"] or p["warmup_errors"] or p["truncated"] for p in phases)
     )
 
@@ -747,6 +668,7 @@ def post_failed(report: dict[str, Any]) -> bool:
 class Options:
     parts: tuple[str, ...]  # "convert", "post"
     databases: tuple[str, ...]
+    kinds: tuple[str, ...]  # post: the kinds of new message, a phase each (bench/kith_messages.py KINDS)
     count: int
     warmup: int
     convert_count: int
@@ -772,6 +694,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--only", choices=("convert", "post"), help="run one part only (default: both)")
     parser.add_argument(
         "--databases", default=",".join(DATABASES), help="comma-separated: sqlite, postgresql (default: both)"
+    )
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"post: kinds of new message, a phase each, comma-separated (default: {','.join(KINDS)})",
     )
     parser.add_argument(
         "--count", type=int, default=500, help="post: measured messages per phase (default 500)"
@@ -812,14 +739,18 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     unknown = [d for d in databases if d not in DATABASES]
     if unknown or not databases:
         parser.error(f"--databases takes {', '.join(DATABASES)}; got {args.databases!r}")
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    if not kinds or any(k not in KINDS for k in kinds) or len(set(kinds)) < len(kinds):
+        parser.error(f"--kinds takes distinct {', '.join(KINDS)}; got {args.kinds!r}")
     warmup = max(1, args.count // 10) if args.warmup is None else args.warmup
     convert_warmup = max(1, args.convert_count // 10) if args.convert_warmup is None else args.convert_warmup
     if min(args.count, args.convert_count, args.concurrency) < 1 or min(warmup, convert_warmup) < 0:
         parser.error("--count, --convert-count and --concurrency must be >= 1, warm-ups >= 0")
     if args.time_limit <= 0:
         parser.error("--time-limit must be > 0")
-    if 2 * max(args.count + warmup, args.convert_count) + 1 > MAX_MESSAGES:
-        parser.error(f"at most {MAX_MESSAGES // 2 - 1} messages per phase (distinct synthetic patients)")
+    # Every new message has a patient of its own (the probe's is the first).
+    if max(len(kinds) * (args.count + warmup), len(CONVERTED) * args.convert_count) + 1 > MAX_MESSAGES:
+        parser.error(f"at most {MAX_MESSAGES - 1} new messages in all (distinct synthetic patients)")
     xsd_dir: Path | None = args.xsd_dir if args.xsd_dir is not None else default_xsd_dir()
     if args.xsd_dir is not None and not args.xsd_dir.is_dir():
         parser.error(f"--xsd-dir {args.xsd_dir} is not a directory")
@@ -828,6 +759,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     return Options(
         ("convert", "post") if args.only is None else (args.only,),
         databases,
+        kinds,
         args.count,
         warmup,
         args.convert_count,

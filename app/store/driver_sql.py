@@ -66,8 +66,11 @@ def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     if compiled.post_compile_params or compiled.literal_execute_params:
         raise ValueError("a driver statement cannot have expanding or literal-execute parameters")
+    # By the names the SQL uses (compiled.params): compiled.binds also holds anonymous parameters (a
+    # literal in the statement) under their unrendered keys, which no argument is given by.
+    named = {name: compiled.binds[name] for name in compiled.params}
     binds = []
-    for name, bind in compiled.binds.items():
+    for name, bind in named.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             binds.append((name, process))
@@ -79,8 +82,8 @@ def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
         sql=str(compiled),
         positional=compiled.positional,
         names=tuple(compiled.positiontup or ()),
-        constants={k: v for k, v in compiled.params.items() if not compiled.binds[k].required},
-        required=frozenset(k for k, b in compiled.binds.items() if b.required),
+        constants={k: v for k, v in compiled.params.items() if not named[k].required},
+        required=frozenset(k for k, b in named.items() if b.required),
         binds=tuple(binds),
         results=results if any(p is not None for p in results) else None,
     )
@@ -106,11 +109,24 @@ def _fetch_all(connection: Connection, sql: str, arguments: Any) -> Sequence[Any
 class DriverStatement:
     """A SELECT compiled once per dialect, run with `all(conn, params)`."""
 
-    __slots__ = ("_compiled", "statement")
+    __slots__ = ("_compiled", "_refused", "statement")
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        self._refused: set[str] = set()
+
+    def runs_on(self, dialect: Dialect) -> bool:
+        """Whether the statement can run this way on `dialect`: not when it has expanding or
+        literal-execute parameters (a row filter's IN of types, say), which are rendered per execution."""
+        if dialect.name in self._refused:
+            return False
+        try:
+            self.compiled(dialect)
+        except ValueError:
+            self._refused.add(dialect.name)
+            return False
+        return True
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)

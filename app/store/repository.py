@@ -19,7 +19,7 @@ from app.store.engine import WRITE_MODE_KEY, Database
 from app.store.query import Clause, TypedClauses
 from app.store.replica import ReadRouting
 from app.store.row_writes import RowDelete, RowInsert, write_rows
-from app.store.search_pages import PageQuery, count_statement, counts_all, page_statement
+from app.store.search_pages import PageQuery, count_statement, counts_all, match_rows, page_statement
 from app.store.tables import INDEX_TABLES, conditional_create, idx_reference, resource, resource_version
 from app.store.visibility import RowFilter, is_unrestricted, parameters
 
@@ -131,6 +131,11 @@ _CURRENT_BY_ID = select(*_CURRENT_COLUMNS).where(
     resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id")
 )
 _CURRENT_BY_ID_FOR_UPDATE = _CURRENT_BY_ID.with_for_update()
+# A conditional write's single match, read for update: built once, like the by-id reads.
+_CURRENT_BY_PK_FOR_UPDATE = (
+    select(*_CURRENT_COLUMNS).where(resource.c.pk == bindparam("pk")).with_for_update()
+)
+_INSERT_CLAIM = insert(conditional_create)
 _READ_BY_ID = select(
     resource.c.version, resource.c.last_updated, resource.c.deleted, resource.c.content, resource.c.pk
 ).where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
@@ -333,6 +338,9 @@ class Repository:
     ) -> list[StoredResource]:
         if not pks:
             return []
+        if for_update and len(pks) == 1 and is_unrestricted(visible):
+            row = (await conn.execute(_CURRENT_BY_PK_FOR_UPDATE, {"pk": pks[0]})).first()
+            return [] if row is None else [StoredResource(*row)]
         query = select(*_CURRENT_COLUMNS).where(resource.c.pk.in_(pks))
         if not is_unrestricted(visible):
             query = query.where(visible.condition(resource))
@@ -359,8 +367,7 @@ class Repository:
         """Primary keys of live resources of a type matching every clause (AND), in pk order, among those
         `visible`; chains and _has look only into what `inner` (default: `visible`) lets through."""
         query = PageQuery((TypedClauses(res_type, tuple(clauses)),), (), None, False, limit, visible, inner)
-        rows = (await conn.execute(*page_statement(query))).all()
-        return [row.pk for row in rows]
+        return [row[0] for row in await match_rows(conn, query)]
 
     async def search_page(self, conn: AsyncConnection, query: PageQuery) -> list[SearchRow]:
         rows = (await conn.execute(*page_statement(query))).all()
@@ -660,9 +667,14 @@ class Repository:
         """Record that `criteria` created resource `pk`; DuplicateKey if another create holds it."""
         try:
             await conn.execute(
-                insert(conditional_create).values(
-                    criteria_hash=criteria_hash, res_type=res_type, criteria=criteria, res_pk=pk, created=at
-                )
+                _INSERT_CLAIM,
+                {
+                    "criteria_hash": criteria_hash,
+                    "res_type": res_type,
+                    "criteria": criteria,
+                    "res_pk": pk,
+                    "created": at,
+                },
             )
         except IntegrityError as exc:
             raise DuplicateKey(criteria) from exc

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.store.query import SortKey, TypedClauses
 from app.store.search_sql import MAX_TEXT, SUBJECT, base_filter, one_statement, selective, statement_alias
-from app.store.search_templates import KEPT, TemplateCache
+from app.store.search_templates import KEPT, Template, TemplateCache
 from app.store.tables import (
     idx_date,
     idx_number,
@@ -114,10 +115,28 @@ _COUNTS = TemplateCache()
 def page_statement(query: PageQuery) -> tuple[Select[Any], dict[str, Any]]:
     """A page's statement (built once per shape of query: search_templates.py) and its parameters, the
     row filters' included."""
+    template, params = _page_template(query)
+    return template.statement, params
+
+
+async def match_rows(conn: AsyncConnection, query: PageQuery) -> list[Any]:
+    """The rows of a page without sort keys (conditional matching, reference lookups: the write path's
+    searches), each indexable by column position; run on the DBAPI cursor where the statement allows.
+    (Sort keys can select numbers, whose conversion asyncpg decides by the column's type in the result.)"""
+    if query.sort or query.count_all:
+        raise ValueError("match_rows() is for pages without sort keys or a count")
+    template, params = _page_template(query)
+    driver = template.driver
+    if driver is not None and driver.runs_on(conn.dialect):
+        return await driver.all(conn, params)
+    return list((await conn.execute(template.statement, params)).all())
+
+
+def _page_template(query: PageQuery) -> tuple[Template, dict[str, Any]]:
     inner = None if query.inner is None else query.inner.shape
-    statement, params = _PAGES.statement(query, (query.visible.shape, inner), _built_page)
+    template, params = _PAGES.template(query, (query.visible.shape, inner), _built_page)
     params.update(parameters(query.visible, query.inner))
-    return statement, params
+    return template, params
 
 
 def _built_page(query: PageQuery) -> Select[Any]:

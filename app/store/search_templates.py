@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam
+from sqlalchemy import Select, bindparam
 from sqlalchemy.sql.elements import BindParameter
+
+from app.store.driver_sql import DriverStatement
 
 # Fields that decide the SQL's structure; every other field holds values (or clauses holding values).
 _STRUCTURAL = frozenset(
@@ -73,6 +75,11 @@ _T = TypeVar("_T")
 class Template:
     statement: Any  # the SQLAlchemy statement, its values bound parameters v0, v1, ...
     derived: tuple[tuple[str, int, Transform], ...]  # parameter, the value it is computed from, how
+    # The statement compiled once per dialect, to run on the DBAPI cursor (driver_sql.py) where the
+    # caller can: SQLAlchemy's per-execution work on a large statement (its cache key, a walk of every
+    # element) cost the write path's conditional matches more than the database did. None for a
+    # statement with an expanding parameter (rendered per execution) or one that is not a SELECT.
+    driver: DriverStatement | None
 
     def parameters(self, values: list[Any]) -> dict[str, Any]:
         params = {f"v{i}": value for i, value in enumerate(values)}
@@ -169,23 +176,32 @@ class TemplateCache:
     def statement(self, query: _T, rules: Hashable, build: Callable[[_T], Any]) -> tuple[Any, dict[str, Any]]:
         """The statement for `query` and the parameters for its values. `rules` stands for whatever else
         `build` puts into the SQL (the row filters' shapes): equal `rules` must give equal SQL."""
+        template, params = self.template(query, rules, build)
+        return template.statement, params
+
+    def template(
+        self, query: _T, rules: Hashable, build: Callable[[_T], Any]
+    ) -> tuple[Template, dict[str, Any]]:
+        """statement()'s template (with its driver statement) and parameters."""
         shape, values = split(query)
         key = (shape, rules)
         template = self._templates.get(key)
         if template is None:
-            template = self._templates[key] = self._make(query, build)
+            expanding = any(type(value) is list for value in values)  # split's form of a long list
+            template = self._templates[key] = self._make(query, build, expanding)
             if len(self._templates) > _MAX_TEMPLATES:
                 self._templates.popitem(last=False)
         else:
             self._templates.move_to_end(key)
-        return template.statement, template.parameters(values)
+        return template, template.parameters(values)
 
     @staticmethod
-    def _make(query: _T, build: Callable[[_T], Any]) -> Template:
+    def _make(query: _T, build: Callable[[_T], Any], expanding: bool) -> Template:
         found: list[tuple[str, int, Transform]] = []
         token = _DERIVED.set(found)
         try:
             statement = build(placeholders(query))
         finally:
             _DERIVED.reset(token)
-        return Template(statement, tuple(found))
+        driver = None if expanding or not isinstance(statement, Select) else DriverStatement(statement)
+        return Template(statement, tuple(found), driver)

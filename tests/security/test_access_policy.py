@@ -7,8 +7,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from app.security.audit import AUDIT_FLAG_SYSTEM
 from app.security.facts import PROXY
+from app.store.search_templates import Template, TemplateCache
 from tests.security.helpers import World, auth_header, ids
 from tests.security.scenario import (
     GP_HPR,
@@ -333,3 +336,40 @@ async def test_handing_a_task_on_is_allowed_though_it_ends_the_callers_care_rela
     # nor may an update move a resource to a patient the caller has no relation with
     to_nils = {**moved, "for": {"reference": "Patient/nils"}, "owner": {"reference": "Organization/hospital"}}
     assert (await world.put(to_nils, world.gp)).status_code == 403
+
+
+async def test_principals_searching_with_one_criteria_shape_share_its_statement_and_get_their_own_rows(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search's statement is built once per shape of criteria and row filter (search_templates.py); the
+    filter's values (who is asking) are bound on each use, so a statement built for one caller can never
+    answer another with the first one's rows. Interleaved and repeated, so every search after the first
+    of each kind of principal runs a statement another principal's search built."""
+    built: list[int] = []
+    template = TemplateCache.template
+
+    def spy(cache: TemplateCache, *args: Any) -> tuple[Template, dict[str, Any]]:
+        found, params = template(cache, *args)
+        built.append(id(found))
+        return found, params
+
+    monkeypatch.setattr(TemplateCache, "template", spy)
+    expected = {
+        "kari": {"Observation/kari-bp"},  # her own
+        "nils": {"Observation/nils-bp"},  # his own
+        "gp": {"Observation/kari-bp"},  # Kari's GP; not Nils's
+        "other": set(),  # no care relation to either
+    }
+    statements: dict[str, set[int]] = {"kari": set(), "nils": set(), "gp": set(), "other": set()}
+    for _ in range(2):
+        for who in ("kari", "nils", "gp", "other"):
+            built.clear()
+            found = await world.http.get("/Observation?code:text=Blodtrykk", headers=getattr(world, who))
+            assert found.status_code == 200, found.text
+            assert ids(found.json()) == expected[who], who
+            statements[who] |= set(built)
+    # Citizens share one statement, personnel another: the cache was hit across principals.
+    assert statements["kari"]
+    assert statements["gp"]
+    assert statements["kari"] == statements["nils"]
+    assert statements["gp"] == statements["other"]

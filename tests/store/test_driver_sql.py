@@ -76,6 +76,32 @@ async def test_an_expanding_parameter_is_refused() -> None:
         await database.dispose()
 
 
+async def test_a_literal_converted_on_binding_is_bound_by_the_name_the_sql_uses(database: Database) -> None:
+    # A timestamp literal (SQLite converts it to text): compiled.binds also keeps it under an anonymous
+    # key that no argument has; looked up under that key it failed with a KeyError.
+    statement = select(resource.c.res_id).where(
+        resource.c.res_type == "DriverTest", resource.c.last_updated <= AT
+    )
+
+    async def body(conn: AsyncConnection) -> None:
+        assert [tuple(row) for row in await DriverStatement(statement).all(conn, {})] == [("d1",)]
+
+    await _in_rolled_back_unit(database, body)
+
+
+async def test_runs_on_says_no_for_a_statement_with_an_expanding_parameter_and_remembers_it() -> None:
+    expanding = DriverStatement(select(resource.c.pk).where(resource.c.res_id.in_(["a", "b"])))
+    plain = DriverStatement(select(resource.c.pk).where(resource.c.res_id == ID))
+    database = Database("sqlite+aiosqlite://")
+    try:
+        dialect = database.read_engine.dialect
+        assert not expanding.runs_on(dialect)
+        assert not expanding.runs_on(dialect)
+        assert plain.runs_on(dialect)
+    finally:
+        await database.dispose()
+
+
 async def test_a_database_error_is_a_dbapi_error_and_the_connection_stays_usable(
     database: Database, backend: str
 ) -> None:

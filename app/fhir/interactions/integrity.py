@@ -39,11 +39,13 @@ def _reference_strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
         for key, value in node.items():
             if key == "reference" and is_reference:
                 yield value, path
-            elif key != "contained":  # contained resources refer within their container
+            # Into elements only: a primitive holds no reference (no generator and path for each one).
+            elif key != "contained" and isinstance(value, dict | list):  # contained: refer within it
                 yield from _reference_strings(value, f"{path}.{key}")
     elif isinstance(node, list):
         for item in node:
-            yield from _reference_strings(item, path)
+            if isinstance(item, dict | list):
+                yield from _reference_strings(item, path)
 
 
 def local_references(resource: dict[str, Any], res_id: str, base_url: str) -> References:

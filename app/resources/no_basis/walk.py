@@ -30,7 +30,7 @@ def _is_identifier(value: Any) -> bool:
 def _walk(node: dict[str, Any], path: str, sites: list[Site]) -> None:
     skip = _DEFINITION_KEYS if node.get("resourceType") == "StructureDefinition" else frozenset()
     for key, child in node.items():
-        if key in skip:
+        if key in skip or not isinstance(child, dict | list):  # primitives hold no Identifier
             continue
         child_path = f"{path}.{key}"
         if isinstance(child, dict):
