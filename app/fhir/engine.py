@@ -43,7 +43,6 @@ from app.store.repository import CurrentVersion, HistoryRow
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Item = TypeVar("Item")
 
 
 def _with_principal(
@@ -73,20 +72,6 @@ class BundleResult:
 @dataclass
 class Engine:
     svc: FhirService
-
-    # -- write hooks ------------------------------------------------------------------------------------
-    async def at_unit_end(
-        self,
-        conn: AsyncConnection,
-        key: str,
-        run: Callable[[AsyncConnection, list[Item]], Awaitable[None]],
-        items: list[Item],
-    ) -> None:
-        """Run a write hook's `run` for `items` once at the end of `conn`'s unit of work, with every item of
-        `key` the unit gathered (a transaction may write what the hook needs, such as a message's recipient,
-        after the resource that calls for it), or at once when `conn` is not a unit of work's."""
-        if not self.svc.repo.batch_in_unit(conn, key, run, items):
-            await run(conn, items)
 
     # -- reads ------------------------------------------------------------------------------------------
     @_with_principal

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -701,3 +701,19 @@ class Repository:
 
     async def release_conditionals_of(self, conn: AsyncConnection, pk: int) -> None:
         await conn.execute(delete(conditional_create).where(conditional_create.c.res_pk == pk))
+
+
+Item = TypeVar("Item")
+
+
+async def at_unit_end(
+    conn: AsyncConnection,
+    key: str,
+    run: Callable[[AsyncConnection, list[Item]], Awaitable[None]],
+    items: list[Item],
+) -> None:
+    """Run a write hook's `run` for `items` once at the end of `conn`'s unit of work, with every item of
+    `key` the unit gathered (a transaction may write what the hook needs, such as a message's recipient,
+    after the resource that calls for it), or at once when `conn` is not a unit of work's."""
+    if not Repository.batch_in_unit(conn, key, run, items):
+        await run(conn, items)

@@ -46,6 +46,7 @@ from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import HERID_SYSTEM
 from app.resources.referrals.taskjson import OSLO
+from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
@@ -107,7 +108,7 @@ class OutgoingPrescriptions:
         # At the end of the unit of work: a transaction writes the request's Medication and prescriber in
         # any order (its PUTs after its POSTs), and all of them are there only then.
         pending = _Pending(ctx, {**event.resource, "id": event.res_id}, message)
-        await self.engine.at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
+        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         for item in pending:

@@ -40,6 +40,7 @@ from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.resources.referrals.taskjson import OSLO
+from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 TITLE = "Dialogmelding"
@@ -74,7 +75,7 @@ class OutgoingDialog:
             return
         assert event.resource is not None
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        await self.engine.at_unit_end(
+        await at_unit_end(
             event.conn,
             _UNIT_KEY,
             self._send_all,

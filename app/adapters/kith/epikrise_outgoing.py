@@ -49,6 +49,7 @@ from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import HERID_SYSTEM
 from app.resources.referrals.taskjson import OSLO
+from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 TITLE = "Epikrise"
@@ -129,7 +130,7 @@ class OutgoingEpikrise:
         before = event.previous_resource if event.interaction == "update" else None
         amended = status == "amended" and (before or {}).get("status") != "amended"
         pending = _Pending(ctx, {**event.resource, "id": event.res_id}, amended)
-        await self.engine.at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
+        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         for item in pending:

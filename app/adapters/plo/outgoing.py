@@ -44,6 +44,7 @@ from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.resources.no_basis.identifiers import HERID_SYSTEM
 from app.resources.referrals.taskjson import OSLO
+from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 TITLE = "Pasientlogistikk"
@@ -134,9 +135,7 @@ class OutgoingPlo:
         if logistics is None:
             return
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        await self.engine.at_unit_end(
-            event.conn, _UNIT_KEY, self._send_all, [_Pending(ctx, logistics, resource)]
-        )
+        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [_Pending(ctx, logistics, resource)])
 
     async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         stays = [i for i in pending if i.resource["resourceType"] == "Encounter"]

@@ -33,6 +33,7 @@ from app.resources.pregnancy_card.dates import DatingMethod
 from app.resources.pregnancy_card.dating import Dating, dating, latest, observation_key
 from app.resources.pregnancy_card.guard import PREGNANCY_CARD
 from app.resources.pregnancy_card.search import EPISODE_PARAM
+from app.store.repository import at_unit_end
 
 # The identifier of each resource the pack derives: one per pregnancy and kind, so a refresh finds it.
 DERIVED_SYSTEM = f"{BASE}/NamingSystem/pregnancy-card-derived"
@@ -141,7 +142,7 @@ class DatingFlow:
             return
         ctx = RequestContext(event.ctx.base, PREGNANCY_CARD, event.ctx.request_id)
         pending = [_Pending(ctx, e) for e in sorted(episodes)]
-        await self.engine.at_unit_end(event.conn, _UNIT_KEY, self._refresh_all, pending)
+        await at_unit_end(event.conn, _UNIT_KEY, self._refresh_all, pending)
 
     async def _refresh_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
         done: set[str] = set()
