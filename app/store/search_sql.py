@@ -349,13 +349,23 @@ def _intersected(subject: Any, clauses: Sequence[Clause], scope: RowFilter) -> l
     14-24 ms. The intersection reads each clause's primary keys once and hashes them: 4.4 ms. (That
     search, Observation?subject=X&code=Y, is the commonest there is.)"""
     sets: list[Select[Any]] = []
+    first: list[ColumnElement[bool]] = []
     rest: list[ColumnElement[bool]] = []
     for clause in clauses:
         if isinstance(clause, _INTERSECTABLE) and not (isinstance(clause, TokenHashIn) and clause.negate):
             query, _negate = _subquery(clause, scope)
             sets.append(query)
+        elif isinstance(clause, InCompartment) and clause.target_ids is not None:
+            # One patient's resources (few) first: SQLite drives the plan from the first list of primary
+            # keys, and from a common token (every pregnancy's type) it probed every match's row instead.
+            first.append(condition(subject, clause, scope))
         else:
             rest.append(condition(subject, clause, scope))
+    if first:
+        # ...and the other lists probed per row of it (through their (res_pk, hash_identity) index), not
+        # built whole: a common token's list is every resource of the type.
+        probes = [query.where(query.selected_columns[0] == subject.c.pk).exists() for query in sets]
+        return [*first, *probes, *rest]
     if len(sets) > 1:
         return [subject.c.pk.in_(intersect(*sets)), *rest]
     return [subject.c.pk.in_(sets[0]), *rest] if sets else rest
