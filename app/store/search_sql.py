@@ -351,19 +351,24 @@ def _intersected(subject: Any, clauses: Sequence[Clause], scope: RowFilter) -> l
     sets: list[Select[Any]] = []
     first: list[ColumnElement[bool]] = []
     rest: list[ColumnElement[bool]] = []
+    # A compartment search whose other lists are all of values (tokens, strings, uris), which may be
+    # shared by every resource of the type (every pregnancy's type, every active Condition): the
+    # patient's compartment drives the plan (SQLite drives it from the first list of primary keys) and
+    # those lists are probed per row through their (res_pk, hash_identity) index instead of built whole
+    # (Patient/x/EpisodeOfCare?type=: 29 -> 0.2 ms at 5,000 pregnancies). A reference list names
+    # particular resources, as few as the compartment's, and keeps the intersection.
+    compartment_drives = any(
+        isinstance(c, InCompartment) and c.target_ids is not None for c in clauses
+    ) and not any(isinstance(c, ReferenceMatch | Chain) for c in clauses)
     for clause in clauses:
         if isinstance(clause, _INTERSECTABLE) and not (isinstance(clause, TokenHashIn) and clause.negate):
             query, _negate = _subquery(clause, scope)
             sets.append(query)
-        elif isinstance(clause, InCompartment) and clause.target_ids is not None:
-            # One patient's resources (few) first: SQLite drives the plan from the first list of primary
-            # keys, and from a common token (every pregnancy's type) it probed every match's row instead.
+        elif compartment_drives and isinstance(clause, InCompartment):
             first.append(condition(subject, clause, scope))
         else:
             rest.append(condition(subject, clause, scope))
     if first:
-        # ...and the other lists probed per row of it (through their (res_pk, hash_identity) index), not
-        # built whole: a common token's list is every resource of the type.
         probes = [query.where(query.selected_columns[0] == subject.c.pk).exists() for query in sets]
         return [*first, *probes, *rest]
     if len(sets) > 1:
