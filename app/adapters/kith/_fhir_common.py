@@ -473,3 +473,11 @@ def from_quantity(value: Any) -> Quantity:
         return Quantity()
     number = value.get("value")
     return Quantity(value=None if number is None else float(number), unit=value.get("unit"))
+
+
+def has_her_id(resource: dict[str, Any] | None) -> bool:
+    """Whether a stored Organization (or other resource) has a HER-id: a receiver reached by message,
+    not on FHIR (the outgoing hooks send to those only)."""
+    return any(
+        i.get("system") == HERID_SYSTEM and i.get("value") for i in (resource or {}).get("identifier", [])
+    )

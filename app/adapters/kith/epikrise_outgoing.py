@@ -47,7 +47,6 @@ from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
-from app.resources.no_basis.identifiers import HERID_SYSTEM
 from app.resources.referrals.taskjson import OSLO
 from app.store.repository import at_unit_end
 
@@ -81,10 +80,6 @@ def _ours(resource: Json | None) -> bool:
         return False
     recipient = f.ref_of(f.ext_value(resource, EXT_RECIPIENT, "Reference")) or ""
     return recipient.startswith("Organization/")
-
-
-def _has_her(org: Json | None) -> bool:
-    return any(i.get("system") == HERID_SYSTEM and i.get("value") for i in (org or {}).get("identifier", []))
 
 
 @dataclass(frozen=True)
@@ -157,7 +152,7 @@ class OutgoingEpikrise:
     async def _send(self, conn: AsyncConnection, ctx: RequestContext, comp: Json, amended: bool) -> None:
         known = await resolve_all(self.engine, ctx, [comp], conn=conn)
         recipient = f.ref_of(f.ext_value(comp, EXT_RECIPIENT, "Reference"))
-        if recipient is None or not _has_her(known.get(recipient)):
+        if recipient is None or not f.has_her_id(known.get(recipient)):
             return  # the receiver is on FHIR (no HER-id): nothing to send
         last = await self._last_sent(conn, ctx, comp)
         ended = last is None or last.message.kind is MessageKind.CANCEL

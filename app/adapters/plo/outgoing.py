@@ -42,7 +42,6 @@ from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
-from app.resources.no_basis.identifiers import HERID_SYSTEM
 from app.resources.referrals.taskjson import OSLO
 from app.store.repository import at_unit_end
 
@@ -102,10 +101,6 @@ def _her(org: Organisation | None) -> bool:
             return True
         level = level.sub_organisation
     return False
-
-
-def _has_her(org: Json | None) -> bool:
-    return any(i.get("system") == HERID_SYSTEM and i.get("value") for i in (org or {}).get("identifier", []))
 
 
 @dataclass(frozen=True)
@@ -184,7 +179,7 @@ class OutgoingPlo:
             sender, recipient = task.get("owner"), _party_org(task, "sender")
         else:
             owner = f.ref_of(task.get("owner"))
-            if owner is None or not _has_her(known.get(owner)):
+            if owner is None or not f.has_her_id(known.get(owner)):
                 return  # the municipality is on FHIR (no HER-id): it reads the Task
             msg = hospital_message(
                 item.logistics, task, encounter, known.get, msg_id=msg_id, generated=generated, own=self.own
