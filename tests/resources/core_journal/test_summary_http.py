@@ -291,6 +291,9 @@ async def test_the_type_level_form_finds_the_patient_by_identifier(world: World)
     hidden = await world.http.get(by_fnr, headers=world.other)  # no care relation: no such patient to it
     assert hidden.status_code == 404
     assert "Penicillin" not in hidden.text
+    other_citizen = await world.http.get(by_fnr, headers=world.nils)  # another citizen: not found either
+    assert other_citizen.status_code == 404
+    assert "Penicillin" not in other_citizen.text
     for bad in ("/Patient/$summary", f"/Patient/$summary?identifier={FNR_SYSTEM}|"):
         missing = await world.http.get(bad, headers=world.gp)
         assert missing.status_code == 400
