@@ -6,6 +6,12 @@ from sqlalchemy.exc import DBAPIError
 
 # PostgreSQL's query_canceled: statement_timeout (DB_STATEMENT_TIMEOUT_MS) or a cancel request.
 QUERY_CANCELED = "57014"
+# PostgreSQL's deadlock_detected: two units each waiting for a row the other holds; one is ended.
+DEADLOCK = "40P01"
+
+
+def is_deadlock(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == DEADLOCK
 
 
 def transient_reason(exc: DBAPIError) -> str | None:
@@ -14,4 +20,6 @@ def transient_reason(exc: DBAPIError) -> str | None:
         return "The connection to the database was lost; try again"
     if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
         return "The database cancelled the request because it ran longer than the time limit"
+    if is_deadlock(exc):
+        return "The request met a concurrent change of the same data; try again"
     return None

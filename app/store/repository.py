@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -131,10 +131,15 @@ _CURRENT_BY_ID = select(*_CURRENT_COLUMNS).where(
     resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id")
 )
 _CURRENT_BY_ID_FOR_UPDATE = _CURRENT_BY_ID.with_for_update()
-# A conditional write's single match, read for update: built once, like the by-id reads.
-_CURRENT_BY_PK_FOR_UPDATE = (
-    select(*_CURRENT_COLUMNS).where(resource.c.pk == bindparam("pk")).with_for_update()
-)
+# A conditional write's single match, locked: built once, like the by-id reads. A share lock (what a
+# conditional create or update that finds the resource unchanged relies on) lets concurrent units that
+# match the same resource go on side by side; an update of it then waits for the other holders.
+_CURRENT_BY_PK = select(*_CURRENT_COLUMNS).where(resource.c.pk == bindparam("pk"))
+_CURRENT_BY_PK_LOCKED = {
+    "update": _CURRENT_BY_PK.with_for_update(),
+    "share": _CURRENT_BY_PK.with_for_update(read=True),
+}
+RowLock = Literal["update", "share"]
 _INSERT_CLAIM = insert(conditional_create)
 _READ_BY_ID = select(
     resource.c.version, resource.c.last_updated, resource.c.deleted, resource.c.content, resource.c.pk
@@ -334,18 +339,19 @@ class Repository:
         conn: AsyncConnection,
         pks: Sequence[int],
         visible: RowFilter,
-        for_update: bool = False,
+        lock: RowLock | None = None,
     ) -> list[StoredResource]:
+        """The current versions of `pks` that `visible` lets through, locked (PostgreSQL) with `lock`."""
         if not pks:
             return []
-        if for_update and len(pks) == 1 and is_unrestricted(visible):
-            row = (await conn.execute(_CURRENT_BY_PK_FOR_UPDATE, {"pk": pks[0]})).first()
+        if lock is not None and len(pks) == 1 and is_unrestricted(visible):
+            row = (await conn.execute(_CURRENT_BY_PK_LOCKED[lock], {"pk": pks[0]})).first()
             return [] if row is None else [StoredResource(*row)]
         query = select(*_CURRENT_COLUMNS).where(resource.c.pk.in_(pks))
         if not is_unrestricted(visible):
             query = query.where(visible.condition(resource))
-        if for_update:
-            query = query.with_for_update()
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share")
         return [StoredResource(*row) for row in (await conn.execute(query, parameters(visible))).all()]
 
     async def version(

@@ -19,7 +19,7 @@ from app.fhir.search.extract import index_rows
 from app.fhir.search.valuesets import resolve_value_sets
 from app.fhir.service import FhirService, WriteResult, canonical_bytes
 from app.store.query import IdIn
-from app.store.repository import DuplicateKey, StoredResource
+from app.store.repository import DuplicateKey, RowLock, StoredResource
 from app.store.visibility import EVERY_ROW
 
 # How often a unit of work that lost a race is tried again before the client gets 409.
@@ -147,7 +147,13 @@ async def _single_match(
         )
     if not pks:
         return None
-    (stored,) = await svc.repo.current_by_pks(conn, pks, EVERY_ROW, for_update=True)
+    # A delete or patch writes what it matched: locked for update from the start. A create or update
+    # that finds the match unchanged only relies on it (a share lock): messages from one sender, each
+    # matching the sender's Organization, no longer wait for each other's commit. An update that does
+    # change it takes the row's lock as it writes; two such at once are a deadlock the database breaks
+    # and in_unit_of_work runs again.
+    lock: RowLock = "update" if interaction in ("delete", "patch") else "share"
+    (stored,) = await svc.repo.current_by_pks(conn, pks, EVERY_ROW, lock=lock)
     return stored
 
 
