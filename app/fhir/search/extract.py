@@ -343,10 +343,15 @@ def _node_rows(builder: _Builder, param: SearchParam, node: Node) -> None:
         _reference_values(builder, param.code, value)
 
 
-def index_rows(rtype: ResourceType, resource: dict[str, Any], local_base: str = "") -> IndexRows:
-    """Index rows of a resource; `local_base` is this server's base URL (references on it are local)."""
+def index_rows(
+    rtype: ResourceType, resource: dict[str, Any], local_base: str = "", only: frozenset[str] | None = None
+) -> IndexRows:
+    """Index rows of a resource; `local_base` is this server's base URL (references on it are local).
+    With `only`, the rows of those parameters alone (a resource judged against criteria naming them)."""
     builder = _Builder(rtype.name, local_base)
     for planned in index_plan(rtype):
+        if only is not None and planned.param.code not in only:
+            continue
         for node in evaluate(planned.branches, resource):
             if planned.components:
                 builder.rows.composite.extend(composite_rows(rtype.name, planned, node.value))
