@@ -125,10 +125,10 @@ def logistics_from_resources(encounter: Json | None, task: Json | None, resolve:
 
 
 def _native_common(
-    logistics: Logistics, task: Json, resolve: ff.Resolve, msg_id: str, generated: datetime
+    logistics: Logistics, subject: Any, resolve: ff.Resolve, msg_id: str, generated: datetime
 ) -> PloMessage:
-    subject = f.ref_of(task.get("for"))
-    patient = None if subject is None else resolve(subject)
+    ref = f.ref_of(subject)
+    patient = None if ref is None else resolve(ref)
     return PloMessage(
         version=PloVersion.V1_6,
         family=Family.LOGISTICS,
@@ -149,6 +149,11 @@ def _admitted(encounter: Json | None) -> tuple[Event, ...]:
     return () if start is None else (Event(EventCode.ADMITTED.coded, start, False),)
 
 
+def _time(value: Any) -> datetime | date | None:
+    """A FHIR date or dateTime as an event time (a date stays a date)."""
+    return _when(value[:10] if isinstance(value, str) and "T" not in value else value)
+
+
 def hospital_message(
     logistics: Logistics,
     task: Json,
@@ -163,7 +168,18 @@ def hospital_message(
     (MeldingOmUtskrevetPasient) of a hospital on FHIR, from its notice Task (owner = the municipality,
     requester = the hospital, else `own`) and the stay. Missing parts are left out: the builder and the
     XSD refuse what a message needs."""
-    msg = _native_common(logistics, task, resolve, msg_id, generated)
+    if logistics in STAY_MESSAGES:
+        return stay_message(
+            logistics,
+            encounter or {},
+            resolve,
+            sender=task.get("requester"),
+            receiver=f.ref_of(task.get("owner")),
+            msg_id=msg_id,
+            generated=generated,
+            own=own,
+        )
+    msg = _native_common(logistics, task.get("for"), resolve, msg_id, generated)
     sender = ff._native_party(task["requester"], resolve) if task.get("requester") else own
     receiver = ff._party(f.ref_of(task.get("owner")), [], resolve)
     inputs, outputs = clock.parts(task, "input"), clock.parts(task, "output")
@@ -171,23 +187,55 @@ def hospital_message(
     ready = (
         () if notice is None else (Event(EventCode.DISCHARGE_READY.coded, notice, inputs.get("estimated")),)
     )
-    events: tuple[Event, ...] = ()
-    discharged_to: tuple[Coded, ...] = ()
-    if logistics is Logistics.DISCHARGE_READY:
-        events = _admitted(encounter) + ready
-    elif logistics is Logistics.WITHDRAWN:
+    events = _admitted(encounter) + ready
+    if logistics is Logistics.WITHDRAWN:
         withdrawn = f.from_fhir_date(outputs.get("withdrawn"))
         remark = (task.get("statusReason") or {}).get("text")
-        end = (
-            () if withdrawn is None else (Event(EventCode.WITHDRAWN.coded, withdrawn, False, remark=remark),)
-        )
-        events = _admitted(encounter) + ready + end
+        if withdrawn is not None:
+            events += (Event(EventCode.WITHDRAWN.coded, withdrawn, False, remark=remark),)
+    return replace(msg, sender=sender, receiver=receiver, events=events)
+
+
+STAY_MESSAGES = (Logistics.ADMITTED, Logistics.DISCHARGED, Logistics.DEATH)
+
+
+def stay_message(
+    logistics: Logistics,
+    encounter: Json,
+    resolve: ff.Resolve,
+    *,
+    sender: Json | None,
+    receiver: str | None,
+    msg_id: str,
+    generated: datetime,
+    own: Organisation,
+    died_at: str | None = None,
+) -> PloMessage:
+    """What a stay written on FHIR tells the municipality (`receiver`, an Organization reference):
+    MeldingInnlagtPasient (Hendelsekode 1 at `period.start`), MeldingOmUtskrevetPasient (2 at `period.end`,
+    UtskrevetTil from the disposition) or OrienteringOmDod (13 at `died_at`, else `period.end`). The
+    sender is `sender` (the notice's requester), else the stay's `serviceProvider`, else `own`."""
+    msg = _native_common(logistics, encounter.get("subject"), resolve, msg_id, generated)
+    by = sender or encounter.get("serviceProvider")
+    period = encounter.get("period") or {}
+    events: tuple[Event, ...] = ()
+    discharged_to: tuple[Coded, ...] = ()
+    if logistics is Logistics.ADMITTED:
+        events = _admitted(encounter)
     elif logistics is Logistics.DISCHARGED:
-        value = (encounter or {}).get("period", {}).get("end")
-        end_time = _when(value[:10] if isinstance(value, str) and "T" not in value else value)
-        events = () if end_time is None else (Event(EventCode.DISCHARGED.coded, end_time, False),)
+        end = _time(period.get("end"))
+        events = () if end is None else (Event(EventCode.DISCHARGED.coded, end, False),)
         discharged_to = _discharged_to(encounter)
-    return replace(msg, sender=sender, receiver=receiver, events=events, discharged_to=discharged_to)
+    elif logistics is Logistics.DEATH:
+        when = _time(died_at or period.get("end"))
+        events = () if when is None else (Event(EventCode.DEAD.coded, when, False),)
+    return replace(
+        msg,
+        sender=ff._native_party(by, resolve) if by else own,
+        receiver=ff._party(receiver, [], resolve),
+        events=events,
+        discharged_to=discharged_to,
+    )
 
 
 def municipality_answer(task: Json, resolve: ff.Resolve, *, msg_id: str, generated: datetime) -> PloMessage:
@@ -196,7 +244,7 @@ def municipality_answer(task: Json, resolve: ff.Resolve, *, msg_id: str, generat
     back to that hospital, in the notice's conversation. Volven 9121 has no confirmed code for the answer:
     the event carries the day and says the answer in words."""
     received = next(iter(f.exts(task, EXT_PLO)), None)
-    msg = _native_common(Logistics.ANSWER, task, resolve, msg_id, generated)
+    msg = _native_common(Logistics.ANSWER, task.get("for"), resolve, msg_id, generated)
     answer = clock.answer_code(task)
     outputs = clock.parts(task, "output")
     when = f.from_fhir_date(outputs.get("canReceiveFrom")) or generated

@@ -1,25 +1,32 @@
-"""Outgoing PLO: what a hospital or a municipality on FHIR writes about a discharge-ready patient becomes
-the Pasientlogistikk message the other side's legacy system receives.
+"""Outgoing PLO: what a hospital or a municipality on FHIR writes about a patient in hospital becomes the
+Pasientlogistikk message the other side's legacy system receives (see the README, "Outgoing PLO").
 
 | write on FHIR | message | to |
 | --- | --- | --- |
-| a discharge-ready Task (`plo-task\\|discharge-ready`, no `ext:plo-message`: not itself received) created, or its notice date changed, status `requested` | `MeldingUtskrivningsklarPasient` (1.6) | the Task owner (the municipality) |
-| that Task becoming `cancelled` with output `withdrawn` | `AvmeldingUtskrivningsklarPasient` (1.6) | the owner |
-| the stay (Encounter, not received) becoming `finished`, with such a Task | `MeldingOmUtskrevetPasient` (1.6); `hospitalization.dischargeDisposition` in Volven 8408 is UtTil | the owner |
-| the municipality's answer on a notice received from a hospital (`businessStatus`, output `canReceiveFrom`) changed | `TilbakemeldingUtskrivningsklarPasient` (2.0, the only version that has it) | the hospital that sent the notice |
+| a stay (Encounter, class IMP, not received) in progress | `MeldingInnlagtPasient` (LOG_INNLAGT) | the municipality concerned |
+| a discharge-ready Task (`plo-task\\|discharge-ready`, not received) `requested` with a notice date | `MeldingUtskrivningsklarPasient` | the Task owner |
+| that Task `cancelled` with output `withdrawn` | `AvmeldingUtskrivningsklarPasient` | the owner |
+| the stay `finished` | `MeldingOmUtskrevetPasient` (UtTil = the disposition, Volven 8408) | the municipality concerned |
+| the stay finished with the death disposition, or `Patient.deceasedDateTime` written while it is open | `OrienteringOmDod` (LOG_DOD) | the municipality concerned |
+| a correction of what was sent / the resource `entered-in-error` | Endring (M) / Kansellering (C) in the message's conversation | its receiver |
+| the municipality's answer on a notice received from a hospital | `TilbakemeldingUtskrivningsklarPasient` (2.0) | the hospital that sent the notice |
 
-The message is stored through `kith.outgoing.store_outgoing` (outgoing `Communication`, status preparation,
-the XML as payload) for the transport's outbox, batched to the end of the unit of work (a transaction may
-write the Task's stay or owner after it). A municipality without a HER-id is on FHIR and reads the Task
-itself: nothing is sent. A write that cannot become a valid message (no patient identifier, a hospital
-without a HER-id for the answer, a discharge without where the patient went, XSD-invalid) is refused with
-422 naming what is missing. The intake's own writes carry a new `ext:plo-message` and send nothing.
+The municipality concerned with a stay: the owner of its discharge-ready notice written on FHIR, else the
+`managingOrganization` of the patient's active EpisodeOfCare (the municipality that provides the patient's
+services). An admission written with its notice is told by the notice (Hendelsekode 1), not again.
+
+Which messages: `outgoing_plan` (what the resource says now and before, and the conversations sent about
+it: the outgoing records `basedOn` it, each later one `partOf` the one before, as for the Epikrise). Each
+message is stored through `kith.outgoing.store_outgoing`, batched to the end of the unit of work (a
+transaction may write the stay's notice or the owner after the stay). A municipality without a HER-id is
+on FHIR and reads the resources itself: nothing is sent. A write that cannot become a valid message is
+refused with 422 naming what is missing. The intake's own writes carry `ext:plo-message` and send nothing.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,15 +36,18 @@ from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
 from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.model import Organisation
-from app.adapters.kith.outgoing import store_outgoing
+from app.adapters.kith.model import Organisation, OriginalReference
+from app.adapters.kith.outgoing import sent_about, sent_xml, store_outgoing
 from app.adapters.kith.stored import resolve_all
+from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo import clock
+from app.adapters.plo import outgoing_plan as op
 from app.adapters.plo._common import EXT_PLO, check_patient
 from app.adapters.plo.build import UnbuildableError, build_plo
-from app.adapters.plo.from_fhir import hospital_message, municipality_answer
-from app.adapters.plo.model import Logistics, PloMessage
+from app.adapters.plo.from_fhir import hospital_message, municipality_answer, stay_message
+from app.adapters.plo.model import Kind, Logistics, PloMessage
+from app.adapters.plo.parse import parse_plo
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
@@ -49,8 +59,11 @@ Json = dict[str, Any]
 TITLE = "Pasientlogistikk"
 _UNIT_KEY = "plo-outgoing"
 MAX_NOTICES = 10  # discharge-ready Tasks of one stay (renewed notices are updates of the same one)
+MAX_STAYS = 200  # stays of one patient
+MAX_EPISODES = 20  # active EpisodeOfCare of one patient
 OUTGOING = SystemPrincipal(
-    "plo-outgoing", "a discharge-ready notice or the municipality's answer written on FHIR is sent as PLO"
+    "plo-outgoing",
+    "a stay, a discharge-ready notice or the municipality's answer written on FHIR is sent as PLO",
 )
 
 
@@ -65,82 +78,105 @@ def _answer(task: Json | None) -> tuple[str | None, Any]:
     return clock.answer_code(task or {}), clock.parts(task or {}, "output").get("canReceiveFrom")
 
 
-def task_message(task: Json, previous: Json | None) -> Logistics | None:
-    """Which message a write of a discharge-ready Task calls for, if any (pure)."""
-    if not _is_notice(task):
-        return None
+def answers(task: Json, previous: Json | None) -> bool:
+    """A notice received from a hospital whose answer the municipality changed on FHIR (pure)."""
     received = f.exts(task, EXT_PLO)
-    if received:  # a notice from a hospital: only the municipality's own change of its answer is sent
-        changed = _answer(task) != _answer(previous)
-        by_fhir = previous is not None and f.exts(previous, EXT_PLO) == received
-        return Logistics.ANSWER if clock.answer_code(task) and changed and by_fhir else None
-    before = previous or {}
-    notice = clock.parts(task, "input").get("noticeDate")
-    if task.get("status") == "requested" and notice is not None:
-        renewed = (
-            before.get("status") != "requested" or clock.parts(before, "input").get("noticeDate") != notice
-        )
-        return Logistics.DISCHARGE_READY if renewed else None
-    withdrawn = clock.parts(task, "output").get("withdrawn")
-    if task.get("status") == "cancelled" and withdrawn is not None and before.get("status") != "cancelled":
-        return Logistics.WITHDRAWN
-    return None
+    changed = _answer(task) != _answer(previous)
+    by_fhir = previous is not None and f.exts(previous, EXT_PLO) == received
+    return bool(received) and clock.answer_code(task) is not None and changed and by_fhir
 
 
-def encounter_message(encounter: Json, previous: Json | None) -> Logistics | None:
-    """A stay written on FHIR that has just finished calls for the discharge message (pure)."""
-    if f.exts(encounter, EXT_PLO) or encounter.get("status") != "finished":
-        return None
-    return None if (previous or {}).get("status") == "finished" else Logistics.DISCHARGED
+def is_stay(encounter: Json | None) -> bool:
+    """An inpatient stay written on FHIR (class IMP, no `ext:plo-message`: not itself received)."""
+    e = encounter or {}
+    return not f.exts(e, EXT_PLO) and (e.get("class") or {}).get("code") == "IMP"
 
 
-def _her(org: Organisation | None) -> bool:
-    level = org
-    while level is not None:
-        if any(i.type.code == "HER" for i in level.idents):
-            return True
-        level = level.sub_organisation
-    return False
+@dataclass
+class _Item:
+    """A resource written in the unit of work: the version before the unit's first write, the last one."""
+
+    res_type: str
+    resource: Json
+    previous: Json | None
+
+
+@dataclass
+class _StayWrite:
+    """A stay to look at: as it is and was (the same when only its Patient was written), and the
+    Patient's death date before the unit (`deceased_known`: the Patient was written in it)."""
+
+    now: Json
+    before: Json | None
+    deceased_before: str | None = None
+    deceased_known: bool = False
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _Batch:
     ctx: RequestContext
-    logistics: Logistics
-    resource: Json  # the Task, or the finished Encounter
+    item: _Item
+
+
+@dataclass
+class _Chain:
+    """The messages sent about one resource, and the record the next one follows."""
+
+    made_from: str
+    sent: list[op.Sent]
+    head: str | None
 
 
 @dataclass(frozen=True)
 class OutgoingPlo:
     engine: Engine
     validator: XsdValidator | None
-    own: Organisation  # the sender when the notice names no requester
+    own: Organisation  # the sender when the notice or stay names no hospital
 
     async def after_write(self, event: WriteEvent) -> None:
         if event.interaction == "delete" or event.resource is None:
             return
-        resource = {**event.resource, "id": event.res_id}
+        resource = {**event.resource, "resourceType": event.res_type, "id": event.res_id}
         previous = event.previous_resource
-        if event.res_type == "Task":
-            logistics = task_message(resource, previous)
-        elif event.res_type == "Encounter":
-            logistics = encounter_message(resource, previous)
+        if event.res_type == "Task" and _is_notice(resource):
+            received = bool(f.exts(resource, EXT_PLO))
+            wanted = (
+                answers(resource, previous) if received else op.changed(resource, previous, op.TASK_FIELDS)
+            )
+        elif event.res_type == "Encounter" and is_stay(resource):
+            wanted = op.changed(resource, previous, op.STAY_FIELDS)
         else:
-            return
-        if logistics is None:
+            wanted = event.res_type == "Patient" and op.changed(resource, previous, ("deceasedDateTime",))
+        if not wanted:
             return
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [_Pending(ctx, logistics, resource)])
+        item = _Item(event.res_type, resource, previous)
+        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [_Batch(ctx, item)])
 
-    async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
-        stays = [i for i in pending if i.resource["resourceType"] == "Encounter"]
-        notices = await self._notices_of(conn, stays[0].ctx, [i.resource for i in stays]) if stays else {}
-        for item in pending:
-            if item.resource["resourceType"] != "Encounter":
-                await self._send(conn, item, item.resource, None)
-            elif (task := notices.get(f"Encounter/{item.resource['id']}")) is not None:
-                await self._send(conn, item, task, item.resource)
-            # a finished stay without a notice to a municipality is not a PLO stay: nothing to send
+    async def _send_all(self, conn: AsyncConnection, batches: list[_Batch]) -> None:
+        items: dict[str, _Item] = {}
+        for b in batches:  # one resource written twice in the unit: its first previous, its last content
+            key = f"{b.item.res_type}/{b.item.resource['id']}"
+            first = items.get(key)
+            items[key] = b.item if first is None else replace(b.item, previous=first.previous)
+        ctx = batches[0].ctx
+        stays: dict[str, _StayWrite] = {}
+        for item in items.values():
+            if item.res_type == "Encounter":
+                stays[item.resource["id"]] = _StayWrite(item.resource, item.previous)
+        for item in items.values():
+            if item.res_type == "Patient" and (stay := await self._open_stay(conn, ctx, item.resource)):
+                write = stays.setdefault(stay["id"], _StayWrite(stay, stay))
+                write.deceased_before = (item.previous or {}).get("deceasedDateTime")
+                write.deceased_known = True
+        for item in items.values():
+            if item.res_type == "Task" and f.exts(item.resource, EXT_PLO):
+                if answers(item.resource, item.previous):
+                    await self._answer(conn, ctx, item.resource)
+            elif item.res_type == "Task":
+                await self._notice(conn, ctx, item.resource, item.previous)
+        for write in stays.values():
+            await self._stay(conn, ctx, write)
 
     def _refuse(self, made_from: str, why: str) -> FhirError:
         return FhirError(
@@ -150,49 +186,182 @@ class OutgoingPlo:
             "business-rule",
         )
 
-    async def _notices_of(
-        self, conn: AsyncConnection, ctx: RequestContext, stays: list[Json]
-    ) -> dict[str, Json]:
-        """The notice written on FHIR of each finished stay, one search for the unit of work's stays."""
-        refs = ",".join(f"Encounter/{s['id']}" for s in stays)
-        criteria = [("encounter", refs), ("code", clock.TASK_TOKEN)]
-        found: dict[str, Json] = {}
-        tasks = await self.engine.search(ctx, "Task", criteria, MAX_NOTICES * len(stays), conn=conn)
-        tasks.sort(key=lambda t: t.get("meta", {}).get("lastUpdated", ""))
-        for t in tasks:
-            if not f.exts(t, EXT_PLO) and t.get("status") != "entered-in-error":
-                found[str(f.ref_of(t.get("encounter")))] = t  # the latest notice of the stay
-        return found
-
-    async def _send(self, conn: AsyncConnection, item: _Pending, task: Json, encounter: Json | None) -> None:
-        ctx = item.ctx
-        made_from = f"{item.resource['resourceType']}/{item.resource['id']}"
-        known = await resolve_all(self.engine, ctx, [task, *([encounter] if encounter else [])], conn=conn)
-        if encounter is None and (ref := f.ref_of(task.get("encounter"))) is not None:
-            encounter = known.get(ref)
-        generated = datetime.now(OSLO).replace(tzinfo=None, microsecond=0)  # KITH times: local, no offset
-        msg_id = str(uuid.uuid4())
-        if item.logistics is Logistics.ANSWER:
-            msg = municipality_answer(task, known.get, msg_id=msg_id, generated=generated)
-            if not _her(msg.receiver):
-                raise self._refuse(made_from, "the hospital that sent the notice has no HER-id")
-            sender, recipient = task.get("owner"), _party_org(task, "sender")
-        else:
-            owner = f.ref_of(task.get("owner"))
-            if owner is None or not f.has_her_id(known.get(owner)):
-                return  # the municipality is on FHIR (no HER-id): it reads the Task
-            msg = hospital_message(
-                item.logistics, task, encounter, known.get, msg_id=msg_id, generated=generated, own=self.own
-            )
-            sender, recipient = task.get("requester"), {"reference": owner}
+    def _check(self, made_from: str, msg: PloMessage) -> Any:
         try:
             check_patient(msg)
-            root = build_plo(msg)
+            return build_plo(msg)
         except (KithError, UnbuildableError) as error:
             raise self._refuse(
                 made_from, error.message if isinstance(error, KithError) else str(error)
             ) from None
-        await store_outgoing(
+
+    # --- reads ------------------------------------------------------------------------------------------------
+
+    async def _chain(self, conn: AsyncConnection, ctx: RequestContext, made_from: str) -> _Chain:
+        records = await sent_about(self.engine, ctx, conn, made_from, TITLE)
+        sent = []
+        for record in records:
+            xml = sent_xml(record)
+            sent.append(op.Sent(record, parse_plo(parse_xml(xml)), xml))
+        return _Chain(made_from, sent, f"Communication/{records[-1]['id']}" if records else None)
+
+    async def _notices_of(self, conn: AsyncConnection, ctx: RequestContext, stay: Json) -> Json | None:
+        """The stay's latest discharge-ready notice written on FHIR that is not in error."""
+        criteria = [("encounter", f"Encounter/{stay['id']}"), ("code", clock.TASK_TOKEN)]
+        tasks = await self.engine.search(ctx, "Task", criteria, MAX_NOTICES, conn=conn)
+        tasks.sort(key=lambda t: t.get("meta", {}).get("lastUpdated", ""))
+        ours = [t for t in tasks if not f.exts(t, EXT_PLO) and t.get("status") != op.CANCELLED]
+        return ours[-1] if ours else None
+
+    async def _episode(self, conn: AsyncConnection, ctx: RequestContext, patient: str) -> Json | None:
+        """The patient's latest active EpisodeOfCare with a managingOrganization: the municipality that
+        provides the patient's services."""
+        criteria = [("patient", patient), ("status", "active")]
+        episodes = await self.engine.search(ctx, "EpisodeOfCare", criteria, MAX_EPISODES, conn=conn)
+        episodes = [e for e in episodes if f.ref_of(e.get("managingOrganization"))]
+        episodes.sort(key=lambda e: ((e.get("period") or {}).get("start", ""), e["meta"]["lastUpdated"]))
+        return episodes[-1] if episodes else None
+
+    async def _open_stay(self, conn: AsyncConnection, ctx: RequestContext, patient: Json) -> Json | None:
+        """The stay a death written on the Patient is about: the patient's latest stay written on FHIR that
+        is open or finished with the death disposition."""
+        criteria = [("subject", f"Patient/{patient['id']}")]
+        stays = await self.engine.search(ctx, "Encounter", criteria, MAX_STAYS, conn=conn)
+        stays = [s for s in stays if is_stay(s) and (s.get("status") in op.OPEN_STATES or op.died(s))]
+        stays.sort(key=lambda s: ((s.get("period") or {}).get("start", ""), s["meta"]["lastUpdated"]))
+        return stays[-1] if stays else None
+
+    # --- the messages -----------------------------------------------------------------------------------------
+
+    async def _notice(
+        self, conn: AsyncConnection, ctx: RequestContext, task: Json, previous: Json | None
+    ) -> None:
+        made_from = f"Task/{task['id']}"
+        chain = await self._chain(conn, ctx, made_from)
+        steps = op.plan(
+            op.task_says(task),
+            op.task_says(previous),
+            op.conversations(chain.sent),
+            task.get("status") == op.CANCELLED,
+        )
+        if not steps:
+            return
+        known = await resolve_all(self.engine, ctx, [task], conn=conn)
+        encounter = known.get(f.ref_of(task.get("encounter")) or "")
+        owner = f.ref_of(task.get("owner"))
+        for step in steps:
+            if step.kind is Kind.CANCEL:
+                await self._cancel(conn, ctx, chain, step, task.get("for"))
+                continue
+            if owner is None or not f.has_her_id(known.get(owner)):
+                return  # the municipality is on FHIR (no HER-id): it reads the Task
+            msg = hospital_message(
+                step.logistics, task, encounter, known.get, msg_id=_msg_id(), generated=_now(), own=self.own
+            )
+            await self._send(conn, ctx, chain, step, msg, task.get("for"), task.get("requester"), owner)
+
+    async def _stay(self, conn: AsyncConnection, ctx: RequestContext, write: _StayWrite) -> None:
+        stay = write.now
+        made_from = f"Encounter/{stay['id']}"
+        known = await resolve_all(self.engine, ctx, [stay], conn=conn)
+        subject = f.ref_of(stay.get("subject"))
+        patient = known.get(subject or "")
+        deceased = (patient or {}).get("deceasedDateTime")
+        chain = await self._chain(conn, ctx, made_from)
+        steps = op.plan(
+            op.stay_says(stay, deceased),
+            op.stay_says(write.before, write.deceased_before if write.deceased_known else deceased),
+            op.conversations(chain.sent),
+            stay.get("status") == op.CANCELLED,
+        )
+        if not steps:
+            return
+        notice = await self._notices_of(conn, ctx, stay)
+        if notice is not None or stay.get("status") not in op.OPEN_STATES:  # the notice told the admission
+            steps = [s for s in steps if (s.logistics, s.kind) != (Logistics.ADMITTED, Kind.NEW)]
+        concerned = notice
+        if concerned is None and subject is not None and any(s.kind is not Kind.CANCEL for s in steps):
+            concerned = await self._episode(conn, ctx, subject)
+        receiver = None
+        if concerned is not None:
+            known |= await resolve_all(self.engine, ctx, [concerned], conn=conn)
+            receiver = f.ref_of(concerned.get("owner" if notice is not None else "managingOrganization"))
+        sender = (notice or {}).get("requester")
+        for step in steps:
+            if step.kind is Kind.CANCEL:
+                await self._cancel(conn, ctx, chain, step, stay.get("subject"))
+                continue
+            if receiver is None or not f.has_her_id(known.get(receiver)):
+                return  # no municipality concerned, or one on FHIR (no HER-id): nothing is sent
+            msg = stay_message(
+                step.logistics,
+                stay,
+                known.get,
+                sender=sender,
+                receiver=receiver,
+                msg_id=_msg_id(),
+                generated=_now(),
+                own=self.own,
+                died_at=op.death_time(stay, patient) if step.logistics is Logistics.DEATH else None,
+            )
+            by = sender or stay.get("serviceProvider")
+            await self._send(conn, ctx, chain, step, msg, stay.get("subject"), by, receiver)
+
+    async def _send(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        chain: _Chain,
+        step: op.Step,
+        msg: PloMessage,
+        subject: Json | None,
+        sender: Json | None,
+        receiver: str,
+    ) -> None:
+        """A Ny, or an Endring in the step's conversation unless it reads as the last message sent."""
+        conv = step.conversation
+        if step.kind is Kind.CHANGE and conv is not None:
+            last = conv.last.message
+            msg = replace(
+                msg, kind=Kind.CHANGE, conversation=OriginalReference(last.msg_id, last.conversation_id)
+            )
+            if _unchanged(msg, conv.last):
+                return
+        root = self._check(chain.made_from, msg)
+        await self._store(conn, ctx, chain, msg, root, subject, sender, [{"reference": receiver}])
+
+    async def _cancel(
+        self, conn: AsyncConnection, ctx: RequestContext, chain: _Chain, step: op.Step, subject: Json | None
+    ) -> None:
+        """The Kansellering of a conversation: its last message again, kind C, to whom it went."""
+        assert step.conversation is not None
+        last = step.conversation.last
+        msg = replace(
+            last.message,
+            kind=Kind.CANCEL,
+            msg_id=_msg_id(),
+            gen_date=_now(),
+            issue_date=_now(),
+            conversation=OriginalReference(last.message.msg_id, last.message.conversation_id),
+        )
+        record = last.record
+        root = self._check(chain.made_from, msg)
+        await self._store(
+            conn, ctx, chain, msg, root, subject, record.get("sender"), record.get("recipient", [])
+        )
+
+    async def _store(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        chain: _Chain,
+        msg: PloMessage,
+        root: Any,
+        subject: Json | None,
+        sender: Json | None,
+        recipients: list[Json],
+    ) -> None:
+        result = await store_outgoing(
             self.engine,
             ctx,
             conn,
@@ -201,11 +370,58 @@ class OutgoingPlo:
             msg_type=msg.msg_type,
             msg_id=msg.msg_id,
             title=_title(msg),
-            made_from=made_from,
-            subject=task.get("for"),
+            made_from=chain.made_from,
+            subject=subject,
             sender=sender,
-            recipients=[recipient] if recipient else [],
+            recipients=recipients,
+            part_of=chain.head,
         )
+        chain.head = f"Communication/{result.stored.res_id}"
+
+    async def _answer(self, conn: AsyncConnection, ctx: RequestContext, task: Json) -> None:
+        """The municipality's answer, back to the hospital that sent the notice, in its conversation."""
+        made_from = f"Task/{task['id']}"
+        known = await resolve_all(self.engine, ctx, [task], conn=conn)
+        msg = municipality_answer(task, known.get, msg_id=_msg_id(), generated=_now())
+        if not _her(msg.receiver):
+            raise self._refuse(made_from, "the hospital that sent the notice has no HER-id")
+        root = self._check(made_from, msg)
+        recipient = _party_org(task, "sender")
+        chain = _Chain(made_from, [], None)
+        await self._store(
+            conn, ctx, chain, msg, root, task.get("for"), task.get("owner"), [recipient] if recipient else []
+        )
+
+
+def _msg_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _now() -> datetime:
+    return datetime.now(OSLO).replace(tzinfo=None, microsecond=0)  # KITH times: local, no offset
+
+
+def _unchanged(msg: PloMessage, last: op.Sent) -> bool:
+    """The message says nothing the last one did not: the same XML but for its envelope."""
+    before = last.message
+    same = replace(
+        msg,
+        msg_id=before.msg_id,
+        gen_date=before.gen_date,
+        issue_date=before.issue_date,
+        kind=before.kind,
+        conversation=before.conversation,
+    )
+    return to_bytes(build_plo(same)) == last.xml
+
+
+def _her(org: Organisation | None) -> bool:
+    level = org
+    while level is not None:
+        if any(i.type.code == "HER" for i in level.idents):
+            return True
+        level = level.sub_organisation
+    return False
 
 
 def _title(msg: PloMessage) -> str:
