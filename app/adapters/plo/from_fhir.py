@@ -21,7 +21,7 @@ from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded, Organisation, OriginalReference
 from app.adapters.plo import clock
-from app.adapters.plo._common import EXT_PLO, SD_EVENT
+from app.adapters.plo._common import EXT_PLO, SD_EVENT, envelope_from, ext_part
 from app.adapters.plo.logistics_fhir import EXT_DISCHARGE_STATE
 from app.adapters.plo.model import (
     MESSAGE_TYPES,
@@ -37,12 +37,6 @@ from app.adapters.plo.model import (
 Json = dict[str, Any]
 
 
-def _part(ext: Any, name: str, value_type: str) -> Any:
-    return next(
-        (e.get(f"value{value_type}") for e in (ext or {}).get("extension", []) if e.get("url") == name), None
-    )
-
-
 def _when(value: Any) -> datetime | date | None:
     """An event time as written: a date stays a date, a time comes back as KITH's local time."""
     if not isinstance(value, str) or not value:
@@ -51,21 +45,21 @@ def _when(value: Any) -> datetime | date | None:
 
 
 def _event(ext: Json) -> Event:
-    when = _when(_part(ext, "time", "DateTime"))
+    when = _when(ext_part(ext, "time", "DateTime"))
     if when is None:
         raise KithError(AppRecError.NOT_VALID, "a kept PLO event without its time")
     return Event(
-        code=f.opt_coded(_part(ext, "code", "CodeableConcept")),
+        code=f.opt_coded(ext_part(ext, "code", "CodeableConcept")),
         time=when,
-        estimated=_part(ext, "estimated", "Boolean"),
-        description=_part(ext, "description", "String"),
-        remark=_part(ext, "remark", "String"),
+        estimated=ext_part(ext, "estimated", "Boolean"),
+        description=ext_part(ext, "description", "String"),
+        remark=ext_part(ext, "remark", "String"),
     )
 
 
 def _generated(resource: Json | None) -> datetime | None:
     ext = next(iter(f.exts(resource, EXT_PLO)), None)
-    return f.from_fhir_datetime(_part(ext, "generated", "DateTime"))
+    return f.from_fhir_datetime(ext_part(ext, "generated", "DateTime"))
 
 
 def _latest(encounter: Json | None, task: Json | None) -> Json:
@@ -87,34 +81,13 @@ def _discharged_to(encounter: Json | None) -> tuple[Coded, ...]:
 def logistics_from_resources(encounter: Json | None, task: Json | None, resolve: ff.Resolve) -> PloMessage:
     """The last Pasientlogistikk message kept on a stay and its notice, as the model."""
     source = _latest(encounter, task)
-    ext = f.exts(source, EXT_PLO)[0]
-    logistics = _part(ext, "logistics", "Code")
+    logistics = ext_part(f.exts(source, EXT_PLO)[0], "logistics", "Code")
     if logistics is None:
         raise KithError(AppRecError.NOT_VALID, "the kept PLO message names no logistics element")
-    msg_id = _part(ext, "msgId", "String")
-    conversation_id = _part(ext, "conversationId", "String")
-    parent_id = _part(ext, "parentId", "String")
-    conversation = None
-    if parent_id is not None and conversation_id is not None:
-        conversation = OriginalReference(parent_id=parent_id, conversation_id=conversation_id)
-    generated = _generated(source)
-    if msg_id is None or generated is None:
-        raise KithError(AppRecError.NOT_VALID, "the kept PLO message has no MsgId or GenDate")
-    subject = f.ref_of(source.get("for") if source.get("resourceType") == "Task" else source.get("subject"))
-    patient = None if subject is None else resolve(subject)
+    subject = source.get("for") if source.get("resourceType") == "Task" else source.get("subject")
     events = f.exts(encounter, SD_EVENT) if source is encounter else []
-    return PloMessage(
-        version=PloVersion(_part(ext, "version", "Code")),
-        family=Family(_part(ext, "family", "Code")),
-        kind=Kind(_part(ext, "kind", "Code")),
-        msg_id=msg_id,
-        msg_type=f.coded(_part(ext, "messageType", "CodeableConcept")),
-        gen_date=generated,
-        sender=ff._party_from(source, "sender", resolve) or Organisation(),
-        receiver=ff._party_from(source, "receiver", resolve) or Organisation(),
-        patient=None if patient is None else ff._patient(patient, None, False),
-        issue_date=f.from_fhir_datetime(_part(ext, "issued", "DateTime")),
-        conversation=conversation,
+    return replace(
+        envelope_from(source, subject, resolve),
         logistics=Logistics(logistics),
         events=tuple(_event(e) for e in events),
         discharged_to=_discharged_to(encounter) if source is encounter else (),
@@ -250,8 +223,8 @@ def municipality_answer(task: Json, resolve: ff.Resolve, *, msg_id: str, generat
     when = f.from_fhir_date(outputs.get("canReceiveFrom")) or generated
     text = clock.ANSWERS.get(answer or "", "")
     remark = (task.get("statusReason") or {}).get("text")
-    parent = _part(received, "msgId", "String")
-    conversation = _part(received, "conversationId", "String") or parent
+    parent = ext_part(received, "msgId", "String")
+    conversation = ext_part(received, "conversationId", "String") or parent
     return replace(
         msg,
         version=PloVersion.V2_0,

@@ -14,16 +14,16 @@ from this, by the intake's own reader (`parse.read_report`), so both directions 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import from_fhir as ff
-from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, Organisation, OriginalReference
+from app.adapters.kith.model import Coded
 from app.adapters.plo import fields
-from app.adapters.plo._common import EXT_PLO
+from app.adapters.plo._common import EXT_PLO, envelope_from, ext_part
 from app.adapters.plo.build_report import build_report_document
-from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
+from app.adapters.plo.model import Diagnosis, Function, PloMessage, Section
 from app.adapters.plo.parse import read_report
 from app.adapters.plo.report_contacts import contacts_from, related_from, responsible_from
 from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, section_element
@@ -31,12 +31,6 @@ from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
 Json = dict[str, Any]
-
-
-def _part(ext: Json | None, name: str, value_type: str) -> Any:
-    return next(
-        (e.get(f"value{value_type}") for e in (ext or {}).get("extension", []) if e.get("url") == name), None
-    )
 
 
 def _note(resource: Json) -> str | None:
@@ -76,18 +70,8 @@ def _function(observation: Json) -> Function:
 
 def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
     """The report a Composition keeps, as the model (its business document valid PLO 1.6 when built)."""
-    ext = next(iter(f.exts(composition, EXT_PLO)), None)
-    msg_id = _part(ext, "msgId", "String")
-    generated = f.from_fhir_datetime(_part(ext, "generated", "DateTime"))
-    if ext is None or msg_id is None or generated is None:
-        raise KithError(AppRecError.NOT_VALID, "the Composition keeps no PLO message (MsgId, GenDate)")
-    conversation_id = _part(ext, "conversationId", "String")
-    parent_id = _part(ext, "parentId", "String")
-    conversation = None
-    if parent_id is not None and conversation_id is not None:
-        conversation = OriginalReference(parent_id=parent_id, conversation_id=conversation_id)
-    subject = f.ref_of(composition.get("subject"))
-    patient = None if subject is None else resolve(subject)
+    envelope = envelope_from(composition, composition.get("subject"), resolve)
+    ext = f.exts(composition, EXT_PLO)[0]
     sections = tuple(
         Section(
             element=section_element(s),
@@ -102,19 +86,9 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
     )
     responsible, relation, note = responsible_from(team, resolve)
     attester = (composition.get("attester") or [{}])[0]
-    partial = PloMessage(
-        version=PloVersion(_part(ext, "version", "Code")),
-        family=Family(_part(ext, "family", "Code")),
-        kind=Kind(_part(ext, "kind", "Code")),
-        msg_id=msg_id,
-        msg_type=f.coded(_part(ext, "messageType", "CodeableConcept")),
-        gen_date=generated,
-        sender=ff._party_from(composition, "sender", resolve) or Organisation(),
-        receiver=ff._party_from(composition, "receiver", resolve) or Organisation(),
-        patient=None if patient is None else ff._patient(patient, None, False),
-        issue_date=f.from_fhir_datetime(_part(ext, "issued", "DateTime")),
-        conversation=conversation,
-        document=_part(ext, "document", "String"),
+    partial = replace(
+        envelope,
+        document=ext_part(ext, "document", "String"),
         sections=sections,
         diagnoses=tuple(
             _diagnosis(c) for c in _entries(composition, "InfoMedisinskDiagnose", "Condition", resolve)
