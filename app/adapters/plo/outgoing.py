@@ -25,38 +25,29 @@ refused with 422 naming what is missing. The intake's own writes carry `ext:plo-
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
 from app.adapters.kith import from_fhir as ff
-from app.adapters.kith.errors import KithError
-from app.adapters.kith.model import Organisation, OriginalReference
-from app.adapters.kith.outgoing import sent_about, sent_xml, store_outgoing
+from app.adapters.kith.model import Organisation
 from app.adapters.kith.stored import resolve_all
-from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo import clock
 from app.adapters.plo import outgoing_plan as op
-from app.adapters.plo._common import EXT_PLO, check_patient
-from app.adapters.plo.build import UnbuildableError, build_plo
+from app.adapters.plo._common import EXT_PLO
 from app.adapters.plo.from_fhir import hospital_message, municipality_answer, stay_message
 from app.adapters.plo.model import Kind, Logistics, PloMessage
-from app.adapters.plo.parse import parse_plo
+from app.adapters.plo.outgoing_common import Chain, PloOutbox, in_conversation, new_msg_id, now, unchanged
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
-from app.fhir.outcome import Category, FhirError
-from app.resources.referrals.taskjson import OSLO
 from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
-TITLE = "Pasientlogistikk"
 _UNIT_KEY = "plo-outgoing"
 MAX_NOTICES = 10  # discharge-ready Tasks of one stay (renewed notices are updates of the same one)
 MAX_STAYS = 200  # stays of one patient
@@ -118,20 +109,9 @@ class _Batch:
     item: _Item
 
 
-@dataclass
-class _Chain:
-    """The messages sent about one resource, and the record the next one follows."""
-
-    made_from: str
-    sent: list[op.Sent]
-    head: str | None
-
-
 @dataclass(frozen=True)
-class OutgoingPlo:
-    engine: Engine
-    validator: XsdValidator | None
-    own: Organisation  # the sender when the notice or stay names no hospital
+class OutgoingPlo(PloOutbox):
+    TITLE: ClassVar[str] = "Pasientlogistikk"
 
     async def after_write(self, event: WriteEvent) -> None:
         if event.interaction == "delete" or event.resource is None:
@@ -177,33 +157,6 @@ class OutgoingPlo:
                 await self._notice(conn, ctx, item.resource, item.previous)
         for write in stays.values():
             await self._stay(conn, ctx, write)
-
-    def _refuse(self, made_from: str, why: str) -> FhirError:
-        return FhirError(
-            Category.UNPROCESSABLE,
-            f"{made_from} is for an organisation with a HER-id (sent as PLO Pasientlogistikk) and cannot be "
-            f"one: {why}",
-            "business-rule",
-        )
-
-    def _check(self, made_from: str, msg: PloMessage) -> Any:
-        try:
-            check_patient(msg)
-            return build_plo(msg)
-        except (KithError, UnbuildableError) as error:
-            raise self._refuse(
-                made_from, error.message if isinstance(error, KithError) else str(error)
-            ) from None
-
-    # --- reads ------------------------------------------------------------------------------------------------
-
-    async def _chain(self, conn: AsyncConnection, ctx: RequestContext, made_from: str) -> _Chain:
-        records = await sent_about(self.engine, ctx, conn, made_from, TITLE)
-        sent = []
-        for record in records:
-            xml = sent_xml(record)
-            sent.append(op.Sent(record, parse_plo(parse_xml(xml)), xml))
-        return _Chain(made_from, sent, f"Communication/{records[-1]['id']}" if records else None)
 
     async def _notices_of(self, conn: AsyncConnection, ctx: RequestContext, stay: Json) -> Json | None:
         """The stay's latest discharge-ready notice written on FHIR that is not in error."""
@@ -251,12 +204,12 @@ class OutgoingPlo:
         owner = f.ref_of(task.get("owner"))
         for step in steps:
             if step.kind is Kind.CANCEL:
-                await self._cancel(conn, ctx, chain, step, task.get("for"))
+                await self._cancel(conn, ctx, chain, _last(step), task.get("for"))
                 continue
             if owner is None or not f.has_her_id(known.get(owner)):
                 return  # the municipality is on FHIR (no HER-id): it reads the Task
             msg = hospital_message(
-                step.logistics, task, encounter, known.get, msg_id=_msg_id(), generated=_now(), own=self.own
+                step.logistics, task, encounter, known.get, msg_id=new_msg_id(), generated=now(), own=self.own
             )
             await self._send(conn, ctx, chain, step, msg, task.get("for"), task.get("requester"), owner)
 
@@ -289,7 +242,7 @@ class OutgoingPlo:
         sender = (notice or {}).get("requester")
         for step in steps:
             if step.kind is Kind.CANCEL:
-                await self._cancel(conn, ctx, chain, step, stay.get("subject"))
+                await self._cancel(conn, ctx, chain, _last(step), stay.get("subject"))
                 continue
             if receiver is None or not f.has_her_id(known.get(receiver)):
                 return  # no municipality concerned, or one on FHIR (no HER-id): nothing is sent
@@ -299,8 +252,8 @@ class OutgoingPlo:
                 known.get,
                 sender=sender,
                 receiver=receiver,
-                msg_id=_msg_id(),
-                generated=_now(),
+                msg_id=new_msg_id(),
+                generated=now(),
                 own=self.own,
                 died_at=op.death_time(stay, patient) if step.logistics is Logistics.DEATH else None,
             )
@@ -311,7 +264,7 @@ class OutgoingPlo:
         self,
         conn: AsyncConnection,
         ctx: RequestContext,
-        chain: _Chain,
+        chain: Chain,
         step: op.Step,
         msg: PloMessage,
         subject: Json | None,
@@ -321,98 +274,28 @@ class OutgoingPlo:
         """A Ny, or an Endring in the step's conversation unless it reads as the last message sent."""
         conv = step.conversation
         if step.kind is Kind.CHANGE and conv is not None:
-            last = conv.last.message
-            msg = replace(
-                msg, kind=Kind.CHANGE, conversation=OriginalReference(last.msg_id, last.conversation_id)
-            )
-            if _unchanged(msg, conv.last):
+            msg = in_conversation(msg, Kind.CHANGE, conv.last.message)
+            if unchanged(msg, conv.last):
                 return
-        root = self._check(chain.made_from, msg)
-        await self._store(conn, ctx, chain, msg, root, subject, sender, [{"reference": receiver}])
-
-    async def _cancel(
-        self, conn: AsyncConnection, ctx: RequestContext, chain: _Chain, step: op.Step, subject: Json | None
-    ) -> None:
-        """The Kansellering of a conversation: its last message again, kind C, to whom it went."""
-        assert step.conversation is not None
-        last = step.conversation.last
-        msg = replace(
-            last.message,
-            kind=Kind.CANCEL,
-            msg_id=_msg_id(),
-            gen_date=_now(),
-            issue_date=_now(),
-            conversation=OriginalReference(last.message.msg_id, last.message.conversation_id),
-        )
-        record = last.record
-        root = self._check(chain.made_from, msg)
-        await self._store(
-            conn, ctx, chain, msg, root, subject, record.get("sender"), record.get("recipient", [])
-        )
-
-    async def _store(
-        self,
-        conn: AsyncConnection,
-        ctx: RequestContext,
-        chain: _Chain,
-        msg: PloMessage,
-        root: Any,
-        subject: Json | None,
-        sender: Json | None,
-        recipients: list[Json],
-    ) -> None:
-        result = await store_outgoing(
-            self.engine,
-            ctx,
-            conn,
-            self.validator,
-            root,
-            msg_type=msg.msg_type,
-            msg_id=msg.msg_id,
-            title=_title(msg),
-            made_from=chain.made_from,
-            subject=subject,
-            sender=sender,
-            recipients=recipients,
-            part_of=chain.head,
-        )
-        chain.head = f"Communication/{result.stored.res_id}"
+        await self._store(conn, ctx, chain, msg, subject, sender, [{"reference": receiver}])
 
     async def _answer(self, conn: AsyncConnection, ctx: RequestContext, task: Json) -> None:
         """The municipality's answer, back to the hospital that sent the notice, in its conversation."""
         made_from = f"Task/{task['id']}"
         known = await resolve_all(self.engine, ctx, [task], conn=conn)
-        msg = municipality_answer(task, known.get, msg_id=_msg_id(), generated=_now())
+        msg = municipality_answer(task, known.get, msg_id=new_msg_id(), generated=now())
         if not _her(msg.receiver):
             raise self._refuse(made_from, "the hospital that sent the notice has no HER-id")
-        root = self._check(made_from, msg)
         recipient = _party_org(task, "sender")
-        chain = _Chain(made_from, [], None)
+        chain = Chain(made_from, [], None)
         await self._store(
-            conn, ctx, chain, msg, root, task.get("for"), task.get("owner"), [recipient] if recipient else []
+            conn, ctx, chain, msg, task.get("for"), task.get("owner"), [recipient] if recipient else []
         )
 
 
-def _msg_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _now() -> datetime:
-    return datetime.now(OSLO).replace(tzinfo=None, microsecond=0)  # KITH times: local, no offset
-
-
-def _unchanged(msg: PloMessage, last: op.Sent) -> bool:
-    """The message says nothing the last one did not: the same XML but for its envelope."""
-    before = last.message
-    same = replace(
-        msg,
-        msg_id=before.msg_id,
-        gen_date=before.gen_date,
-        issue_date=before.issue_date,
-        kind=before.kind,
-        conversation=before.conversation,
-    )
-    return to_bytes(build_plo(same)) == last.xml
+def _last(step: op.Step) -> op.Sent:
+    assert step.conversation is not None
+    return step.conversation.last
 
 
 def _her(org: Organisation | None) -> bool:
@@ -422,10 +305,6 @@ def _her(org: Organisation | None) -> bool:
             return True
         level = level.sub_organisation
     return False
-
-
-def _title(msg: PloMessage) -> str:
-    return f"{TITLE}: {msg.msg_type.display}" if msg.msg_type.display else TITLE
 
 
 def _party_org(task: Json, role: str) -> Json | None:

@@ -15,18 +15,30 @@ from this, by the intake's own reader (`parse.read_report`), so both directions 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import from_fhir as ff
-from app.adapters.kith.model import Coded
+from app.adapters.kith.model import Coded, Organisation
 from app.adapters.plo import fields
 from app.adapters.plo._common import EXT_PLO, envelope_from, ext_part
 from app.adapters.plo.build_report import build_report_document
-from app.adapters.plo.model import Diagnosis, Function, PloMessage, Section
+from app.adapters.plo.model import (
+    REPORT_DOCUMENTS,
+    REPORT_TYPES,
+    Diagnosis,
+    Family,
+    Function,
+    Kind,
+    PloMessage,
+    PloVersion,
+    Section,
+    UnbuildableError,
+)
 from app.adapters.plo.parse import read_report
 from app.adapters.plo.report_contacts import contacts_from, related_from, responsible_from
-from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, section_element
+from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, FAMILY_SYSTEM, section_element
 from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
@@ -68,10 +80,61 @@ def _function(observation: Json) -> Function:
     )
 
 
-def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
-    """The report a Composition keeps, as the model (its business document valid PLO 1.6 when built)."""
-    envelope = envelope_from(composition, composition.get("subject"), resolve)
-    ext = f.exts(composition, EXT_PLO)[0]
+def report_family(composition: Json) -> Family | None:
+    """The report a Composition is (`type` `plo-message#<family>`), when it is one written as 1.6."""
+    for c in (composition.get("type") or {}).get("coding") or []:
+        if c.get("system") == FAMILY_SYSTEM and c.get("code") in _FAMILIES:
+            family = Family(c["code"])
+            return family if family in REPORT_DOCUMENTS else None
+    return None
+
+
+_FAMILIES = {family.value for family in Family}
+
+
+def native_report(
+    composition: Json,
+    resolve: ff.Resolve,
+    *,
+    recipient: str,
+    msg_id: str,
+    generated: datetime,
+    own: Organisation,
+) -> PloMessage:
+    """A report written on FHIR (no `ext:plo-message`), as a Ny to `recipient` (an Organization
+    reference): the envelope from the Composition (`type` the report, `custodian` the sender, else `own`;
+    `subject` the patient), the document element the report's 1.6 one, the rest as for a kept report."""
+    family = report_family(composition)
+    if family is None:
+        raise UnbuildableError("the Composition's type is not a PLO report written as 1.6 (plo-message)")
+    subject = f.ref_of(composition.get("subject"))
+    patient = None if subject is None else resolve(subject)
+    custodian = composition.get("custodian")
+    envelope = PloMessage(
+        version=PloVersion.V1_6,
+        family=family,
+        kind=Kind.NEW,
+        msg_id=msg_id,
+        msg_type=REPORT_TYPES[family],
+        gen_date=generated,
+        sender=ff._native_party(custodian, resolve) if custodian else own,
+        receiver=ff._party(recipient, [], resolve),
+        patient=None if patient is None else ff._patient(patient, None, True),
+        issue_date=generated,
+        document=REPORT_DOCUMENTS[family],
+    )
+    return report_from_resources(composition, resolve, envelope)
+
+
+def report_from_resources(
+    composition: Json, resolve: ff.Resolve, envelope: PloMessage | None = None
+) -> PloMessage:
+    """The report a Composition keeps, as the model (its business document valid PLO 1.6 when built);
+    `envelope`: the MsgHead part when it is not kept on the Composition (a report written on FHIR)."""
+    if envelope is None:
+        kept = envelope_from(composition, composition.get("subject"), resolve)
+        document = ext_part(f.exts(composition, EXT_PLO)[0], "document", "String")
+        envelope = replace(kept, document=document)
     sections = tuple(
         Section(
             element=section_element(s),
@@ -88,7 +151,6 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
     attester = (composition.get("attester") or [{}])[0]
     partial = replace(
         envelope,
-        document=ext_part(ext, "document", "String"),
         sections=sections,
         diagnoses=tuple(
             _diagnosis(c) for c in _entries(composition, "InfoMedisinskDiagnose", "Condition", resolve)
