@@ -125,8 +125,9 @@ class OutgoingPlo(PloOutbox):
             )
         elif event.res_type == "Encounter" and is_stay(resource):
             wanted = op.changed(resource, previous, op.STAY_FIELDS)
-        else:
-            wanted = event.res_type == "Patient" and op.changed(resource, previous, ("deceasedDateTime",))
+        else:  # a Patient: only a death date written or changed (not every new Patient)
+            died = resource.get("deceasedDateTime")
+            wanted = event.res_type == "Patient" and died != (previous or {}).get("deceasedDateTime")
         if not wanted:
             return
         ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
@@ -157,6 +158,12 @@ class OutgoingPlo(PloOutbox):
                 await self._notice(conn, ctx, item.resource, item.previous)
         for write in stays.values():
             await self._stay(conn, ctx, write)
+
+    async def _sent(
+        self, conn: AsyncConnection, ctx: RequestContext, made_from: str, previous: Json | None
+    ) -> Chain:
+        """What was sent about the resource (nothing about one created in this unit of work)."""
+        return Chain(made_from, [], None) if previous is None else await self._chain(conn, ctx, made_from)
 
     async def _notices_of(self, conn: AsyncConnection, ctx: RequestContext, stay: Json) -> Json | None:
         """The stay's latest discharge-ready notice written on FHIR that is not in error."""
@@ -190,7 +197,7 @@ class OutgoingPlo(PloOutbox):
         self, conn: AsyncConnection, ctx: RequestContext, task: Json, previous: Json | None
     ) -> None:
         made_from = f"Task/{task['id']}"
-        chain = await self._chain(conn, ctx, made_from)
+        chain = await self._sent(conn, ctx, made_from, previous)
         steps = op.plan(
             op.task_says(task),
             op.task_says(previous),
@@ -216,29 +223,25 @@ class OutgoingPlo(PloOutbox):
     async def _stay(self, conn: AsyncConnection, ctx: RequestContext, write: _StayWrite) -> None:
         stay = write.now
         made_from = f"Encounter/{stay['id']}"
-        known = await resolve_all(self.engine, ctx, [stay], conn=conn)
         subject = f.ref_of(stay.get("subject"))
+        chain = await self._sent(conn, ctx, made_from, write.before)
+        notice = await self._notices_of(conn, ctx, stay)
+        concerned = notice or (await self._episode(conn, ctx, subject) if subject else None)
+        if concerned is None and not chain.sent:
+            return  # no municipality concerned and nothing sent to correct (most stays: two searches)
+        known = await resolve_all(self.engine, ctx, [stay, *([concerned] if concerned else [])], conn=conn)
         patient = known.get(subject or "")
         deceased = (patient or {}).get("deceasedDateTime")
-        chain = await self._chain(conn, ctx, made_from)
         steps = op.plan(
             op.stay_says(stay, deceased),
             op.stay_says(write.before, write.deceased_before if write.deceased_known else deceased),
             op.conversations(chain.sent),
             stay.get("status") == op.CANCELLED,
         )
-        if not steps:
-            return
-        notice = await self._notices_of(conn, ctx, stay)
         if notice is not None or stay.get("status") not in op.OPEN_STATES:  # the notice told the admission
             steps = [s for s in steps if (s.logistics, s.kind) != (Logistics.ADMITTED, Kind.NEW)]
-        concerned = notice
-        if concerned is None and subject is not None and any(s.kind is not Kind.CANCEL for s in steps):
-            concerned = await self._episode(conn, ctx, subject)
-        receiver = None
-        if concerned is not None:
-            known |= await resolve_all(self.engine, ctx, [concerned], conn=conn)
-            receiver = f.ref_of(concerned.get("owner" if notice is not None else "managingOrganization"))
+        field = "owner" if notice is not None else "managingOrganization"
+        receiver = f.ref_of((concerned or {}).get(field))
         sender = (notice or {}).get("requester")
         for step in steps:
             if step.kind is Kind.CANCEL:
