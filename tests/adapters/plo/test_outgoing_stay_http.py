@@ -241,3 +241,42 @@ async def test_a_notice_corrected_is_an_endring_and_in_error_a_kansellering(
             notice.msg_id,
         )
         _chained(records)
+
+
+async def test_a_discharge_without_a_notice_goes_to_the_municipality_of_the_episode_and_can_be_taken_back(
+    session_databases: dict[str, TestDatabase], backend: str, legacy: Path
+) -> None:
+    validator = XsdValidator(legacy / "xsd")
+    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
+        response = await http.post("/", json=stay_bundle(KOMMUNE_HER, PATIENT, True), headers=FHIR)
+        assert response.status_code == 200, response.text
+        [stay] = await search(http, "/Encounter")
+        home = {"system": "urn:oid:2.16.578.1.12.4.1.1.8408", "code": "1", "display": "Bosted/arbeidssted"}
+        finished = {
+            **stay,
+            "status": "finished",
+            "period": {**stay["period"], "end": "2024-03-04"},
+            "hospitalization": {"dischargeDisposition": {"coding": [home]}},
+        }
+        assert (await _put(http, finished)).status_code == 200
+        discharged = _message((await _outgoing(http))[-1], validator)
+        assert (discharged.logistics, discharged.kind, discharged.receiver.ident("HER")) == (
+            Logistics.DISCHARGED,
+            Kind.NEW,
+            "8300001",
+        )
+        assert [c.code for c in discharged.discharged_to] == ["1"]
+        [stay] = await search(http, "/Encounter")  # the discharge written in error: the stay is open again
+        reopened = {k: v for k, v in stay.items() if k != "hospitalization"}
+        reopened |= {"status": "in-progress", "period": {"start": stay["period"]["start"]}}
+        assert (await _put(http, reopened)).status_code == 200
+        records = await _outgoing(http)
+        sent = [_message(r, validator) for r in records]
+        assert _kinds(sent) == [
+            (Logistics.ADMITTED, Kind.NEW),
+            (Logistics.DISCHARGED, Kind.NEW),
+            (Logistics.DISCHARGED, Kind.CANCEL),
+        ]
+        assert sent[2].conversation is not None
+        assert sent[2].conversation.conversation_id == discharged.msg_id
+        _chained(records)
