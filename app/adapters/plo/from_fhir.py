@@ -1,7 +1,8 @@
 """FHIR -> the PLO model (pure), everything referred to looked up by `resolve`: a Pasientlogistikk message
 back from the stay (Encounter) and its discharge-ready notice (Task) the intake stored
-(`logistics_from_resources`), and the message a write on FHIR calls for (`hospital_message`,
-`municipality_answer`, used by `outgoing.py`).
+(`logistics_from_resources`, its envelope by `_common.envelope_from`), and the message a write on FHIR
+calls for (`hospital_message` from a notice, `stay_message` from a stay: admission, discharge, death;
+`municipality_answer`; used by `outgoing.py`).
 
 The resources keep what the XML said: `ext:plo-message` (version, family, kind, MsgId, conversation,
 MsgHead type, GenDate, IssueDate, the logistics element), `kith-party` (sender and receiver: the deepest

@@ -2,7 +2,8 @@
 name, looked up by `resolve`, back to the model that `build.build_plo` writes as PLO 1.6.
 
 The Composition holds what the MsgHead said (`ext:plo-message`, `kith-party` sender and receiver, the
-subject) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
+subject: `_common.envelope_from`; a report written on FHIR keeps none of it and gets a new envelope,
+`native_report`) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
 Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
 `InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
 `EksisterendeTjeneste` section (`report_services`), the medicines the MedicationStatements of the

@@ -7,16 +7,18 @@ HER-id (on FHIR) or none concerned gets nothing."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 from pathlib import Path
 from typing import Any
 
 from app.adapters.kith import _fhir_common as f
+from app.adapters.kith.apprec import AppRecStatus
 from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo import clock
 from app.adapters.plo.model import EventCode, Kind, Logistics, PloMessage
 from app.resources.no_basis.identifiers import ORGNR_SYSTEM
-from tests.adapters.kith.test_routes_http import search
+from tests.adapters.kith.test_routes_http import post, search
 from tests.adapters.plo.test_outgoing_http import (
     FHIR,
     KOMMUNE_HER,
@@ -280,3 +282,34 @@ async def test_a_discharge_without_a_notice_goes_to_the_municipality_of_the_epis
         assert sent[2].conversation is not None
         assert sent[2].conversation.conversation_id == discharged.msg_id
         _chained(records)
+
+
+async def test_what_is_sent_is_understood_by_a_plo_receiver(
+    session_databases: dict[str, TestDatabase], backend: str, legacy: Path
+) -> None:
+    """The admission, its Endring and its Kansellering, posted to the PLO intake (here, this service's
+    own): one received stay, its admission time the corrected one, then in error."""
+    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
+        response = await http.post("/", json=stay_bundle(KOMMUNE_HER, PATIENT, True), headers=FHIR)
+        assert response.status_code == 200, response.text
+        [stay] = await search(http, "/Encounter")
+        assert (
+            await _put(http, {**stay, "period": {"start": "2024-02-27T09:30:00+01:00"}})
+        ).status_code == 200
+        [stay] = await search(http, "/Encounter")
+        assert (await _put(http, {**stay, "status": "entered-in-error"})).status_code == 200
+        records = await _outgoing(http)
+        assert len(records) == 3
+        received: list[str] = []
+        for record in records:
+            status, apprec = await post(
+                http, base64.b64decode(record["payload"][0]["contentAttachment"]["data"])
+            )
+            assert (status, apprec.status) == (200, AppRecStatus.OK), apprec.errors
+            kept = [s for s in await search(http, "/Encounter") if s["id"] != stay["id"]]
+            received += [f"{s['status']} {s['period']['start']}" for s in kept]
+        assert received == [
+            "in-progress 2024-02-27T14:00:00+01:00",
+            "in-progress 2024-02-27T09:30:00+01:00",
+            "entered-in-error 2024-02-27T09:30:00+01:00",
+        ]
