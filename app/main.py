@@ -19,6 +19,7 @@ from app.adapters.kith import routes as kith_routes
 from app.adapters.kith import status_messages as kith_status_messages
 from app.adapters.plo import operations as plo_operations
 from app.adapters.plo import outgoing as plo_outgoing
+from app.adapters.plo import report_outgoing as plo_report_outgoing
 from app.adapters.transport.amqp import AmqpConfig, AmqpTransport
 from app.config import Settings
 from app.cors import install_cors
@@ -232,9 +233,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     kith_dialog_outgoing.install(app.state.engine, app.state.kith.validator, app.state.kith.own)
     # Discharge summaries (Composition LOINC 18842-5) written on FHIR for a GP with a HER-id: Epikrise 1.2.
     kith_epikrise_outgoing.install(app.state.engine, app.state.kith.validator, app.state.kith.own)
-    # Discharge-ready notices, withdrawals and discharges written on FHIR for a municipality with a HER-id,
-    # and a municipality's answer to a notice from a legacy hospital: PLO Pasientlogistikk.
+    # Admissions, discharge-ready notices, withdrawals, discharges and deaths written on FHIR for a
+    # municipality with a HER-id, and a municipality's answer to a notice from a legacy hospital: PLO
+    # Pasientlogistikk; PLO reports (Composition plo-message#<report>) for a receiver with a HER-id.
     plo_outgoing.install(app.state.engine, app.state.kith.validator, app.state.kith.own)
+    plo_report_outgoing.install(app.state.engine, app.state.kith.validator, app.state.kith.own)
     # KITH messages over AMQP besides the HTTP route, when AMQP_URL is set (same intake, same outbox).
     app.state.amqp = None
     if settings.amqp_url.get_secret_value():

@@ -21,7 +21,6 @@ sends nothing; a Composition that cannot be an Epikrise (no patient identifier, 
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,9 +36,8 @@ from app.adapters.epikrise.to_fhir import DISCHARGE_SUMMARY, EXT_MESSAGE, EXT_RE
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith._henv_common import check_patient
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.intake import OUTGOING_CATEGORY
 from app.adapters.kith.model import MessageKind, Organisation
-from app.adapters.kith.outgoing import store_outgoing
+from app.adapters.kith.outgoing import sent_about, sent_xml, store_outgoing
 from app.adapters.kith.stored import resolve_all
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
@@ -58,7 +56,6 @@ OUTGOING = SystemPrincipal(
 )
 
 
-MAX_SENT = 100  # messages sent about one discharge summary
 SENT = ("final", "amended")
 CANCELLED = "entered-in-error"
 
@@ -98,17 +95,6 @@ class _Sent:
     xml: bytes
 
 
-def _attachment(record: Json) -> Json:
-    return dict((record.get("payload") or [{}])[0].get("contentAttachment") or {})
-
-
-def _last(records: list[Json]) -> Json | None:
-    """The head of the chain of records (each later one `partOf` the one before)."""
-    followed = {f.ref_of(p) for r in records for p in r.get("partOf", [])}
-    heads = [r for r in records if f"Communication/{r['id']}" not in followed]
-    return heads[0] if len(heads) == 1 else None
-
-
 @dataclass(frozen=True)
 class OutgoingEpikrise:
     engine: Engine
@@ -140,14 +126,11 @@ class OutgoingEpikrise:
         )
 
     async def _last_sent(self, conn: AsyncConnection, ctx: RequestContext, comp: Json) -> _Sent | None:
-        category = f"{OUTGOING_CATEGORY['system']}|{OUTGOING_CATEGORY['code']}"
-        params = [("based-on", f"Composition/{comp['id']}"), ("category", category)]
-        records = await self.engine.search(ctx, "Communication", params, MAX_SENT, conn=conn)
-        last = _last([r for r in records if _attachment(r).get("title") == TITLE])
-        if last is None:
+        records = await sent_about(self.engine, ctx, conn, f"Composition/{comp['id']}", TITLE)
+        if not records:
             return None
-        xml = base64.b64decode(_attachment(last)["data"])
-        return _Sent(last, parse_epikrise(parse_xml(xml)), xml)
+        xml = sent_xml(records[-1])
+        return _Sent(records[-1], parse_epikrise(parse_xml(xml)), xml)
 
     async def _send(self, conn: AsyncConnection, ctx: RequestContext, comp: Json, amended: bool) -> None:
         known = await resolve_all(self.engine, ctx, [comp], conn=conn)

@@ -9,13 +9,15 @@ the write (422): a legacy system would refuse it too, and the writer can still c
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.adapters.kith.intake import outgoing_message
+from app.adapters.kith import _fhir_common as f
+from app.adapters.kith.intake import OUTGOING_CATEGORY, outgoing_message
 from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
@@ -25,6 +27,7 @@ from app.fhir.outcome import Category, FhirError
 from app.fhir.service import WriteResult
 
 Json = dict[str, Any]
+MAX_SENT = 100  # messages sent about one resource
 
 
 async def store_outgoing(
@@ -68,3 +71,40 @@ async def store_outgoing(
         part_of=part_of,
     )
     return await engine.create(ctx, "Communication", record, conn=conn)
+
+
+def sent_xml(record: Json) -> bytes:
+    """The message an outgoing record holds, as sent."""
+    return base64.b64decode((record.get("payload") or [{}])[0]["contentAttachment"]["data"])
+
+
+def chain(records: list[Json]) -> list[Json]:
+    """The records in the order sent (each later one `partOf` the one before); empty when they do not form
+    one chain (nothing is then taken as sent)."""
+    by_ref = {f"Communication/{r['id']}": r for r in records}
+    followed = {f.ref_of(p) for r in records for p in r.get("partOf", [])}
+    heads = [r for r in records if f"Communication/{r['id']}" not in followed]
+    if len(heads) != 1:
+        return []
+    out = [heads[0]]
+    while len(out) <= len(records):
+        parent = next((f.ref_of(p) for p in out[-1].get("partOf", [])), None)
+        if parent is None or (before := by_ref.get(str(parent))) is None:
+            break
+        out.append(before)
+    return out[::-1]
+
+
+async def sent_about(
+    engine: Engine, ctx: RequestContext, conn: AsyncConnection, made_from: str, title: str
+) -> list[Json]:
+    """The outgoing records titled `title` (or `title: ...`) made from the resource `made_from` ("Type/id"),
+    oldest first."""
+    category = f"{OUTGOING_CATEGORY['system']}|{OUTGOING_CATEGORY['code']}"
+    params = [("based-on", made_from), ("category", category)]
+    records = await engine.search(ctx, "Communication", params, MAX_SENT, conn=conn)
+    return chain([r for r in records if _title(r) == title or str(_title(r)).startswith(f"{title}: ")])
+
+
+def _title(record: Json) -> Any:
+    return (record.get("payload") or [{}])[0].get("contentAttachment", {}).get("title")

@@ -1,4 +1,5 @@
-"""What every PLO mapping shares: the message's parties and patient as transaction entries, the keys."""
+"""What every PLO mapping shares: the message's parties and patient as transaction entries, the keys, and
+back from FHIR the message's envelope (`envelope_from`: what the MsgHead said, kept on a resource)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import _fhir_referral as r
+from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.intake import message_key
-from app.adapters.kith.model import PATIENT_ID_TYPES, Organisation, Patient
+from app.adapters.kith.model import PATIENT_ID_TYPES, Organisation, OriginalReference, Patient
 from app.adapters.kith.to_fhir import BundleBuilder, sender_key
-from app.adapters.plo.model import Kind, PloMessage
+from app.adapters.plo.model import Family, Kind, PloMessage, PloVersion
 
 Json = dict[str, Any]
 NS = f.NS  # http://helsebro.no/fhir/NamingSystem
@@ -114,3 +116,43 @@ def is_cancel(msg: PloMessage) -> bool:
 
 
 SD_EVENT = f"{f.SD}/plo-event"  # TidsfestetHendelse: code, time, estimated, description, remark
+
+
+def ext_part(ext: Json | None, name: str, value_type: str) -> Any:
+    """One part of a complex extension (`ext:plo-message`, `ext:plo-event` ...), by name."""
+    return next(
+        (e.get(f"value{value_type}") for e in (ext or {}).get("extension", []) if e.get("url") == name), None
+    )
+
+
+def envelope_from(source: Json, subject: Any, resolve: ff.Resolve) -> PloMessage:
+    """The message a resource keeps, as far as the MsgHead and the document's kind go: `ext:plo-message`
+    (version, family, kind, MsgId, conversation (`conversationId`, `parentId`), type, GenDate, IssueDate),
+    the sender and receiver (`kith-party`) and the patient (`subject`, a Reference). The logistics
+    element or document and the content are the caller's; no kept MsgId or GenDate is not a message."""
+    ext = next(iter(f.exts(source, EXT_PLO)), None)
+    msg_id = ext_part(ext, "msgId", "String")
+    generated = f.from_fhir_datetime(ext_part(ext, "generated", "DateTime"))
+    if ext is None or msg_id is None or generated is None:
+        what = source.get("resourceType", "resource")
+        raise KithError(AppRecError.NOT_VALID, f"the {what} keeps no PLO message (MsgId, GenDate)")
+    conversation_id = ext_part(ext, "conversationId", "String")
+    parent_id = ext_part(ext, "parentId", "String")
+    conversation = None
+    if parent_id is not None and conversation_id is not None:
+        conversation = OriginalReference(parent_id=parent_id, conversation_id=conversation_id)
+    ref = f.ref_of(subject)
+    patient = None if ref is None else resolve(ref)
+    return PloMessage(
+        version=PloVersion(ext_part(ext, "version", "Code")),
+        family=Family(ext_part(ext, "family", "Code")),
+        kind=Kind(ext_part(ext, "kind", "Code")),
+        msg_id=msg_id,
+        msg_type=f.coded(ext_part(ext, "messageType", "CodeableConcept")),
+        gen_date=generated,
+        sender=ff._party_from(source, "sender", resolve) or Organisation(),
+        receiver=ff._party_from(source, "receiver", resolve) or Organisation(),
+        patient=None if patient is None else ff._patient(patient, None, False),
+        issue_date=f.from_fhir_datetime(ext_part(ext, "issued", "DateTime")),
+        conversation=conversation,
+    )

@@ -1,7 +1,8 @@
 """FHIR -> the PLO model (pure), everything referred to looked up by `resolve`: a Pasientlogistikk message
 back from the stay (Encounter) and its discharge-ready notice (Task) the intake stored
-(`logistics_from_resources`), and the message a write on FHIR calls for (`hospital_message`,
-`municipality_answer`, used by `outgoing.py`).
+(`logistics_from_resources`, its envelope by `_common.envelope_from`), and the message a write on FHIR
+calls for (`hospital_message` from a notice, `stay_message` from a stay: admission, discharge, death;
+`municipality_answer`; used by `outgoing.py`).
 
 The resources keep what the XML said: `ext:plo-message` (version, family, kind, MsgId, conversation,
 MsgHead type, GenDate, IssueDate, the logistics element), `kith-party` (sender and receiver: the deepest
@@ -21,7 +22,7 @@ from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.errors import AppRecError, KithError
 from app.adapters.kith.model import Coded, Organisation, OriginalReference
 from app.adapters.plo import clock
-from app.adapters.plo._common import EXT_PLO, SD_EVENT
+from app.adapters.plo._common import EXT_PLO, SD_EVENT, envelope_from, ext_part
 from app.adapters.plo.logistics_fhir import EXT_DISCHARGE_STATE
 from app.adapters.plo.model import (
     MESSAGE_TYPES,
@@ -37,12 +38,6 @@ from app.adapters.plo.model import (
 Json = dict[str, Any]
 
 
-def _part(ext: Any, name: str, value_type: str) -> Any:
-    return next(
-        (e.get(f"value{value_type}") for e in (ext or {}).get("extension", []) if e.get("url") == name), None
-    )
-
-
 def _when(value: Any) -> datetime | date | None:
     """An event time as written: a date stays a date, a time comes back as KITH's local time."""
     if not isinstance(value, str) or not value:
@@ -51,21 +46,21 @@ def _when(value: Any) -> datetime | date | None:
 
 
 def _event(ext: Json) -> Event:
-    when = _when(_part(ext, "time", "DateTime"))
+    when = _when(ext_part(ext, "time", "DateTime"))
     if when is None:
         raise KithError(AppRecError.NOT_VALID, "a kept PLO event without its time")
     return Event(
-        code=f.opt_coded(_part(ext, "code", "CodeableConcept")),
+        code=f.opt_coded(ext_part(ext, "code", "CodeableConcept")),
         time=when,
-        estimated=_part(ext, "estimated", "Boolean"),
-        description=_part(ext, "description", "String"),
-        remark=_part(ext, "remark", "String"),
+        estimated=ext_part(ext, "estimated", "Boolean"),
+        description=ext_part(ext, "description", "String"),
+        remark=ext_part(ext, "remark", "String"),
     )
 
 
 def _generated(resource: Json | None) -> datetime | None:
     ext = next(iter(f.exts(resource, EXT_PLO)), None)
-    return f.from_fhir_datetime(_part(ext, "generated", "DateTime"))
+    return f.from_fhir_datetime(ext_part(ext, "generated", "DateTime"))
 
 
 def _latest(encounter: Json | None, task: Json | None) -> Json:
@@ -87,34 +82,13 @@ def _discharged_to(encounter: Json | None) -> tuple[Coded, ...]:
 def logistics_from_resources(encounter: Json | None, task: Json | None, resolve: ff.Resolve) -> PloMessage:
     """The last Pasientlogistikk message kept on a stay and its notice, as the model."""
     source = _latest(encounter, task)
-    ext = f.exts(source, EXT_PLO)[0]
-    logistics = _part(ext, "logistics", "Code")
+    logistics = ext_part(f.exts(source, EXT_PLO)[0], "logistics", "Code")
     if logistics is None:
         raise KithError(AppRecError.NOT_VALID, "the kept PLO message names no logistics element")
-    msg_id = _part(ext, "msgId", "String")
-    conversation_id = _part(ext, "conversationId", "String")
-    parent_id = _part(ext, "parentId", "String")
-    conversation = None
-    if parent_id is not None and conversation_id is not None:
-        conversation = OriginalReference(parent_id=parent_id, conversation_id=conversation_id)
-    generated = _generated(source)
-    if msg_id is None or generated is None:
-        raise KithError(AppRecError.NOT_VALID, "the kept PLO message has no MsgId or GenDate")
-    subject = f.ref_of(source.get("for") if source.get("resourceType") == "Task" else source.get("subject"))
-    patient = None if subject is None else resolve(subject)
+    subject = source.get("for") if source.get("resourceType") == "Task" else source.get("subject")
     events = f.exts(encounter, SD_EVENT) if source is encounter else []
-    return PloMessage(
-        version=PloVersion(_part(ext, "version", "Code")),
-        family=Family(_part(ext, "family", "Code")),
-        kind=Kind(_part(ext, "kind", "Code")),
-        msg_id=msg_id,
-        msg_type=f.coded(_part(ext, "messageType", "CodeableConcept")),
-        gen_date=generated,
-        sender=ff._party_from(source, "sender", resolve) or Organisation(),
-        receiver=ff._party_from(source, "receiver", resolve) or Organisation(),
-        patient=None if patient is None else ff._patient(patient, None, False),
-        issue_date=f.from_fhir_datetime(_part(ext, "issued", "DateTime")),
-        conversation=conversation,
+    return replace(
+        envelope_from(source, subject, resolve),
         logistics=Logistics(logistics),
         events=tuple(_event(e) for e in events),
         discharged_to=_discharged_to(encounter) if source is encounter else (),
@@ -125,10 +99,10 @@ def logistics_from_resources(encounter: Json | None, task: Json | None, resolve:
 
 
 def _native_common(
-    logistics: Logistics, task: Json, resolve: ff.Resolve, msg_id: str, generated: datetime
+    logistics: Logistics, subject: Any, resolve: ff.Resolve, msg_id: str, generated: datetime
 ) -> PloMessage:
-    subject = f.ref_of(task.get("for"))
-    patient = None if subject is None else resolve(subject)
+    ref = f.ref_of(subject)
+    patient = None if ref is None else resolve(ref)
     return PloMessage(
         version=PloVersion.V1_6,
         family=Family.LOGISTICS,
@@ -149,6 +123,11 @@ def _admitted(encounter: Json | None) -> tuple[Event, ...]:
     return () if start is None else (Event(EventCode.ADMITTED.coded, start, False),)
 
 
+def _time(value: Any) -> datetime | date | None:
+    """A FHIR date or dateTime as an event time (a date stays a date)."""
+    return _when(value[:10] if isinstance(value, str) and "T" not in value else value)
+
+
 def hospital_message(
     logistics: Logistics,
     task: Json,
@@ -163,7 +142,18 @@ def hospital_message(
     (MeldingOmUtskrevetPasient) of a hospital on FHIR, from its notice Task (owner = the municipality,
     requester = the hospital, else `own`) and the stay. Missing parts are left out: the builder and the
     XSD refuse what a message needs."""
-    msg = _native_common(logistics, task, resolve, msg_id, generated)
+    if logistics in STAY_MESSAGES:
+        return stay_message(
+            logistics,
+            encounter or {},
+            resolve,
+            sender=task.get("requester"),
+            receiver=f.ref_of(task.get("owner")),
+            msg_id=msg_id,
+            generated=generated,
+            own=own,
+        )
+    msg = _native_common(logistics, task.get("for"), resolve, msg_id, generated)
     sender = ff._native_party(task["requester"], resolve) if task.get("requester") else own
     receiver = ff._party(f.ref_of(task.get("owner")), [], resolve)
     inputs, outputs = clock.parts(task, "input"), clock.parts(task, "output")
@@ -171,23 +161,55 @@ def hospital_message(
     ready = (
         () if notice is None else (Event(EventCode.DISCHARGE_READY.coded, notice, inputs.get("estimated")),)
     )
-    events: tuple[Event, ...] = ()
-    discharged_to: tuple[Coded, ...] = ()
-    if logistics is Logistics.DISCHARGE_READY:
-        events = _admitted(encounter) + ready
-    elif logistics is Logistics.WITHDRAWN:
+    events = _admitted(encounter) + ready
+    if logistics is Logistics.WITHDRAWN:
         withdrawn = f.from_fhir_date(outputs.get("withdrawn"))
         remark = (task.get("statusReason") or {}).get("text")
-        end = (
-            () if withdrawn is None else (Event(EventCode.WITHDRAWN.coded, withdrawn, False, remark=remark),)
-        )
-        events = _admitted(encounter) + ready + end
+        if withdrawn is not None:
+            events += (Event(EventCode.WITHDRAWN.coded, withdrawn, False, remark=remark),)
+    return replace(msg, sender=sender, receiver=receiver, events=events)
+
+
+STAY_MESSAGES = (Logistics.ADMITTED, Logistics.DISCHARGED, Logistics.DEATH)
+
+
+def stay_message(
+    logistics: Logistics,
+    encounter: Json,
+    resolve: ff.Resolve,
+    *,
+    sender: Json | None,
+    receiver: str | None,
+    msg_id: str,
+    generated: datetime,
+    own: Organisation,
+    died_at: str | None = None,
+) -> PloMessage:
+    """What a stay written on FHIR tells the municipality (`receiver`, an Organization reference):
+    MeldingInnlagtPasient (Hendelsekode 1 at `period.start`), MeldingOmUtskrevetPasient (2 at `period.end`,
+    UtskrevetTil from the disposition) or OrienteringOmDod (13 at `died_at`, else `period.end`). The
+    sender is `sender` (the notice's requester), else the stay's `serviceProvider`, else `own`."""
+    msg = _native_common(logistics, encounter.get("subject"), resolve, msg_id, generated)
+    by = sender or encounter.get("serviceProvider")
+    period = encounter.get("period") or {}
+    events: tuple[Event, ...] = ()
+    discharged_to: tuple[Coded, ...] = ()
+    if logistics is Logistics.ADMITTED:
+        events = _admitted(encounter)
     elif logistics is Logistics.DISCHARGED:
-        value = (encounter or {}).get("period", {}).get("end")
-        end_time = _when(value[:10] if isinstance(value, str) and "T" not in value else value)
-        events = () if end_time is None else (Event(EventCode.DISCHARGED.coded, end_time, False),)
+        end = _time(period.get("end"))
+        events = () if end is None else (Event(EventCode.DISCHARGED.coded, end, False),)
         discharged_to = _discharged_to(encounter)
-    return replace(msg, sender=sender, receiver=receiver, events=events, discharged_to=discharged_to)
+    elif logistics is Logistics.DEATH:
+        when = _time(died_at or period.get("end"))
+        events = () if when is None else (Event(EventCode.DEAD.coded, when, False),)
+    return replace(
+        msg,
+        sender=ff._native_party(by, resolve) if by else own,
+        receiver=ff._party(receiver, [], resolve),
+        events=events,
+        discharged_to=discharged_to,
+    )
 
 
 def municipality_answer(task: Json, resolve: ff.Resolve, *, msg_id: str, generated: datetime) -> PloMessage:
@@ -196,14 +218,14 @@ def municipality_answer(task: Json, resolve: ff.Resolve, *, msg_id: str, generat
     back to that hospital, in the notice's conversation. Volven 9121 has no confirmed code for the answer:
     the event carries the day and says the answer in words."""
     received = next(iter(f.exts(task, EXT_PLO)), None)
-    msg = _native_common(Logistics.ANSWER, task, resolve, msg_id, generated)
+    msg = _native_common(Logistics.ANSWER, task.get("for"), resolve, msg_id, generated)
     answer = clock.answer_code(task)
     outputs = clock.parts(task, "output")
     when = f.from_fhir_date(outputs.get("canReceiveFrom")) or generated
     text = clock.ANSWERS.get(answer or "", "")
     remark = (task.get("statusReason") or {}).get("text")
-    parent = _part(received, "msgId", "String")
-    conversation = _part(received, "conversationId", "String") or parent
+    parent = ext_part(received, "msgId", "String")
+    conversation = ext_part(received, "conversationId", "String") or parent
     return replace(
         msg,
         version=PloVersion.V2_0,

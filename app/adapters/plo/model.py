@@ -99,6 +99,26 @@ MESSAGE_TYPES = {
 }
 
 
+# MsgHead Type of each report (the official 1.6 samples)
+REPORT_TYPES = {
+    Family.ADMISSION_REPORT: Coded(code="INNLEGGELSESRAPPORT", display="Innleggelsesrapport"),
+    Family.DISCHARGE_REPORT: Coded(code="UTSKRIVNINGSRAPPORT", display="Utskrivningsrapport"),
+    Family.HEALTH_INFO_GP: Coded(code="HELSEOPPLYSNINGER_LEGE", display="Helseopplysninger til lege"),
+    Family.HEALTH_INFO: Coded(code="HELSEOPPL_SOKNAD", display="Helseopplysninger"),
+    Family.MEDICAL_INFO: Coded(code="MEDISINSKE_OPPLYSNINGER", display="Medisinske opplysninger"),
+    Family.SERVICE_INFO: Coded(code="ORIENTERING_TJENESTETILBUD", display="Orientering om tjenestetilbud"),
+}
+# The 1.6 document element of each report (the root of the official samples, as the XSDs name it)
+REPORT_DOCUMENTS = {
+    Family.ADMISSION_REPORT: "Innleggelsesrapport",
+    Family.DISCHARGE_REPORT: "TverrfagligEpikrise",
+    Family.HEALTH_INFO_GP: "Konsultasjon",
+    Family.HEALTH_INFO: "HelseopplysningerVedSoknad",
+    Family.MEDICAL_INFO: "OverforingMedisinskeOpplysninger",
+    Family.SERVICE_INFO: "OrienteringOmTjenestetilbud",
+}
+
+
 class EventCode(StrEnum):
     """Volven 9121 codes used by the clock."""
 

@@ -2,7 +2,8 @@
 name, looked up by `resolve`, back to the model that `build.build_plo` writes as PLO 1.6.
 
 The Composition holds what the MsgHead said (`ext:plo-message`, `kith-party` sender and receiver, the
-subject) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
+subject: `_common.envelope_from`; a report written on FHIR keeps none of it and gets a new envelope,
+`native_report`) and one section per part with its elements (`ext:plo-field`, `fields.py`). The diagnoses are the
 Conditions of the `InfoMedisinskDiagnose` section and the mapped functions the Observations of the
 `InfoKartleggingFunksjonsniva` section, the existing services the ServiceRequests (intent `plan`) of the
 `EksisterendeTjeneste` section (`report_services`), the medicines the MedicationStatements of the
@@ -14,29 +15,35 @@ from this, by the intake's own reader (`parse.read_report`), so both directions 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import from_fhir as ff
-from app.adapters.kith.errors import AppRecError, KithError
-from app.adapters.kith.model import Coded, Organisation, OriginalReference
+from app.adapters.kith.model import Coded, Organisation
 from app.adapters.plo import fields
-from app.adapters.plo._common import EXT_PLO
+from app.adapters.plo._common import EXT_PLO, envelope_from, ext_part
 from app.adapters.plo.build_report import build_report_document
-from app.adapters.plo.model import Diagnosis, Family, Function, Kind, PloMessage, PloVersion, Section
+from app.adapters.plo.model import (
+    REPORT_DOCUMENTS,
+    REPORT_TYPES,
+    Diagnosis,
+    Family,
+    Function,
+    Kind,
+    PloMessage,
+    PloVersion,
+    Section,
+    UnbuildableError,
+)
 from app.adapters.plo.parse import read_report
 from app.adapters.plo.report_contacts import contacts_from, related_from, responsible_from
-from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, section_element
+from app.adapters.plo.report_fhir import CONTACT_SECTIONS, EXT_MAIN_DIAGNOSIS, FAMILY_SYSTEM, section_element
 from app.adapters.plo.report_medications import medication_from
 from app.adapters.plo.report_services import service_from
 
 Json = dict[str, Any]
-
-
-def _part(ext: Json | None, name: str, value_type: str) -> Any:
-    return next(
-        (e.get(f"value{value_type}") for e in (ext or {}).get("extension", []) if e.get("url") == name), None
-    )
 
 
 def _note(resource: Json) -> str | None:
@@ -74,20 +81,61 @@ def _function(observation: Json) -> Function:
     )
 
 
-def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
-    """The report a Composition keeps, as the model (its business document valid PLO 1.6 when built)."""
-    ext = next(iter(f.exts(composition, EXT_PLO)), None)
-    msg_id = _part(ext, "msgId", "String")
-    generated = f.from_fhir_datetime(_part(ext, "generated", "DateTime"))
-    if ext is None or msg_id is None or generated is None:
-        raise KithError(AppRecError.NOT_VALID, "the Composition keeps no PLO message (MsgId, GenDate)")
-    conversation_id = _part(ext, "conversationId", "String")
-    parent_id = _part(ext, "parentId", "String")
-    conversation = None
-    if parent_id is not None and conversation_id is not None:
-        conversation = OriginalReference(parent_id=parent_id, conversation_id=conversation_id)
+def report_family(composition: Json) -> Family | None:
+    """The report a Composition is (`type` `plo-message#<family>`), when it is one written as 1.6."""
+    for c in (composition.get("type") or {}).get("coding") or []:
+        if c.get("system") == FAMILY_SYSTEM and c.get("code") in _FAMILIES:
+            family = Family(c["code"])
+            return family if family in REPORT_DOCUMENTS else None
+    return None
+
+
+_FAMILIES = {family.value for family in Family}
+
+
+def native_report(
+    composition: Json,
+    resolve: ff.Resolve,
+    *,
+    recipient: str,
+    msg_id: str,
+    generated: datetime,
+    own: Organisation,
+) -> PloMessage:
+    """A report written on FHIR (no `ext:plo-message`), as a Ny to `recipient` (an Organization
+    reference): the envelope from the Composition (`type` the report, `custodian` the sender, else `own`;
+    `subject` the patient), the document element the report's 1.6 one, the rest as for a kept report."""
+    family = report_family(composition)
+    if family is None:
+        raise UnbuildableError("the Composition's type is not a PLO report written as 1.6 (plo-message)")
     subject = f.ref_of(composition.get("subject"))
     patient = None if subject is None else resolve(subject)
+    custodian = composition.get("custodian")
+    envelope = PloMessage(
+        version=PloVersion.V1_6,
+        family=family,
+        kind=Kind.NEW,
+        msg_id=msg_id,
+        msg_type=REPORT_TYPES[family],
+        gen_date=generated,
+        sender=ff._native_party(custodian, resolve) if custodian else own,
+        receiver=ff._party(recipient, [], resolve),
+        patient=None if patient is None else ff._patient(patient, None, True),
+        issue_date=generated,
+        document=REPORT_DOCUMENTS[family],
+    )
+    return report_from_resources(composition, resolve, envelope)
+
+
+def report_from_resources(
+    composition: Json, resolve: ff.Resolve, envelope: PloMessage | None = None
+) -> PloMessage:
+    """The report a Composition keeps, as the model (its business document valid PLO 1.6 when built);
+    `envelope`: the MsgHead part when it is not kept on the Composition (a report written on FHIR)."""
+    if envelope is None:
+        kept = envelope_from(composition, composition.get("subject"), resolve)
+        document = ext_part(f.exts(composition, EXT_PLO)[0], "document", "String")
+        envelope = replace(kept, document=document)
     sections = tuple(
         Section(
             element=section_element(s),
@@ -102,19 +150,8 @@ def report_from_resources(composition: Json, resolve: ff.Resolve) -> PloMessage:
     )
     responsible, relation, note = responsible_from(team, resolve)
     attester = (composition.get("attester") or [{}])[0]
-    partial = PloMessage(
-        version=PloVersion(_part(ext, "version", "Code")),
-        family=Family(_part(ext, "family", "Code")),
-        kind=Kind(_part(ext, "kind", "Code")),
-        msg_id=msg_id,
-        msg_type=f.coded(_part(ext, "messageType", "CodeableConcept")),
-        gen_date=generated,
-        sender=ff._party_from(composition, "sender", resolve) or Organisation(),
-        receiver=ff._party_from(composition, "receiver", resolve) or Organisation(),
-        patient=None if patient is None else ff._patient(patient, None, False),
-        issue_date=f.from_fhir_datetime(_part(ext, "issued", "DateTime")),
-        conversation=conversation,
-        document=_part(ext, "document", "String"),
+    partial = replace(
+        envelope,
         sections=sections,
         diagnoses=tuple(
             _diagnosis(c) for c in _entries(composition, "InfoMedisinskDiagnose", "Condition", resolve)

@@ -14,13 +14,19 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.adapters.kith import _fhir_common as f
 from app.adapters.kith import from_fhir as ff
 from app.adapters.kith.apprec import AppRecStatus
 from app.adapters.kith.model import Organisation
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.plo import clock
 from app.adapters.plo.build import UnbuildableError, build_plo
-from app.adapters.plo.from_fhir import hospital_message, logistics_from_resources, municipality_answer
+from app.adapters.plo.from_fhir import (
+    hospital_message,
+    logistics_from_resources,
+    municipality_answer,
+    stay_message,
+)
 from app.adapters.plo.logistics_fhir import logistics_bundle
 from app.adapters.plo.model import Logistics, PloMessage
 from app.adapters.plo.parse import parse_plo
@@ -155,3 +161,60 @@ def test_the_municipality_answer_goes_back_to_the_hospital_in_the_conversation()
     assert [(e.time.isoformat(), e.description) for e in back.events] == [
         ("2018-02-02T00:00:00", "Kommunen kan ta imot pasienten")
     ]
+
+
+def test_a_stay_written_on_fhir_tells_the_admission_and_the_death() -> None:
+    encounter, task, _, resolve = _stored("Pasientlogistikk_Utskrivningsklar_pasient_v1-6_Ny.xml")
+    assert task is not None
+    own = Organisation(name="Eget sykehus")
+    municipality = f.ref_of(task.get("owner"))
+    msg = stay_message(
+        Logistics.ADMITTED,
+        encounter,
+        resolve,
+        sender=None,
+        receiver=municipality,
+        msg_id="i1",
+        generated=GENERATED,
+        own=own,
+    )
+    back = parse_plo(assert_xsd_valid(build_plo(msg)))
+    assert (back.msg_type.code, back.logistics) == ("LOG_INNLAGT", Logistics.ADMITTED)
+    assert [(e.code.code if e.code else None, e.time.isoformat()) for e in back.events] == [
+        ("1", "2018-01-29T10:00:00")
+    ]
+    assert (back.receiver.name, back.sender.name) == (
+        "Alvdal Kommune",
+        "ST OLAVS HOSPITAL HF",
+    )  # serviceProvider
+
+    dead = {**encounter, "status": "finished", "period": {**encounter["period"], "end": "2018-02-03"}}
+    msg = stay_message(
+        Logistics.DEATH,
+        dead,
+        resolve,
+        sender=task.get("requester"),
+        receiver=municipality,
+        msg_id="d1",
+        generated=GENERATED,
+        own=own,
+        died_at="2018-02-02T23:50:00+01:00",
+    )
+    back = parse_plo(assert_xsd_valid(build_plo(msg)))
+    assert (back.msg_type.code, back.logistics) == ("LOG_DOD", Logistics.DEATH)
+    assert [(e.code.code if e.code else None, e.time.isoformat()) for e in back.events] == [
+        ("13", "2018-02-02T23:50:00")
+    ]
+    no_start = {k: v for k, v in encounter.items() if k != "period"}
+    msg = stay_message(
+        Logistics.ADMITTED,
+        no_start,
+        resolve,
+        sender=None,
+        receiver=municipality,
+        msg_id="i2",
+        generated=GENERATED,
+        own=own,
+    )
+    with pytest.raises(UnbuildableError, match="TidsfestetHendelse"):
+        build_plo(msg)

@@ -8,7 +8,7 @@ is left out. A diagnosis or a function changed on FHIR is what is written."""
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,16 @@ import pytest
 from fastapi import FastAPI
 
 from app.adapters.kith import from_fhir as ff
+from app.adapters.kith._fhir_referral import EXT_PARTY
 from app.adapters.kith.apprec import AppRecStatus
-from app.adapters.kith.model import Coded
+from app.adapters.kith.model import Coded, Organisation
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
+from app.adapters.plo._common import EXT_PLO
 from app.adapters.plo.build import UnbuildableError, build_plo
-from app.adapters.plo.model import PloMessage, PloVersion
+from app.adapters.plo.model import Family, Kind, PloMessage, PloVersion
 from app.adapters.plo.parse import parse_plo
-from app.adapters.plo.report_fhir import report_bundle, section_element
-from app.adapters.plo.report_from_fhir import report_from_resources
+from app.adapters.plo.report_fhir import family_coding, report_bundle, section_element
+from app.adapters.plo.report_from_fhir import native_report, report_family, report_from_resources
 from app.adapters.plo.store import stored_report
 from app.fhir.context import RequestContext, SystemPrincipal
 from tests.adapters.kith.test_routes_http import post
@@ -36,6 +38,8 @@ SD = "http://helsebro.no/fhir/StructureDefinition"
 READER = SystemPrincipal("plo-test", "the PLO tests read what the intake stored")
 REPORTS = "samples/plo/1_6/[!p]*/*.xml"  # every 1.6 sample folder but pasientlogistikk
 NY = "Innleggelsesrapport_v1-6_Ny.xml"
+GENERATED = datetime(2024, 3, 1, 12, 0)
+OWN = Organisation(name="Eget sykehus")
 
 
 def _same_content(before: PloMessage, after: PloMessage) -> None:
@@ -266,3 +270,41 @@ async def test_a_stored_report_after_its_endring_maps_back_to_the_endring(
     after = await stored_report(engine, ctx, composition)
     _same_content(parse_plo(parse_xml(sample(f"{family}_v1-6_Endring.xml"))), after)
     assert_xsd_valid(build_plo(after))
+
+
+CONTENT = ("document", "sections", "diagnoses", "functions", "medications", "services", "contacts")
+
+
+@pytest.mark.parametrize("path", legacy_files(REPORTS))
+def test_a_report_written_on_fhir_is_the_same_report_as_a_ny(path: Path) -> None:
+    """The Composition as a writer on FHIR keeps it (no `ext:plo-message`, no `kith-party`): the envelope
+    is made (1.6, the report's MsgHead type and document element, the custodian as sender), the content
+    is the same as the sample's, and the XML is valid."""
+    before = parse_plo(parse_xml(path.read_bytes()))
+    bundle, _ = report_bundle(before)
+    kept = _composition(bundle)
+    drop = (EXT_PLO, EXT_PARTY)
+    comp = {**kept, "extension": [e for e in kept["extension"] if e["url"] not in drop]}
+    assert report_family(comp) is before.family
+    custodian = comp["custodian"]["reference"]
+    msg = native_report(
+        comp, ff.bundle_resolver(bundle), recipient=custodian, msg_id="r1", generated=GENERATED, own=OWN
+    )
+    written = parse_plo(assert_xsd_valid(build_plo(msg)))
+    assert (written.kind, written.version, written.msg_type.code) == (
+        Kind.NEW,
+        PloVersion.V1_6,
+        before.msg_type.code,
+    )
+    assert {k: getattr(written, k) for k in CONTENT} == {k: getattr(before, k) for k in CONTENT}
+    assert written.sender.name == written.receiver.name == before.sender.name  # the custodian, both here
+
+
+def test_only_a_report_written_as_1_6_is_one() -> None:
+    summary = {"type": {"coding": [family_coding(Family.SUMMARY)]}}
+    assert report_family(summary) is None
+    assert report_family({"type": {"coding": [family_coding(Family.LOGISTICS)]}}) is None
+    with pytest.raises(UnbuildableError, match="not a PLO report"):
+        native_report(
+            summary, lambda _r: None, recipient="Organization/x", msg_id="r", generated=GENERATED, own=OWN
+        )
