@@ -46,7 +46,9 @@ async def create_in(
     at = now_ms()
     stored = await store_new(svc, ctx, conn, rtype, resource, res_id or new_id(), at, "POST")
     if criteria is not None:
-        if not has_id_clause(criteria):  # the server assigns the id, so _id criteria cannot match it
+        # The server assigns the id, so _id criteria cannot match it; token criteria were judged on the
+        # resource itself before (create_criteria).
+        if not has_id_clause(criteria) and not tokens_only(criteria):
             await require_stored_match(svc, conn, criteria, stored)
         await claim(svc, conn, criteria, stored, at)
     return WriteResult(201, stored, created=True)

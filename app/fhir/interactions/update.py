@@ -20,7 +20,7 @@ from app.fhir.interactions.create import new_id
 from app.fhir.interactions.unit_of_work import in_unit_of_work
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import ResourceType
-from app.fhir.search.criteria import Criteria, parse_criteria, require_match
+from app.fhir.search.criteria import Criteria, parse_criteria, require_match, tokens_only
 from app.fhir.service import FhirService, WriteResult, now_ms, same_content
 from app.fhir.validate import validate_resource
 from app.store.repository import StoredResource
@@ -135,14 +135,16 @@ async def conditional_update_in(
     # No match: create, at the client's id if it gave one (R4 3.1.0.4.3).
     res_id = body_id or new_id()
     require_match(criteria, rtype, res_id if body_id else None, resource)
-    current = await svc.repo.current(conn, res_type, res_id, for_update=True)
+    # A new id cannot be taken yet; only a client's id needs looking up.
+    current = await svc.repo.current(conn, res_type, res_id, for_update=True) if body_id else None
     if current is not None and not current.deleted:
         raise FhirError(
             Category.CONFLICT,
             f"{res_type}/{res_id} exists but does not match the criteria '{criteria.canonical}'",
         )
     result = await _apply(svc, ctx, conn, rtype, res_id, resource, current, if_match)
-    await require_stored_match(svc, conn, criteria, result.stored)
+    if not tokens_only(criteria):  # token criteria were judged on the resource itself (require_match)
+        await require_stored_match(svc, conn, criteria, result.stored)
     await claim(svc, conn, criteria, result.stored, result.stored.last_updated)
     return result
 
