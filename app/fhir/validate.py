@@ -115,6 +115,8 @@ class _TooDeep(Exception):
 
 
 def _shape_issues(value: Any, path: str, issues: list[Issue], depth: int = 1) -> None:
+    # Paths are built for containers and for what has an issue only: most elements are primitives, and a
+    # path string for each had been a fifth of the whole validation.
     if len(issues) >= _MAX_ISSUES:
         return
     if isinstance(value, dict):
@@ -130,20 +132,26 @@ def _shape_issues(value: Any, path: str, issues: list[Issue], depth: int = 1) ->
         ):
             issues.append(Issue(_bad_reference(reference), "value", (f"{path}.reference",)))
         for key, child in value.items():
-            child_path = f"{path}.{key}"
-            if child is None:
-                issues.append(Issue("null is not allowed here", "structure", (child_path,)))
+            if isinstance(child, str):
+                if not child.strip() or CONTROL_CHARACTER.search(child):
+                    _string_issue(child, f"{path}.{key}", issues)
+            elif child is None:
+                issues.append(Issue("null is not allowed here", "structure", (f"{path}.{key}",)))
             elif isinstance(child, list):
-                _array_issues(value, key, child, child_path, issues, depth + 1)
-            else:
-                _shape_issues(child, child_path, issues, depth + 1)
+                _array_issues(value, key, child, f"{path}.{key}", issues, depth + 1)
+            elif isinstance(child, dict):
+                _shape_issues(child, f"{path}.{key}", issues, depth + 1)
     elif isinstance(value, str):
-        if not value.strip():
-            issues.append(Issue("Strings must not be empty or only whitespace", "value", (path,)))
-        elif found := CONTROL_CHARACTER.search(value):
-            code_point = f"U+{ord(found.group()):04X}"
-            message = f"Control character {code_point}: FHIR strings allow only tab, LF and CR below U+0020"
-            issues.append(Issue(message, "value", (path,)))
+        _string_issue(value, path, issues)
+
+
+def _string_issue(value: str, path: str, issues: list[Issue]) -> None:
+    if not value.strip():
+        issues.append(Issue("Strings must not be empty or only whitespace", "value", (path,)))
+    elif found := CONTROL_CHARACTER.search(value):
+        code_point = f"U+{ord(found.group()):04X}"
+        message = f"Control character {code_point}: FHIR strings allow only tab, LF and CR below U+0020"
+        issues.append(Issue(message, "value", (path,)))
 
 
 def _model_validate(model: Any, resource: dict[str, Any]) -> None:
@@ -182,13 +190,15 @@ def _array_issues(
     twin_key = key[1:] if key.startswith("_") else f"_{key}"
     twin = parent.get(twin_key)
     for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
-        if item is None:
+        if isinstance(item, str):
+            if not item.strip() or CONTROL_CHARACTER.search(item):
+                _string_issue(item, f"{path}[{index}]", issues)
+        elif item is None:
             aligned = isinstance(twin, list) and index < len(twin) and twin[index] is not None
             if not aligned:
-                issues.append(Issue("null is not allowed here", "structure", (item_path,)))
-        else:
-            _shape_issues(item, item_path, issues, depth + 1)
+                issues.append(Issue("null is not allowed here", "structure", (f"{path}[{index}]",)))
+        elif isinstance(item, dict | list):
+            _shape_issues(item, f"{path}[{index}]", issues, depth + 1)
 
 
 # A field's plan: (JSON name, its required codes or None, its required codings (system -> codes) or None,
