@@ -534,7 +534,7 @@ def server_env(opts: Options) -> dict[str, str]:
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
     print(
         f"\n== {kind}: {opts.count} messages per phase, concurrency {opts.concurrency}, "
-        f"warm-up {opts.warmup} ==",
+        f"warm-up {opts.warmup}, server processes {opts.workers if kind == 'postgresql' else 1} ==",
         flush=True,
     )
     env = server_env(opts)
@@ -547,7 +547,8 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             await asyncio.to_thread(migrate, url)
             async with AsyncExitStack() as stack:
                 code = code_version()
-                server = start_server("helsebro", "app.main:create_app", url, workdir, env)
+                workers = opts.workers if kind == "postgresql" else 1
+                server = start_server("helsebro", "app.main:create_app", url, workdir, env, workers)
                 stack.callback(stop_process, server.process)  # runs last: after the clients close
                 clients = await open_clients(stack, opts.concurrency)
                 await wait_ready(clients[0], server, "/metadata", 200)
@@ -565,6 +566,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
         "options": {
             "count": opts.count,
             "concurrency": opts.concurrency,
+            "workers": opts.workers if kind == "postgresql" else 1,
             "warmup": opts.warmup,
             "time_limit_s": opts.time_limit_s,
             "kinds": list(opts.kinds),
@@ -678,6 +680,7 @@ class Options:
     convert_count: int
     convert_warmup: int
     concurrency: int
+    workers: int  # PostgreSQL: server processes (SQLite serves one process)
     xsd_dir: Path | None
     server_xsd: bool
     time_limit_s: float
@@ -721,6 +724,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--concurrency", type=int, default=8, help="post: messages in flight (default 8)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="post: server processes on PostgreSQL, as a deployment runs them (SQLite serves one; default 1)",
+    )
+    parser.add_argument(
         "--xsd-dir",
         type=Path,
         default=None,
@@ -748,8 +757,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error(f"--kinds takes distinct {', '.join(KINDS)}; got {args.kinds!r}")
     warmup = max(1, args.count // 10) if args.warmup is None else args.warmup
     convert_warmup = max(1, args.convert_count // 10) if args.convert_warmup is None else args.convert_warmup
-    if min(args.count, args.convert_count, args.concurrency) < 1 or min(warmup, convert_warmup) < 0:
-        parser.error("--count, --convert-count and --concurrency must be >= 1, warm-ups >= 0")
+    if (
+        min(args.count, args.convert_count, args.concurrency, args.workers) < 1
+        or min(warmup, convert_warmup) < 0
+    ):
+        parser.error("--count, --convert-count, --concurrency and --workers must be >= 1, warm-ups >= 0")
     if args.time_limit <= 0:
         parser.error("--time-limit must be > 0")
     # Every new message has a patient of its own (the probe's is the first).
@@ -769,6 +781,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.convert_count,
         convert_warmup,
         args.concurrency,
+        args.workers,
         xsd_dir,
         args.server_xsd,
         args.time_limit,

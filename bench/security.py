@@ -70,6 +70,7 @@ from bench.common import (
     settle,
     start_server,
     stop_process,
+    tree_cpu_s,
     wait_ready,
     write_json_report,
 )
@@ -358,7 +359,7 @@ async def run_load(
             await one(client, index)
         tally.sent = next_index
 
-    server_cpu, host_busy, client_cpu = process_cpu_s(pid), host_busy_s(), time.process_time()
+    server_cpu, host_busy, client_cpu = tree_cpu_s(pid), host_busy_s(), time.process_time()
     backends = BackendCpu(postgres) if postgres else None
     done = asyncio.Event()
     follower = asyncio.create_task(backends.follow(done)) if backends is not None else None
@@ -366,7 +367,7 @@ async def run_load(
     await asyncio.gather(*(worker(client) for client in clients[:count]))
     tally.elapsed_s = time.perf_counter() - started
     tally.client_cpu_s = time.process_time() - client_cpu
-    tally.server_cpu_s = delta(server_cpu, process_cpu_s(pid))
+    tally.server_cpu_s = delta(server_cpu, tree_cpu_s(pid))
     tally.host_busy_s = delta(host_busy, host_busy_s())
     done.set()
     if follower is not None and backends is not None:
