@@ -42,8 +42,12 @@ async def changes(engine: Engine, ctx: RequestContext, message: Epikrise) -> tup
     bundle, anchor = epikrise_to_bundle(message)
     token = f"{DOCUMENT_SYSTEM}|{escape_value(document_key(message))}"
     cancel = message.kind is MessageKind.CANCEL
-    if cancel and not await engine.search(ctx, "Composition", [("identifier", token)], 1):
-        raise KithError(AppRecError.OTHER, "the cancellation names an epikrise not received here")
+    # Every part is written with its Composition (one transaction): a document without one has no parts
+    # to revoke or keep, and a new document is not looked for type by type.
+    if not await engine.search(ctx, "Composition", [("identifier", token)], 1):
+        if cancel:
+            raise KithError(AppRecError.OTHER, "the cancellation names an epikrise not received here")
+        return bundle, anchor
     kept = part_values(bundle)
     ours = {
         _part(e["resource"]): e["resource"]
