@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -87,10 +87,15 @@ _ON_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("helsebro_o
 UnitFlush = Callable[[AsyncConnection, list[Any]], Awaitable[object]]
 
 
+# A resource written in a unit of work: (type, id, its token index rows; none once deleted).
+Written = tuple[str, str, Sequence[dict[str, Any]]]
+
+
 @dataclass
 class _UnitBatches:
     conn: AsyncConnection
     batches: dict[object, tuple[UnitFlush, list[Any]]]
+    written: list[Written] = field(default_factory=list)  # in the order written
 
     async def flush(self) -> None:
         """Write every batch; a write that batches more (a derived resource's own audit and references)
@@ -294,6 +299,24 @@ class Repository:
             found = unit.batches[key] = (write, [])
         found[1].extend(rows)
         return True
+
+    @staticmethod
+    def unit_writes(conn: AsyncConnection) -> list[Written] | None:
+        """The resources written so far in `conn`'s unit of work, in order (hooks' writes too); None when
+        `conn` is not the current unit's. A transaction tells by it whether a match it made still holds."""
+        unit = _BATCHES.get()
+        return unit.written if unit is not None and unit.conn is conn else None
+
+    @staticmethod
+    def _note(
+        conn: AsyncConnection,
+        res_type: str,
+        res_id: str,
+        index: Mapping[str, Sequence[dict[str, Any]]] | None,
+    ) -> None:
+        written = Repository.unit_writes(conn)
+        if written is not None:
+            written.append((res_type, res_id, (index or {}).get("idx_token", ())))
 
     @staticmethod
     def writing() -> bool:
@@ -568,6 +591,7 @@ class Repository:
         await self._write_version(
             conn, version, [RowInsert(resource_version, [version]), *_index_inserts(pk, index)]
         )
+        self._note(conn, res_type, res_id, index)
         return StoredResource(pk, res_type, res_id, 1, at, False, content)
 
     async def insert_many(
@@ -605,13 +629,14 @@ class Repository:
     async def insert_index_many(
         self,
         conn: AsyncConnection,
-        per_resource: Sequence[tuple[int, Mapping[str, Sequence[dict[str, Any]]]]],
+        per_resource: Sequence[tuple[StoredResource, Mapping[str, Sequence[dict[str, Any]]]]],
     ) -> None:
         """Index rows of many new resources: every table's rows in one trip."""
         by_table: dict[str, list[dict[str, Any]]] = {}
-        for pk, tables in per_resource:
+        for stored, tables in per_resource:
+            self._note(conn, stored.res_type, stored.res_id, tables)
             for name, rows in tables.items():
-                by_table.setdefault(name, []).extend({**row, "res_pk": pk} for row in rows)
+                by_table.setdefault(name, []).extend({**row, "res_pk": stored.pk} for row in rows)
         await write_rows(conn, [RowInsert(_INDEX_TABLE[name], rows) for name, rows in by_table.items()])
 
     async def replace(
@@ -642,6 +667,7 @@ class Repository:
         if index is not None:
             steps += _index_replacement(current.pk, index)
         await self._write_version(conn, version, steps)
+        self._note(conn, current.res_type, current.res_id, index)
         return StoredResource(
             current.pk, current.res_type, current.res_id, new_version, at, content is None, content
         )

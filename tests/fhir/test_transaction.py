@@ -471,3 +471,41 @@ async def test_search_entries_see_the_transactions_own_writes(client: httpx.Asyn
     assert first["resource"]["total"] == 1
     assert first["resource"]["entry"][0]["resource"]["id"] == location_id(created)
     assert other["resource"]["total"] == 1
+
+
+async def test_conditional_updates_of_one_type_each_find_their_own(client: httpx.AsyncClient) -> None:
+    """Several conditional PUTs of one type in one transaction (a message's medicines, say): each keeps the
+    match it was given before the writes, and sending the same bundle again changes nothing."""
+    existing = await create(client, patient(fnr=FNR))
+    fnrs = [FNR, OTHER_FNR, synthetic_fnr(9, 10, 1977, 540)]
+    body = bundle(
+        *(put(f"Patient?identifier={FNR_SYSTEM}|{fnr}", patient(fnr=fnr, given="Ny")) for fnr in fnrs)
+    )
+    first = await send(client, body)
+    assert first.status_code == 200, first.text
+    assert statuses(first) == ["200 OK", "201 Created", "201 Created"]
+    ids = [e["resource"]["id"] for e in first.json()["entry"]]
+    assert ids[0] == existing["id"]
+    assert len(set(ids)) == 3
+    again = await send(client, body)
+    assert statuses(again) == ["200 OK", "200 OK", "200 OK"]
+    assert [e["resource"]["id"] for e in again.json()["entry"]] == ids
+    assert [e["resource"]["meta"]["versionId"] for e in again.json()["entry"]] == ["2", "1", "1"]
+
+
+async def test_a_conditional_update_met_by_another_entrys_new_resource_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """Matched before the writes it found nothing; the POST before it then made a resource its criteria
+    meet, so the match is made again and finds it: another resource than the one the entry was to write."""
+    response = await send(
+        client,
+        bundle(
+            post(patient(fnr=FNR)),
+            put(f"Patient?identifier={FNR_SYSTEM}|{FNR}", patient(fnr=FNR, given="Andre")),
+        ),
+    )
+    assert response.status_code == 400, response.text
+    assert "Bundle.entry[1]" in issue(response)["diagnostics"]
+    assert "The criteria match Patient/" in issue(response)["diagnostics"]
+    assert await total(client) == 0

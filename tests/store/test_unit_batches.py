@@ -99,3 +99,27 @@ async def test_rows_batched_while_the_batches_are_written_are_written_too(databa
         assert Repository.batch_in_unit(conn, "audit", audit, ["audit of the write"])
         assert Repository.batch_in_unit(conn, "derived", derive, ["m1"])
     assert written == {"audit": [["audit of the write"], ["audit of m1"]], "derived": [["m1"]]}
+
+
+async def test_the_unit_keeps_what_it_wrote_with_the_token_rows(database: Database) -> None:
+    """Repository.unit_writes: each resource written in the unit, in order, with its token rows (none once
+    deleted); None for a connection that is not the unit's."""
+    repo = Repository(database)
+    token = {"res_type": "Basic", "param": "code", "hash_identity": 1, "system": "urn:x", "code": "a"}
+    token.update(hash_value=2, hash_sys_value=3, hash_sys=4)
+    suffix = datetime.now(UTC).strftime("%H%M%S%f")
+    async with repo.writer() as conn:
+        assert Repository.unit_writes(conn) == []
+        first = await repo.insert(conn, "Basic", f"w1-{suffix}", b"{}", AT, "POST", {"idx_token": [token]})
+        (second,) = await repo.insert_many(conn, [("Basic", f"w2-{suffix}", b"{}")], AT, "POST")
+        await repo.insert_index_many(conn, [(second, {"idx_token": [token]})])
+        await repo.replace(conn, first, None, AT, "DELETE", {})
+        written = Repository.unit_writes(conn)
+        assert written is not None
+        assert [(t, i, len(rows)) for t, i, rows in written] == [
+            ("Basic", f"w1-{suffix}", 1),
+            ("Basic", f"w2-{suffix}", 1),
+            ("Basic", f"w1-{suffix}", 0),
+        ]
+        async with database.engine.connect() as other:
+            assert Repository.unit_writes(other) is None

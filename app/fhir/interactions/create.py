@@ -123,7 +123,7 @@ async def create_many_in(
     await svc.repo.insert_index_many(
         conn,
         [
-            (row.pk, index_rows(rtype, resource, svc.base_url).tables())
+            (row, index_rows(rtype, resource, svc.base_url).tables())
             for row, (rtype, resource, _) in zip(stored, items, strict=True)
         ],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -110,6 +111,16 @@ async def update(
     )
 
 
+@dataclass(frozen=True)
+class KnownMatch:
+    """The match of a conditional update already made in this unit of work, and known to hold still (a
+    transaction matches its entries before it writes them): `stored` None for no match, `new_id` when the
+    body's id is one the server has just made up for the resource to create."""
+
+    stored: StoredResource | None
+    new_id: bool
+
+
 async def conditional_update_in(
     svc: FhirService,
     ctx: RequestContext,
@@ -118,11 +129,12 @@ async def conditional_update_in(
     criteria: Criteria,
     resource: dict[str, Any],
     if_match: int | None = None,
+    known: KnownMatch | None = None,
 ) -> WriteResult:
     """Conditional update inside the caller's unit of work."""
     res_type = rtype.name
     body_id = resource.get("id")
-    match = await match_one(svc, ctx, conn, criteria, "update")
+    match = known.stored if known is not None else await match_one(svc, ctx, conn, criteria, "update")
     if match is not None:
         if body_id is not None and body_id != match.res_id:
             raise FhirError(
@@ -136,7 +148,8 @@ async def conditional_update_in(
     res_id = body_id or new_id()
     require_match(criteria, rtype, res_id if body_id else None, resource)
     # A new id cannot be taken yet; only a client's id needs looking up.
-    current = await svc.repo.current(conn, res_type, res_id, for_update=True) if body_id else None
+    made_up = not body_id or (known is not None and known.new_id)
+    current = None if made_up else await svc.repo.current(conn, res_type, res_id, for_update=True)
     if current is not None and not current.deleted:
         raise FhirError(
             Category.CONFLICT,

@@ -28,10 +28,11 @@ from app.fhir.interactions.transaction.reads import get_in
 from app.fhir.interactions.transaction.references import Candidate, resolve_conditional, rewrite_resource
 from app.fhir.interactions.transaction.results import EntryResult, delete_result, write_result
 from app.fhir.interactions.unit_of_work import in_unit_of_work
-from app.fhir.interactions.update import conditional_update_in, update_in
+from app.fhir.interactions.update import KnownMatch, conditional_update_in, update_in
 from app.fhir.outcome import Category, FhirError
+from app.fhir.search.criteria import resource_matches, tokens_only
 from app.fhir.service import FhirService, WriteResult
-from app.store.repository import DuplicateKey
+from app.store.repository import DuplicateKey, StoredResource
 
 # Bundles with more entries than this are validated in a worker thread, off the event loop.
 _THREAD_THRESHOLD = 16
@@ -113,6 +114,8 @@ class _Transaction:
         self.found: dict[int, WriteResult] = {}  # conditional creates that matched a stored resource
         self.same_as: dict[int, Entry] = {}  # conditional creates with the criteria of an earlier entry
         self.writes: dict[int, WriteResult] = {}
+        # Conditional updates' matches: (match, whether the id is made up, how many unit writes before it).
+        self.prematched: dict[int, tuple[StoredResource | None, bool, int]] = {}
 
     def _of(self, *methods: str) -> list[Entry]:
         return [e for e in self.entries if e.method in methods]
@@ -211,6 +214,10 @@ class _Transaction:
             res_id = match.res_id if match else body_id if isinstance(body_id, str) else new_id()
             self.ids[entry.index] = res_id
             self._claim(entry, res_id)
+            written = self.svc.repo.unit_writes(self.conn)
+            if entry.method == "PUT" and written is not None:
+                made_up = match is None and not isinstance(body_id, str)
+                self.prematched[entry.index] = (match, made_up, len(written))
 
     def _full_url_map(self, writes: list[Entry]) -> dict[str, str]:
         mapping: dict[str, str] = {}
@@ -275,7 +282,14 @@ class _Transaction:
             elif entry.criteria is not None:
                 body = resource if "id" in resource else {**resource, "id": res_id}
                 result = await conditional_update_in(
-                    self.svc, self.ctx, self.conn, entry.rtype, entry.criteria, body, entry.if_match
+                    self.svc,
+                    self.ctx,
+                    self.conn,
+                    entry.rtype,
+                    entry.criteria,
+                    body,
+                    entry.if_match,
+                    self._still_matched(entry),
                 )
             else:
                 result = await update_in(
@@ -284,6 +298,25 @@ class _Transaction:
             if result.stored.res_id != res_id:
                 raise _moved(entry, result)
         self.results[entry.index] = write_result(result, entry.method)
+
+    def _still_matched(self, entry: Entry) -> KnownMatch | None:
+        """The entry's match from before the writes, when no write since (of another entry, or of a hook)
+        can have changed it: none wrote the matched resource, and none wrote a resource of the type whose
+        token rows meet the criteria. Otherwise None: the match is made again."""
+        prematched = self.prematched.get(entry.index)
+        written = self.svc.repo.unit_writes(self.conn)
+        if prematched is None or written is None or entry.criteria is None or not tokens_only(entry.criteria):
+            return None
+        match, made_up, before = prematched
+        assert entry.rtype is not None
+        for res_type, res_id, token_rows in written[before:]:
+            if res_type != entry.rtype.name:
+                continue
+            if match is not None and res_id == match.res_id:
+                return None
+            if resource_matches(entry.criteria, res_id, list(token_rows)):
+                return None
+        return KnownMatch(match, made_up)
 
 
 def _moved(entry: Entry, result: WriteResult) -> FhirError:
