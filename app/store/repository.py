@@ -87,6 +87,14 @@ _ON_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("helsebro_o
 UnitFlush = Callable[[AsyncConnection, list[Any]], Awaitable[object]]
 
 
+async def _insert_claims(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Conditional-create claims; DuplicateKey if another create holds one of their criteria."""
+    try:
+        await conn.execute(_INSERT_CLAIM, rows[0] if len(rows) == 1 else rows)
+    except IntegrityError as exc:
+        raise DuplicateKey(", ".join(str(r["criteria"])[:200] for r in rows[:3])) from exc
+
+
 # A resource written in a unit of work: (type, id, its token index rows; none once deleted).
 Written = tuple[str, str, Sequence[dict[str, Any]]]
 
@@ -109,6 +117,7 @@ class _UnitBatches:
 
 
 _BATCHES: ContextVar[_UnitBatches | None] = ContextVar("helsebro_unit_batches", default=None)
+_CLAIMS = object()  # the unit-of-work batch of conditional-create claims
 _KEYS_PER_STATEMENT = 500  # (type, id) keys looked up in one statement
 
 _CURRENT_COLUMNS = (
@@ -696,20 +705,12 @@ class Repository:
     async def claim_conditional(
         self, conn: AsyncConnection, criteria_hash: int, res_type: str, criteria: str, pk: int, at: datetime
     ) -> None:
-        """Record that `criteria` created resource `pk`; DuplicateKey if another create holds it."""
-        try:
-            await conn.execute(
-                _INSERT_CLAIM,
-                {
-                    "criteria_hash": criteria_hash,
-                    "res_type": res_type,
-                    "criteria": criteria,
-                    "res_pk": pk,
-                    "created": at,
-                },
-            )
-        except IntegrityError as exc:
-            raise DuplicateKey(criteria) from exc
+        """Record that `criteria` created resource `pk`; DuplicateKey if another create holds it (in a unit
+        of work: when the unit ends, all of its claims in one statement, before it commits)."""
+        row = {"criteria_hash": criteria_hash, "res_type": res_type, "criteria": criteria, "res_pk": pk}
+        if self.batch_in_unit(conn, _CLAIMS, _insert_claims, [{**row, "created": at}]):
+            return
+        await _insert_claims(conn, [{**row, "created": at}])
 
     async def claim_conditional_many(
         self, conn: AsyncConnection, claims: Sequence[tuple[int, str, str, int]], at: datetime
@@ -721,10 +722,7 @@ class Repository:
             {"criteria_hash": h, "res_type": t, "criteria": c, "res_pk": pk, "created": at}
             for h, t, c, pk in claims
         ]
-        try:
-            await conn.execute(insert(conditional_create), rows)
-        except IntegrityError as exc:
-            raise DuplicateKey("a conditional create key is taken") from exc
+        await _insert_claims(conn, rows)
 
     async def release_conditional(self, conn: AsyncConnection, criteria_hash: int) -> None:
         await conn.execute(

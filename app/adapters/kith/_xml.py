@@ -30,12 +30,21 @@ def q(ns: str, tag: str) -> str:
 
 
 def local(el: Element) -> str:
-    return str(etree.QName(el).localname)
+    # From the tag string ("{namespace}local"): a QName object per call cost ten times as much, and the
+    # PLO reader asks for thousands of names per message.
+    return _tag(el).rpartition("}")[2]
 
 
 def namespace(el: Element) -> str | None:
-    ns = etree.QName(el).namespace
-    return None if ns is None else str(ns)
+    tag = _tag(el)
+    return tag[1 : tag.index("}")] if tag.startswith("{") else None
+
+
+def _tag(el: Element) -> str:
+    tag = el.tag
+    if not isinstance(tag, str):  # a comment or processing instruction has no name (as QName says)
+        raise ValueError(f"Invalid input tag of type {type(tag)!r}")
+    return tag
 
 
 def child(el: Element | None, ns: str, tag: str) -> Element | None:
