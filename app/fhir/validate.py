@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from app.fhir.outcome import Category, FhirError, Issue
 from app.fhir.registry import Registry
-from app.fhir.validate_extensions import extensions_valid, split_extensions
+from app.fhir.validate_extensions import EXTENSION_LISTS, extensions_valid, split_extensions
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -114,7 +114,14 @@ class _TooDeep(Exception):
     pass
 
 
-def _shape_issues(value: Any, path: str, issues: list[Issue], depth: int = 1) -> None:
+class _Findings(list[Issue]):
+    """The shape walk's issues, and whether it met an extension list (most resources have none, and then
+    the models' check needs no second walk to set them apart)."""
+
+    extensions = False
+
+
+def _shape_issues(value: Any, path: str, issues: _Findings, depth: int = 1) -> None:
     # Paths are built for containers and for what has an issue only: most elements are primitives, and a
     # path string for each had been a fifth of the whole validation.
     if len(issues) >= _MAX_ISSUES:
@@ -145,7 +152,7 @@ def _shape_issues(value: Any, path: str, issues: list[Issue], depth: int = 1) ->
         _string_issue(value, path, issues)
 
 
-def _string_issue(value: str, path: str, issues: list[Issue]) -> None:
+def _string_issue(value: str, path: str, issues: _Findings) -> None:
     if not value.strip():
         issues.append(Issue("Strings must not be empty or only whitespace", "value", (path,)))
     elif found := CONTROL_CHARACTER.search(value):
@@ -154,10 +161,13 @@ def _string_issue(value: str, path: str, issues: list[Issue]) -> None:
         issues.append(Issue(message, "value", (path,)))
 
 
-def _model_validate(model: Any, resource: dict[str, Any]) -> None:
+def _model_validate(model: Any, resource: dict[str, Any], has_extensions: bool) -> None:
     """The models' check, with the extensions checked apart when they pass (far cheaper, same verdict:
     app/fhir/validate_extensions.py); when anything fails, the whole resource through the models, whose
     errors are the ones reported."""
+    if not has_extensions:
+        model.model_validate(resource)
+        return
     stripped, extensions = split_extensions(resource)
     if not extensions or not extensions_valid(extensions):
         model.model_validate(resource)
@@ -179,10 +189,12 @@ def _bad_reference(reference: str) -> str:
 
 
 def _array_issues(
-    parent: dict[str, Any], key: str, items: list[Any], path: str, issues: list[Issue], depth: int
+    parent: dict[str, Any], key: str, items: list[Any], path: str, issues: _Findings, depth: int
 ) -> None:
     if depth > MAX_DEPTH:
         raise _TooDeep(path)
+    if key in EXTENSION_LISTS:
+        issues.extensions = True
     if not items:
         issues.append(Issue("Arrays must not be empty", "structure", (path,)))
         return
@@ -347,7 +359,7 @@ def validate_resource(registry: Registry, resource: Any, expected_type: str | No
             raise FhirError(Category.INVALID, "id must be a string", "value", (f"{resource_type}.id",))
         check_id(resource["id"])
 
-    issues: list[Issue] = []
+    issues = _Findings()
     try:
         _shape_issues(resource, resource_type, issues)
     except _TooDeep as deep:
@@ -359,7 +371,7 @@ def validate_resource(registry: Registry, resource: Any, expected_type: str | No
             (str(deep),),
         ) from None
     try:
-        _model_validate(rtype.model, resource)
+        _model_validate(rtype.model, resource, issues.extensions)
         _code_issues(rtype.model, resource, resource_type, issues)
     except ValidationError as exc:
         for error in exc.errors(include_url=False)[:_MAX_ISSUES]:

@@ -24,7 +24,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import TypeAdapter, ValidationError
 
-_LISTS = ("extension", "modifierExtension")
+EXTENSION_LISTS = frozenset({"extension", "modifierExtension"})
 
 
 def split_extensions(value: Any) -> tuple[Any, list[list[Any]]]:
@@ -38,7 +38,7 @@ def _without(value: Any, found: list[list[Any]]) -> Any:
         changed = False
         out: dict[str, Any] = {}
         for key, child in value.items():
-            if key in _LISTS and isinstance(child, list):
+            if key in EXTENSION_LISTS and isinstance(child, list):
                 found.append(child)
                 changed = True
             elif key.startswith("_"):
