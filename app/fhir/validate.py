@@ -175,8 +175,7 @@ def _model_validate(model: Any, resource: dict[str, Any], has_extensions: bool) 
     try:
         model.model_validate(stripped)
     except ValidationError:
-        model.model_validate(resource)
-        raise
+        model.model_validate(resource)  # the whole resource decides, and its errors are the ones reported
 
 
 def _bad_reference(reference: str) -> str:

@@ -277,6 +277,7 @@ class Repository:
                     # emptied, it holds no rows (a bundle's ~2,000 audit events had stayed alive in one,
                     # and every full garbage collection walked them).
                     unit.batches.clear()
+                    unit.written.clear()
         finally:
             _ON_COMMIT.reset(commit_token)
             _WRITING.reset(token)
