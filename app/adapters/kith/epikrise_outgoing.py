@@ -37,7 +37,15 @@ from app.adapters.kith import _fhir_common as f
 from app.adapters.kith._henv_common import check_patient
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import MessageKind, Organisation
-from app.adapters.kith.outgoing import sent_about, sent_xml, store_outgoing
+from app.adapters.kith.outgoing import (
+    CANCELLED,
+    SENT,
+    PendingComposition,
+    composition_to_send,
+    sent_about,
+    sent_xml,
+    store_outgoing,
+)
 from app.adapters.kith.stored import resolve_all
 from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
@@ -54,10 +62,6 @@ _UNIT_KEY = "kith-epikrise-outgoing"
 OUTGOING = SystemPrincipal(
     "kith-epikrise-outgoing", "a discharge summary written on FHIR is sent as an Epikrise"
 )
-
-
-SENT = ("final", "amended")
-CANCELLED = "entered-in-error"
 
 
 def to_send(resource: Json | None) -> bool:
@@ -80,13 +84,6 @@ def _ours(resource: Json | None) -> bool:
 
 
 @dataclass(frozen=True)
-class _Pending:
-    ctx: RequestContext
-    composition: Json
-    amended: bool  # the write made it `amended`: a change even if the Epikrise reads the same
-
-
-@dataclass(frozen=True)
 class _Sent:
     """The last message sent about a Composition: its record, the message and its XML as sent."""
 
@@ -102,18 +99,13 @@ class OutgoingEpikrise:
     own: Organisation  # the sender when the Composition has no custodian
 
     async def after_write(self, event: WriteEvent) -> None:
-        if event.res_type != "Composition" or event.resource is None or not _ours(event.resource):
+        if event.res_type != "Composition" or not _ours(event.resource):
             return
-        status = event.resource.get("status")
-        if not (status in SENT or (status == CANCELLED and event.interaction == "update")):
-            return
-        ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        before = event.previous_resource if event.interaction == "update" else None
-        amended = status == "amended" and (before or {}).get("status") != "amended"
-        pending = _Pending(ctx, {**event.resource, "id": event.res_id}, amended)
-        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
+        pending = composition_to_send(event, OUTGOING)
+        if pending is not None:
+            await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
 
-    async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
+    async def _send_all(self, conn: AsyncConnection, pending: list[PendingComposition]) -> None:
         for item in pending:
             await self._send(conn, item.ctx, item.composition, item.amended)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -21,8 +22,9 @@ from app.adapters.kith.intake import OUTGOING_CATEGORY, outgoing_message
 from app.adapters.kith.model import Coded
 from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
-from app.fhir.context import RequestContext
+from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
+from app.fhir.hooks import WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import WriteResult
 
@@ -108,3 +110,29 @@ async def sent_about(
 
 def _title(record: Json) -> Any:
     return (record.get("payload") or [{}])[0].get("contentAttachment", {}).get("title")
+
+
+SENT = ("final", "amended")  # a Composition in these is sent (a new message, or its Endring)
+CANCELLED = "entered-in-error"  # and set to this after, its Kansellering
+
+
+@dataclass(frozen=True)
+class PendingComposition:
+    """A Composition written on FHIR to send as a message at the end of the unit of work."""
+
+    ctx: RequestContext  # the outgoing hook's own principal, in the write's request
+    composition: Json  # with its id
+    amended: bool  # the write made it `amended`: a change even if the message reads the same
+
+
+def composition_to_send(event: WriteEvent, principal: SystemPrincipal) -> PendingComposition | None:
+    """What a write of a Composition (already known to be one the hook sends) asks of it: final or amended,
+    or put in error by an update; None for any other status."""
+    resource = event.resource
+    status = resource.get("status") if resource is not None else None
+    if resource is None or not (status in SENT or (status == CANCELLED and event.interaction == "update")):
+        return None
+    ctx = RequestContext(event.ctx.base, principal, event.ctx.request_id)
+    before = event.previous_resource if event.interaction == "update" else None
+    amended = status == "amended" and (before or {}).get("status") != "amended"
+    return PendingComposition(ctx, {**resource, "id": event.res_id}, amended)

@@ -29,6 +29,7 @@ from app.adapters.epikrise.to_fhir import EXT_RECIPIENT
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Organisation
+from app.adapters.kith.outgoing import CANCELLED, PendingComposition, composition_to_send
 from app.adapters.kith.stored import resolve_all
 from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo._common import EXT_PLO
@@ -42,8 +43,6 @@ from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 _UNIT_KEY = "plo-report-outgoing"
-SENT = ("final", "amended")
-CANCELLED = "entered-in-error"
 OUTGOING = SystemPrincipal("plo-report-outgoing", "a PLO report written on FHIR is sent as PLO")
 
 
@@ -56,30 +55,17 @@ def is_report(resource: Json | None) -> bool:
 
 
 @dataclass(frozen=True)
-class _Pending:
-    ctx: RequestContext
-    composition: Json
-    amended: bool  # the write made it `amended`: a change even if the report reads the same
-
-
-@dataclass(frozen=True)
 class OutgoingReport(PloOutbox):
     TITLE: ClassVar[str] = "PLO"
 
     async def after_write(self, event: WriteEvent) -> None:
         if event.res_type != "Composition" or not is_report(event.resource):
             return
-        assert event.resource is not None
-        status = event.resource.get("status")
-        if not (status in SENT or (status == CANCELLED and event.interaction == "update")):
-            return
-        ctx = RequestContext(event.ctx.base, OUTGOING, event.ctx.request_id)
-        before = event.previous_resource if event.interaction == "update" else None
-        amended = status == "amended" and (before or {}).get("status") != "amended"
-        pending = _Pending(ctx, {**event.resource, "id": event.res_id}, amended)
-        await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
+        pending = composition_to_send(event, OUTGOING)
+        if pending is not None:
+            await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
 
-    async def _send_all(self, conn: AsyncConnection, pending: list[_Pending]) -> None:
+    async def _send_all(self, conn: AsyncConnection, pending: list[PendingComposition]) -> None:
         for item in pending:
             await self._send(conn, item.ctx, item.composition, item.amended)
 
