@@ -3,7 +3,7 @@
 Why: the model validates each Extension with Python-level validators that visit all of its 55 fields
 (every `value[x]` type), ~25 µs per Extension against ~0.5 µs for the one or two fields it has. A PLO
 report keeps its parts as nested extensions (hundreds per message): three quarters of its validation time
-went into them (measured: 23 -> 4 ms per report).
+went into them (measured: the models 23 -> 4 ms per report, all of its validation 23 -> 7 ms).
 
 `split_extensions` returns the resource without its `extension`/`modifierExtension` lists (a copy of what
 changed, the rest shared) and the lists it took out; `extensions_valid` checks those lists with the
