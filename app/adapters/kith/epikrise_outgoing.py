@@ -41,7 +41,7 @@ from app.adapters.kith.outgoing import (
     CANCELLED,
     SENT,
     PendingComposition,
-    composition_to_send,
+    send_composition_at_unit_end,
     sent_about,
     sent_xml,
     store_outgoing,
@@ -54,7 +54,6 @@ from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.resources.referrals.taskjson import OSLO
-from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 TITLE = "Epikrise"
@@ -99,15 +98,8 @@ class OutgoingEpikrise:
     own: Organisation  # the sender when the Composition has no custodian
 
     async def after_write(self, event: WriteEvent) -> None:
-        if event.res_type != "Composition" or not _ours(event.resource):
-            return
-        pending = composition_to_send(event, OUTGOING)
-        if pending is not None:
-            await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
-
-    async def _send_all(self, conn: AsyncConnection, pending: list[PendingComposition]) -> None:
-        for item in pending:
-            await self._send(conn, item.ctx, item.composition, item.amended)
+        if event.res_type == "Composition" and _ours(event.resource):
+            await send_composition_at_unit_end(event, OUTGOING, _UNIT_KEY, self._send)
 
     def _refuse(self, comp: Json, why: str) -> FhirError:
         return FhirError(
@@ -124,7 +116,8 @@ class OutgoingEpikrise:
         xml = sent_xml(records[-1])
         return _Sent(records[-1], parse_epikrise(parse_xml(xml)), xml)
 
-    async def _send(self, conn: AsyncConnection, ctx: RequestContext, comp: Json, amended: bool) -> None:
+    async def _send(self, conn: AsyncConnection, pending: PendingComposition) -> None:
+        ctx, comp, amended = pending.ctx, pending.composition, pending.amended
         known = await resolve_all(self.engine, ctx, [comp], conn=conn)
         recipient = f.ref_of(f.ext_value(comp, EXT_RECIPIENT, "Reference"))
         if recipient is None or not f.has_her_id(known.get(recipient)):

@@ -10,7 +10,7 @@ the write (422): a legacy system would refuse it too, and the writer can still c
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.fhir.engine import Engine
 from app.fhir.hooks import WriteEvent
 from app.fhir.outcome import Category, FhirError
 from app.fhir.service import WriteResult
+from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 MAX_SENT = 100  # messages sent about one resource
@@ -125,7 +126,7 @@ class PendingComposition:
     amended: bool  # the write made it `amended`: a change even if the message reads the same
 
 
-def composition_to_send(event: WriteEvent, principal: SystemPrincipal) -> PendingComposition | None:
+def _composition_to_send(event: WriteEvent, principal: SystemPrincipal) -> PendingComposition | None:
     """What a write of a Composition (already known to be one the hook sends) asks of it: final or amended,
     or put in error by an update; None for any other status."""
     resource = event.resource
@@ -136,3 +137,23 @@ def composition_to_send(event: WriteEvent, principal: SystemPrincipal) -> Pendin
     before = event.previous_resource if event.interaction == "update" else None
     amended = status == "amended" and (before or {}).get("status") != "amended"
     return PendingComposition(ctx, {**resource, "id": event.res_id}, amended)
+
+
+async def send_composition_at_unit_end(
+    event: WriteEvent,
+    principal: SystemPrincipal,
+    key: str,
+    send: Callable[[AsyncConnection, PendingComposition], Awaitable[None]],
+) -> None:
+    """An outgoing hook's handling of a Composition it sends (the Epikrise, a PLO report): `send` each one
+    the unit wrote, as `principal`, at the end of the unit of work (a transaction may write its recipient
+    after it)."""
+    pending = _composition_to_send(event, principal)
+    if pending is None:
+        return
+
+    async def send_all(conn: AsyncConnection, items: list[PendingComposition]) -> None:
+        for item in items:
+            await send(conn, item)
+
+    await at_unit_end(event.conn, key, send_all, [pending])

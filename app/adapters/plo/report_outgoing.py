@@ -29,17 +29,16 @@ from app.adapters.epikrise.to_fhir import EXT_RECIPIENT
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Organisation
-from app.adapters.kith.outgoing import CANCELLED, PendingComposition, composition_to_send
+from app.adapters.kith.outgoing import CANCELLED, PendingComposition, send_composition_at_unit_end
 from app.adapters.kith.stored import resolve_all
 from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo._common import EXT_PLO
 from app.adapters.plo.model import Kind, UnbuildableError
 from app.adapters.plo.outgoing_common import PloOutbox, in_conversation, new_msg_id, now, unchanged
 from app.adapters.plo.report_from_fhir import native_report, report_family
-from app.fhir.context import RequestContext, SystemPrincipal
+from app.fhir.context import SystemPrincipal
 from app.fhir.engine import Engine
 from app.fhir.hooks import Stage, WriteEvent
-from app.store.repository import at_unit_end
 
 Json = dict[str, Any]
 _UNIT_KEY = "plo-report-outgoing"
@@ -59,17 +58,11 @@ class OutgoingReport(PloOutbox):
     TITLE: ClassVar[str] = "PLO"
 
     async def after_write(self, event: WriteEvent) -> None:
-        if event.res_type != "Composition" or not is_report(event.resource):
-            return
-        pending = composition_to_send(event, OUTGOING)
-        if pending is not None:
-            await at_unit_end(event.conn, _UNIT_KEY, self._send_all, [pending])
+        if event.res_type == "Composition" and is_report(event.resource):
+            await send_composition_at_unit_end(event, OUTGOING, _UNIT_KEY, self._send)
 
-    async def _send_all(self, conn: AsyncConnection, pending: list[PendingComposition]) -> None:
-        for item in pending:
-            await self._send(conn, item.ctx, item.composition, item.amended)
-
-    async def _send(self, conn: AsyncConnection, ctx: RequestContext, comp: Json, amended: bool) -> None:
+    async def _send(self, conn: AsyncConnection, pending: PendingComposition) -> None:
+        ctx, comp, amended = pending.ctx, pending.composition, pending.amended
         made_from = f"Composition/{comp['id']}"
         known = await resolve_all(self.engine, ctx, [comp], conn=conn)
         recipient = f.ref_of(f.ext_value(comp, EXT_RECIPIENT, "Reference"))
