@@ -3,7 +3,12 @@ tests/security, a stranger organisation and another citizen find none of Kari's 
 
 from __future__ import annotations
 
+from app.adapters.epikrise.to_fhir import EXT_RECIPIENT
+from app.adapters.kith.intake import OUTGOING_CATEGORY
 from app.adapters.plo.clock import CLOCK_SYSTEM, TASK_CODE
+from app.adapters.plo.model import Family
+from app.adapters.plo.report_fhir import FAMILY_SYSTEM
+from app.resources.no_basis.identifiers import HERID_SYSTEM
 from tests.security.conftest import world
 from tests.security.helpers import World
 
@@ -35,3 +40,46 @@ async def test_a_stranger_organisation_and_another_citizen_find_no_notice(world:
         answer = await world.http.get(url, headers=stranger)
         assert answer.status_code == 200, answer.text
         assert "kari" not in answer.text
+
+
+def report(comp_id: str) -> dict[str, object]:
+    """An Innleggelsesrapport written on FHIR for Kari, to a municipality reached by PLO (a HER-id)."""
+    return {
+        "resourceType": "Composition",
+        "id": comp_id,
+        "extension": [
+            {"url": EXT_RECIPIENT, "valueReference": {"reference": "Organization/fjordby-kommune"}}
+        ],
+        "status": "final",
+        "type": {"coding": [{"system": FAMILY_SYSTEM, "code": Family.ADMISSION_REPORT.value}]},
+        "subject": {"reference": "Patient/kari"},
+        "date": "2026-12-07T10:00:00+01:00",
+        "author": [{"reference": "Organization/gp-office"}],
+        "title": "Innleggelsesrapport",
+    }
+
+
+async def _outgoing_reports(world: World) -> list[str]:
+    category = f"{OUTGOING_CATEGORY['system']}|{OUTGOING_CATEGORY['code']}"
+    found = await world.http.get(f"/Communication?category={category}", headers=world.system)
+    assert found.status_code == 200, found.text
+    return [e["resource"]["basedOn"][0]["reference"] for e in found.json().get("entry", [])]
+
+
+async def test_a_report_goes_out_only_for_a_writer_the_policy_lets_write_it(world: World) -> None:
+    """The outgoing hook runs on a write the engine has allowed: the care relation's organisation sends
+    Kari's report; a stranger organisation and another citizen are refused, and nothing goes out for them."""
+    municipality = {
+        "resourceType": "Organization",
+        "id": "fjordby-kommune",
+        "name": "Fjordby kommune",
+        "identifier": [{"system": HERID_SYSTEM, "value": "8300001"}],
+    }
+    assert (await world.put(municipality)).status_code == 201
+    sent = await world.put(report("kari-report-gp"), world.gp)
+    assert sent.status_code == 201, sent.text
+    assert await _outgoing_reports(world) == ["Composition/kari-report-gp"]
+    for who, comp_id in ((world.other, "kari-report-other"), (world.nils, "kari-report-nils")):
+        refused = await world.put(report(comp_id), who)
+        assert refused.status_code == 403, refused.text
+    assert await _outgoing_reports(world) == ["Composition/kari-report-gp"]
