@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # background workers; they share everything else through the database, so more than one needs
     # PostgreSQL (the embedded SQLite database serves one process).
     workers: int = 1
+    # Worker processes per server process for pure CPU work: validating the resources of a transaction,
+    # reading KITH messages (app/fhir/cpu_pool.py). 0 does it in the server process. On SQLite, served by
+    # one process, 1 lets the server use a second core (bench/README.md, "KITH messages").
+    cpu_processes: int = 0
 
     # -- security -------------------------------------------------------------------------------------
     # "jwt": every FHIR request needs a valid bearer token. "off" disables authentication, access policy

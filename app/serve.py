@@ -22,6 +22,8 @@ def check(settings: Settings) -> str | None:
     """Why these settings cannot be served, or None."""
     if settings.workers < 1:
         return "WORKERS must be at least 1"
+    if settings.cpu_processes < 0:
+        return "CPU_PROCESSES must be 0 (none) or more"
     if settings.workers > 1 and is_sqlite(settings.database_url):
         return "WORKERS above 1 needs PostgreSQL (DATABASE_URL=postgresql+asyncpg://...): SQLite serves one process"
     return None

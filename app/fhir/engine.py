@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext, caller_key, require_principal
+from app.fhir.cpu_pool import run_cpu_bound
 from app.fhir.interactions import create as create_ix
 from app.fhir.interactions import delete as delete_ix
 from app.fhir.interactions import export as export_ix
@@ -201,6 +202,12 @@ class Engine:
     @_with_principal
     async def reindex(self, ctx: RequestContext, res_type: str | None) -> ReindexReport:
         return await reindex_ix.reindex(self.svc, ctx, res_type)
+
+    async def cpu_bound(self, fn: Callable[..., R], *args: Any) -> R:
+        """A pure function (module-level, picklable arguments and result, no storage) in the service's
+        worker processes when it has them (CPU_PROCESSES), else here: e.g. reading a KITH message. It
+        touches no data, so it needs no principal."""
+        return await run_cpu_bound(self.svc.cpu, fn, *args)
 
     # -- asynchronous jobs (FHIR async pattern) ---------------------------------------------------------
     @_with_principal

@@ -83,6 +83,12 @@ class FhirError(Exception):
     def __str__(self) -> str:
         return f"{self.category.value}: {self.message}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with its fields (Exception's own pickling keeps only args, empty here): an error raised
+        # in a worker process comes back whole (app/fhir/cpu_pool.py).
+        fields = (self.category, self.message, self.issue_code, self.expression, self.extra_issues)
+        return (type(self), (*fields, self.headers))
+
     @property
     def status(self) -> int:
         return _TABLE[self.category][0]

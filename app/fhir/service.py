@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from app.fhir.cpu_pool import CpuPool
 from app.fhir.hooks import Hooks
 from app.fhir.outcome import Category, FhirError
 from app.fhir.registry import Registry, ResourceType
@@ -46,6 +47,8 @@ class FhirService:
     principals: StoredPrincipals = field(default_factory=OpenAccess)
     # Tells this process's job worker that a job was submitted (it polls otherwise).
     job_waker: Callable[[], None] = lambda: None
+    # Worker processes for pure CPU work (CPU_PROCESSES); None does it in this process.
+    cpu: CpuPool | None = None
 
     def resource_type(self, name: str) -> ResourceType:
         rtype = self.registry.get(name)

@@ -22,7 +22,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from app.fhir.outcome import Category, FhirError, Issue
-from app.fhir.registry import Registry
+from app.fhir.registry import Registry, ResourceType
 from app.fhir.validate_extensions import EXTENSION_LISTS, extensions_valid, split_extensions
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -333,6 +333,14 @@ def _coding_issues(
 
 def validate_resource(registry: Registry, resource: Any, expected_type: str | None = None) -> dict[str, Any]:
     """Validate a parsed JSON resource; return it unchanged or raise FhirError (400)."""
+    rtype = check_header(registry, resource, expected_type)
+    _check_content(rtype, resource)
+    return typing.cast(dict[str, Any], resource)
+
+
+def check_header(registry: Registry, resource: Any, expected_type: str | None) -> ResourceType:
+    """validate_resource's first checks, which a verdict made without `expected_type` (app/fhir/cpu_pool.py)
+    leaves to its caller: a JSON object of a known type, the endpoint's, with a valid id."""
     if not isinstance(resource, dict):
         raise FhirError(Category.INVALID, "A FHIR resource must be a JSON object", "structure")
     resource_type = resource.get("resourceType")
@@ -357,7 +365,11 @@ def validate_resource(registry: Registry, resource: Any, expected_type: str | No
         if not isinstance(resource["id"], str):
             raise FhirError(Category.INVALID, "id must be a string", "value", (f"{resource_type}.id",))
         check_id(resource["id"])
+    return rtype
 
+
+def _check_content(rtype: ResourceType, resource: dict[str, Any]) -> None:
+    resource_type = rtype.name
     issues = _Findings()
     try:
         _shape_issues(resource, resource_type, issues)
@@ -383,4 +395,3 @@ def validate_resource(registry: Registry, resource: Any, expected_type: str | No
     if issues:
         first, *rest = issues
         raise FhirError(Category.INVALID, first.diagnostics, first.code, first.expression, rest)
-    return resource

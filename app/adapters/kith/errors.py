@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
 
 class AppRecError(StrEnum):
@@ -67,6 +68,9 @@ class KithError(Exception):
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a worker process too (intake.read_with_schemas)
+        return (type(self), (self.code, self.message))
 
     @property
     def description(self) -> str:

@@ -32,7 +32,7 @@ from app.adapters.kith.henvisning import parse_henvisning_tree
 from app.adapters.kith.model import Coded, Ident, Organisation, Referral
 from app.adapters.kith.to_fhir import sender_key
 from app.adapters.kith.xmlsafe import parse_xml
-from app.adapters.kith.xsd import XsdValidator
+from app.adapters.kith.xsd import XsdValidator, get_validator
 from app.adapters.plo.model import PloMessage
 from app.adapters.plo.parse import is_plo, parse_plo
 from app.fhir.outcome import Category, FhirError
@@ -69,6 +69,9 @@ class Rejected(Exception):
         self.error = error
         self.received = received  # None when not even the envelope could be read
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a worker process too (read_with_schemas)
+        return (type(self), (self.error, self.received, self.status))
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,13 @@ class ReceiptIn:
     """An AppRec for a message we sent: never answered with a receipt, recorded on the sent message."""
 
     apprec: AppRec
+
+
+def read_with_schemas(data: bytes, max_bytes: int, xsd_dir: str | None) -> Accepted | ReceiptIn:
+    """read_message, validating against the schemas in `xsd_dir` when given: callable in a worker process
+    (app/fhir/cpu_pool.py), which compiles the schemas once (get_validator)."""
+    validator = get_validator(xsd_dir) if xsd_dir else None
+    return read_message(data, max_bytes=max_bytes, validator=validator)
 
 
 def read_message(data: bytes, *, max_bytes: int, validator: XsdValidator | None) -> Accepted | ReceiptIn:

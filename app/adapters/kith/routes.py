@@ -84,6 +84,7 @@ def _declares_xml(content_type: str | None) -> bool:
 @dataclass(frozen=True)
 class KithConfig:
     validator: XsdValidator | None
+    xsd_dir: str | None  # the validator's schemas, for a worker process to compile its own
     max_bytes: int
     apprec_version: AppRecVersion
     own: Organisation  # answers messages that cannot be read at all
@@ -94,6 +95,7 @@ class KithConfig:
         idents = (Ident(her, Coded("HER", OID_ORG_ID_TYPE, "HER-id")),) if her else ()
         return cls(
             validator=get_validator(settings.kith_xsd_dir) if settings.kith_xsd_dir else None,
+            xsd_dir=str(settings.kith_xsd_dir) if settings.kith_xsd_dir else None,
             max_bytes=settings.kith_max_message_bytes,
             apprec_version=AppRecVersion(settings.kith_apprec_version),
             own=Organisation(name=settings.kith_receiver_name, idents=idents),
@@ -209,7 +211,7 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     """The intake of one KITH message, for the HTTP route and the import command alike: an AppRec for
     every message, idempotent by MsgId, what the message changes and its receipt stored in one transaction."""
     try:
-        accepted = intake.read_message(body, max_bytes=config.max_bytes, validator=config.validator)
+        accepted = await engine.cpu_bound(intake.read_with_schemas, body, config.max_bytes, config.xsd_dir)
     except intake.Rejected as refused:
         return _rejection(config, refused.error, refused.received, refused.status)
     if isinstance(accepted, intake.ReceiptIn):

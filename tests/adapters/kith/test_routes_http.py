@@ -249,6 +249,37 @@ async def test_xsd_invalid_message_is_refused_with_official_schemas(
             assert response.status_code == 200, response.text
 
 
+async def test_messages_read_in_a_worker_process_are_answered_as_those_read_here(
+    session_databases: dict[str, TestDatabase], backend: str, legacy: Path
+) -> None:
+    """With CPU_PROCESSES=1 the message is read (and checked against its XSD) in a worker process: an
+    accepted message is stored, and a refusal keeps its code, its status and its addressee."""
+    settings = {"cpu_processes": 1, "kith_xsd_dir": str(legacy / "xsd")}
+    async with app_client(session_databases[backend], **settings) as (http, app):
+        try:
+            assert app.state.engine.svc.cpu is not None
+            for data, status, code in (
+                (BOMB, 400, "T99"),
+                (b"this is not xml", 400, "T01"),
+                (variant(V2, *INVALID_V2), 422, "T02"),
+                (
+                    variant(V2, b'<TypeId V="FNR" DN="F\xc3\xb8dselsnummer"', b'<TypeId V="XYZ" DN="Ukjent"'),
+                    422,
+                    "E36",
+                ),
+            ):
+                got, apprec = await post(http, data)
+                assert (got, [e.code for e in apprec.errors]) == (status, [code]), code
+            assert apprec.original_id == parse_henvisning(fixture_bytes(V2)).msg_id
+            assert apprec.receiver.ident("HER") == "8123401"  # the sender, read in the worker
+            assert await stored_count(app) == 0
+            status, apprec = await post(http, fixture_bytes(V2))
+            assert (status, apprec.status) == (200, AppRecStatus.OK)
+            assert len(await search(http, "/ServiceRequest")) == 1
+        finally:
+            app.state.engine.svc.cpu.close()
+
+
 # --- $kith-henvisning ---------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 from app.fhir.context import RequestContext
@@ -14,9 +15,18 @@ from app.fhir.outcome import Category, FhirError, Issue
 from app.fhir.registry import ResourceType
 from app.fhir.search.criteria import Criteria, parse_criteria
 from app.fhir.service import FhirService
-from app.fhir.validate import check_id, validate_resource
+from app.fhir.validate import check_header, check_id, validate_resource
 
 BUNDLE_TYPES = ("batch", "transaction")
+
+
+class _Unchecked(Enum):
+    UNCHECKED = "unchecked"
+
+
+# A resource's validation made before its entry is parsed: None (valid), the error, or UNCHECKED (not made).
+UNCHECKED = _Unchecked.UNCHECKED
+Verdict = FhirError | _Unchecked | None
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # A conditional reference: Type?criteria (http://hl7.org/fhir/R4/http.html#trules).
 CONDITIONAL_REFERENCE = re.compile(r"^[A-Z][A-Za-z]{0,63}\?")
@@ -181,9 +191,17 @@ def _check_body_id(res_type: str, res_id: str, resource: dict[str, Any]) -> None
         )
 
 
-def parse_entry(svc: FhirService, ctx: RequestContext, index: int, raw: Any, transaction: bool) -> Entry:
+def parse_entry(
+    svc: FhirService,
+    ctx: RequestContext,
+    index: int,
+    raw: Any,
+    transaction: bool,
+    verdict: Verdict = UNCHECKED,
+) -> Entry:
     """One entry's request. Transactions also validate the resource and parse criteria here, once;
-    a batch leaves that to the public interaction functions it calls."""
+    a batch leaves that to the public interaction functions it calls. `verdict`: the resource's
+    validation, when it was made elsewhere (validate_many, app/fhir/cpu_pool.py)."""
     at = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict):
         raise _invalid("A Bundle entry must be an object", at, "structure")
@@ -212,15 +230,21 @@ def parse_entry(svc: FhirService, ctx: RequestContext, index: int, raw: Any, tra
     entry = Entry(index, method, url, full_url, target, rtype, resource, if_match, if_none_exist)
     if not transaction or rtype is None or method in ("GET", "HEAD"):
         return entry
-    return _prepare_write(entry, svc, rtype, resource)
+    return _prepare_write(entry, svc, rtype, resource, verdict)
 
 
 def _prepare_write(
-    entry: Entry, svc: FhirService, rtype: ResourceType, resource: dict[str, Any] | None
+    entry: Entry, svc: FhirService, rtype: ResourceType, resource: dict[str, Any] | None, verdict: Verdict
 ) -> Entry:
     criteria: Criteria | None = None
     if entry.method in ("POST", "PUT"):
-        resource = validate_resource(svc.registry, resource, rtype.name)
+        if verdict is UNCHECKED:
+            resource = validate_resource(svc.registry, resource, rtype.name)
+        else:
+            check_header(svc.registry, resource, rtype.name)  # what the verdict left out
+            if verdict is not None:
+                raise verdict
+            assert resource is not None  # check_header refuses anything but a JSON object
         if entry.method == "POST":
             criteria = create_criteria(rtype, resource, entry.if_none_exist, svc.registry, svc.base_url)
         elif entry.target.res_id is not None:

@@ -16,13 +16,21 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.context import RequestContext
+from app.fhir.cpu_pool import validate_many
 from app.fhir.interactions.common import (
     match_for_create,
     match_one,
 )
 from app.fhir.interactions.create import create_in, create_many_in, new_id
 from app.fhir.interactions.delete import conditional_delete_in, delete_in
-from app.fhir.interactions.transaction.entries import Entry, entry_error, parse_entry, raw_label
+from app.fhir.interactions.transaction.entries import (
+    UNCHECKED,
+    Entry,
+    Verdict,
+    entry_error,
+    parse_entry,
+    raw_label,
+)
 from app.fhir.interactions.transaction.patching import patch_entry_in
 from app.fhir.interactions.transaction.reads import get_in
 from app.fhir.interactions.transaction.references import Candidate, resolve_conditional, rewrite_resource
@@ -36,16 +44,43 @@ from app.store.repository import DuplicateKey, StoredResource
 
 # Bundles with more entries than this are validated in a worker thread, off the event loop.
 _THREAD_THRESHOLD = 16
+# With worker processes (CPU_PROCESSES), bundles with at least this many resources to validate are
+# validated there, in one round trip (~0.1 ms of pickling per resource here against ~0.3 ms validating).
+_POOL_THRESHOLD = 4
 
 
-def _parse_all(svc: FhirService, ctx: RequestContext, raw: Sequence[Any]) -> list[Entry]:
+def _parse_all(
+    svc: FhirService, ctx: RequestContext, raw: Sequence[Any], verdicts: dict[int, Verdict]
+) -> list[Entry]:
     entries = []
     for index, item in enumerate(raw):
         try:
-            entries.append(parse_entry(svc, ctx, index, item, transaction=True))
+            entries.append(parse_entry(svc, ctx, index, item, True, verdicts.get(index, UNCHECKED)))
         except FhirError as exc:
             raise entry_error(index, raw_label(index, item), _raw_type(item), exc) from None
     return entries
+
+
+async def _validated_in_pool(svc: FhirService, raw: Sequence[Any]) -> dict[int, Verdict]:
+    """The verdicts on the resources of POST and PUT entries, made in the worker processes; an entry
+    that turns out malformed is refused by parse_entry before its verdict counts."""
+    if svc.cpu is None:
+        return {}
+    indexes = [i for i, item in enumerate(raw) if _written_resource(item) is not None]
+    if len(indexes) < _POOL_THRESHOLD:
+        return {}
+    verdicts = await svc.cpu.run(validate_many, [_written_resource(raw[i]) for i in indexes])
+    return dict(zip(indexes, verdicts, strict=True))
+
+
+def _written_resource(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or not isinstance(item.get("resource"), dict):
+        return None
+    request = item.get("request")
+    if not isinstance(request, dict) or request.get("method") not in ("POST", "PUT"):
+        return None
+    resource: dict[str, Any] = item["resource"]
+    return resource
 
 
 def _raw_type(item: Any) -> str | None:
@@ -56,9 +91,10 @@ def _raw_type(item: Any) -> str | None:
 
 async def parse_transaction(svc: FhirService, ctx: RequestContext, raw: Sequence[Any]) -> list[Entry]:
     """Every entry parsed and its resource validated, once, before the unit of work starts."""
+    verdicts = await _validated_in_pool(svc, raw)
     if len(raw) > _THREAD_THRESHOLD:
-        return await asyncio.to_thread(_parse_all, svc, ctx, raw)
-    return _parse_all(svc, ctx, raw)
+        return await asyncio.to_thread(_parse_all, svc, ctx, raw, verdicts)
+    return _parse_all(svc, ctx, raw, verdicts)
 
 
 @contextmanager
