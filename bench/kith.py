@@ -525,7 +525,7 @@ async def probe(client: httpx.AsyncClient, server: Server) -> str:
 
 
 def server_env(opts: Options) -> dict[str, str]:
-    env = {"AUTH_MODE": "off"}  # the security layer has its own bench
+    env = {"AUTH_MODE": "off", "CPU_PROCESSES": str(opts.cpu_processes)}  # security has its own bench
     if opts.server_xsd and opts.xsd_dir is not None:
         env["KITH_XSD_DIR"] = str(opts.xsd_dir)
     return env
@@ -534,7 +534,8 @@ def server_env(opts: Options) -> dict[str, str]:
 async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str, Any]:
     print(
         f"\n== {kind}: {opts.count} messages per phase, concurrency {opts.concurrency}, "
-        f"warm-up {opts.warmup}, server processes {opts.workers if kind == 'postgresql' else 1} ==",
+        f"warm-up {opts.warmup}, server processes {opts.workers if kind == 'postgresql' else 1}, "
+        f"CPU processes each {opts.cpu_processes} ==",
         flush=True,
     )
     env = server_env(opts)
@@ -567,6 +568,7 @@ async def bench_database(kind: str, opts: Options, deadline: float) -> dict[str,
             "count": opts.count,
             "concurrency": opts.concurrency,
             "workers": opts.workers if kind == "postgresql" else 1,
+            "cpu_processes": opts.cpu_processes,
             "warmup": opts.warmup,
             "time_limit_s": opts.time_limit_s,
             "kinds": list(opts.kinds),
@@ -681,6 +683,7 @@ class Options:
     convert_warmup: int
     concurrency: int
     workers: int  # PostgreSQL: server processes (SQLite serves one process)
+    cpu_processes: int  # CPU_PROCESSES of each server process
     xsd_dir: Path | None
     server_xsd: bool
     time_limit_s: float
@@ -730,6 +733,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="post: server processes on PostgreSQL, as a deployment runs them (SQLite serves one; default 1)",
     )
     parser.add_argument(
+        "--cpu-processes",
+        type=int,
+        default=0,
+        help="post: CPU_PROCESSES of each server process, workers for pure CPU work (default 0: none)",
+    )
+    parser.add_argument(
         "--xsd-dir",
         type=Path,
         default=None,
@@ -759,9 +768,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     convert_warmup = max(1, args.convert_count // 10) if args.convert_warmup is None else args.convert_warmup
     if (
         min(args.count, args.convert_count, args.concurrency, args.workers) < 1
-        or min(warmup, convert_warmup) < 0
+        or min(warmup, convert_warmup, args.cpu_processes) < 0
     ):
-        parser.error("--count, --convert-count, --concurrency and --workers must be >= 1, warm-ups >= 0")
+        parser.error(
+            "--count, --convert-count, --concurrency and --workers must be >= 1, warm-ups and "
+            "--cpu-processes >= 0"
+        )
     if args.time_limit <= 0:
         parser.error("--time-limit must be > 0")
     # Every new message has a patient of its own (the probe's is the first).
@@ -782,6 +794,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         convert_warmup,
         args.concurrency,
         args.workers,
+        args.cpu_processes,
         xsd_dir,
         args.server_xsd,
         args.time_limit,

@@ -18,6 +18,9 @@ from app.fhir.service import FhirService
 from app.fhir.validate import check_header, check_id, validate_resource
 
 BUNDLE_TYPES = ("batch", "transaction")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# A conditional reference: Type?criteria (http://hl7.org/fhir/R4/http.html#trules).
+CONDITIONAL_REFERENCE = re.compile(r"^[A-Z][A-Za-z]{0,63}\?")
 
 
 class _Unchecked(Enum):
@@ -27,9 +30,6 @@ class _Unchecked(Enum):
 # A resource's validation made before its entry is parsed: None (valid), the error, or UNCHECKED (not made).
 UNCHECKED = _Unchecked.UNCHECKED
 Verdict = FhirError | _Unchecked | None
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-# A conditional reference: Type?criteria (http://hl7.org/fhir/R4/http.html#trules).
-CONDITIONAL_REFERENCE = re.compile(r"^[A-Z][A-Za-z]{0,63}\?")
 
 
 @dataclass(frozen=True)
