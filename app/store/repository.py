@@ -7,9 +7,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -119,6 +120,23 @@ class _UnitBatches:
 _BATCHES: ContextVar[_UnitBatches | None] = ContextVar("helsebro_unit_batches", default=None)
 _CLAIMS = object()  # the unit-of-work batch of conditional-create claims
 _KEYS_PER_STATEMENT = 500  # (type, id) keys looked up in one statement
+
+
+@cache
+def _live_keys_statement(types: int) -> Select[Any]:
+    """Live resources among ids of `types` types: `res_type = :tN AND res_id IN :idsN` for each, which the
+    (res_type, res_id) index serves. Built once per number of types: building it per call (an IN list of
+    literal values per type) cost ~2 ms of SQLAlchemy's expression work per PLO report, more than running
+    it. (A row-value IN would be one shape, but SQLite scans the table for it.)"""
+    matches = [
+        and_(
+            resource.c.res_type == bindparam(f"t{n}"),
+            resource.c.res_id.in_(bindparam(f"ids{n}", expanding=True)),
+        )
+        for n in range(types)
+    ]
+    return select(resource.c.res_type, resource.c.res_id).where(or_(*matches), resource.c.deleted.is_(False))
+
 
 _CURRENT_COLUMNS = (
     resource.c.pk,
@@ -494,11 +512,11 @@ class Repository:
             by_type: dict[str, list[str]] = {}
             for res_type, res_id in keys[start : start + _KEYS_PER_STATEMENT]:
                 by_type.setdefault(res_type, []).append(res_id)
-            matches = [and_(resource.c.res_type == k, resource.c.res_id.in_(v)) for k, v in by_type.items()]
-            query = select(resource.c.res_type, resource.c.res_id).where(
-                or_(*matches), resource.c.deleted.is_(False)
-            )
-            found.update((t, i) for t, i in (await conn.execute(query)).all())
+            params: dict[str, Any] = {}
+            for n, (res_type, ids) in enumerate(by_type.items()):
+                params[f"t{n}"], params[f"ids{n}"] = res_type, ids
+            rows = (await conn.execute(_live_keys_statement(len(by_type)), params)).all()
+            found.update((t, i) for t, i in rows)
         return found
 
     async def live_batch(
