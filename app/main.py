@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +11,7 @@ from importlib.metadata import version as package_version
 import orjson
 from fastapi import FastAPI
 
+from app import gc_tuning
 from app.adapters.eresept import outgoing as eresept_outgoing
 from app.adapters.kith import dialog_outgoing as kith_dialog_outgoing
 from app.adapters.kith import epikrise_outgoing as kith_epikrise_outgoing
@@ -164,20 +164,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # The FHIR models are ~200k long-lived objects; without freezing them every full collection walks
-        # them all (~150 ms pauses that showed up as p99 latency in bench/).
         # Search parameters stored as SearchParameter resources stay in force across restarts.
         await load_stored_search_parameters(fhir, ReindexReport())
         refresh_capability()
         # The programme every pregnancy's CarePlan instantiates resolves here (written when it changed).
         await publish_programme(app.state.engine)
-        gc.collect()
-        gc.freeze()
-        # Collect the youngest generation every 10,000 new objects instead of 700. A request allocates
-        # thousands, and with 700 the objects of every request in flight were promoted at each collection
-        # until a full collection ran every ~2 s, stopping the event loop 50-190 ms. bench: secured
-        # identifier searches at concurrency 8, p99 110 -> 64 ms (gen0 and gen1 pauses stay ~10-30 ms).
-        gc.set_threshold(10_000, 10, 10)
+        gc_tuning.freeze_and_tune()
         if fhir.cpu is not None:
             await fhir.cpu.warm()
         await subscriptions.start()

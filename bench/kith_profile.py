@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
+from app.gc_tuning import freeze_and_tune
 from app.main import create_app
 from bench.common import fresh_database, migrate
 from bench.kith import ENDPOINT, XML_HEADERS, apprec_verdict
@@ -69,6 +70,7 @@ async def run(
             await asyncio.to_thread(migrate, url)
             settings = Settings(database_url=url, auth_mode="off", log_level="WARNING")
             app = create_app(settings)
+            freeze_and_tune()  # as the server's lifespan does, which ASGITransport does not run
             transport = httpx.ASGITransport(app=app)
             try:
                 async with httpx.AsyncClient(transport=transport, base_url="http://profile.test") as client:

@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from typing import Any, TypeVar
 
+from app import gc_tuning
 from app.fhir.outcome import FhirError
 from app.fhir.registry import Registry
 from app.fhir.validate import validate_resource
@@ -77,6 +78,7 @@ def _registry() -> Registry:
 
 def _prepare_worker() -> None:
     _registry()
+    gc_tuning.freeze_and_tune()
 
 
 def _ready() -> bool:

@@ -203,10 +203,11 @@ class Engine:
     async def reindex(self, ctx: RequestContext, res_type: str | None) -> ReindexReport:
         return await reindex_ix.reindex(self.svc, ctx, res_type)
 
-    async def cpu_bound(self, fn: Callable[..., R], *args: Any) -> R:
-        """A pure function (module-level, picklable arguments and result, no storage) in the service's
-        worker processes when it has them (CPU_PROCESSES), else here: e.g. reading a KITH message. It
-        touches no data, so it needs no principal."""
+    @_with_principal
+    async def cpu_bound(self, ctx: RequestContext, fn: Callable[..., R], *args: Any) -> R:
+        """A pure function (module-level, picklable arguments and result, reading no storage) in the
+        service's worker processes when it has them (CPU_PROCESSES), else here: e.g. reading a KITH
+        message. Part of the work of a call made for `ctx`, like every entry point."""
         return await run_cpu_bound(self.svc.cpu, fn, *args)
 
     # -- asynchronous jobs (FHIR async pattern) ---------------------------------------------------------
@@ -260,6 +261,7 @@ ENTRY_POINTS = (
     "transaction",
     "bundle_response",
     "reindex",
+    "cpu_bound",
     "start_reindex",
     "start_export",
     "job_status",

@@ -39,6 +39,7 @@ ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "transaction": (BUNDLE,),
     "bundle_response": (BUNDLE, "representation"),
     "reindex": ("Patient",),
+    "cpu_bound": (len, "abc"),  # a pure function, in the worker processes when there are some
     "start_reindex": ("Patient", "http://fhir.test/Patient/$reindex"),
     "start_export": (ExportRequest("system", None, [], False), "http://fhir.test/$export"),
     # JOB stands for the id of a job the test starts first

@@ -211,7 +211,9 @@ async def receive(engine: Engine, ctx: RequestContext, config: KithConfig, body:
     """The intake of one KITH message, for the HTTP route and the import command alike: an AppRec for
     every message, idempotent by MsgId, what the message changes and its receipt stored in one transaction."""
     try:
-        accepted = await engine.cpu_bound(intake.read_with_schemas, body, config.max_bytes, config.xsd_dir)
+        accepted = await engine.cpu_bound(
+            ctx, intake.read_with_schemas, body, config.max_bytes, config.xsd_dir
+        )
     except intake.Rejected as refused:
         return _rejection(config, refused.error, refused.received, refused.status)
     if isinstance(accepted, intake.ReceiptIn):
