@@ -125,9 +125,9 @@ _KEYS_PER_STATEMENT = 500  # (type, id) keys looked up in one statement
 @cache
 def _live_keys_statement(types: int) -> Select[Any]:
     """Live resources among ids of `types` types: `res_type = :tN AND res_id IN :idsN` for each, which the
-    (res_type, res_id) index serves. Built once per number of types: building it per call (an IN list of
-    literal values per type) cost ~2 ms of SQLAlchemy's expression work per PLO report, more than running
-    it. (A row-value IN would be one shape, but SQLite scans the table for it.)"""
+    (res_type, res_id) index serves. Built once per number of types: built per call (an IN list of literal
+    values per type), SQLAlchemy's expression work was most of the call (24 keys of 6 types on SQLite:
+    0.65 -> 0.28 ms). (A row-value IN would be one shape, but SQLite scans the table for it.)"""
     matches = [
         and_(
             resource.c.res_type == bindparam(f"t{n}"),
