@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import pickle
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -44,9 +45,15 @@ class CpuPool:
 
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
         """fn(*args) in a worker process; its exceptions are raised here."""
+        try:
+            call = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        except (RecursionError, pickle.PicklingError):
+            # Nested deeper than pickle goes (a hostile resource ~300 extensions deep, which JSON parsing
+            # still takes): done here, where validation refuses it with its own 400.
+            return fn(*args)
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(executor, _call, call)
         except BrokenProcessPool:
             log.warning("a CPU worker process died; the pool is started again")
             if self._executor is executor:
@@ -83,6 +90,11 @@ def _prepare_worker() -> None:
 
 def _ready() -> bool:
     return True
+
+
+def _call(call: bytes) -> Any:
+    fn, args = pickle.loads(call)
+    return fn(*args)
 
 
 def validate_many(resources: list[Any]) -> list[FhirError | None]:

@@ -5,6 +5,7 @@ those validated in the server process (both databases)."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import pickle
 from collections.abc import AsyncIterator
@@ -19,8 +20,8 @@ from app.fhir.registry import Registry
 from app.fhir.validate import validate_resource
 from tests.conftest import app_client
 from tests.databases import TestDatabase
-from tests.fhir.bundles import bundle, call, post, put, send, urn
-from tests.fhir.fixtures import observation, patient
+from tests.fhir.bundles import bundle, call, post, put, urn
+from tests.fhir.fixtures import FHIR_JSON, observation, patient
 
 REGISTRY = Registry.standard()
 
@@ -103,6 +104,23 @@ async def test_the_pool_runs_in_another_process_and_its_errors_come_back(pool: C
     assert "id" in info.value.message
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    extension: dict[str, Any] = {"url": "http://example.org/x", "valueString": "v"}
+    for _ in range(levels):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    return {"resourceType": "Patient", "extension": [extension]}
+
+
+async def test_what_is_too_deep_to_send_is_validated_here(pool: CpuPool) -> None:
+    """JSON parsing takes nesting that pickle cannot send; validation refuses it, here, with its 400."""
+    deep = _nested(300)
+    with pytest.raises(RecursionError):
+        pickle.dumps(deep)
+    (verdict,) = await pool.run(validate_many, [deep])
+    assert verdict is not None
+    assert "nested" in verdict.message
+
+
 async def test_without_a_pool_the_work_is_done_here() -> None:
     assert await run_cpu_bound(None, os.getpid) == os.getpid()
 
@@ -136,7 +154,8 @@ def _five_patients() -> list[dict[str, Any]]:
 
 
 async def _answer(http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[int, Any]:
-    response = await send(http, body)
+    # json, not orjson: orjson refuses to write the deeply nested resource
+    response = await http.post("/", content=json.dumps(body).encode(), headers=FHIR_JSON)
     return response.status_code, response.json()
 
 
@@ -152,9 +171,10 @@ async def test_transactions_validated_in_the_pool_answer_as_those_validated_here
     bad_url_first = _five_patients()
     bad_url_first.insert(1, call("POST", ""))  # malformed before the invalid resource: it is reported
     bad_url_first[3] = post({"resourceType": "Patient", "name": []})
-    refused = [bundle(*invalid_third), bundle(*wrong_type), bundle(*bad_url_first)]
-    expected = [await _answer(client, copy.deepcopy(b)) for b in refused]
-    assert [status for status, _ in expected] == [400, 400, 400]
+    too_deep = [*_five_patients(), post(_nested(300))]  # more than pickle can send to the worker
+    refused = [bundle(*invalid_third), bundle(*wrong_type), bundle(*bad_url_first), bundle(*too_deep)]
+    expected = [await _answer(client, b) for b in refused]
+    assert [status for status, _ in expected] == [400, 400, 400, 400]
     async with app_client(session_databases[backend], cpu_processes=1) as (http, app):
         try:
             assert app.state.engine.svc.cpu is not None

@@ -45,7 +45,8 @@ from app.store.repository import DuplicateKey, StoredResource
 # Bundles with more entries than this are validated in a worker thread, off the event loop.
 _THREAD_THRESHOLD = 16
 # With worker processes (CPU_PROCESSES), bundles with at least this many resources to validate are
-# validated there, in one round trip (~0.1 ms of pickling per resource here against ~0.3 ms validating).
+# validated there, in one round trip (~0.2 ms, pickling ~0.01 ms per resource) against ~0.3 ms of
+# validation per resource.
 _POOL_THRESHOLD = 4
 
 
