@@ -36,18 +36,18 @@ from app.adapters.epikrise.to_fhir import DISCHARGE_SUMMARY, EXT_MESSAGE, EXT_RE
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith._henv_common import check_patient
 from app.adapters.kith.errors import KithError
-from app.adapters.kith.model import MessageKind, Organisation
+from app.adapters.kith.model import MessageKind, Organisation, Sent
 from app.adapters.kith.outgoing import (
     CANCELLED,
     SENT,
     PendingComposition,
+    read_sent,
     send_composition_at_unit_end,
     sent_about,
-    sent_xml,
     store_outgoing,
 )
 from app.adapters.kith.stored import resolve_all
-from app.adapters.kith.xmlsafe import parse_xml, to_bytes
+from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -83,15 +83,6 @@ def _ours(resource: Json | None) -> bool:
 
 
 @dataclass(frozen=True)
-class _Sent:
-    """The last message sent about a Composition: its record, the message and its XML as sent."""
-
-    record: Json
-    message: Epikrise
-    xml: bytes
-
-
-@dataclass(frozen=True)
 class OutgoingEpikrise:
     engine: Engine
     validator: XsdValidator | None
@@ -109,12 +100,12 @@ class OutgoingEpikrise:
             "business-rule",
         )
 
-    async def _last_sent(self, conn: AsyncConnection, ctx: RequestContext, comp: Json) -> _Sent | None:
+    async def _last_sent(
+        self, conn: AsyncConnection, ctx: RequestContext, comp: Json
+    ) -> Sent[Epikrise] | None:
+        """The last message sent about the Composition."""
         records = await sent_about(self.engine, ctx, conn, f"Composition/{comp['id']}", TITLE)
-        if not records:
-            return None
-        xml = sent_xml(records[-1])
-        return _Sent(records[-1], parse_epikrise(parse_xml(xml)), xml)
+        return read_sent(records[-1], parse_epikrise) if records else None
 
     async def _send(self, conn: AsyncConnection, pending: PendingComposition) -> None:
         ctx, comp, amended = pending.ctx, pending.composition, pending.amended
@@ -159,7 +150,7 @@ class OutgoingEpikrise:
         )
 
 
-def _unchanged(msg: Epikrise, last: _Sent) -> bool:
+def _unchanged(msg: Epikrise, last: Sent[Epikrise]) -> bool:
     """The message says nothing the last one did not: the same XML but for its MsgId, GenDate and kind."""
     same = replace(msg, msg_id=last.message.msg_id, generated=last.message.generated, kind=last.message.kind)
     return to_bytes(build_epikrise(same)) == last.xml

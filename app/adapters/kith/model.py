@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 # Volven code system OIDs used by the parsers and builders.
 OID_PERSON_ID_TYPE = (
@@ -477,3 +478,16 @@ class Referral:
             address=hhe.address or sender_person.address,
             telecoms=hhe.telecoms or sender_person.telecoms,
         )
+
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Sent(Generic[M]):
+    """A message sent from here: its outgoing record (a Communication), the message read back from the
+    record, and its XML as sent (app/adapters/kith/outgoing.read_sent)."""
+
+    record: dict[str, Any]
+    message: M
+    xml: bytes

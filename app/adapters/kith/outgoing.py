@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.intake import OUTGOING_CATEGORY, outgoing_message
-from app.adapters.kith.model import Coded
-from app.adapters.kith.xmlsafe import to_bytes
+from app.adapters.kith.model import Coded, M, Sent
+from app.adapters.kith.xmlsafe import parse_xml, to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.fhir.context import RequestContext, SystemPrincipal
 from app.fhir.engine import Engine
@@ -79,6 +79,12 @@ async def store_outgoing(
 def sent_xml(record: Json) -> bytes:
     """The message an outgoing record holds, as sent."""
     return base64.b64decode((record.get("payload") or [{}])[0]["contentAttachment"]["data"])
+
+
+def read_sent(record: Json, parse: Callable[[etree._Element], M]) -> Sent[M]:
+    """An outgoing record with its message read back by `parse` (parse_plo, parse_epikrise, ...)."""
+    xml = sent_xml(record)
+    return Sent(record, parse(parse_xml(xml)), xml)
 
 
 def chain(records: list[Json]) -> list[Json]:

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.adapters.kith.errors import KithError
 from app.adapters.kith.model import Organisation, OriginalReference
-from app.adapters.kith.outgoing import sent_about, sent_xml, store_outgoing
-from app.adapters.kith.xmlsafe import parse_xml, to_bytes
+from app.adapters.kith.outgoing import read_sent, sent_about, store_outgoing
+from app.adapters.kith.xmlsafe import to_bytes
 from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo._common import check_patient
 from app.adapters.plo.build import UnbuildableError, build_plo
@@ -96,10 +96,7 @@ class PloOutbox:
 
     async def _chain(self, conn: AsyncConnection, ctx: RequestContext, made_from: str) -> Chain:
         records = await sent_about(self.engine, ctx, conn, made_from, self.TITLE)
-        sent = []
-        for record in records:
-            xml = sent_xml(record)
-            sent.append(Sent(record, parse_plo(parse_xml(xml)), xml))
+        sent = [read_sent(record, parse_plo) for record in records]
         return Chain(made_from, sent, f"Communication/{records[-1]['id']}" if records else None)
 
     async def _store(

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.adapters.kith.model import Sent as SentMessage
 from app.adapters.plo import clock
 from app.adapters.plo.model import Kind, Logistics, PloMessage
 
@@ -42,13 +43,8 @@ def changed(now: Json, before: Json | None, fields: tuple[str, ...]) -> bool:
     return before is None or any(now.get(k) != before.get(k) for k in fields)
 
 
-@dataclass(frozen=True)
-class Sent:
-    """One message sent about the resource: its record, the message (read back) and its XML as sent."""
-
-    record: Json
-    message: PloMessage
-    xml: bytes
+# One message sent about the resource: its record, the message (read back) and its XML as sent.
+Sent = SentMessage[PloMessage]
 
 
 @dataclass(frozen=True)
