@@ -6,6 +6,8 @@ Each is an outgoing Communication with an XSD-valid payload; what cannot be a me
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,18 @@ def _codes(msg: PloMessage) -> list[str | None]:
     return [e.code.code if e.code else None for e in msg.events]
 
 
+@asynccontextmanager
+async def written(
+    db: TestDatabase, legacy: Path, bundle: dict[str, Any]
+) -> AsyncIterator[tuple[httpx.AsyncClient, XsdValidator]]:
+    """An app that checks KITH messages against the official XSDs, with `bundle` written to it, and a
+    validator for what it sends."""
+    async with app_client(db, kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
+        response = await http.post("/", json=bundle, headers=FHIR)
+        assert response.status_code == 200, response.text
+        yield http, XsdValidator(legacy / "xsd")
+
+
 async def _put(http: httpx.AsyncClient, resource: dict[str, Any]) -> httpx.Response:
     body = {k: v for k, v in resource.items() if k != "meta"}
     return await http.put(f"/{resource['resourceType']}/{resource['id']}", json=body, headers=FHIR)
@@ -131,10 +145,10 @@ async def _put(http: httpx.AsyncClient, resource: dict[str, Any]) -> httpx.Respo
 async def test_a_hospital_on_fhir_tells_the_municipality(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
-    validator = XsdValidator(legacy / "xsd")
-    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
-        response = await http.post("/", json=notice_bundle(KOMMUNE_HER, PATIENT), headers=FHIR)
-        assert response.status_code == 200, response.text
+    async with written(session_databases[backend], legacy, notice_bundle(KOMMUNE_HER, PATIENT)) as (
+        http,
+        validator,
+    ):
         (record,) = await _outgoing(http)
         [task] = await search(http, f"/Task?code={clock.TASK_TOKEN}")
         assert record["about"] == [{"reference": f"Task/{task['id']}"}]

@@ -14,7 +14,6 @@ from typing import Any
 
 from app.adapters.kith import _fhir_common as f
 from app.adapters.kith.apprec import AppRecStatus
-from app.adapters.kith.xsd import XsdValidator
 from app.adapters.plo import clock
 from app.adapters.plo.model import EventCode, Kind, Logistics, PloMessage
 from app.resources.no_basis.identifiers import ORGNR_SYSTEM
@@ -29,6 +28,7 @@ from tests.adapters.plo.test_outgoing_http import (
     _put,
     _ref,
     notice_bundle,
+    written,
 )
 from tests.conftest import app_client
 from tests.databases import TestDatabase
@@ -71,10 +71,10 @@ def _chained(records: list[dict[str, Any]]) -> None:
 async def test_a_stay_tells_the_municipality_of_the_admission_and_the_death(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
-    validator = XsdValidator(legacy / "xsd")
-    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
-        response = await http.post("/", json=stay_bundle(KOMMUNE_HER, PATIENT, True), headers=FHIR)
-        assert response.status_code == 200, response.text
+    async with written(session_databases[backend], legacy, stay_bundle(KOMMUNE_HER, PATIENT, True)) as (
+        http,
+        validator,
+    ):
         [stay] = await search(http, "/Encounter")
         (record,) = await _outgoing(http)
         assert record["about"] == [{"reference": f"Encounter/{stay['id']}"}]
@@ -142,10 +142,10 @@ async def test_a_stay_tells_the_municipality_of_the_admission_and_the_death(
 async def test_a_death_written_on_the_patient_while_in_hospital(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
-    validator = XsdValidator(legacy / "xsd")
-    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
-        response = await http.post("/", json=stay_bundle(KOMMUNE_HER, PATIENT, True), headers=FHIR)
-        assert response.status_code == 200, response.text
+    async with written(session_databases[backend], legacy, stay_bundle(KOMMUNE_HER, PATIENT, True)) as (
+        http,
+        validator,
+    ):
         [patient] = await search(http, "/Patient")
         assert (
             await _put(http, {**patient, "deceasedDateTime": "2024-03-02T23:50:00+01:00"})
@@ -199,10 +199,10 @@ def _kinds(messages: list[PloMessage]) -> list[tuple[Logistics | None, Kind]]:
 async def test_a_notice_corrected_is_an_endring_and_in_error_a_kansellering(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
-    validator = XsdValidator(legacy / "xsd")
-    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
-        response = await http.post("/", json=notice_bundle(KOMMUNE_HER, PATIENT), headers=FHIR)
-        assert response.status_code == 200, response.text
+    async with written(session_databases[backend], legacy, notice_bundle(KOMMUNE_HER, PATIENT)) as (
+        http,
+        validator,
+    ):
         [task] = await search(http, "/Task")
         notice = _message((await _outgoing(http))[0], validator)  # the admission is in the notice
         assert _codes(notice) == [EventCode.ADMITTED.value, EventCode.DISCHARGE_READY.value]
@@ -248,10 +248,10 @@ async def test_a_notice_corrected_is_an_endring_and_in_error_a_kansellering(
 async def test_a_discharge_without_a_notice_goes_to_the_municipality_of_the_episode_and_can_be_taken_back(
     session_databases: dict[str, TestDatabase], backend: str, legacy: Path
 ) -> None:
-    validator = XsdValidator(legacy / "xsd")
-    async with app_client(session_databases[backend], kith_xsd_dir=str(legacy / "xsd")) as (http, _app):
-        response = await http.post("/", json=stay_bundle(KOMMUNE_HER, PATIENT, True), headers=FHIR)
-        assert response.status_code == 200, response.text
+    async with written(session_databases[backend], legacy, stay_bundle(KOMMUNE_HER, PATIENT, True)) as (
+        http,
+        validator,
+    ):
         [stay] = await search(http, "/Encounter")
         home = {"system": "urn:oid:2.16.578.1.12.4.1.1.8408", "code": "1", "display": "Bosted/arbeidssted"}
         finished = {
