@@ -84,10 +84,15 @@ def _declares_xml(content_type: str | None) -> bool:
 @dataclass(frozen=True)
 class KithConfig:
     validator: XsdValidator | None
-    xsd_dir: str | None  # the validator's schemas, for a worker process to compile its own
     max_bytes: int
     apprec_version: AppRecVersion
     own: Organisation  # answers messages that cannot be read at all
+
+    @property
+    def xsd_dir(self) -> str | None:
+        """The validator's schemas, for a worker process to compile its own (intake.read_with_schemas)."""
+        directory = None if self.validator is None else self.validator.xsd_dir
+        return None if directory is None else str(directory)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KithConfig:
@@ -95,7 +100,6 @@ class KithConfig:
         idents = (Ident(her, Coded("HER", OID_ORG_ID_TYPE, "HER-id")),) if her else ()
         return cls(
             validator=get_validator(settings.kith_xsd_dir) if settings.kith_xsd_dir else None,
-            xsd_dir=str(settings.kith_xsd_dir) if settings.kith_xsd_dir else None,
             max_bytes=settings.kith_max_message_bytes,
             apprec_version=AppRecVersion(settings.kith_apprec_version),
             own=Organisation(name=settings.kith_receiver_name, idents=idents),

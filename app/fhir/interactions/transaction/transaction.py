@@ -67,11 +67,11 @@ async def _validated_in_pool(svc: FhirService, raw: Sequence[Any]) -> dict[int, 
     that turns out malformed is refused by parse_entry before its verdict counts."""
     if svc.cpu is None:
         return {}
-    indexes = [i for i, item in enumerate(raw) if _written_resource(item) is not None]
-    if len(indexes) < _POOL_THRESHOLD:
+    written = {i: r for i, item in enumerate(raw) if (r := _written_resource(item)) is not None}
+    if len(written) < _POOL_THRESHOLD:
         return {}
-    verdicts = await svc.cpu.run(validate_many, [_written_resource(raw[i]) for i in indexes])
-    return dict(zip(indexes, verdicts, strict=True))
+    verdicts = await svc.cpu.run(validate_many, list(written.values()))
+    return dict(zip(written, verdicts, strict=True))
 
 
 def _written_resource(item: Any) -> dict[str, Any] | None:
