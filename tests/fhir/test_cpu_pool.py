@@ -8,7 +8,8 @@ import copy
 import json
 import os
 import pickle
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from tests.conftest import app_client
 from tests.databases import TestDatabase
 from tests.fhir.bundles import bundle, call, post, put, urn
 from tests.fhir.fixtures import FHIR_JSON, observation, patient
+from tests.security.conftest import seeded_world
 
 REGISTRY = Registry.standard()
 
@@ -188,4 +190,41 @@ async def test_transactions_validated_in_the_pool_answer_as_those_validated_here
             assert [e["response"]["status"] for e in stored["entry"]] == ["201 Created"] * 6
             assert (await http.get("/Patient", params={"_summary": "count"})).json()["total"] == 5
         finally:
+            app.state.engine.svc.cpu.close()
+
+
+async def test_transactions_validated_in_the_pool_keep_the_access_policy(
+    backend: str, session_databases: dict[str, TestDatabase], dev_key_file: Path, mint: Callable[..., str]
+) -> None:
+    """Validation in a worker decides nothing about access: in the secured scenario, Kari's GP writes
+    her observations in one transaction; a stranger organisation and another citizen are refused, and
+    nothing of theirs is stored."""
+    settings = {
+        "auth_mode": "jwt",
+        "auth_dev_issuer": True,
+        "auth_dev_key_file": str(dev_key_file),
+        "cpu_processes": 1,
+    }
+    async with app_client(session_databases[backend], **settings) as (http, app):
+        try:
+            world = await seeded_world(http, mint)
+            body = json.dumps(bundle(*(post(observation("Patient/kari")) for _ in range(4)))).encode()
+
+            async def kari_observations() -> int:
+                found = await http.get(
+                    "/Observation?subject=Patient/kari&_summary=count", headers=world.system
+                )
+                assert found.status_code == 200, found.text
+                return int(found.json()["total"])
+
+            before = await kari_observations()
+            for who in (world.other, world.nils):
+                refused = await http.post("/", content=body, headers={**FHIR_JSON, **who})
+                assert refused.status_code == 403, refused.text
+            assert await kari_observations() == before
+            written = await http.post("/", content=body, headers={**FHIR_JSON, **world.gp})
+            assert written.status_code == 200, written.text
+            assert await kari_observations() == before + 4
+        finally:
+            assert app.state.engine.svc.cpu is not None
             app.state.engine.svc.cpu.close()

@@ -25,6 +25,12 @@ from tests.security.scenario import (
 
 @pytest.fixture
 async def world(secure_client: httpx.AsyncClient, mint: Callable[..., str]) -> World:
+    return await seeded_world(secure_client, mint)
+
+
+async def seeded_world(http: httpx.AsyncClient, mint: Callable[..., str]) -> World:
+    """The scenario written to a secured app (`http`), and a token for each of its people."""
+
     def personnel(hpr: str, orgnr: str) -> dict[str, str]:
         return auth_header(
             mint(
@@ -38,10 +44,10 @@ async def world(secure_client: httpx.AsyncClient, mint: Callable[..., str]) -> W
         )
 
     system = auth_header(mint(subject="seeder", scopes="system/*.cruds", client_id="seeder"))
-    seeded = await secure_client.post("/", json=transaction(scenario()), headers=system)
+    seeded = await http.post("/", json=transaction(scenario()), headers=system)
     assert seeded.status_code == 200, seeded.text
     return World(
-        secure_client,
+        http,
         system,
         gp=personnel(GP_HPR, GP_OFFICE_ORGNR),
         hospital=personnel(HOSPITAL_HPR, HOSPITAL_ORGNR),

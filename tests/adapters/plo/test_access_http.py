@@ -1,5 +1,6 @@
-"""`GET /Task/$discharge-ready` reads through the engine as the caller: in the secured care setting of
-tests/security, a stranger organisation and another citizen find none of Kari's notices."""
+"""PLO paths to Kari's data in the secured care setting of tests/security: `GET /Task/$discharge-ready`
+reads through the engine as the caller, and a report or a stay written on FHIR goes out only for a
+write the policy allowed; a stranger organisation and another citizen find and send nothing."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def report(comp_id: str) -> dict[str, object]:
     }
 
 
-async def _outgoing_reports(world: World) -> list[str]:
+async def _sent_from(world: World) -> list[str]:
+    """What each outgoing message was made from (basedOn)."""
     category = f"{OUTGOING_CATEGORY['system']}|{OUTGOING_CATEGORY['code']}"
     found = await world.http.get(f"/Communication?category={category}", headers=world.system)
     assert found.status_code == 200, found.text
@@ -78,8 +80,50 @@ async def test_a_report_goes_out_only_for_a_writer_the_policy_lets_write_it(worl
     assert (await world.put(municipality)).status_code == 201
     sent = await world.put(report("kari-report-gp"), world.gp)
     assert sent.status_code == 201, sent.text
-    assert await _outgoing_reports(world) == ["Composition/kari-report-gp"]
+    assert await _sent_from(world) == ["Composition/kari-report-gp"]
     for who, comp_id in ((world.other, "kari-report-other"), (world.nils, "kari-report-nils")):
         refused = await world.put(report(comp_id), who)
         assert refused.status_code == 403, refused.text
-    assert await _outgoing_reports(world) == ["Composition/kari-report-gp"]
+    assert await _sent_from(world) == ["Composition/kari-report-gp"]
+
+
+def stay(enc_id: str) -> dict[str, object]:
+    """An inpatient stay of Kari's written on FHIR, which tells her municipality of the admission."""
+    return {
+        "resourceType": "Encounter",
+        "id": enc_id,
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": "Patient/kari"},
+        "serviceProvider": {"reference": "Organization/hospital"},
+        "period": {"start": "2026-12-07T08:00:00+01:00"},
+    }
+
+
+async def test_an_admission_goes_out_only_for_a_writer_the_policy_lets_write_it(world: World) -> None:
+    """The stay hook (MeldingInnlagtPasient to the municipality of Kari's active EpisodeOfCare) runs on a
+    write the engine has allowed: the hospital's is sent; a stranger organisation's and another citizen's
+    are refused, and nothing goes out for them."""
+    municipality = {
+        "resourceType": "Organization",
+        "id": "fjordby-kommune",
+        "name": "Fjordby kommune",
+        "identifier": [{"system": HERID_SYSTEM, "value": "8300001"}],
+    }
+    home_care = {
+        "resourceType": "EpisodeOfCare",
+        "id": "kari-home-care",
+        "status": "active",
+        "patient": {"reference": "Patient/kari"},
+        "managingOrganization": {"reference": "Organization/fjordby-kommune"},
+        "period": {"start": "2023-01-01"},
+    }
+    for resource in (municipality, home_care):
+        assert (await world.put(resource)).status_code == 201
+    sent = await world.put(stay("kari-stay-hospital"), world.hospital)
+    assert sent.status_code == 201, sent.text
+    assert await _sent_from(world) == ["Encounter/kari-stay-hospital"]
+    for who, enc_id in ((world.other, "kari-stay-other"), (world.nils, "kari-stay-nils")):
+        refused = await world.put(stay(enc_id), who)
+        assert refused.status_code == 403, refused.text
+    assert await _sent_from(world) == ["Encounter/kari-stay-hospital"]
